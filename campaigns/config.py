@@ -1,0 +1,145 @@
+"""Settings: one TOML file plus the environment, validated once at start-up.
+
+Secrets never live in the file: a config names the environment variable that holds each one
+(``access_token_env = "META_ACCESS_TOKEN"``) and :func:`secret` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from campaigns.errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs/demo.toml")
+DEFAULT_DATABASE_URL = "sqlite:///budgetpilot.db"
+DATABASE_URL_ENV = "BUDGETPILOT_DATABASE_URL"
+CONFIG_ENV = "BUDGETPILOT_CONFIG"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(Section):
+    url: str | None = None
+    echo: bool = False
+
+
+class SyncSettings(Section):
+    lookback_days: int = Field(28, ge=0, le=400)
+    history_days: int = Field(90, ge=1, le=1200)
+
+
+class SourceSettings(BaseModel):
+    """One ad platform connection. Keys other than these go to the connector as options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    kind: Literal["sandbox", "meta", "google_ads", "csv"]
+    portfolio: str = "default"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class PortfolioSettings(Section):
+    name: str
+    reporting_currency: str = "EUR"
+    daily_total: float | None = None
+    schedule: str = "0 2 * * *"
+    accounts: list[str] = Field(
+        default_factory=list, description="'network:external_id' of the accounts it holds"
+    )
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _iso(cls, v: str) -> str:
+        if len(v) != 3 or not v.isalpha():
+            raise ValueError(f"not an ISO 4217 currency code: {v!r}")
+        return v.upper()
+
+
+class OptimizerSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    objective: Literal["conversions", "revenue"] = "conversions"
+    max_change: float = Field(0.2, gt=0, le=10)
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(Section):
+    database: DatabaseSettings = DatabaseSettings()
+    sync: SyncSettings = SyncSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+    portfolios: list[PortfolioSettings] = Field(default_factory=list)
+    optimizer: OptimizerSettings = OptimizerSettings()
+    service: ServiceSettings = ServiceSettings()
+    # Sections owned by the service (pacing thresholds, alerts, webhooks, scheduler) are
+    # validated where they are used; they are kept here as plain tables.
+    pacing: dict[str, Any] = Field(default_factory=dict)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    scheduler: dict[str, Any] = Field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def database_url(self) -> str:
+        return os.environ.get(DATABASE_URL_ENV) or self.database.url or DEFAULT_DATABASE_URL
+
+    def source(self, name: str) -> SourceSettings:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(f"no source named {name!r} in the config")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a config; errors name the file and the offending key."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    return settings_from_dict(raw, path=p)
+
+
+def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Settings:
+    try:
+        settings = Settings.model_validate({**raw, "path": path})
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{path or 'config'}: {problems}") from e
+    names = [s.name for s in settings.sources]
+    if len(names) != len(set(names)):
+        raise ConfigError(f"{path or 'config'}: source names must be unique, got {names}")
+    return settings
+
+
+def secret(env_name: str | None, what: str) -> str:
+    """The value of a secret's environment variable; refuses a missing or placeholder one."""
+    if not env_name:
+        raise ConfigError(f"{what}: the config must name the environment variable that holds it")
+    value = os.environ.get(env_name, "").strip()
+    if not value:
+        raise ConfigError(f"{what}: environment variable {env_name} is not set")
+    if value.lower() in {"changeme", "change-me", "xxx", "todo", "secret", "<token>"}:
+        raise ConfigError(f"{what}: environment variable {env_name} holds a placeholder value")
+    return value

@@ -1,0 +1,135 @@
+"""Engine, sessions and schema versioning.
+
+Every command opens the database through :func:`open_engine`, which brings an older schema up
+to date with Alembic (a user upgrading keeps their data) and refuses a database it does not
+understand instead of writing into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from campaigns import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from campaigns.errors import SchemaError
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual spellings of a PostgreSQL URL and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            # WAL lets the API read while a sync writes; foreign keys are off by default.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def ensure_schema(engine: Engine, *, upgrade: bool = True) -> str:
+    """Bring the schema to the code's version, or refuse with a reason.
+
+    Returns what happened: "created", "upgraded" or "current".
+    """
+    try:
+        current = current_revision(engine)
+        tables = set(inspect(engine).get_table_names())
+    except OperationalError as e:
+        raise SchemaError(f"cannot open the database: {e.orig}") from e
+    script = ScriptDirectory(str(MIGRATIONS))
+    head = head_revision()
+    if current == head:
+        return "current"
+    if current is None:
+        if tables - {"alembic_version"}:
+            raise SchemaError(
+                "the database holds tables but no budgetpilot schema version; refusing to "
+                f"write into it (tables: {', '.join(sorted(tables)[:5])}...)"
+            )
+        if not upgrade:
+            raise SchemaError("the database is empty: run `budgetpilot init-db` first")
+        command.upgrade(alembic_config(engine), "head")
+        return "created"
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current not in known:
+        raise SchemaError(
+            f"the database is at schema version {current}, which this version of budgetpilot "
+            f"does not know (newer release?); expected {head}. Upgrade budgetpilot instead."
+        )
+    if not upgrade:
+        raise SchemaError(
+            f"the database is at an older schema ({current}); run `budgetpilot init-db` to upgrade"
+        )
+    log.warning("upgrading the database schema from %s to %s", current, head)
+    command.upgrade(alembic_config(engine), "head")
+    return "upgraded"
+
+
+def open_engine(url: str, *, echo: bool = False, upgrade: bool = True) -> Engine:
+    engine = create_db_engine(url, echo=echo)
+    ensure_schema(engine, upgrade=upgrade)
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit once at the end, roll back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,341 @@
+"""The data model (DESIGN.md): SQLModel tables.
+
+Money is ``Numeric(18, 6)`` holding a Decimal in the account's currency (or the reporting
+currency where a table says so); six places hold micros exactly. Dates of metrics are days in
+the account's own time zone. Every table exists from the first migration so that later work
+adds behaviour, not schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+MONEY = Numeric(18, 6, asdecimal=True)
+RATE = Numeric(20, 10, asdecimal=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def money_field(*, nullable: bool = False, default: Any = ...) -> Any:
+    if default is ...:
+        default = None if nullable else Decimal(0)
+    return Field(default=default, sa_column=Column(MONEY, nullable=nullable))
+
+
+def ts_field(*, nullable: bool = False, index: bool = False) -> Any:
+    column = Column(DateTime(timezone=True), nullable=nullable, index=index)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+def json_field(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class Portfolio(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=100)
+    reporting_currency: str = Field(default="EUR", max_length=3)
+    daily_total: Decimal | None = money_field(nullable=True)
+    schedule: str = Field(default="0 2 * * *", max_length=100)
+    created_at: datetime = ts_field()
+
+
+class AdAccount(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("network", "external_id", name="uq_account_network_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id", index=True)
+    network: str = Field(max_length=40, index=True)
+    external_id: str = Field(max_length=100)
+    name: str = Field(default="", max_length=300)
+    currency: str = Field(max_length=3)
+    timezone: str = Field(default="UTC", max_length=64)
+    source: str = Field(default="", max_length=100, description="config source it syncs from")
+    status: str = Field(default="active", max_length=40)
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class Campaign(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id", name="uq_campaign_account_ext"),
+        Index("ix_campaign_network_status", "network", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="adaccount.id", index=True)
+    network: str = Field(max_length=40)
+    external_id: str = Field(max_length=100)
+    name: str = Field(default="", max_length=500)
+    status: str = Field(default="active", max_length=40)
+    effective_status: str | None = Field(default=None, max_length=40)
+    objective: str | None = Field(default=None, max_length=80)
+    bid_strategy: str | None = Field(default=None, max_length=80)
+    # Where the daily budget lives: "campaign" (own budget), "adset" (Meta ad-set budgets)
+    # or "shared" (a Google budget that feeds several campaigns).
+    budget_level: str = Field(default="campaign", max_length=20)
+    budget_external_id: str | None = Field(default=None, max_length=100)
+    budget_shared: bool = False
+    daily_budget: Decimal | None = money_field(nullable=True)
+    lifetime_budget: Decimal | None = money_field(nullable=True)
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class AdSet(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("campaign_id", "external_id", name="uq_adset_campaign_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    external_id: str = Field(max_length=100)
+    name: str = Field(default="", max_length=500)
+    status: str = Field(default="active", max_length=40)
+    daily_budget: Decimal | None = money_field(nullable=True)
+    lifetime_budget: Decimal | None = money_field(nullable=True)
+    updated_at: datetime = ts_field()
+
+
+class DailyMetric(SQLModel, table=True):
+    """One campaign-day; ``date`` is the day in the account's time zone."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "date", name="uq_metric_campaign_date"),
+        Index("ix_metric_account_date", "account_id", "date"),
+        Index("ix_metric_date", "date"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    campaign_id: int = Field(foreign_key="campaign.id")
+    account_id: int = Field(foreign_key="adaccount.id")
+    date: dt.date
+    spend: Decimal = money_field()
+    impressions: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    clicks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    conversions: Decimal = money_field()
+    revenue: Decimal = money_field()
+    daily_budget: Decimal | None = money_field(nullable=True)
+    updated_at: datetime = ts_field()
+
+
+class BudgetPlan(SQLModel, table=True):
+    """Planned spend for one month and scope, in the portfolio's reporting currency."""
+
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "month", "scope", "scope_key", name="uq_plan_scope"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id", index=True)
+    month: dt.date = Field(description="first day of the month")
+    scope: str = Field(max_length=20, description="total | network | account | campaign")
+    scope_key: str = Field(default="", max_length=200)
+    currency: str = Field(max_length=3)
+    planned_spend: Decimal = money_field()
+    version: int = 1
+    created_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+
+
+class SpendCap(SQLModel, table=True):
+    """Limits the optimiser respects for a scope (in the reporting currency)."""
+
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "scope", "scope_key", name="uq_cap_scope"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id", index=True)
+    scope: str = Field(max_length=20, description="network | account | campaign")
+    scope_key: str = Field(max_length=200)
+    min_daily: Decimal | None = money_field(nullable=True)
+    max_daily: Decimal | None = money_field(nullable=True)
+    max_change: float | None = None
+    locked: bool = False
+    version: int = 1
+    updated_at: datetime = ts_field()
+
+
+class FxRate(SQLModel, table=True):
+    """1 unit of ``currency`` = ``rate`` units of ``quote`` on ``date``."""
+
+    __table_args__ = (UniqueConstraint("date", "currency", "quote", name="uq_fx_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    date: dt.date = Field(index=True)
+    currency: str = Field(max_length=3)
+    quote: str = Field(max_length=3)
+    rate: Decimal = Field(sa_column=Column(RATE, nullable=False))
+
+
+class OptimizationRun(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    portfolio_id: int = Field(foreign_key="portfolio.id", index=True)
+    created_at: datetime = ts_field(index=True)
+    created_by: str = Field(default="cli", max_length=100)
+    objective: str = Field(max_length=20)
+    currency: str = Field(max_length=3)
+    total_budget: Decimal = money_field()
+    status: str = Field(default="succeeded", max_length=20)
+    inputs: dict | None = json_field()
+    outputs: dict | None = json_field()
+    expected_conversions: float | None = None
+    expected_revenue: float | None = None
+    expected_spend: float | None = None
+    baseline_conversions: float | None = None
+    baseline_revenue: float | None = None
+    duality_gap: float | None = None
+    timings: dict | None = json_field()
+    data_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class BudgetShift(SQLModel, table=True):
+    """A proposal; status: proposed → approved | rejected | expired,
+    approved → applying → applied | partially_applied | failed."""
+
+    __table_args__ = (Index("ix_shift_portfolio_status", "portfolio_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str | None = Field(default=None, foreign_key="optimizationrun.id", index=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id")
+    status: str = Field(default="proposed", max_length=20)
+    version: int = 1
+    currency: str = Field(max_length=3)
+    total_before: Decimal = money_field()
+    total_after: Decimal = money_field()
+    expected_conversions_delta: float | None = None
+    expected_revenue_delta: float | None = None
+    created_by: str = Field(default="cli", max_length=100)
+    created_at: datetime = ts_field(index=True)
+    updated_at: datetime = ts_field()
+    expires_at: datetime | None = ts_field(nullable=True)
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_at: datetime | None = ts_field(nullable=True)
+    comment: str | None = None
+    data_fingerprint: str | None = Field(default=None, max_length=64)
+
+
+class ShiftItem(SQLModel, table=True):
+    """One decision unit's move. Budgets are in the account currency."""
+
+    __table_args__ = (Index("ix_item_shift", "shift_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shift_id: int = Field(foreign_key="budgetshift.id")
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    adset_id: int | None = Field(default=None, foreign_key="adset.id")
+    level: str = Field(default="campaign", max_length=20)
+    target_external_id: str = Field(max_length=100, description="campaign, ad set or budget id")
+    currency: str = Field(max_length=3)
+    old_budget: Decimal = money_field()
+    new_budget: Decimal = money_field()
+    expected_conversions_old: float | None = None
+    expected_conversions_new: float | None = None
+    expected_revenue_old: float | None = None
+    expected_revenue_new: float | None = None
+    marginal_roi: float | None = None
+    binding_limit: str | None = Field(default=None, max_length=200)
+    reason: str = ""
+    # pending → approved | rejected → applying → applied | failed | skipped
+    status: str = Field(default="pending", max_length=20)
+    applied_budget: Decimal | None = money_field(nullable=True)
+    applied_at: datetime | None = ts_field(nullable=True)
+    attempts: int = 0
+    error: str | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only record of every state change."""
+
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts_field(index=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=80, index=True)
+    entity_type: str = Field(max_length=40)
+    entity_id: str = Field(max_length=100)
+    before: dict | None = json_field()
+    after: dict | None = json_field()
+
+
+class SyncRun(SQLModel, table=True):
+    __table_args__ = (Index("ix_sync_account_stream", "account_id", "stream", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="adaccount.id")
+    source: str = Field(default="", max_length=100)
+    stream: str = Field(max_length=40, description="accounts | entities | metrics | csv")
+    window_start: dt.date | None = None
+    window_end: dt.date | None = None
+    started_at: datetime = ts_field()
+    finished_at: datetime | None = ts_field(nullable=True)
+    rows: int = 0
+    status: str = Field(default="running", max_length=20)
+    error: str | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, index=True)
+    role: str = Field(max_length=20)
+    token_hash: str = Field(max_length=128, unique=True)
+    prefix: str = Field(default="", max_length=16)
+    created_at: datetime = ts_field()
+    last_used_at: datetime | None = ts_field(nullable=True)
+    revoked_at: datetime | None = ts_field(nullable=True)
+
+
+class Alert(SQLModel, table=True):
+    """A condition worth a human's attention; ``condition_key`` makes it fire once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40, index=True)
+    severity: str = Field(default="warning", max_length=20)
+    scope: str = Field(default="", max_length=20)
+    scope_key: str = Field(default="", max_length=200)
+    condition_key: str = Field(max_length=300, unique=True)
+    message: str = ""
+    details: dict | None = json_field()
+    created_at: datetime = ts_field(index=True)
+    acknowledged_at: datetime | None = ts_field(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=100)
+    delivered_at: datetime | None = ts_field(nullable=True)
+    delivery_attempts: int = 0
+    last_delivery_error: str | None = None
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (SQLite hands them back naive)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,126 @@
+"""The one small protocol every ad platform connection speaks.
+
+Connectors hand back plain records with money already as Decimal in the account currency:
+micros and minor units are converted inside each connector and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal, Protocol, runtime_checkable
+
+BudgetLevel = Literal["campaign", "adset", "shared"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    network: str
+    external_id: str
+    name: str
+    currency: str
+    timezone: str
+    status: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    external_id: str
+    name: str
+    status: str
+    budget_level: BudgetLevel = "campaign"
+    daily_budget: Decimal | None = None
+    lifetime_budget: Decimal | None = None
+    budget_external_id: str | None = None
+    budget_shared: bool = False
+    objective: str | None = None
+    bid_strategy: str | None = None
+    effective_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdSetRecord:
+    campaign_external_id: str
+    external_id: str
+    name: str
+    status: str
+    daily_budget: Decimal | None = None
+    lifetime_budget: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRecord:
+    """One campaign-day; ``date`` is the day in the account's time zone."""
+
+    campaign_external_id: str
+    date: dt.date
+    spend: Decimal
+    impressions: int = 0
+    clicks: int = 0
+    conversions: Decimal = Decimal(0)
+    revenue: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetTarget:
+    """Where a daily budget lives on the platform."""
+
+    account_external_id: str
+    level: BudgetLevel
+    external_id: str  # campaign id, ad set id, or (Google) campaign budget id
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetResult:
+    """What the platform holds after a write, read back from it."""
+
+    target: BudgetTarget
+    requested: Decimal
+    daily_budget: Decimal  # as read back (rounded to what the platform accepts)
+    changed: bool  # False when the platform already held this budget (or dry-run)
+    dry_run: bool = False
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """An ad platform, as the sync engine and the write-back see it."""
+
+    name: str
+
+    def list_accounts(self) -> list[AccountRecord]: ...
+
+    def list_campaigns(self, account_external_id: str) -> list[CampaignRecord]: ...
+
+    def list_ad_sets(self, account_external_id: str) -> list[AdSetRecord]: ...
+
+    def daily_metrics(
+        self, account_external_id: str, start: dt.date, end: dt.date
+    ) -> Iterable[MetricRecord]:
+        """Campaign-day rows for ``start..end`` inclusive, in the account's time zone."""
+        ...
+
+    def read_budget(self, target: BudgetTarget) -> Decimal: ...
+
+    def apply_budget(
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+    ) -> BudgetResult:
+        """Set a daily budget and read it back. Must be safe to call again with the same value."""
+        ...
+
+
+class ConnectorError(Exception):
+    """A platform call failed; ``kind`` says what a caller may do about it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: Literal["auth", "throttled", "transient", "fatal", "invalid"] = "fatal",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
