@@ -1,0 +1,47 @@
+"""The schema is created, kept, upgraded and refused as a user upgrading would expect."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from campaigns.db import create_db_engine, current_revision, ensure_schema, head_revision
+from campaigns.errors import SchemaError
+
+
+def test_missing_database_is_created(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'new' / 'bp.db'}")
+    assert ensure_schema(engine) == "created"
+    assert current_revision(engine) == head_revision()
+    assert {"campaign", "dailymetric", "budgetshift"} <= set(inspect(engine).get_table_names())
+    assert ensure_schema(engine) == "current"
+
+
+def test_empty_database_refused_without_upgrade(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'bp.db'}")
+    with pytest.raises(SchemaError, match="init-db"):
+        ensure_schema(engine, upgrade=False)
+
+
+def test_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table invoices (id integer primary key, total text)")
+        conn.execute("insert into invoices values (1, '9.99')")
+    engine = create_db_engine(f"sqlite:///{path}")
+    with pytest.raises(SchemaError, match="no budgetpilot schema version"):
+        ensure_schema(engine)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("select total from invoices").fetchall() == [("9.99",)]
+
+
+def test_unknown_newer_revision_is_refused(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = 'ffff_future'"))
+    with pytest.raises(SchemaError, match="does not know"):
+        ensure_schema(engine)
+    engine.dispose()
