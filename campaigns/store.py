@@ -1,0 +1,189 @@
+"""Idempotent writes of synced and imported data.
+
+Everything here adds and flushes; the caller's unit of work commits once. Metric upserts only
+touch a row whose values changed, so re-running a sync or an import changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Table, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from campaigns.errors import ValidationError
+from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, utcnow
+from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
+
+METRIC_TABLE: Table = DailyMetric.__table__  # type: ignore[attr-defined]
+METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
+
+
+def get_or_create_portfolio(
+    session: Session, name: str = "default", *, reporting_currency: str = "EUR"
+) -> Portfolio:
+    portfolio = session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+    if portfolio is None:
+        portfolio = Portfolio(name=name, reporting_currency=reporting_currency)
+        session.add(portfolio)
+        session.flush()
+    return portfolio
+
+
+def upsert_account(
+    session: Session, record: AccountRecord, *, source: str, portfolio_id: int
+) -> AdAccount:
+    """Create or refresh an account. Its currency is fixed at creation, as on the platforms."""
+    account = session.scalars(
+        select(AdAccount).where(
+            AdAccount.network == record.network, AdAccount.external_id == record.external_id
+        )
+    ).first()
+    if account is None:
+        account = AdAccount(
+            portfolio_id=portfolio_id,
+            network=record.network,
+            external_id=record.external_id,
+            name=record.name,
+            currency=record.currency,
+            timezone=record.timezone,
+            source=source,
+            status=record.status,
+        )
+        session.add(account)
+        session.flush()
+        return account
+    if account.currency != record.currency:
+        raise ValidationError(
+            f"account {record.network}:{record.external_id} is in {account.currency}, "
+            f"but the platform now reports {record.currency}; an account's currency is fixed "
+            "at creation, so this needs a human"
+        )
+    changed = (account.name, account.timezone, account.status, account.source) != (
+        record.name, record.timezone, record.status, source
+    )
+    if changed:
+        account.name, account.timezone, account.status = record.name, record.timezone, record.status
+        account.source = source
+        account.updated_at = utcnow()
+        session.add(account)
+    return account
+
+
+_CAMPAIGN_FIELDS = (
+    "name", "status", "effective_status", "objective", "bid_strategy", "budget_level",
+    "budget_external_id", "budget_shared", "daily_budget", "lifetime_budget",
+)  # fmt: skip
+
+
+def upsert_campaigns(
+    session: Session, account: AdAccount, records: Iterable[CampaignRecord]
+) -> dict[str, int]:
+    """Create or refresh campaigns; returns campaign ids by external id."""
+    existing = {
+        c.external_id: c
+        for c in session.scalars(select(Campaign).where(Campaign.account_id == account.id))
+    }
+    for rec in records:
+        campaign = existing.get(rec.external_id)
+        values = {f: getattr(rec, f) for f in _CAMPAIGN_FIELDS}
+        if campaign is None:
+            campaign = Campaign(
+                account_id=account.id, network=account.network, external_id=rec.external_id,
+                **values,
+            )
+            session.add(campaign)
+            existing[rec.external_id] = campaign
+        elif any(getattr(campaign, f) != v for f, v in values.items()):
+            for f, v in values.items():
+                setattr(campaign, f, v)
+            campaign.updated_at = utcnow()
+            session.add(campaign)
+    session.flush()
+    return {ext: c.id for ext, c in existing.items() if c.id is not None}
+
+
+def ensure_campaigns(
+    session: Session, account: AdAccount, external_ids: Iterable[str], known: dict[str, int]
+) -> dict[str, int]:
+    """Make sure metrics never lose spend: a campaign seen only in metrics is created."""
+    missing = sorted(set(external_ids) - known.keys())
+    for ext in missing:
+        campaign = Campaign(
+            account_id=account.id, network=account.network, external_id=ext,
+            name=ext, status="unknown",
+        )
+        session.add(campaign)
+        session.flush()
+        known[ext] = campaign.id  # type: ignore[assignment]
+    return known
+
+
+def upsert_ad_sets(
+    session: Session, campaign_ids: dict[str, int], records: Iterable[AdSetRecord]
+) -> int:
+    records = [r for r in records if r.campaign_external_id in campaign_ids]
+    ids = set(campaign_ids.values())
+    existing = {
+        (a.campaign_id, a.external_id): a
+        for a in session.scalars(select(AdSet).where(AdSet.campaign_id.in_(ids)))  # type: ignore[attr-defined]
+    } if ids else {}
+    for rec in records:
+        cid = campaign_ids[rec.campaign_external_id]
+        values = {
+            "name": rec.name, "status": rec.status,
+            "daily_budget": rec.daily_budget, "lifetime_budget": rec.lifetime_budget,
+        }
+        ad_set = existing.get((cid, rec.external_id))
+        if ad_set is None:
+            session.add(AdSet(campaign_id=cid, external_id=rec.external_id, **values))
+        elif any(getattr(ad_set, f) != v for f, v in values.items()):
+            for f, v in values.items():
+                setattr(ad_set, f, v)
+            ad_set.updated_at = utcnow()
+            session.add(ad_set)
+    session.flush()
+    return len(records)
+
+
+def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or overwrite campaign-days; a row whose values did not change is left alone.
+
+    Each row: campaign_id, account_id, date, spend, impressions, clicks, conversions, revenue
+    and optionally daily_budget.
+    """
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    with_budget = any(r.get("daily_budget") is not None for r in rows)
+    payload = [{**r, "updated_at": now} for r in rows] if with_budget else [
+        {k: v for k, v in r.items() if k != "daily_budget"} | {"updated_at": now} for r in rows
+    ]
+    stmt = insert(METRIC_TABLE)
+    excluded = stmt.excluded
+    columns = [*METRIC_VALUE_COLUMNS, "account_id"]
+    if with_budget:
+        columns.append("daily_budget")
+    changed = or_(*(METRIC_TABLE.c[c].is_distinct_from(excluded[c]) for c in columns))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "date"],
+        set_={**{c: excluded[c] for c in columns}, "updated_at": excluded.updated_at},
+        where=changed,
+    )
+    session.execute(stmt, payload)
+    return len(rows)
+
+
+def set_current_budgets(session: Session, budgets: dict[int, Decimal]) -> None:
+    """The latest known daily budget of campaigns (from a CSV's daily_budget column)."""
+    for cid, amount in budgets.items():
+        campaign = session.get(Campaign, cid)
+        if campaign is not None and campaign.daily_budget != amount:
+            campaign.daily_budget = amount
+            campaign.updated_at = utcnow()
+            session.add(campaign)

@@ -1,0 +1,253 @@
+"""The sync engine: accounts, then per account its entities and its daily metrics.
+
+Each account and stream is its own unit of work with a SyncRun record, so one failing account
+never stops the others and a failure leaves what was there before. Metrics re-read a lookback
+window (conversions restate for days after the click) and upsert, so nothing duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from campaigns.config import Settings, SourceSettings
+from campaigns.db import session_scope
+from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
+from campaigns.store import (
+    ensure_campaigns,
+    get_or_create_portfolio,
+    upsert_account,
+    upsert_ad_sets,
+    upsert_campaigns,
+    upsert_metrics,
+)
+from connectors.base import AccountRecord, Connector
+
+log = logging.getLogger(__name__)
+METRIC_BATCH = 5000
+
+
+@dataclass
+class StreamOutcome:
+    account: str  # "network:external_id", or the source name for the accounts stream
+    stream: str
+    status: str  # succeeded | failed
+    rows: int = 0
+    window: tuple[dt.date, dt.date] | None = None
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    source: str
+    outcomes: list[StreamOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[StreamOutcome]:
+        return [o for o in self.outcomes if o.status != "succeeded"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def metric_rows(self) -> int:
+        return sum(o.rows for o in self.outcomes if o.stream == "metrics")
+
+
+def portfolio_name_for(settings: Settings, source: SourceSettings, network: str, ext: str) -> str:
+    key = f"{network}:{ext}"
+    for p in settings.portfolios:
+        if key in p.accounts or ext in p.accounts:
+            return p.name
+    return source.portfolio
+
+
+def resolve_portfolio(session: Session, settings: Settings, name: str) -> Portfolio:
+    currency = next((p.reporting_currency for p in settings.portfolios if p.name == name), "EUR")
+    return get_or_create_portfolio(session, name, reporting_currency=currency)
+
+
+def local_today(now: dt.datetime, timezone: str) -> dt.date:
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (KeyError, ValueError):
+        return now.astimezone(dt.UTC).date()
+
+
+def metrics_window(
+    session: Session, account: AdAccount, *, today: dt.date, lookback_days: int,
+    history_days: int,
+) -> tuple[dt.date, dt.date]:
+    """Complete days to read: from history's start on the first sync, else the lookback."""
+    end = today - dt.timedelta(days=1)
+    first = today - dt.timedelta(days=history_days)
+    last_end = session.scalars(
+        select(SyncRun.window_end)
+        .where(
+            SyncRun.account_id == account.id,
+            SyncRun.stream == "metrics",
+            SyncRun.status == "succeeded",
+        )
+        .order_by(SyncRun.window_end.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    if last_end is None:
+        return first, end
+    return max(first, min(last_end, end) - dt.timedelta(days=lookback_days - 1)), end
+
+
+def _error_text(exc: BaseException) -> str:
+    kind = getattr(exc, "kind", None)
+    text = str(exc) or type(exc).__name__
+    return f"[{kind}] {text}" if kind else f"{type(exc).__name__}: {text}"
+
+
+def _record_failure(engine: Engine, run: SyncRun, exc: BaseException) -> None:
+    with session_scope(engine) as session:
+        run.id = None
+        run.status = "failed"
+        run.error = _error_text(exc)[:4000]
+        run.finished_at = utcnow()
+        session.add(run)
+
+
+def sync_source(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: Connector,
+    *,
+    now: dt.datetime | None = None,
+    account: str | None = None,
+    on_account: Callable[[str], None] | None = None,
+) -> SyncReport:
+    """Sync every account a source reaches (or the one named ``account``)."""
+    now = now or dt.datetime.now(dt.UTC)
+    report = SyncReport(source=source.name)
+    try:
+        accounts = connector.list_accounts()
+    except Exception as exc:  # reported, never raised: the other sources still sync
+        log.error("source %s: listing accounts failed: %s", source.name, exc)
+        _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
+        report.outcomes.append(
+            StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
+        )
+        return report
+    if account is not None:
+        accounts = [
+            a for a in accounts if account in (a.external_id, f"{a.network}:{a.external_id}")
+        ]
+    for record in accounts:
+        label = f"{record.network}:{record.external_id}"
+        report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
+        if on_account:
+            on_account(label)
+    return report
+
+
+def sync_account(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: Connector,
+    record: AccountRecord,
+    *,
+    now: dt.datetime,
+) -> list[StreamOutcome]:
+    label = f"{record.network}:{record.external_id}"
+    outcomes: list[StreamOutcome] = []
+    # Entities: the account, its campaigns and ad sets, in one unit of work.
+    run = SyncRun(source=source.name, stream="entities")
+    try:
+        with session_scope(engine) as session:
+            portfolio = resolve_portfolio(
+                session, settings,
+                portfolio_name_for(settings, source, record.network, record.external_id),
+            )
+            acc = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
+            run.account_id = acc.id
+            campaign_ids = upsert_campaigns(
+                session, acc, connector.list_campaigns(record.external_id)
+            )
+            n = len(campaign_ids) + upsert_ad_sets(
+                session, campaign_ids, connector.list_ad_sets(record.external_id)
+            )
+            session.add(SyncRun(
+                account_id=acc.id, source=source.name, stream="entities", rows=n,
+                status="succeeded", finished_at=utcnow(), started_at=run.started_at,
+            ))
+            account_id = acc.id
+        outcomes.append(StreamOutcome(label, "entities", "succeeded", rows=n))
+    except Exception as exc:
+        log.error("%s: entities failed: %s", label, exc)
+        _record_failure(engine, run, exc)
+        outcomes.append(StreamOutcome(label, "entities", "failed", error=_error_text(exc)))
+        return outcomes
+
+    # Metrics: the whole window in one unit of work, so a failure half-way keeps the old rows.
+    run = SyncRun(source=source.name, stream="metrics", account_id=account_id)
+    try:
+        with session_scope(engine) as session:
+            acc = session.get(AdAccount, account_id)
+            assert acc is not None
+            start, end = metrics_window(
+                session, acc, today=local_today(now, acc.timezone),
+                lookback_days=settings.sync.lookback_days,
+                history_days=settings.sync.history_days,
+            )
+            run.window_start, run.window_end = start, end
+            rows = 0
+            if start <= end:
+                rows = _load_metrics(session, connector, acc, start, end)
+            session.add(SyncRun(
+                account_id=acc.id, source=source.name, stream="metrics", rows=rows,
+                window_start=start, window_end=end, status="succeeded",
+                started_at=run.started_at, finished_at=utcnow(),
+            ))
+        outcomes.append(StreamOutcome(label, "metrics", "succeeded", rows, (start, end)))
+    except Exception as exc:
+        log.error("%s: metrics failed: %s", label, exc)
+        _record_failure(engine, run, exc)
+        outcomes.append(StreamOutcome(label, "metrics", "failed", error=_error_text(exc)))
+    return outcomes
+
+
+def _load_metrics(
+    session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date
+) -> int:
+    known: dict[str, int] = {
+        ext: cid
+        for ext, cid in session.execute(
+            select(Campaign.external_id, Campaign.id).where(Campaign.account_id == acc.id)
+        ).all()
+    }
+    total = 0
+    batch: list[dict] = []
+    for m in connector.daily_metrics(acc.external_id, start, end):
+        if m.campaign_external_id not in known:
+            ensure_campaigns(session, acc, [m.campaign_external_id], known)
+        row = {
+            "campaign_id": known[m.campaign_external_id], "account_id": acc.id, "date": m.date,
+            "spend": m.spend, "impressions": m.impressions, "clicks": m.clicks,
+            "conversions": m.conversions, "revenue": m.revenue,
+        }
+        batch.append(row)
+        if len(batch) >= METRIC_BATCH:
+            total += _flush(session, batch)
+            batch = []
+    total += _flush(session, batch)
+    return total
+
+
+def _flush(session: Session, batch: list[dict]) -> int:
+    # The last value for a campaign-day in a batch wins: ON CONFLICT cannot touch a row twice.
+    unique = {(r["campaign_id"], r["date"]): r for r in batch}
+    return upsert_metrics(session, list(unique.values()))
