@@ -8,6 +8,8 @@ class BudgetPilotError(Exception):
 
     status_code: int = 400
     title: str = "Bad request"
+    # True when the unit of work should commit what it did before the error (an expiry).
+    keeps_changes: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -56,3 +58,27 @@ class ImportRejected(ValidationError):
         super().__init__(f"{path}: rejected, nothing imported:\n" + "\n".join(shown) + more)
         self.path = path
         self.errors = errors
+
+
+class AuthenticationError(BudgetPilotError):
+    """No token, or one that is unknown or revoked."""
+
+    status_code = 401
+    title = "Unauthorized"
+
+
+class StaleVersionError(ConflictError):
+    """An optimistic-concurrency check failed: someone changed the record first."""
+
+    title = "Stale version"
+
+
+class ShiftExpiredError(ConflictError):
+    """The proposal's data changed or its time ran out; the expiry itself is kept."""
+
+    title = "Shift expired"
+    keeps_changes = True
+
+
+class FxRateMissingError(ValidationError):
+    title = "Missing FX rate"

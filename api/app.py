@@ -1,0 +1,88 @@
+"""The FastAPI application: JSON under /api/v1, the approvers' dashboard at /, OpenAPI at
+/openapi.json and /docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from sqlalchemy.engine import Engine
+
+from api import problems
+from api.problems import PROBLEM_MEDIA_TYPE, Problem
+from campaigns.auth import PERMISSIONS, Action
+from campaigns.config import Settings
+
+API_PREFIX = "/api/v1"
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": desc}
+    for code, desc in {
+        400: "Bad request", 401: "Missing or invalid token", 403: "Role not allowed",
+        404: "Not found", 409: "Conflict (stale version, wrong state, duplicate)",
+        422: "Invalid input", 503: "Database unavailable",
+    }.items()
+}
+
+
+def _routers() -> list[APIRouter]:
+    from api.routes import catalog, fx, plans, tokens
+
+    return [catalog.router, plans.router, fx.router, tokens.router]
+
+
+def route_action(route: APIRoute) -> Action | None:
+    """The action an endpoint requires, read from its ``require(...)`` dependency."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        action = getattr(dep.call, "action", None)
+        if isinstance(action, Action):
+            return action
+        stack.extend(dep.dependencies)
+    return None
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    actions = {
+        (route.path, method.lower()): route_action(route)
+        for route in app.routes if isinstance(route, APIRoute) for method in route.methods
+    }
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            action = actions.get((path, method))
+            if action is not None:
+                roles = ", ".join(sorted(PERMISSIONS[action]))
+                op["description"] = (op.get("description", "") + f"\n\nRoles: {roles}.").strip()
+                op["x-roles"] = sorted(PERMISSIONS[action])
+            for code, response in op.get("responses", {}).items():
+                content = response.get("content", {})
+                if code[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    app = FastAPI(
+        title="budgetpilot",
+        version="0.1.0",
+        description="Campaign plans, pacing, finance reports and the approval of budget shifts.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    problems.install(app)
+    for router in _routers():
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,285 @@
+"""The `budgetpilot` command line.
+
+Exit codes scripts can rely on:
+  0  done
+  1  done in part: some accounts or sources failed (each one is named on stderr)
+  2  bad usage or configuration
+  3  input rejected (a CSV file; nothing of it was written)
+  4  the database cannot be used (schema too new, foreign tables, unreachable)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from tqdm import tqdm
+
+from campaigns.config import Settings, load_settings
+from campaigns.db import create_db_engine, ensure_schema, open_engine
+from campaigns.errors import BudgetPilotError, ConfigError, ImportRejected, SchemaError
+from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REJECTED, EXIT_DATABASE = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    name="budgetpilot",
+    help="Sync ad platforms, optimise daily budgets under caps, approve and apply the shifts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("budgetpilot")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c",
+        help="TOML config (default: $BUDGETPILOT_CONFIG, else configs/demo.toml). The database "
+        "URL comes from $BUDGETPILOT_DATABASE_URL, else the config, else sqlite:///budgetpilot.db.",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(fn: F) -> F:
+    """Turn domain errors into one readable line on stderr and a documented exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ImportRejected as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(EXIT_REJECTED) from None
+        except SchemaError as e:
+            typer.echo(f"error: database: {e.message}", err=True)
+            raise typer.Exit(EXIT_DATABASE) from None
+        except ConfigError as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except BudgetPilotError as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def load(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def engine_for(settings: Settings, *, upgrade: bool = True) -> Engine:
+    return open_engine(settings.database_url, echo=settings.database.echo, upgrade=upgrade)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")
+    ] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+@app.command("init-db")
+@handles_errors
+def init_db(config: ConfigOption = None) -> None:
+    """Create the database, or upgrade it to this version's schema (data is kept)."""
+    settings = load(config)
+    engine = create_db_engine(settings.database_url)
+    outcome = ensure_schema(engine)
+    typer.echo(f"database {outcome}: {_safe_url(settings.database_url)}")
+
+
+@app.command("import-csv")
+@handles_errors
+def import_csv_command(
+    path: Annotated[Path, typer.Argument(help="CSV file: one row per campaign per day.")],
+    config: ConfigOption = None,
+) -> None:
+    """Import daily results from a CSV export (DESIGN.md's column contract).
+
+    Columns: date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,
+    clicks,conversions,revenue[,daily_budget]. Re-importing the same rows changes nothing; a
+    file with a bad row is refused whole, naming the line and column.
+    """
+    from connectors.csv_import import import_csv
+
+    settings = load(config)
+    engine = engine_for(settings)
+    with tqdm(desc=f"importing {path.name}", unit=" rows", file=sys.stderr,
+              disable=None, unit_scale=True) as bar:
+        result = import_csv(engine, path, settings=settings, on_rows=bar.update)
+    typer.echo(
+        f"imported {result.rows} rows from {path}: {result.accounts} accounts, "
+        f"{result.campaigns} campaigns ({result.new_campaigns} new), "
+        f"{result.first_date} to {result.last_date}"
+    )
+
+
+@app.command("sync")
+@handles_errors
+def sync_command(
+    config: ConfigOption = None,
+    account: Annotated[
+        str | None,
+        typer.Option(help="Only this account: its id, or network:id."),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only this config source.")] = None,
+) -> None:
+    """Sync accounts, campaigns, ad sets and daily metrics from the configured platforms.
+
+    Each sync re-reads the lookback window so restated conversions overwrite. One failing
+    account never stops the others; the exit code is 1 when any failed.
+    """
+    settings = load(config)
+    engine = engine_for(settings)
+    failed = run_sync(engine, settings, account=account, only_source=source)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def run_sync(
+    engine: Engine,
+    settings: Settings,
+    *,
+    account: str | None = None,
+    only_source: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Sync every source; prints one line per account and returns how many streams failed."""
+    from campaigns.sync import sync_source
+    from connectors.registry import build_connector, syncable_sources
+
+    sources = syncable_sources(settings)
+    if only_source:
+        sources = [settings.source(only_source)]
+    if not sources:
+        raise ConfigError("the config has no [[sources]] to sync (CSV data: use import-csv)")
+    failed = 0
+    matched = False
+    for source in sources:
+        try:
+            connector = build_connector(source, settings)
+        except BudgetPilotError as e:
+            typer.echo(f"{source.name}: cannot connect: {e.message}", err=True)
+            failed += 1
+            continue
+        with tqdm(desc=f"syncing {source.name}", unit=" accounts", file=sys.stderr,
+                  disable=None) as bar:
+            report = sync_source(engine, settings, source, connector, now=now, account=account,
+                                 on_account=lambda _label: bar.update())
+        matched = matched or any(o.stream != "accounts" for o in report.outcomes)
+        for outcome in report.outcomes:
+            if outcome.status == "succeeded":
+                if outcome.stream == "metrics":
+                    w = outcome.window
+                    window = f" {w[0]}..{w[1]}" if w else ""
+                    typer.echo(f"{outcome.account}: {outcome.rows} metric rows{window}")
+            else:
+                failed += 1
+                typer.echo(f"{outcome.account}: {outcome.stream} FAILED: {outcome.error}",
+                           err=True)
+    if account and not matched and not failed:
+        raise ConfigError(f"no configured source reaches account {account!r}")
+    return failed
+
+
+@app.command("demo")
+@handles_errors
+def demo(config: ConfigOption = None) -> None:
+    """Set up the embedded default (SQLite + the sandbox platform), sync ~90 days, summarise."""
+    settings = load(config)
+    engine = engine_for(settings)
+    typer.echo(f"database: {_safe_url(settings.database_url)}")
+    failed = run_sync(engine, settings)
+    typer.echo("")
+    typer.echo(summary(engine))
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def summary(engine: Engine) -> str:
+    """A readable picture of what is in the database."""
+    with Session(engine) as session:
+        n_accounts = session.scalar(select(func.count()).select_from(AdAccount)) or 0
+        n_campaigns = session.scalar(select(func.count()).select_from(Campaign)) or 0
+        span = session.execute(select(func.min(DailyMetric.date), func.max(DailyMetric.date))).one()
+        by_network = session.execute(
+            select(
+                AdAccount.network, AdAccount.currency,
+                func.count(func.distinct(DailyMetric.campaign_id)),
+                func.sum(DailyMetric.spend), func.sum(DailyMetric.conversions),
+                func.sum(DailyMetric.revenue),
+            )
+            .join(AdAccount, AdAccount.id == DailyMetric.account_id)
+            .group_by(AdAccount.network, AdAccount.currency)
+            .order_by(AdAccount.network, AdAccount.currency)
+        ).all()
+        latest = session.execute(
+            select(AdAccount.network, AdAccount.external_id, AdAccount.name, SyncRun.stream,
+                   SyncRun.status, SyncRun.finished_at, SyncRun.error)
+            .join(AdAccount, AdAccount.id == SyncRun.account_id)
+            .order_by(SyncRun.id.desc())  # type: ignore[union-attr]
+        ).all()
+    lines = [
+        f"{n_accounts} accounts, {n_campaigns} campaigns, metrics from {span[0]} to {span[1]}",
+        "",
+        f"{'network':<10} {'currency':<8} {'campaigns':>9} {'spend':>16} {'conversions':>12} "
+        f"{'CPA':>10} {'ROAS':>6}",
+    ]
+    for network, currency, n, spend, conv, revenue in by_network:
+        spend, conv, revenue = (Decimal(str(x or 0)) for x in (spend, conv, revenue))
+        cpa = f"{spend / conv:,.2f}" if conv else "-"
+        roas = f"{revenue / spend:.2f}" if spend else "-"
+        lines.append(
+            f"{network:<10} {currency:<8} {n:>9} {spend:>16,.2f} {conv:>12,.0f} {cpa:>10} "
+            f"{roas:>6}"
+        )
+    lines += ["", "last sync per account:"]
+    shown: set[tuple[str, str]] = set()
+    for network, ext, name, stream, status, finished, error in latest:
+        if (network, ext) in shown:
+            continue
+        shown.add((network, ext))
+        when = finished.strftime("%Y-%m-%d %H:%M UTC") if finished else "-"
+        detail = f" ({error})" if error else ""
+        label = f"{network}:{ext}"
+        lines.append(f"  {label:<20} {name:<22} {stream:<9} {status:<9} {when}{detail}")
+    return "\n".join(lines)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()
+
+
+# Commands that live beside their domain register themselves on `app` when imported.
+from api import cli_commands  # noqa: E402,F401
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""Imports the modules whose commands register on the `budgetpilot` app.
+
+Add one import per module that defines commands with ``@app.command``.
+"""

@@ -1,0 +1,91 @@
+"""Every error leaves as ``application/problem+json`` (RFC 9457), rendered here and only here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from campaigns.errors import BudgetPilotError
+
+log = logging.getLogger(__name__)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, **extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        jsonable_encoder(body, exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BudgetPilotError)
+    return problem(exc.status_code, exc.title, exc.message)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")),
+         "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return problem(422, "Invalid input", detail, errors=errors)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable"}
+    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+
+
+async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+    log.info("integrity error: %s", exc)
+    return problem(409, "Conflict", "the change conflicts with existing data (duplicate or "
+                   "missing reference)")
+
+
+async def _database(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DataError):  # e.g. a NUL character or an out-of-range number
+        return problem(422, "Invalid input", f"the database refused a value: {exc.orig}"[:300])
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable: %s", exc)
+        return problem(503, "Database unavailable", "the database is busy or unreachable; "
+                       "retry shortly")
+    log.exception("database error")
+    return problem(500, "Internal error", "a database error occurred")
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(BudgetPilotError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,115 @@
+"""Read endpoints: portfolios, accounts, campaigns, ad sets, metric series, sync runs, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api import schemas as s
+from api.deps import AuditReader, Reader, SessionDep
+from api.params import Id, Name, PageDep, PathId
+from campaigns import catalog
+from campaigns.models import AdAccount, AdSet, Campaign
+
+router = APIRouter(tags=["catalog"])
+
+@router.get("/me", response_model=s.PrincipalPublic)
+def me(user: Reader) -> s.PrincipalPublic:
+    return s.PrincipalPublic(name=user.name, role=user.role.value)
+
+
+@router.get("/portfolios", response_model=s.PortfoliosPublic)
+def list_portfolios(session: SessionDep, _: Reader) -> s.PortfoliosPublic:
+    rows = catalog.list_portfolios(session)
+    return s.PortfoliosPublic(data=rows, count=len(rows))  # type: ignore[arg-type]
+
+
+@router.get("/accounts", response_model=s.AccountsPublic)
+def list_accounts(
+    session: SessionDep, _: Reader, page: PageDep, network: Name = None, portfolio: Name = None,
+    status: Name = None,
+) -> s.AccountsPublic:
+    rows, count = catalog.list_accounts(
+        session, page, network=network, portfolio=portfolio, status=status
+    )
+    return s.AccountsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.get("/accounts/{account_id}", response_model=s.AccountPublic)
+def get_account(session: SessionDep, _: Reader, account_id: PathId) -> AdAccount:
+    return catalog.get(session, AdAccount, account_id, "account")
+
+
+@router.get("/campaigns", response_model=s.CampaignsPublic)
+def list_campaigns(
+    session: SessionDep, _: Reader, page: PageDep, network: Name = None,
+    account_id: Id | None = None, status: Name = None, portfolio: Name = None,
+) -> s.CampaignsPublic:
+    rows, count = catalog.list_campaigns(
+        session, page, network=network, account_id=account_id, status=status,
+        portfolio=portfolio,
+    )
+    return s.CampaignsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.get("/campaigns/{campaign_id}", response_model=s.CampaignPublic)
+def get_campaign(session: SessionDep, _: Reader, campaign_id: PathId) -> Campaign:
+    return catalog.get(session, Campaign, campaign_id, "campaign")
+
+
+@router.get("/adsets", response_model=s.AdSetsPublic)
+def list_adsets(
+    session: SessionDep, _: Reader, page: PageDep, campaign_id: Id | None = None,
+    account_id: Id | None = None, network: Name = None, status: Name = None,
+) -> s.AdSetsPublic:
+    rows, count = catalog.list_adsets(
+        session, page, campaign_id=campaign_id, account_id=account_id, network=network,
+        status=status,
+    )
+    return s.AdSetsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.get("/adsets/{adset_id}", response_model=s.AdSetPublic)
+def get_adset(session: SessionDep, _: Reader, adset_id: PathId) -> AdSet:
+    return catalog.get(session, AdSet, adset_id, "ad set")
+
+
+@router.get("/metrics", response_model=s.MetricSeriesPublic)
+def metric_series(
+    session: SessionDep, _: Reader, start: dt.date, end: dt.date,
+    campaign_id: Id | None = None, account_id: Id | None = None, network: Name = None,
+) -> s.MetricSeriesPublic:
+    """Daily totals for the filter, one point per day and account currency."""
+    points = catalog.metric_series(
+        session, start=start, end=end, campaign_id=campaign_id, account_id=account_id,
+        network=network,
+    )
+    return s.MetricSeriesPublic(data=points, count=len(points))  # type: ignore[arg-type]
+
+
+@router.get("/sync-runs", response_model=s.SyncRunsPublic)
+def list_sync_runs(
+    session: SessionDep, _: Reader, page: PageDep, account_id: Id | None = None,
+    status: Name = None, stream: Name = None, source: Name = None,
+) -> s.SyncRunsPublic:
+    rows, count = catalog.list_sync_runs(
+        session, page, account_id=account_id, status=status, stream=stream, source=source
+    )
+    return s.SyncRunsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.get("/audit", response_model=s.AuditEventsPublic)
+def list_audit(
+    session: SessionDep, _: AuditReader, page: PageDep,
+    entity_type: Annotated[str | None, Query(max_length=40)] = None,
+    entity_id: Annotated[str | None, Query(max_length=100)] = None,
+    actor: Name = None, action: Annotated[str | None, Query(max_length=80)] = None,
+    since: dt.datetime | None = None, until: dt.datetime | None = None,
+) -> s.AuditEventsPublic:
+    rows, count = catalog.list_audit(
+        session, page, entity_type=entity_type, entity_id=entity_id, actor=actor,
+        action=action, since=since, until=until,
+    )
+    return s.AuditEventsPublic(data=rows, count=count)  # type: ignore[arg-type]

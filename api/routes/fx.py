@@ -1,0 +1,32 @@
+"""Daily FX rates into the reporting currency (finance loads them; everyone reads)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api import schemas as s
+from api.deps import FxEditor, Reader, SessionDep
+from api.params import PageDep
+from campaigns import fx
+
+router = APIRouter(prefix="/fx-rates", tags=["fx"])
+Code = Annotated[str | None, Query(min_length=3, max_length=3)]
+
+
+@router.get("", response_model=s.FxRatesPublic)
+def list_rates(
+    session: SessionDep, _: Reader, page: PageDep, currency: Code = None, quote: Code = None,
+    start: dt.date | None = None, end: dt.date | None = None,
+) -> s.FxRatesPublic:
+    rows, count = fx.list_rates(session, page, currency=currency, quote=quote, start=start,
+                                end=end)
+    return s.FxRatesPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.post("", response_model=dict[str, int])
+def upsert_rates(session: SessionDep, user: FxEditor, body: s.FxRatesIn) -> dict[str, int]:
+    rates = [fx.RateIn(r.date, r.currency, r.quote, r.rate) for r in body.rates]
+    return {"changed": fx.upsert_rates(session, rates, actor=user.name)}

@@ -1,0 +1,59 @@
+"""Scope keys shared by plans, caps, pacing and finance.
+
+``total`` → ``""``; ``network`` → ``"meta"``; ``account`` → ``"meta:act_1"``
+(network:external_id, as in the config's portfolio accounts); ``campaign`` →
+``"meta:act_1:123"`` (network:account external id:campaign external id).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.errors import ValidationError
+from campaigns.models import AdAccount, Campaign
+
+SCOPES = ("total", "network", "account", "campaign")
+
+
+def account_key(account: AdAccount) -> str:
+    return f"{account.network}:{account.external_id}"
+
+
+def campaign_key(account: AdAccount, campaign: Campaign) -> str:
+    return f"{account.network}:{account.external_id}:{campaign.external_id}"
+
+
+def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) -> str:
+    """The normalised key, or a 422 naming what is wrong."""
+    key = key.strip()
+    if scope not in SCOPES:
+        raise ValidationError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}")
+    if scope == "total":
+        if key:
+            raise ValidationError("a total scope takes no scope_key")
+        return ""
+    parts = key.split(":")
+    want = {"network": 1, "account": 2, "campaign": 3}[scope]
+    if len(parts) != want or not all(parts):
+        shapes = {"network": "meta", "account": "meta:act_1", "campaign": "meta:act_1:123"}
+        raise ValidationError(f"a {scope} scope_key looks like {shapes[scope]!r}, got {key!r}")
+    if scope == "network":
+        return key
+    account = session.scalars(
+        select(AdAccount).where(
+            AdAccount.network == parts[0], AdAccount.external_id == parts[1],
+            AdAccount.portfolio_id == portfolio_id,
+        )
+    ).first()
+    if account is None:
+        raise ValidationError(f"no account {parts[0]}:{parts[1]} in this portfolio")
+    if scope == "campaign":
+        found = session.scalars(
+            select(Campaign.id).where(
+                Campaign.account_id == account.id, Campaign.external_id == parts[2]
+            )
+        ).first()
+        if found is None:
+            raise ValidationError(f"no campaign {key} in this portfolio")
+    return key
