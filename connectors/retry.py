@@ -1,0 +1,102 @@
+"""The retry rule, built on the error kinds of :mod:`connectors.errors`.
+
+Only ``throttled`` and ``transient`` failures are retried; ``auth``, ``invalid`` and ``fatal``
+fail at once (a revoked token retried forever is a classic complaint). The state of one retry
+loop lives in the loop, never on the client, so two streams of one connector never share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from connectors.base import ConnectorError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE = frozenset({"throttled", "transient"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying. Tests pass tiny delays; production keeps the defaults."""
+
+    max_attempts: int = 8
+    base_delay: float = 1.0  # seconds, doubled per attempt, with jitter
+    max_delay: float = 120.0  # one wait is never longer than this
+    # A platform asking for a longer pause than this (Google's basic-access quota can say
+    # hours) fails the call as throttled instead of blocking a worker for that long.
+    max_retry_after: float = 900.0
+    jitter: float = 0.5  # fraction of each delay drawn at random
+    timeout: float = 120.0  # per request, passed to the SDK
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> RetryPolicy:
+        """Read ``retry_*`` and ``timeout_seconds`` keys of a source's options."""
+        kw: dict[str, Any] = {}
+        for key, name, conv in (
+            ("retry_max_attempts", "max_attempts", int),
+            ("retry_base_delay", "base_delay", float),
+            ("retry_max_delay", "max_delay", float),
+            ("retry_max_wait", "max_retry_after", float),
+            ("retry_jitter", "jitter", float),
+            ("timeout_seconds", "timeout", float),
+        ):
+            if key in options:
+                kw[name] = conv(options[key])
+        return cls(**kw)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        backoff = self.base_delay * (2 ** (attempt - 1))
+        wait = max(backoff, retry_after or 0.0)
+        wait = min(wait, self.max_delay)
+        return wait * (1 - self.jitter * random.random())
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    classify: Callable[[BaseException], ConnectorError],
+    policy: RetryPolicy,
+    what: str,
+    on_retry: Callable[[ConnectorError, int], None] | None = None,
+) -> T:
+    """Call ``fn`` until it succeeds, retrying throttled/transient failures with backoff.
+
+    Raises the classified :class:`ConnectorError` when the failure is not retryable, when the
+    platform asks for a longer pause than ``policy.max_retry_after``, or after the last attempt.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except Exception as exc:  # every failure is classified; none leaves unclassified
+            err = classify(exc)
+            if err.kind not in RETRYABLE:
+                raise err from exc
+            if err.retry_after is not None and err.retry_after > policy.max_retry_after:
+                raise ConnectorError(
+                    f"{what}: {err} (the platform asks to wait {err.retry_after:.0f}s; "
+                    "giving up for now)",
+                    kind=err.kind,
+                    retry_after=err.retry_after,
+                ) from exc
+            if attempt >= policy.max_attempts:
+                raise ConnectorError(
+                    f"{what}: still failing after {attempt} attempts: {err}",
+                    kind=err.kind,
+                    retry_after=err.retry_after,
+                ) from exc
+            wait = policy.delay(attempt, err.retry_after)
+            log.warning("%s: %s failure, retry %d in %.2fs: %s", what, err.kind, attempt, wait, err)
+            if on_retry is not None:
+                on_retry(err, attempt)
+            policy.sleep(wait)

@@ -1,0 +1,403 @@
+"""A Graph-API-shaped HTTP server on 127.0.0.1 for running the real ``facebook-business`` SDK.
+
+It speaks the wire format the SDK expects: ``/v26.0/<node>[/<edge>]`` paths, ``access_token``
+in the query or form body, JSON bodies with ``data`` + ``paging.cursors.after`` + ``paging.next``,
+error bodies ``{"error": {"message", "type", "code", "error_subcode", "is_transient"}}``, usage
+headers, and asynchronous report runs. Faults are injected per request with :meth:`fail`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+MetricFn = Callable[[str, dt.date], dict[str, Any] | None]
+
+
+@dataclass
+class Fault:
+    """Fail the next ``times`` requests whose path contains ``match`` (and method, if given)."""
+
+    match: str
+    status: int = 400
+    code: int | None = 17
+    subcode: int | None = None
+    message: str = "User request limit reached"
+    transient: bool = False
+    times: int = 1
+    method: str | None = None
+    skip: int = 0  # let this many matching requests through first
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str | None = None  # e.g. an HTML 502 page from a proxy
+
+
+@dataclass
+class Report:
+    id: str
+    account: str
+    keys: list[tuple[str, dt.date]]
+    polls_left: int
+    failed: bool
+
+
+class GraphState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tokens: set[str] = {"good-token"}
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.adsets: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[tuple[str, dt.date], dict[str, Any]] = {}
+        self.metric_fn: MetricFn | None = None  # the benchmark computes rows instead of storing
+        self.reports: dict[str, Report] = {}
+        self.faults: list[Fault] = []
+        self.account_errors: dict[str, tuple[int, int, int | None, str]] = {}
+        self.usage_headers: dict[str, str] = {}
+        self.report_polls = 1  # "Job Running" answers before "Job Completed"
+        self.report_max_days: int | None = None  # jobs over more days fail, like big accounts
+        self.requests: Counter[str] = Counter()
+        self.budget_posts: list[tuple[str, int]] = []
+        self._ids = itertools.count(10_000_000)
+
+    # -- building a world ------------------------------------------------------------------
+
+    def add_account(
+        self,
+        act: str,
+        *,
+        currency: str = "EUR",
+        timezone: str = "Europe/Berlin",
+        name: str | None = None,
+        min_daily_budget: int | None = None,
+    ) -> str:
+        self.accounts[act] = {
+            "id": act, "account_id": act.removeprefix("act_"), "name": name or act,
+            "currency": currency, "timezone_name": timezone, "account_status": 1,
+            **({"min_daily_budget": min_daily_budget} if min_daily_budget else {}),
+        }  # fmt: skip
+        return act
+
+    def add_campaign(
+        self,
+        act: str,
+        cid: str,
+        *,
+        daily_budget: int | None = None,
+        lifetime_budget: int | None = None,
+        status: str = "ACTIVE",
+        effective_status: str | None = None,
+        objective: str = "OUTCOME_SALES",
+        name: str | None = None,
+    ) -> str:
+        row: dict[str, Any] = {
+            "id": cid, "account_id": act, "name": name or f"Campaign {cid}", "status": status,
+            "effective_status": effective_status or status, "objective": objective,
+            "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        }  # fmt: skip
+        if daily_budget is not None:
+            row["daily_budget"] = str(daily_budget)
+        if lifetime_budget is not None:
+            row["lifetime_budget"] = str(lifetime_budget)
+        self.campaigns[cid] = row
+        return cid
+
+    def add_adset(
+        self, cid: str, sid: str, *, daily_budget: int | None = None, status: str = "ACTIVE"
+    ) -> str:
+        row: dict[str, Any] = {
+            "id": sid, "campaign_id": cid, "account_id": self.campaigns[cid]["account_id"],
+            "name": f"Ad set {sid}", "status": status, "effective_status": status,
+        }  # fmt: skip
+        if daily_budget is not None:
+            row["daily_budget"] = str(daily_budget)
+        self.adsets[sid] = row
+        return sid
+
+    def set_metric(
+        self,
+        cid: str,
+        day: dt.date,
+        *,
+        spend: str,
+        impressions: int = 0,
+        clicks: int = 0,
+        purchases: str | None = None,
+        purchase_value: str | None = None,
+    ) -> None:
+        row: dict[str, Any] = {"spend": spend, "impressions": str(impressions),
+                               "clicks": str(clicks)}  # fmt: skip
+        if purchases is not None:
+            row["actions"] = [{"action_type": "link_click", "value": str(clicks)},
+                              {"action_type": "purchase", "value": purchases}]  # fmt: skip
+        if purchase_value is not None:
+            row["action_values"] = [{"action_type": "purchase", "value": purchase_value}]
+        self.metrics[(cid, day)] = row
+
+    def fail(self, match: str, **kw: Any) -> Fault:
+        fault = Fault(match=match, **kw)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    # -- answering -------------------------------------------------------------------------
+
+    def metric(self, cid: str, day: dt.date) -> dict[str, Any] | None:
+        if self.metric_fn is not None:
+            return self.metric_fn(cid, day)
+        return self.metrics.get((cid, day))
+
+    def insight_keys(self, act: str, params: dict[str, str]) -> list[tuple[str, dt.date]]:
+        tr = json.loads(params["time_range"])
+        since, until = dt.date.fromisoformat(tr["since"]), dt.date.fromisoformat(tr["until"])
+        statuses = None
+        for f in json.loads(params.get("filtering", "[]")):
+            if f["field"] == "campaign.effective_status":
+                statuses = set(f["value"])
+        cids = [c for c, row in self.campaigns.items() if row["account_id"] == act
+                and (statuses is None or row["effective_status"] in statuses)]  # fmt: skip
+        keys = []
+        day = since
+        while day <= until:
+            keys.extend((c, day) for c in cids if self.metric(c, day) is not None)
+            day += dt.timedelta(days=1)
+        return keys
+
+    def insight_row(self, key: tuple[str, dt.date]) -> dict[str, Any]:
+        cid, day = key
+        row = dict(self.metric(cid, day) or {})
+        row.update(campaign_id=cid, date_start=day.isoformat(), date_stop=day.isoformat(),
+                   attribution_setting="7d_click_1d_view")  # fmt: skip
+        return row
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    return int(base64.urlsafe_b64decode(cursor.encode()).decode()) if cursor else 0
+
+
+class GraphError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: int | None,
+        message: str,
+        subcode: int | None = None,
+        transient: bool = False,
+        headers: dict[str, str] | None = None,
+        raw_body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.subcode = status, code, message, subcode
+        self.transient, self.headers, self.raw_body = transient, headers or {}, raw_body
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each keep-alive request stalls ~40 ms
+    state: GraphState
+    base_url: str
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        url = urlparse(self.path)
+        params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if method == "POST":
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode()
+            params.update({k: v[-1] for k, v in parse_qs(body).items()})
+        parts = [p for p in url.path.split("/") if p][1:]  # drop the version
+        st = self.state
+        with st.lock:
+            st.requests[f"{method} /{'/'.join(parts)}"] += 1
+        try:
+            self._check_faults(method, url.path)
+            if params.get("access_token") not in st.tokens:
+                raise GraphError(400, 190, "Error validating access token: Session has expired",
+                                 subcode=463)  # fmt: skip
+            payload = self._route(method, parts, params)
+            self._send(200, payload, st.usage_headers)
+        except GraphError as e:
+            if e.raw_body is not None:
+                self._send_raw(e.status, e.raw_body, "text/html", e.headers)
+                return
+            err: dict[str, Any] = {"message": e.message, "type": "OAuthException",
+                                   "code": e.code, "fbtrace_id": "AbCdEf"}  # fmt: skip
+            if e.subcode is not None:
+                err["error_subcode"] = e.subcode
+            if e.transient:
+                err["is_transient"] = True
+            self._send(e.status, {"error": err}, {**st.usage_headers, **e.headers})
+
+    def _check_faults(self, method: str, path: str) -> None:
+        st = self.state
+        with st.lock:
+            for fault in st.faults:
+                if fault.times <= 0 or fault.match not in path:
+                    continue
+                if fault.method and fault.method != method:
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
+                fault.times -= 1
+                raise GraphError(fault.status, fault.code, fault.message, fault.subcode,
+                                 fault.transient, fault.headers, fault.raw_body)  # fmt: skip
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+        self._send_raw(status, json.dumps(payload), "application/json", headers)
+
+    def _send_raw(self, status: int, body: str, ctype: str, headers: dict[str, str]) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", f"{ctype}; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    # -- routes ------------------------------------------------------------------------------
+
+    def _route(self, method: str, parts: list[str], params: dict[str, str]) -> Any:
+        st = self.state
+        node = parts[0] if parts else ""
+        edge = parts[1] if len(parts) > 1 else None
+        if node.startswith("act_") and node in st.account_errors:
+            code, subcode, status, message = st.account_errors[node]
+            raise GraphError(status or 400, code, message, subcode)
+        if node == "me" and edge == "adaccounts":
+            return self._page(list(st.accounts.values()), params, parts)
+        if node in st.accounts:
+            account = st.accounts[node]
+            if edge is None:
+                return self._fields(account, params)
+            if edge == "campaigns":
+                return self._page(self._filter(st.campaigns, node, params), params, parts)
+            if edge == "adsets":
+                return self._page(self._filter(st.adsets, node, params), params, parts)
+            if edge == "insights" and method == "POST":
+                return self._start_report(node, params)
+            if edge == "insights":
+                keys = st.insight_keys(node, params)
+                return self._page(keys, params, parts, st.insight_row)
+        if node in st.reports:
+            return self._report(st.reports[node], edge, params, parts)
+        for table in (st.campaigns, st.adsets):
+            if node in table:
+                if method == "POST":
+                    return self._update(table[node], params)
+                return self._fields(table[node], params)
+        raise GraphError(400, 100, f"Unsupported get request. Object with ID '{node}' does "
+                         "not exist", subcode=33)  # fmt: skip
+
+    def _fields(self, row: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        fields = params.get("fields")
+        if not fields:
+            return dict(row)
+        wanted = set(fields.split(",")) | {"id"}
+        return {k: v for k, v in row.items() if k in wanted}
+
+    def _filter(self, table: dict[str, dict[str, Any]], act: str, params: dict[str, str]):
+        statuses = json.loads(params["effective_status"]) if "effective_status" in params else [
+            "ACTIVE", "PAUSED", "IN_PROCESS", "WITH_ISSUES", "CAMPAIGN_PAUSED"]  # fmt: skip
+        return [self._fields(r, params) for r in table.values()
+                if r["account_id"] == act and r["effective_status"] in statuses]  # fmt: skip
+
+    def _page(
+        self,
+        rows: list[Any],
+        params: dict[str, str],
+        parts: list[str],
+        render: Callable[[Any], Any] | None = None,
+    ) -> dict[str, Any]:
+        limit = int(params.get("limit", 25))
+        start = _offset(params.get("after"))
+        chunk = rows[start : start + limit]
+        body: dict[str, Any] = {"data": [render(r) for r in chunk] if render else chunk}
+        if chunk:
+            body["paging"] = {"cursors": {"before": _cursor(start),
+                                          "after": _cursor(start + len(chunk))}}  # fmt: skip
+            if start + len(chunk) < len(rows):
+                body["paging"]["next"] = (
+                    f"{self.base_url}/v26.0/{'/'.join(parts)}?after={_cursor(start + len(chunk))}"
+                )
+        if params.get("summary") == "true":
+            body["summary"] = {"total_count": len(rows)}
+        return body
+
+    def _start_report(self, act: str, params: dict[str, str]) -> dict[str, Any]:
+        st = self.state
+        tr = json.loads(params["time_range"])
+        days = (dt.date.fromisoformat(tr["until"]) - dt.date.fromisoformat(tr["since"])).days + 1
+        with st.lock:
+            rid = str(next(st._ids))
+        failed = st.report_max_days is not None and days > st.report_max_days
+        st.reports[rid] = Report(rid, act, [] if failed else st.insight_keys(act, params),
+                                 st.report_polls, failed)  # fmt: skip
+        return {"report_run_id": rid}
+
+    def _report(self, report: Report, edge: str | None, params: dict[str, str], parts: list[str]):
+        if edge == "insights":
+            return self._page(report.keys, params, parts, self.state.insight_row)
+        if report.failed:
+            status = "Job Failed"
+        elif report.polls_left > 0:
+            report.polls_left -= 1
+            status = "Job Running"
+        else:
+            status = "Job Completed"
+        done = 100 if status == "Job Completed" else 50
+        return {"id": report.id, "async_status": status, "async_percent_completion": done}
+
+    def _update(self, row: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        if "daily_budget" in params:
+            value = int(params["daily_budget"])
+            if value <= 0:
+                raise GraphError(400, 100, "Invalid parameter", subcode=1885272)
+            row["daily_budget"] = str(value)
+            self.state.budget_posts.append((row["id"], value))
+        return {"success": True}
+
+
+class FakeGraph:
+    """Runs a :class:`GraphState` behind a threaded HTTP server; use as a context manager."""
+
+    def __init__(self, state: GraphState | None = None) -> None:
+        self.state = state or GraphState()
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        handler.base_url = self.base_url
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> FakeGraph:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
