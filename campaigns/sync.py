@@ -164,7 +164,7 @@ def sync_account(
 ) -> list[StreamOutcome]:
     label = f"{record.network}:{record.external_id}"
     outcomes: list[StreamOutcome] = []
-    # Entities: the account, its campaigns and ad sets, in one unit of work.
+    # The account first, on its own: a later failure is then recorded against it.
     run = SyncRun(source=source.name, stream="entities")
     try:
         with session_scope(engine) as session:
@@ -173,7 +173,12 @@ def sync_account(
                 portfolio_name_for(settings, source, record.network, record.external_id),
             )
             acc = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
-            run.account_id = acc.id
+            account_id = acc.id
+        run.account_id = account_id
+        # Entities: campaigns and ad sets in one unit of work.
+        with session_scope(engine) as session:
+            acc = session.get(AdAccount, account_id)
+            assert acc is not None
             campaign_ids = upsert_campaigns(
                 session, acc, connector.list_campaigns(record.external_id)
             )
@@ -184,7 +189,6 @@ def sync_account(
                 account_id=acc.id, source=source.name, stream="entities", rows=n,
                 status="succeeded", finished_at=utcnow(), started_at=run.started_at,
             ))
-            account_id = acc.id
         outcomes.append(StreamOutcome(label, "entities", "succeeded", rows=n))
     except Exception as exc:
         log.error("%s: entities failed: %s", label, exc)

@@ -1,0 +1,431 @@
+"""The sandbox ad platform: a seeded, deterministic simulation of three networks.
+
+It is what the demo, the backtest and the tests run against when there are no credentials.
+Every number is a pure function of (seed, campaign, day) and the budgets in force, so two runs
+agree to the cent, and budgets written through :meth:`SandboxConnector.apply_budget` change
+what the following days deliver — the loop closes.
+
+The simulated truth, per campaign: expected conversions at spend ``s`` follow a saturating
+curve ``a * s / (s + h)`` (diminishing returns), scaled by a network day-of-week profile and
+day-to-day noise; revenue is conversions times an average order value. Platforms overdeliver
+on some days (Meta up to 75%, Google up to 2x a daily budget). Conversions are reported with
+a lag: a day's count keeps rising for about two weeks (restated by later syncs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from connectors.base import (
+    AccountRecord,
+    AdSetRecord,
+    BudgetLevel,
+    BudgetResult,
+    BudgetTarget,
+    CampaignRecord,
+    ConnectorError,
+    MetricRecord,
+)
+from connectors.currencies import decimals
+
+# Day-of-week multipliers, Monday first.
+DOW_PROFILE = {
+    "meta": (0.95, 0.97, 1.0, 1.0, 1.02, 1.08, 1.06),
+    "google": (1.06, 1.05, 1.04, 1.02, 0.98, 0.9, 0.92),
+    "tiktok": (0.92, 0.95, 0.98, 1.0, 1.05, 1.1, 1.08),
+}
+MAX_OVERDELIVERY = {"meta": 1.75, "google": 2.0, "tiktok": 1.5}
+# Fraction of a day's conversions reported after ``age`` days.
+LAG_SCALE_DAYS = 2.5
+
+
+def completion(age_days: int) -> float:
+    if age_days < 0:
+        return 0.0
+    return 1.0 - math.exp(-(age_days + 0.5) / LAG_SCALE_DAYS)
+
+
+@dataclass(frozen=True)
+class SimAccount:
+    network: str
+    external_id: str
+    name: str
+    currency: str
+    timezone: str
+    fx_to_eur: float  # scales budgets and order values to look natural in the currency
+
+
+@dataclass(frozen=True)
+class SimCampaign:
+    account: SimAccount
+    index: int
+    external_id: str
+    name: str
+    base_budget: float  # account currency
+    half_saturation: float  # h: spend at which half of the ceiling is reached
+    ceiling: float  # a: conversions/day at infinite spend
+    order_value: float  # account currency per conversion
+    varies: bool  # managers changed its budget over history
+    change_period: int  # days between historical budget changes
+    level: BudgetLevel = "campaign"
+    budget_key: str = ""  # shared budget id or the campaign's own id
+    share: float = 1.0  # share of a shared budget this campaign spends
+    status: str = "ACTIVE"
+    objective: str = "OUTCOME_SALES"
+
+    def expected_conversions(self, spend: float) -> float:
+        return self.ceiling * spend / (spend + self.half_saturation) if spend > 0 else 0.0
+
+
+DEFAULT_ACCOUNTS = (
+    SimAccount("meta", "act_1001", "Meta · Europe", "EUR", "Europe/Berlin", 1.0),
+    SimAccount("meta", "act_1002", "Meta · Japan", "JPY", "Asia/Tokyo", 160.0),
+    SimAccount("google", "1234567890", "Google Ads · US", "USD", "America/New_York", 1.08),
+    SimAccount("google", "2345678901", "Google Ads · UK", "GBP", "Europe/London", 0.85),
+    SimAccount("tiktok", "tt_5001", "TikTok · Europe", "EUR", "Europe/Paris", 1.0),
+)
+CAMPAIGN_THEMES = (
+    "Prospecting", "Retargeting", "Brand", "Generic", "Shopping", "Lookalike", "Video",
+    "Catalogue", "Competitor", "Seasonal",
+)  # fmt: skip
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng([k & 0xFFFFFFFF for k in keys])
+
+
+def _key(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def build_campaigns(
+    seed: int, accounts: tuple[SimAccount, ...], per_account: int
+) -> list[SimCampaign]:
+    campaigns: list[SimCampaign] = []
+    for account in accounts:
+        rng = _rng(seed, _key(account.external_id))
+        for i in range(per_account):
+            theme = CAMPAIGN_THEMES[i % len(CAMPAIGN_THEMES)]
+            base_eur = float(rng.choice([40, 60, 80, 120, 150, 200, 300, 450]))
+            cpa_eur = float(rng.uniform(12, 70))
+            h_ratio = float(rng.uniform(0.5, 3.0))  # how saturated the campaign already is
+            base = _round_money(base_eur * account.fx_to_eur, account.currency)
+            h = base * h_ratio
+            # Choose the ceiling so that the average CPA at the base budget is cpa_eur.
+            conv_at_base = base_eur / cpa_eur
+            ceiling = conv_at_base * (base + h) / base
+            ext = f"{account.external_id.replace('act_', '')}{i + 1:03d}"
+            campaigns.append(
+                SimCampaign(
+                    account=account,
+                    index=len(campaigns),
+                    external_id=ext,
+                    name=f"{account.name.split(' · ')[1]} · {theme} {i + 1}",
+                    base_budget=base,
+                    half_saturation=h,
+                    ceiling=ceiling,
+                    order_value=float(rng.uniform(35, 160)) * account.fx_to_eur,
+                    varies=bool(rng.random() < 0.8),
+                    change_period=int(rng.integers(7, 22)),
+                    budget_key=ext,
+                    status="PAUSED"
+                    if i == per_account - 1 and account.network == "google"
+                    else "ACTIVE",
+                )
+            )
+    return _with_structures(campaigns)
+
+
+def _with_structures(campaigns: list[SimCampaign]) -> list[SimCampaign]:
+    """Give the sample the shapes real accounts have: a shared Google budget, ad-set budgets."""
+    out = list(campaigns)
+    google = [c for c in out if c.account.network == "google" and c.status == "ACTIVE"]
+    if len(google) >= 3:
+        a, b = google[1], google[2]
+        key = f"shared_{a.account.external_id}_1"
+        total = a.base_budget + b.base_budget
+        for c, share in ((a, a.base_budget / total), (b, b.base_budget / total)):
+            out[c.index] = _replace(
+                c, level="shared", budget_key=key, share=share, base_budget=total
+            )
+    meta = [c for c in out if c.account.network == "meta"]
+    if len(meta) >= 2:
+        c = meta[1]
+        out[c.index] = _replace(c, level="adset", budget_key=f"{c.external_id}_as1")
+    return out
+
+
+def _replace(c: SimCampaign, **kw: Any) -> SimCampaign:
+    return SimCampaign(**{**c.__dict__, **kw})
+
+
+def _round_money(value: float, currency: str) -> float:
+    places = decimals(currency)
+    return round(value, places)
+
+
+class SandboxConnector:
+    """A simulated ad platform speaking the :class:`connectors.base.Connector` protocol.
+
+    ``now`` fixes the platform's clock (tests and the backtest move it); budgets set through
+    :meth:`apply_budget` are kept in ``state_path`` when given, so separate runs of the CLI see
+    the same platform.
+    """
+
+    network = "sandbox"
+
+    def __init__(
+        self,
+        *,
+        name: str = "sandbox",
+        seed: int = 7,
+        campaigns_per_account: int = 6,
+        accounts: tuple[SimAccount, ...] = DEFAULT_ACCOUNTS,
+        state_path: str | Path | None = None,
+        now: dt.datetime | None = None,
+        fail_accounts: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.seed = seed
+        self.accounts = {a.external_id: a for a in accounts}
+        self.campaigns = build_campaigns(seed, accounts, campaigns_per_account)
+        self.by_key: dict[str, list[SimCampaign]] = {}
+        for c in self.campaigns:
+            self.by_key.setdefault(c.budget_key, []).append(c)
+        self.state_path = Path(state_path) if state_path else None
+        self._now = now
+        self.fail_accounts = set(fail_accounts)
+        # budget_key -> sorted [(effective local date, budget)] set through apply_budget
+        self.overrides: dict[str, list[tuple[dt.date, float]]] = {}
+        self._load_state()
+        self.calls = 0
+
+    @classmethod
+    def from_options(cls, name: str, options: dict[str, Any]) -> SandboxConnector:
+        now = options.get("now")
+        return cls(
+            name=name,
+            seed=int(options.get("seed", 7)),
+            campaigns_per_account=int(options.get("campaigns_per_account", 6)),
+            state_path=options.get("state_path"),
+            now=dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC) if now else None,
+        )
+
+    # -- the clock -----------------------------------------------------------------------
+    @property
+    def now(self) -> dt.datetime:
+        return self._now or dt.datetime.now(dt.UTC)
+
+    def set_now(self, now: dt.datetime) -> None:
+        self._now = now
+
+    def local_today(self, account: SimAccount) -> dt.date:
+        return self.now.astimezone(ZoneInfo(account.timezone)).date()
+
+    # -- state -----------------------------------------------------------------------------
+    def _load_state(self) -> None:
+        if self.state_path and self.state_path.exists():
+            raw = json.loads(self.state_path.read_text())
+            if raw.get("seed") == self.seed:
+                self.overrides = {
+                    k: [(dt.date.fromisoformat(d), float(b)) for d, b in v]
+                    for k, v in raw.get("overrides", {}).items()
+                }
+
+    def _save_state(self) -> None:
+        if not self.state_path:
+            return
+        raw = {
+            "seed": self.seed,
+            "overrides": {k: [(d.isoformat(), b) for d, b in v] for k, v in self.overrides.items()},
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(raw, indent=1))
+        tmp.replace(self.state_path)
+
+    # -- the simulated world ---------------------------------------------------------------
+    def budget_on(self, c: SimCampaign, day: dt.date) -> float:
+        """The budget of the unit a campaign belongs to, in force on a local day."""
+        override = None
+        for eff, amount in self.overrides.get(c.budget_key, ()):
+            if eff <= day:
+                override = amount
+        if override is not None:
+            return override
+        if not c.varies:
+            return c.base_budget
+        period = day.toordinal() // c.change_period
+        factor = float(_rng(self.seed, _key(c.budget_key), period).uniform(0.6, 1.5))
+        return _round_money(c.base_budget * factor, c.account.currency)
+
+    def true_day(self, c: SimCampaign, day: dt.date) -> tuple[float, float, float]:
+        """(spend, expected conversions, expected revenue) before noise and lag."""
+        budget = self.budget_on(c, day) * c.share
+        rng = _rng(self.seed, c.index, day.toordinal())
+        delivery = float(
+            np.clip(rng.lognormal(-0.02, 0.07), 0.5, MAX_OVERDELIVERY.get(c.account.network, 1.5))
+        )
+        if rng.random() < 0.04:  # now and then a platform overdelivers hard
+            delivery = float(rng.uniform(1.2, MAX_OVERDELIVERY.get(c.account.network, 1.5)))
+        spend = _round_money(budget * delivery, c.account.currency)
+        dow = DOW_PROFILE.get(c.account.network, DOW_PROFILE["meta"])[day.weekday()]
+        conv = c.expected_conversions(spend) * dow
+        return spend, conv, conv * c.order_value
+
+    def day_metrics(self, c: SimCampaign, day: dt.date, observed: dt.date) -> MetricRecord:
+        spend, conv_mean, _ = self.true_day(c, day)
+        rng = _rng(self.seed, c.index, day.toordinal(), 1)
+        noise = float(rng.lognormal(0, 0.1))
+        conversions = int(rng.poisson(conv_mean * noise))
+        order_values = rng.lognormal(0, 0.25, size=conversions) * c.order_value
+        # Reported counts grow with the day's age: a later sync restates them upward.
+        reported = math.floor(conversions * completion((observed - day).days) + 1e-9)
+        revenue = float(order_values[:reported].sum())
+        impressions = int(spend / max(c.account.fx_to_eur, 1e-9) * rng.uniform(80, 160))
+        clicks = int(impressions * rng.uniform(0.008, 0.03))
+        q = Decimal(1).scaleb(-decimals(c.account.currency))
+        return MetricRecord(
+            campaign_external_id=c.external_id,
+            date=day,
+            spend=Decimal(repr(spend)).quantize(q, ROUND_HALF_UP),
+            impressions=impressions,
+            clicks=clicks,
+            conversions=Decimal(reported),
+            revenue=Decimal(repr(revenue)).quantize(q, ROUND_HALF_UP),
+        )
+
+    # -- Connector protocol ----------------------------------------------------------------
+    def _account(self, external_id: str) -> SimAccount:
+        self.calls += 1
+        if external_id in self.fail_accounts:
+            raise ConnectorError(
+                f"sandbox: access to account {external_id} was revoked", kind="auth"
+            )
+        try:
+            return self.accounts[external_id]
+        except KeyError:
+            raise ConnectorError(f"sandbox: no account {external_id}", kind="invalid") from None
+
+    def list_accounts(self) -> list[AccountRecord]:
+        self.calls += 1
+        return [
+            AccountRecord(a.network, a.external_id, a.name, a.currency, a.timezone)
+            for a in self.accounts.values()
+        ]
+
+    def _campaigns_of(self, account: SimAccount) -> list[SimCampaign]:
+        return [c for c in self.campaigns if c.account.external_id == account.external_id]
+
+    def _money(self, value: float, currency: str) -> Decimal:
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals(currency)))
+
+    def list_campaigns(self, account_external_id: str) -> list[CampaignRecord]:
+        account = self._account(account_external_id)
+        today = self.local_today(account)
+        out = []
+        for c in self._campaigns_of(account):
+            budget = self._money(self.budget_on(c, today), account.currency)
+            out.append(
+                CampaignRecord(
+                    external_id=c.external_id,
+                    name=c.name,
+                    status=c.status.lower(),
+                    budget_level=c.level,
+                    daily_budget=None if c.level == "adset" else budget,
+                    budget_external_id=c.budget_key,
+                    budget_shared=c.level == "shared",
+                    objective=c.objective,
+                    bid_strategy="LOWEST_COST",
+                )
+            )
+        return out
+
+    def list_ad_sets(self, account_external_id: str) -> list[AdSetRecord]:
+        account = self._account(account_external_id)
+        today = self.local_today(account)
+        out = []
+        for c in self._campaigns_of(account):
+            budget = (
+                self._money(self.budget_on(c, today), account.currency)
+                if c.level == "adset"
+                else None
+            )
+            out.append(
+                AdSetRecord(
+                    campaign_external_id=c.external_id,
+                    external_id=c.budget_key if c.level == "adset" else f"{c.external_id}_as",
+                    name=f"{c.name} · ad set",
+                    status=c.status.lower(),
+                    daily_budget=budget,
+                )
+            )
+        return out
+
+    def daily_metrics(
+        self, account_external_id: str, start: dt.date, end: dt.date
+    ) -> Iterator[MetricRecord]:
+        account = self._account(account_external_id)
+        observed = self.local_today(account)
+        end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
+        day = start
+        campaigns = [c for c in self._campaigns_of(account) if c.status == "ACTIVE"]
+        while day <= end:
+            for c in campaigns:
+                yield self.day_metrics(c, day, observed)
+            day += dt.timedelta(days=1)
+
+    def _target_campaigns(self, target: BudgetTarget) -> list[SimCampaign]:
+        account = self._account(target.account_external_id)
+        found = [
+            c
+            for c in self.by_key.get(target.external_id, [])
+            if c.account.external_id == account.external_id
+        ]
+        if not found:
+            raise ConnectorError(
+                f"sandbox: no {target.level} budget {target.external_id} in "
+                f"{target.account_external_id}",
+                kind="invalid",
+            )
+        if target.level != found[0].level:
+            raise ConnectorError(
+                f"sandbox: budget {target.external_id} lives at the {found[0].level} level, "
+                f"not {target.level}",
+                kind="invalid",
+            )
+        return found
+
+    def read_budget(self, target: BudgetTarget) -> Decimal:
+        c = self._target_campaigns(target)[0]
+        return self._money(self.budget_on(c, self.local_today(c.account)), c.account.currency)
+
+    def apply_budget(
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+    ) -> BudgetResult:
+        c = self._target_campaigns(target)[0]
+        currency = c.account.currency
+        if daily_budget <= 0:
+            raise ConnectorError(
+                f"sandbox: budget must be positive, got {daily_budget}", kind="invalid"
+            )
+        amount = daily_budget.quantize(Decimal(1).scaleb(-decimals(currency)), ROUND_HALF_UP)
+        current = self.read_budget(target)
+        if dry_run or amount == current:
+            return BudgetResult(target, daily_budget, current, changed=False, dry_run=dry_run)
+        today = self.local_today(c.account)
+        history = [(d, b) for d, b in self.overrides.get(c.budget_key, []) if d < today]
+        history.append((today, float(amount)))
+        self.overrides[c.budget_key] = history
+        self._save_state()
+        return BudgetResult(target, daily_budget, self.read_budget(target), changed=True)
