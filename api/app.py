@@ -14,6 +14,8 @@ from api import problems
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
+from campaigns.policy import service_config
+from campaigns.shifts import ItemApplier, writeback_applier
 
 API_PREFIX = "/api/v1"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -27,9 +29,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import catalog, fx, plans, tokens
+    from api.routes import catalog, fx, plans, shifts, tokens
 
-    return [catalog.router, plans.router, fx.router, tokens.router]
+    return [catalog.router, plans.router, fx.router, shifts.router, tokens.router]
 
 
 def route_action(route: APIRoute) -> Action | None:
@@ -68,7 +70,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(
+    settings: Settings, engine: Engine, *, applier: ItemApplier | None = None
+) -> FastAPI:
     app = FastAPI(
         title="budgetpilot",
         version="0.1.0",
@@ -76,6 +80,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.config = service_config(settings)
+    app.state.applier = applier or writeback_applier
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from campaigns.auth import Action, Principal, authenticate
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError
+from campaigns.policy import ServiceConfig
 
 
 def get_engine(request: Request) -> Engine:
@@ -26,6 +27,10 @@ def get_engine(request: Request) -> Engine:
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_config(request: Request) -> ServiceConfig:
+    return request.app.state.config
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -47,6 +52,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConfigDep = Annotated[ServiceConfig, Depends(get_config)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `budgetpilot token create`")

@@ -82,3 +82,10 @@ class ShiftExpiredError(ConflictError):
 
 class FxRateMissingError(ValidationError):
     title = "Missing FX rate"
+
+
+class UnavailableError(BudgetPilotError):
+    """A part the request needs is not available in this installation or right now."""
+
+    status_code = 503
+    title = "Service unavailable"

@@ -1,0 +1,186 @@
+"""The shift lifecycle over HTTP: approve (all / some), reject, apply, 409s, expiry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from campaigns import shifts
+from campaigns.auth import Principal, Role
+from campaigns.errors import ConflictError
+from campaigns.models import AuditEvent, BudgetShift, Campaign, ShiftItem
+from campaigns.policy import ShiftPolicy
+from tests.api.factories import create_account, create_campaign, create_shift
+
+Headers = Callable[[str], dict[str, str]]
+FAIL_EXTERNAL_IDS: set[str] = set()
+
+
+def fake_applier(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> None:
+    for item in items:
+        item.attempts += 1
+        if item.target_external_id in FAIL_EXTERNAL_IDS:
+            item.status, item.error = "failed", "platform said no"
+            continue
+        item.status, item.applied_budget = "applied", item.new_budget
+        campaign = session.get(Campaign, item.campaign_id)
+        assert campaign is not None
+        campaign.daily_budget = item.new_budget
+
+
+@pytest.fixture
+def app(engine: Engine) -> FastAPI:
+    from api.app import create_app
+    from campaigns.config import settings_from_dict
+    from tests.api.conftest import SETTINGS
+
+    return create_app(settings_from_dict(SETTINGS), engine, applier=fake_applier)
+
+
+def _shift(db: Session, *, new: list[str], created_by: str = "nightly",
+           expires_at: dt.datetime | None = None) -> BudgetShift:
+    account = create_account(db)
+    camps = [create_campaign(db, account=account, daily_budget="100", external_id=f"c{i}")
+             for i in range(len(new))]
+    shift = create_shift(db, campaigns=camps, new_budgets=new, created_by=created_by,
+                         expires_at=expires_at)
+    db.commit()
+    return shift
+
+
+def test_approve_then_apply(client: TestClient, as_role: Headers, db: Session) -> None:
+    shift = _shift(db, new=["120", "80"])
+    r = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer"))
+    assert r.status_code == 200 and r.json()["change_fraction"] == pytest.approx(0.2)
+    assert [i["reason"] for i in r.json()["items"]] == ["test", "test"]
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve", json={"version": 1, "comment": "ok"},
+                    headers=as_role("manager"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "approved" and r.json()["decided_by"] == "manager"
+    again = client.post(f"/api/v1/shifts/{shift.id}/approve", json={"version": 2},
+                        headers=as_role("manager"))
+    assert again.status_code == 409
+    r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "applied"
+    assert {i["status"] for i in r.json()["items"]} == {"applied"}
+    actions = [e.action for e in db.exec(select(AuditEvent).where(
+        AuditEvent.entity_type == "shift").order_by(AuditEvent.id))]
+    assert actions == ["shift.approve", "shift.applying", "shift.applied"]
+
+
+def test_partial_approval_and_partial_apply(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    shift = _shift(db, new=["110", "90", "105"])
+    items = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()["items"]
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve",
+                    json={"version": 1, "item_ids": [items[0]["id"], items[2]["id"]]},
+                    headers=as_role("manager"))
+    assert [i["status"] for i in r.json()["items"]] == ["approved", "rejected", "approved"]
+    FAIL_EXTERNAL_IDS.add("c2")
+    try:
+        r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                        headers=as_role("service"))
+    finally:
+        FAIL_EXTERNAL_IDS.clear()
+    assert r.json()["status"] == "partially_applied"
+    assert [i["status"] for i in r.json()["items"]] == ["applied", "rejected", "failed"]
+    bad = client.post(f"/api/v1/shifts/{shift.id}/approve",
+                      json={"version": 4, "item_ids": [999999]}, headers=as_role("manager"))
+    assert bad.status_code == 409  # no longer proposed
+
+
+def test_unknown_items_and_reject(client: TestClient, as_role: Headers, db: Session) -> None:
+    shift = _shift(db, new=["110"])
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve",
+                    json={"version": 1, "item_ids": [123456]}, headers=as_role("manager"))
+    assert r.status_code == 422
+    r = client.post(f"/api/v1/shifts/{shift.id}/reject", json={"version": 1, "comment": "no"},
+                    headers=as_role("admin"))
+    assert r.json()["status"] == "rejected" and r.json()["comment"] == "no"
+    r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.status_code == 409
+
+
+def test_proposer_cannot_approve_own_large_shift(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    big = _shift(db, new=["150", "50"], created_by="manager")  # moves 50%
+    r = client.post(f"/api/v1/shifts/{big.id}/approve", json={"version": 1},
+                    headers=as_role("manager"))
+    assert r.status_code == 403 and "another manager" in r.json()["detail"]
+    assert client.post(f"/api/v1/shifts/{big.id}/approve", json={"version": 1},
+                       headers=as_role("admin")).status_code == 200
+    small = _shift(db, new=["105", "95"], created_by="manager")  # moves 5%
+    assert client.post(f"/api/v1/shifts/{small.id}/approve", json={"version": 1},
+                       headers=as_role("manager")).status_code == 200
+
+
+def test_expiry_by_time_and_by_changed_data(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    old = _shift(db, new=["110"], expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    r = client.post(f"/api/v1/shifts/{old.id}/approve", json={"version": 1},
+                    headers=as_role("manager"))
+    assert r.status_code == 409 and "expired" in r.json()["detail"]
+    got = client.get(f"/api/v1/shifts/{old.id}", headers=as_role("viewer")).json()
+    assert got["status"] == "expired"  # the expiry is kept although the request failed
+    changed = _shift(db, new=["110"])
+    item = db.exec(select(ShiftItem).where(ShiftItem.shift_id == changed.id)).one()
+    campaign = db.get(Campaign, item.campaign_id)
+    assert campaign is not None
+    campaign.daily_budget = Decimal("130")  # a sync brought a new budget
+    db.commit()
+    r = client.post(f"/api/v1/shifts/{changed.id}/approve", json={"version": 1},
+                    headers=as_role("manager"))
+    assert r.status_code == 409 and "130" in r.json()["detail"]
+    assert db.exec(select(AuditEvent).where(AuditEvent.action == "shift.expire")).all()
+
+
+def test_concurrent_approvals_one_wins(engine: Engine, db: Session) -> None:
+    """Two managers read version 1; the database lets exactly one of them approve."""
+    shift = _shift(db, new=["110", "90"])
+    assert shift.id is not None
+    policy = ShiftPolicy()
+    a = Principal("alice", Role.manager)
+    b = Principal("bob", Role.manager)
+    with Session(engine) as s1, Session(engine) as s2:
+        shifts.get_shift(s1, shift.id)
+        shifts.get_shift(s2, shift.id)
+        shifts.approve(s1, shift.id, version=1, user=a, policy=policy)
+        s1.commit()
+        with pytest.raises(ConflictError):  # 409: stale version or no longer proposed
+            shifts.approve(s2, shift.id, version=1, user=b, policy=policy)
+        s2.rollback()
+
+
+def test_concurrent_http_approvals(client: TestClient, as_role: Headers, db: Session) -> None:
+    shift = _shift(db, new=["110", "90"])
+    barrier = threading.Barrier(4)
+    codes: list[int] = []
+
+    def go() -> None:
+        barrier.wait()
+        r = client.post(f"/api/v1/shifts/{shift.id}/approve", json={"version": 1},
+                        headers=as_role("manager"))
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200, 409, 409, 409]
+    final = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()
+    assert final["status"] == "approved" and final["version"] == 2
