@@ -58,17 +58,55 @@ META_OFFSET_ONE = frozenset(
 CAMPAIGN_STATUSES = ["ACTIVE", "PAUSED", "IN_PROCESS", "WITH_ISSUES", "ARCHIVED", "DELETED"]
 ADSET_STATUSES = [*CAMPAIGN_STATUSES, "CAMPAIGN_PAUSED"]
 GONE_STATUSES = frozenset({"ARCHIVED", "DELETED"})
-ACCOUNT_STATUS = {1: "active", 2: "disabled", 3: "unsettled", 7: "pending_review",
-                  8: "pending_settlement", 9: "grace_period", 100: "pending_closure",
-                  101: "closed"}  # fmt: skip
-CAMPAIGN_FIELDS = ["id", "name", "status", "effective_status", "objective", "bid_strategy",
-                   "daily_budget", "lifetime_budget"]  # fmt: skip
-ADSET_FIELDS = ["id", "campaign_id", "name", "status", "effective_status", "daily_budget",
-                "lifetime_budget"]  # fmt: skip
-ACCOUNT_FIELDS = ["id", "account_id", "name", "currency", "timezone_name", "account_status",
-                  "min_daily_budget"]  # fmt: skip
-INSIGHT_FIELDS = ["campaign_id", "date_start", "date_stop", "spend", "impressions", "clicks",
-                  "actions", "action_values", "attribution_setting"]  # fmt: skip
+ACCOUNT_STATUS = {
+    1: "active",
+    2: "disabled",
+    3: "unsettled",
+    7: "pending_review",
+    8: "pending_settlement",
+    9: "grace_period",
+    100: "pending_closure",
+    101: "closed",
+}
+CAMPAIGN_FIELDS = [
+    "id",
+    "name",
+    "status",
+    "effective_status",
+    "objective",
+    "bid_strategy",
+    "daily_budget",
+    "lifetime_budget",
+]
+ADSET_FIELDS = [
+    "id",
+    "campaign_id",
+    "name",
+    "status",
+    "effective_status",
+    "daily_budget",
+    "lifetime_budget",
+]
+ACCOUNT_FIELDS = [
+    "id",
+    "account_id",
+    "name",
+    "currency",
+    "timezone_name",
+    "account_status",
+    "min_daily_budget",
+]
+INSIGHT_FIELDS = [
+    "campaign_id",
+    "date_start",
+    "date_stop",
+    "spend",
+    "impressions",
+    "clicks",
+    "actions",
+    "action_values",
+    "attribution_setting",
+]
 
 
 def currency_offset(currency: str, overrides: dict[str, int] | None = None) -> int:
@@ -427,8 +465,9 @@ class MetaConnector:
         report_id = self._run_report(account, params, what)
         if report_id is None:
             if start == end:
-                raise ConnectorError(f"{what}: the report job failed even for one day",
-                                     kind="transient")  # fmt: skip
+                raise ConnectorError(
+                    f"{what}: the report job failed even for one day", kind="transient"
+                )
             middle = start + (end - start) // 2
             log.warning("%s: report job failed, splitting the window at %s", what, middle)
             return self._insights(account, start, middle) + self._insights(
@@ -450,8 +489,13 @@ class MetaConnector:
             if state in ("Job Failed", "Job Skipped"):
                 return None
             if self._clock() > deadline:
-                log.warning("%s: report %s still %r after %.0fs", what, report_id, state,
-                            self.report_timeout_seconds)  # fmt: skip
+                log.warning(
+                    "%s: report %s still %r after %.0fs",
+                    what,
+                    report_id,
+                    state,
+                    self.report_timeout_seconds,
+                )
                 return None
             self.policy.sleep(self.report_poll_seconds)
 
@@ -466,10 +510,13 @@ class MetaConnector:
             Decimal(0),
         )
         revenue = sum(
-            (_dec(a.get("value")) for a in row.get("action_values") or []
-             if a.get("action_type") in wanted),
+            (
+                _dec(a.get("value"))
+                for a in row.get("action_values") or []
+                if a.get("action_type") in wanted
+            ),
             Decimal(0),
-        )  # fmt: skip
+        )
         if row.get("attribution_setting"):
             self.attribution_setting = row["attribution_setting"]
         return MetricRecord(
@@ -498,8 +545,10 @@ class MetaConnector:
             f"Meta read budget {target.level} {target.external_id}",
         ).export_all_data()
         daily, life = data.get("daily_budget"), data.get("lifetime_budget")
-        return (int(daily) if daily not in (None, "", "0") else None,
-                int(life) if life not in (None, "", "0") else None)  # fmt: skip
+        return (
+            int(daily) if daily not in (None, "", "0") else None,
+            int(life) if life not in (None, "", "0") else None,
+        )
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
         daily, _ = self._read_minor(target)
@@ -513,8 +562,9 @@ class MetaConnector:
         offset = currency_offset(target.currency, self.currency_offsets)
         floor = self._account_min_budget.get(act_id(target.account_external_id), 0)
         if self.min_daily_budget is not None:
-            floor = max(floor, to_minor(self.min_daily_budget, target.currency,
-                                        self.currency_offsets))  # fmt: skip
+            floor = max(
+                floor, to_minor(self.min_daily_budget, target.currency, self.currency_offsets)
+            )
         return floor or offset  # at least one unit of the currency
 
     def _check_edit_rate(self, target: BudgetTarget) -> None:

@@ -60,43 +60,52 @@ class RetryPolicy:
         return wait * (1 - self.jitter * random.random())
 
 
+def retry_wait(
+    exc: BaseException,
+    attempt: int,
+    *,
+    classify: Callable[[BaseException], ConnectorError],
+    policy: RetryPolicy,
+    what: str,
+) -> float:
+    """Seconds to wait before trying again after ``exc`` on attempt ``attempt`` (from 1).
+
+    Raises the classified :class:`ConnectorError` when the failure is not retryable, when the
+    platform asks for a longer pause than ``policy.max_retry_after``, or after the last attempt.
+    """
+    err = classify(exc)
+    if err.kind not in RETRYABLE:
+        raise err from exc
+    if err.retry_after is not None and err.retry_after > policy.max_retry_after:
+        raise ConnectorError(
+            f"{what}: {err} (the platform asks to wait {err.retry_after:.0f}s; giving up for now)",
+            kind=err.kind,
+            retry_after=err.retry_after,
+        ) from exc
+    if attempt >= policy.max_attempts:
+        raise ConnectorError(
+            f"{what}: still failing after {attempt} attempts: {err}",
+            kind=err.kind,
+            retry_after=err.retry_after,
+        ) from exc
+    wait = policy.delay(attempt, err.retry_after)
+    log.warning("%s: %s failure, retry %d in %.2fs: %s", what, err.kind, attempt, wait, err)
+    return wait
+
+
 def call_with_retry(
     fn: Callable[[], T],
     *,
     classify: Callable[[BaseException], ConnectorError],
     policy: RetryPolicy,
     what: str,
-    on_retry: Callable[[ConnectorError, int], None] | None = None,
 ) -> T:
-    """Call ``fn`` until it succeeds, retrying throttled/transient failures with backoff.
-
-    Raises the classified :class:`ConnectorError` when the failure is not retryable, when the
-    platform asks for a longer pause than ``policy.max_retry_after``, or after the last attempt.
-    """
+    """Call ``fn`` until it succeeds, retrying throttled/transient failures with backoff."""
     attempt = 0
     while True:
         attempt += 1
         try:
             return fn()
         except Exception as exc:  # every failure is classified; none leaves unclassified
-            err = classify(exc)
-            if err.kind not in RETRYABLE:
-                raise err from exc
-            if err.retry_after is not None and err.retry_after > policy.max_retry_after:
-                raise ConnectorError(
-                    f"{what}: {err} (the platform asks to wait {err.retry_after:.0f}s; "
-                    "giving up for now)",
-                    kind=err.kind,
-                    retry_after=err.retry_after,
-                ) from exc
-            if attempt >= policy.max_attempts:
-                raise ConnectorError(
-                    f"{what}: still failing after {attempt} attempts: {err}",
-                    kind=err.kind,
-                    retry_after=err.retry_after,
-                ) from exc
-            wait = policy.delay(attempt, err.retry_after)
-            log.warning("%s: %s failure, retry %d in %.2fs: %s", what, err.kind, attempt, wait, err)
-            if on_retry is not None:
-                on_retry(err, attempt)
+            wait = retry_wait(exc, attempt, classify=classify, policy=policy, what=what)
             policy.sleep(wait)

@@ -80,10 +80,14 @@ class GraphState:
         min_daily_budget: int | None = None,
     ) -> str:
         self.accounts[act] = {
-            "id": act, "account_id": act.removeprefix("act_"), "name": name or act,
-            "currency": currency, "timezone_name": timezone, "account_status": 1,
+            "id": act,
+            "account_id": act.removeprefix("act_"),
+            "name": name or act,
+            "currency": currency,
+            "timezone_name": timezone,
+            "account_status": 1,
             **({"min_daily_budget": min_daily_budget} if min_daily_budget else {}),
-        }  # fmt: skip
+        }
         return act
 
     def add_campaign(
@@ -99,10 +103,14 @@ class GraphState:
         name: str | None = None,
     ) -> str:
         row: dict[str, Any] = {
-            "id": cid, "account_id": act, "name": name or f"Campaign {cid}", "status": status,
-            "effective_status": effective_status or status, "objective": objective,
+            "id": cid,
+            "account_id": act,
+            "name": name or f"Campaign {cid}",
+            "status": status,
+            "effective_status": effective_status or status,
+            "objective": objective,
             "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
-        }  # fmt: skip
+        }
         if daily_budget is not None:
             row["daily_budget"] = str(daily_budget)
         if lifetime_budget is not None:
@@ -114,9 +122,13 @@ class GraphState:
         self, cid: str, sid: str, *, daily_budget: int | None = None, status: str = "ACTIVE"
     ) -> str:
         row: dict[str, Any] = {
-            "id": sid, "campaign_id": cid, "account_id": self.campaigns[cid]["account_id"],
-            "name": f"Ad set {sid}", "status": status, "effective_status": status,
-        }  # fmt: skip
+            "id": sid,
+            "campaign_id": cid,
+            "account_id": self.campaigns[cid]["account_id"],
+            "name": f"Ad set {sid}",
+            "status": status,
+            "effective_status": status,
+        }
         if daily_budget is not None:
             row["daily_budget"] = str(daily_budget)
         self.adsets[sid] = row
@@ -133,11 +145,16 @@ class GraphState:
         purchases: str | None = None,
         purchase_value: str | None = None,
     ) -> None:
-        row: dict[str, Any] = {"spend": spend, "impressions": str(impressions),
-                               "clicks": str(clicks)}  # fmt: skip
+        row: dict[str, Any] = {
+            "spend": spend,
+            "impressions": str(impressions),
+            "clicks": str(clicks),
+        }
         if purchases is not None:
-            row["actions"] = [{"action_type": "link_click", "value": str(clicks)},
-                              {"action_type": "purchase", "value": purchases}]  # fmt: skip
+            row["actions"] = [
+                {"action_type": "link_click", "value": str(clicks)},
+                {"action_type": "purchase", "value": purchases},
+            ]
         if purchase_value is not None:
             row["action_values"] = [{"action_type": "purchase", "value": purchase_value}]
         self.metrics[(cid, day)] = row
@@ -165,8 +182,12 @@ class GraphState:
         for f in json.loads(params.get("filtering", "[]")):
             if f["field"] == "campaign.effective_status":
                 statuses = set(f["value"])
-        cids = [c for c, row in self.campaigns.items() if row["account_id"] == act
-                and (statuses is None or row["effective_status"] in statuses)]  # fmt: skip
+        cids = [
+            c
+            for c, row in self.campaigns.items()
+            if row["account_id"] == act
+            and (statuses is None or row["effective_status"] in statuses)
+        ]
         keys = []
         day = since
         while day <= until:
@@ -177,8 +198,12 @@ class GraphState:
     def insight_row(self, key: tuple[str, dt.date]) -> dict[str, Any]:
         cid, day = key
         row = dict(self.metric(cid, day) or {})
-        row.update(campaign_id=cid, date_start=day.isoformat(), date_stop=day.isoformat(),
-                   attribution_setting="7d_click_1d_view")  # fmt: skip
+        row.update(
+            campaign_id=cid,
+            date_start=day.isoformat(),
+            date_stop=day.isoformat(),
+            attribution_setting="7d_click_1d_view",
+        )
         return row
 
 
@@ -235,16 +260,21 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._check_faults(method, url.path)
             if params.get("access_token") not in st.tokens:
-                raise GraphError(400, 190, "Error validating access token: Session has expired",
-                                 subcode=463)  # fmt: skip
+                raise GraphError(
+                    400, 190, "Error validating access token: Session has expired", subcode=463
+                )
             payload = self._route(method, parts, params)
             self._send(200, payload, st.usage_headers)
         except GraphError as e:
             if e.raw_body is not None:
                 self._send_raw(e.status, e.raw_body, "text/html", e.headers)
                 return
-            err: dict[str, Any] = {"message": e.message, "type": "OAuthException",
-                                   "code": e.code, "fbtrace_id": "AbCdEf"}  # fmt: skip
+            err: dict[str, Any] = {
+                "message": e.message,
+                "type": "OAuthException",
+                "code": e.code,
+                "fbtrace_id": "AbCdEf",
+            }
             if e.subcode is not None:
                 err["error_subcode"] = e.subcode
             if e.transient:
@@ -263,8 +293,15 @@ class Handler(BaseHTTPRequestHandler):
                     fault.skip -= 1
                     continue
                 fault.times -= 1
-                raise GraphError(fault.status, fault.code, fault.message, fault.subcode,
-                                 fault.transient, fault.headers, fault.raw_body)  # fmt: skip
+                raise GraphError(
+                    fault.status,
+                    fault.code,
+                    fault.message,
+                    fault.subcode,
+                    fault.transient,
+                    fault.headers,
+                    fault.raw_body,
+                )
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         self._send_raw(status, json.dumps(payload), "application/json", headers)
@@ -310,8 +347,9 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "POST":
                     return self._update(table[node], params)
                 return self._fields(table[node], params)
-        raise GraphError(400, 100, f"Unsupported get request. Object with ID '{node}' does "
-                         "not exist", subcode=33)  # fmt: skip
+        raise GraphError(
+            400, 100, f"Unsupported get request. Object with ID '{node}' does not exist", subcode=33
+        )
 
     def _fields(self, row: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
         fields = params.get("fields")
@@ -321,10 +359,16 @@ class Handler(BaseHTTPRequestHandler):
         return {k: v for k, v in row.items() if k in wanted}
 
     def _filter(self, table: dict[str, dict[str, Any]], act: str, params: dict[str, str]):
-        statuses = json.loads(params["effective_status"]) if "effective_status" in params else [
-            "ACTIVE", "PAUSED", "IN_PROCESS", "WITH_ISSUES", "CAMPAIGN_PAUSED"]  # fmt: skip
-        return [self._fields(r, params) for r in table.values()
-                if r["account_id"] == act and r["effective_status"] in statuses]  # fmt: skip
+        statuses = (
+            json.loads(params["effective_status"])
+            if "effective_status" in params
+            else ["ACTIVE", "PAUSED", "IN_PROCESS", "WITH_ISSUES", "CAMPAIGN_PAUSED"]
+        )
+        return [
+            self._fields(r, params)
+            for r in table.values()
+            if r["account_id"] == act and r["effective_status"] in statuses
+        ]
 
     def _page(
         self,
@@ -338,8 +382,9 @@ class Handler(BaseHTTPRequestHandler):
         chunk = rows[start : start + limit]
         body: dict[str, Any] = {"data": [render(r) for r in chunk] if render else chunk}
         if chunk:
-            body["paging"] = {"cursors": {"before": _cursor(start),
-                                          "after": _cursor(start + len(chunk))}}  # fmt: skip
+            body["paging"] = {
+                "cursors": {"before": _cursor(start), "after": _cursor(start + len(chunk))}
+            }
             if start + len(chunk) < len(rows):
                 body["paging"]["next"] = (
                     f"{self.base_url}/v26.0/{'/'.join(parts)}?after={_cursor(start + len(chunk))}"
@@ -355,8 +400,9 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             rid = str(next(st._ids))
         failed = st.report_max_days is not None and days > st.report_max_days
-        st.reports[rid] = Report(rid, act, [] if failed else st.insight_keys(act, params),
-                                 st.report_polls, failed)  # fmt: skip
+        st.reports[rid] = Report(
+            rid, act, [] if failed else st.insight_keys(act, params), st.report_polls, failed
+        )
         return {"report_run_id": rid}
 
     def _report(self, report: Report, edge: str | None, params: dict[str, str], parts: list[str]):

@@ -50,8 +50,7 @@ def test_campaigns_over_many_pages_with_archived_and_budget_levels(graph, make_m
     st.add_account("act_1", currency="JPY")
     for i in range(1, 231):
         status = "ARCHIVED" if i % 50 == 0 else "DELETED" if i % 77 == 0 else "ACTIVE"
-        st.add_campaign("act_1", f"c{i}", daily_budget=5000 + i if i % 2 else None,
-                        status=status)  # fmt: skip
+        st.add_campaign("act_1", f"c{i}", daily_budget=5000 + i if i % 2 else None, status=status)
     st.add_adset("c2", "s2", daily_budget=700)
     meta = make_meta(page_size=20)
     campaigns = meta.list_campaigns("act_1")
@@ -75,8 +74,15 @@ def _world(st, n_campaigns: int = 3, n_days: int = 10) -> None:
     for i in range(n_campaigns):
         st.add_campaign("act_1", f"c{i}", daily_budget=10_000)
         for day in days(n_days):
-            st.set_metric(f"c{i}", day, spend=f"{10 + i}.25", impressions=1000, clicks=20,
-                          purchases="3", purchase_value="120.50")  # fmt: skip
+            st.set_metric(
+                f"c{i}",
+                day,
+                spend=f"{10 + i}.25",
+                impressions=1000,
+                clicks=20,
+                purchases="3",
+                purchase_value="120.50",
+            )
 
 
 def test_daily_insights_async_with_conversions_from_actions(graph, make_meta) -> None:
@@ -105,12 +111,29 @@ def test_failed_report_job_splits_the_window(graph, make_meta) -> None:
 
 def test_throttled_mid_sync_backs_off_and_loses_nothing(graph, make_meta, sleeps) -> None:
     _world(graph.state, n_campaigns=40, n_days=10)
-    usage = json.dumps({"123": [{"type": "ads_insights", "call_count": 100,
-                                 "total_cputime": 40, "total_time": 60,
-                                 "estimated_time_to_regain_access": 1}]})  # fmt: skip
-    graph.state.fail("/insights", method="GET", skip=3, times=2, code=80000, subcode=2446079,
-                     message="There have been too many calls from this ad-account.",
-                     headers={"x-business-use-case-usage": usage})  # fmt: skip
+    usage = json.dumps(
+        {
+            "123": [
+                {
+                    "type": "ads_insights",
+                    "call_count": 100,
+                    "total_cputime": 40,
+                    "total_time": 60,
+                    "estimated_time_to_regain_access": 1,
+                }
+            ]
+        }
+    )
+    graph.state.fail(
+        "/insights",
+        method="GET",
+        skip=3,
+        times=2,
+        code=80000,
+        subcode=2446079,
+        message="There have been too many calls from this ad-account.",
+        headers={"x-business-use-case-usage": usage},
+    )
     rows = list(make_meta(page_size=25).daily_metrics("act_1", DAY, DAY + dt.timedelta(days=9)))
     assert len(rows) == 400 == len({(r.campaign_external_id, r.date) for r in rows})
     assert len(sleeps) >= 2  # backed off (capped to the test's tiny max delay)
@@ -118,8 +141,9 @@ def test_throttled_mid_sync_backs_off_and_loses_nothing(graph, make_meta, sleeps
 
 def test_usage_headers_slow_down_before_throttling(graph, make_meta, sleeps) -> None:
     _world(graph.state, n_campaigns=1, n_days=1)
-    graph.state.usage_headers = {"x-ad-account-usage": json.dumps(
-        {"acc_id_util_pct": 96.5, "reset_time_duration": 30})}  # fmt: skip
+    graph.state.usage_headers = {
+        "x-ad-account-usage": json.dumps({"acc_id_util_pct": 96.5, "reset_time_duration": 30})
+    }
     make_meta().list_campaigns("act_1")
     assert sleeps  # paused although no call failed
 
@@ -127,8 +151,9 @@ def test_usage_headers_slow_down_before_throttling(graph, make_meta, sleeps) -> 
 def test_transient_500_is_retried(graph, make_meta) -> None:
     _world(graph.state, n_campaigns=30, n_days=1)
     graph.state.fail("/campaigns", status=502, raw_body="<html>Bad Gateway</html>", skip=1)
-    graph.state.fail("/campaigns", status=500, code=2, transient=True,
-                     message="Service temporarily unavailable")  # fmt: skip
+    graph.state.fail(
+        "/campaigns", status=500, code=2, transient=True, message="Service temporarily unavailable"
+    )
     campaigns = make_meta(page_size=10).list_campaigns("act_1")
     assert len(campaigns) == 30
 
@@ -207,9 +232,15 @@ def test_budget_edits_per_hour_are_limited(graph, make_meta) -> None:
 def test_from_settings_reads_the_token_from_the_environment(graph, monkeypatch) -> None:
     graph.state.add_account("act_5", currency="USD")
     monkeypatch.setenv("TEST_META_TOKEN", "good-token")
-    source = SourceSettings(name="meta-eu", kind="meta", access_token_env="TEST_META_TOKEN",
-                            base_url=graph.base_url, account_ids=["act_5"],
-                            retry_base_delay=0.001, retry_max_delay=0.01)  # fmt: skip
+    source = SourceSettings(
+        name="meta-eu",
+        kind="meta",
+        access_token_env="TEST_META_TOKEN",
+        base_url=graph.base_url,
+        account_ids=["act_5"],
+        retry_base_delay=0.001,
+        retry_max_delay=0.01,
+    )
     meta = MetaConnector.from_settings(source)
     assert meta.policy.base_delay == 0.001
     assert [a.currency for a in meta.list_accounts()] == ["USD"]

@@ -1,0 +1,489 @@
+"""Google Ads through the official ``google-ads`` SDK (API v26, gRPC).
+
+The client is built by hand: ``GoogleAdsClient.load_from_dict`` refreshes the token at once
+against Google's hard-coded token URI, so the OAuth ``Credentials`` are constructed here with a
+configurable ``token_uri`` and the endpoint can point at staging or a local fake. The v26
+methods have no default timeout or retry: every call passes ``timeout=`` and retries are ours.
+
+Money arrives as ``*_micros`` integers (10^6 per unit) and must be written back as a multiple
+of the currency's billable unit. A budget can be shared by several campaigns: it is then one
+decision (level ``shared``, external id = budget id), and a per-campaign change to it is
+refused rather than silently moving the other campaigns' budgets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from google.ads.googleads.client import GoogleAdsClient
+from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
+from google.oauth2.credentials import Credentials
+
+from campaigns.config import SourceSettings, secret
+from connectors.base import (
+    AccountRecord,
+    AdSetRecord,
+    BudgetResult,
+    BudgetTarget,
+    CampaignRecord,
+    ConnectorError,
+    MetricRecord,
+)
+from connectors.currencies import ISO_4217
+from connectors.errors import classify_google
+from connectors.retry import RetryPolicy, call_with_retry, retry_wait
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "v26"
+DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+MICROS = 1_000_000
+# Google's billable unit where it is coarser than the ISO minor unit
+# (developers.google.com/google-ads/api/data/codes-formats#currency-codes); other currencies
+# bill in their ISO minor unit. The ``billable_units`` option adds or corrects entries.
+GOOGLE_BILLABLE_UNIT_MICROS = {"HUF": MICROS, "TWD": MICROS, "IDR": MICROS}
+STATUS = {"ENABLED": "active", "PAUSED": "paused", "REMOVED": "removed"}
+
+CAMPAIGN_QUERY = """
+SELECT campaign.id, campaign.name, campaign.status, campaign.serving_status,
+  campaign.advertising_channel_type, campaign.bidding_strategy_type,
+  campaign_budget.id, campaign_budget.amount_micros, campaign_budget.total_amount_micros,
+  campaign_budget.delivery_method, campaign_budget.explicitly_shared,
+  campaign_budget.reference_count, campaign_budget.period
+FROM campaign"""
+AD_GROUP_QUERY = """
+SELECT campaign.id, ad_group.id, ad_group.name, ad_group.status FROM ad_group"""
+METRICS_QUERY = """
+SELECT campaign.id, segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks,
+  metrics.conversions, metrics.conversions_value
+FROM campaign WHERE segments.date BETWEEN '{start}' AND '{end}'"""
+CLIENTS_QUERY = """
+SELECT customer_client.id, customer_client.descriptive_name, customer_client.currency_code,
+  customer_client.time_zone, customer_client.manager, customer_client.status,
+  customer_client.level
+FROM customer_client WHERE customer_client.manager = FALSE"""
+CUSTOMER_QUERY = """
+SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone,
+  customer.status
+FROM customer"""
+BUDGET_OF_CAMPAIGN = """
+SELECT campaign.id, campaign_budget.id, campaign_budget.amount_micros,
+  campaign_budget.explicitly_shared, campaign_budget.reference_count
+FROM campaign WHERE campaign.id = {id}"""
+BUDGET_BY_ID = """
+SELECT campaign_budget.id, campaign_budget.amount_micros, campaign_budget.explicitly_shared,
+  campaign_budget.reference_count
+FROM campaign_budget WHERE campaign_budget.id = {id}"""
+
+
+def customer_id(value: str) -> str:
+    digits = re.sub(r"\D", "", str(value))
+    if not digits:
+        raise ConnectorError(f"not a Google Ads customer id: {value!r}", kind="invalid")
+    return digits
+
+
+def billable_unit_micros(currency: str, overrides: dict[str, int] | None = None) -> int:
+    """The smallest amount Google accepts for ``currency``, in micros (USD: 10,000)."""
+    code = currency.upper()
+    if overrides and code in overrides:
+        return int(overrides[code])
+    if code in GOOGLE_BILLABLE_UNIT_MICROS:
+        return GOOGLE_BILLABLE_UNIT_MICROS[code]
+    return MICROS // 10 ** ISO_4217.get(code, 2)
+
+
+def to_micros(amount: Decimal, currency: str, overrides: dict[str, int] | None = None) -> int:
+    """Round down to a multiple of the billable unit: never write more than was approved."""
+    unit = billable_unit_micros(currency, overrides)
+    micros = int(Decimal(amount) * MICROS)
+    return micros - micros % unit
+
+
+def from_micros(micros: int) -> Decimal:
+    return Decimal(int(micros)) / MICROS
+
+
+def _float_dec(value: float) -> Decimal:
+    # Conversions are doubles (fractional under data-driven attribution); six places is what
+    # the database keeps and drops binary noise such as 2.9999999999.
+    return Decimal(repr(float(value))).quantize(Decimal("0.000001"))
+
+
+@dataclass(frozen=True)
+class _Budget:
+    budget_id: str
+    amount_micros: int
+    shared: bool
+    reference_count: int
+
+
+class GoogleAdsConnector:
+    """Google Ads as a :class:`connectors.base.Connector`."""
+
+    name = "google_ads"
+
+    def __init__(
+        self,
+        *,
+        developer_token: str,
+        refresh_token: str,
+        client_id: str,
+        client_secret: str,
+        login_customer_id: str | None = None,
+        customer_ids: Iterable[str] | None = None,
+        endpoint: str | None = None,
+        token_uri: str = DEFAULT_TOKEN_URI,
+        policy: RetryPolicy | None = None,
+        include_removed: bool = True,
+        min_daily_budget: Decimal | None = None,
+        billable_units: dict[str, int] | None = None,
+        client_factory: Callable[..., GoogleAdsClient] = GoogleAdsClient,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        credentials = Credentials(
+            None,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_uri=token_uri,
+        )
+        self.login_customer_id = customer_id(login_customer_id) if login_customer_id else None
+        self.client = client_factory(
+            credentials=credentials,
+            developer_token=developer_token,
+            endpoint=endpoint,
+            login_customer_id=self.login_customer_id,
+            version=API_VERSION,
+            use_proto_plus=True,
+        )
+        self.customer_ids = [customer_id(c) for c in customer_ids] if customer_ids else None
+        self.include_removed = include_removed
+        self.min_daily_budget = min_daily_budget
+        self.billable_units = {k.upper(): int(v) for k, v in (billable_units or {}).items()}
+        self._services: dict[str, Any] = {}
+        self._accounts: dict[str, AccountRecord] = {}
+        self.calls = 0
+
+    @classmethod
+    def from_settings(cls, source: SourceSettings) -> GoogleAdsConnector:
+        o = source.options
+        what = f"source {source.name}"
+        min_budget = o.get("min_daily_budget")
+        return cls(
+            developer_token=secret(o.get("developer_token_env"), f"{what}: developer token"),
+            refresh_token=secret(o.get("refresh_token_env"), f"{what}: OAuth refresh token"),
+            client_id=secret(o.get("client_id_env"), f"{what}: OAuth client id"),
+            client_secret=secret(o.get("client_secret_env"), f"{what}: OAuth client secret"),
+            login_customer_id=o.get("login_customer_id"),
+            customer_ids=o.get("customer_ids"),
+            endpoint=o.get("endpoint"),
+            token_uri=o.get("token_uri", DEFAULT_TOKEN_URI),
+            policy=RetryPolicy.from_options(o),
+            include_removed=bool(o.get("include_removed", True)),
+            min_daily_budget=Decimal(str(min_budget)) if min_budget is not None else None,
+            billable_units=o.get("billable_units"),
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _service(self, name: str) -> Any:
+        # Each get_service opens a channel: keep one per service for the connector's life.
+        if name not in self._services:
+            self._services[name] = self.client.get_service(name, version=API_VERSION)
+        return self._services[name]
+
+    def _stream(
+        self, customer: str, query: str, what: str, key: Callable[[Any], Any]
+    ) -> Iterator[Any]:
+        """Rows (raw protobuf) of a SearchStream, retried on throttling and transient failures.
+
+        A stream can break after many rows (INTERNAL mid-stream); it is then read again from
+        the start and rows already yielded (by ``key``) are skipped, so nothing is lost or
+        yielded twice.
+        """
+        service = self._service("GoogleAdsService")
+        seen: set[Any] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.calls += 1
+                stream = service.search_stream(
+                    customer_id=customer, query=query, timeout=self.policy.timeout
+                )
+                for batch in stream:
+                    for row in batch._pb.results:
+                        k = key(row)
+                        if k not in seen:
+                            seen.add(k)
+                            yield row
+                return
+            except Exception as exc:  # classified by retry_wait; the unretryable re-raise
+                wait = retry_wait(
+                    exc, attempt, classify=classify_google, policy=self.policy, what=what
+                )
+                self.policy.sleep(wait)
+
+    def _rows(self, customer: str, query: str, what: str) -> list[Any]:
+        """All rows of a small query, read again whole when the stream breaks."""
+        return call_with_retry(
+            lambda: list(self._stream_once(customer, query)),
+            classify=classify_google,
+            policy=self.policy,
+            what=what,
+        )
+
+    def _stream_once(self, customer: str, query: str) -> Iterator[Any]:
+        self.calls += 1
+        stream = self._service("GoogleAdsService").search_stream(
+            customer_id=customer, query=query, timeout=self.policy.timeout
+        )
+        for batch in stream:
+            yield from batch._pb.results
+
+    # -- accounts and entities -------------------------------------------------------------
+
+    def list_accounts(self) -> list[AccountRecord]:
+        if self.customer_ids:
+            records = []
+            for cid in self.customer_ids:
+                for row in self._rows(cid, CUSTOMER_QUERY, f"Google Ads customer {cid}"):
+                    c = row.customer
+                    records.append(
+                        self._account(
+                            c.id,
+                            c.descriptive_name,
+                            c.currency_code,
+                            c.time_zone,
+                            _enum(c, "status"),
+                        )
+                    )
+            return records
+        if not self.login_customer_id:
+            raise ConnectorError(
+                "Google Ads: set login_customer_id (the manager account) or customer_ids",
+                kind="invalid",
+            )
+        rows = self._rows(self.login_customer_id, CLIENTS_QUERY, "Google Ads customer_client")
+        return [
+            self._account(
+                c.id, c.descriptive_name, c.currency_code, c.time_zone, _enum(c, "status")
+            )
+            for c in (row.customer_client for row in rows)
+        ]
+
+    def _account(self, cid: int, name: str, currency: str, tz: str, status: str) -> AccountRecord:
+        record = AccountRecord(
+            network="google_ads",
+            external_id=str(cid),
+            name=name,
+            currency=currency.upper(),
+            timezone=tz or "UTC",
+            status=STATUS.get(status, status.lower()),
+        )
+        self._accounts[record.external_id] = record
+        return record
+
+    def list_campaigns(self, account_external_id: str) -> list[CampaignRecord]:
+        cid = customer_id(account_external_id)
+        query = CAMPAIGN_QUERY
+        if not self.include_removed:
+            query += " WHERE campaign.status != 'REMOVED'"
+        out = []
+        for row in self._rows(cid, query, f"Google Ads campaigns of {cid}"):
+            c, b = row.campaign, row.campaign_budget
+            shared = bool(b.explicitly_shared) or b.reference_count > 1
+            daily = from_micros(b.amount_micros) if b.amount_micros else None
+            total = from_micros(b.total_amount_micros) if b.total_amount_micros else None
+            out.append(
+                CampaignRecord(
+                    external_id=str(c.id),
+                    name=c.name,
+                    status=STATUS.get(_enum(c, "status"), _enum(c, "status").lower()),
+                    effective_status=_enum(c, "serving_status").lower() or None,
+                    objective=_enum(c, "advertising_channel_type") or None,
+                    bid_strategy=_enum(c, "bidding_strategy_type") or None,
+                    budget_level="shared" if shared else "campaign",
+                    daily_budget=daily,
+                    lifetime_budget=total,
+                    budget_external_id=str(b.id) if b.id else None,
+                    budget_shared=shared,
+                )
+            )
+        return out
+
+    def list_ad_sets(self, account_external_id: str) -> list[AdSetRecord]:
+        """Ad groups; they hold no budget on Google Ads."""
+        cid = customer_id(account_external_id)
+        query = AD_GROUP_QUERY
+        if not self.include_removed:
+            query += " WHERE ad_group.status != 'REMOVED'"
+        return [
+            AdSetRecord(
+                campaign_external_id=str(row.campaign.id),
+                external_id=str(row.ad_group.id),
+                name=row.ad_group.name,
+                status=STATUS.get(_enum(row.ad_group, "status"), "unknown"),
+            )
+            for row in self._rows(cid, query, f"Google Ads ad groups of {cid}")
+        ]
+
+    def daily_metrics(
+        self, account_external_id: str, start: dt.date, end: dt.date
+    ) -> Iterator[MetricRecord]:
+        cid = customer_id(account_external_id)
+        query = METRICS_QUERY.format(start=start.isoformat(), end=end.isoformat())
+        what = f"Google Ads metrics of {cid} {start}..{end}"
+        for row in self._stream(cid, query, what, key=lambda r: (r.campaign.id, r.segments.date)):
+            m = row.metrics
+            yield MetricRecord(
+                campaign_external_id=str(row.campaign.id),
+                date=dt.date.fromisoformat(row.segments.date),
+                spend=from_micros(m.cost_micros),
+                impressions=int(m.impressions),
+                clicks=int(m.clicks),
+                conversions=_float_dec(m.conversions),
+                revenue=_float_dec(m.conversions_value),
+            )
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    def _budget(self, target: BudgetTarget) -> _Budget:
+        cid = customer_id(target.account_external_id)
+        if target.level == "shared":
+            query = BUDGET_BY_ID.format(id=int(target.external_id))
+        elif target.level == "campaign":
+            query = BUDGET_OF_CAMPAIGN.format(id=int(target.external_id))
+        else:
+            raise ConnectorError("Google Ads ad groups hold no budget", kind="invalid")
+        rows = self._rows(cid, query, f"Google Ads budget {target.level} {target.external_id}")
+        if not rows:
+            raise ConnectorError(
+                f"Google Ads {target.level} {target.external_id} not found in customer {cid}",
+                kind="invalid",
+            )
+        b = rows[0].campaign_budget
+        return _Budget(
+            str(b.id), int(b.amount_micros), bool(b.explicitly_shared), int(b.reference_count)
+        )
+
+    def read_budget(self, target: BudgetTarget) -> Decimal:
+        return from_micros(self._budget(target).amount_micros)
+
+    def apply_budget(
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+    ) -> BudgetResult:
+        budget = self._budget(target)
+        if target.level == "campaign" and (budget.shared or budget.reference_count > 1):
+            raise ConnectorError(
+                f"Google Ads campaign {target.external_id} draws on budget {budget.budget_id}, "
+                f"shared by {budget.reference_count} campaigns: changing it would move the "
+                "others' budgets too; decide it as one shared budget (level 'shared')",
+                kind="invalid",
+            )
+        wanted = to_micros(daily_budget, target.currency, self.billable_units)
+        minimum = billable_unit_micros(target.currency, self.billable_units)
+        if self.min_daily_budget is not None:
+            minimum = max(
+                minimum, to_micros(self.min_daily_budget, target.currency, self.billable_units)
+            )
+        if wanted < minimum:
+            raise ConnectorError(
+                f"Google Ads budget {budget.budget_id}: {daily_budget} {target.currency} is "
+                f"below the minimum {from_micros(minimum)}",
+                kind="invalid",
+            )
+        rounded = from_micros(wanted)
+        if budget.amount_micros == wanted:
+            return BudgetResult(target, daily_budget, rounded, changed=False, dry_run=dry_run)
+        cid = customer_id(target.account_external_id)
+        # validate_only lets the platform check a dry run (rounding, limits) without applying.
+        self._mutate(cid, budget.budget_id, wanted, validate_only=dry_run)
+        if dry_run:
+            return BudgetResult(target, daily_budget, rounded, changed=False, dry_run=True)
+        after = self._budget(target)
+        if after.amount_micros != wanted:
+            raise ConnectorError(
+                f"Google Ads budget {budget.budget_id}: wrote {wanted} micros but read back "
+                f"{after.amount_micros}",
+                kind="fatal",
+            )
+        return BudgetResult(target, daily_budget, from_micros(after.amount_micros), changed=True)
+
+    def _mutate(self, cid: str, budget_id: str, micros: int, *, validate_only: bool) -> None:
+        service = self._service("CampaignBudgetService")
+        operation = self.client.get_type("CampaignBudgetOperation")
+        operation.update.resource_name = service.campaign_budget_path(cid, budget_id)
+        operation.update.amount_micros = micros
+        operation.update_mask.paths.append("amount_micros")
+        request = self.client.get_type("MutateCampaignBudgetsRequest")
+        request.customer_id = cid
+        request.operations.append(operation)
+        request.partial_failure = True
+        request.validate_only = validate_only
+
+        def send() -> Any:
+            self.calls += 1
+            return service.mutate_campaign_budgets(request=request, timeout=self.policy.timeout)
+
+        # Setting an absolute amount is idempotent, so a retry after a timeout is safe.
+        response = call_with_retry(
+            send,
+            classify=classify_google,
+            policy=self.policy,
+            what=f"Google Ads budget {budget_id}",
+        )
+        failures = partial_failures(response)
+        if failures:
+            index, message, kind = failures[0]
+            raise ConnectorError(
+                f"Google Ads budget {budget_id}: operation {index} failed: {message}", kind=kind
+            )
+
+
+def partial_failures(response: Any) -> list[tuple[int, str, str]]:
+    """(operation index, message, kind) for each failed operation of a partial-failure mutate."""
+    status = response.partial_failure_error
+    if not status or not status.code:
+        return []
+    out = []
+    for detail in status.details:
+        failure = GoogleAdsFailure.deserialize(detail.value)
+        for error in failure.errors:
+            index = -1
+            for element in error.location.field_path_elements:
+                if element.field_name == "operations":
+                    index = element.index
+            kind = classify_google_failure_error(error)
+            out.append((index, error.message, kind))
+    return out
+
+
+def classify_google_failure_error(error: Any) -> str:
+    field = error.error_code._pb.WhichOneof("error_code") or ""
+    if field in ("authentication_error", "authorization_error"):
+        return "auth"
+    if field == "quota_error":
+        return "throttled"
+    if field == "internal_error":
+        return "transient"
+    return "invalid"
+
+
+def _enum(message: Any, field: str) -> str:
+    """The name of an enum field of a raw protobuf message ("ENABLED")."""
+    value = getattr(message, field)
+    if hasattr(value, "name"):  # proto-plus enum
+        return str(value.name)
+    try:
+        enum = message.DESCRIPTOR.fields_by_name[field].enum_type
+        return str(enum.values_by_number[value].name)
+    except (KeyError, AttributeError):
+        return str(value)
