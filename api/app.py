@@ -15,6 +15,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
 from campaigns.policy import service_config
+from campaigns.report_cache import ReportCache
 from campaigns.shifts import ItemApplier, writeback_applier
 
 API_PREFIX = "/api/v1"
@@ -29,9 +30,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import catalog, fx, plans, shifts, tokens
+    from api.routes import catalog, fx, plans, reports, shifts, tokens
 
-    return [catalog.router, plans.router, fx.router, shifts.router, tokens.router]
+    return [catalog.router, plans.router, fx.router, reports.router, shifts.router,
+            tokens.router]
 
 
 def route_action(route: APIRoute) -> Action | None:
@@ -82,6 +84,7 @@ def create_app(
     app.state.engine = engine
     app.state.config = service_config(settings)
     app.state.applier = applier or writeback_applier
+    app.state.cache = ReportCache(app.state.config.service.cache_seconds)
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -1,0 +1,74 @@
+"""Pacing (month to date against plan) and the finance report (JSON or CSV)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+
+from api import schemas_shifts as s
+from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
+from campaigns import finance, pacing_service
+from campaigns.pacing_service import money
+from campaigns.report_cache import ReportCache
+
+router = APIRouter(tags=["reports"])
+PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
+Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def _cache(request: Request) -> ReportCache:
+    return request.app.state.cache
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@router.get("/pacing", response_model=s.PacingReport)
+def get_pacing(
+    request: Request, session: SessionDep, config: ConfigDep, _: Reader,
+    portfolio: PortfolioName = "default", month: Day = None, as_of: Day = None,
+) -> s.PacingReport:
+    """Month-to-date spend against plan for the total, each network, account and planned
+    campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
+    report = pacing_service.pacing_report(
+        session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
+        cache=_cache(request),
+    )
+    return s.PacingReport(
+        portfolio=report.portfolio, month=report.month, as_of=report.as_of,
+        days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
+        data=[s.PacingRow(
+            scope=x.scope, scope_key=x.scope_key, currency=report.currency,
+            planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
+            expected_to_date=money(x.result.expected_to_date),
+            forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
+            pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
+            status=x.result.status,  # type: ignore[arg-type]
+        ) for x in report.scopes],
+    )
+
+
+@router.get(
+    "/finance/spend-vs-plan",
+    response_model=s.FinanceReport,
+    responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+                     "description": "JSON, or CSV with `Accept: text/csv` or `format=csv`"}},
+)
+def finance_report(
+    request: Request, session: SessionDep, _: FinanceReader, start_month: dt.date,
+    end_month: dt.date, portfolio: PortfolioName = "default",
+    format: Literal["json", "csv"] | None = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> s.FinanceReport | Response:
+    """Spend against plan by month x network x account in the reporting currency."""
+    report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
+                                    end_month=end_month, cache=_cache(request))
+    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+        return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE)
+    return s.FinanceReport.model_validate(dataclasses.asdict(report))
