@@ -125,7 +125,8 @@ def _wrap(exc: BaseException, kind: str, message: str, retry_after: float | None
 GOOGLE_AUTH_ERRORS = frozenset({"authentication_error", "authorization_error"})
 GOOGLE_THROTTLE_ERRORS = frozenset({"quota_error"})
 GOOGLE_TRANSIENT_ERRORS = frozenset({"internal_error"})
-GOOGLE_FATAL_ERRORS = frozenset({"database_error"})  # concurrent modification: caller re-reads
+# CONCURRENT_MODIFICATION and friends: the same request succeeds when sent again.
+GOOGLE_RETRY_ERRORS = frozenset({"database_error"})
 GOOGLE_AUTH_MARKERS = ("invalid_grant", "unauthorized_client", "invalid_client")
 
 
@@ -150,20 +151,27 @@ def google_failure_kinds(failure: Any) -> list[tuple[str, str, float | None]]:
     return out
 
 
+def google_error_kind(field: str, name: str) -> str:
+    """The kind of one GoogleAdsError, from its error code field and enum name."""
+    if field in GOOGLE_AUTH_ERRORS or (field, name) == ("quota_error", "ACCESS_PROHIBITED"):
+        return "auth"
+    if field in GOOGLE_THROTTLE_ERRORS:
+        return "throttled"
+    if field in GOOGLE_TRANSIENT_ERRORS or field in GOOGLE_RETRY_ERRORS:
+        return "transient"
+    return "invalid"
+
+
 def _google_kind_from_failure(failure: Any) -> tuple[str, float | None, str]:
     kinds = google_failure_kinds(failure)
-    fields = {f for f, _, _ in kinds}
+    found = {google_error_kind(f, n) for f, n, _ in kinds}
     delays = [d for _, _, d in kinds if d]
     names = ", ".join(f"{f}.{n}" for f, n, _ in kinds) or "unknown"
-    if fields & GOOGLE_AUTH_ERRORS:
-        return "auth", None, names
-    if fields & GOOGLE_THROTTLE_ERRORS:
-        return "throttled", max(delays) if delays else None, names
-    if fields and fields <= GOOGLE_TRANSIENT_ERRORS:
-        return "transient", None, names
-    if fields & GOOGLE_FATAL_ERRORS:
-        return "transient", None, names
-    return "invalid", None, names
+    # The most final verdict wins: one auth error in a failure makes the whole call auth.
+    for kind in ("auth", "invalid", "throttled", "transient"):
+        if kind in found:
+            return kind, (max(delays) if delays and kind == "throttled" else None), names
+    return "fatal", None, names
 
 
 def _failure_from_metadata(metadata: Any) -> Any | None:

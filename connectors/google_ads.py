@@ -36,7 +36,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.currencies import ISO_4217
-from connectors.errors import classify_google
+from connectors.errors import classify_google, google_error_kind
 from connectors.retry import RetryPolicy, call_with_retry, retry_wait
 
 log = logging.getLogger(__name__)
@@ -461,20 +461,10 @@ def partial_failures(response: Any) -> list[tuple[int, str, str]]:
             for element in error.location.field_path_elements:
                 if element.field_name == "operations":
                     index = element.index
-            kind = classify_google_failure_error(error)
+            field = error.error_code._pb.WhichOneof("error_code") or ""
+            kind = google_error_kind(field, _enum(error.error_code._pb, field) if field else "")
             out.append((index, error.message, kind))
     return out
-
-
-def classify_google_failure_error(error: Any) -> str:
-    field = error.error_code._pb.WhichOneof("error_code") or ""
-    if field in ("authentication_error", "authorization_error"):
-        return "auth"
-    if field == "quota_error":
-        return "throttled"
-    if field == "internal_error":
-        return "transient"
-    return "invalid"
 
 
 def _enum(message: Any, field: str) -> str:
