@@ -30,10 +30,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import catalog, fx, plans, reports, shifts, tokens
+    from api.routes import alerts, catalog, fx, plans, reports, shifts, tokens
 
     return [catalog.router, plans.router, fx.router, reports.router, shifts.router,
-            tokens.router]
+            alerts.router, tokens.router]
 
 
 def route_action(route: APIRoute) -> Action | None:
@@ -83,7 +83,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.config = service_config(settings)
-    app.state.applier = applier or writeback_applier
+    app.state.applier = applier or writeback_applier(settings)
     app.state.cache = ReportCache(app.state.config.service.cache_seconds)
     problems.install(app)
     for router in _routers():

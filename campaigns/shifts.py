@@ -266,12 +266,16 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     return expired
 
 
-def writeback_applier(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> Any:
-    """The production applier: the connector write-back (``campaigns.writeback``)."""
-    try:
-        from campaigns import writeback
-    except ImportError as e:  # the write-back ships separately
-        from campaigns.errors import UnavailableError
+def writeback_applier(settings: Any = None) -> ItemApplier:
+    """The production applier: the connector write-back, with connectors built from
+    ``settings``. It commits the session item by item (the move to ``applying`` with the
+    first), so a crash mid-way leaves each item's true state behind."""
 
-        raise UnavailableError("applying shifts needs campaigns.writeback, not installed") from e
-    return writeback.apply_items(session, shift, items)  # type: ignore[attr-defined]
+    def apply_with_writeback(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> Any:
+        from campaigns import writeback
+
+        return writeback.apply_items(
+            session, shift, writeback.configured_connectors(settings), items=items
+        )
+
+    return apply_with_writeback

@@ -1,0 +1,51 @@
+"""Alerts: list, read, acknowledge; evaluate (detect + deliver) on demand."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Query, Request
+
+from api import schemas_shifts as s
+from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
+from api.params import PageDep, PathId
+from campaigns import alerts
+from campaigns.models import Alert
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=s.AlertsPublic)
+def list_alerts(
+    session: SessionDep, _: Reader, page: PageDep,
+    kind: Annotated[str | None, Query(max_length=40)] = None, acknowledged: bool | None = None,
+) -> s.AlertsPublic:
+    rows, count = alerts.list_alerts(session, page, kind=kind, acknowledged=acknowledged)
+    return s.AlertsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+
+@router.get("/{alert_id}", response_model=s.AlertPublic)
+def get_alert(session: SessionDep, _: Reader, alert_id: PathId) -> Alert:
+    return alerts.get_alert(session, alert_id)
+
+
+@router.post("/{alert_id}/acknowledge", response_model=s.AlertPublic)
+def acknowledge_alert(session: SessionDep, user: AlertAcknowledger, alert_id: PathId) -> Alert:
+    return alerts.acknowledge(session, alert_id, actor=user.name)
+
+
+@router.post("/evaluate", response_model=s.AlertEvaluation)
+def evaluate_alerts(
+    request: Request, engine: EngineDep, config: ConfigDep, _: AlertEvaluator,
+    as_of: Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1),
+                                           le=dt.date(2100, 12, 31))] = None,
+) -> s.AlertEvaluation:
+    """Detect conditions, store the new ones and deliver pending alerts to the webhooks
+    (what the scheduler does every hour)."""
+    client: httpx.Client | None = getattr(request.app.state, "webhook_client", None)
+    result = alerts.evaluate(engine, config.pacing, config.alerts, as_of=as_of,
+                             cache=request.app.state.cache, client=client)
+    return s.AlertEvaluation(created=result.created, delivered=result.delivered,
+                             failed=result.failed)
