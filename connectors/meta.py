@@ -211,7 +211,7 @@ class MetaConnector:
             access_token=access_token, app_secret=app_secret, timeout=self.policy.timeout
         )
         session.GRAPH = base_url.rstrip("/")  # per-instance: the class default stays untouched
-        session.requests.hooks["response"].append(_reject_non_json_errors)
+        session.requests.hooks["response"].extend([self._count, _reject_non_json_errors])
         self.api = FacebookAdsApi(session, api_version=api_version)
         self.account_ids = [act_id(a) for a in account_ids] if account_ids else None
         self.conversion_action_types = list(conversion_action_types)
@@ -263,12 +263,11 @@ class MetaConnector:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _retry(self, fn: Callable[[], Any], what: str) -> Any:
-        def counted() -> Any:
-            self.calls += 1
-            return fn()
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
 
-        return call_with_retry(counted, classify=classify_meta, policy=self.policy, what=what)
+    def _retry(self, fn: Callable[[], Any], what: str) -> Any:
+        return call_with_retry(fn, classify=classify_meta, policy=self.policy, what=what)
 
     def _pace(self, headers: Any) -> None:
         """Slow down before Meta throttles us: the usage headers say how close we are."""
@@ -426,7 +425,7 @@ class MetaConnector:
     def daily_metrics(
         self, account_external_id: str, start: dt.date, end: dt.date
     ) -> Iterator[MetricRecord]:
-        """Campaign-day rows; each chunk of days is complete before any of its rows is yielded."""
+        """Campaign-day rows, read from asynchronous report runs chunk by chunk of days."""
         account = self._account_record(account_external_id)
         seen: set[tuple[str, dt.date]] = set()
         day = start
@@ -457,11 +456,13 @@ class MetaConnector:
             params["use_unified_attribution_setting"] = True
         return params
 
-    def _insights(self, account: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    def _insights(self, account: str, start: dt.date, end: dt.date) -> Iterator[dict[str, Any]]:
+        """Rows of a completed report run (pages resume on failure), splitting failed jobs."""
         params = self._insight_params(start, end)
         what = f"Meta insights {account} {start}..{end}"
         if not self.insights_async:
-            return list(self._pages((account, "insights"), params, what))
+            yield from self._pages((account, "insights"), params, what)
+            return
         report_id = self._run_report(account, params, what)
         if report_id is None:
             if start == end:
@@ -470,10 +471,10 @@ class MetaConnector:
                 )
             middle = start + (end - start) // 2
             log.warning("%s: report job failed, splitting the window at %s", what, middle)
-            return self._insights(account, start, middle) + self._insights(
-                account, middle + dt.timedelta(days=1), end
-            )
-        return list(self._pages((report_id, "insights"), {"limit": self.page_size}, what))
+            yield from self._insights(account, start, middle)
+            yield from self._insights(account, middle + dt.timedelta(days=1), end)
+            return
+        yield from self._pages((report_id, "insights"), {"limit": self.page_size}, what)
 
     def _run_report(self, account: str, params: dict[str, Any], what: str) -> str | None:
         """Start an async report run and wait for it; None when the job fails or hangs."""

@@ -53,11 +53,13 @@ class RetryPolicy:
         return cls(**kw)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
-        backoff = self.base_delay * (2 ** (attempt - 1))
-        wait = max(backoff, retry_after or 0.0)
-        wait = min(wait, self.max_delay)
-        return wait * (1 - self.jitter * random.random())
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
+
+        Jitter spreads the exponential backoff of parallel workers; a wait the platform asked
+        for is honoured in full (up to ``max_delay``).
+        """
+        backoff = self.base_delay * (2 ** (attempt - 1)) * (1 - self.jitter * random.random())
+        return min(max(backoff, retry_after or 0.0), self.max_delay)
 
 
 def retry_wait(

@@ -195,3 +195,10 @@ def test_retry_rule_follows_the_kind() -> None:
 
     with pytest.raises(ConnectorError, match="after 4 attempts"):
         call_with_retry(always_down, classify=classify_google, policy=policy, what="t")
+
+
+def test_a_requested_wait_is_honoured_and_capped() -> None:
+    policy = RetryPolicy(base_delay=0.001, max_delay=10, jitter=0.5)
+    assert policy.delay(1, retry_after=3) == 3  # never shortened by jitter
+    assert policy.delay(1, retry_after=3600) == 10
+    assert 0.0005 <= policy.delay(1) <= 0.001
