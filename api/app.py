@@ -30,10 +30,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import alerts, catalog, fx, plans, reports, shifts, tokens
+    from api.routes import alerts, catalog, fx, optimizations, plans, reports, shifts, tokens
 
-    return [catalog.router, plans.router, fx.router, reports.router, shifts.router,
-            alerts.router, tokens.router]
+    return [catalog.router, plans.router, fx.router, reports.router, optimizations.router,
+            shifts.router, alerts.router, tokens.router]
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
+    """(full path, route) of every endpoint. FastAPI 0.165 keeps included routers as lazy
+    ``_IncludedRouter`` entries in ``app.routes``; their routes are read from the router."""
+    out: list[tuple[str, APIRoute]] = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            out.append((route.path, route))
+        original = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if original is not None:
+            prefix = getattr(context, "prefix", "")
+            out.extend((prefix + r.path, r) for r in original.routes if isinstance(r, APIRoute))
+    return out
 
 
 def route_action(route: APIRoute) -> Action | None:
@@ -54,8 +69,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
     actions = {
-        (route.path, method.lower()): route_action(route)
-        for route in app.routes if isinstance(route, APIRoute) for method in route.methods
+        (path, method.lower()): route_action(route)
+        for path, route in api_routes(app) for method in route.methods
     }
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():

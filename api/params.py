@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
@@ -13,6 +14,13 @@ MAX_ID = 2**31 - 1
 Id = Annotated[int, Query(ge=1, le=MAX_ID)]
 Name = Annotated[str | None, Query(max_length=100)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+Day = Annotated[dt.date, Query(ge=FIRST_DAY, le=LAST_DAY)]
+OptionalDay = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
+Moment = Annotated[
+    dt.datetime | None,
+    Query(ge=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), le=dt.datetime(2100, 12, 31, tzinfo=dt.UTC)),
+]
 
 
 def page_params(

@@ -9,12 +9,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+Day = Annotated[dt.date, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")]
 
 
 class Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _aware(cls, value: Any) -> Any:
+        """SQLite hands timestamps back naive; they are UTC (RFC 3339 wants the offset)."""
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
 
 
 class PrincipalPublic(Public):
@@ -155,7 +164,7 @@ class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     portfolio: str = Field("default", min_length=1, max_length=100)
-    month: dt.date = Field(description="first day of the month, e.g. 2024-02-01")
+    month: Day = Field(description="first day of the month, e.g. 2024-02-01")
     scope: PlanScope
     scope_key: str = Field(
         "", max_length=200,
@@ -238,7 +247,7 @@ class CapsPublic(Public):
 class FxRateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: Day
     currency: Currency
     quote: Currency
     rate: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import httpx
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from api import schemas_shifts as s
 from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
-from api.params import PageDep, PathId
+from api.params import OptionalDay, PageDep, PathId
 from campaigns import alerts
 from campaigns.models import Alert
 
@@ -39,8 +38,7 @@ def acknowledge_alert(session: SessionDep, user: AlertAcknowledger, alert_id: Pa
 @router.post("/evaluate", response_model=s.AlertEvaluation)
 def evaluate_alerts(
     request: Request, engine: EngineDep, config: ConfigDep, _: AlertEvaluator,
-    as_of: Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1),
-                                           le=dt.date(2100, 12, 31))] = None,
+    as_of: OptionalDay = None,
 ) -> s.AlertEvaluation:
     """Detect conditions, store the new ones and deliver pending alerts to the webhooks
     (what the scheduler does every hour)."""

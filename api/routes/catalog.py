@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api import schemas as s
 from api.deps import AuditReader, Reader, SessionDep
-from api.params import Id, Name, PageDep, PathId
+from api.params import Day, Id, Moment, Name, PageDep, PathId
 from campaigns import catalog
 from campaigns.models import AdAccount, AdSet, Campaign
 
@@ -78,7 +77,7 @@ def get_adset(session: SessionDep, _: Reader, adset_id: PathId) -> AdSet:
 
 @router.get("/metrics", response_model=s.MetricSeriesPublic)
 def metric_series(
-    session: SessionDep, _: Reader, start: dt.date, end: dt.date,
+    session: SessionDep, _: Reader, start: Day, end: Day,
     campaign_id: Id | None = None, account_id: Id | None = None, network: Name = None,
 ) -> s.MetricSeriesPublic:
     """Daily totals for the filter, one point per day and account currency."""
@@ -106,7 +105,7 @@ def list_audit(
     entity_type: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
     actor: Name = None, action: Annotated[str | None, Query(max_length=80)] = None,
-    since: dt.datetime | None = None, until: dt.datetime | None = None,
+    since: Moment = None, until: Moment = None,
 ) -> s.AuditEventsPublic:
     rows, count = catalog.list_audit(
         session, page, entity_type=entity_type, entity_id=entity_id, actor=actor,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api import schemas as s
 from api.deps import FxEditor, Reader, SessionDep
-from api.params import PageDep
+from api.params import OptionalDay, PageDep
 from campaigns import fx
 
 router = APIRouter(prefix="/fx-rates", tags=["fx"])
@@ -19,7 +18,7 @@ Code = Annotated[str | None, Query(min_length=3, max_length=3)]
 @router.get("", response_model=s.FxRatesPublic)
 def list_rates(
     session: SessionDep, _: Reader, page: PageDep, currency: Code = None, quote: Code = None,
-    start: dt.date | None = None, end: dt.date | None = None,
+    start: OptionalDay = None, end: OptionalDay = None,
 ) -> s.FxRatesPublic:
     rows, count = fx.list_rates(session, page, currency=currency, quote=quote, start=start,
                                 end=end)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from api import schemas as s
 from api.deps import CapEditor, PlanEditor, Reader, SessionDep
-from api.params import Name, PageDep, PathId
+from api.params import Name, OptionalDay, PageDep, PathId
 from campaigns import caps, plans
 from campaigns.models import BudgetPlan, SpendCap
 
@@ -20,7 +19,7 @@ Version = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 @router.get("/plans", response_model=s.PlansPublic)
 def list_plans(
     session: SessionDep, _: Reader, page: PageDep, portfolio: Name = None,
-    month: dt.date | None = None, scope: s.PlanScope | None = None,
+    month: OptionalDay = None, scope: s.PlanScope | None = None,
 ) -> s.PlansPublic:
     rows, count = plans.list_plans(session, page, portfolio=portfolio, month=month, scope=scope)
     return s.PlansPublic(data=rows, count=count)  # type: ignore[arg-type]

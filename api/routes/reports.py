@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request
@@ -11,13 +10,13 @@ from fastapi.responses import Response
 
 from api import schemas_shifts as s
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
+from api.params import Day, OptionalDay
 from campaigns import finance, pacing_service
 from campaigns.pacing_service import money
 from campaigns.report_cache import ReportCache
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
-Day = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 CSV_MEDIA_TYPE = "text/csv"
 
 
@@ -32,7 +31,8 @@ def _ratio(value: float | None) -> float | None:
 @router.get("/pacing", response_model=s.PacingReport)
 def get_pacing(
     request: Request, session: SessionDep, config: ConfigDep, _: Reader,
-    portfolio: PortfolioName = "default", month: Day = None, as_of: Day = None,
+    portfolio: PortfolioName = "default", month: OptionalDay = None,
+    as_of: OptionalDay = None,
 ) -> s.PacingReport:
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
@@ -61,8 +61,8 @@ def get_pacing(
                      "description": "JSON, or CSV with `Accept: text/csv` or `format=csv`"}},
 )
 def finance_report(
-    request: Request, session: SessionDep, _: FinanceReader, start_month: dt.date,
-    end_month: dt.date, portfolio: PortfolioName = "default",
+    request: Request, session: SessionDep, _: FinanceReader, start_month: Day,
+    end_month: Day, portfolio: PortfolioName = "default",
     format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> s.FinanceReport | Response:
