@@ -1,0 +1,39 @@
+"""The pure optimiser: response curves, exact budget allocation, explanations.
+
+Imports only numpy, scipy, pandas and the standard library; no database, HTTP or clock.
+
+    conv = fit_curves(history, today=today, metric="conversions")
+    rev = fit_curves(history, today=today, metric="revenue")
+    plan = optimize_budgets(units, conv, rev, Limits(total_budget=5000.0), currency="EUR")
+"""
+
+from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
+from optimizer.constraints import Limits, Lock, SpendLimit
+from optimizer.curves import CurveSet, UnitCurves, marginal, response, spend_at_marginal
+from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
+from optimizer.exploration import Exploration
+from optimizer.fitting import fit_curves
+from optimizer.optimize import BudgetPlan, Certificate, Outcome, optimize_budgets
+
+__all__ = [
+    "AllocationProblem",
+    "AllocationSolution",
+    "BudgetPlan",
+    "Certificate",
+    "CurveSet",
+    "Exploration",
+    "InfeasibleError",
+    "InvalidInputError",
+    "Limits",
+    "Lock",
+    "OptimizerError",
+    "Outcome",
+    "SpendLimit",
+    "UnitCurves",
+    "fit_curves",
+    "marginal",
+    "optimize_budgets",
+    "response",
+    "solve_allocation",
+    "spend_at_marginal",
+]

@@ -1,0 +1,119 @@
+"""One binding limit and one plain-language reason per unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.feasibility import money
+
+_REL = 1e-7
+
+
+@dataclass(frozen=True)
+class ExplainInput:
+    """Everything the reasons need, per unit unless noted (money in reporting currency)."""
+
+    objective: str
+    currency: str
+    current: np.ndarray
+    proposed: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    change_low: np.ndarray
+    change_high: np.ndarray
+    unit_min: np.ndarray
+    unit_max: np.ndarray
+    target_high: np.ndarray
+    max_change: np.ndarray
+    lock_label: tuple[str, ...]
+    account: tuple[str, ...]
+    network: tuple[str, ...]
+    account_surcharge: np.ndarray
+    network_surcharge: np.ndarray
+    marginal_cpa: np.ndarray
+    marginal_roas: np.ndarray
+    price_floor_binds: bool
+    target_cpa: float | None
+    min_roas: float | None
+
+
+def explain(x: ExplainInput) -> tuple[list[str | None], list[str]]:
+    binding: list[str | None] = []
+    reasons: list[str] = []
+    for i in range(x.current.size):
+        limit, reason = _one(x, i)
+        binding.append(limit)
+        reasons.append(reason)
+    return binding, reasons
+
+
+def _near(a: float, b: float) -> bool:
+    return abs(a - b) <= _REL * max(abs(a), abs(b), 1.0)
+
+
+def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
+    cur = x.currency
+    if x.lock_label[i]:
+        return "lock", f"held: {x.lock_label[i]}"
+    s = x.proposed[i]
+    fixed = _near(x.lower[i], x.upper[i])
+    if _near(s, x.upper[i]) and (not fixed or s >= x.current[i]):
+        return _at_upper(x, i)
+    if _near(s, x.lower[i]):
+        limit, reason = _at_lower(x, i)
+        return limit, reason + _target_note(x, i)
+    if x.account_surcharge[i] > 0:
+        return "account_max", f"capped by account {x.account[i]} max"
+    if x.account_surcharge[i] < 0:
+        return "account_min", f"raised to meet account {x.account[i]} minimum"
+    if x.network_surcharge[i] > 0:
+        return "network_max", f"capped by {x.network[i]} network max"
+    if x.network_surcharge[i] < 0:
+        return "network_min", f"raised to meet {x.network[i]} network minimum"
+    if x.price_floor_binds and x.target_cpa is not None and x.objective == "conversions":
+        return "target_cpa", (
+            f"marginal CPA reaches target {money(x.target_cpa, cur)}; more spend would exceed it"
+        )
+    if x.price_floor_binds and x.min_roas is not None and x.objective == "revenue":
+        return "min_roas", f"marginal ROAS reaches minimum {x.min_roas:.2f}"
+    verb = "increased" if s > x.current[i] else "decreased" if s < x.current[i] else "kept"
+    return None, f"{verb}: {_marginal(x, i)}, equal across campaigns free to move"
+
+
+def _at_upper(x: ExplainInput, i: int) -> tuple[str | None, str]:
+    hi = x.upper[i]
+    if _near(hi, x.target_high[i]) and x.target_high[i] < x.unit_max[i]:
+        if x.objective == "revenue" and x.target_cpa is not None:
+            return "target_cpa", f"marginal CPA reaches target {money(x.target_cpa, x.currency)}"
+        return "min_roas", f"marginal ROAS reaches minimum {x.min_roas or 0:.2f}"
+    if _near(hi, x.change_high[i]) and x.change_high[i] <= x.unit_max[i]:
+        return "max_change", f"max change +{x.max_change[i]:.0%} reached"
+    return "unit_max", f"at campaign max {money(hi, x.currency)}"
+
+
+def _at_lower(x: ExplainInput, i: int) -> tuple[str | None, str]:
+    lo = x.lower[i]
+    if _near(lo, x.change_low[i]) and x.change_low[i] >= x.unit_min[i]:
+        return "max_change", f"max change -{x.max_change[i]:.0%} reached"
+    if lo <= 0:
+        return "unit_min", "paused: spend returns too little"
+    return "unit_min", f"at campaign minimum {money(lo, x.currency)}"
+
+
+def _target_note(x: ExplainInput, i: int) -> str:
+    if x.target_cpa is not None and x.marginal_cpa[i] > x.target_cpa:
+        return (
+            f" (marginal CPA {money(x.marginal_cpa[i], x.currency)} above target "
+            f"{money(x.target_cpa, x.currency)})"
+        )
+    if x.min_roas is not None and x.marginal_roas[i] < x.min_roas:
+        return f" (marginal ROAS {x.marginal_roas[i]:.2f} below minimum {x.min_roas:.2f})"
+    return ""
+
+
+def _marginal(x: ExplainInput, i: int) -> str:
+    if x.objective == "revenue":
+        return f"marginal ROAS {x.marginal_roas[i]:.2f}"
+    return f"marginal CPA {money(x.marginal_cpa[i], x.currency)}"

@@ -1,0 +1,295 @@
+"""Propose tomorrow's budgets: the one entry point services call.
+
+`optimize_budgets` takes the units (one row each), their fitted curves and the limits,
+builds the exact allocation problem in the reporting currency, solves it, and returns a
+`BudgetPlan`: per-unit proposals converted back to each unit's currency, expected results
+at current and proposed budgets, a reason per unit, and the optimality certificate.
+
+When the total cannot be spent usefully - every unit is at its maximum, or the next unit
+of spend would cost more than the target CPA / return less than the minimum ROAS - the
+plan spends less than the total and says so in `unspent_reason`, rather than pushing money
+into spend that breaks the manager's targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
+from optimizer.bounds import UnitBounds, unit_bounds
+from optimizer.constraints import Limits
+from optimizer.curves import CurveSet, UnitCurves, marginal, response
+from optimizer.errors import InvalidInputError
+from optimizer.explain import ExplainInput, explain
+from optimizer.exploration import Exploration, exploring_curves
+
+OBJECTIVES = ("conversions", "revenue")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    conversions: float
+    revenue: float
+    spend: float
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Proof of optimality for the optimised (exploration) curves: gap ~ 0 means optimal."""
+
+    duality_gap: float
+    relative_gap: float
+    max_violation: float
+    price: float
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    objective: str
+    currency: str
+    exploration: str
+    total_budget: float
+    expected: Outcome
+    baseline: Outcome
+    unspent: float
+    unspent_reason: str | None
+    allocations: pd.DataFrame
+    certificate: Certificate
+
+
+def optimize_budgets(
+    units: pd.DataFrame,
+    conversions: CurveSet,
+    revenue: CurveSet,
+    limits: Limits | None = None,
+    *,
+    objective: str = "conversions",
+    exploration: Exploration | None = None,
+    weekday: int | None = None,
+    currency: str = "",
+) -> BudgetPlan:
+    """Propose daily budgets.
+
+    `units`: one row per decision unit with unit_id, network, account_id, current_budget
+    (in the unit's currency) and optionally fx (multiply a unit-currency amount by it to get
+    the reporting currency; default 1). `weekday` (Monday=0) applies that day's
+    day-of-week factors. Raises InfeasibleError when the limits conflict.
+    """
+    limits = limits or Limits()
+    exploration = exploration or Exploration()
+    if objective not in OBJECTIVES:
+        raise InvalidInputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    frame = _validate(units)
+    fx = frame["fx"].to_numpy(dtype=float)
+    mean = _mean_curves(frame, conversions, revenue, fx, weekday)
+    opt_gain, opt_half = _objective_curves(
+        frame, conversions, revenue, fx, weekday, objective, exploration
+    )
+    bounds = unit_bounds(frame, limits, fx, mean, objective)
+    problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
+    solution = solve_allocation(problem)
+    return _plan(frame, bounds, limits, mean, problem, solution, objective, exploration, currency)
+
+
+def _validate(units: pd.DataFrame) -> pd.DataFrame:
+    missing = {"unit_id", "network", "account_id", "current_budget"} - set(units.columns)
+    if missing:
+        raise InvalidInputError(f"units lack columns: {', '.join(sorted(missing))}")
+    frame = units.reset_index(drop=True).copy()
+    for column in ("unit_id", "network", "account_id"):
+        frame[column] = frame[column].astype(str)
+    if frame["unit_id"].duplicated().any():
+        raise InvalidInputError("each unit must appear once")
+    if "fx" not in frame.columns:
+        frame["fx"] = 1.0
+    frame["current_budget"] = frame["current_budget"].astype(float)
+    if (frame["current_budget"] < 0).any() or (frame["fx"] <= 0).any():
+        raise InvalidInputError("current budgets must be >= 0 and fx factors > 0")
+    return frame
+
+
+def _mean_curves(
+    frame: pd.DataFrame, conv: CurveSet, rev: CurveSet, fx: np.ndarray, weekday: int | None
+) -> UnitCurves:
+    ids = frame["unit_id"].tolist()
+    c_rows, r_rows = conv.index_of(ids), rev.index_of(ids)
+    return UnitCurves(
+        conv_gain=conv.gain[c_rows] * conv.day_factor(weekday)[c_rows],
+        conv_half=conv.half_spend[c_rows] * fx,
+        rev_gain=rev.gain[r_rows] * rev.day_factor(weekday)[r_rows] * fx,
+        rev_half=rev.half_spend[r_rows] * fx,
+    )
+
+
+def _objective_curves(
+    frame: pd.DataFrame,
+    conv: CurveSet,
+    rev: CurveSet,
+    fx: np.ndarray,
+    weekday: int | None,
+    objective: str,
+    exploration: Exploration,
+) -> tuple[np.ndarray, np.ndarray]:
+    curves = conv if objective == "conversions" else rev
+    rows = curves.index_of(frame["unit_id"].tolist())
+    gain, half = exploring_curves(curves, rows, exploration)
+    gain = gain * curves.day_factor(weekday)[rows]
+    if objective == "revenue":
+        gain = gain * fx
+    return gain, half * fx
+
+
+def _problem(
+    frame: pd.DataFrame,
+    bounds: UnitBounds,
+    limits: Limits,
+    gain: np.ndarray,
+    half: np.ndarray,
+    objective: str,
+    currency: str,
+) -> AllocationProblem:
+    pairs = list(zip(frame["network"], frame["account_id"], strict=True))
+    account_code, account_keys = pd.factorize(pd.Series(pairs))
+    network_code, network_names = pd.factorize(frame["network"])
+    account_network = np.zeros(len(account_keys), dtype=np.int64)
+    account_network[account_code] = network_code
+    account_ids = [key[1] for key in account_keys]
+    acc_limits, net_limits = limits.for_scope("account"), limits.for_scope("network")
+    total = limits.total_budget
+    if total is None:
+        total = float((frame["current_budget"] * frame["fx"]).sum())
+    floor = 0.0
+    if objective == "conversions" and limits.target_cpa is not None:
+        floor = 1.0 / limits.target_cpa
+    if objective == "revenue" and limits.min_roas is not None:
+        floor = limits.min_roas
+    return AllocationProblem(
+        gain=gain,
+        half_spend=half,
+        lower=bounds.lower,
+        upper=bounds.upper,
+        unit_account=account_code.astype(np.int64),
+        account_network=account_network,
+        account_min=_group(acc_limits, account_ids, "min_daily", 0.0),
+        account_max=_group(acc_limits, account_ids, "max_daily", np.inf),
+        network_min=_group(net_limits, list(network_names), "min_daily", 0.0),
+        network_max=_group(net_limits, list(network_names), "max_daily", np.inf),
+        total_budget=float(total),
+        price_floor=floor,
+        unit_names=tuple(frame["unit_id"]),
+        account_names=tuple(account_ids),
+        network_names=tuple(str(n) for n in network_names),
+        currency=currency,
+    )
+
+
+def _group(limits: dict, keys: list[str], attr: str, default: float) -> np.ndarray:
+    values = [getattr(limits[k], attr) if k in limits else None for k in keys]
+    return np.asarray([default if v is None else float(v) for v in values], dtype=float)
+
+
+def _plan(
+    frame: pd.DataFrame,
+    bounds: UnitBounds,
+    limits: Limits,
+    mean: UnitCurves,
+    problem: AllocationProblem,
+    solution: AllocationSolution,
+    objective: str,
+    exploration: Exploration,
+    currency: str,
+) -> BudgetPlan:
+    fx = frame["fx"].to_numpy(dtype=float)
+    current = bounds.current
+    proposed = solution.spend
+    conv_now = response(current, mean.conv_gain, mean.conv_half)
+    conv_new = response(proposed, mean.conv_gain, mean.conv_half)
+    rev_now = response(current, mean.rev_gain, mean.rev_half)
+    rev_new = response(proposed, mean.rev_gain, mean.rev_half)
+    with np.errstate(divide="ignore"):
+        marginal_cpa = 1.0 / marginal(proposed, mean.conv_gain, mean.conv_half)
+    marginal_roas = marginal(proposed, mean.rev_gain, mean.rev_half)
+    account_price = solution.account_price[problem.unit_account]
+    network_price = solution.network_price[problem.account_network[problem.unit_account]]
+    binding, reasons = explain(
+        ExplainInput(
+            objective=objective,
+            currency=currency,
+            current=current,
+            proposed=proposed,
+            lower=bounds.lower,
+            upper=bounds.upper,
+            change_low=bounds.change_low,
+            change_high=bounds.change_high,
+            unit_min=bounds.unit_min,
+            unit_max=bounds.unit_max,
+            target_high=bounds.target_high,
+            max_change=bounds.max_change,
+            lock_label=bounds.lock_label,
+            account=tuple(frame["account_id"]),
+            network=tuple(frame["network"]),
+            account_surcharge=account_price - network_price,
+            network_surcharge=network_price - solution.price,
+            marginal_cpa=marginal_cpa,
+            marginal_roas=marginal_roas,
+            price_floor_binds=problem.price_floor > 0 and not solution.budget_binding,
+            target_cpa=limits.target_cpa,
+            min_roas=limits.min_roas,
+        )
+    )
+    marginal_return = 1.0 / marginal_cpa if objective == "conversions" else marginal_roas
+    allocations = pd.DataFrame(
+        {
+            "unit_id": frame["unit_id"],
+            "network": frame["network"],
+            "account_id": frame["account_id"],
+            "fx": fx,
+            "current_budget": frame["current_budget"].to_numpy(dtype=float),
+            "proposed_budget": proposed / fx,
+            "current_budget_reporting": current,
+            "proposed_budget_reporting": proposed,
+            "expected_conversions_current": conv_now,
+            "expected_conversions": conv_new,
+            "expected_revenue_current": rev_now,
+            "expected_revenue": rev_new,
+            "marginal_return": marginal_return,
+            "marginal_cpa": marginal_cpa,
+            "marginal_roas": marginal_roas,
+            "binding_limit": binding,
+            "reason": reasons,
+        }
+    )
+    unspent = max(problem.total_budget - solution.total_spend, 0.0)
+    return BudgetPlan(
+        objective=objective,
+        currency=currency,
+        exploration=exploration.method,
+        total_budget=problem.total_budget,
+        expected=Outcome(float(conv_new.sum()), float(rev_new.sum()), solution.total_spend),
+        baseline=Outcome(float(conv_now.sum()), float(rev_now.sum()), float(current.sum())),
+        unspent=unspent,
+        unspent_reason=_unspent_reason(unspent, problem, solution, limits, objective),
+        allocations=allocations,
+        certificate=Certificate(
+            solution.duality_gap, solution.relative_gap, solution.max_violation, solution.price
+        ),
+    )
+
+
+def _unspent_reason(
+    unspent: float,
+    problem: AllocationProblem,
+    solution: AllocationSolution,
+    limits: Limits,
+    objective: str,
+) -> str | None:
+    if unspent <= 1e-9 * max(problem.total_budget, 1.0):
+        return None
+    if problem.price_floor > 0 and solution.price > 0:
+        if objective == "conversions":
+            return f"further spend would cost more than the target CPA {limits.target_cpa:.2f}"
+        return f"further spend would return less than the minimum ROAS {limits.min_roas:.2f}"
+    return "every campaign is at its maximum (caps, max change, locks or targets)"
