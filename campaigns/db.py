@@ -53,6 +53,9 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Bulk upserts touch index pages all over a large table; the 2 MB default thrashes.
+            cur.execute("PRAGMA cache_size=-131072")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
         return engine

@@ -6,12 +6,12 @@ touch a row whose values changed, so re-running a sync or an import changes noth
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
@@ -149,34 +149,81 @@ def upsert_ad_sets(
     return len(records)
 
 
+_METRIC_COLUMNS = (
+    "campaign_id", "account_id", "date", *METRIC_VALUE_COLUMNS, "daily_budget", "updated_at",
+)  # fmt: skip
+
+
+def _upsert_metrics_sql(dialect: str, with_budget: bool) -> str:
+    columns = [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+    mark = "?" if dialect == "sqlite" else "%s"
+    distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    compared = [c for c in columns if c not in ("campaign_id", "date", "updated_at")]
+    return (
+        f"INSERT INTO dailymetric ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        "ON CONFLICT (campaign_id, date) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("campaign_id", "date"))
+        + " WHERE "
+        + " OR ".join(f"dailymetric.{c} {distinct} excluded.{c}" for c in compared)
+    )
+
+
 def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or overwrite campaign-days; a row whose values did not change is left alone.
 
     Each row: campaign_id, account_id, date, spend, impressions, clicks, conversions, revenue
-    and optionally daily_budget.
+    and optionally daily_budget. This is the import's and the sync's hot path, so it speaks
+    the driver's own SQL: the ORM's per-value processing costs more than the database.
     """
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    now = utcnow()
     with_budget = any(r.get("daily_budget") is not None for r in rows)
-    payload = [{**r, "updated_at": now} for r in rows] if with_budget else [
-        {k: v for k, v in r.items() if k != "daily_budget"} | {"updated_at": now} for r in rows
+    params = [
+        (
+            r["campaign_id"], r["account_id"], r["date"], r["spend"], r["impressions"],
+            r["clicks"], r["conversions"], r["revenue"],
+            *((r.get("daily_budget"),) if with_budget else ()),
+        )
+        for r in rows
     ]
-    stmt = insert(METRIC_TABLE)
-    excluded = stmt.excluded
-    columns = [*METRIC_VALUE_COLUMNS, "account_id"]
-    if with_budget:
-        columns.append("daily_budget")
-    changed = or_(*(METRIC_TABLE.c[c].is_distinct_from(excluded[c]) for c in columns))
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "date"],
-        set_={**{c: excluded[c] for c in columns}, "updated_at": excluded.updated_at},
-        where=changed,
-    )
-    session.execute(stmt, payload)
-    return len(rows)
+    return upsert_metric_tuples(session, params, with_budget=with_budget)
+
+
+def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def upsert_metric_tuples(
+    session: Session, params: Sequence[tuple[Any, ...]], *, with_budget: bool
+) -> int:
+    """The same upsert for rows already in column order: campaign_id, account_id, date,
+    spend, impressions, clicks, conversions, revenue[, daily_budget].
+
+    Money may be a Decimal or an already validated decimal string (the CSV import passes the
+    file's own text, which the database reads exactly).
+    """
+    if not params:
+        return 0
+    conn = session.connection()
+    dialect = conn.dialect.name
+    now = utcnow()
+    if dialect == "sqlite":
+        # Stored the way SQLAlchemy stores them, so ORM reads see the same values; SQLite
+        # cannot bind a Decimal, and its NUMERIC affinity reads decimal text as a number.
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if isinstance(params[0][2], dt.date) or isinstance(params[0][3], Decimal):
+            params = [(*map(_sqlite_value, row), stamp) for row in params]
+        else:  # already text and integers, as the CSV import hands them over
+            params = [(*row, stamp) for row in params]
+    else:
+        params = [(*row, now) for row in params]
+    conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget), params)
+    return len(params)
 
 
 def set_current_budgets(session: Session, budgets: dict[int, Decimal]) -> None:

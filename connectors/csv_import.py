@@ -14,17 +14,18 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.errors import ImportRejected
 from campaigns.models import AdAccount, Campaign, SyncRun, utcnow
-from campaigns.store import set_current_budgets, upsert_account, upsert_metrics
+from campaigns.store import upsert_account, upsert_metric_tuples
 from campaigns.sync import portfolio_name_for, resolve_portfolio
 from connectors.base import AccountRecord
 from connectors.currencies import is_currency
@@ -65,7 +66,6 @@ class _Parser:
     decimal_comma: bool
     today: dt.date
     errors: list[str] = field(default_factory=list)
-    _dates: dict[str, dt.date | str] = field(default_factory=dict)
 
     def fail(self, line: int, column: str | None, message: str) -> None:
         where = f"line {line}" + (f", column {column}" if column else "")
@@ -73,17 +73,7 @@ class _Parser:
         if len(self.errors) >= MAX_ERRORS:
             raise _Rejected
 
-    def date(self, text: str, line: int) -> dt.date | None:
-        parsed = self._dates.get(text)
-        if parsed is None:
-            parsed = self._parse_date(text)
-            self._dates[text] = parsed
-        if isinstance(parsed, str):
-            self.fail(line, "date", parsed)
-            return None
-        return parsed
-
-    def _parse_date(self, text: str) -> dt.date | str:
+    def parse_date(self, text: str) -> dt.date | str:
         value = text.strip()
         if value.endswith((" 00:00:00", "T00:00:00", " 00:00")):
             value = value.split(" ")[0].split("T")[0]
@@ -100,6 +90,16 @@ class _Parser:
     def number(
         self, text: str, line: int, column: str, *, required: bool = False
     ) -> Decimal | None:
+        # Fast path for the common, clean cell; everything else is looked at closely below.
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return self._number(text, line, column, required)
+        if number.is_finite() and number >= 0:
+            return number
+        return self._number(text, line, column, required)
+
+    def _number(self, text: str, line: int, column: str, required: bool) -> Decimal | None:
         value = text.strip()
         if not value:
             if required:
@@ -122,7 +122,14 @@ class _Parser:
         return number
 
     def count(self, text: str, line: int, column: str) -> int:
-        number = self.number(text, line, column)
+        try:
+            value = int(text)
+        except ValueError:
+            pass
+        else:
+            if value >= 0:
+                return value
+        number = self._number(text, line, column, False)
         if number is None:
             return 0
         if number != number.to_integral_value():
@@ -214,9 +221,14 @@ def _record_rejection(engine: Engine, path: Path, rejected: ImportRejected, star
 
 @dataclass
 class _Latest:
-    day: dt.date
+    day: int  # date ordinal
     name: str
-    budget: Decimal | None
+    budget: str | None
+
+
+# A clean cell, checked for a whole column at C speed; anything else takes the careful path.
+_PLAIN_DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,6})?").fullmatch
+_PLAIN_COUNT = re.compile(r"\d{1,18}").fullmatch
 
 
 def _import_rows(
@@ -234,146 +246,246 @@ def _import_rows(
         return
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        parser.fail(
-            1,
-            None,
-            f"missing column(s): {', '.join(missing)} "
-            f"(expected {','.join(REQUIRED)}[,daily_budget])",
-        )
+        parser.fail(1, None, f"missing column(s): {', '.join(missing)} "
+                    f"(expected {','.join(REQUIRED)}[,daily_budget])")
         return
     dupes = sorted({h for h in header if header.count(h) > 1 and h in REQUIRED + OPTIONAL})
     if dupes:
         parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
         return
-    idx = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
-    width = len(header)
-    csv_sources = [s for s in settings.sources if s.kind == "csv"]
-
-    accounts: dict[tuple[str, str], tuple[int, str]] = {}  # (network, ext) -> (id, currency)
-    campaigns: dict[tuple[int, str], int] = {}  # (account id, ext) -> campaign id
-    seen: dict[int, int] = {}  # campaign-day key -> first line
-    latest: dict[int, _Latest] = {}
-    chunk: list[tuple[int, dict[str, Any], tuple[int, str], str]] = []
-
-    def flush() -> None:
-        if not chunk or parser.errors:
-            chunk.clear()
-            return
-        _ensure_campaigns(session, chunk, campaigns, result)
-        rows = []
-        for line, row, ckey, name in chunk:
-            cid = campaigns[ckey]
-            key = (cid << 20) | row["date"].toordinal()
-            first = seen.get(key)
-            if first is not None:
-                parser.fail(
-                    line,
-                    None,
-                    f"the same campaign and date as line {first} "
-                    f"({row['date']}, campaign {ckey[1]})",
-                )
-                continue
-            seen[key] = line
-            row["campaign_id"] = cid
-            budget = row.pop("_budget")
-            rows.append(row)
-            prev = latest.get(cid)
-            if prev is None or row["date"] >= prev.day:
-                latest[cid] = _Latest(
-                    row["date"],
-                    name,
-                    budget if budget is not None else (prev.budget if prev else None),
-                )
-        if not parser.errors:
-            upsert_metrics(session, rows)
-            result.rows += len(rows)
-            if on_rows:
-                on_rows(len(rows))
-        chunk.clear()
-
-    for cells in reader:
-        line = reader.line_num  # type: ignore[attr-defined]
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue
-        if len(cells) != width:
-            parser.fail(line, None, f"expected {width} fields, found {len(cells)}")
-            continue
-        parsed = _parse_row(cells, idx, line, parser)
-        if parsed is None:
-            continue
-        network, account_ext, campaign_ext, name, currency, row = parsed
-        akey = (network, account_ext)
-        account = accounts.get(akey)
-        if account is None:
-            account = _ensure_account(
-                session, settings, csv_sources, network, account_ext, currency, line, parser
-            )
-            if account is None:
-                continue
-            accounts[akey] = account
-        if account[1] != currency:
-            parser.fail(
-                line,
-                "currency",
-                f"account {network}:{account_ext} is in {account[1]}, not {currency}",
-            )
-            continue
-        row["account_id"] = account[0]
-        day = row["date"]
-        result.first_date = day if result.first_date is None else min(result.first_date, day)
-        result.last_date = day if result.last_date is None else max(result.last_date, day)
-        chunk.append((line, row, (account[0], campaign_ext), name or campaign_ext))
-        if len(chunk) >= CHUNK:
-            flush()
-    flush()
+    state = _ImportState(session, parser, settings, header)
+    # Pair each row with the line it ends on (csv counts physical lines, quoted newlines too).
+    numbered = ((reader.line_num, cells) for cells in reader)  # type: ignore[attr-defined]
+    while True:
+        block = list(islice(numbered, CHUNK))
+        if not block:
+            break
+        n = state.add_block(block)
+        result.rows += n
+        if on_rows and n:
+            on_rows(n)
     if not parser.errors and result.rows == 0:
         parser.fail(2, None, "the file has a header but no data rows")
     if parser.errors:
         return
-    _finish_campaigns(session, latest)
-    result.accounts = len(accounts)
-    result.campaigns = len(latest)
+    _finish_campaigns(session, state.latest)
+    result.accounts = len(state.accounts)
+    result.campaigns = len(state.latest)
+    result.new_campaigns = state.new_campaigns
+    if state.first_day is not None and state.last_day is not None:
+        result.first_date = dt.date.fromordinal(state.first_day)
+        result.last_date = dt.date.fromordinal(state.last_day)
 
 
-def _parse_row(
-    cells: list[str], idx: dict[str, int], line: int, p: _Parser
-) -> tuple[str, str, str, str, str, dict[str, Any]] | None:
-    before = len(p.errors)
-    day = p.date(cells[idx["date"]], line)
-    network = cells[idx["network"]].strip().lower()
-    if not NETWORK_RE.match(network):
-        p.fail(
-            line,
-            "network",
-            f"{cells[idx['network']]!r} is not a network name (letters, digits, _ . -)",
-        )
-    account_ext = cells[idx["account_id"]].strip()
-    if not account_ext:
-        p.fail(line, "account_id", "is empty")
-    campaign_ext = cells[idx["campaign_id"]].strip()
-    if not campaign_ext:
-        p.fail(line, "campaign_id", "is empty")
-    currency = cells[idx["currency"]].strip().upper()
-    if not is_currency(currency):
-        p.fail(
-            line, "currency", f"{cells[idx['currency']].strip()!r} is not an ISO 4217 currency code"
-        )
-    spend = p.number(cells[idx["spend"]], line, "spend", required=True)
-    row = {
-        "date": day,
-        "spend": spend,
-        "impressions": p.count(cells[idx["impressions"]], line, "impressions"),
-        "clicks": p.count(cells[idx["clicks"]], line, "clicks"),
-        "conversions": p.number(cells[idx["conversions"]], line, "conversions") or Decimal(0),
-        "revenue": p.number(cells[idx["revenue"]], line, "revenue") or Decimal(0),
-        "_budget": p.number(cells[idx["daily_budget"]], line, "daily_budget")
-        if "daily_budget" in idx
-        else None,
-    }
-    if len(p.errors) > before:
-        return None
-    name = cells[idx["campaign_name"]].strip()
-    return network, account_ext, campaign_ext, name, currency, row
+class _ImportState:
+    """What the import knows across blocks: ids, seen campaign-days, each campaign's latest."""
+
+    def __init__(
+        self, session: Session, parser: _Parser, settings: Settings, header: list[str]
+    ) -> None:
+        self.session = session
+        self.parser = parser
+        self.settings = settings
+        self.idx = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
+        self.width = len(header)
+        self.csv_sources = [s for s in settings.sources if s.kind == "csv"]
+        self.accounts: dict[tuple[str, str], tuple[int, str] | None] = {}
+        self.campaigns: dict[tuple[int, str], int] = {}
+        self.seen: dict[int, int] = {}  # campaign id << 20 | date ordinal -> line
+        self.latest: dict[int, _Latest] = {}
+        self.new_campaigns = 0
+        self.first_day: int | None = None
+        self.last_day: int | None = None
+        self._networks: dict[str, str | None] = {}
+        self._currencies: dict[str, str | None] = {}
+
+    def add_block(self, block: list[tuple[int, list[str]]]) -> int:
+        """Check a block column by column; write it unless the file already has errors."""
+        p = self.parser
+        lines_t, rows_t = zip(*block, strict=True)
+        lines, rows = list(lines_t), list(rows_t)
+        if set(map(len, rows)) != {self.width}:
+            keep = [i for i, cells in enumerate(rows) if len(cells) == self.width]
+            for line, cells in block:
+                if len(cells) != self.width and cells and not (
+                    len(cells) == 1 and not cells[0].strip()
+                ):
+                    p.fail(line, None, f"expected {self.width} fields, found {len(cells)}")
+            lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
+        if not rows:
+            return 0
+        cols = list(zip(*rows, strict=True))
+        idx = self.idx
+        before = len(p.errors)
+        days = self._dates(cols[idx["date"]], lines)
+        networks = self._lookup(cols[idx["network"]], lines, "network", self._networks,
+                                self._network)
+        currencies = self._lookup(cols[idx["currency"]], lines, "currency", self._currencies,
+                                  self._currency)
+        account_ext = self._ids(cols[idx["account_id"]], lines, "account_id")
+        campaign_ext = self._ids(cols[idx["campaign_id"]], lines, "campaign_id")
+        spend = self._money(cols[idx["spend"]], lines, "spend", required=True)
+        impressions = self._counts(cols[idx["impressions"]], lines, "impressions")
+        clicks = self._counts(cols[idx["clicks"]], lines, "clicks")
+        conversions = self._money(cols[idx["conversions"]], lines, "conversions")
+        revenue = self._money(cols[idx["revenue"]], lines, "revenue")
+        budgets = (self._money(cols[idx["daily_budget"]], lines, "daily_budget", blank=None)
+                   if "daily_budget" in idx else None)
+        if len(p.errors) > before:
+            return 0
+        account_ids = self._accounts(networks, account_ext, currencies, lines)
+        if len(p.errors) > before or p.errors:
+            return 0
+        names = cols[idx["campaign_name"]]
+        ckeys = list(zip(account_ids, campaign_ext, strict=True))
+        self._ensure_campaigns(ckeys, names)
+        cids = [self.campaigns[k] for k in ckeys]
+        ordinals = [d.toordinal() for d in days]
+        keys = [(c << 20) | o for c, o in zip(cids, ordinals, strict=True)]
+        self._check_duplicates(keys, lines, days, campaign_ext)
+        if p.errors:
+            return 0
+        self._track_latest(cids, ordinals, names, campaign_ext, budgets)
+        lo, hi = min(ordinals), max(ordinals)
+        self.first_day = lo if self.first_day is None else min(self.first_day, lo)
+        self.last_day = hi if self.last_day is None else max(self.last_day, hi)
+        iso = [d.isoformat() for d in days]
+        columns: list[Any] = [cids, account_ids, iso, spend, impressions, clicks, conversions,
+                              revenue]
+        with_budget = budgets is not None and any(b is not None for b in budgets)
+        if with_budget:
+            columns.append(budgets)
+        return upsert_metric_tuples(self.session, list(zip(*columns, strict=True)),
+                                    with_budget=with_budget)
+
+    # -- column checks: a set or a C-speed match per column, a careful look only at misfits --
+    def _dates(self, col: tuple[str, ...], lines: list[int]) -> list[dt.date]:
+        parsed = {v: self.parser.parse_date(v) for v in set(col)}
+        bad = {v for v, d in parsed.items() if isinstance(d, str)}
+        for v, line in zip(col, lines, strict=True):
+            if v in bad:
+                self.parser.fail(line, "date", str(parsed[v]))
+        return [parsed[v] for v in col] if not bad else []  # type: ignore[misc]
+
+    def _lookup(
+        self, col: tuple[str, ...], lines: list[int], column: str,
+        cache: dict[str, str | None], check: Callable[[str], str | None],
+    ) -> list[str]:
+        for v in set(col) - cache.keys():
+            cache[v] = check(v)
+        if any(cache[v] is None for v in set(col)):
+            for v, line in zip(col, lines, strict=True):
+                if cache[v] is None:
+                    self.parser.fail(line, column, self._why(column, v))
+            return []
+        return [cache[v] for v in col]  # type: ignore[misc]
+
+    @staticmethod
+    def _network(v: str) -> str | None:
+        name = v.strip().lower()
+        return name if NETWORK_RE.match(name) else None
+
+    @staticmethod
+    def _currency(v: str) -> str | None:
+        code = v.strip().upper()
+        return code if is_currency(code) else None
+
+    @staticmethod
+    def _why(column: str, v: str) -> str:
+        if column == "network":
+            return f"{v!r} is not a network name (letters, digits, _ . -)"
+        return f"{v.strip()!r} is not an ISO 4217 currency code"
+
+    def _ids(self, col: tuple[str, ...], lines: list[int], column: str) -> list[str]:
+        out = [v.strip() for v in col]
+        if not all(out):
+            for v, line in zip(out, lines, strict=True):
+                if not v:
+                    self.parser.fail(line, column, "is empty")
+        return out
+
+    def _money(
+        self, col: tuple[str, ...], lines: list[int], column: str, *,
+        required: bool = False, blank: str | None = "0",
+    ) -> list[Any]:
+        if all(map(_PLAIN_DECIMAL, col)):
+            return list(col)
+        out: list[Any] = []
+        for v, line in zip(col, lines, strict=True):
+            if _PLAIN_DECIMAL(v):
+                out.append(v)
+                continue
+            number = self.parser.number(v, line, column, required=required)
+            out.append(blank if number is None else str(number))
+        return out
+
+    def _counts(self, col: tuple[str, ...], lines: list[int], column: str) -> list[Any]:
+        if all(map(_PLAIN_COUNT, col)):
+            return [int(v) for v in col]
+        return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
+
+    # -- ids ------------------------------------------------------------------------------
+    def _accounts(
+        self, networks: list[str], exts: list[str], currencies: list[str], lines: list[int]
+    ) -> list[int]:
+        triples = list(zip(networks, exts, currencies, strict=True))
+        for network, ext, currency in dict.fromkeys(triples):  # file order decides
+            if (network, ext) not in self.accounts:
+                line = lines[triples.index((network, ext, currency))]
+                self.accounts[(network, ext)] = _ensure_account(
+                    self.session, self.settings, self.csv_sources, network, ext, currency,
+                    line, self.parser,
+                )
+        ids: dict[tuple[str, str, str], int | None] = {}
+        for network, ext, currency in dict.fromkeys(triples):  # file order decides
+            account = self.accounts[(network, ext)]
+            ids[(network, ext, currency)] = (
+                account[0] if account is not None and account[1] == currency else None
+            )
+        if all(v is not None for v in ids.values()):
+            return [ids[t] for t in triples]  # type: ignore[misc]
+        for (network, ext, currency), line in zip(triples, lines, strict=True):
+            account = self.accounts[(network, ext)]
+            if account is not None and account[1] != currency:
+                self.parser.fail(line, "currency", f"account {network}:{ext} is in "
+                                 f"{account[1]}, not {currency}")
+        return []
+
+    def _ensure_campaigns(self, ckeys: list[tuple[int, str]], names: tuple[str, ...]) -> None:
+        wanted: dict[tuple[int, str], str] = {}
+        for key, name in zip(ckeys, names, strict=True):
+            if key not in self.campaigns and key not in wanted:
+                wanted[key] = name.strip() or key[1]
+        if wanted:
+            self.new_campaigns += _ensure_campaigns(self.session, wanted, self.campaigns)
+
+    def _check_duplicates(
+        self, keys: list[int], lines: list[int], days: list[dt.date], exts: list[str]
+    ) -> None:
+        if len(set(keys)) == len(keys) and self.seen.keys().isdisjoint(keys):
+            self.seen.update(zip(keys, lines, strict=True))
+            return
+        for key, line, day, ext in zip(keys, lines, days, exts, strict=True):
+            first = self.seen.get(key)
+            if first is not None:
+                self.parser.fail(line, None, f"the same campaign and date as line {first} "
+                                 f"({day}, campaign {ext})")
+            else:
+                self.seen[key] = line
+
+    def _track_latest(
+        self, cids: list[int], ordinals: list[int], names: tuple[str, ...],
+        exts: list[str], budgets: list[Any] | None,
+    ) -> None:
+        latest = self.latest
+        budget_col = budgets if budgets is not None else [None] * len(cids)
+        for cid, day, name, ext, budget in zip(cids, ordinals, names, exts, budget_col,
+                                               strict=True):
+            prev = latest.get(cid)
+            if prev is None or day >= prev.day:
+                latest[cid] = _Latest(day, name.strip() or ext,
+                                      budget if budget is not None else
+                                      (prev.budget if prev else None))
 
 
 def _ensure_account(
@@ -419,14 +531,9 @@ def _ensure_account(
 
 
 def _ensure_campaigns(
-    session: Session,
-    chunk: list[tuple[int, dict[str, Any], tuple[int, str], str]],
-    campaigns: dict[tuple[int, str], int],
-    result: ImportResult,
-) -> None:
-    wanted = {ckey: name for _, _, ckey, name in chunk if ckey not in campaigns}
-    if not wanted:
-        return
+    session: Session, wanted: dict[tuple[int, str], str], campaigns: dict[tuple[int, str], int]
+) -> int:
+    """Find or create the campaigns of ``wanted`` (key -> name); returns how many are new."""
     keys = list(wanted)
     for i in range(0, len(keys), 500):
         part = keys[i : i + 500]
@@ -438,55 +545,57 @@ def _ensure_campaigns(
         for account_id, ext, cid in found:
             campaigns[(account_id, ext)] = cid
     new = [k for k in keys if k not in campaigns]
-    if new:
-        networks = dict(
-            session.execute(
-                select(AdAccount.id, AdAccount.network).where(
-                    AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
-                )
-            ).all()
+    if not new:
+        return 0
+    networks = dict(session.execute(
+        select(AdAccount.id, AdAccount.network).where(
+            AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
         )
-        now = utcnow()
-        session.execute(
-            insert(Campaign),
-            [
-                {
-                    "account_id": a,
-                    "external_id": e,
-                    "network": networks[a],
-                    "name": wanted[(a, e)],
-                    "status": "active",
-                    "budget_level": "campaign",
-                    "budget_shared": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for a, e in new
-            ],
-        )
-        result.new_campaigns += len(new)
-        for i in range(0, len(new), 500):
-            part = new[i : i + 500]
-            for account_id, ext, cid in session.execute(
-                select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                    tuple_(Campaign.account_id, Campaign.external_id).in_(part)
-                )
-            ).all():
-                campaigns[(account_id, ext)] = cid
+    ).all())
+    now = utcnow()
+    session.execute(insert(Campaign.__table__), [  # type: ignore[attr-defined]
+        {"account_id": a, "external_id": e, "network": networks[a], "name": wanted[(a, e)],
+         "status": "active", "budget_level": "campaign", "budget_shared": False,
+         "created_at": now, "updated_at": now}
+        for a, e in new
+    ])
+    for i in range(0, len(new), 500):
+        part = new[i : i + 500]
+        for account_id, ext, cid in session.execute(
+            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
+                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            )
+        ).all():
+            campaigns[(account_id, ext)] = cid
+    return len(new)
 
 
 def _finish_campaigns(session: Session, latest: dict[int, _Latest]) -> None:
     """The newest row of each campaign gives its name and (if present) its current budget."""
-    budgets = {cid: v.budget for cid, v in latest.items() if v.budget is not None}
-    ids = list(latest)
-    for i in range(0, len(ids), 500):
-        for campaign in session.scalars(
-            select(Campaign).where(Campaign.id.in_(ids[i : i + 500]))  # type: ignore[union-attr]
-        ):
-            name = latest[campaign.id].name  # type: ignore[index]
-            if campaign.name != name:
-                campaign.name = name
-                campaign.updated_at = utcnow()
-                session.add(campaign)
-    session.flush()
-    set_current_budgets(session, budgets)
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    with_budget = [
+        {"cid": cid, "name": v.name, "budget": v.budget, "now": now}
+        for cid, v in latest.items() if v.budget is not None
+    ]
+    name_only = [
+        {"cid": cid, "name": v.name, "now": now} for cid, v in latest.items() if v.budget is None
+    ]
+    # One statement per kind, executed for many rows; unchanged campaigns keep updated_at.
+    if with_budget:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"))
+            .where(or_(table.c.name != bindparam("name"),
+                       table.c.daily_budget.is_distinct_from(bindparam("budget"))))
+            .values(name=bindparam("name"), daily_budget=bindparam("budget"),
+                    updated_at=bindparam("now")),
+            with_budget,
+        )
+    if name_only:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"), table.c.name != bindparam("name"))
+            .values(name=bindparam("name"), updated_at=bindparam("now")),
+            name_only,
+        )

@@ -1,0 +1,128 @@
+"""Benchmark: CSV import throughput and peak memory, into SQLite and PostgreSQL.
+
+    python bench/bench_import.py [--rows 1000000] [--backend sqlite|postgres|both]
+
+Writes a CSV of N campaign-days (10,000 campaigns x N/10,000 days over four networks), then
+imports it once per back end in a fresh process and prints rows/s and that process's peak
+resident memory. PostgreSQL (BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is
+used in a scratch schema that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+PG_URL = os.environ.get("BUDGETPILOT_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HEADER = ("date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,clicks,"
+          "conversions,revenue,daily_budget")
+NETWORKS = (("meta", "EUR"), ("google", "USD"), ("tiktok", "EUR"), ("bing", "GBP"))
+
+
+def write_csv(path: Path, rows: int, campaigns: int = 10_000) -> None:
+    rng = random.Random(1)
+    days = max(1, rows // campaigns)
+    start = dt.date(2026, 1, 1) - dt.timedelta(days=days)
+    written = 0
+    with path.open("w") as f:
+        f.write(HEADER + "\n")
+        for d in range(days):
+            day = (start + dt.timedelta(days=d)).isoformat()
+            for c in range(campaigns):
+                if written >= rows:
+                    return
+                network, currency = NETWORKS[c % 4]
+                spend = rng.randint(1000, 50000) / 100
+                f.write(f"{day},{network},acc_{c % 40},cmp_{c},Campaign {c},{currency},{spend},"
+                        f"{int(spend * 90)},{int(spend * 2)},{rng.randint(0, 30)},"
+                        f"{spend * 2.3:.2f},{spend + 5:.2f}\n")
+                written += 1
+
+
+def child(url: str, csv_path: str) -> None:
+    """Runs in its own process so that its peak memory is the import's alone."""
+    from campaigns.config import Settings
+    from campaigns.db import open_engine
+    from connectors.csv_import import import_csv
+
+    engine = open_engine(url)
+    t0 = time.perf_counter()
+    result = import_csv(engine, csv_path, settings=Settings(), today=dt.date(2026, 1, 2))
+    elapsed = time.perf_counter() - t0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": result.rows, "seconds": elapsed, "peak_mib": peak_mib}))
+
+
+def run_child(url: str, csv_path: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", url, str(csv_path)],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "bench.csv"
+        t0 = time.perf_counter()
+        write_csv(csv_path, args.rows)
+        size = csv_path.stat().st_size / 2**20
+        print(f"wrote {args.rows:,} rows ({size:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
+        print(f"{'backend':<10} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9}")
+        results = []
+        if args.backend in ("sqlite", "both"):
+            results.append(("sqlite", run_child(f"sqlite:///{tmp}/bench.db", csv_path)))
+        if args.backend in ("postgres", "both"):
+            results.append(("postgres", run_pg(csv_path)))
+        for name, r in results:
+            if r is None:
+                print(f"{name:<10} skipped: PostgreSQL not reachable at {PG_URL}")
+                continue
+            print(f"{name:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
+                  f"{r['rows'] / r['seconds']:>9,.0f} {r['peak_mib']:>9.0f}")
+
+
+def run_pg(csv_path: Path) -> dict | None:
+    from sqlalchemy import text
+
+    from campaigns.db import create_db_engine
+
+    try:
+        admin = create_db_engine(PG_URL)
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception:
+        return None
+    try:
+        url = f"{PG_URL}?options={quote(f'-csearch_path={schema}')}"
+        return run_child(url, csv_path)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+if __name__ == "__main__":
+    main()
