@@ -2,3 +2,4 @@
 
 Add one import per module that defines commands with ``@app.command``.
 """
+from api import cli_service  # noqa: F401  (serve, token)
