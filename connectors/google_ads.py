@@ -67,7 +67,8 @@ CLIENTS_QUERY = """
 SELECT customer_client.id, customer_client.descriptive_name, customer_client.currency_code,
   customer_client.time_zone, customer_client.manager, customer_client.status,
   customer_client.level
-FROM customer_client WHERE customer_client.manager = FALSE"""
+FROM customer_client
+WHERE customer_client.manager = FALSE AND customer_client.status = 'ENABLED'"""
 CUSTOMER_QUERY = """
 SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone,
   customer.status

@@ -26,7 +26,6 @@ import requests
 from facebook_business.adobjects.adaccount import AdAccount
 from facebook_business.adobjects.adset import AdSet
 from facebook_business.adobjects.campaign import Campaign
-from facebook_business.adobjects.user import User
 from facebook_business.api import Cursor, FacebookAdsApi
 from facebook_business.session import FacebookSession
 
@@ -178,6 +177,13 @@ def _reject_non_json_errors(response: requests.Response, *args: Any, **kwargs: A
         )
 
 
+class _RawRows:
+    """Stands in for the SDK's ObjectParser: a page's rows as the JSON dicts they are."""
+
+    def parse_multiple(self, response: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(response.get("data") or [])
+
+
 class MetaConnector:
     """The Meta Marketing API as a :class:`connectors.base.Connector`."""
 
@@ -278,15 +284,26 @@ class MetaConnector:
             log.warning("Meta usage at %.0f%%: pausing %.1fs before the next call", pct, wait)
             self.policy.sleep(wait)
 
-    def _iterate(self, open_cursor: Callable[[], Cursor], what: str) -> Iterator[dict[str, Any]]:
-        """Objects of an SDK cursor; a failed page load is retried from the same ``after``.
+    def _iterate(
+        self, node: str, edge: str, cls: type, fields: list[str], params: dict[str, Any], what: str
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of an edge through the SDK's cursor; a failed page load resumes from ``after``.
 
-        The SDK loads the first page when it builds the cursor, and a cursor only moves its
-        ``after`` once a page has arrived, so retrying ``next()`` resumes without a gap.
+        A cursor only moves its ``after`` once a page has arrived, so retrying ``next()``
+        resumes without a gap. Rows stay plain dicts: the SDK builds each object field by field
+        (a ``dir()`` per field), which costs more than the request for 10,000 campaigns.
         """
+        cursor = Cursor(
+            target_objects_class=cls,
+            fields=fields,
+            params=params,
+            api=self.api,
+            node_id=node,
+            endpoint=edge,
+            object_parser=_RawRows(),
+        )
         done = object()
         seen_headers: Any = None
-        cursor: Cursor = self._retry(open_cursor, what)
 
         def step() -> Any:
             try:
@@ -302,7 +319,7 @@ class MetaConnector:
             if headers is not seen_headers:  # a page was just loaded
                 seen_headers = headers
                 self._pace(headers)
-            yield item.export_all_data()
+            yield item
 
     def _call(self, method: str, path: tuple[str, ...], params: dict[str, Any], what: str) -> Any:
         response = self._retry(lambda: self.api.call(method, path, params=params), what)
@@ -336,11 +353,9 @@ class MetaConnector:
                 for a in self.account_ids
             ]
         else:
-            me = User("me", api=self.api)
             rows = list(
                 self._iterate(
-                    lambda: me.get_ad_accounts(fields=ACCOUNT_FIELDS, params=params),
-                    "Meta /me/adaccounts",
+                    "me", "adaccounts", AdAccount, ACCOUNT_FIELDS, params, "Meta /me/adaccounts"
                 )
             )
         accounts = [self._account(row) for row in rows]
@@ -370,11 +385,14 @@ class MetaConnector:
 
     def list_campaigns(self, account_external_id: str) -> list[CampaignRecord]:
         account = self._account_record(account_external_id)
-        node = AdAccount(account.external_id, api=self.api)
         params = {"limit": self.page_size, "effective_status": self._statuses()}
         out = []
         for row in self._iterate(
-            lambda: node.get_campaigns(fields=CAMPAIGN_FIELDS, params=params),
+            account.external_id,
+            "campaigns",
+            Campaign,
+            CAMPAIGN_FIELDS,
+            params,
             f"Meta campaigns of {account.external_id}",
         ):
             daily = from_minor(row.get("daily_budget"), account.currency, self.currency_offsets)
@@ -399,7 +417,6 @@ class MetaConnector:
 
     def list_ad_sets(self, account_external_id: str) -> list[AdSetRecord]:
         account = self._account_record(account_external_id)
-        node = AdAccount(account.external_id, api=self.api)
         params = {"limit": self.page_size, "effective_status": self._statuses(ADSET_STATUSES)}
         return [
             AdSetRecord(
@@ -415,7 +432,11 @@ class MetaConnector:
                 ),
             )
             for row in self._iterate(
-                lambda: node.get_ad_sets(fields=ADSET_FIELDS, params=params),
+                account.external_id,
+                "adsets",
+                AdSet,
+                ADSET_FIELDS,
+                params,
                 f"Meta ad sets of {account.external_id}",
             )
         ]
