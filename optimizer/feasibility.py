@@ -68,7 +68,7 @@ def _level(
     names: tuple[str, ...],
     p: AllocationProblem,
 ) -> tuple[np.ndarray, np.ndarray]:
-    children = "campaigns" if kind == "account" else "accounts"
+    children = "campaigns"
     cur = p.currency
     inverted = group_min > group_max * (1 + 1e-12) + 1e-9
     too_low_max = low > group_max * (1 + 1e-12) + 1e-9

@@ -1,0 +1,106 @@
+"""Curve fitting recovers known curves and degrades gracefully on poor data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from optimizer.curves import response
+from optimizer.fitting import fit_curves
+from tests.optimizer.simulate import TODAY, history
+
+RNG = np.random.default_rng(7)
+GAIN = RNG.uniform(20, 120, 120)
+HALF = RNG.uniform(50, 500, 120)
+
+
+def _rel_error(fitted, gain, half, spend_factor):
+    rows = fitted.index_of([f"u{i}" for i in range(gain.size)])
+    spend = half * spend_factor
+    got = response(spend, fitted.gain[rows], fitted.half_spend[rows])
+    return np.abs(got / response(spend, gain, half) - 1), rows
+
+
+def test_recovers_known_curves_within_tolerance() -> None:
+    fitted = fit_curves(history(GAIN, HALF), today=TODAY)
+    # Stated tolerance: over the observed spend range, median error < 4%, 90th pct < 10%.
+    for factor in (0.5, 1.0, 2.0):
+        err, rows = _rel_error(fitted, GAIN, HALF, factor)
+        assert np.median(err) < 0.04 and np.quantile(err, 0.9) < 0.10
+    half_err = np.abs(fitted.half_spend[rows] / HALF - 1)
+    assert np.median(half_err) < 0.25
+    assert fitted.identified[rows].all()
+
+
+def test_flat_spend_keeps_the_network_shape_with_wide_uncertainty() -> None:
+    data = history(GAIN, HALF, flat={0: 100.0, 2: 80.0, 4: 300.0})
+    fitted = fit_curves(data, today=TODAY)
+    rows = fitted.index_of(["u0", "u2", "u4"])
+    varied = fitted.index_of([f"u{i}" for i in range(6, 120, 2)])
+    assert not fitted.identified[rows].any()
+    assert np.all(fitted.log_half_spend_sd[rows] > 0.8)
+    assert np.all(fitted.log_half_spend_sd[rows] > 3 * np.median(fitted.log_half_spend_sd[varied]))
+    # The shape is the pooled network prior (half-spend relative to typical spend).
+    relative = np.log(fitted.half_spend / fitted.typical_spend)
+    pooled = np.median(relative[varied])
+    assert np.all(np.abs(relative[rows] - pooled) < 0.5)
+    # The level at the spend actually seen is still learnt from the data.
+    seen = np.array([100.0, 80.0, 300.0])
+    truth = response(seen, GAIN[[0, 2, 4]], HALF[[0, 2, 4]])
+    got = response(seen, fitted.gain[rows], fitted.half_spend[rows])
+    assert np.all(np.abs(got / truth - 1) < 0.15)
+
+
+def test_incomplete_recent_days_are_not_read_as_a_drop() -> None:
+    data = history(GAIN[:30], HALF[:30])
+    recent = pd.to_datetime(data["date"]).dt.date > TODAY - pd.Timedelta(days=4)
+    lagged = data.copy()
+    lagged.loc[recent, "conversions"] *= 0.2
+    clean = fit_curves(data, today=TODAY, lag_days=3)
+    late = fit_curves(lagged, today=TODAY, lag_days=3)
+    assert np.allclose(clean.gain, late.gain) and np.allclose(clean.half_spend, late.half_spend)
+    naive = fit_curves(lagged, today=TODAY, lag_days=0)
+    assert np.median(naive.gain / clean.gain) < 0.99
+
+
+def test_day_of_week_effect_is_recovered() -> None:
+    factor = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.4, 1.4])
+    factor = factor / factor.mean()
+    fitted = fit_curves(history(GAIN, HALF, weekday_factor=factor), today=TODAY)
+    for network in ("meta", "google"):
+        got = fitted.weekday_factor.loc[network].to_numpy()
+        assert np.allclose(got, factor, atol=0.06)
+
+
+def test_zero_conversion_days_and_units_are_handled() -> None:
+    data = history(GAIN[:20], HALF[:20])
+    data.loc[data["unit_id"] == "u0", "conversions"] = 0.0
+    fitted = fit_curves(data, today=TODAY)
+    rows = fitted.index_of(["u0", "u1"])
+    assert np.all(np.isfinite(fitted.gain)) and np.all(fitted.gain > 0)
+    assert fitted.gain[rows[0]] < 0.1 * fitted.gain[rows[1]]
+
+
+def test_new_units_lean_on_the_prior_and_are_less_certain() -> None:
+    data = history(GAIN[:40], HALF[:40])
+    young = (data["unit_id"] == "u1") & (
+        pd.to_datetime(data["date"]).dt.date < TODAY - pd.Timedelta(days=8)
+    )
+    data = data.loc[~young]
+    units = pd.DataFrame({"unit_id": ["fresh"], "network": ["google"], "current_budget": [150.0]})
+    fitted = fit_curves(data, today=TODAY, units=units)
+    young_row, old_rows, fresh = fitted.index_of(["u1"]), fitted.index_of(["u3", "u5"]), None
+    fresh = fitted.index_of(["fresh"])
+    assert fitted.level_sd[young_row][0] > 2 * fitted.level_sd[old_rows].max()
+    assert fitted.level_sd[fresh][0] > fitted.level_sd[young_row][0]
+    assert fitted.typical_spend[fresh][0] == 150.0
+    assert fitted.n_days[fresh][0] == 0
+
+
+def test_draws_are_deterministic_given_the_seed() -> None:
+    data = history(GAIN[:10], HALF[:10])
+    a = fit_curves(data, today=TODAY, seed=3)
+    b = fit_curves(data, today=TODAY, seed=3)
+    c = fit_curves(data, today=TODAY, seed=4)
+    assert np.array_equal(a.draws_gain, b.draws_gain)
+    assert not np.array_equal(a.draws_gain, c.draws_gain)
