@@ -21,20 +21,20 @@ from campaigns.errors import BudgetPilotError
 from campaigns.policy import ServiceConfig
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_config(request: Request) -> ServiceConfig:
+async def get_config(request: Request) -> ServiceConfig:
     return request.app.state.config
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with Session(get_engine(request), expire_on_commit=False) as session:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
         try:
             yield session
         except BudgetPilotError as e:
@@ -71,7 +71,7 @@ CurrentUser = Annotated[Principal, Depends(get_current_user)]
 def require(action: Action) -> Any:
     """A dependency that lets the call through only for roles allowed ``action``."""
 
-    def allowed(user: CurrentUser) -> Principal:
+    async def allowed(user: CurrentUser) -> Principal:
         return user.require(action)
 
     allowed.action = action  # type: ignore[attr-defined]  # read by the OpenAPI role notes

@@ -23,7 +23,7 @@ Moment = Annotated[
 ]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page:
