@@ -349,6 +349,7 @@ class GoogleAdsServicer:
         elif resource == "campaign" and "segments.date" in query:
             yield from self._metric_rows(cust, query)
         elif resource == "campaign":
+            counts = st.reference_counts(cust)
             for (c, cid), camp in st.campaigns.items():
                 if c != cust or (id_match and id_match.group(2) != cid):
                     continue
@@ -358,7 +359,7 @@ class GoogleAdsServicer:
                 row.campaign.id, row.campaign.name = int(cid), camp["name"]
                 row.campaign.status = CampaignStatusEnum.CampaignStatus[camp["status"]]
                 row.campaign.advertising_channel_type = SEARCH
-                self._fill_budget(row.campaign_budget, cust, camp["budget"])
+                self._fill_budget(row.campaign_budget, cust, camp["budget"], counts)
                 yield row
         elif resource == "ad_group":
             for (c, gid), group in st.ad_groups.items():
@@ -368,11 +369,11 @@ class GoogleAdsServicer:
                     row.ad_group.name, row.ad_group.status = group["name"], 2
                     yield row
 
-    def _fill_budget(self, b: Any, cust: str, bid: str) -> None:
+    def _fill_budget(self, b: Any, cust: str, bid: str, counts: Counter[str] | None = None) -> None:
         budget = self.state.budgets[(cust, bid)]
         b.id, b.amount_micros = int(bid), budget["amount_micros"]
         b.explicitly_shared = budget["shared"]
-        b.reference_count = self.state.reference_count(cust, bid)
+        b.reference_count = (counts or self.state.reference_counts(cust)).get(bid, 0)
         b.delivery_method = 2  # STANDARD
         b.period = 2  # DAILY
 
