@@ -24,6 +24,7 @@ certificate of optimality.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -91,25 +92,73 @@ class AllocationSolution:
 
 
 class _Tree:
-    """The unit -> account -> network structure and the clipped totals at each level."""
+    """The unit -> account -> network structure and the clipped totals at each level.
+
+    Holds the *live* units only: while a root-find narrows its bracket, units whose spend
+    is constant over the whole bracket (at their lower or upper bound) are folded into a
+    per-account offset, so late iterations touch few units.
+    """
+
+    _ARRAYS = ("slope", "half", "lower", "upper", "account", "t_low", "t_high", "group")
 
     def __init__(self, p: AllocationProblem) -> None:
         self.p = p
-        self.slope = np.sqrt(p.gain * p.half_spend)
         self.n_accounts = p.account_min.size
         self.n_networks = p.network_min.size
-        self.unit_network = p.account_network[p.unit_account]
+        self.slope = np.sqrt(p.gain * p.half_spend)
+        self.half = p.half_spend
+        self.lower = p.lower
+        self.upper = p.upper
+        self.account = p.unit_account
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.t_low = (p.lower + p.half_spend) / self.slope
+            self.t_high = (p.upper + p.half_spend) / self.slope
+        self.group = np.zeros(self.account.size, dtype=np.int64)
+        self.offset = np.zeros(self.n_accounts)
+        self.level = "total"
+        self._full = {name: getattr(self, name) for name in self._ARRAYS}
+
+    def fresh(self, level: str) -> _Tree:
+        """A tree over all units again, grouped for a root-find at `level`."""
+        tree = copy.copy(self)
+        for name, value in self._full.items():
+            setattr(tree, name, value)
+        tree.offset = np.zeros(self.n_accounts)
+        tree.level = level
+        if level == "accounts":
+            tree.group = tree.account
+        elif level == "networks":
+            tree.group = self.p.account_network[tree.account]
+        return tree
+
+    def prune(self, low: FloatArray, high: FloatArray) -> None:
+        """Fold in units that are at a bound for every t in their group's [low, high]."""
+        if low.size == 1:
+            at_high = self.t_high <= low[0]
+            fixed = at_high | (self.t_low >= high[0])
+        else:
+            at_high = self.t_high <= low[self.group]
+            fixed = at_high | (self.t_low >= high[self.group])
+        n_fixed = int(np.count_nonzero(fixed))
+        if n_fixed < 0.25 * fixed.size or n_fixed == 0:
+            return  # compaction costs about one evaluation; only worth it when it shrinks
+        spend = np.where(at_high, self.upper, self.lower)
+        self.offset = self.offset + np.bincount(self.account[fixed], spend[fixed], self.n_accounts)
+        keep = ~fixed
+        for name in self._ARRAYS:
+            setattr(self, name, getattr(self, name)[keep])
 
     def units(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
-        raw = self.slope * t - self.p.half_spend
-        spend = np.minimum(np.maximum(raw, self.p.lower), self.p.upper)
-        free = (raw > self.p.lower) & (raw < self.p.upper)
-        return spend, np.where(free, self.slope, 0.0)
+        raw = self.slope * t
+        raw -= self.half
+        spend = np.maximum(raw, self.lower)
+        np.minimum(spend, self.upper, out=spend)
+        return spend, np.where(spend == raw, self.slope, 0.0)
 
     def accounts(self, t: FloatArray, clip: bool) -> tuple[FloatArray, FloatArray]:
         spend, slope = self.units(t)
-        raw = np.bincount(self.p.unit_account, spend, self.n_accounts)
-        d_raw = np.bincount(self.p.unit_account, slope, self.n_accounts)
+        raw = np.bincount(self.account, spend, self.n_accounts) + self.offset
+        d_raw = np.bincount(self.account, slope, self.n_accounts)
         if not clip:
             return raw, d_raw
         return _clip(raw, d_raw, self.p.account_min, self.p.account_max)
@@ -123,7 +172,7 @@ class _Tree:
         return _clip(raw, d_raw, self.p.network_min, self.p.network_max)
 
     def total(self, t: FloatArray) -> tuple[FloatArray, FloatArray]:
-        spend, slope = self.networks(np.full(self.p.n_units, t[0]), clip=True)
+        spend, slope = self.networks(t[0], clip=True)
         return np.array([spend.sum()]), np.array([slope.sum()])
 
 
@@ -138,9 +187,8 @@ def solve_allocation(problem: AllocationProblem) -> AllocationSolution:
     """Solve exactly; raises InfeasibleError naming the conflicting limits."""
     check_feasible(problem)
     tree = _Tree(problem)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_full = float(np.max((problem.upper + problem.half_spend) / tree.slope, initial=0.0))
-    t_root = _solve_total(tree, t_full)
+    t_full = float(np.max(np.where(np.isfinite(tree.t_high), tree.t_high, 0.0), initial=0.0))
+    t_root = _solve_total(tree.fresh("total"), t_full)
     t_net = _solve_networks(tree, t_root, t_full)
     t_acc = _solve_accounts(tree, t_net, t_full)
     spend, _ = tree.units(t_acc[problem.unit_account])
@@ -160,54 +208,59 @@ def _solve_total(tree: _Tree, t_full: float) -> float:
     high = min(cap, t_full)
     guess = (budget + p.half_spend.sum()) / tree.slope.sum()
     start = np.array([min(max(guess, 0.0), high)])
-    t = _newton(tree.total, np.array([budget]), np.zeros(1), np.array([high]), start)
+
+    def prune(low: FloatArray, high: FloatArray) -> None:
+        tree.prune(low, high)
+
+    t = _newton(tree.total, np.array([budget]), np.zeros(1), np.array([high]), start, prune)
     return float(t[0])
 
 
 def _solve_networks(tree: _Tree, t_root: float, t_full: float) -> FloatArray:
     p = tree.p
     t_start = np.full(tree.n_networks, min(t_root, t_full))
-    t_units = np.full(p.n_units, t_root)
-    raw, _ = tree.networks(t_units, clip=False)
+    raw, _ = tree.networks(np.asarray(t_root), clip=False)
     target = np.minimum(np.maximum(raw, p.network_min), p.network_max)
-    return _solve_level(tree, "networks", raw, target, t_root, t_start, t_full, tree.unit_network)
+    return _solve_level(tree.fresh("networks"), raw, target, t_root, t_start, t_full)
 
 
 def _solve_accounts(tree: _Tree, t_net: FloatArray, t_full: float) -> FloatArray:
     p = tree.p
     t_parent = t_net[p.account_network]
-    raw, _ = tree.accounts(t_net[tree.unit_network], clip=False)
+    raw, _ = tree.accounts(t_net[p.account_network[p.unit_account]], clip=False)
     target = np.minimum(np.maximum(raw, p.account_min), p.account_max)
     t_start = np.minimum(t_parent, t_full)
-    return _solve_level(tree, "accounts", raw, target, t_parent, t_start, t_full, p.unit_account)
+    return _solve_level(tree.fresh("accounts"), raw, target, t_parent, t_start, t_full)
 
 
 def _solve_level(
     tree: _Tree,
-    level: str,
     raw: FloatArray,
     target: FloatArray,
     t_parent: float | FloatArray,
     t_start: FloatArray,
     t_full: float,
-    unit_group: IntArray,
 ) -> FloatArray:
     """Find each capped group's own t; groups inside their limits keep the parent's."""
     t = np.broadcast_to(np.asarray(t_parent, dtype=float), raw.shape).copy()
     capped = raw > target
     raised = raw < target
-    if not (capped.any() or raised.any()):
+    active = capped | raised
+    if not active.any():
         return t
     low = np.where(raised, np.minimum(t_start, t_full), 0.0)
     high = np.where(capped, t_start, t_full)
+    # Groups already settled are dropped at once: their units are irrelevant here.
+    tree.prune(np.where(active, low, np.inf), np.where(active, high, np.inf))
 
     def evaluate(t_group: FloatArray) -> tuple[FloatArray, FloatArray]:
-        if level == "networks":
-            return tree.networks(t_group[unit_group], clip=False)
-        return tree.accounts(t_group[unit_group], clip=False)
+        t_units = t_group[tree.group]
+        if tree.level == "networks":
+            return tree.networks(t_units, clip=False)
+        return tree.accounts(t_units, clip=False)
 
-    active = capped | raised
-    solved = _newton(evaluate, target, low, high, np.where(active, t_start, t_full), active)
+    start = np.where(active, t_start, t_full)
+    solved = _newton(evaluate, target, low, high, start, tree.prune, active)
     return np.where(active, solved, t)
 
 
@@ -217,6 +270,7 @@ def _newton(
     low: FloatArray,
     high: FloatArray,
     t: FloatArray,
+    on_bracket: Callable[[FloatArray, FloatArray], None],
     active: FloatArray | None = None,
 ) -> FloatArray:
     """Safeguarded Newton on nondecreasing piecewise-linear functions, one per group.
@@ -241,6 +295,8 @@ def _newton(
         ok = np.isfinite(step) & (step > low) & (step < high)
         t = np.where(active, np.where(ok, step, middle), t)
         active &= high - low > 1e-15 * high
+        # Settled groups get an empty bracket so their units are folded in too.
+        on_bracket(np.where(active, low, np.inf), np.where(active, high, np.inf))
     return t
 
 
