@@ -205,9 +205,10 @@ class GadsState:
         return fault
 
     def reference_count(self, cust: str, bid: str) -> int:
-        return sum(
-            1 for (c, _), row in self.campaigns.items() if c == cust and row["budget"] == bid
-        )
+        return self.reference_counts(cust).get(bid, 0)
+
+    def reference_counts(self, cust: str) -> Counter[str]:
+        return Counter(row["budget"] for (c, _), row in self.campaigns.items() if c == cust)
 
     def unit_micros(self, cust: str) -> int:
         currency = self.customers[cust]["currency"]
