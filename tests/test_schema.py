@@ -45,3 +45,29 @@ def test_unknown_newer_revision_is_refused(db_url: str) -> None:
     with pytest.raises(SchemaError, match="does not know"):
         ensure_schema(engine)
     engine.dispose()
+
+
+def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
+    from alembic import command
+
+    from campaigns.db import alembic_config
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0001")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "insert into portfolio (name, reporting_currency, schedule, created_at) "
+            "values ('brand-x', 'GBP', '0 2 * * *', '2026-01-01 00:00:00')"
+        ))
+        conn.execute(text(
+            "insert into adaccount (portfolio_id, network, external_id, name, currency, "
+            "timezone, source, status, created_at, updated_at) values (1, 'meta', 'act_9', "
+            "'Old', 'GBP', 'Europe/London', 'meta', 'active', '2026-01-01', '2026-01-01')"
+        ))
+    outcome = ensure_schema(engine)
+    assert outcome == ("current" if head_revision() == "0001" else "upgraded")
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(text("select name, reporting_currency from portfolio")).all() == [
+            ("brand-x", "GBP")]
+        assert conn.execute(text("select external_id from adaccount")).scalar() == "act_9"
