@@ -46,6 +46,7 @@ class _Panel:
     weight: np.ndarray
     weekday: np.ndarray
     typical_spend: np.ndarray
+    fx: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,12 @@ def fit_curves(
     `history` has columns unit_id, network, date, spend and the metric, one row per unit and
     day (several rows for one unit and day are summed). Days with age <= `lag_days` (age =
     today - date, so yesterday is 1) are excluded; so are days older than
-    `lag_days + window_days`. `units` (unit_id, network, optional current_budget) adds
-    units without history and gives their spend scale.
+    `lag_days + window_days`. `units` (unit_id, network, optional current_budget and fx to
+    the reporting currency) adds units without history and gives their spend scale.
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
     n_networks = len(set(panel.network))
-    rate = _network_rate(panel, n_networks)
+    rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
     noise = _initial_noise(panel)
     first = _grid_posterior(panel, ones, rate, np.zeros(len(panel.unit_ids)), 1.5, noise)
@@ -108,10 +109,13 @@ def _build_panel(
     frame["day"] = window_days + lag_days - age[keep]
     networks = _mapping(history, "network", str)
     budgets: dict[str, float] = {}
+    fx_of: dict[str, float] = {}
     if units is not None:
         networks.update(_mapping(units, "network", str))
         if "current_budget" in units.columns:
             budgets = _mapping(units, "current_budget", float)
+        if "fx" in units.columns:
+            fx_of = _mapping(units, "fx", float)
     unit_ids = tuple(sorted(networks))
     index = {u: i for i, u in enumerate(unit_ids)}
     n_days = window_days
@@ -131,7 +135,8 @@ def _build_panel(
     network = tuple(networks[u] for u in unit_ids)
     codes = pd.factorize(pd.Series(network))[0]
     typical = _typical_spend(spend, weight, unit_ids, codes, budgets)
-    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical)
+    fx = np.asarray([fx_of.get(u, 1.0) for u in unit_ids])
+    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx)
 
 
 def _mapping(frame: pd.DataFrame, column: str, kind: type) -> dict:
@@ -160,15 +165,27 @@ def _typical_spend(
     return np.maximum(typical, 1e-9)
 
 
-def _network_rate(panel: _Panel, n_networks: int) -> np.ndarray:
-    """Results per unit of spend, pooled per network (the prior's cost per result)."""
-    spend = np.bincount(panel.network_code, (panel.spend * panel.weight).sum(1), n_networks)
-    result = np.bincount(panel.network_code, (panel.result * panel.weight).sum(1), n_networks)
-    overall = result.sum() / spend.sum() if spend.sum() > 0 else 0.0
-    overall = max(overall, 1e-6)
+def _unit_rate(panel: _Panel, n_networks: int) -> np.ndarray:
+    """Results per unit of spend that centres each unit's gain prior.
+
+    A unit with spend uses its own average (currency-safe: it is in the unit's currency);
+    a unit without any borrows the median of its network, compared in the reporting
+    currency through `fx` so that a JPY and a EUR account can share a network.
+    """
+    spend = (panel.spend * panel.weight).sum(1)
+    result = (panel.result * panel.weight).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(spend > 0, (result + overall) / (spend + 1.0), overall)
-    return np.maximum(rate, 1e-9)[panel.network_code]
+        own = np.where(spend > 0, np.maximum(result, 0.5) / spend, np.nan)
+    reporting = own / panel.fx
+    borrowed = np.full(n_networks, np.nan)
+    for code in range(n_networks):
+        known = reporting[(panel.network_code == code) & ~np.isnan(reporting)]
+        if known.size:
+            borrowed[code] = np.median(known)
+    fallback = np.nanmedian(reporting) if np.any(~np.isnan(reporting)) else 1.0
+    borrowed = np.where(np.isnan(borrowed), fallback, borrowed)
+    rate = np.where(np.isnan(own), borrowed[panel.network_code] * panel.fx, own)
+    return np.maximum(rate, 1e-12)
 
 
 def _initial_noise(panel: _Panel) -> np.ndarray:
