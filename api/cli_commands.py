@@ -3,3 +3,4 @@
 Add one import per module that defines commands with ``@app.command``.
 """
 from api import cli_service  # noqa: F401  (serve, token)
+from api import cli_optimize  # noqa: F401  (optimize, backtest)
