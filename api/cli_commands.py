@@ -2,5 +2,5 @@
 
 Add one import per module that defines commands with ``@app.command``.
 """
+import api.cli_optimize  # noqa: F401  (optimize, backtest)
 from api import cli_service  # noqa: F401  (serve, token)
-from api import cli_optimize  # noqa: F401  (optimize, backtest)
