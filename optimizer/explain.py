@@ -79,7 +79,7 @@ def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
     if x.price_floor_binds and x.min_roas is not None and x.objective == "revenue":
         return "min_roas", f"marginal ROAS reaches minimum {x.min_roas:.2f}"
     verb = "increased" if s > x.current[i] else "decreased" if s < x.current[i] else "kept"
-    return None, f"{verb}: {_marginal(x, i)}, equal across campaigns free to move"
+    return None, f"{verb} to balance returns: {_marginal(x, i)}"
 
 
 def _at_upper(x: ExplainInput, i: int) -> tuple[str | None, str]:

@@ -1,0 +1,270 @@
+"""The optimisation service: load a portfolio, call the pure optimiser, record the proposal.
+
+One call to :func:`propose` fits response curves from stored history, allocates tomorrow's
+daily budgets inside the caps, and adds an OptimizationRun, a proposed BudgetShift with its
+ShiftItems and AuditEvents to the session. The caller's unit of work commits (the CLI
+command, the API request or the nightly job). What happens to the proposal next belongs to
+:mod:`campaigns.shifts`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlmodel import Session
+
+from campaigns import audit
+from campaigns.catalog import get_portfolio
+from campaigns.config import Settings
+from campaigns.errors import ValidationError
+from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
+from campaigns.optimization_data import PortfolioData, Unit, limits_from_caps, load_portfolio_data
+from campaigns.policy import service_config
+from connectors.currencies import decimals
+from optimizer import (
+    BudgetPlan,
+    Exploration,
+    InfeasibleError,
+    OptimizerError,
+    fit_curves,
+    optimize_budgets,
+)
+
+log = logging.getLogger("budgetpilot.optimize")
+
+HISTORY_DAYS = 97  # 90 usable days after the conversion-lag days are set aside
+DEFAULT_LAG_DAYS = 7
+
+
+class InfeasibleLimitsError(ValidationError):
+    title = "Limits cannot all hold"
+
+
+def propose(
+    session: Session,
+    settings: Settings,
+    *,
+    portfolio: str = "default",
+    total_budget: float | None = None,
+    objective: str | None = None,
+    max_change: float | None = None,
+    created_by: str = "cli",
+    today: dt.date | None = None,
+    exploration: Exploration | None = None,
+) -> dict[str, Any]:
+    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object."""
+    started = time.perf_counter()
+    today = today or _today()
+    options = settings.optimizer
+    objective = objective or options.objective
+    max_change = options.max_change if max_change is None else max_change
+    extra = options.model_extra or {}
+    lag_days = int(extra.get("lag_days", DEFAULT_LAG_DAYS))
+    exploration = exploration or Exploration(
+        method=extra.get("exploration", "ucb"), seed=int(extra.get("seed", 0))
+    )
+    owner = get_portfolio(session, portfolio)
+    data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
+    if not data.units:
+        raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
+    if total_budget is None and owner.daily_total is not None:
+        total_budget = float(owner.daily_total)
+    limits = limits_from_caps(
+        data, total_budget=total_budget, max_change=max_change,
+        target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
+    )
+    loaded = time.perf_counter()
+    plan = _optimise(data, limits, objective, exploration, today, lag_days)
+    solved = time.perf_counter()
+    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
+    shift = _record_shift(session, settings, data, plan, run, created_by)
+    run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
+                   "total_s": time.perf_counter() - started}
+    result = to_json(run.id, data, plan, shift.id)
+    run.outputs = result
+    session.add(run)
+    session.flush()
+    log.info("run %s: %d units, expected %.1f conversions (baseline %.1f)", run.id,
+             len(data.units), plan.expected.conversions, plan.baseline.conversions)
+    return result
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _optimise(
+    data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
+    today: dt.date, lag_days: int,
+) -> BudgetPlan:
+    units = data.frame()
+    fits = {
+        metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
+                           units=units, seed=exploration.seed)
+        for metric in ("conversions", "revenue")
+    }
+    try:
+        return optimize_budgets(
+            units, fits["conversions"], fits["revenue"], limits, objective=objective,
+            exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
+            currency=data.portfolio.reporting_currency,
+        )
+    except InfeasibleError as e:
+        raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
+    except OptimizerError as e:
+        raise ValidationError(str(e)) from e
+
+
+def _fingerprint(data: PortfolioData) -> str:
+    digest = hashlib.sha256()
+    for unit in data.units:
+        digest.update(f"{unit.unit_id}={unit.current_budget};".encode())
+    digest.update(str(len(data.history)).encode())
+    if len(data.history):
+        digest.update(f"{data.history['spend'].sum():.6f}".encode())
+    return digest.hexdigest()
+
+
+def _record_run(
+    session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
+    lag_days: int, exploration: Exploration,
+) -> OptimizationRun:
+    run = OptimizationRun(
+        portfolio_id=data.portfolio.id or 0,
+        created_by=actor,
+        objective=plan.objective,
+        currency=plan.currency,
+        total_budget=Decimal(repr(round(plan.total_budget, 6))),
+        inputs={
+            "units": len(data.units), "history_rows": len(data.history),
+            "max_change": limits.max_change, "total_budget": limits.total_budget,
+            "target_cpa": limits.target_cpa, "min_roas": limits.min_roas,
+            "caps": len(data.caps), "locks": len(limits.locks), "lag_days": lag_days,
+            "exploration": {"method": exploration.method, "strength": exploration.strength,
+                            "seed": exploration.seed},
+        },
+        expected_conversions=plan.expected.conversions,
+        expected_revenue=plan.expected.revenue,
+        expected_spend=plan.expected.spend,
+        baseline_conversions=plan.baseline.conversions,
+        baseline_revenue=plan.baseline.revenue,
+        duality_gap=plan.certificate.duality_gap,
+        data_fingerprint=_fingerprint(data),
+    )
+    session.add(run)
+    session.flush()
+    audit.record(session, actor=actor, action="optimization.run", entity_type="optimization_run",
+                 entity_id=run.id, after={"objective": plan.objective,
+                                          "expected": plan.expected.__dict__,
+                                          "baseline": plan.baseline.__dict__})
+    return run
+
+
+def _rounded(amount: float, currency: str) -> Decimal:
+    step = Decimal(1).scaleb(-decimals(currency))
+    return Decimal(repr(amount)).quantize(step, ROUND_HALF_UP)
+
+
+def _record_shift(
+    session: Session, settings: Settings, data: PortfolioData, plan: BudgetPlan,
+    run: OptimizationRun, actor: str,
+) -> BudgetShift:
+    rows = plan.allocations
+    ttl = service_config(settings).service.shift_ttl_hours
+    shift = BudgetShift(
+        run_id=run.id,
+        portfolio_id=data.portfolio.id or 0,
+        currency=plan.currency,
+        total_before=Decimal(repr(round(float(rows["current_budget_reporting"].sum()), 6))),
+        total_after=Decimal(repr(round(float(rows["proposed_budget_reporting"].sum()), 6))),
+        expected_conversions_delta=plan.expected.conversions - plan.baseline.conversions,
+        expected_revenue_delta=plan.expected.revenue - plan.baseline.revenue,
+        created_by=actor,
+        expires_at=utcnow() + dt.timedelta(hours=ttl),
+        data_fingerprint=run.data_fingerprint,
+    )
+    session.add(shift)
+    session.flush()
+    changed = 0
+    for unit, row in zip(data.units, rows.itertuples(index=False), strict=True):
+        new_budget = _rounded(float(row.proposed_budget), unit.account.currency)
+        if new_budget == unit.current_budget:
+            continue  # few edits: an unchanged budget is not sent to the platform
+        changed += 1
+        session.add(_item(shift, unit, row, new_budget))
+    session.flush()
+    audit.record(session, actor=actor, action="shift.propose", entity_type="shift",
+                 entity_id=shift.id, after={"status": "proposed", "run_id": run.id,
+                                            "items": changed})
+    return shift
+
+
+def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> ShiftItem:
+    assert shift.id is not None and unit.campaign.id is not None
+    return ShiftItem(
+        shift_id=shift.id,
+        campaign_id=unit.campaign.id,
+        adset_id=unit.adset_id,
+        level=unit.level,
+        target_external_id=unit.target_external_id,
+        currency=unit.account.currency,
+        old_budget=unit.current_budget,
+        new_budget=new_budget,
+        expected_conversions_old=float(row.expected_conversions_current),
+        expected_conversions_new=float(row.expected_conversions),
+        expected_revenue_old=float(row.expected_revenue_current),
+        expected_revenue_new=float(row.expected_revenue),
+        marginal_roi=float(row.marginal_return),
+        binding_limit=row.binding_limit,
+        reason=row.reason,
+    )
+
+
+def to_json(run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None) -> dict:
+    """DESIGN.md's `optimize --json` object (plus a few documented extra keys)."""
+    allocations = []
+    for unit, row in zip(data.units, plan.allocations.itertuples(index=False), strict=True):
+        allocations.append({
+            "network": unit.network,
+            "account_id": unit.account.external_id,
+            "campaign_id": unit.campaign.external_id,
+            "level": unit.level,
+            "budget_id": unit.target_external_id,
+            "currency": unit.account.currency,
+            "current_budget": float(unit.current_budget),
+            "proposed_budget": float(_rounded(float(row.proposed_budget), unit.account.currency)),
+            "proposed_budget_reporting": round(float(row.proposed_budget_reporting), 2),
+            "expected_conversions": round(float(row.expected_conversions), 4),
+            "expected_revenue": round(float(row.expected_revenue), 2),
+            "marginal_roi": float(row.marginal_return),
+            "binding_limit": row.binding_limit,
+            "reason": row.reason,
+        })
+    return {
+        "run_id": run_id,
+        "shift_id": shift_id,
+        "objective": plan.objective,
+        "total_budget": round(plan.total_budget, 2),
+        "currency": plan.currency,
+        "exploration": plan.exploration,
+        "expected": _outcome(plan.expected),
+        "baseline": _outcome(plan.baseline),
+        "unspent": round(plan.unspent, 2),
+        "unspent_reason": plan.unspent_reason,
+        "duality_gap": plan.certificate.duality_gap,
+        "allocations": allocations,
+    }
+
+
+def _outcome(outcome: Any) -> dict[str, float]:
+    return {"conversions": round(outcome.conversions, 4), "revenue": round(outcome.revenue, 2),
+            "spend": round(outcome.spend, 2)}

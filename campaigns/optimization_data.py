@@ -1,0 +1,207 @@
+"""Load what the optimiser needs for one portfolio: decision units, history, caps, FX.
+
+A decision unit is wherever the budget lives (DESIGN.md): a campaign with its own budget, a
+Meta ad set with its own budget, or a Google budget shared by several campaigns. Metrics are
+stored per campaign and roll up to the unit; a campaign with several ad-set budgets splits
+its metrics across them in proportion to their current budgets (we have no per-ad-set
+metrics yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.fx import FxTable
+from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, SpendCap
+from campaigns.scopes import account_key, campaign_key
+from optimizer import Limits, Lock, SpendLimit
+
+
+@dataclass
+class Unit:
+    unit_id: str
+    network: str
+    account: AdAccount
+    campaign: Campaign
+    level: str
+    target_external_id: str
+    current_budget: Decimal
+    adset_id: int | None = None
+    campaign_ids: list[int] = field(default_factory=list)
+    shares: dict[int, float] = field(default_factory=dict)
+    fx: float = 1.0
+
+
+@dataclass(frozen=True)
+class PortfolioData:
+    portfolio: Portfolio
+    units: list[Unit]
+    history: pd.DataFrame
+    caps: list[SpendCap]
+
+    def frame(self) -> pd.DataFrame:
+        """The optimiser's unit table (account ids are scope keys, so caps match)."""
+        return pd.DataFrame(
+            {
+                "unit_id": [u.unit_id for u in self.units],
+                "network": [u.network for u in self.units],
+                "account_id": [account_key(u.account) for u in self.units],
+                "current_budget": [float(u.current_budget) for u in self.units],
+                "fx": [u.fx for u in self.units],
+            }
+        )
+
+
+def load_portfolio_data(
+    session: Session, portfolio: Portfolio, *, today: dt.date, days: int
+) -> PortfolioData:
+    rows = session.execute(
+        select(Campaign, AdAccount)
+        .join(AdAccount, AdAccount.id == Campaign.account_id)
+        .where(AdAccount.portfolio_id == portfolio.id, Campaign.status == "active")
+        .order_by(AdAccount.id, Campaign.id)
+    ).all()
+    units = _units(session, [(c, a) for c, a in rows])
+    fx = FxTable.load(
+        session, portfolio.reporting_currency, {u.account.currency for u in units}, today, today
+    )
+    for unit in units:
+        unit.fx = float(fx.rate(unit.account.currency, today))
+    history = _history(session, units, today - dt.timedelta(days=days), today)
+    caps = list(session.scalars(select(SpendCap).where(SpendCap.portfolio_id == portfolio.id)))
+    return PortfolioData(portfolio, units, history, caps)
+
+
+def _units(session: Session, rows: list[tuple[Campaign, AdAccount]]) -> list[Unit]:
+    units: list[Unit] = []
+    shared: dict[tuple[int, str], Unit] = {}
+    adset_campaigns = [c.id for c, _ in rows if c.budget_level == "adset"]
+    adsets: dict[int, list[AdSet]] = {}
+    if adset_campaigns:
+        for adset in session.scalars(
+            select(AdSet).where(AdSet.campaign_id.in_(adset_campaigns), AdSet.status == "active")  # type: ignore[attr-defined]
+        ):
+            if adset.daily_budget is not None and adset.daily_budget > 0:
+                adsets.setdefault(adset.campaign_id, []).append(adset)
+    for campaign, account in rows:
+        assert campaign.id is not None
+        key = campaign_key(account, campaign)
+        if campaign.budget_level == "adset":
+            units.extend(_adset_units(campaign, account, key, adsets.get(campaign.id, [])))
+            continue
+        if campaign.daily_budget is None or campaign.daily_budget <= 0:
+            continue  # lifetime budgets and paused budgets are not daily decisions
+        if campaign.budget_level == "shared" and campaign.budget_external_id:
+            group = (account.id or 0, campaign.budget_external_id)
+            if group in shared:
+                shared[group].campaign_ids.append(campaign.id)
+                continue
+            unit = Unit(
+                unit_id=f"{account_key(account)}:shared:{campaign.budget_external_id}",
+                network=account.network, account=account, campaign=campaign, level="shared",
+                target_external_id=campaign.budget_external_id,
+                current_budget=Decimal(campaign.daily_budget), campaign_ids=[campaign.id],
+            )
+            shared[group] = unit
+            units.append(unit)
+            continue
+        units.append(
+            Unit(
+                unit_id=key, network=account.network, account=account, campaign=campaign,
+                level="campaign",
+                target_external_id=campaign.budget_external_id or campaign.external_id,
+                current_budget=Decimal(campaign.daily_budget), campaign_ids=[campaign.id],
+            )
+        )
+    return units
+
+
+def _adset_units(
+    campaign: Campaign, account: AdAccount, key: str, adsets: list[AdSet]
+) -> list[Unit]:
+    assert campaign.id is not None
+    total = float(sum((a.daily_budget or Decimal(0)) for a in adsets)) or 1.0
+    out = []
+    for adset in adsets:
+        budget = Decimal(adset.daily_budget or 0)
+        unit_id = key if len(adsets) == 1 else f"{key}:adset:{adset.external_id}"
+        out.append(
+            Unit(
+                unit_id=unit_id, network=account.network, account=account, campaign=campaign,
+                level="adset", target_external_id=adset.external_id, current_budget=budget,
+                adset_id=adset.id, campaign_ids=[campaign.id],
+                shares={campaign.id: float(budget) / total},
+            )
+        )
+    return out
+
+
+def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) -> pd.DataFrame:
+    owners: dict[int, list[tuple[Unit, float]]] = {}
+    for unit in units:
+        for cid in unit.campaign_ids:
+            owners.setdefault(cid, []).append((unit, unit.shares.get(cid, 1.0)))
+    columns = ["unit_id", "network", "date", "spend", "conversions", "revenue"]
+    if not owners:
+        return pd.DataFrame(columns=columns)
+    metrics = session.execute(
+        select(DailyMetric.campaign_id, DailyMetric.date, DailyMetric.spend,
+               DailyMetric.conversions, DailyMetric.revenue)
+        .where(DailyMetric.campaign_id.in_(list(owners)),  # type: ignore[attr-defined]
+               DailyMetric.date >= start, DailyMetric.date < end)
+    ).all()
+    records = []
+    for cid, day, spend, conversions, revenue in metrics:
+        for unit, share in owners[cid]:
+            records.append((unit.unit_id, unit.network, day, float(spend) * share,
+                            float(conversions) * share, float(revenue) * share))
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def limits_from_caps(
+    data: PortfolioData, *, total_budget: float | None, max_change: float,
+    target_cpa: float | None = None, min_roas: float | None = None,
+) -> Limits:
+    """SpendCap rows (reporting currency) as optimiser limits.
+
+    Campaign caps apply to the campaign's unit, converted to the unit's currency; a campaign
+    split into several ad-set budgets gets its lock on each, its min/max on none (they
+    would need a group of their own).
+    """
+    by_campaign: dict[str, list[Unit]] = {}
+    for unit in data.units:
+        by_campaign.setdefault(campaign_key(unit.account, unit.campaign), []).append(unit)
+    spend_limits: list[SpendLimit] = []
+    locks: list[Lock] = []
+    for cap in data.caps:
+        low = float(cap.min_daily) if cap.min_daily is not None else None
+        high = float(cap.max_daily) if cap.max_daily is not None else None
+        if cap.scope in ("network", "account"):
+            scope = "network" if cap.scope == "network" else "account"
+            spend_limits.append(SpendLimit(scope, cap.scope_key, low, high, cap.max_change))
+            if cap.locked:
+                locks.append(Lock(scope, cap.scope_key))
+            continue
+        if cap.scope != "campaign":
+            continue
+        members = by_campaign.get(cap.scope_key, [])
+        for unit in members:
+            if cap.locked:
+                locks.append(Lock("unit", unit.unit_id))
+            if len(members) == 1:
+                spend_limits.append(SpendLimit(
+                    "unit", unit.unit_id,
+                    None if low is None else low / unit.fx,
+                    None if high is None else high / unit.fx,
+                    cap.max_change,
+                ))
+    return Limits(
+        total_budget=total_budget, max_change=max_change, spend_limits=tuple(spend_limits),
+        locks=tuple(locks), target_cpa=target_cpa, min_roas=min_roas,
+    )

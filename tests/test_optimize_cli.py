@@ -1,0 +1,142 @@
+"""`budgetpilot optimize`: DESIGN.md's JSON contract, and the run and shift it records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from api.cli import EXIT_USAGE, app
+from campaigns.db import create_db_engine
+from campaigns.models import AuditEvent, BudgetShift, Campaign, FxRate, OptimizationRun, ShiftItem
+
+runner = CliRunner()
+TODAY = dt.datetime.now(dt.UTC).date()
+RATES = {"JPY": "0.00625", "USD": "0.925", "GBP": "1.18"}
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database synced from the sandbox, with FX rates (built once for the module)."""
+    path = tmp_path_factory.mktemp("optimize")
+    cfg = path / "bp.toml"
+    cfg.write_text(
+        f'[database]\nurl = "sqlite:///{path / "bp.db"}"\n'
+        "[sync]\nhistory_days = 60\n"
+        '[[sources]]\nname = "sandbox"\nkind = "sandbox"\nseed = 7\n'
+        "campaigns_per_account = 4\n"
+        '[[portfolios]]\nname = "default"\nreporting_currency = "EUR"\n'
+    )
+    result = runner.invoke(app, ["sync", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    engine = create_db_engine(f"sqlite:///{path / 'bp.db'}")
+    with Session(engine) as session:
+        for currency, rate in RATES.items():
+            session.add(
+                FxRate(
+                    date=TODAY - dt.timedelta(days=1),
+                    currency=currency,
+                    quote="EUR",
+                    rate=Decimal(rate),
+                )
+            )
+        session.commit()
+    engine.dispose()
+    return cfg
+
+
+def _optimize(cfg: Path, *args: str) -> dict:
+    result = runner.invoke(app, ["optimize", "--config", str(cfg), "--json", *args])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1  # exactly one JSON object, nothing else on stdout
+    return json.loads(lines[0])
+
+
+def test_json_contract_and_recorded_run(synced: Path) -> None:
+    default = _optimize(synced)
+    total = round(default["total_budget"] * 1.1, 2)
+    spent = sum(a["proposed_budget_reporting"] for a in default["allocations"])
+    assert spent == pytest.approx(default["total_budget"], rel=1e-3)
+    out = _optimize(synced, "--total-budget", str(total), "--max-change", "0.3")
+    assert {
+        "run_id",
+        "objective",
+        "total_budget",
+        "currency",
+        "expected",
+        "baseline",
+        "allocations",
+    } <= set(out)
+    assert out["objective"] == "conversions" and out["currency"] == "EUR"
+    assert out["total_budget"] == total
+    for block in ("expected", "baseline"):
+        assert set(out[block]) == {"conversions", "revenue", "spend"}
+    assert out["expected"]["spend"] == pytest.approx(total, rel=1e-6)
+    assert out["expected"]["conversions"] > 0
+    keys = {
+        "network",
+        "account_id",
+        "campaign_id",
+        "current_budget",
+        "proposed_budget",
+        "expected_conversions",
+        "expected_revenue",
+        "marginal_roi",
+        "reason",
+    }
+    assert out["allocations"] and all(keys <= set(a) for a in out["allocations"])
+    assert {a["network"] for a in out["allocations"]} == {"meta", "google", "tiktok"}
+    for a in out["allocations"]:
+        assert a["proposed_budget"] <= a["current_budget"] * 1.3 + 0.01 or a["binding_limit"]
+        assert a["reason"]
+    engine = create_db_engine(str(_db_url(synced)))
+    with Session(engine) as session:
+        run = session.get(OptimizationRun, out["run_id"])
+        assert run is not None and run.duality_gap is not None and run.duality_gap < 1e-6
+        shift = session.scalars(select(BudgetShift).where(BudgetShift.run_id == run.id)).one()
+        assert shift.status == "proposed" and shift.id == out["shift_id"]
+        items = list(session.scalars(select(ShiftItem).where(ShiftItem.shift_id == shift.id)))
+        assert items and all(i.old_budget != i.new_budget and i.reason for i in items)
+        levels = {i.level for i in items}
+        assert levels <= {"campaign", "adset", "shared"}
+        for item in items:
+            if item.level == "campaign":
+                campaign = session.get(Campaign, item.campaign_id)
+                assert campaign is not None and campaign.daily_budget == item.old_budget
+        actions = set(session.scalars(select(AuditEvent.action)))
+        assert {"optimization.run", "shift.propose"} <= actions
+    engine.dispose()
+
+
+def test_readable_table_without_json(synced: Path) -> None:
+    result = runner.invoke(app, ["optimize", "--config", str(synced), "--objective", "revenue"])
+    assert result.exit_code == 0, result.output
+    assert "objective revenue" in result.stdout and "reason" in result.stdout
+    assert "expected:" in result.stdout and "baseline:" in result.stdout
+
+
+def test_conflicting_limits_exit_2_naming_them(synced: Path) -> None:
+    before = _count_runs(synced)
+    result = runner.invoke(app, ["optimize", "--config", str(synced), "--total-budget", "10"])
+    assert result.exit_code == EXIT_USAGE
+    assert "campaign minimums" in result.output and "exceed total 10.00 EUR" in result.output
+    assert _count_runs(synced) == before  # nothing recorded
+
+
+def _db_url(cfg: Path) -> str:
+    return f"sqlite:///{cfg.parent / 'bp.db'}"
+
+
+def _count_runs(cfg: Path) -> int:
+    engine = create_db_engine(_db_url(cfg))
+    with Session(engine) as session:
+        count = session.scalar(select(func.count()).select_from(OptimizationRun)) or 0
+    engine.dispose()
+    return count
