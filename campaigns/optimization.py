@@ -72,8 +72,8 @@ def propose(
     data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
     if not data.units:
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
-    if total_budget is None and owner.daily_total is not None:
-        total_budget = float(owner.daily_total)
+    # DESIGN.md: the default total is the sum of current budgets. Callers that budget to the
+    # portfolio's configured daily_total (the nightly job) pass it explicitly.
     limits = limits_from_caps(
         data, total_budget=total_budget, max_change=max_change,
         target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
@@ -100,6 +100,12 @@ def _today() -> dt.date:
 
 def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _limit(value: Any) -> str | None:
+    """The binding limit's name; pandas' string dtype holds "none binds" as NaN, which is
+    not JSON (PostgreSQL refuses it) and not a name."""
+    return value if isinstance(value, str) else None
 
 
 def _optimise(
@@ -224,7 +230,7 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> Shif
         expected_revenue_old=float(row.expected_revenue_current),
         expected_revenue_new=float(row.expected_revenue),
         marginal_roi=float(row.marginal_return),
-        binding_limit=row.binding_limit,
+        binding_limit=_limit(row.binding_limit),
         reason=row.reason,
     )
 
@@ -246,7 +252,7 @@ def to_json(run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | 
             "expected_conversions": round(float(row.expected_conversions), 4),
             "expected_revenue": round(float(row.expected_revenue), 2),
             "marginal_roi": float(row.marginal_return),
-            "binding_limit": row.binding_limit,
+            "binding_limit": _limit(row.binding_limit),
             "reason": row.reason,
         })
     return {
