@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from api import schemas_shifts as s
 from api.deps import Optimizer, Reader, SessionDep, SettingsDep
 from api.params import Name, PageDep
+from campaigns import optimization
 from campaigns.catalog import get_portfolio, paginate
-from campaigns.errors import NotFoundError, UnavailableError
-from campaigns.models import BudgetShift, OptimizationRun
+from campaigns.errors import NotFoundError
+from campaigns.models import OptimizationRun
 
 router = APIRouter(prefix="/optimizations", tags=["optimizations"])
 
@@ -41,19 +40,11 @@ def run_optimization(
     session: SessionDep, settings: SettingsDep, user: Optimizer, body: s.OptimizationRequest
 ) -> s.OptimizationResult:
     """Propose tomorrow's budgets for a portfolio; records a run and a proposed shift."""
-    try:
-        from campaigns import optimization
-    except ImportError as e:
-        raise UnavailableError("the optimiser service (campaigns.optimization) is not "
-                               "installed") from e
-    result: Any = optimization.propose(  # type: ignore[attr-defined]
+    result = optimization.propose(
         session, settings, portfolio=body.portfolio, total_budget=body.total_budget,
         objective=body.objective, max_change=body.max_change, created_by=user.name,
     )
-    run_id = result["run_id"] if isinstance(result, dict) else result.run_id
-    run = session.get(OptimizationRun, run_id)
+    run = session.get(OptimizationRun, result["run_id"])
     assert run is not None
-    shift_id = session.scalars(select(BudgetShift.id).where(BudgetShift.run_id == run_id)).first()
-    payload = result if isinstance(result, dict) else result.to_json()
     return s.OptimizationResult(run=s.OptimizationRunPublic.model_validate(run),
-                                shift_id=shift_id, result=payload)
+                                shift_id=result["shift_id"], result=result)

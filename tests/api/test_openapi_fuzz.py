@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from collections.abc import Callable
 
 import pytest
@@ -31,7 +30,6 @@ from tests.api.factories import (
 
 Headers = Callable[[str], dict[str, str]]
 MAX_EXAMPLES = 10
-HAS_OPTIMIZER = importlib.util.find_spec("campaigns.optimization") is not None
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
@@ -60,9 +58,6 @@ def test_api_conforms(api_schema: schemathesis.BaseSchema, as_role: Headers) -> 
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 30
     for operation in operations:
-        if operation.label == "POST /api/v1/optimizations" and not HAS_OPTIMIZER:
-            continue  # 503 by design until campaigns.optimization is installed
-
         @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())

@@ -1,0 +1,78 @@
+"""POST /api/v1/optimizations end to end: a service token proposes on data synced from the
+sandbox, a manager approves, the service applies, and the sandbox platform's budgets move."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api.app import create_app
+from campaigns.config import Settings
+from campaigns.models import AuditEvent, BudgetShift, OptimizationRun
+from tests.api.sandbox import platform_budgets, sandbox_settings, sync_sandbox
+
+Headers = Callable[[str], dict[str, str]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return sandbox_settings(tmp_path)
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings) -> TestClient:
+    sync_sandbox(engine, settings)
+    with TestClient(create_app(settings, engine)) as c:
+        yield c  # type: ignore[misc]
+
+
+def test_propose_approve_apply_on_the_sandbox(
+    client: TestClient, as_role: Headers, db: Session, settings: Settings
+) -> None:
+    before = platform_budgets(settings)
+    r = client.post("/api/v1/optimizations", headers=as_role("service"),
+                    json={"portfolio": "default", "max_change": 0.2})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    shift_id = body["shift_id"]
+    assert body["run"]["created_by"] == "service" and shift_id is not None
+    assert body["result"]["run_id"] == body["run"]["id"]
+    assert db.get(OptimizationRun, body["run"]["id"]) is not None
+
+    shift = client.get(f"/api/v1/shifts/{shift_id}", headers=as_role("viewer")).json()
+    assert shift["status"] == "proposed" and shift["items"]
+    assert all(i["reason"] for i in shift["items"])
+    r = client.post(f"/api/v1/shifts/{shift_id}/approve", headers=as_role("manager"),
+                    json={"version": shift["version"], "comment": "looks right"})
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", headers=as_role("service"),
+                    json={"version": r.json()["version"]})
+    assert r.status_code == 200, r.text
+    applied = r.json()
+    assert applied["status"] == "applied", applied
+    assert {i["status"] for i in applied["items"]} <= {"applied", "skipped"}
+
+    after = platform_budgets(settings)
+    moved = {key for key in before if after[key] != before[key]}
+    assert moved, "the sandbox's budgets did not change"
+    for item in applied["items"]:
+        if item["status"] == "applied":
+            assert after[item["target_external_id"]] == Decimal(item["new_budget"])
+    actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == str(shift_id))))
+    assert {"shift.propose", "shift.approve", "shift.applying", "shift.applied"} <= actions
+    assert db.get(BudgetShift, shift_id).status == "applied"  # type: ignore[union-attr]
+
+
+def test_roles_and_bad_portfolio(client: TestClient, as_role: Headers) -> None:
+    assert client.post("/api/v1/optimizations", headers=as_role("viewer"), json={}).status_code == 403
+    assert client.post("/api/v1/optimizations", json={}).status_code == 401
+    r = client.post("/api/v1/optimizations", headers=as_role("manager"),
+                    json={"portfolio": "nowhere"})
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
