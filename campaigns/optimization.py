@@ -271,6 +271,11 @@ def to_json(run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | 
     }
 
 
+def _limit(value: Any) -> str | None:
+    # pandas may hand back NaN for a missing label; the JSON contract wants null.
+    return value if isinstance(value, str) else None
+
+
 def _outcome(outcome: Any) -> dict[str, float]:
     return {"conversions": round(outcome.conversions, 4), "revenue": round(outcome.revenue, 2),
             "spend": round(outcome.spend, 2)}
