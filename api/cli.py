@@ -208,14 +208,32 @@ def run_sync(
 @app.command("demo")
 @handles_errors
 def demo(config: ConfigOption = None) -> None:
-    """Set up the embedded default (SQLite + the sandbox platform), sync ~90 days, summarise."""
+    """Set up the embedded default (SQLite + the sandbox platform), sync ~90 days, summarise,
+    and propose tomorrow's budgets."""
     settings = load(config)
     engine = engine_for(settings)
     typer.echo(f"database: {_safe_url(settings.database_url)}")
     failed = run_sync(engine, settings)
     typer.echo("")
     typer.echo(summary(engine))
+    typer.echo("")
+    typer.echo(propose_for_demo(engine, settings))
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def propose_for_demo(engine: Engine, settings: Settings) -> str:
+    """Tomorrow's proposed budgets for the default portfolio, as `budgetpilot optimize` shows."""
+    from api.cli_optimize import render_table
+    from campaigns.optimization import propose
+
+    with Session(engine, expire_on_commit=False) as session:
+        result = propose(session, settings, portfolio="default", total_budget=None,
+                         objective=None, max_change=None, created_by="demo")
+        session.commit()
+    return (
+        "proposed budgets for tomorrow (a shift waiting for a manager's approval; nothing "
+        "changes on the platforms until it is approved and applied):\n" + render_table(result)
+    )
 
 
 def summary(engine: Engine) -> str:

@@ -28,7 +28,7 @@ from campaigns.store import (
     upsert_campaigns,
     upsert_metrics,
 )
-from connectors.base import AccountRecord, Connector
+from connectors.base import AccountRecord, Connector, FxSource
 
 log = logging.getLogger(__name__)
 METRIC_BATCH = 5000
@@ -150,7 +150,48 @@ def sync_source(
         report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
         if on_account:
             on_account(label)
+    if isinstance(connector, FxSource) and accounts:
+        report.outcomes.append(sync_fx(engine, settings, source, connector, accounts, now=now))
     return report
+
+
+def sync_fx(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: FxSource,
+    accounts: list[AccountRecord],
+    *,
+    now: dt.datetime,
+) -> StreamOutcome:
+    """Daily rates into each reporting currency the synced accounts' portfolios use."""
+    from campaigns.fx import RateIn, upsert_rates
+
+    end = now.date() + dt.timedelta(days=1)
+    start = now.date() - dt.timedelta(days=settings.sync.history_days + 1)
+    run = SyncRun(source=source.name, stream="fx", window_start=start, window_end=end)
+    try:
+        with session_scope(engine) as session:
+            quotes = {
+                resolve_portfolio(
+                    session, settings,
+                    portfolio_name_for(settings, source, a.network, a.external_id),
+                ).reporting_currency
+                for a in accounts
+            }
+            rates = [
+                RateIn(r.date, r.currency, r.quote, r.rate)
+                for quote in sorted(quotes)
+                for r in connector.fx_rates(start, end, quote)
+            ]
+            changed = upsert_rates(session, rates, actor=f"sync:{source.name}")
+            run.rows, run.status, run.finished_at = changed, "succeeded", utcnow()
+            session.add(run)
+        return StreamOutcome(source.name, "fx", "succeeded", rows=changed, window=(start, end))
+    except Exception as exc:
+        log.error("source %s: exchange rates failed: %s", source.name, exc)
+        _record_failure(engine, run, exc)
+        return StreamOutcome(source.name, "fx", "failed", error=_error_text(exc))
 
 
 def sync_account(

@@ -111,6 +111,23 @@ class Connector(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FxRecord:
+    """1 unit of ``currency`` is ``rate`` units of ``quote`` on ``date``."""
+
+    date: dt.date
+    currency: str
+    quote: str
+    rate: Decimal
+
+
+@runtime_checkable
+class FxSource(Protocol):
+    """A connector that also publishes daily exchange rates (the sandbox does)."""
+
+    def fx_rates(self, start: dt.date, end: dt.date, quote: str) -> list[FxRecord]: ...
+
+
 class ConnectorError(Exception):
     """A platform call failed; ``kind`` says what a caller may do about it."""
 

@@ -421,7 +421,7 @@ class _ImportState:
 
     def _counts(self, col: tuple[str, ...], lines: list[int], column: str) -> list[Any]:
         if all(map(_PLAIN_COUNT, col)):
-            return [int(v) for v in col]
+            return list(col)  # digits only: both databases read the text as a number
         return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
 
     # -- ids ------------------------------------------------------------------------------
@@ -429,15 +429,17 @@ class _ImportState:
         self, networks: list[str], exts: list[str], currencies: list[str], lines: list[int]
     ) -> list[int]:
         triples = list(zip(networks, exts, currencies, strict=True))
-        for network, ext, currency in dict.fromkeys(triples):  # file order decides
+        # Each distinct triple with the first line it appears on (later entries win in a
+        # dict, so build it back to front).
+        first_line = dict(zip(reversed(triples), reversed(lines), strict=True))
+        for (network, ext, currency), line in sorted(first_line.items(), key=lambda kv: kv[1]):
             if (network, ext) not in self.accounts:
-                line = lines[triples.index((network, ext, currency))]
                 self.accounts[(network, ext)] = _ensure_account(
                     self.session, self.settings, self.csv_sources, network, ext, currency,
                     line, self.parser,
                 )
         ids: dict[tuple[str, str, str], int | None] = {}
-        for network, ext, currency in dict.fromkeys(triples):  # file order decides
+        for network, ext, currency in first_line:
             account = self.accounts[(network, ext)]
             ids[(network, ext, currency)] = (
                 account[0] if account is not None and account[1] == currency else None
@@ -479,11 +481,17 @@ class _ImportState:
     ) -> None:
         latest = self.latest
         budget_col = budgets if budgets is not None else [None] * len(cids)
-        for cid, day, name, ext, budget in zip(cids, ordinals, names, exts, budget_col,
-                                               strict=True):
+        if ordinals == sorted(ordinals):
+            # Exports come sorted by date: a campaign's last row in the block is its newest,
+            # so only one row per campaign needs a look (a dict keeps the last index).
+            picks = dict(zip(cids, range(len(cids)), strict=True)).values()
+        else:
+            picks = range(len(cids))
+        for i in picks:
+            cid, day, budget = cids[i], ordinals[i], budget_col[i]
             prev = latest.get(cid)
             if prev is None or day >= prev.day:
-                latest[cid] = _Latest(day, name.strip() or ext,
+                latest[cid] = _Latest(day, names[i].strip() or exts[i],
                                       budget if budget is not None else
                                       (prev.budget if prev else None))
 

@@ -35,6 +35,7 @@ from connectors.base import (
     BudgetTarget,
     CampaignRecord,
     ConnectorError,
+    FxRecord,
     MetricRecord,
 )
 from connectors.currencies import decimals
@@ -50,9 +51,15 @@ MAX_OVERDELIVERY = {"meta": 1.75, "google": 2.0, "tiktok": 1.5}
 LAG_SCALE_DAYS = 2.5
 
 
+SETTLED_AFTER_DAYS = 21
+
+
 def completion(age_days: int) -> float:
+    """Share of a day's conversions reported ``age_days`` later; all of them once settled."""
     if age_days < 0:
         return 0.0
+    if age_days >= SETTLED_AFTER_DAYS:
+        return 1.0
     return 1.0 - math.exp(-(age_days + 0.5) / LAG_SCALE_DAYS)
 
 
@@ -148,21 +155,31 @@ def build_campaigns(
 
 
 def _with_structures(campaigns: list[SimCampaign]) -> list[SimCampaign]:
-    """Give the sample the shapes real accounts have: a shared Google budget, ad-set budgets."""
+    """Give the sample the shapes real accounts have: a shared Google budget, ad-set budgets.
+
+    Each lives inside one account: the first Google account with three active campaigns
+    shares a budget between two of them; the first Meta account with two campaigns has one
+    whose budget lives on its ad set.
+    """
     out = list(campaigns)
-    google = [c for c in out if c.account.network == "google" and c.status == "ACTIVE"]
-    if len(google) >= 3:
-        a, b = google[1], google[2]
-        key = f"shared_{a.account.external_id}_1"
-        total = a.base_budget + b.base_budget
-        for c, share in ((a, a.base_budget / total), (b, b.base_budget / total)):
-            out[c.index] = _replace(
-                c, level="shared", budget_key=key, share=share, base_budget=total
-            )
-    meta = [c for c in out if c.account.network == "meta"]
-    if len(meta) >= 2:
-        c = meta[1]
-        out[c.index] = _replace(c, level="adset", budget_key=f"{c.external_id}_as1")
+    by_account: dict[str, list[SimCampaign]] = {}
+    for c in out:
+        by_account.setdefault(c.account.external_id, []).append(c)
+    for group in by_account.values():
+        google = [c for c in group if c.account.network == "google" and c.status == "ACTIVE"]
+        if len(google) >= 3:
+            a, b = google[1], google[2]
+            key = f"shared_{a.account.external_id}_1"
+            total = a.base_budget + b.base_budget
+            for c, share in ((a, a.base_budget / total), (b, b.base_budget / total)):
+                out[c.index] = _replace(c, level="shared", budget_key=key, share=share,
+                                        base_budget=total)
+            break
+    for group in by_account.values():
+        if group[0].account.network == "meta" and len(group) >= 2:
+            c = group[1]
+            out[c.index] = _replace(c, level="adset", budget_key=f"{c.external_id}_as1")
+            break
     return out
 
 
@@ -290,7 +307,9 @@ class SandboxConnector:
         conversions = int(rng.poisson(conv_mean * noise))
         order_values = rng.lognormal(0, 0.25, size=conversions) * c.order_value
         # Reported counts grow with the day's age: a later sync restates them upward.
-        reported = math.floor(conversions * completion((observed - day).days) + 1e-9)
+        # Rounded, not floored: a settled day reports every conversion, and the count still
+        # only grows with age since completion() does.
+        reported = math.floor(conversions * completion((observed - day).days) + 0.5)
         revenue = float(order_values[:reported].sum())
         impressions = int(spend / max(c.account.fx_to_eur, 1e-9) * rng.uniform(80, 160))
         clicks = int(impressions * rng.uniform(0.008, 0.03))
@@ -304,6 +323,29 @@ class SandboxConnector:
             conversions=Decimal(reported),
             revenue=Decimal(repr(revenue)).quantize(q, ROUND_HALF_UP),
         )
+
+    # -- exchange rates (the demo's finance and optimiser need them) -----------------------
+    def fx_rates(self, start: dt.date, end: dt.date, quote: str) -> list[FxRecord]:
+        """Daily rates of the sandbox's currencies into ``quote``: smooth, seeded drift."""
+        per_eur = {a.currency: a.fx_to_eur for a in self.accounts.values()} | {"EUR": 1.0}
+        if quote not in per_eur:
+            return []
+        out: list[FxRecord] = []
+        day = start
+        while day <= end:
+            def in_eur(code: str, d: dt.date = day) -> float:
+                if code == "EUR":
+                    return 1.0
+                wobble = 1 + 0.015 * math.sin(d.toordinal() / 11 + _key(code) % 7)
+                return wobble / per_eur[code]
+
+            for code in sorted(per_eur):
+                if code != quote:
+                    rate = in_eur(code) / in_eur(quote)
+                    out.append(FxRecord(day, code, quote,
+                                        Decimal(repr(rate)).quantize(Decimal("1e-10"))))
+            day += dt.timedelta(days=1)
+        return out
 
     # -- Connector protocol ----------------------------------------------------------------
     def _account(self, external_id: str) -> SimAccount:

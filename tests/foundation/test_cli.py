@@ -107,4 +107,6 @@ def test_demo_from_a_shell_prints_the_summary(workdir: Path) -> None:
     for network in ("meta", "google", "tiktok"):
         assert f"\n{network}" in out
     assert "ROAS" in out and "succeeded" in out
+    # The main job ends with tomorrow's proposal, waiting for approval.
+    assert "proposed budgets for tomorrow" in out and "shift 1 (proposed)" in out
     assert EXIT_PARTIAL == 1

@@ -129,3 +129,34 @@ def test_one_failing_account_never_stops_the_others(engine: Engine) -> None:
         synced = s.scalars(select(AdAccount.external_id).join(
             DailyMetric, DailyMetric.account_id == AdAccount.id).distinct()).all()
         assert len(synced) == 4 and "1234567890" not in synced
+
+
+def test_settled_days_report_every_conversion() -> None:
+    sb = SandboxConnector(now=NOW)
+    c = sb.campaigns[0]
+    day = dt.date(2026, 5, 1)
+    settled = [sb.day_metrics(c, day, day + dt.timedelta(days=age)).conversions
+               for age in (21, 40, 90)]
+    assert settled[0] == settled[1] == settled[2]
+    counts = [sb.day_metrics(c, day, day + dt.timedelta(days=age)).conversions
+              for age in range(1, 25)]
+    assert counts == sorted(counts)  # restatements only ever add conversions
+
+
+def test_sync_loads_the_sandbox_exchange_rates_for_the_reporting_currency(
+    engine: Engine,
+) -> None:
+    from campaigns.models import FxRate
+
+    report = sync_source(engine, settings(), SOURCE, SandboxConnector(now=NOW), now=NOW)
+    assert report.ok
+    with Session(engine) as s:
+        rows = s.scalars(select(FxRate).where(FxRate.date == dt.date(2026, 6, 1))).all()
+        assert {(r.currency, r.quote) for r in rows} == {
+            ("GBP", "EUR"), ("JPY", "EUR"), ("USD", "EUR")}
+        jpy = next(r for r in rows if r.currency == "JPY")
+        assert Decimal("0.005") < jpy.rate < Decimal("0.008")
+        n = s.scalar(select(func.count()).select_from(FxRate))
+    sync_source(engine, settings(), SOURCE, SandboxConnector(now=NOW), now=NOW)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(FxRate)) == n
