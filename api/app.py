@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -88,12 +90,29 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, engine: Engine, *, applier: ItemApplier | None = None
+    settings: Settings, engine: Engine, *, applier: ItemApplier | None = None,
+    scheduler: bool = False,
 ) -> FastAPI:
+    """The application. With ``scheduler`` it runs the nightly scheduler while it serves,
+    when the config enables it (``budgetpilot serve`` does; tests do not)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from api.scheduler import start_scheduler
+
+        jobs = start_scheduler(settings, engine) if scheduler else None
+        app.state.scheduler = jobs
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.shutdown(wait=False)
+
     app = FastAPI(
         title="budgetpilot",
         version="0.1.0",
         description="Campaign plans, pacing, finance reports and the approval of budget shifts.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -2,5 +2,6 @@
 
 Add one import per module that defines commands with ``@app.command``.
 """
+import api.cli_nightly  # (nightly)
 import api.cli_optimize  # noqa: F401  (optimize, backtest)
 from api import cli_service  # noqa: F401  (serve, token)

@@ -24,23 +24,29 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: [service] port, 8000.")] = None,
     workers: Annotated[int | None, typer.Option(help="Default: [service] workers, 1.")] = None,
 ) -> None:
-    """Serve the API (/api/v1, /docs) and the approvers' dashboard (/) with uvicorn."""
+    """Serve the API (/api/v1, /docs) and the approvers' dashboard (/) with uvicorn.
+
+    With ``[scheduler] enabled = true`` the nightly job runs inside the service on each
+    portfolio's schedule (one run per slot, however many workers).
+    """
+    import os
+
     import uvicorn
 
-    from api.app import create_app
+    from api.scheduler import schedules
+    from campaigns.config import CONFIG_ENV
     from campaigns.policy import service_config
 
     settings = load(config)
     policy = service_config(settings).service
-    engine = engine_for(settings)
-    application = create_app(settings, engine)
+    engine_for(settings).dispose()  # migrate once, before the workers start
     if service_config(settings).scheduler.enabled:
-        # The in-process nightly scheduler is not part of this release yet.
-        typer.echo("warning: [scheduler] enabled = true is not supported yet; run the nightly "
-                   "steps with the CLI from cron", err=True)
-    uvicorn.run(application, host=host or policy.host, port=port or policy.port,
-                workers=1 if workers is None else workers, log_level="warning",
-                access_log=False)
+        schedules(settings)  # a bad cron expression or time zone fails here, not in a worker
+    if settings.path is not None:
+        os.environ[CONFIG_ENV] = str(settings.path.resolve())
+    uvicorn.run("api.server:build", factory=True, host=host or policy.host,
+                port=port or policy.port, workers=workers or policy.workers,
+                log_level="warning", access_log=False)
 
 
 @token_app.command("create")

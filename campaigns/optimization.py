@@ -102,12 +102,6 @@ def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _limit(value: Any) -> str | None:
-    """The binding limit's name; pandas' string dtype holds "none binds" as NaN, which is
-    not JSON (PostgreSQL refuses it) and not a name."""
-    return value if isinstance(value, str) else None
-
-
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int,

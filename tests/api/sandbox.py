@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from campaigns.config import Settings, settings_from_dict
 from campaigns.models import FxRate
@@ -45,11 +45,16 @@ def sync_sandbox(engine: Engine, settings: Settings) -> None:
 
 
 def add_fx_rates(engine: Engine) -> None:
+    """Yesterday's rates to EUR, unless the sync already brought them."""
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     with Session(engine) as session:
         for currency, rate in FX_TO_EUR.items():
-            session.add(FxRate(date=yesterday, currency=currency, quote="EUR",
-                               rate=Decimal(rate)))
+            known = session.exec(select(FxRate).where(
+                FxRate.date == yesterday, FxRate.currency == currency, FxRate.quote == "EUR",
+            )).first()
+            if known is None:
+                session.add(FxRate(date=yesterday, currency=currency, quote="EUR",
+                                   rate=Decimal(rate)))
         session.commit()
 
 
