@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
-from api import problems
+from api import dashboard, problems
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
@@ -122,6 +122,8 @@ def create_app(
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+
+    dashboard.install(app, API_PREFIX)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

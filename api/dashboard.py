@@ -1,0 +1,54 @@
+"""The approvers' dashboard: one server-rendered page at ``/`` and ``/dashboard`` plus its
+script and styles under ``/static``. The page holds no data: its script calls the JSON API
+with the token the user pastes (kept in sessionStorage), so the API's roles apply as they are.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from pathlib import Path
+from string import Template
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+HERE = Path(__file__).parent
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _template() -> Template:
+    return Template((HERE / "templates" / "dashboard.html").read_text(encoding="utf-8"))
+
+
+def render(request: Request) -> str:
+    settings = request.app.state.settings
+    threshold = request.app.state.config.service.auto_approve_max_change
+    names = [p.name for p in settings.portfolios] or ["default"]
+    options = "".join(f'<option value="{html.escape(n)}">{html.escape(n)}</option>'
+                      for n in names)
+    return _template().substitute(
+        api=html.escape(request.app.state.api_prefix), portfolios=options,
+        threshold=f"{threshold:g}", threshold_pct=f"{threshold:.0%}",
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request) -> HTMLResponse:
+    return HTMLResponse(render(request), headers=HEADERS)
+
+
+def install(app: FastAPI, api_prefix: str) -> None:
+    app.state.api_prefix = api_prefix
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
