@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
 from api import dashboard, problems
+from api.fastpath import PrincipalCache, ResponseCache
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
@@ -118,7 +119,11 @@ def create_app(
     app.state.engine = engine
     app.state.config = service_config(settings)
     app.state.applier = applier or writeback_applier(settings)
-    app.state.cache = ReportCache(app.state.config.service.cache_seconds)
+    policy = app.state.config.service
+    app.state.cache = ReportCache(policy.cache_seconds)
+    app.state.responses = ResponseCache(ttl_seconds=policy.cache_seconds,
+                                        freshness_seconds=policy.freshness_seconds)
+    app.state.principals = PrincipalCache(policy.auth_cache_seconds)
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

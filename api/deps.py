@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.auth import Action, Principal, authenticate
+from api.fastpath import PrincipalCache
+from campaigns.auth import Action, Principal, authenticate, hash_token
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError
 from campaigns.policy import ServiceConfig
@@ -34,12 +35,14 @@ async def get_config(request: Request) -> ServiceConfig:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    writes = request.method not in ("GET", "HEAD")
     with Session(request.app.state.engine, expire_on_commit=False) as session:
         try:
             yield session
         except BudgetPilotError as e:
             if e.keeps_changes:
                 session.commit()
+                _wrote(request)
             else:
                 session.rollback()
             raise
@@ -48,6 +51,14 @@ def get_session(request: Request) -> Iterator[Session]:
             raise
         else:
             session.commit()
+            if writes:
+                _wrote(request)
+
+
+def _wrote(request: Request) -> None:
+    """This worker's own writes (a plan, a decision, a revoked token) show at once."""
+    request.app.state.responses.invalidate()
+    request.app.state.principals.clear()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -59,10 +70,19 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `budgetpilot t
 
 
 def get_current_user(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    return authenticate(session, credentials.credentials if credentials else None)
+    token = credentials.credentials.strip() if credentials else None
+    cache: PrincipalCache = request.app.state.principals
+    key = hash_token(token) if token else ""
+    known = cache.get(key) if token else None
+    if known is not None:
+        return known
+    principal = authenticate(session, token)
+    cache.put(key, principal)
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]

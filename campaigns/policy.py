@@ -31,6 +31,16 @@ class ServicePolicy(ShiftPolicy):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     cache_seconds: float = Field(300, ge=0, le=86400, description="pacing/finance cache")
+    freshness_seconds: float = Field(
+        1, ge=0, le=60,
+        description="a worker re-reads the data version of cached responses (pacing, finance, "
+        "shift lists) at most this often; its own writes invalidate at once",
+    )
+    auth_cache_seconds: float = Field(
+        2, ge=0, le=300,
+        description="a worker remembers a checked token this long: a token revoked from "
+        "another process stops working within this time",
+    )
 
 
 class PacingSettings(_Strict):

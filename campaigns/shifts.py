@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -68,6 +68,15 @@ def list_shifts(
     if portfolio:
         stmt = stmt.where(BudgetShift.portfolio_id == get_portfolio(session, portfolio).id)
     return paginate(session, stmt, page)
+
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """Changes whenever a shift is added or changes state (every transition bumps its
+    version): the key of cached shift lists."""
+    return tuple(session.execute(select(
+        func.count(BudgetShift.id), func.max(BudgetShift.id),  # type: ignore[arg-type]
+        func.sum(BudgetShift.version), func.max(BudgetShift.updated_at),
+    )).one())
 
 
 def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftView:

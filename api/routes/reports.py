@@ -10,10 +10,11 @@ from fastapi.responses import Response
 
 from api import schemas_shifts as s
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
+from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
 from campaigns import finance, pacing_service
 from campaigns.pacing_service import money
-from campaigns.report_cache import ReportCache
+from campaigns.report_cache import ReportCache, data_stamp
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
@@ -33,14 +34,20 @@ def get_pacing(
     request: Request, session: SessionDep, config: ConfigDep, _: Reader,
     portfolio: PortfolioName = "default", month: OptionalDay = None,
     as_of: OptionalDay = None,
-) -> s.PacingReport:
+) -> s.PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
+    responses: ResponseCache = request.app.state.responses
+    stamp = responses.stamp("reports", lambda: data_stamp(session))
+    key = ("pacing", portfolio, month, as_of or pacing_service.default_as_of())
+    hit = responses.get(key, stamp)
+    if hit is not None:
+        return hit
     report = pacing_service.pacing_report(
         session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
         cache=_cache(request),
     )
-    return s.PacingReport(
+    return responses.put(key, stamp, s.PacingReport(
         portfolio=report.portfolio, month=report.month, as_of=report.as_of,
         days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
         data=[s.PacingRow(
@@ -51,7 +58,7 @@ def get_pacing(
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
             status=x.result.status,  # type: ignore[arg-type]
         ) for x in report.scopes],
-    )
+    ))
 
 
 @router.get(
@@ -67,8 +74,14 @@ def finance_report(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> s.FinanceReport | Response:
     """Spend against plan by month x network x account in the reporting currency."""
+    as_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or ""))
+    responses: ResponseCache = request.app.state.responses
+    stamp = responses.stamp("reports", lambda: data_stamp(session))
+    key = ("finance", portfolio, start_month, end_month)
+    if not as_csv and (hit := responses.get(key, stamp)) is not None:
+        return hit
     report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
                                     end_month=end_month, cache=_cache(request))
-    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+    if as_csv:
         return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE)
-    return s.FinanceReport.model_validate(dataclasses.asdict(report))
+    return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from api import schemas_shifts as s
 from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
+from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
 from campaigns import shifts
 from campaigns.shifts import ItemApplier, ShiftView
@@ -23,11 +24,17 @@ def detail(view: ShiftView) -> s.ShiftDetail:
 
 @router.get("", response_model=s.ShiftsPublic)
 def list_shifts(
-    session: SessionDep, _: Reader, page: PageDep, status: s.ShiftStatus | None = None,
-    portfolio: Name = None,
-) -> s.ShiftsPublic:
+    request: Request, session: SessionDep, _: Reader, page: PageDep,
+    status: s.ShiftStatus | None = None, portfolio: Name = None,
+) -> s.ShiftsPublic | Response:
+    responses: ResponseCache = request.app.state.responses
+    stamp = responses.stamp("shifts", lambda: shifts.data_version(session))
+    key = ("shifts", page.limit, page.offset, status, portfolio)
+    hit = responses.get(key, stamp)
+    if hit is not None:
+        return hit
     rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-    return s.ShiftsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count))  # type: ignore[arg-type]
 
 
 @router.get("/{shift_id}", response_model=s.ShiftDetail)

@@ -1,0 +1,95 @@
+"""Cached reads: a worker's own writes show at once; another worker's (written straight to the
+database here) within [service] freshness_seconds; a token revoked elsewhere stops working
+within auth_cache_seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api.app import create_app
+from campaigns.config import settings_from_dict
+from campaigns.models import ApiToken, BudgetPlan, BudgetShift
+from tests.api.conftest import SETTINGS
+from tests.api.factories import (
+    add_metrics,
+    create_account,
+    create_campaign,
+    create_plan,
+    create_shift,
+)
+
+Headers = Callable[[str], dict[str, str]]
+WINDOW = 0.3
+PACING = "/api/v1/pacing?month=2024-01-01&as_of=2024-01-10"
+
+
+@pytest.fixture
+def client(engine: Engine) -> Iterator[TestClient]:
+    service = {**SETTINGS["service"], "freshness_seconds": WINDOW, "auth_cache_seconds": WINDOW}
+    with TestClient(create_app(settings_from_dict({**SETTINGS, "service": service}), engine)) as c:
+        yield c
+
+
+def _planned(client: TestClient, headers: dict[str, str]) -> str:
+    r = client.get(PACING, headers=headers)
+    assert r.status_code == 200, r.text
+    return next(row["planned"] for row in r.json()["data"] if row["scope"] == "total")
+
+
+def test_reports_follow_own_writes_at_once_and_others_within_the_window(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    camp = create_campaign(db, account=create_account(db), external_id="9")
+    add_metrics(db, campaign=camp, start=dt.date(2024, 1, 1), spends=["100"] * 10)
+    plan = create_plan(db, month=dt.date(2024, 1, 1), planned="3100")
+    db.commit()
+    viewer, finance = as_role("viewer"), as_role("finance")
+    first = client.get(PACING, headers=viewer)
+    assert client.get(PACING, headers=viewer).content == first.content  # served from cache
+
+    r = client.put(f"/api/v1/plans/{plan.id}", headers=finance,
+                   json={"planned_spend": "4000", "version": 1})
+    assert r.status_code == 200, r.text
+    assert float(_planned(client, viewer)) == 4000  # own write: at once
+
+    db.get(BudgetPlan, plan.id).planned_spend = 5000  # type: ignore[union-attr]
+    db.get(BudgetPlan, plan.id).updated_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+    db.commit()  # "another worker"
+    time.sleep(WINDOW + 0.1)
+    assert float(_planned(client, viewer)) == 5000
+
+
+def test_shift_lists_follow_state_changes(client: TestClient, as_role: Headers, db: Session) -> None:
+    camp = create_campaign(db, account=create_account(db), external_id="9")
+    shift = create_shift(db, campaigns=[camp], new_budgets=["105"])
+    db.commit()
+    listed = client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()
+    assert listed["count"] == 1
+    r = client.post(f"/api/v1/shifts/{shift.id}/reject", headers=as_role("manager"),
+                    json={"version": 1, "comment": "no"})
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()["count"] == 0
+    db.add(create_shift(db, campaigns=[camp], new_budgets=["95"]))
+    db.commit()
+    time.sleep(WINDOW + 0.1)
+    assert client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()["count"] == 1
+    assert db.scalars(select(BudgetShift)).all()
+
+
+def test_a_token_revoked_elsewhere_stops_within_the_window(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    viewer = as_role("viewer")
+    assert client.get("/api/v1/me", headers=viewer).status_code == 200
+    row = db.exec(select(ApiToken).where(ApiToken.name == "viewer")).one()
+    row.revoked_at = dt.datetime.now(dt.UTC)
+    db.commit()  # `budgetpilot token revoke` in another process
+    time.sleep(WINDOW + 0.1)
+    assert client.get("/api/v1/me", headers=viewer).status_code == 401
