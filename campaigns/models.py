@@ -125,7 +125,6 @@ class DailyMetric(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("campaign_id", "date", name="uq_metric_campaign_date"),
         Index("ix_metric_account_date", "account_id", "date"),
-        Index("ix_metric_date", "date"),
     )
 
     # BIGINT on PostgreSQL; SQLite only autoincrements a column declared INTEGER.

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -172,6 +174,10 @@ def import_csv(
     parser = _Parser(str(path), decimal_comma=delimiter == ";", today=today)
     result = ImportResult(str(path))
     started = utcnow()
+    # A bulk load makes millions of short-lived objects and keeps a large index of seen rows:
+    # the cyclic collector would walk that index again and again for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with handle, Session(engine, expire_on_commit=False) as session:
             try:
@@ -201,6 +207,9 @@ def import_csv(
     except ImportRejected as rejected:
         _record_rejection(engine, path, rejected, started)
         raise
+    finally:
+        if collecting:
+            gc.enable()
     return result
 
 
@@ -254,13 +263,12 @@ def _import_rows(
         parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
         return
     state = _ImportState(session, parser, settings, header)
-    # Pair each row with the line it ends on (csv counts physical lines, quoted newlines too).
-    numbered = ((reader.line_num, cells) for cells in reader)  # type: ignore[attr-defined]
     while True:
-        block = list(islice(numbered, CHUNK))
+        start = reader.line_num  # type: ignore[attr-defined]
+        block = list(islice(reader, CHUNK))
         if not block:
             break
-        n = state.add_block(block)
+        n = state.add_block(block, _line_numbers(block, start, reader.line_num))  # type: ignore[attr-defined]
         result.rows += n
         if on_rows and n:
             on_rows(n)
@@ -275,6 +283,19 @@ def _import_rows(
     if state.first_day is not None and state.last_day is not None:
         result.first_date = dt.date.fromordinal(state.first_day)
         result.last_date = dt.date.fromordinal(state.last_day)
+
+
+def _line_numbers(block: list[list[str]], start: int, end: int) -> Sequence[int]:
+    """The line each row of a block starts on. Rows are one line each unless a quoted cell
+    holds a newline; only then is it worth counting."""
+    if end - start == len(block):
+        return range(start + 1, end + 1)
+    lines: Sequence[int] = []
+    line = start + 1
+    for cells in block:
+        lines.append(line)
+        line += 1 + sum(c.count("\n") for c in cells)
+    return lines
 
 
 class _ImportState:
@@ -299,14 +320,12 @@ class _ImportState:
         self._networks: dict[str, str | None] = {}
         self._currencies: dict[str, str | None] = {}
 
-    def add_block(self, block: list[tuple[int, list[str]]]) -> int:
+    def add_block(self, rows: list[list[str]], lines: Sequence[int]) -> int:
         """Check a block column by column; write it unless the file already has errors."""
         p = self.parser
-        lines_t, rows_t = zip(*block, strict=True)
-        lines, rows = list(lines_t), list(rows_t)
         if set(map(len, rows)) != {self.width}:
             keep = [i for i, cells in enumerate(rows) if len(cells) == self.width]
-            for line, cells in block:
+            for line, cells in zip(lines, rows, strict=True):
                 if len(cells) != self.width and cells and not (
                     len(cells) == 1 and not cells[0].strip()
                 ):
@@ -317,7 +336,7 @@ class _ImportState:
         cols = list(zip(*rows, strict=True))
         idx = self.idx
         before = len(p.errors)
-        days = self._dates(cols[idx["date"]], lines)
+        iso, ordinals = self._dates(cols[idx["date"]], lines)
         networks = self._lookup(cols[idx["network"]], lines, "network", self._networks,
                                 self._network)
         currencies = self._lookup(cols[idx["currency"]], lines, "currency", self._currencies,
@@ -339,17 +358,15 @@ class _ImportState:
         names = cols[idx["campaign_name"]]
         ckeys = list(zip(account_ids, campaign_ext, strict=True))
         self._ensure_campaigns(ckeys, names)
-        cids = [self.campaigns[k] for k in ckeys]
-        ordinals = [d.toordinal() for d in days]
-        keys = [(c << 20) | o for c, o in zip(cids, ordinals, strict=True)]
-        self._check_duplicates(keys, lines, days, campaign_ext)
+        cids = list(map(self.campaigns.__getitem__, ckeys))
+        keys = ((np.array(cids, dtype=np.int64) << 20) | np.array(ordinals, dtype=np.int64))
+        self._check_duplicates(keys.tolist(), lines, ordinals, campaign_ext)
         if p.errors:
             return 0
         self._track_latest(cids, ordinals, names, campaign_ext, budgets)
         lo, hi = min(ordinals), max(ordinals)
         self.first_day = lo if self.first_day is None else min(self.first_day, lo)
         self.last_day = hi if self.last_day is None else max(self.last_day, hi)
-        iso = [d.isoformat() for d in days]
         columns: list[Any] = [cids, account_ids, iso, spend, impressions, clicks, conversions,
                               revenue]
         with_budget = budgets is not None and any(b is not None for b in budgets)
@@ -359,16 +376,21 @@ class _ImportState:
                                     with_budget=with_budget)
 
     # -- column checks: a set or a C-speed match per column, a careful look only at misfits --
-    def _dates(self, col: tuple[str, ...], lines: list[int]) -> list[dt.date]:
+    def _dates(self, col: tuple[str, ...], lines: Sequence[int]) -> tuple[list[str], list[int]]:
+        """Each cell as an ISO date and as a day number; a file holds few distinct dates."""
         parsed = {v: self.parser.parse_date(v) for v in set(col)}
         bad = {v for v, d in parsed.items() if isinstance(d, str)}
-        for v, line in zip(col, lines, strict=True):
-            if v in bad:
-                self.parser.fail(line, "date", str(parsed[v]))
-        return [parsed[v] for v in col] if not bad else []  # type: ignore[misc]
+        if bad:
+            for v, line in zip(col, lines, strict=True):
+                if v in bad:
+                    self.parser.fail(line, "date", str(parsed[v]))
+            return [], []
+        iso = {v: d.isoformat() for v, d in parsed.items()}  # type: ignore[union-attr]
+        ordinal = {v: d.toordinal() for v, d in parsed.items()}  # type: ignore[union-attr]
+        return list(map(iso.__getitem__, col)), list(map(ordinal.__getitem__, col))
 
     def _lookup(
-        self, col: tuple[str, ...], lines: list[int], column: str,
+        self, col: tuple[str, ...], lines: Sequence[int], column: str,
         cache: dict[str, str | None], check: Callable[[str], str | None],
     ) -> list[str]:
         for v in set(col) - cache.keys():
@@ -396,8 +418,8 @@ class _ImportState:
             return f"{v!r} is not a network name (letters, digits, _ . -)"
         return f"{v.strip()!r} is not an ISO 4217 currency code"
 
-    def _ids(self, col: tuple[str, ...], lines: list[int], column: str) -> list[str]:
-        out = [v.strip() for v in col]
+    def _ids(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[str]:
+        out = list(map(str.strip, col))
         if not all(out):
             for v, line in zip(out, lines, strict=True):
                 if not v:
@@ -405,7 +427,7 @@ class _ImportState:
         return out
 
     def _money(
-        self, col: tuple[str, ...], lines: list[int], column: str, *,
+        self, col: tuple[str, ...], lines: Sequence[int], column: str, *,
         required: bool = False, blank: str | None = "0",
     ) -> list[Any]:
         if all(map(_PLAIN_DECIMAL, col)):
@@ -419,14 +441,14 @@ class _ImportState:
             out.append(blank if number is None else str(number))
         return out
 
-    def _counts(self, col: tuple[str, ...], lines: list[int], column: str) -> list[Any]:
+    def _counts(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[Any]:
         if all(map(_PLAIN_COUNT, col)):
             return list(col)  # digits only: both databases read the text as a number
         return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
 
     # -- ids ------------------------------------------------------------------------------
     def _accounts(
-        self, networks: list[str], exts: list[str], currencies: list[str], lines: list[int]
+        self, networks: list[str], exts: list[str], currencies: list[str], lines: Sequence[int]
     ) -> list[int]:
         triples = list(zip(networks, exts, currencies, strict=True))
         # Each distinct triple with the first line it appears on (later entries win in a
@@ -445,7 +467,7 @@ class _ImportState:
                 account[0] if account is not None and account[1] == currency else None
             )
         if all(v is not None for v in ids.values()):
-            return [ids[t] for t in triples]  # type: ignore[misc]
+            return list(map(ids.__getitem__, triples))  # type: ignore[arg-type]
         for (network, ext, currency), line in zip(triples, lines, strict=True):
             account = self.accounts[(network, ext)]
             if account is not None and account[1] != currency:
@@ -462,7 +484,7 @@ class _ImportState:
             self.new_campaigns += _ensure_campaigns(self.session, wanted, self.campaigns)
 
     def _check_duplicates(
-        self, keys: list[int], lines: list[int], days: list[dt.date], exts: list[str]
+        self, keys: list[int], lines: Sequence[int], days: list[int], exts: list[str]
     ) -> None:
         if len(set(keys)) == len(keys) and self.seen.keys().isdisjoint(keys):
             self.seen.update(zip(keys, lines, strict=True))
@@ -471,7 +493,7 @@ class _ImportState:
             first = self.seen.get(key)
             if first is not None:
                 self.parser.fail(line, None, f"the same campaign and date as line {first} "
-                                 f"({day}, campaign {ext})")
+                                 f"({dt.date.fromordinal(day)}, campaign {ext})")
             else:
                 self.seen[key] = line
 

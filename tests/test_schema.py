@@ -71,3 +71,18 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
         assert conn.execute(text("select name, reporting_currency from portfolio")).all() == [
             ("brand-x", "GBP")]
         assert conn.execute(text("select external_id from adaccount")).scalar() == "act_9"
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    """A model change without its migration would leave users' databases behind."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = create_db_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
+    engine.dispose()
+    assert diff == []

@@ -284,7 +284,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('dailymetric', schema=None) as batch_op:
         batch_op.create_index('ix_metric_account_date', ['account_id', 'date'], unique=False)
-        batch_op.create_index('ix_metric_date', ['date'], unique=False)
 
     op.create_table('shiftitem',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -328,7 +327,6 @@ def downgrade() -> None:
 
     op.drop_table('shiftitem')
     with op.batch_alter_table('dailymetric', schema=None) as batch_op:
-        batch_op.drop_index('ix_metric_date')
         batch_op.drop_index('ix_metric_account_date')
 
     op.drop_table('dailymetric')
