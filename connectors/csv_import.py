@@ -42,6 +42,8 @@ MAX_ERRORS = 20
 NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 # Time zones run up to UTC+14: a row dated "tomorrow" in UTC can be today somewhere.
 FUTURE_SLACK = dt.timedelta(days=1)
+MAX_AMOUNT = Decimal(10) ** 12
+MAX_COUNT = 10**18  # BIGINT holds up to 9.2e18
 
 
 @dataclass
@@ -97,7 +99,7 @@ class _Parser:
             number = Decimal(text)
         except InvalidOperation:
             return self._number(text, line, column, required)
-        if number.is_finite() and number >= 0:
+        if number.is_finite() and 0 <= number < MAX_AMOUNT:
             return number
         return self._number(text, line, column, required)
 
@@ -121,6 +123,10 @@ class _Parser:
         if number < 0:
             self.fail(line, column, f"{text.strip()} is negative")
             return None
+        if number >= MAX_AMOUNT:
+            self.fail(line, column, f"{text.strip()} is too large (at most 12 digits before "
+                      "the decimal point)")
+            return None
         return number
 
     def count(self, text: str, line: int, column: str) -> int:
@@ -129,13 +135,16 @@ class _Parser:
         except ValueError:
             pass
         else:
-            if value >= 0:
+            if 0 <= value < MAX_COUNT:
                 return value
         number = self._number(text, line, column, False)
         if number is None:
             return 0
         if number != number.to_integral_value():
             self.fail(line, column, f"{text.strip()} is not a whole number")
+            return 0
+        if number >= MAX_COUNT:
+            self.fail(line, column, f"{text.strip()} is too large")
             return 0
         return int(number)
 
@@ -236,7 +245,8 @@ class _Latest:
 
 
 # A clean cell, checked for a whole column at C speed; anything else takes the careful path.
-_PLAIN_DECIMAL = re.compile(r"\d{1,15}(?:\.\d{1,6})?").fullmatch
+# Money columns are NUMERIC(18, 6): at most 12 digits before the point.
+_PLAIN_DECIMAL = re.compile(r"\d{1,12}(?:\.\d{1,6})?").fullmatch
 _PLAIN_COUNT = re.compile(r"\d{1,18}").fullmatch
 
 
