@@ -39,6 +39,9 @@ log = logging.getLogger("budgetpilot.optimize")
 
 HISTORY_DAYS = 97  # 90 usable days after the conversion-lag days are set aside
 DEFAULT_LAG_DAYS = 7
+# A move smaller than this fraction of the current budget is not worth a platform edit (each
+# edit can restart Meta's learning phase, and edits per hour are limited).
+DEFAULT_MIN_CHANGE = 0.01
 
 
 class InfeasibleLimitsError(ValidationError):
@@ -82,10 +85,12 @@ def propose(
     plan = _optimise(data, limits, objective, exploration, today, lag_days)
     solved = time.perf_counter()
     run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
-    shift = _record_shift(session, settings, data, plan, run, created_by)
+    min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
+    proposed = _proposed_budgets(data, plan, min_change)
+    shift = _record_shift(session, settings, data, plan, run, created_by, proposed)
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
-    result = to_json(run.id, data, plan, shift.id)
+    result = to_json(run.id, data, plan, shift.id, proposed, min_change)
     run.outputs = result
     session.add(run)
     session.flush()
@@ -169,6 +174,20 @@ def _record_run(
     return run
 
 
+def _proposed_budgets(
+    data: PortfolioData, plan: BudgetPlan, min_change: float
+) -> list[Decimal]:
+    """Each unit's new budget in its currency, rounded; a negligible move keeps the current."""
+    out = []
+    for unit, row in zip(data.units, plan.allocations.itertuples(index=False), strict=True):
+        new = _rounded(float(row.proposed_budget), unit.account.currency)
+        old = unit.current_budget
+        if old and abs(new - old) < Decimal(repr(min_change)) * old:
+            new = old
+        out.append(new)
+    return out
+
+
 def _rounded(amount: float, currency: str) -> Decimal:
     step = Decimal(1).scaleb(-decimals(currency))
     return Decimal(repr(amount)).quantize(step, ROUND_HALF_UP)
@@ -176,7 +195,7 @@ def _rounded(amount: float, currency: str) -> Decimal:
 
 def _record_shift(
     session: Session, settings: Settings, data: PortfolioData, plan: BudgetPlan,
-    run: OptimizationRun, actor: str,
+    run: OptimizationRun, actor: str, proposed: list[Decimal],
 ) -> BudgetShift:
     rows = plan.allocations
     ttl = service_config(settings).service.shift_ttl_hours
@@ -195,8 +214,9 @@ def _record_shift(
     session.add(shift)
     session.flush()
     changed = 0
-    for unit, row in zip(data.units, rows.itertuples(index=False), strict=True):
-        new_budget = _rounded(float(row.proposed_budget), unit.account.currency)
+    for unit, row, new_budget in zip(
+        data.units, rows.itertuples(index=False), proposed, strict=True
+    ):
         if new_budget == unit.current_budget:
             continue  # few edits: an unchanged budget is not sent to the platform
         changed += 1
@@ -229,26 +249,28 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> Shif
     )
 
 
-def to_json(run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None) -> dict:
+def to_json(
+    run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None,
+    proposed: list[Decimal], min_change: float,
+) -> dict:
     """DESIGN.md's `optimize --json` object (plus a few documented extra keys)."""
     allocations = []
-    for unit, row in zip(data.units, plan.allocations.itertuples(index=False), strict=True):
-        allocations.append({
-            "network": unit.network,
-            "account_id": unit.account.external_id,
-            "campaign_id": unit.campaign.external_id,
-            "level": unit.level,
-            "budget_id": unit.target_external_id,
-            "currency": unit.account.currency,
-            "current_budget": float(unit.current_budget),
-            "proposed_budget": float(_rounded(float(row.proposed_budget), unit.account.currency)),
-            "proposed_budget_reporting": round(float(row.proposed_budget_reporting), 2),
-            "expected_conversions": round(float(row.expected_conversions), 4),
-            "expected_revenue": round(float(row.expected_revenue), 2),
-            "marginal_roi": float(row.marginal_return),
-            "binding_limit": _limit(row.binding_limit),
-            "reason": row.reason,
-        })
+    for unit, row, new_budget in zip(
+        data.units, plan.allocations.itertuples(index=False), proposed, strict=True
+    ):
+        optimal = _rounded(float(row.proposed_budget), unit.account.currency)
+        if new_budget != optimal:  # a negligible move, kept at the current budget
+            allocations.append({
+                **_allocation(unit, row, new_budget),
+                "proposed_budget_reporting": round(float(row.current_budget_reporting), 2),
+                "expected_conversions": round(float(row.expected_conversions_current), 4),
+                "expected_revenue": round(float(row.expected_revenue_current), 2),
+                "binding_limit": None,
+                "reason": f"kept: a move of {float(optimal / new_budget - 1):+.1%} is below "
+                          f"the {min_change:.0%} worth an edit",
+            })
+            continue
+        allocations.append(_allocation(unit, row, new_budget))
     return {
         "run_id": run_id,
         "shift_id": shift_id,
@@ -262,6 +284,25 @@ def to_json(run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | 
         "unspent_reason": plan.unspent_reason,
         "duality_gap": plan.certificate.duality_gap,
         "allocations": allocations,
+    }
+
+
+def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
+    return {
+        "network": unit.network,
+        "account_id": unit.account.external_id,
+        "campaign_id": unit.campaign.external_id,
+        "level": unit.level,
+        "budget_id": unit.target_external_id,
+        "currency": unit.account.currency,
+        "current_budget": float(unit.current_budget),
+        "proposed_budget": float(new_budget),
+        "proposed_budget_reporting": round(float(row.proposed_budget_reporting), 2),
+        "expected_conversions": round(float(row.expected_conversions), 4),
+        "expected_revenue": round(float(row.expected_revenue), 2),
+        "marginal_roi": float(row.marginal_return),
+        "binding_limit": _limit(row.binding_limit),
+        "reason": row.reason,
     }
 
 

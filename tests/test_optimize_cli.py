@@ -132,3 +132,20 @@ def _count_runs(cfg: Path) -> int:
         count = session.scalar(select(func.count()).select_from(OptimizationRun)) or 0
     engine.dispose()
     return count
+
+
+def test_negligible_moves_are_kept_out_of_the_shift(synced: Path) -> None:
+    """Every edit costs (learning phases, edit limits): sub-1% moves stay where they are."""
+    out = _optimize(synced)
+    for a in out["allocations"]:
+        move = abs(a["proposed_budget"] - a["current_budget"])
+        if a["reason"].startswith("kept:"):
+            assert a["proposed_budget"] == a["current_budget"]
+        else:
+            assert move == 0 or move >= 0.01 * a["current_budget"] - 1e-9
+    engine = create_db_engine(str(_db_url(synced)))
+    with Session(engine) as session:
+        items = session.scalars(select(ShiftItem).where(ShiftItem.shift_id == out["shift_id"]))
+        for item in items:
+            assert abs(item.new_budget - item.old_budget) >= item.old_budget / 100
+    engine.dispose()
