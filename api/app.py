@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,13 +15,14 @@ from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 
 from api import dashboard, problems
-from api.fastpath import PrincipalCache, ResponseCache
+from api.fastpath import FastReads, PrincipalCache, ResponseCache
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
 from campaigns.policy import service_config
-from campaigns.report_cache import ReportCache
+from campaigns.report_cache import ReportCache, data_stamp
 from campaigns.shifts import ItemApplier, writeback_applier
+from campaigns.shifts import data_version as shift_versions
 
 API_PREFIX = "/api/v1"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -92,10 +95,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(
     settings: Settings, engine: Engine, *, applier: ItemApplier | None = None,
-    scheduler: bool = False,
+    scheduler: bool = False, shared_cache: Path | None = None,
 ) -> FastAPI:
     """The application. With ``scheduler`` it runs the nightly scheduler while it serves,
-    when the config enables it (``budgetpilot serve`` does; tests do not)."""
+    when the config enables it; ``shared_cache`` is a folder where the workers of one
+    service share rendered reports (``budgetpilot serve`` passes both; tests do not)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,9 +107,11 @@ def create_app(
 
         jobs = start_scheduler(settings, engine) if scheduler else None
         app.state.scheduler = jobs
+        fresh = asyncio.create_task(app.state.responses.keep_fresh(engine))
         try:
             yield
         finally:
+            fresh.cancel()
             if jobs is not None:
                 jobs.shutdown(wait=False)
 
@@ -121,9 +127,13 @@ def create_app(
     app.state.applier = applier or writeback_applier(settings)
     policy = app.state.config.service
     app.state.cache = ReportCache(policy.cache_seconds)
-    app.state.responses = ResponseCache(ttl_seconds=policy.cache_seconds,
-                                        freshness_seconds=policy.freshness_seconds)
+    app.state.responses = ResponseCache(
+        ttl_seconds=policy.cache_seconds, freshness_seconds=policy.freshness_seconds,
+        readers={"reports": data_stamp, "shifts": shift_versions}, shared_dir=shared_cache,
+    )
     app.state.principals = PrincipalCache(policy.auth_cache_seconds)
+    app.add_middleware(FastReads, responses=app.state.responses,
+                       principals=app.state.principals)
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

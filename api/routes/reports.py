@@ -13,8 +13,9 @@ from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
 from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
 from campaigns import finance, pacing_service
+from campaigns.auth import Action
 from campaigns.pacing_service import money
-from campaigns.report_cache import ReportCache, data_stamp
+from campaigns.report_cache import ReportCache
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
@@ -38,9 +39,12 @@ def get_pacing(
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
     responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", lambda: data_stamp(session))
-    key = ("pacing", portfolio, month, as_of or pacing_service.default_as_of())
-    hit = responses.get(key, stamp)
+    stamp = responses.stamp("reports", session)
+    day = as_of or pacing_service.default_as_of()
+    key = ("pacing", portfolio, month, day)
+    where = {"request": request, "kind": "reports", "action": Action.read,
+             "day": None if as_of else day}
+    hit = responses.get(key, stamp, **where)
     if hit is not None:
         return hit
     report = pacing_service.pacing_report(
@@ -58,7 +62,7 @@ def get_pacing(
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
             status=x.result.status,  # type: ignore[arg-type]
         ) for x in report.scopes],
-    ))
+    ), **where)
 
 
 @router.get(
@@ -76,12 +80,14 @@ def finance_report(
     """Spend against plan by month x network x account in the reporting currency."""
     as_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or ""))
     responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", lambda: data_stamp(session))
+    stamp = responses.stamp("reports", session)
     key = ("finance", portfolio, start_month, end_month)
-    if not as_csv and (hit := responses.get(key, stamp)) is not None:
+    where = {"request": request, "kind": "reports", "action": Action.read_finance}
+    if not as_csv and (hit := responses.get(key, stamp, **where)) is not None:
         return hit
     report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
                                     end_month=end_month, cache=_cache(request))
     if as_csv:
         return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE)
-    return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)))
+    return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)),
+                         **where)

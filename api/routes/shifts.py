@@ -9,6 +9,7 @@ from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
 from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
 from campaigns import shifts
+from campaigns.auth import Action
 from campaigns.shifts import ItemApplier, ShiftView
 
 router = APIRouter(prefix="/shifts", tags=["shifts"])
@@ -28,13 +29,15 @@ def list_shifts(
     status: s.ShiftStatus | None = None, portfolio: Name = None,
 ) -> s.ShiftsPublic | Response:
     responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("shifts", lambda: shifts.data_version(session))
+    stamp = responses.stamp("shifts", session)
     key = ("shifts", page.limit, page.offset, status, portfolio)
-    hit = responses.get(key, stamp)
+    where = {"request": request, "kind": "shifts", "action": Action.read}
+    hit = responses.get(key, stamp, **where)
     if hit is not None:
         return hit
     rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count))  # type: ignore[arg-type]
+    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),  # type: ignore[arg-type]
+                         **where)
 
 
 @router.get("/{shift_id}", response_model=s.ShiftDetail)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.app import create_app
+from campaigns import finance
 from campaigns.config import settings_from_dict
 from campaigns.models import ApiToken, BudgetPlan, BudgetShift
 from tests.api.conftest import SETTINGS
@@ -93,3 +95,25 @@ def test_a_token_revoked_elsewhere_stops_within_the_window(
     db.commit()  # `budgetpilot token revoke` in another process
     time.sleep(WINDOW + 0.1)
     assert client.get("/api/v1/me", headers=viewer).status_code == 401
+
+
+def test_workers_share_rendered_reports(engine: Engine, as_role: Headers, db: Session,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    camp = create_campaign(db, account=create_account(db), external_id="9")
+    add_metrics(db, campaign=camp, start=dt.date(2024, 1, 1), spends=["100"] * 10)
+    create_plan(db, month=dt.date(2024, 1, 1), planned="3100")
+    db.commit()
+    settings = settings_from_dict(SETTINGS)
+    url = "/api/v1/finance/spend-vs-plan?start_month=2024-01-01&end_month=2024-12-01"
+    with TestClient(create_app(settings, engine, shared_cache=tmp_path)) as first:
+        computed = first.get(url, headers=as_role("finance"))
+    assert computed.status_code == 200, computed.text
+
+    def not_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the second worker recomputed the report")
+
+    monkeypatch.setattr(finance, "finance_report", not_again)
+    with TestClient(create_app(settings, engine, shared_cache=tmp_path)) as second:
+        shared = second.get(url, headers=as_role("finance"))
+        assert shared.content == computed.content
+        assert second.get(url, headers=as_role("service")).status_code == 403  # not finance
