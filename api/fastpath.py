@@ -101,11 +101,12 @@ class ResponseCache:
             return None
         entry = self._entries.get(key)
         if entry is not None and entry[1] == stamp and time.monotonic() - entry[0] <= self.ttl:
-            return Response(entry[2], media_type=JSON)
-        body = self._read_shared(key, stamp)
-        if body is None:
-            return None
-        self._keep(key, stamp, body, request, kind, action, day)
+            at, body = entry[0], entry[2]  # another spelling of it (Accept, query order)
+        else:
+            at, body = time.monotonic(), self._read_shared(key, stamp)
+            if body is None:
+                return None
+        self._keep(key, stamp, body, request, kind, action, day, at)
         return Response(body, media_type=JSON)
 
     def put(self, key: Hashable, stamp: Hashable, model: Any, *, request: Request, kind: str,
@@ -114,20 +115,20 @@ class ResponseCache:
         today's date (a default ``as_of``)."""
         body = model.model_dump_json().encode()
         if self.ttl > 0:
-            self._keep(key, stamp, body, request, kind, action, day)
+            self._keep(key, stamp, body, request, kind, action, day, time.monotonic())
             self._write_shared(key, stamp, body)
         return Response(body, media_type=JSON)
 
     def _keep(self, key: Hashable, stamp: Hashable, body: bytes, request: Request, kind: str,
-              action: Action, day: dt.date | None) -> None:
+              action: Action, day: dt.date | None, at: float) -> None:
         raw = (request.url.path, request.scope.get("query_string", b""),
                request.headers.get("accept", "").encode())
         with self._guard:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
                 self._raw.clear()
-            self._entries[key] = (time.monotonic(), stamp, body)
-            self._raw[raw] = _Raw(kind, stamp, body, action, day, time.monotonic())
+            self._entries[key] = (at, stamp, body)
+            self._raw[raw] = _Raw(kind, stamp, body, action, day, at)
 
     def _shared_path(self, key: Hashable, stamp: Hashable) -> Path | None:
         if self.shared_dir is None:
