@@ -40,6 +40,7 @@ from sqlmodel import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.server import shared_cache_dir  # noqa: E402
 from campaigns.auth import create_token  # noqa: E402
 from campaigns.db import create_db_engine, ensure_schema  # noqa: E402
 from campaigns.models import (  # noqa: E402
@@ -229,6 +230,9 @@ def main() -> None:
         s.commit()
     engine.dispose()
 
+    engine = create_db_engine(url)
+    shutil.rmtree(shared_cache_dir(engine), ignore_errors=True)  # a cold start is cold
+    engine.dispose()
     port = free_port()
     env = {**os.environ, "BUDGETPILOT_DATABASE_URL": url}
     server = subprocess.Popen(
