@@ -1,9 +1,10 @@
 """The nightly scheduler inside the service process (``[scheduler] enabled = true``).
 
 One APScheduler job per portfolio, on the portfolio's cron ``schedule`` in
-``[scheduler].timezone``. Every API worker may start a scheduler: each firing calls
-:func:`campaigns.nightly.run_nightly` with the slot it fired for, which takes the portfolio's
-job lock and skips a slot another worker has already run, so a job never runs twice.
+``[scheduler].timezone``, and alert evaluation every ``alert_minutes``. Every API worker may
+start a scheduler: each firing calls :func:`campaigns.nightly.run_nightly` with the slot it
+fired for, which takes the portfolio's job lock and skips a slot another worker has already
+run, so a job never runs twice.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from campaigns import alerts
 from campaigns.config import Settings
 from campaigns.errors import ConfigError
+from campaigns.job_lock import try_lock
 from campaigns.nightly import portfolio_names, run_nightly
 from campaigns.policy import service_config
 
@@ -62,6 +66,14 @@ def run_scheduled(engine: Engine, settings: Settings, portfolio: str,
         log.info("nightly %s: %s", portfolio, line)
 
 
+def evaluate_alerts(engine: Engine, settings: Settings) -> None:
+    """Detect and deliver alerts; one worker at a time (the others skip)."""
+    config = service_config(settings)
+    with try_lock(engine, "alerts") as held:
+        if held:
+            alerts.evaluate(engine, config.pacing, config.alerts)
+
+
 def start_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler | None:
     """Start the scheduler when the config enables it; None otherwise."""
     config = service_config(settings).scheduler
@@ -73,6 +85,12 @@ def start_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler |
             run_scheduled, trigger, args=(engine, settings, name, trigger),
             id=f"nightly:{name}", name=f"nightly rebalance of {name}", max_instances=1,
             coalesce=True, misfire_grace_time=MISFIRE_GRACE_SECONDS, replace_existing=True,
+        )
+    if config.alert_minutes:
+        scheduler.add_job(
+            evaluate_alerts, IntervalTrigger(minutes=config.alert_minutes), args=(engine, settings),
+            id="alerts", name="alert evaluation", max_instances=1, coalesce=True,
+            replace_existing=True,
         )
     scheduler.start()
     for job in scheduler.get_jobs():

@@ -77,6 +77,10 @@ class SchedulerSettings(_Strict):
     auto_approve: bool = True
     apply: bool = True
     sync: bool = True
+    alert_minutes: int = Field(
+        60, ge=0, le=1440,
+        description="evaluate and deliver alerts this often between nightly runs (0: never)",
+    )
 
 
 @dataclass(frozen=True)

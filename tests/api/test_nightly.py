@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from api.scheduler import schedules, slot_for
+from api.scheduler import evaluate_alerts, schedules, slot_for
 from campaigns.config import Settings
 from campaigns.errors import ConfigError
 from campaigns.job_lock import try_lock
@@ -140,8 +140,9 @@ def test_the_service_runs_the_scheduler_when_enabled(sqlite_engine: Engine, tmp_
     with TestClient(app) as client:
         assert client.get("/health").status_code == 200
         jobs = app.state.scheduler
-        assert jobs.running and [j.id for j in jobs.get_jobs()] == ["nightly:default"]
+        assert jobs.running and sorted(j.id for j in jobs.get_jobs()) == ["alerts", "nightly:default"]
     assert not jobs.running  # stopped with the service
+    evaluate_alerts(sqlite_engine, settings)  # the hourly job runs on its own
     off = create_app(sandbox_settings(tmp_path), sqlite_engine, scheduler=True)
     with TestClient(off):
         assert off.state.scheduler is None
