@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Table, select
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
@@ -199,7 +199,7 @@ def _sqlite_value(v: Any) -> Any:
 
 
 def upsert_metric_tuples(
-    session: Session, params: Sequence[tuple[Any, ...]], *, with_budget: bool
+    session: Session | Connection, params: Sequence[tuple[Any, ...]], *, with_budget: bool
 ) -> int:
     """The same upsert for rows already in column order: campaign_id, account_id, date,
     spend, impressions, clicks, conversions, revenue[, daily_budget].
@@ -209,7 +209,7 @@ def upsert_metric_tuples(
     """
     if not params:
         return 0
-    conn = session.connection()
+    conn = session.connection() if isinstance(session, Session) else session
     dialect = conn.dialect.name
     now = utcnow()
     if dialect == "sqlite":

@@ -13,6 +13,7 @@ import datetime as dt
 import gc
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import islice
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -272,16 +273,18 @@ def _import_rows(
     if dupes:
         parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
         return
-    state = _ImportState(session, parser, settings, header)
-    while True:
-        start = reader.line_num  # type: ignore[attr-defined]
-        block = list(islice(reader, CHUNK))
-        if not block:
-            break
-        n = state.add_block(block, _line_numbers(block, start, reader.line_num))  # type: ignore[attr-defined]
-        result.rows += n
-        if on_rows and n:
-            on_rows(n)
+    with _Writer(session.connection()) as writer:
+        state = _ImportState(session, parser, settings, header, writer)
+        while True:
+            start = reader.line_num  # type: ignore[attr-defined]
+            block = list(islice(reader, CHUNK))
+            if not block:
+                break
+            lines = _line_numbers(block, start, reader.line_num)  # type: ignore[attr-defined]
+            n = state.add_block(block, lines)
+            result.rows += n
+            if on_rows and n:
+                on_rows(n)
     if not parser.errors and result.rows == 0:
         parser.fail(2, None, "the file has a header but no data rows")
     if parser.errors:
@@ -293,6 +296,50 @@ def _import_rows(
     if state.first_day is not None and state.last_day is not None:
         result.first_date = dt.date.fromordinal(state.first_day)
         result.last_date = dt.date.fromordinal(state.last_day)
+
+
+class _Writer:
+    """Writes one block while the next is read and checked.
+
+    PostgreSQL works in its own process while Python parses the next block, so the two
+    overlap instead of taking turns. Only one write is in flight, and anything else that
+    touches the connection waits for it first.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        # SQLite's driver takes the GIL back for every row it binds, so a writer thread there
+        # only fights the parser for it: SQLite writes in line.
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer")
+            if conn.dialect.name == "postgresql" else None
+        )
+        self._pending: Future[int] | None = None
+
+    def submit(self, params: list[tuple[Any, ...]], *, with_budget: bool) -> None:
+        self.wait()
+        if self._pool is None:
+            upsert_metric_tuples(self.conn, params, with_budget=with_budget)
+            return
+        self._pending = self._pool.submit(
+            upsert_metric_tuples, self.conn, params, with_budget=with_budget
+        )
+
+    def wait(self) -> None:
+        """Let the write in flight finish (and raise its error here, in the caller)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
 
 def _line_numbers(block: list[list[str]], start: int, end: int) -> Sequence[int]:
@@ -312,9 +359,11 @@ class _ImportState:
     """What the import knows across blocks: ids, seen campaign-days, each campaign's latest."""
 
     def __init__(
-        self, session: Session, parser: _Parser, settings: Settings, header: list[str]
+        self, session: Session, parser: _Parser, settings: Settings, header: list[str],
+        writer: _Writer,
     ) -> None:
         self.session = session
+        self.writer = writer
         self.parser = parser
         self.settings = settings
         self.idx = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
@@ -382,8 +431,8 @@ class _ImportState:
         with_budget = budgets is not None and any(b is not None for b in budgets)
         if with_budget:
             columns.append(budgets)
-        return upsert_metric_tuples(self.session, list(zip(*columns, strict=True)),
-                                    with_budget=with_budget)
+        self.writer.submit(list(zip(*columns, strict=True)), with_budget=with_budget)
+        return len(cids)
 
     # -- column checks: a set or a C-speed match per column, a careful look only at misfits --
     def _dates(self, col: tuple[str, ...], lines: Sequence[int]) -> tuple[list[str], list[int]]:
@@ -466,6 +515,7 @@ class _ImportState:
         first_line = dict(zip(reversed(triples), reversed(lines), strict=True))
         for (network, ext, currency), line in sorted(first_line.items(), key=lambda kv: kv[1]):
             if (network, ext) not in self.accounts:
+                self.writer.wait()  # the session is about to use the connection
                 self.accounts[(network, ext)] = _ensure_account(
                     self.session, self.settings, self.csv_sources, network, ext, currency,
                     line, self.parser,
@@ -491,6 +541,7 @@ class _ImportState:
             if key not in self.campaigns and key not in wanted:
                 wanted[key] = name.strip() or key[1]
         if wanted:
+            self.writer.wait()  # the session is about to use the connection
             self.new_campaigns += _ensure_campaigns(self.session, wanted, self.campaigns)
 
     def _check_duplicates(
