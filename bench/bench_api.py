@@ -15,12 +15,12 @@ distribution; otherwise from the Python client here, which costs far more CPU pe
 the server it measures (on a 2-core machine it inflates every figure).
 
 Figures (2026-11, 2 shared vCPUs running wrk, PostgreSQL and the service together, other
-jobs on the machine; `--workers 2 --duration 20`, three runs):
+jobs on the machine; `--workers 2` (one run `--workers 1`), 10-20 s per endpoint, four runs):
 
     endpoint                 first request        p50        p99
-    GET pacing               0.5-1.0 s            2-7 ms     155-610 ms
-    GET shifts (50)          0.06-0.2 s           3-7 ms     155-615 ms
-    GET finance (12 months)  1.5-3.2 s            6-8 ms     155-285 ms
+    GET pacing               0.5-1.0 s            4-8 ms     190-610 ms
+    GET shifts (50)          0.06-0.11 s          3-5 ms     155-615 ms
+    GET finance (12 months)  1.5-3.2 s            6-10 ms    155-275 ms
     GET /health (reference)  -                    21-35 ms   200-330 ms
 
 The first request after a data change computes the report (in one worker; the others read
