@@ -38,6 +38,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts name config keys like "[service] port": plain text, not markup.
+    rich_markup_mode=None,
 )
 log = logging.getLogger("budgetpilot")
 
