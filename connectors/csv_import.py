@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import islice
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -247,8 +248,30 @@ class _Latest:
 
 # A clean cell, checked for a whole column at C speed; anything else takes the careful path.
 # Money columns are NUMERIC(18, 6): at most 12 digits before the point.
-_PLAIN_DECIMAL = re.compile(r"\d{1,12}(?:\.\d{1,6})?").fullmatch
-_PLAIN_COUNT = re.compile(r"\d{1,18}").fullmatch
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?").fullmatch
+_DOTS = methodcaller("count", ".")
+
+
+def _plain_decimals(col: tuple[str, ...]) -> bool:
+    """Every cell is digits with at most one point and at most 12 characters (so at most 12
+    digits before the point). Whole-column string operations: no Python call per cell."""
+    digits = "".join(col).replace(".", "")
+    return (
+        digits.isascii()
+        and digits.isdigit()
+        and min(map(len, col)) > 0
+        and max(map(len, col)) <= 12
+        and max(map(_DOTS, col)) <= 1
+        and "." not in col
+    )
+
+
+def _plain_counts(col: tuple[str, ...]) -> bool:
+    joined = "".join(col)
+    return (
+        joined.isascii() and joined.isdigit() and min(map(len, col)) > 0
+        and max(map(len, col)) <= 18
+    )
 
 
 def _import_rows(
@@ -489,7 +512,7 @@ class _ImportState:
         self, col: tuple[str, ...], lines: Sequence[int], column: str, *,
         required: bool = False, blank: str | None = "0",
     ) -> list[Any]:
-        if all(map(_PLAIN_DECIMAL, col)):
+        if _plain_decimals(col):
             return list(col)
         out: list[Any] = []
         for v, line in zip(col, lines, strict=True):
@@ -501,7 +524,7 @@ class _ImportState:
         return out
 
     def _counts(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[Any]:
-        if all(map(_PLAIN_COUNT, col)):
+        if _plain_counts(col):
             return list(col)  # digits only: both databases read the text as a number
         return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
 

@@ -118,6 +118,8 @@ def test_spreadsheet_export_with_bom_semicolons_and_decimal_commas(
         ([HEADER, GOOD[0].replace(",250,", ",2.5,")], "line 2, column clicks: 2.5 is not a whole number"),
         ([HEADER, GOOD[0].replace(",100.50,", ",NaN,")], "is not a number"),
         ([HEADER], "the file has a header but no data rows"),
+        ([HEADER, GOOD[0], GOOD[1].replace(",99.25,", ",.,")], "line 3, column spend: '.' is not a number"),
+        ([HEADER, GOOD[0].replace(",10000,", ",1²,")], "line 2, column impressions: '1²' is not a number"),
         ([HEADER, GOOD[0].replace(",100.50,", ",12345678901234,")], "line 2, column spend: 12345678901234 is too large"),
     ],
 )
