@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, insert, or_, select, tuple_, update
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
@@ -262,11 +262,76 @@ def _copy_upsert(
     return len(params)
 
 
-def set_current_budgets(session: Session, budgets: dict[int, Decimal]) -> None:
-    """The latest known daily budget of campaigns (from a CSV's daily_budget column)."""
-    for cid, amount in budgets.items():
-        campaign = session.get(Campaign, cid)
-        if campaign is not None and campaign.daily_budget != amount:
-            campaign.daily_budget = amount
-            campaign.updated_at = utcnow()
-            session.add(campaign)
+def find_or_create_campaigns(
+    session: Session, wanted: dict[tuple[int, str], str], campaigns: dict[tuple[int, str], int]
+) -> int:
+    """Find or create campaigns in bulk: ``wanted`` maps (account id, external id) to a name;
+    ``campaigns`` receives their ids. Returns how many were created."""
+    keys = list(wanted)
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        found = session.execute(
+            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
+                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            )
+        ).all()
+        for account_id, ext, cid in found:
+            campaigns[(account_id, ext)] = cid
+    new = [k for k in keys if k not in campaigns]
+    if not new:
+        return 0
+    networks = dict(session.execute(
+        select(AdAccount.id, AdAccount.network).where(
+            AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
+        )
+    ).all())
+    now = utcnow()
+    session.execute(insert(Campaign.__table__), [  # type: ignore[attr-defined]
+        {"account_id": a, "external_id": e, "network": networks[a], "name": wanted[(a, e)],
+         "status": "active", "budget_level": "campaign", "budget_shared": False,
+         "created_at": now, "updated_at": now}
+        for a, e in new
+    ])
+    for i in range(0, len(new), 500):
+        part = new[i : i + 500]
+        for account_id, ext, cid in session.execute(
+            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
+                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            )
+        ).all():
+            campaigns[(account_id, ext)] = cid
+    return len(new)
+
+
+def set_names_and_budgets(
+    session: Session, latest: dict[int, tuple[str, Any]]
+) -> None:
+    """Campaign id -> (name, current daily budget or None: keep the budget), in bulk."""
+    table = Campaign.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    with_budget = [
+        {"cid": cid, "name": name, "budget": budget, "now": now}
+        for cid, (name, budget) in latest.items() if budget is not None
+    ]
+    name_only = [
+        {"cid": cid, "name": name, "now": now}
+        for cid, (name, budget) in latest.items() if budget is None
+    ]
+    # One statement per kind, executed for many rows; unchanged campaigns keep updated_at.
+    if with_budget:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"))
+            .where(or_(table.c.name != bindparam("name"),
+                       table.c.daily_budget.is_distinct_from(bindparam("budget"))))
+            .values(name=bindparam("name"), daily_budget=bindparam("budget"),
+                    updated_at=bindparam("now")),
+            with_budget,
+        )
+    if name_only:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("cid"), table.c.name != bindparam("name"))
+            .values(name=bindparam("name"), updated_at=bindparam("now")),
+            name_only,
+        )

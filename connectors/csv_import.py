@@ -11,40 +11,42 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
-import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.errors import ImportRejected
-from campaigns.models import AdAccount, Campaign, SyncRun, utcnow
-from campaigns.store import upsert_account, upsert_metric_tuples
+from campaigns.models import AdAccount, SyncRun, utcnow
+from campaigns.store import (
+    find_or_create_campaigns,
+    set_names_and_budgets,
+    upsert_account,
+    upsert_metric_tuples,
+)
 from campaigns.sync import portfolio_name_for, resolve_portfolio
 from connectors.base import AccountRecord
+from connectors.csv_cells import (
+    NETWORK_RE,
+    OPTIONAL,
+    PLAIN_DECIMAL,
+    REQUIRED,
+    CellParser,
+    TooManyErrors,
+    plain_counts,
+    plain_decimals,
+)
 from connectors.currencies import is_currency
 
-REQUIRED = (
-    "date", "network", "account_id", "campaign_id", "campaign_name", "currency", "spend",
-    "impressions", "clicks", "conversions", "revenue",
-)  # fmt: skip
-OPTIONAL = ("daily_budget",)
 CHUNK = 20_000
-MAX_ERRORS = 20
-NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
-# Time zones run up to UTC+14: a row dated "tomorrow" in UTC can be today somewhere.
-FUTURE_SLACK = dt.timedelta(days=1)
-MAX_AMOUNT = Decimal(10) ** 12
-MAX_COUNT = 10**18  # BIGINT holds up to 9.2e18
 
 
 @dataclass
@@ -57,97 +59,6 @@ class ImportResult:
     first_date: dt.date | None = None
     last_date: dt.date | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-class _Rejected(Exception):
-    pass
-
-
-@dataclass
-class _Parser:
-    """Turns text cells into typed values, collecting errors that name line and column."""
-
-    path: str
-    decimal_comma: bool
-    today: dt.date
-    errors: list[str] = field(default_factory=list)
-
-    def fail(self, line: int, column: str | None, message: str) -> None:
-        where = f"line {line}" + (f", column {column}" if column else "")
-        self.errors.append(f"{self.path}: {where}: {message}")
-        if len(self.errors) >= MAX_ERRORS:
-            raise _Rejected
-
-    def parse_date(self, text: str) -> dt.date | str:
-        value = text.strip()
-        if value.endswith((" 00:00:00", "T00:00:00", " 00:00")):
-            value = value.split(" ")[0].split("T")[0]
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return f"{text!r} is not a date in the form YYYY-MM-DD"
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            return f"{value} is not a real date"
-        if day > self.today + FUTURE_SLACK:
-            return f"{value} is in the future"
-        return day
-
-    def number(
-        self, text: str, line: int, column: str, *, required: bool = False
-    ) -> Decimal | None:
-        # Fast path for the common, clean cell; everything else is looked at closely below.
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            return self._number(text, line, column, required)
-        if number.is_finite() and 0 <= number < MAX_AMOUNT:
-            return number
-        return self._number(text, line, column, required)
-
-    def _number(self, text: str, line: int, column: str, required: bool) -> Decimal | None:
-        value = text.strip()
-        if not value:
-            if required:
-                self.fail(line, column, "is empty")
-            return None
-        if self.decimal_comma and "," in value:
-            value = value.replace(".", "").replace(",", ".")
-        value = value.replace(" ", "").replace("\u00a0", "")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            self.fail(line, column, f"{text.strip()!r} is not a number")
-            return None
-        if not number.is_finite():
-            self.fail(line, column, f"{text.strip()!r} is not a number")
-            return None
-        if number < 0:
-            self.fail(line, column, f"{text.strip()} is negative")
-            return None
-        if number >= MAX_AMOUNT:
-            self.fail(line, column, f"{text.strip()} is too large (at most 12 digits before "
-                      "the decimal point)")
-            return None
-        return number
-
-    def count(self, text: str, line: int, column: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            pass
-        else:
-            if 0 <= value < MAX_COUNT:
-                return value
-        number = self._number(text, line, column, False)
-        if number is None:
-            return 0
-        if number != number.to_integral_value():
-            self.fail(line, column, f"{text.strip()} is not a whole number")
-            return 0
-        if number >= MAX_COUNT:
-            self.fail(line, column, f"{text.strip()} is too large")
-            return 0
-        return int(number)
 
 
 def _open_rows(path: Path) -> tuple[Iterator[list[str]], csv.Dialect | str, Any]:
@@ -181,7 +92,7 @@ def import_csv(
         reader, delimiter, handle = _open_rows(path)
     except UnicodeDecodeError as e:
         raise ImportRejected(str(path), [f"{path}: not UTF-8 text ({e.reason})"]) from e
-    parser = _Parser(str(path), decimal_comma=delimiter == ";", today=today)
+    parser = CellParser(str(path), decimal_comma=delimiter == ";", today=today)
     result = ImportResult(str(path))
     started = utcnow()
     # A bulk load makes millions of short-lived objects and keeps a large index of seen rows:
@@ -192,7 +103,7 @@ def import_csv(
         with handle, Session(engine, expire_on_commit=False) as session:
             try:
                 _import_rows(session, reader, parser, settings, result, on_rows)
-            except _Rejected:
+            except TooManyErrors:
                 pass
             except UnicodeDecodeError:
                 parser.errors.append(f"{path}: line {reader.line_num + 1}: not UTF-8 text")
@@ -245,29 +156,10 @@ class _Latest:
     budget: str | None
 
 
-# A clean cell, checked for a whole column at C speed; anything else takes the careful path.
-# Money columns are NUMERIC(18, 6): at most 12 digits before the point.
-_PLAIN_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?").fullmatch
-# The same checks for a whole column in one regex call: cells joined with NUL, which the csv
-# module never lets into a cell, so no cell can pose as two.
-_PLAIN_DECIMALS = re.compile(
-    r"[0-9]{1,12}(?:\.[0-9]{1,6})?(?:\x00[0-9]{1,12}(?:\.[0-9]{1,6})?)*"
-).fullmatch
-_PLAIN_COUNTS = re.compile(r"[0-9]{1,18}(?:\x00[0-9]{1,18})*").fullmatch
-
-
-def _plain_decimals(col: tuple[str, ...]) -> bool:
-    return _PLAIN_DECIMALS("\x00".join(col)) is not None
-
-
-def _plain_counts(col: tuple[str, ...]) -> bool:
-    return _PLAIN_COUNTS("\x00".join(col)) is not None
-
-
 def _import_rows(
     session: Session,
     reader: Iterator[list[str]],
-    parser: _Parser,
+    parser: CellParser,
     settings: Settings,
     result: ImportResult,
     on_rows: Callable[[int], None] | None,
@@ -302,7 +194,9 @@ def _import_rows(
         parser.fail(2, None, "the file has a header but no data rows")
     if parser.errors:
         return
-    _finish_campaigns(session, state.latest)
+    set_names_and_budgets(
+        session, {cid: (v.name, v.budget) for cid, v in state.latest.items()}
+    )
     result.accounts = len(state.accounts)
     result.campaigns = len(state.latest)
     result.new_campaigns = state.new_campaigns
@@ -372,7 +266,7 @@ class _ImportState:
     """What the import knows across blocks: ids, seen campaign-days, each campaign's latest."""
 
     def __init__(
-        self, session: Session, parser: _Parser, settings: Settings, header: list[str],
+        self, session: Session, parser: CellParser, settings: Settings, header: list[str],
         writer: _Writer,
     ) -> None:
         self.session = session
@@ -502,11 +396,11 @@ class _ImportState:
         self, col: tuple[str, ...], lines: Sequence[int], column: str, *,
         required: bool = False, blank: str | None = "0",
     ) -> list[Any]:
-        if _plain_decimals(col):
+        if plain_decimals(col):
             return list(col)
         out: list[Any] = []
         for v, line in zip(col, lines, strict=True):
-            if _PLAIN_DECIMAL(v):
+            if PLAIN_DECIMAL(v):
                 out.append(v)
                 continue
             number = self.parser.number(v, line, column, required=required)
@@ -514,7 +408,7 @@ class _ImportState:
         return out
 
     def _counts(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[Any]:
-        if _plain_counts(col):
+        if plain_counts(col):
             return list(col)  # digits only: both databases read the text as a number
         return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
 
@@ -555,7 +449,7 @@ class _ImportState:
                 wanted[key] = name.strip() or key[1]
         if wanted:
             self.writer.wait()  # the session is about to use the connection
-            self.new_campaigns += _ensure_campaigns(self.session, wanted, self.campaigns)
+            self.new_campaigns += find_or_create_campaigns(self.session, wanted, self.campaigns)
 
     def _check_duplicates(
         self, keys: list[int], lines: Sequence[int], days: list[int], exts: list[str]
@@ -600,7 +494,7 @@ def _ensure_account(
     ext: str,
     currency: str,
     line: int,
-    parser: _Parser,
+    parser: CellParser,
 ) -> tuple[int, str] | None:
     existing = session.scalars(
         select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
@@ -632,74 +526,3 @@ def _ensure_account(
         portfolio_id=portfolio.id,  # type: ignore[arg-type]
     )
     return account.id, account.currency  # type: ignore[return-value]
-
-
-def _ensure_campaigns(
-    session: Session, wanted: dict[tuple[int, str], str], campaigns: dict[tuple[int, str], int]
-) -> int:
-    """Find or create the campaigns of ``wanted`` (key -> name); returns how many are new."""
-    keys = list(wanted)
-    for i in range(0, len(keys), 500):
-        part = keys[i : i + 500]
-        found = session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
-            )
-        ).all()
-        for account_id, ext, cid in found:
-            campaigns[(account_id, ext)] = cid
-    new = [k for k in keys if k not in campaigns]
-    if not new:
-        return 0
-    networks = dict(session.execute(
-        select(AdAccount.id, AdAccount.network).where(
-            AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
-        )
-    ).all())
-    now = utcnow()
-    session.execute(insert(Campaign.__table__), [  # type: ignore[attr-defined]
-        {"account_id": a, "external_id": e, "network": networks[a], "name": wanted[(a, e)],
-         "status": "active", "budget_level": "campaign", "budget_shared": False,
-         "created_at": now, "updated_at": now}
-        for a, e in new
-    ])
-    for i in range(0, len(new), 500):
-        part = new[i : i + 500]
-        for account_id, ext, cid in session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
-            )
-        ).all():
-            campaigns[(account_id, ext)] = cid
-    return len(new)
-
-
-def _finish_campaigns(session: Session, latest: dict[int, _Latest]) -> None:
-    """The newest row of each campaign gives its name and (if present) its current budget."""
-    table = Campaign.__table__  # type: ignore[attr-defined]
-    now = utcnow()
-    with_budget = [
-        {"cid": cid, "name": v.name, "budget": v.budget, "now": now}
-        for cid, v in latest.items() if v.budget is not None
-    ]
-    name_only = [
-        {"cid": cid, "name": v.name, "now": now} for cid, v in latest.items() if v.budget is None
-    ]
-    # One statement per kind, executed for many rows; unchanged campaigns keep updated_at.
-    if with_budget:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("cid"))
-            .where(or_(table.c.name != bindparam("name"),
-                       table.c.daily_budget.is_distinct_from(bindparam("budget"))))
-            .values(name=bindparam("name"), daily_budget=bindparam("budget"),
-                    updated_at=bindparam("now")),
-            with_budget,
-        )
-    if name_only:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("cid"), table.c.name != bindparam("name"))
-            .values(name=bindparam("name"), updated_at=bindparam("now")),
-            name_only,
-        )
