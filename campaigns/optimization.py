@@ -16,6 +16,7 @@ import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns import audit
@@ -225,7 +226,25 @@ def _record_shift(
     audit.record(session, actor=actor, action="shift.propose", entity_type="shift",
                  entity_id=shift.id, after={"status": "proposed", "run_id": run.id,
                                             "items": changed})
+    _supersede(session, shift, actor)
     return shift
+
+
+def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
+    """Older proposals for the portfolio give way to the new one: a manager should review
+    one current proposal, not a queue of outdated ones."""
+    from campaigns import shifts
+
+    older = session.scalars(
+        select(BudgetShift.id).where(
+            BudgetShift.portfolio_id == shift.portfolio_id,
+            BudgetShift.status == "proposed",
+            BudgetShift.id != shift.id,
+        )
+    ).all()
+    for shift_id in older:
+        shifts.expire(session, shifts.get_shift(session, shift_id),
+                      reason=f"superseded by shift {shift.id}", actor=actor)
 
 
 def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> ShiftItem:

@@ -149,3 +149,18 @@ def test_negligible_moves_are_kept_out_of_the_shift(synced: Path) -> None:
         for item in items:
             assert abs(item.new_budget - item.old_budget) >= item.old_budget / 100
     engine.dispose()
+
+
+def test_a_new_proposal_supersedes_the_pending_one(synced: Path) -> None:
+    first = _optimize(synced)
+    second = _optimize(synced)
+    engine = create_db_engine(str(_db_url(synced)))
+    with Session(engine) as session:
+        old = session.get(BudgetShift, first["shift_id"])
+        new = session.get(BudgetShift, second["shift_id"])
+        assert old is not None and new is not None
+        assert (old.status, new.status) == ("expired", "proposed")
+        assert old.comment == f"superseded by shift {new.id}"
+        pending = session.scalars(select(BudgetShift).where(BudgetShift.status == "proposed"))
+        assert [s.id for s in pending] == [new.id]
+    engine.dispose()
