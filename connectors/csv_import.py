@@ -92,6 +92,8 @@ def import_csv(
         reader, delimiter, handle = _open_rows(path)
     except UnicodeDecodeError as e:
         raise ImportRejected(str(path), [f"{path}: not UTF-8 text ({e.reason})"]) from e
+    except OSError as e:
+        raise ImportRejected(str(path), [f"{path}: cannot be read: {e.strerror or e}"]) from e
     parser = CellParser(str(path), decimal_comma=delimiter == ";", today=today)
     result = ImportResult(str(path))
     started = utcnow()

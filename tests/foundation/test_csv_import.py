@@ -139,6 +139,15 @@ def test_bad_rows_are_named_and_nothing_is_written(
         assert message in (failed.error or "")
 
 
+def test_a_folder_or_missing_file_is_refused_with_a_reason(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    with pytest.raises(ImportRejected, match="cannot be read: Is a directory"):
+        run(sqlite_engine, tmp_path)
+    with pytest.raises(ImportRejected, match="no such file"):
+        run(sqlite_engine, tmp_path / "missing.csv")
+
+
 def test_empty_file_is_refused(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
