@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from campaigns.models import (
     AdAccount,
@@ -20,17 +20,13 @@ from campaigns.models import (
     ShiftItem,
     SyncRun,
 )
+from campaigns.store import get_or_create_portfolio
 
 _seq = itertools.count(1)
 
 
 def get_portfolio(session: Session, name: str = "default", currency: str = "EUR") -> Portfolio:
-    row = session.exec(select(Portfolio).where(Portfolio.name == name)).first()
-    if row is None:
-        row = Portfolio(name=name, reporting_currency=currency)
-        session.add(row)
-        session.flush()
-    return row
+    return get_or_create_portfolio(session, name, reporting_currency=currency)
 
 
 def create_account(
