@@ -133,6 +133,14 @@ def load(url: str, campaigns: int, days: int) -> None:
                     copy.write_row((cid, aid, day, f"{spend:.2f}", 1000, 30,
                                     f"{spend / 40:.2f}", f"{spend * 3:.2f}", now))
         raw.commit()
+        # The per-account daily totals every writer of metrics keeps (see campaigns.store).
+        cur.execute(
+            "INSERT INTO accountday (account_id, date, spend, impressions, clicks, "
+            "conversions, revenue) SELECT account_id, date, sum(spend), sum(impressions), "
+            "sum(clicks), sum(conversions), sum(revenue) FROM dailymetric "
+            "GROUP BY account_id, date"
+        )
+        raw.commit()
         cur.execute("ANALYZE")
         raw.commit()
     finally:

@@ -146,6 +146,22 @@ class DailyMetric(SQLModel, table=True):
     updated_at: datetime = ts_field()
 
 
+class AccountDay(SQLModel, table=True):
+    """An account's totals for one local day, kept by the store whenever metrics are written.
+
+    Finance and pacing read months of spend per account; summing campaign rows for that
+    (millions of them) on every report made the first request after new data slow.
+    """
+
+    account_id: int = Field(foreign_key="adaccount.id", primary_key=True)
+    date: dt.date = Field(primary_key=True)
+    spend: Decimal = money_field()
+    impressions: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    clicks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    conversions: Decimal = money_field()
+    revenue: Decimal = money_field()
+
+
 class BudgetPlan(SQLModel, table=True):
     """Planned spend for one month and scope, in the portfolio's reporting currency."""
 

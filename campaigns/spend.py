@@ -8,11 +8,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns.fx import FxTable
-from campaigns.models import AdAccount, Campaign, DailyMetric, Portfolio
+from campaigns.models import AccountDay, AdAccount, Campaign, DailyMetric, Portfolio
 from campaigns.scopes import account_key, campaign_key
 
 
@@ -39,12 +39,11 @@ def account_daily_local(
     """(account id, local day) → spend in the account's currency."""
     if not accounts or end < start:
         return {}
-    m = DailyMetric
-    stmt = (
-        select(m.account_id, m.date, func.sum(m.spend))
-        .where(m.account_id.in_([a.id for a in accounts]),  # type: ignore[attr-defined]
-               m.date >= start, m.date <= end)
-        .group_by(m.account_id, m.date)
+    # The store keeps these totals as metrics are written: no sum over campaign rows here.
+    d = AccountDay
+    stmt = select(d.account_id, d.date, d.spend).where(
+        d.account_id.in_([a.id for a in accounts]),  # type: ignore[attr-defined]
+        d.date >= start, d.date <= end,
     )
     return {(acc, day): Decimal(total or 0) for acc, day, total in session.execute(stmt)}
 

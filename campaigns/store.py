@@ -11,7 +11,17 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
@@ -188,6 +198,34 @@ def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         for r in rows
     ]
     return upsert_metric_tuples(session, params, with_budget=with_budget)
+
+
+def refresh_account_days(
+    session: Session | Connection, account_ids: Iterable[int], start: Any, end: Any
+) -> None:
+    """Recompute the accounts' daily totals (``AccountDay``) for ``start..end`` from their
+    campaign rows. Every writer of metrics calls it once before it commits."""
+    ids = sorted(set(account_ids))
+    if not ids or start is None or end is None:
+        return
+    conn = session.connection() if isinstance(session, Session) else session
+    values = ", ".join(f"{c} = excluded.{c}" for c in _DAY_TOTALS)
+    sums = ", ".join(f"sum({c})" for c in _DAY_TOTALS)
+    # The WHERE clause also tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            text(
+                f"INSERT INTO accountday (account_id, date, {', '.join(_DAY_TOTALS)}) "
+                f"SELECT account_id, date, {sums} FROM dailymetric "
+                "WHERE account_id IN :ids AND date >= :start AND date <= :end "
+                f"GROUP BY account_id, date ON CONFLICT (account_id, date) DO UPDATE SET {values}"
+            ).bindparams(bindparam("ids", expanding=True)),
+            # ISO text compares right on both: SQLite keeps dates as text, PostgreSQL casts.
+            {"ids": ids[i : i + 500], "start": str(start), "end": str(end)},
+        )
+
+
+_DAY_TOTALS = ("spend", "impressions", "clicks", "conversions", "revenue")
 
 
 def _sqlite_value(v: Any) -> Any:

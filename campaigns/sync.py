@@ -23,6 +23,7 @@ from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
 from campaigns.store import (
     ensure_campaigns,
     get_or_create_portfolio,
+    refresh_account_days,
     upsert_account,
     upsert_ad_sets,
     upsert_campaigns,
@@ -289,6 +290,7 @@ def _load_metrics(
             total += _flush(session, batch)
             batch = []
     total += _flush(session, batch)
+    refresh_account_days(session, [acc.id], start, end)  # type: ignore[list-item]
     return total
 
 

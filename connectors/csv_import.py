@@ -28,6 +28,7 @@ from campaigns.errors import ImportRejected
 from campaigns.models import AdAccount, SyncRun, utcnow
 from campaigns.store import (
     find_or_create_campaigns,
+    refresh_account_days,
     set_names_and_budgets,
     upsert_account,
     upsert_metric_tuples,
@@ -199,6 +200,11 @@ def _import_rows(
     set_names_and_budgets(
         session, {cid: (v.name, v.budget) for cid, v in state.latest.items()}
     )
+    if state.first_day is not None and state.last_day is not None:
+        refresh_account_days(
+            session, (a[0] for a in state.accounts.values() if a is not None),
+            dt.date.fromordinal(state.first_day), dt.date.fromordinal(state.last_day),
+        )
     result.accounts = len(state.accounts)
     result.campaigns = len(state.latest)
     result.new_campaigns = state.new_campaigns

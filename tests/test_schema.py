@@ -64,6 +64,17 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
             "timezone, source, status, created_at, updated_at) values (1, 'meta', 'act_9', "
             "'Old', 'GBP', 'Europe/London', 'meta', 'active', '2026-01-01', '2026-01-01')"
         ))
+        conn.execute(text(
+            "insert into campaign (account_id, network, external_id, name, status, "
+            "budget_level, budget_shared, created_at, updated_at) values (1, 'meta', 'c1', "
+            "'C', 'active', 'campaign', 0, '2026-01-01', '2026-01-01')"
+        ))
+        for cid_day, spend in (("2026-01-02", "10.5"), ("2026-01-03", "4")):
+            conn.execute(text(
+                "insert into dailymetric (campaign_id, account_id, date, spend, impressions, "
+                "clicks, conversions, revenue, updated_at) values (1, 1, :d, :s, 0, 0, 1, 0, "
+                "'2026-01-04')"
+            ), {"d": cid_day, "s": spend})
     outcome = ensure_schema(engine)
     assert outcome == ("current" if head_revision() == "0001" else "upgraded")
     assert current_revision(engine) == head_revision()
@@ -71,6 +82,10 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
         assert conn.execute(text("select name, reporting_currency from portfolio")).all() == [
             ("brand-x", "GBP")]
         assert conn.execute(text("select external_id from adaccount")).scalar() == "act_9"
+        # Totals that later versions keep per account and day are built from the old rows.
+        totals = conn.execute(text("select date, spend from accountday order by date")).all()
+        assert [(str(d), float(s)) for d, s in totals] == [
+            ("2026-01-02", 10.5), ("2026-01-03", 4.0)]
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

@@ -20,7 +20,7 @@ from campaigns.models import (
     ShiftItem,
     SyncRun,
 )
-from campaigns.store import get_or_create_portfolio
+from campaigns.store import get_or_create_portfolio, refresh_account_days
 
 _seq = itertools.count(1)
 
@@ -76,6 +76,9 @@ def add_metrics(
             conversions=Decimal(conversions), revenue=Decimal(revenue),
         ))
     session.flush()
+    if spends:  # as every writer of metrics does
+        refresh_account_days(session, [campaign.account_id], start,
+                             start + dt.timedelta(days=len(spends) - 1))
 
 
 def create_plan(

@@ -160,3 +160,46 @@ def test_sync_loads_the_sandbox_exchange_rates_for_the_reporting_currency(
     sync_source(engine, settings(), SOURCE, SandboxConnector(now=NOW), now=NOW)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(FxRate)) == n
+
+
+def _day_totals_match(engine: Engine) -> None:
+    from campaigns.models import AccountDay
+
+    with Session(engine) as s:
+        expected = {
+            (a, d): (Decimal(sp), Decimal(cv))
+            for a, d, sp, cv in s.execute(
+                select(DailyMetric.account_id, DailyMetric.date, func.sum(DailyMetric.spend),
+                       func.sum(DailyMetric.conversions))
+                .group_by(DailyMetric.account_id, DailyMetric.date)
+            ).all()
+        }
+        kept = {
+            (r.account_id, r.date): (Decimal(r.spend), Decimal(r.conversions))
+            for r in s.scalars(select(AccountDay))
+        }
+    assert expected and kept.keys() == expected.keys()
+    for key, (spend, conv) in expected.items():
+        assert abs(kept[key][0] - spend) < Decimal("0.0001") and kept[key][1] == conv
+
+
+def test_account_day_totals_follow_every_write(engine: Engine, tmp_path) -> None:
+    """Finance and pacing read the per-account daily totals: they must match the campaigns'."""
+    from connectors.csv_import import import_csv
+
+    sb = SandboxConnector(now=NOW)
+    sync_source(engine, settings(), SOURCE, sb, now=NOW)
+    _day_totals_match(engine)
+    later = NOW + dt.timedelta(days=6)  # restated conversions overwrite campaign rows
+    sb.set_now(later)
+    sync_source(engine, settings(), SOURCE, sb, now=later)
+    _day_totals_match(engine)
+    csv = tmp_path / "extra.csv"
+    csv.write_text(
+        "date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,clicks,"
+        "conversions,revenue\n"
+        "2026-06-01,meta,act_1001,x1,Extra,EUR,10.25,1,1,1,5\n"
+        "2026-06-01,bing,b1,k1,Search,EUR,3.5,1,1,0,0\n"
+    )
+    import_csv(engine, csv, settings=settings(), today=NOW.date())
+    _day_totals_match(engine)
