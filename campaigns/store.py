@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Table,
     bindparam,
     insert,
     or_,
@@ -25,10 +24,9 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
-from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, utcnow
+from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
 from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
 
-METRIC_TABLE: Table = DailyMetric.__table__  # type: ignore[attr-defined]
 METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
 
 
