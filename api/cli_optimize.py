@@ -74,15 +74,25 @@ def render_table(result: dict[str, Any]) -> str:
     if result.get("unspent_reason"):
         lines.append(f"unspent {result['unspent']:,.2f} {cur}: {result['unspent_reason']}")
     lines += ["", f"{'network':<8} {'account':<12} {'campaign':<16} {'ccy':<4} {'current':>11} "
-              f"{'proposed':>11} {'change':>7} {'conv':>7}  reason"]
+              f"{'proposed':>11} {'change':>7} {'conv':>7} {'curve':>10}  reason"]
     for a in result["allocations"]:
         change = a["proposed_budget"] / a["current_budget"] - 1 if a["current_budget"] else 0.0
         lines.append(
             f"{a['network']:<8} {a['account_id']:<12} {a['campaign_id']:<16} {a['currency']:<4} "
             f"{a['current_budget']:>11,.2f} {a['proposed_budget']:>11,.2f} {change:>+7.1%} "
-            f"{a['expected_conversions']:>7.2f}  {a['reason']}"
+            f"{a['expected_conversions']:>7.2f} {_certainty(a.get('curve')):>10}  {a['reason']}"
         )
+    lines += ["", "curve: how sure the response curve is (± relative error of expected results "
+              "at usual spend; 'prior' = the history could not pin the curve's shape, so it "
+              "is borrowed from the network's)"]
     return "\n".join(lines)
+
+
+def _certainty(curve: dict[str, Any] | None) -> str:
+    if not curve or curve.get("relative_sd") is None:
+        return "-"
+    text = f"±{curve['relative_sd']:.0%}"
+    return text if curve.get("identified") else f"{text} prior"
 
 
 @app.command("backtest")

@@ -83,7 +83,7 @@ def propose(
         target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
     )
     loaded = time.perf_counter()
-    plan = _optimise(data, limits, objective, exploration, today, lag_days)
+    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days)
     solved = time.perf_counter()
     run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
@@ -91,7 +91,8 @@ def propose(
     shift = _record_shift(session, settings, data, plan, run, created_by, proposed)
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
-    result = to_json(run.id, data, plan, shift.id, proposed, min_change)
+    result = to_json(run.id, data, plan, shift.id, proposed, min_change,
+                     curve_summaries(curves[objective], data))
     run.outputs = result
     session.add(run)
     session.flush()
@@ -111,7 +112,7 @@ def _optional(value: Any) -> float | None:
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int,
-) -> BudgetPlan:
+) -> tuple[BudgetPlan, dict[str, Any]]:
     units = data.frame()
     fits = {
         metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
@@ -123,7 +124,7 @@ def _optimise(
             units, fits["conversions"], fits["revenue"], limits, objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
             currency=data.portfolio.reporting_currency,
-        )
+        ), fits
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
     except OptimizerError as e:
@@ -268,14 +269,33 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> Shif
     )
 
 
+def curve_summaries(curves: Any, data: PortfolioData) -> list[dict[str, Any]]:
+    """How sure each unit's response curve is, for the objective's metric: the relative
+    posterior sd of its expected results at typical spend, the days it rests on, and whether
+    the data pinned its shape (else it borrows its network's)."""
+    at = {uid: i for i, uid in enumerate(curves.unit_ids)}
+    out = []
+    for unit in data.units:
+        i = at.get(unit.unit_id)
+        if i is None:
+            out.append({"relative_sd": None, "days": 0, "identified": False})
+            continue
+        out.append({
+            "relative_sd": round(float(curves.level_sd[i]), 4),
+            "days": int(curves.n_days[i]),
+            "identified": bool(curves.identified[i]),
+        })
+    return out
+
+
 def to_json(
     run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None,
-    proposed: list[Decimal], min_change: float,
+    proposed: list[Decimal], min_change: float, curves: list[dict[str, Any]],
 ) -> dict:
     """DESIGN.md's `optimize --json` object (plus a few documented extra keys)."""
     allocations = []
-    for unit, row, new_budget in zip(
-        data.units, plan.allocations.itertuples(index=False), proposed, strict=True
+    for unit, row, new_budget, curve in zip(
+        data.units, plan.allocations.itertuples(index=False), proposed, curves, strict=True
     ):
         optimal = _rounded(float(row.proposed_budget), unit.account.currency)
         if new_budget != optimal:  # a negligible move, kept at the current budget
@@ -287,9 +307,10 @@ def to_json(
                 "binding_limit": None,
                 "reason": f"kept: a move of {float(optimal / new_budget - 1):+.1%} is below "
                           f"the {min_change:.0%} worth an edit",
+                "curve": curve,
             })
             continue
-        allocations.append(_allocation(unit, row, new_budget))
+        allocations.append({**_allocation(unit, row, new_budget), "curve": curve})
     return {
         "run_id": run_id,
         "shift_id": shift_id,

@@ -88,6 +88,9 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
     for a in out["allocations"]:
         assert a["proposed_budget"] <= a["current_budget"] * 1.3 + 0.01 or a["binding_limit"]
         assert a["reason"]
+        # Each curve says how sure it is (issue: report each curve's uncertainty).
+        assert a["curve"]["relative_sd"] > 0 and a["curve"]["days"] > 0
+        assert isinstance(a["curve"]["identified"], bool)
     engine = create_db_engine(str(_db_url(synced)))
     with Session(engine) as session:
         run = session.get(OptimizationRun, out["run_id"])
