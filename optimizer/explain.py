@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.bounds import UnitBounds
 from optimizer.feasibility import money
 
 _REL = 1e-7
@@ -17,17 +18,8 @@ class ExplainInput:
 
     objective: str
     currency: str
-    current: np.ndarray
+    bounds: UnitBounds
     proposed: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    change_low: np.ndarray
-    change_high: np.ndarray
-    unit_min: np.ndarray
-    unit_max: np.ndarray
-    target_high: np.ndarray
-    max_change: np.ndarray
-    lock_label: tuple[str, ...]
     account: tuple[str, ...]
     network: tuple[str, ...]
     account_surcharge: np.ndarray
@@ -42,7 +34,7 @@ class ExplainInput:
 def explain(x: ExplainInput) -> tuple[list[str | None], list[str]]:
     binding: list[str | None] = []
     reasons: list[str] = []
-    for i in range(x.current.size):
+    for i in range(x.bounds.current.size):
         limit, reason = _one(x, i)
         binding.append(limit)
         reasons.append(reason)
@@ -55,13 +47,13 @@ def _near(a: float, b: float) -> bool:
 
 def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
     cur = x.currency
-    if x.lock_label[i]:
-        return "lock", f"held: {x.lock_label[i]}"
+    if x.bounds.lock_label[i]:
+        return "lock", f"held: {x.bounds.lock_label[i]}"
     s = x.proposed[i]
-    fixed = _near(x.lower[i], x.upper[i])
-    if _near(s, x.upper[i]) and (not fixed or s >= x.current[i]):
+    fixed = _near(x.bounds.lower[i], x.bounds.upper[i])
+    if _near(s, x.bounds.upper[i]) and (not fixed or s >= x.bounds.current[i]):
         return _at_upper(x, i)
-    if _near(s, x.lower[i]):
+    if _near(s, x.bounds.lower[i]):
         limit, reason = _at_lower(x, i)
         return limit, reason + _target_note(x, i)
     if x.account_surcharge[i] > 0:
@@ -78,25 +70,26 @@ def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
         )
     if x.price_floor_binds and x.min_roas is not None and x.objective == "revenue":
         return "min_roas", f"marginal ROAS reaches minimum {x.min_roas:.2f}"
-    verb = "increased" if s > x.current[i] else "decreased" if s < x.current[i] else "kept"
+    now = x.bounds.current[i]
+    verb = "increased" if s > now else "decreased" if s < now else "kept"
     return None, f"{verb} to balance returns: {_marginal(x, i)}"
 
 
 def _at_upper(x: ExplainInput, i: int) -> tuple[str | None, str]:
-    hi = x.upper[i]
-    if _near(hi, x.target_high[i]) and x.target_high[i] < x.unit_max[i]:
+    hi = x.bounds.upper[i]
+    if _near(hi, x.bounds.target_high[i]) and x.bounds.target_high[i] < x.bounds.unit_max[i]:
         if x.objective == "revenue" and x.target_cpa is not None:
             return "target_cpa", f"marginal CPA reaches target {money(x.target_cpa, x.currency)}"
         return "min_roas", f"marginal ROAS reaches minimum {x.min_roas or 0:.2f}"
-    if _near(hi, x.change_high[i]) and x.change_high[i] <= x.unit_max[i]:
-        return "max_change", f"max change +{x.max_change[i]:.0%} reached"
+    if _near(hi, x.bounds.change_high[i]) and x.bounds.change_high[i] <= x.bounds.unit_max[i]:
+        return "max_change", f"max change +{x.bounds.max_change[i]:.0%} reached"
     return "unit_max", f"at campaign max {money(hi, x.currency)}"
 
 
 def _at_lower(x: ExplainInput, i: int) -> tuple[str | None, str]:
-    lo = x.lower[i]
-    if _near(lo, x.change_low[i]) and x.change_low[i] >= x.unit_min[i]:
-        return "max_change", f"max change -{x.max_change[i]:.0%} reached"
+    lo = x.bounds.lower[i]
+    if _near(lo, x.bounds.change_low[i]) and x.bounds.change_low[i] >= x.bounds.unit_min[i]:
+        return "max_change", f"max change -{x.bounds.max_change[i]:.0%} reached"
     if lo <= 0:
         return "unit_min", "paused: spend returns too little"
     return "unit_min", f"at campaign minimum {money(lo, x.currency)}"
