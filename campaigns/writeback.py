@@ -298,23 +298,21 @@ def _store_budget(session: Session, item: ShiftItem, budget: Decimal) -> None:
 
 @contextmanager
 def _unit(db: Any) -> Iterator[Session]:
-    """One committed step, on the caller's session or a fresh one."""
+    """One committed step, on the caller's session or a fresh one (closed afterwards)."""
     if isinstance(db, Session):
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-        return
-    session = Session(db, expire_on_commit=False) if isinstance(db, Engine) else db()
-    with session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        session, owned = db, False
+    else:
+        session = Session(db, expire_on_commit=False) if isinstance(db, Engine) else db()
+        owned = True
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if owned:
+            session.close()
 
 
 def configured_connectors(settings: Any = None) -> ConnectorLookup:
