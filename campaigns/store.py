@@ -162,14 +162,22 @@ _METRIC_COLUMNS = (
 )  # fmt: skip
 
 
-def _upsert_metrics_sql(dialect: str, with_budget: bool) -> str:
-    columns = [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+def _metric_columns(with_budget: bool) -> list[str]:
+    return [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+
+
+def _upsert_metrics_sql(dialect: str, with_budget: bool, *, source: str | None = None) -> str:
+    """The upsert, reading bound parameters, or ``source`` (a table of the same columns)."""
+    columns = _metric_columns(with_budget)
     mark = "?" if dialect == "sqlite" else "%s"
     distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
     compared = [c for c in columns if c not in ("campaign_id", "date", "updated_at")]
+    rows = (
+        f"SELECT {', '.join(columns)} FROM {source}" if source
+        else f"VALUES ({', '.join([mark] * len(columns))})"
+    )
     return (
-        f"INSERT INTO dailymetric ({', '.join(columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"INSERT INTO dailymetric ({', '.join(columns)}) {rows} "
         "ON CONFLICT (campaign_id, date) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("campaign_id", "date"))
         + " WHERE "
@@ -275,7 +283,7 @@ def _copy_upsert(
 
     Row-by-row upserts cost a round trip and a plan each; COPY streams the batch.
     """
-    columns = [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+    columns = _metric_columns(with_budget)
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ("
         "campaign_id integer, account_id integer, date date, spend numeric, "
@@ -289,12 +297,7 @@ def _copy_upsert(
     ) as copy:
         for row in params:
             copy.write_row((*row, now))
-    insert = _upsert_metrics_sql("postgresql", with_budget)
-    values_at = insert.index(" VALUES (")
-    conflict_at = insert.index(" ON CONFLICT")
-    conn.exec_driver_sql(
-        insert[:values_at] + f" SELECT {', '.join(columns)} FROM {_STAGE}" + insert[conflict_at:]
-    )
+    conn.exec_driver_sql(_upsert_metrics_sql("postgresql", with_budget, source=_STAGE))
     return len(params)
 
 
