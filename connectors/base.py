@@ -7,7 +7,7 @@ micros and minor units are converted inside each connector and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
@@ -141,3 +141,31 @@ class ConnectorError(Exception):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+
+
+BudgetOutcome = BudgetResult | ConnectorError
+
+
+def apply_budgets(
+    connector: Connector,
+    changes: Sequence[tuple[BudgetTarget, Decimal]],
+    *,
+    dry_run: bool = False,
+) -> list[BudgetOutcome]:
+    """Set several budgets of one account; one outcome per change, in the same order.
+
+    A connector that can send them together (Google Ads: one ``MutateCampaignBudgets`` with
+    ``partial_failure``) defines ``apply_budgets(changes, dry_run=...)`` with this contract:
+    a rejected change is returned as its ConnectorError while the others stand, and only the
+    failed ones are retried. Others get one ``apply_budget`` call per change.
+    """
+    batch = getattr(connector, "apply_budgets", None)
+    if batch is not None:
+        return list(batch(changes, dry_run=dry_run))
+    outcomes: list[BudgetOutcome] = []
+    for target, budget in changes:
+        try:
+            outcomes.append(connector.apply_budget(target, budget, dry_run=dry_run))
+        except ConnectorError as exc:
+            outcomes.append(exc)
+    return outcomes
