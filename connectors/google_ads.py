@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from campaigns.config import SourceSettings, secret
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
+    BudgetOutcome,
     BudgetResult,
     BudgetTarget,
     CampaignRecord,
@@ -37,7 +38,7 @@ from connectors.base import (
 )
 from connectors.currencies import ISO_4217
 from connectors.errors import classify_google, google_error_kind
-from connectors.retry import RetryPolicy, call_with_retry, retry_wait
+from connectors.retry import RETRYABLE, RetryPolicy, call_with_retry, retry_wait
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ STATUS = {"ENABLED": "active", "PAUSED": "paused", "REMOVED": "removed"}
 
 CAMPAIGN_QUERY = """
 SELECT campaign.id, campaign.name, campaign.status, campaign.serving_status,
-  campaign.advertising_channel_type, campaign.bidding_strategy_type,
+  campaign.advertising_channel_type, campaign.bidding_strategy_type, campaign.campaign_budget,
   campaign_budget.id, campaign_budget.amount_micros, campaign_budget.total_amount_micros,
   campaign_budget.delivery_method, campaign_budget.explicitly_shared,
   campaign_budget.reference_count, campaign_budget.period
@@ -73,14 +74,11 @@ CUSTOMER_QUERY = """
 SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone,
   customer.status
 FROM customer"""
-BUDGET_OF_CAMPAIGN = """
-SELECT campaign.id, campaign_budget.id, campaign_budget.amount_micros,
-  campaign_budget.explicitly_shared, campaign_budget.reference_count
-FROM campaign WHERE campaign.id = {id}"""
-BUDGET_BY_ID = """
+BUDGETS_BY_ID = """
 SELECT campaign_budget.id, campaign_budget.amount_micros, campaign_budget.explicitly_shared,
   campaign_budget.reference_count
-FROM campaign_budget WHERE campaign_budget.id = {id}"""
+FROM campaign_budget WHERE campaign_budget.id IN ({ids})"""
+BUDGET_READ_CHUNK = 500  # ids per query, well inside GAQL's query length limit
 
 
 def customer_id(value: str) -> str:
@@ -314,7 +312,10 @@ class GoogleAdsConnector:
                     budget_level="shared" if shared else "campaign",
                     daily_budget=daily,
                     lifetime_budget=total,
-                    budget_external_id=str(b.id) if b.id else None,
+                    # The budget's own id, not the campaign's: write-back targets it.
+                    budget_external_id=_budget_id(c.campaign_budget) or (
+                        str(b.id) if b.id else None
+                    ),
                     budget_shared=shared,
                 )
             )
@@ -355,25 +356,34 @@ class GoogleAdsConnector:
             )
 
     # -- budgets ----------------------------------------------------------------------------
+    #
+    # A target's external id is the campaign *budget* id (level "campaign" for a campaign's
+    # own budget, "shared" for a budget several campaigns draw on): budgets are their own
+    # resource on Google Ads, with ids of their own, and are read and mutated as
+    # ``customers/{cid}/campaignBudgets/{budget_id}``.
+
+    def _read_budgets(self, cid: str, budget_ids: Iterable[str]) -> dict[str, _Budget]:
+        """The budgets with these ids, one query per chunk; missing ids are left out."""
+        ids = sorted({str(int(b)) for b in budget_ids}, key=int)
+        found: dict[str, _Budget] = {}
+        for i in range(0, len(ids), BUDGET_READ_CHUNK):
+            chunk = ids[i : i + BUDGET_READ_CHUNK]
+            query = BUDGETS_BY_ID.format(ids=", ".join(chunk))
+            what = f"Google Ads budgets of {cid}"
+            for row in self._rows(cid, query, what):
+                b = row.campaign_budget
+                found[str(b.id)] = _Budget(
+                    str(b.id), int(b.amount_micros), bool(b.explicitly_shared),
+                    int(b.reference_count),
+                )
+        return found
 
     def _budget(self, target: BudgetTarget) -> _Budget:
-        cid = customer_id(target.account_external_id)
-        if target.level == "shared":
-            query = BUDGET_BY_ID.format(id=int(target.external_id))
-        elif target.level == "campaign":
-            query = BUDGET_OF_CAMPAIGN.format(id=int(target.external_id))
-        else:
-            raise ConnectorError("Google Ads ad groups hold no budget", kind="invalid")
-        rows = self._rows(cid, query, f"Google Ads budget {target.level} {target.external_id}")
-        if not rows:
-            raise ConnectorError(
-                f"Google Ads {target.level} {target.external_id} not found in customer {cid}",
-                kind="invalid",
-            )
-        b = rows[0].campaign_budget
-        return _Budget(
-            str(b.id), int(b.amount_micros), bool(b.explicitly_shared), int(b.reference_count)
-        )
+        cid = _budget_customer(target)
+        budget = self._read_budgets(cid, [target.external_id]).get(target.external_id)
+        if budget is None:
+            raise _not_found(target, cid)
+        return budget
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
         return from_micros(self._budget(target).amount_micros)
@@ -381,72 +391,234 @@ class GoogleAdsConnector:
     def apply_budget(
         self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
     ) -> BudgetResult:
-        budget = self._budget(target)
+        outcome = self.apply_budgets([(target, daily_budget)], dry_run=dry_run)[0]
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def apply_budgets(
+        self, changes: Sequence[tuple[BudgetTarget, Decimal]], *, dry_run: bool = False
+    ) -> list[BudgetOutcome]:
+        """Set several budgets: one outcome per change, in order (see connectors.base).
+
+        Per customer, the budgets are read in one query, then every change that is needed goes
+        in one ``MutateCampaignBudgets`` with ``partial_failure``: a rejected operation leaves
+        the others applied, and only the rejected ones are sent again (transient kinds, with
+        backoff, up to the policy's attempts). With ``dry_run`` the platform validates
+        (``validate_only``) and nothing changes.
+        """
+        outcomes: list[BudgetOutcome | None] = [None] * len(changes)
+        per_customer: dict[str, list[int]] = {}
+        for index, (target, _) in enumerate(changes):
+            try:
+                per_customer.setdefault(_budget_customer(target), []).append(index)
+            except ConnectorError as err:
+                outcomes[index] = err
+        for cid, indexes in per_customer.items():
+            self._apply_customer(cid, [(i, *changes[i]) for i in indexes], outcomes, dry_run)
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _apply_customer(
+        self,
+        cid: str,
+        items: list[tuple[int, BudgetTarget, Decimal]],
+        outcomes: list[BudgetOutcome | None],
+        dry_run: bool,
+    ) -> None:
+        try:
+            current = self._read_budgets(cid, [t.external_id for _, t, _ in items])
+        except ConnectorError as err:
+            for index, _, _ in items:
+                outcomes[index] = err
+            return
+        wanted: dict[str, int] = {}  # budget id -> micros to write
+        waiting: dict[str, list[int]] = {}  # budget id -> indexes of the changes it settles
+        for index, target, amount in items:
+            try:
+                micros = self._checked_micros(target, amount, current.get(target.external_id), cid)
+            except ConnectorError as err:
+                outcomes[index] = err
+                continue
+            bid = target.external_id
+            if current[bid].amount_micros == micros:
+                outcomes[index] = BudgetResult(
+                    target, amount, from_micros(micros), changed=False, dry_run=dry_run
+                )
+            elif wanted.setdefault(bid, micros) != micros:
+                outcomes[index] = ConnectorError(
+                    f"Google Ads budget {bid}: two changes in one request "
+                    f"({from_micros(wanted[bid])} and {from_micros(micros)}); refusing the second",
+                    kind="invalid",
+                )
+            else:
+                waiting.setdefault(bid, []).append(index)
+        if not wanted:
+            return
+        done, failed = self._mutate_budgets(cid, wanted, validate_only=dry_run)
+        for bid, err in failed.items():
+            for index in waiting[bid]:
+                outcomes[index] = err
+        after: dict[str, _Budget] = {}
+        if done and not dry_run:
+            try:
+                after = self._read_budgets(cid, done)
+            except ConnectorError as err:
+                for bid in done:
+                    for index in waiting[bid]:
+                        outcomes[index] = err
+                return
+        changes = {index: (target, amount) for index, target, amount in items}
+        for bid in done:
+            for index in waiting[bid]:
+                target, amount = changes[index]
+                if dry_run:
+                    outcomes[index] = BudgetResult(
+                        target, amount, from_micros(wanted[bid]), changed=False, dry_run=True
+                    )
+                elif bid in after and after[bid].amount_micros == wanted[bid]:
+                    outcomes[index] = BudgetResult(
+                        target, amount, from_micros(wanted[bid]), changed=True
+                    )
+                else:
+                    got = after[bid].amount_micros if bid in after else "nothing"
+                    outcomes[index] = ConnectorError(
+                        f"Google Ads budget {bid}: wrote {wanted[bid]} micros but read back "
+                        f"{got}",
+                        kind="fatal",
+                    )
+
+    def _checked_micros(
+        self, target: BudgetTarget, amount: Decimal, budget: _Budget | None, cid: str
+    ) -> int:
+        """The micros to write for one change, or the reason it must not be written."""
+        if budget is None:
+            raise _not_found(target, cid)
         if target.level == "campaign" and (budget.shared or budget.reference_count > 1):
             raise ConnectorError(
-                f"Google Ads campaign {target.external_id} draws on budget {budget.budget_id}, "
-                f"shared by {budget.reference_count} campaigns: changing it would move the "
-                "others' budgets too; decide it as one shared budget (level 'shared')",
+                f"Google Ads campaign budget {budget.budget_id} is shared by "
+                f"{budget.reference_count} campaigns: changing it would move the others' "
+                "budgets too; decide it as one shared budget (level 'shared')",
                 kind="invalid",
             )
-        wanted = to_micros(daily_budget, target.currency, self.billable_units)
+        micros = to_micros(amount, target.currency, self.billable_units)
         minimum = billable_unit_micros(target.currency, self.billable_units)
         if self.min_daily_budget is not None:
             minimum = max(
                 minimum, to_micros(self.min_daily_budget, target.currency, self.billable_units)
             )
-        if wanted < minimum:
+        if micros < minimum:
             raise ConnectorError(
-                f"Google Ads budget {budget.budget_id}: {daily_budget} {target.currency} is "
+                f"Google Ads budget {budget.budget_id}: {amount} {target.currency} is "
                 f"below the minimum {from_micros(minimum)}",
                 kind="invalid",
             )
-        rounded = from_micros(wanted)
-        if budget.amount_micros == wanted:
-            return BudgetResult(target, daily_budget, rounded, changed=False, dry_run=dry_run)
-        cid = customer_id(target.account_external_id)
-        # validate_only lets the platform check a dry run (rounding, limits) without applying.
-        self._mutate(cid, budget.budget_id, wanted, validate_only=dry_run)
-        if dry_run:
-            return BudgetResult(target, daily_budget, rounded, changed=False, dry_run=True)
-        after = self._budget(target)
-        if after.amount_micros != wanted:
-            raise ConnectorError(
-                f"Google Ads budget {budget.budget_id}: wrote {wanted} micros but read back "
-                f"{after.amount_micros}",
-                kind="fatal",
-            )
-        return BudgetResult(target, daily_budget, from_micros(after.amount_micros), changed=True)
+        return micros
 
-    def _mutate(self, cid: str, budget_id: str, micros: int, *, validate_only: bool) -> None:
+    def _mutate_budgets(
+        self, cid: str, wanted: dict[str, int], *, validate_only: bool
+    ) -> tuple[list[str], dict[str, ConnectorError]]:
+        """Send the changes; returns (budget ids applied, budget id -> why it failed).
+
+        A rejected operation is sent again alone with the others still pending (never one
+        that was applied). When the whole request fails in a way that may have reached the
+        platform (UNAVAILABLE, a deadline, a dropped stream), the budgets are read back before
+        anything is resent: those already at their new amount are done.
+        """
+        pending = dict(wanted)
+        done: list[str] = []
+        failed: dict[str, ConnectorError] = {}
+        attempt = 0
+        while pending:
+            attempt += 1
+            ids = list(pending)
+            what = f"Google Ads budgets {', '.join(ids)} of {cid}"
+            try:
+                response = self._send_mutate(cid, [(b, pending[b]) for b in ids], validate_only)
+            except Exception as exc:  # classified: retried, or the reason for every pending
+                try:
+                    wait = retry_wait(
+                        exc, attempt, classify=classify_google, policy=self.policy, what=what
+                    )
+                except ConnectorError as err:
+                    failed.update(dict.fromkeys(pending, err))
+                    break
+                self.policy.sleep(wait)
+                if validate_only:
+                    continue
+                try:
+                    now = self._read_budgets(cid, ids)
+                except ConnectorError as err:
+                    failed.update(dict.fromkeys(pending, err))
+                    break
+                for bid in ids:
+                    if bid in now and now[bid].amount_micros == pending[bid]:
+                        log.info("%s: budget %s was applied before the answer was lost", what, bid)
+                        done.append(bid)
+                        del pending[bid]
+                continue
+            again: dict[str, int] = {}
+            delay = 0.0
+            for index, message, kind in partial_failures(response):
+                targets = [ids[index]] if 0 <= index < len(ids) else ids
+                for bid in targets:
+                    text = f"Google Ads budget {bid}: operation {index} failed: {message}"
+                    if kind in RETRYABLE and attempt < self.policy.max_attempts:
+                        again[bid] = pending[bid]
+                        delay = self.policy.delay(attempt)
+                    elif kind in RETRYABLE:
+                        failed[bid] = ConnectorError(
+                            f"{text} (still failing after {attempt} attempts)",
+                            kind=kind,  # type: ignore[arg-type]
+                        )
+                    else:
+                        failed[bid] = ConnectorError(text, kind=kind)  # type: ignore[arg-type]
+            done.extend(b for b in ids if b not in again and b not in failed)
+            pending = again
+            if pending:
+                log.warning("%s: %d operations rejected, sending only those again", what,
+                            len(pending))
+                self.policy.sleep(delay)
+        return done, failed
+
+    def _send_mutate(self, cid: str, ops: list[tuple[str, int]], validate_only: bool) -> Any:
         service = self._service("CampaignBudgetService")
-        operation = self.client.get_type("CampaignBudgetOperation")
-        operation.update.resource_name = service.campaign_budget_path(cid, budget_id)
-        operation.update.amount_micros = micros
-        operation.update_mask.paths.append("amount_micros")
         request = self.client.get_type("MutateCampaignBudgetsRequest")
         request.customer_id = cid
-        request.operations.append(operation)
+        for budget_id, micros in ops:
+            operation = self.client.get_type("CampaignBudgetOperation")
+            operation.update.resource_name = service.campaign_budget_path(cid, budget_id)
+            operation.update.amount_micros = micros
+            operation.update_mask.paths.append("amount_micros")
+            request.operations.append(operation)
         request.partial_failure = True
         request.validate_only = validate_only
+        self.calls += 1
+        return service.mutate_campaign_budgets(request=request, timeout=self.policy.timeout)
 
-        def send() -> Any:
-            self.calls += 1
-            return service.mutate_campaign_budgets(request=request, timeout=self.policy.timeout)
 
-        # Setting an absolute amount is idempotent, so a retry after a timeout is safe.
-        response = call_with_retry(
-            send,
-            classify=classify_google,
-            policy=self.policy,
-            what=f"Google Ads budget {budget_id}",
+def _budget_id(resource_name: str) -> str | None:
+    """``customers/1/campaignBudgets/77`` -> "77"."""
+    m = re.fullmatch(r"customers/\d+/campaignBudgets/(\d+)", resource_name or "")
+    return m.group(1) if m else None
+
+
+def _budget_customer(target: BudgetTarget) -> str:
+    if target.level not in ("campaign", "shared"):
+        raise ConnectorError("Google Ads ad groups hold no budget", kind="invalid")
+    if not str(target.external_id).isdigit():
+        raise ConnectorError(
+            f"Google Ads campaign budget id must be a number, got {target.external_id!r}",
+            kind="invalid",
         )
-        failures = partial_failures(response)
-        if failures:
-            index, message, kind = failures[0]
-            raise ConnectorError(
-                f"Google Ads budget {budget_id}: operation {index} failed: {message}", kind=kind
-            )
+    return customer_id(target.account_external_id)
+
+
+def _not_found(target: BudgetTarget, cid: str) -> ConnectorError:
+    return ConnectorError(
+        f"Google Ads campaign budget {target.external_id} not found in customer {cid}",
+        kind="invalid",
+    )
 
 
 def partial_failures(response: Any) -> list[tuple[int, str, str]]:

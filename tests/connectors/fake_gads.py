@@ -6,6 +6,14 @@ small GAQL reader for the queries the connector sends) and
 ``CampaignBudgetService/MutateCampaignBudgets`` (partial failure, validate-only). Errors carry
 a ``GoogleAdsFailure`` in the trailing metadata, as the real API does. The server needs TLS:
 :func:`make_certificate` writes a self-signed certificate that is also its own CA.
+
+As in the API reference: a campaign budget is its own resource with its own id
+(``customers/{customer_id}/campaignBudgets/{budget_id}``), never the id of a campaign that
+draws on it; a campaign points at it through ``campaign.campaign_budget``. With
+``partial_failure`` the good operations are applied and the failed ones come back in
+``partial_failure_error`` (a ``GoogleAdsFailure`` whose errors carry the operation index in
+``location.field_path_elements``); without it one bad operation rejects the whole request and
+nothing is applied. A customer that is not enabled answers ``CUSTOMER_NOT_ENABLED``.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from google.ads.googleads.v26.enums.types.advertising_channel_type import (
     AdvertisingChannelTypeEnum,
 )
 from google.ads.googleads.v26.enums.types.campaign_status import CampaignStatusEnum
+from google.ads.googleads.v26.enums.types.customer_status import CustomerStatusEnum
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.ads.googleads.v26.services.types import campaign_budget_service as cbs
 from google.ads.googleads.v26.services.types import google_ads_service as gas
@@ -124,6 +133,19 @@ class GFault:
     times: int = 1
     customer: str | None = None
     match: str | None = None  # a fragment of the query
+    # A mutate that is applied and whose answer is then lost (UNAVAILABLE, a dropped stream).
+    after_apply: bool = False
+
+
+@dataclass
+class OpRejection:
+    """Reject the operations on one budget the next ``times`` mutates (partial failure)."""
+
+    customer: str
+    budget: str
+    error: tuple[str, str] = ("database_error", "CONCURRENT_MODIFICATION")
+    message: str = "Multiple requests were attempting to modify the same resource at once."
+    times: int = 1
 
 
 @dataclass
@@ -143,8 +165,13 @@ class GadsState:
     calls: Counter[str] = field(default_factory=Counter)
     token_requests: int = 0
     mutations: list[tuple[str, str, int, bool]] = field(default_factory=list)
+    rejections: list[OpRejection] = field(default_factory=list)
+    mutate_requests: list[list[str]] = field(default_factory=list)  # budget ids per request
     seen_metadata: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Separate sequences, far apart: a budget and a campaign never share a number.
+    _budget_ids: Iterator[int] = field(default_factory=lambda: itertools.count(7_400_000_001))
+    _campaign_ids: Iterator[int] = field(default_factory=lambda: itertools.count(21_000_000_001))
 
     # -- building a world ------------------------------------------------------------------
 
@@ -156,6 +183,7 @@ class GadsState:
         tz: str = "Europe/Berlin",
         manager: bool = False,
         parent: str | None = None,
+        status: str = "ENABLED",
     ) -> str:
         self.customers[cid] = {
             "name": f"Customer {cid}",
@@ -163,14 +191,29 @@ class GadsState:
             "tz": tz,
             "manager": manager,
             "parent": parent,
+            "status": status,  # ENABLED | CANCELED | SUSPENDED | CLOSED
         }
         return cid
 
-    def add_budget(self, cust: str, bid: str, amount_micros: int, *, shared: bool = False) -> str:
+    def add_budget(
+        self, cust: str, bid: str | None, amount_micros: int, *, shared: bool = False
+    ) -> str:
+        """A campaign budget; ``bid`` None draws a fresh id from the budgets' own sequence."""
+        bid = bid or str(next(self._budget_ids))
+        if any(c == cust and cid == bid for c, cid in self.campaigns):
+            raise ValueError(f"budget id {bid} is a campaign id: on Google Ads they differ")
         self.budgets[(cust, bid)] = {"amount_micros": amount_micros, "shared": shared}
         return bid
 
-    def add_campaign(self, cust: str, cid: str, budget: str, *, status: str = "ENABLED") -> str:
+    def add_campaign(
+        self, cust: str, cid: str | None, budget: str, *, status: str = "ENABLED"
+    ) -> str:
+        """A campaign drawing on ``budget``; ``cid`` None draws a fresh campaign id."""
+        cid = cid or str(next(self._campaign_ids))
+        if (cust, cid) in self.budgets:
+            raise ValueError(f"campaign id {cid} is a budget id: on Google Ads they differ")
+        if (cust, budget) not in self.budgets:
+            raise ValueError(f"no campaign budget {budget} in customer {cust}")
         self.campaigns[(cust, cid)] = {
             "name": f"Campaign {cid}",
             "status": status,
@@ -197,6 +240,16 @@ class GadsState:
             "conversions": conversions,
             "value": value,
         }
+
+    def reject(self, cust: str, budget: str, **kw: Any) -> OpRejection:
+        rejection = OpRejection(cust, budget, **kw)
+        with self.lock:
+            self.rejections.append(rejection)
+        return rejection
+
+    def applied_mutations(self) -> Counter[tuple[str, str]]:
+        """How many times each (customer, budget) was really changed (validate-only excluded)."""
+        return Counter((c, b) for c, b, _, validate in self.mutations if not validate)
 
     def fail(self, method: str, **kw: Any) -> GFault:
         fault = GFault(method=method, **kw)
@@ -269,6 +322,16 @@ class GoogleAdsServicer:
                 ("authentication_error", "DEVELOPER_TOKEN_INVALID"),
             )
 
+    def _check_enabled(self, context: grpc.ServicerContext, cust: str) -> None:
+        if self.state.customers[cust].get("status", "ENABLED") != "ENABLED":
+            self._abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "The customer account can't be accessed because it is not yet enabled or "
+                "has been deactivated.",
+                ("authorization_error", "CUSTOMER_NOT_ENABLED"),
+            )
+
     def _fault(self, method: str, customer: str, query: str, sent: int) -> GFault | None:
         with self.state.lock:
             for f in self.state.faults:
@@ -297,6 +360,7 @@ class GoogleAdsServicer:
                 f"User doesn't have permission to access customer {cust}.",
                 ("authorization_error", "USER_PERMISSION_DENIED"),
             )
+        self._check_enabled(context, cust)
         sent = 0
         batch: list[Any] = []
         for row in self._rows(cust, query):
@@ -323,6 +387,7 @@ class GoogleAdsServicer:
         source = re.search(r"FROM (\w+)", query)
         resource = source.group(1) if source else ""
         id_match = re.search(r"(campaign|campaign_budget)\.id = (\d+)", query)
+        in_match = re.search(r"campaign_budget\.id IN \(([\d, ]+)\)", query)
         no_removed = "status != 'REMOVED'" in query
         if resource == "customer_client":
             for cid, c in st.customers.items():
@@ -331,22 +396,30 @@ class GoogleAdsServicer:
                     cc = row.customer_client
                     cc.id, cc.descriptive_name = int(cid), c["name"]
                     cc.currency_code, cc.time_zone, cc.level = c["currency"], c["tz"], 1
-                    cc.status = 2  # ENABLED
+                    cc.manager = False
+                    cc.status = CustomerStatusEnum.CustomerStatus[c["status"]]
+                    if "customer_client.status = 'ENABLED'" in query and c["status"] != "ENABLED":
+                        continue
                     yield row
         elif resource == "customer":
             c = st.customers[cust]
             row = RowPb()
             row.customer.id, row.customer.descriptive_name = int(cust), c["name"]
             row.customer.currency_code, row.customer.time_zone = c["currency"], c["tz"]
-            row.customer.status = 2
+            row.customer.status = CustomerStatusEnum.CustomerStatus[c["status"]]
             yield row
         elif resource == "campaign_budget":
-            assert id_match is not None
-            bid = id_match.group(2)
-            if (cust, bid) in st.budgets:
-                row = RowPb()
-                self._fill_budget(row.campaign_budget, cust, bid)
-                yield row
+            if in_match is not None:
+                wanted = [b.strip() for b in in_match.group(1).split(",")]
+            else:
+                assert id_match is not None and id_match.group(1) == "campaign_budget"
+                wanted = [id_match.group(2)]
+            counts = st.reference_counts(cust)
+            for bid in dict.fromkeys(wanted):
+                if (cust, bid) in st.budgets:
+                    row = RowPb()
+                    self._fill_budget(row.campaign_budget, cust, bid, counts)
+                    yield row
         elif resource == "campaign" and "segments.date" in query:
             yield from self._metric_rows(cust, query)
         elif resource == "campaign":
@@ -360,6 +433,7 @@ class GoogleAdsServicer:
                 row.campaign.id, row.campaign.name = int(cid), camp["name"]
                 row.campaign.status = CampaignStatusEnum.CampaignStatus[camp["status"]]
                 row.campaign.advertising_channel_type = SEARCH
+                row.campaign.campaign_budget = budget_path(cust, camp["budget"])
                 self._fill_budget(row.campaign_budget, cust, camp["budget"], counts)
                 yield row
         elif resource == "ad_group":
@@ -372,6 +446,7 @@ class GoogleAdsServicer:
 
     def _fill_budget(self, b: Any, cust: str, bid: str, counts: Counter[str] | None = None) -> None:
         budget = self.state.budgets[(cust, bid)]
+        b.resource_name = budget_path(cust, bid)
         b.id, b.amount_micros = int(bid), budget["amount_micros"]
         b.explicitly_shared = budget["shared"]
         b.reference_count = (counts or self.state.reference_counts(cust)).get(bid, 0)
@@ -404,51 +479,94 @@ class GoogleAdsServicer:
     def mutate_budgets(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._authorise(context, "MutateCampaignBudgets")
         st = self.state
-        f = self._fault("MutateCampaignBudgets", request.customer_id, "", 0)
-        if f is not None:
+        cust = request.customer_id
+        if cust in st.customers:
+            self._check_enabled(context, cust)
+        f = self._fault("MutateCampaignBudgets", cust, "", 0)
+        if f is not None and not f.after_apply:
             self._raise_fault(context, f)
-        response = MutateResponsePb()
+        # Check every operation first: without partial_failure one error rejects them all.
         errors = GoogleAdsFailure.pb()()
-        for index, op in enumerate(request.operations):
-            m = re.fullmatch(r"customers/(\d+)/campaignBudgets/(\d+)", op.update.resource_name)
-            key = (m.group(1), m.group(2)) if m else None
-            amount = op.update.amount_micros
-            problem = None
-            if key is None or key not in st.budgets:
-                problem = ("campaign_budget_error", "CAMPAIGN_BUDGET_REMOVED", "no such budget")
-            elif amount <= 0:
-                problem = ("campaign_budget_error", "NEGATIVE_MONEY_AMOUNT", "amount <= 0")
-            elif amount % st.unit_micros(key[0]):
-                problem = (
-                    "campaign_budget_error",
-                    "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
-                    "Amount is not a multiple of the minimum currency unit.",
-                )
-            if problem is not None:
-                errors.errors.append(failure(*problem, index=index).errors[0])
-                response.results.add()
-                continue
-            assert key is not None
-            if not request.validate_only:
-                st.budgets[key]["amount_micros"] = amount
-            with st.lock:
+        good: list[tuple[int, tuple[str, str], int]] = []
+        with st.lock:
+            st.mutate_requests.append(
+                [op.update.resource_name.rsplit("/", 1)[-1] for op in request.operations]
+            )
+            for index, op in enumerate(request.operations):
+                problem = self._problem(cust, op)
+                if problem is not None:
+                    errors.errors.append(failure(*problem, index=index).errors[0])
+                else:
+                    key = _budget_key(op.update.resource_name)
+                    assert key is not None
+                    good.append((index, key, op.update.amount_micros))
+            if errors.errors and not request.partial_failure:
+                good = []
+            for _, key, amount in good:
+                if not request.validate_only:
+                    st.budgets[key]["amount_micros"] = amount
                 st.mutations.append((key[0], key[1], amount, request.validate_only))
-            response.results.add().resource_name = op.update.resource_name
+        if f is not None:  # applied above; the answer is lost on the way back
+            self._raise_fault(context, f)
+        if errors.errors and not request.partial_failure:
+            first = errors.errors[0]
+            field_name = first.error_code.WhichOneof("error_code") or "internal_error"
+            enum = first.error_code.DESCRIPTOR.fields_by_name[field_name].enum_type
+            name = enum.values_by_number[getattr(first.error_code, field_name)].name
+            self._abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                first.message,
+                (field_name, name),
+                index=first.location.field_path_elements[0].index,
+            )
+        response = MutateResponsePb()
+        done = {index for index, _, _ in good}
+        for index, op in enumerate(request.operations):
+            result = response.results.add()  # an empty result for a failed operation
+            if index in done:
+                result.resource_name = op.update.resource_name
         if errors.errors:
-            if not request.partial_failure:
-                first = errors.errors[0]
-                self._abort(
-                    context,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    first.message,
-                    ("campaign_budget_error", "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"),
-                )
             detail = any_pb2.Any()
             detail.Pack(errors)
             response.partial_failure_error.CopyFrom(
-                status_pb2.Status(code=3, message=errors.errors[0].message, details=[detail])
+                status_pb2.Status(
+                    code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                    message=f"Multiple errors in 'details'. First error: {errors.errors[0].message}",
+                    details=[detail],
+                )
             )
         return response
+
+    def _problem(self, cust: str, op: Any) -> tuple[str, str, str] | None:
+        """Why one operation is rejected (field, enum name, message), or None. Holds the lock."""
+        st = self.state
+        key = _budget_key(op.update.resource_name)
+        amount = op.update.amount_micros
+        if key is None or key[0] != cust or key not in st.budgets:
+            return ("mutate_error", "RESOURCE_NOT_FOUND", "Resource was not found.")
+        for r in st.rejections:
+            if r.times > 0 and (r.customer, r.budget) == key:
+                r.times -= 1
+                return (*r.error, r.message)
+        if amount <= 0:
+            return ("campaign_budget_error", "NEGATIVE_MONEY_AMOUNT", "amount <= 0")
+        if amount % st.unit_micros(key[0]):
+            return (
+                "campaign_budget_error",
+                "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
+                "Amount is not a multiple of the minimum currency unit.",
+            )
+        return None
+
+
+def budget_path(cust: str, bid: str) -> str:
+    return f"customers/{cust}/campaignBudgets/{bid}"
+
+
+def _budget_key(resource_name: str) -> tuple[str, str] | None:
+    m = re.fullmatch(r"customers/(\d+)/campaignBudgets/(\d+)", resource_name)
+    return (m.group(1), m.group(2)) if m else None
 
 
 class _TokenHandler(BaseHTTPRequestHandler):

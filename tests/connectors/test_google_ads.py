@@ -147,7 +147,7 @@ def test_budget_write_back_round_trip(gads, make_gads) -> None:
     _world(gads)
     st = gads.state
     connector = make_gads()
-    own = BudgetTarget("2000000002", "campaign", "502", "EUR")
+    own = BudgetTarget("2000000002", "campaign", "802", "EUR")  # campaign 502's own budget
     assert connector.read_budget(own) == D(20)
     result = connector.apply_budget(own, D("24.349"))
     assert result.changed and result.daily_budget == D("24.34")
@@ -155,7 +155,7 @@ def test_budget_write_back_round_trip(gads, make_gads) -> None:
     again = connector.apply_budget(own, D("24.34"))
     assert not again.changed and len(st.mutations) == 1
 
-    yen = BudgetTarget("3000000003", "campaign", "700", "JPY")
+    yen = BudgetTarget("3000000003", "campaign", "701", "JPY")
     assert connector.apply_budget(yen, D("4500.7")).daily_budget == D(4500)
     assert st.budgets[("3000000003", "701")]["amount_micros"] == 4_500_000_000
 
@@ -170,7 +170,7 @@ def test_shared_budget_is_one_decision(gads, make_gads) -> None:
     st = gads.state
     connector = make_gads()
     with pytest.raises(ConnectorError) as info:
-        connector.apply_budget(BudgetTarget("2000000002", "campaign", "500", "EUR"), D(70))
+        connector.apply_budget(BudgetTarget("2000000002", "campaign", "900", "EUR"), D(70))
     assert info.value.kind == "invalid" and "shared by 2 campaigns" in str(info.value)
     assert st.mutations == [] and st.budgets[("2000000002", "900")]["amount_micros"] == 50_000_000
     shared = BudgetTarget("2000000002", "shared", "900", "EUR")
