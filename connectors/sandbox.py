@@ -86,7 +86,10 @@ class SimCampaign:
     varies: bool  # managers changed its budget over history
     change_period: int  # days between historical budget changes
     level: BudgetLevel = "campaign"
-    budget_key: str = ""  # shared budget id or the campaign's own id
+    # Where its budget lives: the campaign's own id on Meta (the campaign holds it), an ad
+    # set's id, or on Google a campaign budget id, which is never the campaign's own id.
+    budget_key: str = ""
+    history_key: str = ""  # seeds the simulated budget history (budget_key when empty)
     share: float = 1.0  # share of a shared budget this campaign spends
     status: str = "ACTIVE"
     objective: str = "OUTCOME_SALES"
@@ -145,7 +148,8 @@ def build_campaigns(
                     order_value=float(rng.uniform(35, 160)) * account.fx_to_eur,
                     varies=bool(rng.random() < 0.8),
                     change_period=int(rng.integers(7, 22)),
-                    budget_key=ext,
+                    budget_key=_budget_id(account, ext),
+                    history_key=ext,  # the same simulated past as before budgets had ids
                     status="PAUSED"
                     if i == per_account - 1 and account.network == "google"
                     else "ACTIVE",
@@ -172,15 +176,21 @@ def _with_structures(campaigns: list[SimCampaign]) -> list[SimCampaign]:
             key = f"shared_{a.account.external_id}_1"
             total = a.base_budget + b.base_budget
             for c, share in ((a, a.base_budget / total), (b, b.base_budget / total)):
-                out[c.index] = _replace(c, level="shared", budget_key=key, share=share,
-                                        base_budget=total)
+                out[c.index] = _replace(c, level="shared", budget_key=key, history_key=key,
+                                        share=share, base_budget=total)
             break
     for group in by_account.values():
         if group[0].account.network == "meta" and len(group) >= 2:
             c = group[1]
-            out[c.index] = _replace(c, level="adset", budget_key=f"{c.external_id}_as1")
+            key = f"{c.external_id}_as1"
+            out[c.index] = _replace(c, level="adset", budget_key=key, history_key=key)
             break
     return out
+
+
+def _budget_id(account: SimAccount, campaign_id: str) -> str:
+    """A campaign's own budget: on Google Ads a resource with an id of its own."""
+    return f"9{campaign_id}" if account.network == "google" else campaign_id
 
 
 def _replace(c: SimCampaign, **kw: Any) -> SimCampaign:
@@ -255,8 +265,14 @@ class SandboxConnector:
         if self.state_path and self.state_path.exists():
             raw = json.loads(self.state_path.read_text())
             if raw.get("seed") == self.seed:
+                # State written before Google budgets had ids of their own is keyed by the
+                # campaign's id: it belongs to that campaign's budget.
+                renamed = {
+                    c.history_key: c.budget_key for c in self.campaigns
+                    if c.history_key and c.history_key != c.budget_key
+                }
                 self.overrides = {
-                    k: [(dt.date.fromisoformat(d), float(b)) for d, b in v]
+                    renamed.get(k, k): [(dt.date.fromisoformat(d), float(b)) for d, b in v]
                     for k, v in raw.get("overrides", {}).items()
                 }
 
@@ -283,7 +299,8 @@ class SandboxConnector:
         if not c.varies:
             return c.base_budget
         period = day.toordinal() // c.change_period
-        factor = float(_rng(self.seed, _key(c.budget_key), period).uniform(0.6, 1.5))
+        key = c.history_key or c.budget_key
+        factor = float(_rng(self.seed, _key(key), period).uniform(0.6, 1.5))
         return _round_money(c.base_budget * factor, c.account.currency)
 
     def true_day(self, c: SimCampaign, day: dt.date) -> tuple[float, float, float]:
