@@ -40,7 +40,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.errors import classify_meta, meta_usage_wait
-from connectors.retry import RetryPolicy, call_with_retry
+from connectors.retry import RetryPolicy, call_with_retry, write_once
 
 log = logging.getLogger(__name__)
 
@@ -627,8 +627,15 @@ class MetaConnector:
         self._check_edit_rate(target)
         node = self._node(target)
         what = f"Meta set budget {target.level} {target.external_id}"
-        # Setting an absolute value is idempotent, so retrying a timed-out update is safe.
-        self._retry(lambda: node.api_update(params={"daily_budget": wanted}), what)
+        # A write whose answer is lost (HTTP 500, a dropped connection) may have been applied:
+        # it is read back before it is sent again, so Meta sees one edit, not three.
+        write_once(
+            lambda: node.api_update(params={"daily_budget": wanted}),
+            lambda: self._read_minor(target)[0] == wanted,
+            classify=classify_meta,
+            policy=self.policy,
+            what=what,
+        )
         self._edits[target.external_id].append(self._clock())
         after, _ = self._read_minor(target)
         if after != wanted:

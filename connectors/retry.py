@@ -111,3 +111,38 @@ def call_with_retry(
         except Exception as exc:  # every failure is classified; none leaves unclassified
             wait = retry_wait(exc, attempt, classify=classify, policy=policy, what=what)
             policy.sleep(wait)
+
+
+def write_once(
+    write: Callable[[], Any],
+    landed: Callable[[], bool],
+    *,
+    classify: Callable[[BaseException], ConnectorError],
+    policy: RetryPolicy,
+    what: str,
+) -> None:
+    """Send a write until it lands, never resending one that may have been applied.
+
+    A write can reach the platform and its answer still be lost (HTTP 500, a dropped
+    connection, UNAVAILABLE). After a retryable failure ``landed()`` reads the platform back:
+    when it already holds the new value nothing is sent again; otherwise the write is retried
+    with backoff, up to the policy's limit. Platforms count every edit (Meta's learning phase,
+    its hourly edit limit), so "same value, sent again" is not harmless.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            write()
+            return
+        except Exception as exc:  # classified below; the unretryable re-raise at once
+            try:
+                wait = retry_wait(exc, attempt, classify=classify, policy=policy, what=what)
+            except ConnectorError as err:
+                if err.kind in RETRYABLE and landed():
+                    return
+                raise
+            policy.sleep(wait)
+            if landed():
+                log.info("%s: applied before its answer was lost; not sent again", what)
+                return

@@ -38,6 +38,10 @@ class Fault:
     skip: int = 0  # let this many matching requests through first
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: str | None = None  # e.g. an HTML 502 page from a proxy
+    # The request is carried out first and only its answer fails: a write the platform
+    # applied whose response is lost (a 500, or with ``drop`` a connection closed unanswered).
+    after_apply: bool = False
+    drop: bool = False
 
 
 @dataclass
@@ -231,6 +235,10 @@ class GraphError(Exception):
         self.transient, self.headers, self.raw_body = transient, headers or {}, raw_body
 
 
+class _Dropped(Exception):
+    pass
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # else each keep-alive request stalls ~40 ms
@@ -258,13 +266,20 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests[f"{method} /{'/'.join(parts)}"] += 1
         try:
-            self._check_faults(method, url.path)
+            fault = self._take_fault(method, url.path)
+            if fault is not None and not fault.after_apply:
+                self._fail(fault)
             if params.get("access_token") not in st.tokens:
                 raise GraphError(
                     400, 190, "Error validating access token: Session has expired", subcode=463
                 )
             payload = self._route(method, parts, params)
+            if fault is not None:
+                self._fail(fault)
             self._send(200, payload, st.usage_headers)
+        except _Dropped:
+            self.close_connection = True  # no answer at all: the client sees a reset
+            return
         except GraphError as e:
             if e.raw_body is not None:
                 self._send_raw(e.status, e.raw_body, "text/html", e.headers)
@@ -281,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
                 err["is_transient"] = True
             self._send(e.status, {"error": err}, {**st.usage_headers, **e.headers})
 
-    def _check_faults(self, method: str, path: str) -> None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         st = self.state
         with st.lock:
             for fault in st.faults:
@@ -293,15 +308,21 @@ class Handler(BaseHTTPRequestHandler):
                     fault.skip -= 1
                     continue
                 fault.times -= 1
-                raise GraphError(
-                    fault.status,
-                    fault.code,
-                    fault.message,
-                    fault.subcode,
-                    fault.transient,
-                    fault.headers,
-                    fault.raw_body,
-                )
+                return fault
+        return None
+
+    def _fail(self, fault: Fault) -> None:
+        if fault.drop:
+            raise _Dropped()
+        raise GraphError(
+            fault.status,
+            fault.code,
+            fault.message,
+            fault.subcode,
+            fault.transient,
+            fault.headers,
+            fault.raw_body,
+        )
 
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         self._send_raw(status, json.dumps(payload), "application/json", headers)
