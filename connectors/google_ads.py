@@ -13,6 +13,7 @@ refused rather than silently moving the other campaigns' budgets.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -541,21 +542,19 @@ class GoogleAdsConnector:
                         exc, attempt, classify=classify_google, policy=self.policy, what=what
                     )
                 except ConnectorError as err:
+                    if err.kind in RETRYABLE and not validate_only:
+                        with contextlib.suppress(ConnectorError):  # the last try may have landed
+                            self._landed(cid, pending, done, what)
                     failed.update(dict.fromkeys(pending, err))
                     break
                 self.policy.sleep(wait)
                 if validate_only:
                     continue
                 try:
-                    now = self._read_budgets(cid, ids)
+                    self._landed(cid, pending, done, what)
                 except ConnectorError as err:
                     failed.update(dict.fromkeys(pending, err))
                     break
-                for bid in ids:
-                    if bid in now and now[bid].amount_micros == pending[bid]:
-                        log.info("%s: budget %s was applied before the answer was lost", what, bid)
-                        done.append(bid)
-                        del pending[bid]
                 continue
             again: dict[str, int] = {}
             delay = 0.0
@@ -580,6 +579,15 @@ class GoogleAdsConnector:
                             len(pending))
                 self.policy.sleep(delay)
         return done, failed
+
+    def _landed(self, cid: str, pending: dict[str, int], done: list[str], what: str) -> None:
+        """Move the pending budgets the platform already holds to ``done`` (read back)."""
+        now = self._read_budgets(cid, pending)
+        for bid in list(pending):
+            if bid in now and now[bid].amount_micros == pending[bid]:
+                log.info("%s: budget %s was applied before the answer was lost", what, bid)
+                done.append(bid)
+                del pending[bid]
 
     def _send_mutate(self, cid: str, ops: list[tuple[str, int]], validate_only: bool) -> Any:
         service = self._service("CampaignBudgetService")

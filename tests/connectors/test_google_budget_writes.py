@@ -8,6 +8,7 @@ from decimal import Decimal
 import grpc
 
 from connectors.base import BudgetResult, BudgetTarget, ConnectorError, apply_budgets
+from connectors.retry import RetryPolicy
 from tests.connectors.fake_gads import FakeGoogleAds
 
 D = Decimal
@@ -123,3 +124,13 @@ def test_one_budget_whose_answer_is_lost_is_written_once(gads, make_gads) -> Non
     result = make_gads().apply_budget(BudgetTarget(CUSTOMER, "campaign", bid, "EUR"), D("44.44"))
     assert result.changed and result.daily_budget == D("44.44")
     assert gads.state.applied_mutations() == {(CUSTOMER, bid): 1}
+
+
+def test_the_last_attempt_that_landed_is_not_reported_failed(gads, make_gads) -> None:
+    ids = _budgets(gads, 2)
+    gads.state.fail("MutateCampaignBudgets", code=grpc.StatusCode.UNAVAILABLE, error=None,
+                    message="Socket closed", after_apply=True, times=1)
+    one_try = RetryPolicy(max_attempts=1, base_delay=0, timeout=10, sleep=lambda s: None)
+    outcomes = make_gads(policy=one_try).apply_budgets(_changes(ids))
+    assert all(isinstance(o, BudgetResult) and o.changed for o in outcomes), outcomes
+    assert gads.state.applied_mutations() == {(CUSTOMER, bid): 1 for bid in ids}
