@@ -29,7 +29,8 @@ from campaigns.store import (
     upsert_campaigns,
     upsert_metrics,
 )
-from connectors.base import AccountRecord, Connector, FxSource
+from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
+from connectors.errors import PartialAccountList
 
 log = logging.getLogger(__name__)
 METRIC_BATCH = 5000
@@ -133,8 +134,11 @@ def sync_source(
     """Sync every account a source reaches (or the one named ``account``)."""
     now = now or dt.datetime.now(dt.UTC)
     report = SyncReport(source=source.name)
+    unreachable: dict[str, ConnectorError] = {}
     try:
         accounts = connector.list_accounts()
+    except PartialAccountList as partial:  # the accounts that answered still sync
+        accounts, unreachable = list(partial.accounts), dict(partial.failures)
     except Exception as exc:  # reported, never raised: the other sources still sync
         log.error("source %s: listing accounts failed: %s", source.name, exc)
         _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
@@ -142,10 +146,17 @@ def sync_source(
             StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
         )
         return report
+    network = getattr(connector, "name", source.kind)
     if account is not None:
         accounts = [
             a for a in accounts if account in (a.external_id, f"{a.network}:{a.external_id}")
         ]
+        unreachable = {
+            ext: err for ext, err in unreachable.items()
+            if account in (ext, f"{network}:{ext}")
+        }
+    for ext, err in unreachable.items():
+        report.outcomes.append(_account_failure(engine, source, network, ext, err))
     for record in accounts:
         label = f"{record.network}:{record.external_id}"
         report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
@@ -154,6 +165,23 @@ def sync_source(
     if isinstance(connector, FxSource) and accounts:
         report.outcomes.append(sync_fx(engine, settings, source, connector, accounts, now=now))
     return report
+
+
+def _account_failure(
+    engine: Engine, source: SourceSettings, network: str, ext: str, err: ConnectorError
+) -> StreamOutcome:
+    """An account the platform would not let us read: named in the output and in a SyncRun."""
+    label = f"{network}:{ext}"
+    log.error("%s: account could not be read: %s", label, err)
+    with session_scope(engine) as session:
+        account_id = session.scalars(
+            select(AdAccount.id).where(AdAccount.network == network, AdAccount.external_id == ext)
+        ).first()
+        session.add(SyncRun(
+            account_id=account_id, source=source.name, stream="accounts", status="failed",
+            error=f"{label}: {_error_text(err)}"[:4000], finished_at=utcnow(),
+        ))
+    return StreamOutcome(label, "accounts", "failed", error=_error_text(err))
 
 
 def sync_fx(

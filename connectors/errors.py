@@ -256,3 +256,16 @@ def classify_google(exc: BaseException) -> ConnectorError:
         mapped.response = exc  # type: ignore[attr-defined]
         return classify_google(mapped)
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
+
+
+class PartialAccountList(ConnectorError):
+    """Listing reached some accounts and not others (a token revoked on one account, a
+    cancelled customer): the reachable ones still sync, and each failure is reported by name.
+    """
+
+    def __init__(self, accounts: list[Any], failures: dict[str, ConnectorError]) -> None:
+        named = "; ".join(f"{ext}: [{err.kind}] {err}" for ext, err in failures.items())
+        first = next(iter(failures.values()))
+        super().__init__(f"{len(failures)} account(s) could not be read: {named}", kind=first.kind)
+        self.accounts = accounts  # AccountRecords of the accounts that answered
+        self.failures = failures  # external id -> why it could not be read

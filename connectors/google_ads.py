@@ -38,7 +38,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.currencies import ISO_4217
-from connectors.errors import classify_google, google_error_kind
+from connectors.errors import PartialAccountList, classify_google, google_error_kind
 from connectors.retry import RETRYABLE, RetryPolicy, call_with_retry, retry_wait
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ SELECT customer_client.id, customer_client.descriptive_name, customer_client.cur
   customer_client.time_zone, customer_client.manager, customer_client.status,
   customer_client.level
 FROM customer_client
-WHERE customer_client.manager = FALSE AND customer_client.status = 'ENABLED'"""
+WHERE customer_client.manager = FALSE"""
 CUSTOMER_QUERY = """
 SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone,
   customer.status
@@ -251,33 +251,59 @@ class GoogleAdsConnector:
     # -- accounts and entities -------------------------------------------------------------
 
     def list_accounts(self) -> list[AccountRecord]:
+        """The customers to sync: ``customer_ids``, or every client under the manager.
+
+        A customer that cannot be read (access removed, ``CUSTOMER_NOT_ENABLED``) or is not
+        enabled (cancelled, suspended, closed) is reported by name through
+        :class:`PartialAccountList`; the others are still returned with it.
+        """
+        records: list[AccountRecord] = []
+        failures: dict[str, ConnectorError] = {}
         if self.customer_ids:
-            records = []
             for cid in self.customer_ids:
-                for row in self._rows(cid, CUSTOMER_QUERY, f"Google Ads customer {cid}"):
+                try:
+                    rows = self._rows(cid, CUSTOMER_QUERY, f"Google Ads customer {cid}")
+                except ConnectorError as err:
+                    log.error("Google Ads customer %s: %s", cid, err)
+                    failures[cid] = err
+                    continue
+                for row in rows:
                     c = row.customer
-                    records.append(
-                        self._account(
-                            c.id,
-                            c.descriptive_name,
-                            c.currency_code,
-                            c.time_zone,
-                            _enum(c, "status"),
-                        )
-                    )
-            return records
-        if not self.login_customer_id:
+                    self._keep(records, failures, c.id, c.descriptive_name, c.currency_code,
+                               c.time_zone, _enum(c, "status"))
+        elif not self.login_customer_id:
             raise ConnectorError(
                 "Google Ads: set login_customer_id (the manager account) or customer_ids",
                 kind="invalid",
             )
-        rows = self._rows(self.login_customer_id, CLIENTS_QUERY, "Google Ads customer_client")
-        return [
-            self._account(
-                c.id, c.descriptive_name, c.currency_code, c.time_zone, _enum(c, "status")
-            )
-            for c in (row.customer_client for row in rows)
-        ]
+        else:
+            rows = self._rows(self.login_customer_id, CLIENTS_QUERY, "Google Ads customer_client")
+            for c in (row.customer_client for row in rows):
+                self._keep(records, failures, c.id, c.descriptive_name, c.currency_code,
+                           c.time_zone, _enum(c, "status"))
+        if failures:
+            raise PartialAccountList(records, failures)
+        return records
+
+    def _keep(
+        self,
+        records: list[AccountRecord],
+        failures: dict[str, ConnectorError],
+        cid: int,
+        name: str,
+        currency: str,
+        tz: str,
+        status: str,
+    ) -> None:
+        if status == "ENABLED":
+            records.append(self._account(cid, name, currency, tz, status))
+            return
+        failures[str(cid)] = ConnectorError(
+            f"Google Ads customer {cid} ({name or 'no name'}) is {status or 'UNKNOWN'}, not "
+            "enabled: nothing can be read or written there; remove it from the config or "
+            "re-enable it",
+            kind="auth",
+        )
 
     def _account(self, cid: int, name: str, currency: str, tz: str, status: str) -> AccountRecord:
         record = AccountRecord(

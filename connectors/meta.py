@@ -39,7 +39,7 @@ from connectors.base import (
     ConnectorError,
     MetricRecord,
 )
-from connectors.errors import classify_meta, meta_usage_wait
+from connectors.errors import PartialAccountList, classify_meta, meta_usage_wait
 from connectors.retry import RetryPolicy, call_with_retry, write_once
 
 log = logging.getLogger(__name__)
@@ -348,10 +348,19 @@ class MetaConnector:
     def list_accounts(self) -> list[AccountRecord]:
         params = {"limit": self.page_size}
         if self.account_ids:
-            rows = [
-                self._call("GET", (a,), {"fields": ",".join(ACCOUNT_FIELDS)}, f"Meta account {a}")
-                for a in self.account_ids
-            ]
+            # Each listed account is read on its own: a token revoked on one of them (190, or
+            # a 200 permission error) is that account's failure, not the others'.
+            rows = []
+            failures: dict[str, ConnectorError] = {}
+            for a in self.account_ids:
+                fields = {"fields": ",".join(ACCOUNT_FIELDS)}
+                try:
+                    rows.append(self._call("GET", (a,), fields, f"Meta account {a}"))
+                except ConnectorError as err:
+                    log.error("Meta account %s: %s", a, err)
+                    failures[a] = err
+            if failures:
+                raise PartialAccountList([self._account(row) for row in rows], failures)
         else:
             rows = list(
                 self._iterate(
