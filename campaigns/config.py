@@ -130,7 +130,30 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
     names = [s.name for s in settings.sources]
     if len(names) != len(set(names)):
         raise ConfigError(f"{path or 'config'}: source names must be unique, got {names}")
+    for source in settings.sources:
+        if source.kind == "meta":
+            _check_meta_action_types(source, path)
     return settings
+
+
+def _check_meta_action_types(source: SourceSettings, path: Path | None) -> None:
+    """Refuse a list of conversion action types that would count conversions twice."""
+    from connectors.meta_actions import check_action_types
+
+    where = f"{path or 'config'}: source {source.name!r}"
+    types = source.options.get("conversion_action_types", ["purchase"])
+    if (
+        not isinstance(types, list)
+        or not types
+        or not all(isinstance(t, str) and t.strip() for t in types)
+    ):
+        raise ConfigError(
+            f"{where}: conversion_action_types must be a non-empty list of Meta action types, "
+            f"got {types!r}"
+        )
+    problem = check_action_types(types)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
 
 
 def secret(env_name: str | None, what: str) -> str:

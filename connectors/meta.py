@@ -30,6 +30,7 @@ from facebook_business.api import Cursor, FacebookAdsApi
 from facebook_business.session import FacebookSession
 
 from campaigns.config import SourceSettings, secret
+from campaigns.errors import ConfigError
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
@@ -40,6 +41,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.errors import PartialAccountList, classify_meta, meta_usage_wait
+from connectors.meta_actions import check_action_types
 from connectors.retry import RetryPolicy, call_with_retry, write_once
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,9 @@ class MetaConnector:
         self.api = FacebookAdsApi(session, api_version=api_version)
         self.account_ids = [act_id(a) for a in account_ids] if account_ids else None
         self.conversion_action_types = list(conversion_action_types)
+        problem = check_action_types(self.conversion_action_types)
+        if problem:
+            raise ConfigError(f"Meta: {problem}")
         self.attribution_windows = list(attribution_windows) if attribution_windows else None
         self.page_size = page_size
         self.usage_threshold = usage_threshold
