@@ -200,7 +200,7 @@ class GadsState:
     ) -> str:
         """A campaign budget; ``bid`` None draws a fresh id from the budgets' own sequence."""
         bid = bid or str(next(self._budget_ids))
-        if any(c == cust and cid == bid for c, cid in self.campaigns):
+        if (cust, bid) in self.campaigns:
             raise ValueError(f"budget id {bid} is a campaign id: on Google Ads they differ")
         self.budgets[(cust, bid)] = {"amount_micros": amount_micros, "shared": shared}
         return bid
