@@ -157,6 +157,12 @@ def sync_source(
         }
     for ext, err in unreachable.items():
         report.outcomes.append(_account_failure(engine, source, network, ext, err))
+    if not unreachable and account is None:
+        with session_scope(engine) as session:  # every account answered: clears old failures
+            session.add(SyncRun(
+                source=source.name, stream="accounts", rows=len(accounts), status="succeeded",
+                finished_at=utcnow(),
+            ))
     for record in accounts:
         label = f"{record.network}:{record.external_id}"
         report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
@@ -170,18 +176,23 @@ def sync_source(
 def _account_failure(
     engine: Engine, source: SourceSettings, network: str, ext: str, err: ConnectorError
 ) -> StreamOutcome:
-    """An account the platform would not let us read: named in the output and in a SyncRun."""
+    """An account the platform would not let us read: named in the output and in a SyncRun.
+
+    An account synced before fails its ``entities`` stream (a later success clears it, as
+    for any stream); one never synced has no row yet and fails the source's ``accounts``.
+    """
     label = f"{network}:{ext}"
     log.error("%s: account could not be read: %s", label, err)
     with session_scope(engine) as session:
         account_id = session.scalars(
             select(AdAccount.id).where(AdAccount.network == network, AdAccount.external_id == ext)
         ).first()
+        stream = "entities" if account_id is not None else "accounts"
         session.add(SyncRun(
-            account_id=account_id, source=source.name, stream="accounts", status="failed",
+            account_id=account_id, source=source.name, stream=stream, status="failed",
             error=f"{label}: {_error_text(err)}"[:4000], finished_at=utcnow(),
         ))
-    return StreamOutcome(label, "accounts", "failed", error=_error_text(err))
+    return StreamOutcome(label, stream, "failed", error=_error_text(err))
 
 
 def sync_fx(

@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.cli import run_sync
+from campaigns.alerts import sync_conditions
 from campaigns.config import settings_from_dict
 from campaigns.models import AdAccount, DailyMetric, SyncRun
+from campaigns.policy import AlertSettings
 from campaigns.sync import sync_source
 
 NOW = dt.datetime(2025, 3, 31, 12, tzinfo=dt.UTC)
@@ -68,12 +70,24 @@ def test_meta_listed_accounts_one_revoked_one_refused(engine, graph, make_meta) 
     assert "[auth]" in failed["meta:act_3"] and "200" in failed["meta:act_3"]
     healthy = {(o.account, o.stream) for o in report.outcomes if o.status == "succeeded"}
     assert healthy == {("meta:act_1", "entities"), ("meta:act_1", "metrics")}
+    assert {(o.account, o.stream) for o in report.failed} == {
+        ("meta:act_2", "entities"), ("meta:act_3", "entities")
+    }
+
+    # Access restored: the next sync supersedes the failures, as the alerts read them.
+    graph.state.account_errors.clear()
+    again = sync_source(engine, settings, settings.sources[0], make_meta(
+        account_ids=["act_1", "act_2", "act_3"]), now=NOW)
+    assert again.ok, again.failed
+    with Session(engine) as s:
+        alerts = sync_conditions(s, AlertSettings(), NOW)
+    assert [a for a in alerts if a.kind == "sync_failed"] == []
     assert _metric_rows(engine) == 3 * 3 * 30
     with Session(engine) as s:
         accounts = dict(s.execute(select(AdAccount.external_id, AdAccount.id)).all())
     runs = _failed_runs(engine)
     assert {(r.account_id, r.stream) for r in runs} == {
-        (accounts["act_2"], "accounts"), (accounts["act_3"], "accounts")
+        (accounts["act_2"], "entities"), (accounts["act_3"], "entities")
     }
     assert all(r.error and r.error.startswith(f"meta:{ext}") for r, ext in
                zip(runs, ("act_2", "act_3"), strict=True))
