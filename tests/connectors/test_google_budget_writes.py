@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.base import BudgetResult, BudgetTarget, ConnectorError, apply_budgets
 from connectors.retry import RetryPolicy
@@ -134,3 +136,38 @@ def test_the_last_attempt_that_landed_is_not_reported_failed(gads, make_gads) ->
     outcomes = make_gads(policy=one_try).apply_budgets(_changes(ids))
     assert all(isinstance(o, BudgetResult) and o.changed for o in outcomes), outcomes
     assert gads.state.applied_mutations() == {(CUSTOMER, bid): 1 for bid in ids}
+
+
+TRANSIENT = [("database_error", "CONCURRENT_MODIFICATION"), ("internal_error", "INTERNAL_ERROR")]
+PERMANENT = [("campaign_budget_error", "CAMPAIGN_BUDGET_REMOVED")]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rejections=st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from(TRANSIENT + PERMANENT), st.integers(1, 6)),
+        max_size=6,
+    ),
+    lost=st.integers(0, 2),
+)
+def test_whatever_is_rejected_no_budget_is_mutated_twice(gads, make_gads, rejections, lost):
+    fake = gads.state
+    fake.budgets.clear(), fake.campaigns.clear(), fake.mutations.clear()
+    fake.rejections.clear(), fake.mutate_requests.clear(), fake.faults.clear()
+    ids = _budgets(gads, 6)
+    for k, error, times in rejections:
+        fake.reject(CUSTOMER, ids[k], error=error, times=times)
+    if lost:
+        fake.fail("MutateCampaignBudgets", code=grpc.StatusCode.UNAVAILABLE, error=None,
+                  message="Socket closed", after_apply=True, times=lost)
+    outcomes = make_gads().apply_budgets(_changes(ids, "42"))
+    assert len(outcomes) == len(ids)
+    mutated = fake.applied_mutations()
+    for bid, outcome in zip(ids, outcomes, strict=True):
+        assert mutated[(CUSTOMER, bid)] <= 1  # never twice
+        holds = fake.budgets[(CUSTOMER, bid)]["amount_micros"] == 42_000_000
+        if isinstance(outcome, BudgetResult):
+            assert outcome.changed and holds and mutated[(CUSTOMER, bid)] == 1
+        else:  # reported failed: the platform really does not hold it
+            assert not holds and mutated[(CUSTOMER, bid)] == 0
