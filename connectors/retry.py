@@ -139,10 +139,18 @@ def write_once(
             try:
                 wait = retry_wait(exc, attempt, classify=classify, policy=policy, what=what)
             except ConnectorError as err:
-                if err.kind in RETRYABLE and landed():
+                if err.kind in RETRYABLE and _landed_quietly(landed):
                     return
                 raise
             policy.sleep(wait)
             if landed():
                 log.info("%s: applied before its answer was lost; not sent again", what)
                 return
+
+
+def _landed_quietly(landed: Callable[[], bool]) -> bool:
+    """Whether the last write landed; a failing read-back keeps the write's own error."""
+    try:
+        return landed()
+    except ConnectorError:
+        return False
