@@ -9,12 +9,13 @@ changed, or whose time ran out, expires instead of being approved.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -22,6 +23,7 @@ from campaigns import audit
 from campaigns.auth import Principal
 from campaigns.catalog import Page, get_portfolio, paginate
 from campaigns.concurrency import versioned_update
+from campaigns.db import session_scope
 from campaigns.errors import (
     ConflictError,
     NotFoundError,
@@ -32,18 +34,28 @@ from campaigns.errors import (
 )
 from campaigns.models import BudgetShift, Campaign, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
+from campaigns.writeback import RETRY
 
 SHIFT_STATUSES = ("proposed", "approved", "rejected", "expired", "applying", "applied",
                   "partially_applied", "failed")
-# Applies a shift's approved items to the platforms, idempotently per item, and records each
-# item's outcome (applied | failed | skipped) on the rows.
-ItemApplier = Callable[[Session, BudgetShift, list[ShiftItem]], Any]
+
+
+class ItemApplier(Protocol):
+    """Applies a shift's items to the platforms, claiming each (so no item is written
+    twice), and records each item's outcome (applied | failed | skipped) on the rows.
+    Returns a :class:`campaigns.writeback.ApplyReport`."""
+
+    def __call__(
+        self, session: Session, shift: BudgetShift, items: list[ShiftItem], /, *,
+        actor: str, now: dt.datetime, dry_run: bool = False, due_only: bool = False,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
 class ShiftView:
     shift: BudgetShift
     items: list[ShiftItem]
+    report: Any = None  # what an apply did (or, dry run, would do)
 
     @property
     def change_fraction(self) -> float:
@@ -229,35 +241,131 @@ def reject(
     return view
 
 
+APPLY_FROM = ("approved", "applying", "partially_applied", "failed")
+
+
 def apply(
     session: Session, shift_id: int, *, version: int, user: Principal, applier: ItemApplier,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, dry_run: bool = False, due_only: bool = False,
 ) -> ShiftView:
     """approved → applying → applied | partially_applied | failed.
 
-    Retrying a shift left in ``applying`` (a crash mid-way) is allowed: the applier skips the
-    items already applied, so nothing is applied twice.
+    Applying again is how failed items are retried: on a ``partially_applied`` or
+    ``failed`` shift only the failed and unattempted items are sent (``due_only``: only those
+    whose backoff has passed, as the nightly job does). A shift left ``applying`` by a crash
+    may be applied again too. Items are claimed one by one by the applier, so two requests at
+    once never write an item twice; the one that wins nothing gets a 409 and writes nothing.
+
+    With ``dry_run`` nothing changes but one audit event: the view carries the report of
+    what would be applied.
     """
     now = now or utcnow()
     view = get_shift(session, shift_id)
-    _require_status(view, "approved", "applying")
+    _require_status(view, *APPLY_FROM)
+    if view.shift.version != version:
+        raise StaleVersionError(
+            f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
+        )
+    todo = [i for i in view.items if i.status in ("approved", "applying", "failed")]
+    if dry_run:
+        report = applier(session, view.shift, todo, actor=user.name, now=now, dry_run=True)
+        audit.record(session, actor=user.name, action="shift.apply_dry_run",
+                     entity_type="shift", entity_id=shift_id, before=_snapshot(view),
+                     after={"dry_run": True, "would_apply": _outcomes(report)})
+        return ShiftView(view.shift, view.items, report)
     before = _snapshot(view)
     shift = _transition(session, view, version, view.shift.status, {"status": "applying"})
     audit.record(session, actor=user.name, action="shift.applying", entity_type="shift",
                  entity_id=shift_id, before=before, after={"status": "applying"})
-    todo = [i for i in view.items if i.status in ("approved", "applying", "failed")]
-    applier(session, shift, todo)
+    report = applier(session, shift, todo, actor=user.name, now=now, due_only=due_only)
+    if report is not None and report.claimed == 0:
+        _nothing_claimed(shift_id, report, retry=before["status"] != "applying")
     session.flush()
+    view = settle(session, shift_id, actor=user.name, now=now)
+    return ShiftView(view.shift, view.items, report)
+
+
+def _nothing_claimed(shift_id: int, report: Any, *, retry: bool) -> None:
+    """A request that won no item answers 409 and (nothing committed) writes nothing."""
+    if report.busy:
+        raise ConflictError(
+            f"shift {shift_id} is being applied by another request ({report.busy} items in "
+            "progress); nothing was written: reload it in a moment"
+        )
+    if retry and report.outcomes and not report.done:
+        waiting = "; ".join(f"item {o.item_id}: {o.error}" for o in report.outcomes[:5])
+        raise ConflictError(f"shift {shift_id}: nothing to apply now ({waiting})")
+
+
+def settle(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> ShiftView:
+    """Give an ``applying`` shift its outcome once none of its items is in flight.
+
+    Every applier records its items (committed) before it settles, so of two requests that
+    finish at once the later one sees every outcome; the status moves with one conditional
+    update, so only one of them makes (and audits) the move.
+    """
     view = get_shift(session, shift_id, fresh=True)
+    if view.shift.status != "applying":
+        return view
     chosen = [i for i in view.items if i.status != "rejected"]
+    if any(i.status == "applying" for i in chosen):
+        return view  # another request is still at it and settles when it is done
     done = [i for i in chosen if i.status in ("applied", "skipped")]
     final = ("applied" if len(done) == len(chosen)
              else "failed" if not done else "partially_applied")
-    shift = _transition(session, view, view.shift.version, "applying", {"status": final})
-    view = ShiftView(shift, view.items)
-    audit.record(session, actor=user.name, action=f"shift.{final}", entity_type="shift",
-                 entity_id=shift_id, before={"status": "applying"}, after=_snapshot(view))
+    won = session.execute(
+        update(BudgetShift)
+        .where(BudgetShift.id == shift_id, BudgetShift.status == "applying")  # type: ignore[arg-type]
+        .values(status=final, version=BudgetShift.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1  # type: ignore[attr-defined]
+    view = get_shift(session, shift_id, fresh=True)
+    if won:
+        audit.record(session, actor=actor, action=f"shift.{final}", entity_type="shift",
+                     entity_id=shift_id, before={"status": "applying"}, after=_snapshot(view))
     return view
+
+
+def _outcomes(report: Any) -> list[dict[str, Any]]:
+    return [
+        {"item_id": o.item_id, "target": o.target, "outcome": o.outcome,
+         "platform_budget": o.platform_budget, "new_budget": o.new_budget, "error": o.error}
+        for o in getattr(report, "outcomes", [])
+    ]
+
+
+def retry_due(
+    engine: Engine, portfolio: str, *, user: Principal, applier: ItemApplier,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Apply again the failed items of the portfolio's partially applied or failed shifts
+    whose backoff has passed (the nightly job's retry). Returns one line per retried shift;
+    a shift another request is applying right now is left to it."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        portfolio_id = get_portfolio(session, portfolio).id
+        due = list(session.execute(
+            select(BudgetShift.id, BudgetShift.version).distinct()
+            .join(ShiftItem, ShiftItem.shift_id == BudgetShift.id)  # type: ignore[arg-type]
+            .where(BudgetShift.portfolio_id == portfolio_id,
+                   BudgetShift.status.in_(("partially_applied", "failed")),  # type: ignore[attr-defined]
+                   or_(ShiftItem.status == "approved",
+                       and_(ShiftItem.status == "failed",
+                            ShiftItem.attempts < RETRY.max_attempts,  # type: ignore[arg-type]
+                            or_(ShiftItem.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                                ShiftItem.next_attempt_at <= now))))  # type: ignore[operator]
+            .order_by(BudgetShift.id)  # type: ignore[arg-type]
+        ).all())
+    lines = []
+    for shift_id, version in due:
+        try:
+            with session_scope(engine) as session:
+                view = apply(session, shift_id, version=version, user=user, applier=applier,
+                             now=now, due_only=True)
+            lines.append(f"shift {shift_id} retried: {view.shift.status}")
+        except ConflictError as e:  # someone else is applying it, or it moved on
+            lines.append(f"shift {shift_id} not retried: {e.message}")
+    return lines
 
 
 def expire_overdue(session: Session, *, now: dt.datetime | None = None,
@@ -275,16 +383,20 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     return expired
 
 
-def writeback_applier(settings: Any = None) -> ItemApplier:
+def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemApplier:
     """The production applier: the connector write-back, with connectors built from
-    ``settings``. It commits the session item by item (the move to ``applying`` with the
-    first), so a crash mid-way leaves each item's true state behind."""
+    ``settings`` (or looked up with ``connectors(account)``). It claims and commits item by
+    item (the move to ``applying`` with the first claim), so a crash mid-way leaves each
+    item's true state behind."""
 
-    def apply_with_writeback(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> Any:
+    def apply_with_writeback(
+        session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,
+        now: dt.datetime, dry_run: bool = False, due_only: bool = False,
+    ) -> Any:
         from campaigns import writeback
 
-        return writeback.apply_items(
-            session, shift, writeback.configured_connectors(settings), items=items
-        )
+        lookup = connectors or writeback.configured_connectors(settings)
+        return writeback.apply_items(session, shift, lookup, items=items, actor=actor, now=now,
+                                     dry_run=dry_run, due_only=due_only)
 
     return apply_with_writeback

@@ -18,46 +18,46 @@ from campaigns.auth import Principal, Role
 from campaigns.errors import ConflictError
 from campaigns.models import AuditEvent, BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
+from connectors.base import ConnectorError
 from tests.api.factories import create_account, create_campaign, create_shift
+from tests.api.fake_platform import FakePlatform
 
 Headers = Callable[[str], dict[str, str]]
-FAIL_EXTERNAL_IDS: set[str] = set()
-
-
-def fake_applier(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> None:
-    for item in items:
-        item.attempts += 1
-        if item.target_external_id in FAIL_EXTERNAL_IDS:
-            item.status, item.error = "failed", "platform said no"
-            continue
-        item.status, item.applied_budget = "applied", item.new_budget
-        campaign = session.get(Campaign, item.campaign_id)
-        assert campaign is not None
-        campaign.daily_budget = item.new_budget
 
 
 @pytest.fixture
-def app(engine: Engine) -> FastAPI:
+def platform() -> FakePlatform:
+    return FakePlatform()
+
+
+@pytest.fixture
+def app(engine: Engine, platform: FakePlatform) -> FastAPI:
     from api.app import create_app
     from campaigns.config import settings_from_dict
     from tests.api.conftest import SETTINGS
 
-    return create_app(settings_from_dict(SETTINGS), engine, applier=fake_applier)
+    return create_app(settings_from_dict(SETTINGS), engine,
+                      applier=shifts.writeback_applier(connectors=lambda account: platform))
 
 
 def _shift(db: Session, *, new: list[str], created_by: str = "nightly",
-           expires_at: dt.datetime | None = None) -> BudgetShift:
+           expires_at: dt.datetime | None = None, platform: FakePlatform | None = None
+           ) -> BudgetShift:
     account = create_account(db)
     camps = [create_campaign(db, account=account, daily_budget="100", external_id=f"c{i}")
              for i in range(len(new))]
+    if platform is not None:
+        platform.budgets.update({c.external_id: Decimal(100) for c in camps})
     shift = create_shift(db, campaigns=camps, new_budgets=new, created_by=created_by,
                          expires_at=expires_at)
     db.commit()
     return shift
 
 
-def test_approve_then_apply(client: TestClient, as_role: Headers, db: Session) -> None:
-    shift = _shift(db, new=["120", "80"])
+def test_approve_then_apply(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift = _shift(db, new=["120", "80"], platform=platform)
     r = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer"))
     assert r.status_code == 200 and r.json()["change_fraction"] == pytest.approx(0.2)
     assert [i["reason"] for i in r.json()["items"]] == ["test", "test"]
@@ -79,20 +79,17 @@ def test_approve_then_apply(client: TestClient, as_role: Headers, db: Session) -
 
 
 def test_partial_approval_and_partial_apply(
-    client: TestClient, as_role: Headers, db: Session
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
 ) -> None:
-    shift = _shift(db, new=["110", "90", "105"])
+    shift = _shift(db, new=["110", "90", "105"], platform=platform)
     items = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()["items"]
     r = client.post(f"/api/v1/shifts/{shift.id}/approve",
                     json={"version": 1, "item_ids": [items[0]["id"], items[2]["id"]]},
                     headers=as_role("manager"))
     assert [i["status"] for i in r.json()["items"]] == ["approved", "rejected", "approved"]
-    FAIL_EXTERNAL_IDS.add("c2")
-    try:
-        r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
-                        headers=as_role("service"))
-    finally:
-        FAIL_EXTERNAL_IDS.clear()
+    platform.fail_writes["c2"] = ConnectorError("platform said no", kind="invalid")
+    r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                    headers=as_role("service"))
     assert r.json()["status"] == "partially_applied"
     assert [i["status"] for i in r.json()["items"]] == ["applied", "rejected", "failed"]
     bad = client.post(f"/api/v1/shifts/{shift.id}/approve",
