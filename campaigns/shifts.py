@@ -368,6 +368,87 @@ def retry_due(
     return lines
 
 
+PENDING = ("proposed", "approved", "applying")
+
+
+def rollbacks_of(session: Session, shift_id: int) -> list[int]:
+    """The shifts proposed to undo ``shift_id``, oldest first."""
+    return list(session.scalars(
+        select(BudgetShift.id).where(BudgetShift.rollback_of == shift_id)
+        .order_by(BudgetShift.id)  # type: ignore[arg-type]
+    ))
+
+
+def rollback(
+    session: Session, shift_id: int, *, user: Principal, policy: ShiftPolicy,
+    reason: str | None = None, now: dt.datetime | None = None,
+) -> ShiftView:
+    """Propose the inverse of an applied (or partially applied) shift: each applied item's
+    budget back to its old value, as a new ``proposed`` shift that goes through approval like
+    any other (its proposer, ``user``, cannot approve it alone when it moves much)."""
+    now = now or utcnow()
+    view = get_shift(session, shift_id)
+    _require_status(view, "applied", "partially_applied")
+    for other in rollbacks_of(session, shift_id):
+        status = session.get(BudgetShift, other).status  # type: ignore[union-attr]
+        if status in (*PENDING, "applied", "partially_applied"):
+            raise ConflictError(
+                f"shift {shift_id} already has a rollback: shift {other} ({status})"
+            )
+    applied = [i for i in view.items if i.status == "applied" and i.applied_budget is not None]
+    if not applied:
+        raise ConflictError(f"shift {shift_id} has no applied item to roll back")
+    old = view.shift
+    moved_before = sum((i.old_budget for i in view.items if i.status != "rejected"), Decimal(0))
+    # Totals are in the reporting currency: the items' deltas are converted at the rate the
+    # original totals imply (exact for one currency; a close estimate across several).
+    rate = (old.total_before / moved_before) if moved_before else Decimal(1)
+    delta = sum(((i.applied_budget or i.new_budget) - i.old_budget for i in applied), Decimal(0))
+    shift = BudgetShift(
+        portfolio_id=old.portfolio_id, currency=old.currency,
+        total_before=(old.total_before + delta * rate).quantize(Decimal("0.000001")),
+        total_after=old.total_before,
+        expected_conversions_delta=_negated(old.expected_conversions_delta, len(applied),
+                                            len(view.items)),
+        expected_revenue_delta=_negated(old.expected_revenue_delta, len(applied),
+                                        len(view.items)),
+        created_by=user.name, created_at=now, updated_at=now,
+        expires_at=now + dt.timedelta(hours=policy.shift_ttl_hours),
+        comment=reason or f"rollback of shift {shift_id}", rollback_of=shift_id,
+    )
+    session.add(shift)
+    session.flush()
+    items = [
+        ShiftItem(
+            shift_id=shift.id, campaign_id=i.campaign_id, adset_id=i.adset_id, level=i.level,
+            target_external_id=i.target_external_id, currency=i.currency,
+            old_budget=i.applied_budget, new_budget=i.old_budget,
+            expected_conversions_old=i.expected_conversions_new,
+            expected_conversions_new=i.expected_conversions_old,
+            expected_revenue_old=i.expected_revenue_new,
+            expected_revenue_new=i.expected_revenue_old,
+            reason=f"rollback of shift {shift_id} item {i.id}: back to {i.old_budget}",
+        )
+        for i in applied
+    ]
+    session.add_all(items)
+    session.flush()
+    new = ShiftView(shift, items)
+    audit.record(session, actor=user.name, action="shift.rollback_proposed",
+                 entity_type="shift", entity_id=shift.id,
+                 after={**_snapshot(new), "rollback_of": shift_id, "reason": reason})
+    audit.record(session, actor=user.name, action="shift.rollback_requested",
+                 entity_type="shift", entity_id=shift_id,
+                 after={"rollback_shift_id": shift.id, "items": [i.id for i in applied],
+                        "reason": reason})
+    return new
+
+
+def _negated(value: float | None, part: int, whole: int) -> float | None:
+    """The expected effect of undoing ``part`` of ``whole`` items (pro rata)."""
+    return None if value is None or not whole else -value * part / whole
+
+
 def expire_overdue(session: Session, *, now: dt.datetime | None = None,
                    actor: str = "system") -> list[int]:
     """Expire proposals past their time or built on changed data (the nightly sweep)."""

@@ -181,3 +181,89 @@ def test_concurrent_http_approvals(client: TestClient, as_role: Headers, db: Ses
     assert sorted(codes) == [200, 409, 409, 409]
     final = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()
     assert final["status"] == "approved" and final["version"] == 2
+
+
+def _approved(client: TestClient, as_role: Headers, db: Session, platform: FakePlatform,
+              new: list[str]) -> int:
+    shift = _shift(db, new=new, platform=platform)
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve", json={"version": 1},
+                    headers=as_role("admin"))
+    assert r.status_code == 200, r.text
+    assert shift.id is not None
+    return shift.id
+
+
+def test_a_partially_applied_shift_is_applied_again(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["110", "90", "105"])
+    platform.fail_writes["c1"] = ConnectorError("CONCURRENT_MODIFICATION", kind="transient")
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("manager"))
+    assert r.json()["status"] == "partially_applied"
+    failed = r.json()["items"][1]
+    assert failed["status"] == "failed" and failed["next_attempt_at"] is not None
+    del platform.fail_writes["c1"]
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": r.json()["version"]},
+                    headers=as_role("manager"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "applied"
+    assert [(o["target"], o["outcome"]) for o in r.json()["outcomes"]] == [
+        ("campaign:c1", "applied")]
+    assert dict(platform.writes) == {"c0": 1, "c1": 1, "c2": 1}
+
+
+def test_dry_run_over_http(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["110", "90"])
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply?dry_run=true", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dry_run"] is True and body["status"] == "approved" and body["version"] == 2
+    assert [o["outcome"] for o in body["outcomes"]] == ["would_apply", "would_apply"]
+    assert [o["platform_budget"] for o in body["outcomes"]] == ["100", "100"]
+    assert platform.total_writes() == 0
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "applied" and platform.total_writes() == 2
+
+
+def test_rollback_proposes_the_inverse_shift(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["120", "80"])
+    r = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={}, headers=as_role("manager"))
+    assert r.status_code == 409 and "approved" in r.json()["detail"]  # not applied yet
+    platform.fail_writes["c1"] = ConnectorError("invalid budget", kind="invalid")
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "partially_applied"
+    r = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={"reason": "bad day"},
+                    headers=as_role("manager"))
+    assert r.status_code == 201, r.text
+    back = r.json()
+    assert (back["status"], back["rollback_of"], back["created_by"]) == (
+        "proposed", shift_id, "manager")
+    # Only the applied item goes back.
+    assert [(i["target_external_id"], i["old_budget"], i["new_budget"])
+            for i in back["items"]] == [("c0", "120.000000", "100.000000")]
+    original = client.get(f"/api/v1/shifts/{shift_id}", headers=as_role("viewer")).json()
+    assert original["rolled_back_by"] == [back["id"]]
+    again = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={},
+                        headers=as_role("admin"))
+    assert again.status_code == 409 and f"shift {back['id']}" in again.json()["detail"]
+    # Its proposer may not approve it alone: it moves 20 / 120 of the budget.
+    r = client.post(f"/api/v1/shifts/{back['id']}/approve", json={"version": 1},
+                    headers=as_role("manager"))
+    assert r.status_code == 403
+    r = client.post(f"/api/v1/shifts/{back['id']}/approve", json={"version": 1},
+                    headers=as_role("admin"))
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/shifts/{back['id']}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "applied"
+    assert platform.budgets["c0"] == Decimal(100)
+    actions = {e.action for e in db.exec(select(AuditEvent))}
+    assert {"shift.rollback_proposed", "shift.rollback_requested"} <= actions
