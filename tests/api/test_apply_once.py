@@ -289,3 +289,23 @@ def test_dry_run_writes_nothing_and_the_shift_stays_approved(engine: Engine) -> 
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def test_the_nightly_job_applies_failed_items_again(engine: Engine) -> None:
+    from campaigns.config import settings_from_dict
+    from campaigns.models import utcnow
+    from campaigns.nightly import run_nightly
+    from connectors.base import ConnectorError
+
+    platform = FakePlatform()
+    shift_id = approved_shift(engine, platform, accounts=1, per_account=2)
+    platform.fail_writes["a0c0"] = ConnectorError("backend error", kind="transient")
+    _apply(engine, shift_id, platform, now=utcnow() - dt.timedelta(hours=1))
+    del platform.fail_writes["a0c0"]
+    settings = settings_from_dict({"scheduler": {"sync": False, "auto_approve": False}})
+    report = run_nightly(engine, settings, applier=applier_for(platform))
+    assert "apply" not in report.portfolios[0].errors, report.lines()
+    with Session(engine) as s:
+        shift = s.get(BudgetShift, shift_id)
+        assert shift is not None and shift.status == "applied"
+    assert dict(platform.writes) == {"a0c0": 1, "a0c1": 1}
