@@ -84,8 +84,12 @@ def refuses(fn: F) -> F:
 
 
 def operator(name: str | None) -> Principal:
-    return Principal(name=(name or getpass.getuser()).strip()[:100] or "operator",
-                     role=Role.manager)
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):  # no login name in this environment (a container)
+            name = "operator"
+    return Principal(name=name.strip()[:100] or "operator", role=Role.manager)
 
 
 @contextmanager

@@ -304,8 +304,12 @@ def _apply_account(
     settled: dict[tuple[int, str, str], tuple[int, Decimal]],
 ) -> None:
     """Read each budget, then write the ones that differ in one batch for the account."""
-    followers = [w for i, w in enumerate(todo) if any(o.key == w.key for o in todo[:i])]
-    leaders = [w for w in todo if w not in followers]
+    seen: set[tuple[int, str, str]] = set()
+    leaders = []
+    for work in todo:  # the first item on each budget; the others follow its outcome
+        if work.key not in seen:
+            seen.add(work.key)
+            leaders.append(work)
     results: dict[int, BudgetOutcome] = {}
     connector: Connector | None = None
     broken: ConnectorError | None = None
@@ -368,10 +372,11 @@ def _record(
 ) -> None:
     """Store every outcome of one account in one unit of work (with its audit events)."""
     done: dict[tuple[int, str, str], tuple[int, Decimal, bool]] = {}
+    leading = {w.item_id for w in leaders}
     with _unit(db, skip=dry_run) as session:
         for work in todo:
             label = _label(work)
-            if work not in leaders:  # a second item on a budget handled in this batch
+            if work.item_id not in leading:  # a second item on a budget handled in this batch
                 lead = done.get(work.key)
                 if lead is None:
                     _release(session, work, claim, dry_run)
