@@ -350,7 +350,10 @@ def _write(connector: Connector, writes: list[_Work], *, dry_run: bool
     if getattr(connector, "apply_budgets", None) is not None:
         try:
             outcomes = apply_budgets(connector, changes, dry_run=dry_run)
+            if len(outcomes) != len(changes):
+                raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
         except Exception as exc:
+            # Whatever reached the platform is read back before the next attempt writes.
             outcomes = [_as_connector_error(exc)] * len(writes)
         return {w.item_id: o for w, o in zip(writes, outcomes, strict=True)}
     results: dict[int, BudgetOutcome] = {}
