@@ -3,7 +3,9 @@
 ``proposed → approved | rejected | expired``; ``approved → applying → applied |
 partially_applied | failed``. Every transition names the version it read (optimistic
 concurrency: the loser of a race gets 409) and writes an AuditEvent. A proposal whose data has
-changed, or whose time ran out, expires instead of being approved.
+changed, or whose time ran out, expires instead of being approved. A ``partially_applied`` or
+``failed`` shift is applied again (its failed items only); an applied one is undone by a
+rollback: a new proposal linked to it by ``rollback_of``.
 """
 
 from __future__ import annotations

@@ -125,3 +125,21 @@ def test_reject_stale_versions_and_unknown_shifts(
     with Session(engine) as s:
         shift = s.get(BudgetShift, shift_id)
         assert shift is not None and shift.status == "rejected" and shift.comment == "not now"
+
+
+def test_a_stale_proposal_expires_instead_of_being_approved(
+    engine: Engine, platform: FakePlatform, cli
+) -> None:
+    import datetime as dt
+
+    with Session(engine, expire_on_commit=False) as db:
+        account = create_account(db)
+        camp = create_campaign(db, account=account, daily_budget="100", external_id="x0")
+        shift = create_shift(db, campaigns=[camp], new_budgets=["105"],
+                             expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        db.commit()
+    late = cli("approve", str(shift.id), "--as", "olga")
+    assert late.exit_code == EXIT_REJECTED and "expired" in late.output
+    with Session(engine) as s:
+        row = s.get(BudgetShift, shift.id)
+        assert row is not None and row.status == "expired"  # kept, as the API keeps it
