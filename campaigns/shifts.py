@@ -99,10 +99,8 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
         raise NotFoundError(f"no shift with id {shift_id}")
     items = list(session.scalars(
         select(ShiftItem).where(ShiftItem.shift_id == shift_id).order_by(ShiftItem.id)
+        .execution_options(populate_existing=fresh)
     ))
-    if fresh:
-        for item in items:
-            session.refresh(item)
     return ShiftView(shift, items)
 
 

@@ -40,6 +40,7 @@ ConnectorLookup = Callable[[AdAccount], Connector]
 CLAIMABLE = ("approved", "failed")
 APPLICABLE = (*CLAIMABLE, "applying")
 STOPS_ACCOUNT = frozenset({"auth", "throttled"})
+CLAIM_CHUNK = 500  # item ids per claiming statement
 # Item outcomes that count as done for the shift.
 DONE = ("applied", "already", "skipped")
 
@@ -222,10 +223,11 @@ def _claim(
     db: Any, todo: list[_Work], claim: str, now: dt.datetime, due_only: bool,
     policy: RetryPolicy, report: ApplyReport,
 ) -> list[_Work]:
-    """Win the items with one conditional update each; committed before any platform call.
+    """Win the items with conditional updates (``UPDATE ... SET status = 'applying' WHERE id
+    IN (...) AND <still claimable> RETURNING id``), committed before any platform call.
 
-    The database decides: of concurrent requests exactly one sees ``rowcount == 1`` for an
-    item. Nothing is committed when nothing was won (a caller's pending changes stay
+    The database decides: of concurrent requests exactly one gets an item's id back. Nothing
+    is committed when nothing was won (a caller's pending changes stay
     pending, so a request that loses every item can still roll back and write nothing).
     """
     item: Any = ShiftItem
@@ -235,21 +237,29 @@ def _claim(
                                         item.next_attempt_at <= now))
     stale = and_(item.status == "applying",
                  or_(item.claimed_at.is_(None), item.claimed_at <= now - policy.claim_timeout))
-    won = []
+    won: list[_Work] = []
+    by_id = {w.item_id: w for w in todo}
     with _session(db) as (session, owned):
-        for work in todo:
-            result = session.execute(
+        ids = list(by_id)
+        for start in range(0, len(ids), CLAIM_CHUNK):
+            chunk = ids[start:start + CLAIM_CHUNK]
+            # Each row is checked and changed atomically by the database: RETURNING names
+            # exactly the rows this statement won.
+            rows = session.execute(
                 update(ShiftItem)
-                .where(item.id == work.item_id, or_(claimable, stale))
+                .where(item.id.in_(chunk), or_(claimable, stale))
                 .values(status="applying", claimed_by=claim, claimed_at=now,
                         attempts=item.attempts + 1)
+                .returning(item.id)
                 .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                won.append(work)
-            else:
-                report.add(ItemOutcome(work.item_id, _label(work), "busy", work.new_budget,
-                                       error="taken by another request"))
+            ).scalars().all()
+            taken = set(rows)
+            won += [by_id[i] for i in chunk if i in taken]
+            for i in chunk:
+                if i not in taken:
+                    work = by_id[i]
+                    report.add(ItemOutcome(i, _label(work), "busy", work.new_budget,
+                                           error="taken by another request"))
         if won:
             session.commit()
         elif owned:
@@ -377,6 +387,8 @@ def _record(
     done: dict[tuple[int, str, str], tuple[int, Decimal, bool]] = {}
     leading = {w.item_id for w in leaders}
     with _unit(db, skip=dry_run) as session:
+        if not dry_run:
+            _preload(session, todo)
         for work in todo:
             label = _label(work)
             if work.item_id not in leading:  # a second item on a budget handled in this batch
@@ -420,10 +432,24 @@ def _record(
                                    work.new_budget, work.current))
 
 
+def _preload(session: Session, todo: list[_Work]) -> None:
+    """Read the batch's items (as they are now) and campaigns in a few statements, so that
+    recording thousands of outcomes does not cost a query each."""
+    ids = [w.item_id for w in todo]
+    for start in range(0, len(ids), CLAIM_CHUNK):
+        chunk = ids[start:start + CLAIM_CHUNK]
+        items = session.scalars(
+            select(ShiftItem).where(ShiftItem.id.in_(chunk))  # type: ignore[union-attr]
+            .execution_options(populate_existing=True)
+        ).all()
+        campaign_ids = {i.campaign_id for i in items}
+        session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))).all()  # type: ignore[union-attr]
+
+
 def _mine(session: Session, work: _Work, claim: str) -> ShiftItem | None:
     """The item, if this request still holds its claim (a stale claim may have been taken
-    over by another request; then that one records the outcome)."""
-    item = session.get(ShiftItem, work.item_id, populate_existing=True)
+    over by another request; then that one records the outcome). Read by :func:`_preload`."""
+    item = session.get(ShiftItem, work.item_id)
     if item is None or item.claimed_by != claim:
         log.warning("shift item %s: claim %s was taken over; not recording", work.item_id, claim)
         return None
