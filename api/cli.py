@@ -299,6 +299,7 @@ def main() -> None:
 
 
 # Commands that live beside their domain register themselves on `app` when imported.
+import api.cli_shifts  # noqa: E402,F401  (shifts list|show|approve|reject|apply|rollback)
 from api import cli_commands  # noqa: E402,F401
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ class ShiftItemPublic(Public):
     applied_at: dt.datetime | None
     attempts: int
     error: str | None
+    next_attempt_at: dt.datetime | None = Field(
+        None, description="a failed item is tried again (by the nightly job) from then on"
+    )
 
 
 class ShiftPublic(Public):
@@ -55,11 +58,38 @@ class ShiftPublic(Public):
     decided_by: str | None
     decided_at: dt.datetime | None
     comment: str | None
+    rollback_of: int | None = Field(None, description="the applied shift this one undoes")
 
 
 class ShiftDetail(ShiftPublic):
     change_fraction: float = Field(description="sum |new - old| / sum old over all items")
     items: list[ShiftItemPublic]
+    rolled_back_by: list[int] = Field(
+        default_factory=list, description="shifts proposed to undo this one"
+    )
+
+
+class ItemOutcome(BaseModel):
+    item_id: int
+    target: str = Field(description="level:platform id of the budget")
+    outcome: Literal["applied", "already", "skipped", "failed", "not_attempted", "busy",
+                     "would_apply"]
+    platform_budget: Decimal | None = Field(description="what the platform held before")
+    new_budget: Decimal
+    error: str | None
+
+
+class ShiftApplyResult(ShiftDetail):
+    dry_run: bool = Field(False, description="true: nothing was written; outcomes say what "
+                          "would be")
+    outcomes: list[ItemOutcome] = Field(default_factory=list,
+                                        description="what this request did with each item")
+
+
+class ShiftRollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
 
 
 class ShiftsPublic(Public):

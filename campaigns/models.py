@@ -257,6 +257,8 @@ class BudgetShift(SQLModel, table=True):
     decided_at: datetime | None = ts_field(nullable=True)
     comment: str | None = None
     data_fingerprint: str | None = Field(default=None, max_length=64)
+    # The applied shift this one undoes (its items set each budget back to its old value).
+    rollback_of: int | None = Field(default=None, foreign_key="budgetshift.id", index=True)
 
 
 class ShiftItem(SQLModel, table=True):
@@ -286,6 +288,11 @@ class ShiftItem(SQLModel, table=True):
     applied_at: datetime | None = ts_field(nullable=True)
     attempts: int = 0
     error: str | None = None
+    # Who is applying the item right now (a conditional update claims it; a stale claim is
+    # recovered by reading the platform first) and when a failed item may be tried again.
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = ts_field(nullable=True)
+    next_attempt_at: datetime | None = ts_field(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -283,6 +283,8 @@ def _apply(engine: Engine, name: str, applier: shifts.ItemApplier,
                 failures.append(f"shift {shift_id} ended {view.shift.status}")
         except Exception as e:  # the next shift still applies
             failures.append(f"shift {shift_id}: {_error(e)}")
+    failures += [line for line in shifts.retry_due(engine, name, user=NIGHTLY, applier=applier)
+                 if not line.endswith(": applied")]
     if failures:
         raise RuntimeError("; ".join(failures))
 

@@ -3,18 +3,21 @@
 ``proposed → approved | rejected | expired``; ``approved → applying → applied |
 partially_applied | failed``. Every transition names the version it read (optimistic
 concurrency: the loser of a race gets 409) and writes an AuditEvent. A proposal whose data has
-changed, or whose time ran out, expires instead of being approved.
+changed, or whose time ran out, expires instead of being approved. A ``partially_applied`` or
+``failed`` shift is applied again (its failed items only); an applied one is undone by a
+rollback: a new proposal linked to it by ``rollback_of``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -22,6 +25,7 @@ from campaigns import audit
 from campaigns.auth import Principal
 from campaigns.catalog import Page, get_portfolio, paginate
 from campaigns.concurrency import versioned_update
+from campaigns.db import session_scope
 from campaigns.errors import (
     ConflictError,
     NotFoundError,
@@ -32,18 +36,28 @@ from campaigns.errors import (
 )
 from campaigns.models import BudgetShift, Campaign, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
+from campaigns.writeback import RETRY
 
 SHIFT_STATUSES = ("proposed", "approved", "rejected", "expired", "applying", "applied",
                   "partially_applied", "failed")
-# Applies a shift's approved items to the platforms, idempotently per item, and records each
-# item's outcome (applied | failed | skipped) on the rows.
-ItemApplier = Callable[[Session, BudgetShift, list[ShiftItem]], Any]
+
+
+class ItemApplier(Protocol):
+    """Applies a shift's items to the platforms, claiming each (so no item is written
+    twice), and records each item's outcome (applied | failed | skipped) on the rows.
+    Returns a :class:`campaigns.writeback.ApplyReport`."""
+
+    def __call__(
+        self, session: Session, shift: BudgetShift, items: list[ShiftItem], /, *,
+        actor: str, now: dt.datetime, dry_run: bool = False, due_only: bool = False,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
 class ShiftView:
     shift: BudgetShift
     items: list[ShiftItem]
+    report: Any = None  # what an apply did (or, dry run, would do)
 
     @property
     def change_fraction(self) -> float:
@@ -85,10 +99,8 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
         raise NotFoundError(f"no shift with id {shift_id}")
     items = list(session.scalars(
         select(ShiftItem).where(ShiftItem.shift_id == shift_id).order_by(ShiftItem.id)
+        .execution_options(populate_existing=fresh)
     ))
-    if fresh:
-        for item in items:
-            session.refresh(item)
     return ShiftView(shift, items)
 
 
@@ -229,35 +241,212 @@ def reject(
     return view
 
 
+APPLY_FROM = ("approved", "applying", "partially_applied", "failed")
+
+
 def apply(
     session: Session, shift_id: int, *, version: int, user: Principal, applier: ItemApplier,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, dry_run: bool = False, due_only: bool = False,
 ) -> ShiftView:
     """approved → applying → applied | partially_applied | failed.
 
-    Retrying a shift left in ``applying`` (a crash mid-way) is allowed: the applier skips the
-    items already applied, so nothing is applied twice.
+    Applying again is how failed items are retried: on a ``partially_applied`` or
+    ``failed`` shift only the failed and unattempted items are sent (``due_only``: only those
+    whose backoff has passed, as the nightly job does). A shift left ``applying`` by a crash
+    may be applied again too. Items are claimed one by one by the applier, so two requests at
+    once never write an item twice; the one that wins nothing gets a 409 and writes nothing.
+
+    With ``dry_run`` nothing changes but one audit event: the view carries the report of
+    what would be applied.
     """
     now = now or utcnow()
     view = get_shift(session, shift_id)
-    _require_status(view, "approved", "applying")
+    _require_status(view, *APPLY_FROM)
+    if view.shift.version != version:
+        raise StaleVersionError(
+            f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
+        )
+    todo = [i for i in view.items if i.status in ("approved", "applying", "failed")]
+    if dry_run:
+        report = applier(session, view.shift, todo, actor=user.name, now=now, dry_run=True)
+        audit.record(session, actor=user.name, action="shift.apply_dry_run",
+                     entity_type="shift", entity_id=shift_id, before=_snapshot(view),
+                     after={"dry_run": True, "would_apply": _outcomes(report)})
+        return ShiftView(view.shift, view.items, report)
     before = _snapshot(view)
     shift = _transition(session, view, version, view.shift.status, {"status": "applying"})
     audit.record(session, actor=user.name, action="shift.applying", entity_type="shift",
                  entity_id=shift_id, before=before, after={"status": "applying"})
-    todo = [i for i in view.items if i.status in ("approved", "applying", "failed")]
-    applier(session, shift, todo)
+    report = applier(session, shift, todo, actor=user.name, now=now, due_only=due_only)
+    if report is not None and report.claimed == 0:
+        _nothing_claimed(shift_id, report, retry=before["status"] != "applying")
     session.flush()
+    view = settle(session, shift_id, actor=user.name, now=now)
+    return ShiftView(view.shift, view.items, report)
+
+
+def _nothing_claimed(shift_id: int, report: Any, *, retry: bool) -> None:
+    """A request that won no item answers 409 and (nothing committed) writes nothing."""
+    if report.busy:
+        raise ConflictError(
+            f"shift {shift_id} is being applied by another request ({report.busy} items in "
+            "progress); nothing was written: reload it in a moment"
+        )
+    if retry and report.outcomes and not report.done:
+        waiting = "; ".join(f"item {o.item_id}: {o.error}" for o in report.outcomes[:5])
+        raise ConflictError(f"shift {shift_id}: nothing to apply now ({waiting})")
+
+
+def settle(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> ShiftView:
+    """Give an ``applying`` shift its outcome once none of its items is in flight.
+
+    Every applier records its items (committed) before it settles, so of two requests that
+    finish at once the later one sees every outcome; the status moves with one conditional
+    update, so only one of them makes (and audits) the move.
+    """
     view = get_shift(session, shift_id, fresh=True)
+    if view.shift.status != "applying":
+        return view
     chosen = [i for i in view.items if i.status != "rejected"]
+    if any(i.status == "applying" for i in chosen):
+        return view  # another request is still at it and settles when it is done
     done = [i for i in chosen if i.status in ("applied", "skipped")]
     final = ("applied" if len(done) == len(chosen)
              else "failed" if not done else "partially_applied")
-    shift = _transition(session, view, view.shift.version, "applying", {"status": final})
-    view = ShiftView(shift, view.items)
-    audit.record(session, actor=user.name, action=f"shift.{final}", entity_type="shift",
-                 entity_id=shift_id, before={"status": "applying"}, after=_snapshot(view))
+    won = session.execute(
+        update(BudgetShift)
+        .where(BudgetShift.id == shift_id, BudgetShift.status == "applying")  # type: ignore[arg-type]
+        .values(status=final, version=BudgetShift.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1  # type: ignore[attr-defined]
+    view = get_shift(session, shift_id, fresh=True)
+    if won:
+        audit.record(session, actor=actor, action=f"shift.{final}", entity_type="shift",
+                     entity_id=shift_id, before={"status": "applying"}, after=_snapshot(view))
     return view
+
+
+def _outcomes(report: Any) -> list[dict[str, Any]]:
+    return [
+        {"item_id": o.item_id, "target": o.target, "outcome": o.outcome,
+         "platform_budget": o.platform_budget, "new_budget": o.new_budget, "error": o.error}
+        for o in getattr(report, "outcomes", [])
+    ]
+
+
+def retry_due(
+    engine: Engine, portfolio: str, *, user: Principal, applier: ItemApplier,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Apply again the failed items of the portfolio's partially applied or failed shifts
+    whose backoff has passed (the nightly job's retry). Returns one line per retried shift;
+    a shift another request is applying right now is left to it."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        portfolio_id = get_portfolio(session, portfolio).id
+        due = list(session.execute(
+            select(BudgetShift.id, BudgetShift.version).distinct()
+            .join(ShiftItem, ShiftItem.shift_id == BudgetShift.id)  # type: ignore[arg-type]
+            .where(BudgetShift.portfolio_id == portfolio_id,
+                   BudgetShift.status.in_(("partially_applied", "failed")),  # type: ignore[attr-defined]
+                   or_(ShiftItem.status == "approved",
+                       and_(ShiftItem.status == "failed",
+                            ShiftItem.attempts < RETRY.max_attempts,  # type: ignore[arg-type]
+                            or_(ShiftItem.next_attempt_at.is_(None),  # type: ignore[union-attr]
+                                ShiftItem.next_attempt_at <= now))))  # type: ignore[operator]
+            .order_by(BudgetShift.id)  # type: ignore[arg-type]
+        ).all())
+    lines = []
+    for shift_id, version in due:
+        try:
+            with session_scope(engine) as session:
+                view = apply(session, shift_id, version=version, user=user, applier=applier,
+                             now=now, due_only=True)
+            lines.append(f"shift {shift_id} retried: {view.shift.status}")
+        except ConflictError as e:  # someone else is applying it, or it moved on
+            lines.append(f"shift {shift_id} not retried: {e.message}")
+    return lines
+
+
+PENDING = ("proposed", "approved", "applying")
+
+
+def rollbacks_of(session: Session, shift_id: int) -> list[int]:
+    """The shifts proposed to undo ``shift_id``, oldest first."""
+    return list(session.scalars(
+        select(BudgetShift.id).where(BudgetShift.rollback_of == shift_id)
+        .order_by(BudgetShift.id)  # type: ignore[arg-type]
+    ))
+
+
+def rollback(
+    session: Session, shift_id: int, *, user: Principal, policy: ShiftPolicy,
+    reason: str | None = None, now: dt.datetime | None = None,
+) -> ShiftView:
+    """Propose the inverse of an applied (or partially applied) shift: each applied item's
+    budget back to its old value, as a new ``proposed`` shift that goes through approval like
+    any other (its proposer, ``user``, cannot approve it alone when it moves much)."""
+    now = now or utcnow()
+    view = get_shift(session, shift_id)
+    _require_status(view, "applied", "partially_applied")
+    for other in rollbacks_of(session, shift_id):
+        status = session.get(BudgetShift, other).status  # type: ignore[union-attr]
+        if status in (*PENDING, "applied", "partially_applied"):
+            raise ConflictError(
+                f"shift {shift_id} already has a rollback: shift {other} ({status})"
+            )
+    applied = [i for i in view.items if i.status == "applied" and i.applied_budget is not None]
+    if not applied:
+        raise ConflictError(f"shift {shift_id} has no applied item to roll back")
+    old = view.shift
+    moved_before = sum((i.old_budget for i in view.items if i.status != "rejected"), Decimal(0))
+    # Totals are in the reporting currency: the items' deltas are converted at the rate the
+    # original totals imply (exact for one currency; a close estimate across several).
+    rate = (old.total_before / moved_before) if moved_before else Decimal(1)
+    delta = sum(((i.applied_budget or i.new_budget) - i.old_budget for i in applied), Decimal(0))
+    shift = BudgetShift(
+        portfolio_id=old.portfolio_id, currency=old.currency,
+        total_before=(old.total_before + delta * rate).quantize(Decimal("0.000001")),
+        total_after=old.total_before,
+        expected_conversions_delta=_negated(old.expected_conversions_delta, len(applied),
+                                            len(view.items)),
+        expected_revenue_delta=_negated(old.expected_revenue_delta, len(applied),
+                                        len(view.items)),
+        created_by=user.name, created_at=now, updated_at=now,
+        expires_at=now + dt.timedelta(hours=policy.shift_ttl_hours),
+        comment=reason or f"rollback of shift {shift_id}", rollback_of=shift_id,
+    )
+    session.add(shift)
+    session.flush()
+    items = [
+        ShiftItem(
+            shift_id=shift.id, campaign_id=i.campaign_id, adset_id=i.adset_id, level=i.level,
+            target_external_id=i.target_external_id, currency=i.currency,
+            old_budget=i.applied_budget, new_budget=i.old_budget,
+            expected_conversions_old=i.expected_conversions_new,
+            expected_conversions_new=i.expected_conversions_old,
+            expected_revenue_old=i.expected_revenue_new,
+            expected_revenue_new=i.expected_revenue_old,
+            reason=f"rollback of shift {shift_id} item {i.id}: back to {i.old_budget}",
+        )
+        for i in applied
+    ]
+    session.add_all(items)
+    session.flush()
+    new = ShiftView(shift, items)
+    audit.record(session, actor=user.name, action="shift.rollback_proposed",
+                 entity_type="shift", entity_id=shift.id,
+                 after={**_snapshot(new), "rollback_of": shift_id, "reason": reason})
+    audit.record(session, actor=user.name, action="shift.rollback_requested",
+                 entity_type="shift", entity_id=shift_id,
+                 after={"rollback_shift_id": shift.id, "items": [i.id for i in applied],
+                        "reason": reason})
+    return new
+
+
+def _negated(value: float | None, part: int, whole: int) -> float | None:
+    """The expected effect of undoing ``part`` of ``whole`` items (pro rata)."""
+    return None if value is None or not whole else -value * part / whole
 
 
 def expire_overdue(session: Session, *, now: dt.datetime | None = None,
@@ -275,16 +464,20 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     return expired
 
 
-def writeback_applier(settings: Any = None) -> ItemApplier:
+def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemApplier:
     """The production applier: the connector write-back, with connectors built from
-    ``settings``. It commits the session item by item (the move to ``applying`` with the
-    first), so a crash mid-way leaves each item's true state behind."""
+    ``settings`` (or looked up with ``connectors(account)``). It claims and commits item by
+    item (the move to ``applying`` with the first claim), so a crash mid-way leaves each
+    item's true state behind."""
 
-    def apply_with_writeback(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> Any:
+    def apply_with_writeback(
+        session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,
+        now: dt.datetime, dry_run: bool = False, due_only: bool = False,
+    ) -> Any:
         from campaigns import writeback
 
-        return writeback.apply_items(
-            session, shift, writeback.configured_connectors(settings), items=items
-        )
+        lookup = connectors or writeback.configured_connectors(settings)
+        return writeback.apply_items(session, shift, lookup, items=items, actor=actor, now=now,
+                                     dry_run=dry_run, due_only=due_only)
 
     return apply_with_writeback

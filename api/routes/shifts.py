@@ -1,8 +1,12 @@
-"""Budget shifts: list, read, approve (all or some items), reject, apply."""
+"""Budget shifts: list, read, approve (all or some items), reject, apply (or retry, or dry
+run), roll back."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request, Response, status
+from sqlmodel import Session
 
 from api import schemas_shifts as s
 from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
@@ -15,11 +19,13 @@ from campaigns.shifts import ItemApplier, ShiftView
 router = APIRouter(prefix="/shifts", tags=["shifts"])
 
 
-def detail(view: ShiftView) -> s.ShiftDetail:
+def detail(view: ShiftView, session: Session | None = None) -> s.ShiftDetail:
+    assert view.shift.id is not None
     return s.ShiftDetail.model_validate({
         **s.ShiftPublic.model_validate(view.shift).model_dump(),
         "change_fraction": view.change_fraction,
         "items": [s.ShiftItemPublic.model_validate(i) for i in view.items],
+        "rolled_back_by": shifts.rollbacks_of(session, view.shift.id) if session else [],
     })
 
 
@@ -42,7 +48,7 @@ def list_shifts(
 
 @router.get("/{shift_id}", response_model=s.ShiftDetail)
 def get_shift(session: SessionDep, _: Reader, shift_id: PathId) -> s.ShiftDetail:
-    return detail(shifts.get_shift(session, shift_id))
+    return detail(shifts.get_shift(session, shift_id), session)
 
 
 @router.post("/{shift_id}/approve", response_model=s.ShiftDetail)
@@ -52,7 +58,7 @@ def approve_shift(
 ) -> s.ShiftDetail:
     view = shifts.approve(session, shift_id, version=body.version, user=user,
                           policy=config.service, item_ids=body.item_ids, comment=body.comment)
-    return detail(view)
+    return detail(view, session)
 
 
 @router.post("/{shift_id}/reject", response_model=s.ShiftDetail)
@@ -60,14 +66,32 @@ def reject_shift(
     session: SessionDep, user: ShiftDecider, shift_id: PathId, body: s.ShiftReject
 ) -> s.ShiftDetail:
     return detail(shifts.reject(session, shift_id, version=body.version, user=user,
-                                comment=body.comment))
+                                comment=body.comment), session)
 
 
-@router.post("/{shift_id}/apply", response_model=s.ShiftDetail)
+@router.post("/{shift_id}/apply", response_model=s.ShiftApplyResult)
 def apply_shift(
     request: Request, session: SessionDep, user: ShiftApplier, shift_id: PathId,
-    body: s.Version,
-) -> s.ShiftDetail:
+    body: s.Version, dry_run: bool = False,
+) -> s.ShiftApplyResult:
+    """Apply an approved shift, or apply again the failed and unattempted items of a
+    partially applied or failed one. ``dry_run=true`` writes nothing and reports what would
+    be applied."""
     applier: ItemApplier = request.app.state.applier
-    return detail(shifts.apply(session, shift_id, version=body.version, user=user,
-                               applier=applier))
+    view = shifts.apply(session, shift_id, version=body.version, user=user, applier=applier,
+                        dry_run=dry_run)
+    outcomes = [asdict(o) for o in getattr(view.report, "outcomes", [])]
+    return s.ShiftApplyResult.model_validate(
+        {**detail(view, session).model_dump(), "dry_run": dry_run, "outcomes": outcomes})
+
+
+@router.post("/{shift_id}/rollback", response_model=s.ShiftDetail,
+             status_code=status.HTTP_201_CREATED)
+def rollback_shift(
+    session: SessionDep, config: ConfigDep, user: ShiftDecider, shift_id: PathId,
+    body: s.ShiftRollback,
+) -> s.ShiftDetail:
+    """Propose the inverse of an applied shift (its applied items back to their old
+    budgets), to be approved like any other."""
+    return detail(shifts.rollback(session, shift_id, user=user, policy=config.service,
+                                  reason=body.reason), session)

@@ -18,46 +18,46 @@ from campaigns.auth import Principal, Role
 from campaigns.errors import ConflictError
 from campaigns.models import AuditEvent, BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
+from connectors.base import ConnectorError
 from tests.api.factories import create_account, create_campaign, create_shift
+from tests.api.fake_platform import FakePlatform
 
 Headers = Callable[[str], dict[str, str]]
-FAIL_EXTERNAL_IDS: set[str] = set()
-
-
-def fake_applier(session: Session, shift: BudgetShift, items: list[ShiftItem]) -> None:
-    for item in items:
-        item.attempts += 1
-        if item.target_external_id in FAIL_EXTERNAL_IDS:
-            item.status, item.error = "failed", "platform said no"
-            continue
-        item.status, item.applied_budget = "applied", item.new_budget
-        campaign = session.get(Campaign, item.campaign_id)
-        assert campaign is not None
-        campaign.daily_budget = item.new_budget
 
 
 @pytest.fixture
-def app(engine: Engine) -> FastAPI:
+def platform() -> FakePlatform:
+    return FakePlatform()
+
+
+@pytest.fixture
+def app(engine: Engine, platform: FakePlatform) -> FastAPI:
     from api.app import create_app
     from campaigns.config import settings_from_dict
     from tests.api.conftest import SETTINGS
 
-    return create_app(settings_from_dict(SETTINGS), engine, applier=fake_applier)
+    return create_app(settings_from_dict(SETTINGS), engine,
+                      applier=shifts.writeback_applier(connectors=lambda account: platform))
 
 
 def _shift(db: Session, *, new: list[str], created_by: str = "nightly",
-           expires_at: dt.datetime | None = None) -> BudgetShift:
+           expires_at: dt.datetime | None = None, platform: FakePlatform | None = None
+           ) -> BudgetShift:
     account = create_account(db)
     camps = [create_campaign(db, account=account, daily_budget="100", external_id=f"c{i}")
              for i in range(len(new))]
+    if platform is not None:
+        platform.budgets.update({c.external_id: Decimal(100) for c in camps})
     shift = create_shift(db, campaigns=camps, new_budgets=new, created_by=created_by,
                          expires_at=expires_at)
     db.commit()
     return shift
 
 
-def test_approve_then_apply(client: TestClient, as_role: Headers, db: Session) -> None:
-    shift = _shift(db, new=["120", "80"])
+def test_approve_then_apply(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift = _shift(db, new=["120", "80"], platform=platform)
     r = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer"))
     assert r.status_code == 200 and r.json()["change_fraction"] == pytest.approx(0.2)
     assert [i["reason"] for i in r.json()["items"]] == ["test", "test"]
@@ -79,20 +79,17 @@ def test_approve_then_apply(client: TestClient, as_role: Headers, db: Session) -
 
 
 def test_partial_approval_and_partial_apply(
-    client: TestClient, as_role: Headers, db: Session
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
 ) -> None:
-    shift = _shift(db, new=["110", "90", "105"])
+    shift = _shift(db, new=["110", "90", "105"], platform=platform)
     items = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()["items"]
     r = client.post(f"/api/v1/shifts/{shift.id}/approve",
                     json={"version": 1, "item_ids": [items[0]["id"], items[2]["id"]]},
                     headers=as_role("manager"))
     assert [i["status"] for i in r.json()["items"]] == ["approved", "rejected", "approved"]
-    FAIL_EXTERNAL_IDS.add("c2")
-    try:
-        r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
-                        headers=as_role("service"))
-    finally:
-        FAIL_EXTERNAL_IDS.clear()
+    platform.fail_writes["c2"] = ConnectorError("platform said no", kind="invalid")
+    r = client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                    headers=as_role("service"))
     assert r.json()["status"] == "partially_applied"
     assert [i["status"] for i in r.json()["items"]] == ["applied", "rejected", "failed"]
     bad = client.post(f"/api/v1/shifts/{shift.id}/approve",
@@ -184,3 +181,89 @@ def test_concurrent_http_approvals(client: TestClient, as_role: Headers, db: Ses
     assert sorted(codes) == [200, 409, 409, 409]
     final = client.get(f"/api/v1/shifts/{shift.id}", headers=as_role("viewer")).json()
     assert final["status"] == "approved" and final["version"] == 2
+
+
+def _approved(client: TestClient, as_role: Headers, db: Session, platform: FakePlatform,
+              new: list[str]) -> int:
+    shift = _shift(db, new=new, platform=platform)
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve", json={"version": 1},
+                    headers=as_role("admin"))
+    assert r.status_code == 200, r.text
+    assert shift.id is not None
+    return shift.id
+
+
+def test_a_partially_applied_shift_is_applied_again(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["110", "90", "105"])
+    platform.fail_writes["c1"] = ConnectorError("CONCURRENT_MODIFICATION", kind="transient")
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("manager"))
+    assert r.json()["status"] == "partially_applied"
+    failed = r.json()["items"][1]
+    assert failed["status"] == "failed" and failed["next_attempt_at"] is not None
+    del platform.fail_writes["c1"]
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": r.json()["version"]},
+                    headers=as_role("manager"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "applied"
+    assert [(o["target"], o["outcome"]) for o in r.json()["outcomes"]] == [
+        ("campaign:c1", "applied")]
+    assert dict(platform.writes) == {"c0": 1, "c1": 1, "c2": 1}
+
+
+def test_dry_run_over_http(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["110", "90"])
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply?dry_run=true", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dry_run"] is True and body["status"] == "approved" and body["version"] == 2
+    assert [o["outcome"] for o in body["outcomes"]] == ["would_apply", "would_apply"]
+    assert [o["platform_budget"] for o in body["outcomes"]] == ["100", "100"]
+    assert platform.total_writes() == 0
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "applied" and platform.total_writes() == 2
+
+
+def test_rollback_proposes_the_inverse_shift(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift_id = _approved(client, as_role, db, platform, ["120", "80"])
+    r = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={}, headers=as_role("manager"))
+    assert r.status_code == 409 and "approved" in r.json()["detail"]  # not applied yet
+    platform.fail_writes["c1"] = ConnectorError("invalid budget", kind="invalid")
+    r = client.post(f"/api/v1/shifts/{shift_id}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "partially_applied"
+    r = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={"reason": "bad day"},
+                    headers=as_role("manager"))
+    assert r.status_code == 201, r.text
+    back = r.json()
+    assert (back["status"], back["rollback_of"], back["created_by"]) == (
+        "proposed", shift_id, "manager")
+    # Only the applied item goes back.
+    assert [(i["target_external_id"], i["old_budget"], i["new_budget"])
+            for i in back["items"]] == [("c0", "120.000000", "100.000000")]
+    original = client.get(f"/api/v1/shifts/{shift_id}", headers=as_role("viewer")).json()
+    assert original["rolled_back_by"] == [back["id"]]
+    again = client.post(f"/api/v1/shifts/{shift_id}/rollback", json={},
+                        headers=as_role("admin"))
+    assert again.status_code == 409 and f"shift {back['id']}" in again.json()["detail"]
+    # Its proposer may not approve it alone: it moves 20 / 120 of the budget.
+    r = client.post(f"/api/v1/shifts/{back['id']}/approve", json={"version": 1},
+                    headers=as_role("manager"))
+    assert r.status_code == 403
+    r = client.post(f"/api/v1/shifts/{back['id']}/approve", json={"version": 1},
+                    headers=as_role("admin"))
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/v1/shifts/{back['id']}/apply", json={"version": 2},
+                    headers=as_role("service"))
+    assert r.json()["status"] == "applied"
+    assert platform.budgets["c0"] == Decimal(100)
+    actions = {e.action for e in db.exec(select(AuditEvent))}
+    assert {"shift.rollback_proposed", "shift.rollback_requested"} <= actions
