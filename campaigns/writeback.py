@@ -27,6 +27,7 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, ShiftItem, utcnow
 from connectors.base import BudgetTarget, Connector, ConnectorError
+from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def _record_failure(
     dry_run: bool,
     report: ApplyReport,
 ) -> None:
-    text = f"[{err.kind}] {err}"[:2000]
+    text = redact(f"[{err.kind}] {err}")[:2000]  # stored, audited, listed: never a secret
     report.failed += 1
     report.errors[item_id] = text
     log.warning("shift item %s: %s", item_id, text)
