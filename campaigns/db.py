@@ -19,11 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
 
 from campaigns import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from campaigns.errors import DatabaseBusyError, SchemaError
+from campaigns.errors import ConfigError, DatabaseBusyError, SchemaError
 from connectors.redact import redact
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,12 @@ def normalise_url(url: str) -> str:
 
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalise_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:  # the parser quotes the URL, password and all
+        raise ConfigError(
+            f"the database URL {redact(url)} is not valid: {redact(str(e))}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*:)[^@\s/'\"]+(?=@)"),
      rf"\g<head>{REDACTED}"),
     # query string and form parameters: access_token=..., &appsecret_proof=...
-    (re.compile(rf"(?i)(?P<head>(?:^|[?&;\s,(\[{{])(?:{_NAME})=)[^&\s'\"#,;)\]}}]+"),
+    (re.compile(rf"(?i)(?P<head>(?:^|[?&;\s,(\[{{])(?:{_NAME})=)(?!\[redacted\])[^&\s'\"#,;)\]}}]+"),
      rf"\g<head>{REDACTED}"),
     # JSON, Python dict reprs and gRPC metadata tuples: "refresh_token": "...",
     # ('developer-token', '...')
