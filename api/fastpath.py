@@ -84,11 +84,12 @@ def _unsafe(path: str | Path) -> str | None:
     return None
 
 
-def private_dir(path: Path) -> Path | None:
+def private_dir(path: Path, *, recreate: bool = True) -> Path | None:
     """``path`` as a folder only this user can enter (0700, ours, not a symlink), or None.
 
-    An existing folder of ours that others could write is removed and made again: what is in
-    it may have been planted. One of another user, or a symlink, is refused.
+    An existing folder of ours that others could enter is removed and made again (with
+    ``recreate``): what is in it may have been planted. One of another user, or a symlink, is
+    refused.
     """
     for attempt in range(2):
         try:
@@ -102,7 +103,8 @@ def private_dir(path: Path) -> Path | None:
         if problem is None:
             return path
         st = os.lstat(path)
-        if attempt == 0 and stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+        if (recreate and attempt == 0 and stat.S_ISDIR(st.st_mode)
+                and st.st_uid == os.geteuid()):
             log.warning("response cache %s: %s; emptying and recreating it", path, problem)
             shutil.rmtree(path, ignore_errors=True)
             continue
@@ -119,7 +121,9 @@ class ResponseCache:
         self.readers = readers
         # Rendered bytes shared by the workers of one service (``serve --workers N``): one
         # worker computes a report for a data version, the others read its bytes.
-        self.shared_dir = private_dir(shared_dir) if shared_dir is not None else None
+        # checked, never emptied: the folder is the caller's (see :func:`private_cache_dir`)
+        self.shared_dir = (private_dir(shared_dir, recreate=False) if shared_dir is not None
+                           else None)
         self._stamps: dict[str, tuple[float, Hashable]] = {}
         self._entries: dict[Hashable, tuple[float, Hashable, bytes]] = {}
         # the same bytes by raw request (path, query, Accept), for :class:`FastReads`
