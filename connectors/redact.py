@@ -155,12 +155,33 @@ def redact_record(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # a bad format string: keep the raw parts, redacted
         message = f"{record.msg} {record.args}"
-    record.msg, record.args = redact(message), None
+    safe = redact(message)
+    # Keep the arguments' shape where redacting them one by one gives the same text: some
+    # formatters read ``record.args`` (uvicorn's access log unpacks it).
+    args = record.args
+    if safe == message:
+        pass
+    elif isinstance(args, tuple) and isinstance(record.msg, str):
+        record.args = tuple(_safe_arg(a) for a in args)
+        try:
+            same = record.getMessage() == safe
+        except Exception:
+            same = False
+        if not same:
+            record.msg, record.args = safe, None
+    else:
+        record.msg, record.args = safe, None
     if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
         text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         record.exc_text = redact(text)
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
+
+
+def _safe_arg(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(value if isinstance(value, str) else str(value))
 
 
 # --- start-up -----------------------------------------------------------------------------------

@@ -251,3 +251,21 @@ def test_a_database_password_is_not_shown_when_the_database_cannot_be_reached(
                env={**env, "BUDGETPILOT_DATABASE_URL": url.replace("127.0.0.1:", "127.0.0.1:x")})
     assert bad.returncode in (2, 4), bad.stderr
     assert _leaks({"stdout": bad.stdout, "stderr": bad.stderr}) == []
+
+
+def test_a_service_worker_redacts_what_it_logs(world: tuple[Path, dict[str, str]]) -> None:
+    """``serve`` builds each worker with :func:`api.server.build`: from then on a log line
+    quoting a configured secret (here the webhook URL) shows it blanked."""
+    config, env = world
+    env = {**env, "BUDGETPILOT_CONFIG": str(config)}
+    assert _run("init-db", "--config", str(config), env=env).returncode == 0
+    worker = subprocess.run(
+        [sys.executable, "-c",
+         "import logging, os\nfrom api.server import build\nbuild()\n"
+         "logging.getLogger('budgetpilot.api').warning('could not post to %s', "
+         "os.environ['T_HOOK_DOWN'])"],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, **env}, timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert "could not post to" in worker.stderr
+    assert _leaks({"worker stderr": worker.stderr}) == []
