@@ -37,6 +37,7 @@ from connectors.meta import MetaConnector
 from connectors.redact import forget_secrets
 from connectors.retry import RetryPolicy
 from tests.connectors.fake_gads import FakeGoogleAds
+from tests.connectors.fake_graph import FakeGraph
 from tests.connectors.test_writeback import _shift
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +95,15 @@ def hooks() -> Iterator[_Hooks]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, gads: FakeGoogleAds, hooks: _Hooks, monkeypatch: pytest.MonkeyPatch):
-    """A config whose every secret holds a planted value; Meta unreachable, Google Ads refusing
-    the developer token, one of two webhooks down."""
+def world(tmp_path: Path, gads: FakeGoogleAds, graph: FakeGraph, hooks: _Hooks,
+          monkeypatch: pytest.MonkeyPatch):
+    """A config whose every secret holds a planted value; one Meta source unreachable, one
+    behind a proxy answering 502, Google Ads refusing the developer token, one of two webhooks
+    down."""
+    graph.state.tokens = {META_TOKEN}
+    graph.state.add_account("act_2")
+    graph.state.fail("/act_2", status=502, code=None, raw_body="<html>Bad Gateway</html>",
+                     times=1000)
     gads.state.refresh_tokens = {REFRESH_TOKEN}
     gads.state.client_secret = CLIENT_SECRET
     gads.state.developer_token = "the-one-google-issued"  # ours is refused
@@ -124,6 +131,17 @@ base_url = "http://127.0.0.1:{_closed_port()}"
 access_token_env = "T_META_TOKEN"
 app_secret_env = "T_META_APP_SECRET"
 account_ids = ["act_1"]
+retry_max_attempts = 2
+retry_base_delay = 0.001
+timeout_seconds = 5
+
+[[sources]]
+name = "meta-proxy"
+kind = "meta"
+base_url = "{graph.base_url}"
+access_token_env = "T_META_TOKEN"
+app_secret_env = "T_META_APP_SECRET"
+account_ids = ["act_2"]
 retry_max_attempts = 2
 retry_base_delay = 0.001
 timeout_seconds = 5
@@ -229,9 +247,11 @@ def test_no_secret_reaches_any_output_channel(
             assert r.status_code == 200, (path, r.text)
             channels[f"GET {path}"] = r.text
     runs = json.loads(channels["GET /api/v1/sync-runs"])["data"]
-    assert {r["source"] for r in runs if r["status"] == "failed"} == {"meta", "gads"}
+    assert {r["source"] for r in runs if r["status"] == "failed"} == {"meta", "meta-proxy",
+                                                                        "gads"}
 
     channels["logs"] = caplog.text
+    assert "HTTP/1.1\" 502" in caplog.text  # urllib3 logged the proxied request line
     assert "[redacted]" in channels["sync stderr"]  # the URL was there, its token was not
     assert _leaks(channels) == [], "\n".join(_leaks(channels))
 
