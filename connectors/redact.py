@@ -31,40 +31,51 @@ _NAME = (
     r"[A-Za-z0-9_.-]*(?:token|secret|proof|password|passwd|pwd|api[_-]?key|apikey|"
     r"authorization|credential)[A-Za-z0-9_.-]*"
 )
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+_KEYWORDS = ("token", "secret", "proof", "password", "passwd", "pwd", "api_key", "api-key",
+             "apikey", "authorization", "credential")
+# (words one of which the lower-cased text must hold for the pattern to be tried, pattern,
+# replacement): most texts hold none, and a substring test is far cheaper than a regex scan.
+_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     # user:password@ in any URL (database, proxy, webhook)
-    (re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*:)[^@\s/'\"]+(?=@)"),
+    (("://",),
+     re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*:)[^@\s/'\"]+(?=@)"),
      rf"\g<head>{REDACTED}"),
     # query string and form parameters: access_token=..., &appsecret_proof=...
-    (re.compile(rf"(?i)(?P<head>(?:^|[?&;\s,(\[{{])(?:{_NAME})=)(?!\[redacted\])[^&\s'\"#,;)\]}}]+"),
+    (_KEYWORDS,
+     re.compile(rf"(?i)(?P<head>(?:^|[?&;\s,(\[{{])(?:{_NAME})=)(?!\[redacted\])"
+                r"[^&\s'\"#,;)\]}]+"),
      rf"\g<head>{REDACTED}"),
     # JSON, Python dict reprs and gRPC metadata tuples: "refresh_token": "...",
     # ('developer-token', '...')
-    (re.compile(rf"(?i)(?P<head>(?P<q>['\"])(?:{_NAME})(?P=q)\s*[:,=]\s*(?P<v>['\"]))"
+    (_KEYWORDS,
+     re.compile(rf"(?i)(?P<head>(?P<q>['\"])(?:{_NAME})(?P=q)\s*[:,=]\s*(?P<v>['\"]))"
                 r"(?:(?:bearer|basic|token)\s+)?[^'\"]*(?P=v)"),
      rf"\g<head>{REDACTED}\g<v>"),
     # header lines: "Authorization: Bearer ...", "x-api-key: ..."
-    (re.compile(r"(?im)(?P<head>(?:^|(?<=[\s,{(]))(?:proxy-)?(?:authorization|x-api-key|api-key|"
+    (("authorization", "api-key", "developer-token", "cookie"),
+     re.compile(r"(?im)(?P<head>(?:^|(?<=[\s,{(]))(?:proxy-)?(?:authorization|x-api-key|api-key|"
                 r"x-goog-api-key|developer-token|cookie)\s*:\s*)(?:(?:bearer|basic|token)\s+)?"
                 r"[^\s'\",;]{6,}"),
      rf"\g<head>{REDACTED}"),
     # a bearer credential wherever it appears
-    (re.compile(r"(?i)(?P<head>\bbearer\s+)[A-Za-z0-9._~+/=-]{6,}"), rf"\g<head>{REDACTED}"),
+    (("bearer",), re.compile(r"(?i)(?P<head>\bbearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+     rf"\g<head>{REDACTED}"),
     # our own API tokens, Google OAuth access tokens, Meta user/system-user tokens
-    (re.compile(r"\bbp_[A-Za-z0-9_-]{16,}"), REDACTED),
-    (re.compile(r"\bya29\.[A-Za-z0-9._-]{8,}"), REDACTED),
-    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), REDACTED),
+    (("bp_",), re.compile(r"\bbp_[A-Za-z0-9_-]{16,}"), REDACTED),
+    (("ya29.",), re.compile(r"\bya29\.[A-Za-z0-9._-]{8,}"), REDACTED),
+    (("eaa",), re.compile(r"\bEAA[A-Za-z0-9]{20,}"), REDACTED),
 ]
 _BASIC = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{8,}={0,2})")
 
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
+_known_values: tuple[str, ...] = ()  # a snapshot, read without the lock
 _lock = threading.Lock()
 
 
 def remember_secret(value: str | None) -> None:
     """Blank ``value`` (and its URL-encoded spellings) out of everything :func:`redact` sees."""
-    global _known_pattern
+    global _known_pattern, _known_values
     if not value or len(value.strip()) < MIN_SECRET_LENGTH:
         return
     value = value.strip()
@@ -76,14 +87,15 @@ def remember_secret(value: str | None) -> None:
         # Longest first: a secret that contains another is blanked whole.
         ordered = sorted(_known, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        _known_values = tuple(ordered)
 
 
 def forget_secrets() -> None:
     """Drop the remembered values (tests)."""
-    global _known_pattern
+    global _known_pattern, _known_values
     with _lock:
         _known.clear()
-        _known_pattern = None
+        _known_pattern, _known_values = None, ()
 
 
 def _basic(match: re.Match[str]) -> str:
@@ -99,12 +111,14 @@ def redact(text: str) -> str:
     """``text`` with every secret it contains replaced by ``[redacted]``."""
     if not text:
         return text
-    pattern = _known_pattern
-    if pattern is not None:
+    pattern, values = _known_pattern, _known_values
+    if pattern is not None and any(value in text for value in values):
         text = pattern.sub(REDACTED, text)
-    for regex, replacement in _PATTERNS:
-        text = regex.sub(replacement, text)
-    return _BASIC.sub(_basic, text)
+    lower = text.lower()
+    for hints, regex, replacement in _PATTERNS:
+        if any(hint in lower for hint in hints):
+            text = regex.sub(replacement, text)
+    return _BASIC.sub(_basic, text) if "basic" in lower else text
 
 
 def redact_optional(text: str | None) -> str | None:
