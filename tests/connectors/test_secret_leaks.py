@@ -46,6 +46,7 @@ APP_SECRET = "planted-app-secret-51c2e0"
 DEV_TOKEN = "planted-dev-token-88ab41"
 REFRESH_TOKEN = "planted-refresh-token-03de77"
 CLIENT_SECRET = "planted-client-secret-9e0f12"
+REVOKED = "planted-revoked-refresh-token-5a1b"
 HOOK_PASSWORD = "planted-hook-password-4b7d"
 HOOK_PATH = "planted-hook-path-61aa90"
 DB_PASSWORD = "planted-db-password-2c5e"
@@ -98,8 +99,8 @@ def hooks() -> Iterator[_Hooks]:
 def world(tmp_path: Path, gads: FakeGoogleAds, graph: FakeGraph, hooks: _Hooks,
           monkeypatch: pytest.MonkeyPatch):
     """A config whose every secret holds a planted value; one Meta source unreachable, one
-    behind a proxy answering 502, Google Ads refusing the developer token, one of two webhooks
-    down."""
+    behind a proxy answering 502, Google Ads refusing the developer token and a revoked refresh
+    token, one of two webhooks down."""
     graph.state.tokens = {META_TOKEN}
     graph.state.add_account("act_2")
     graph.state.fail("/act_2", status=502, code=None, raw_body="<html>Bad Gateway</html>",
@@ -111,7 +112,7 @@ def world(tmp_path: Path, gads: FakeGoogleAds, graph: FakeGraph, hooks: _Hooks,
     hook = f"http://hook:{HOOK_PASSWORD}@127.0.0.1:{hooks.port}"
     env = {
         "T_META_TOKEN": META_TOKEN, "T_META_APP_SECRET": APP_SECRET,
-        "T_GADS_DEV": DEV_TOKEN, "T_GADS_REFRESH": REFRESH_TOKEN,
+        "T_GADS_DEV": DEV_TOKEN, "T_GADS_REFRESH": REFRESH_TOKEN, "T_GADS_REVOKED": REVOKED,
         "T_GADS_CLIENT_ID": "planted-client-id", "T_GADS_CLIENT_SECRET": CLIENT_SECRET,
         "T_HOOK_OK": f"{hook}/ok/{HOOK_PATH}", "T_HOOK_DOWN": f"{hook}/down/{HOOK_PATH}",
     }
@@ -160,6 +161,20 @@ retry_max_attempts = 2
 retry_base_delay = 0.001
 timeout_seconds = 5
 
+[[sources]]
+name = "gads-revoked"
+kind = "google_ads"
+endpoint = "{gads.endpoint}"
+token_uri = "{gads.token_uri}"
+developer_token_env = "T_GADS_DEV"
+refresh_token_env = "T_GADS_REVOKED"
+client_id_env = "T_GADS_CLIENT_ID"
+client_secret_env = "T_GADS_CLIENT_SECRET"
+customer_ids = ["1000000002"]
+retry_max_attempts = 2
+retry_base_delay = 0.001
+timeout_seconds = 5
+
 [alerts]
 webhooks = [{{name = "ok", url_env = "T_HOOK_OK"}}, {{name = "down", url_env = "T_HOOK_DOWN"}}]
 retries_per_run = 1
@@ -169,7 +184,7 @@ retries_per_run = 1
 
 
 def _planted() -> list[str]:
-    return [META_TOKEN, APP_SECRET, PROOF, DEV_TOKEN, REFRESH_TOKEN, CLIENT_SECRET,
+    return [META_TOKEN, APP_SECRET, PROOF, DEV_TOKEN, REFRESH_TOKEN, REVOKED, CLIENT_SECRET,
             HOOK_PASSWORD, HOOK_PATH, DB_PASSWORD]
 
 
@@ -247,8 +262,8 @@ def test_no_secret_reaches_any_output_channel(
             assert r.status_code == 200, (path, r.text)
             channels[f"GET {path}"] = r.text
     runs = json.loads(channels["GET /api/v1/sync-runs"])["data"]
-    assert {r["source"] for r in runs if r["status"] == "failed"} == {"meta", "meta-proxy",
-                                                                        "gads"}
+    assert {r["source"] for r in runs if r["status"] == "failed"} == {
+        "meta", "meta-proxy", "gads", "gads-revoked"}
 
     channels["logs"] = caplog.text
     assert "HTTP/1.1\" 502" in caplog.text  # urllib3 logged the proxied request line
