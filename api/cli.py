@@ -22,13 +22,21 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from tqdm import tqdm
 
 from campaigns.config import Settings, load_settings
-from campaigns.db import create_db_engine, ensure_schema, open_engine
-from campaigns.errors import BudgetPilotError, ConfigError, ImportRejected, SchemaError
+from campaigns.db import create_db_engine, database_busy, ensure_schema, is_locked, open_engine
+from campaigns.errors import (
+    BudgetPilotError,
+    ConfigError,
+    DatabaseBusyError,
+    ImportRejected,
+    SchemaError,
+)
 from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun
+from connectors.redact import install_log_redaction, redact, remember_settings_secrets
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REJECTED, EXIT_DATABASE = 0, 1, 2, 3, 4
 
@@ -64,22 +72,29 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ImportRejected as e:
-            typer.echo(f"error: {e.message}", err=True)
+            typer.echo(f"error: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_REJECTED) from None
-        except SchemaError as e:
-            typer.echo(f"error: database: {e.message}", err=True)
+        except (SchemaError, DatabaseBusyError) as e:
+            typer.echo(f"error: database: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_DATABASE) from None
         except ConfigError as e:
-            typer.echo(f"error: {e.message}", err=True)
+            typer.echo(f"error: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except BudgetPilotError as e:
-            typer.echo(f"error: {e.message}", err=True)
+            typer.echo(f"error: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
+        except OperationalError as e:  # the database went away or stayed locked mid-command
+            command = fn.__name__.removesuffix("_command").replace("_", "-")
+            message = (database_busy(command).message if is_locked(e)
+                       else f"{command}: cannot use the database: {redact(str(e.orig))}")
+            typer.echo(f"error: database: {message}", err=True)
+            raise typer.Exit(EXIT_DATABASE) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def setup_logging(verbose: bool = False) -> None:
+    install_log_redaction()  # before any record is made: no log line shows a secret
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         stream=sys.stderr,
@@ -88,7 +103,9 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def load(config: Path | None) -> Settings:
-    return load_settings(config)
+    settings = load_settings(config)
+    remember_settings_secrets(settings)
+    return settings
 
 
 def engine_for(settings: Settings, *, upgrade: bool = True) -> Engine:
@@ -184,7 +201,7 @@ def run_sync(
         try:
             connector = build_connector(source, settings)
         except BudgetPilotError as e:
-            typer.echo(f"{source.name}: cannot connect: {e.message}", err=True)
+            typer.echo(f"{source.name}: cannot connect: {redact(e.message)}", err=True)
             failed += 1
             continue
         with tqdm(desc=f"syncing {source.name}", unit=" accounts", file=sys.stderr,
@@ -200,8 +217,8 @@ def run_sync(
                     typer.echo(f"{outcome.account}: {outcome.rows} metric rows{window}")
             else:
                 failed += 1
-                typer.echo(f"{outcome.account}: {outcome.stream} FAILED: {outcome.error}",
-                           err=True)
+                typer.echo(f"{outcome.account}: {outcome.stream} FAILED: "
+                           f"{redact(outcome.error or '')}", err=True)
     if account and not matched and not failed:
         raise ConfigError(f"no configured source reaches account {account!r}")
     return failed
@@ -282,7 +299,7 @@ def summary(engine: Engine) -> str:
             continue
         shown.add((network, ext))
         when = finished.strftime("%Y-%m-%d %H:%M UTC") if finished else "-"
-        detail = f" ({error})" if error else ""
+        detail = f" ({redact(error)})" if error else ""
         label = f"{network}:{ext}"
         lines.append(f"  {label:<20} {name:<22} {stream:<9} {status:<9} {when}{detail}")
     return "\n".join(lines)

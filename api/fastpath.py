@@ -16,6 +16,9 @@ import hashlib
 import logging
 import os
 import random
+import shutil
+import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -38,6 +41,78 @@ JSON = "application/json"
 StampReader = Callable[[Session], Hashable]
 
 
+def private_cache_dir(engine: Engine, base: Path | None = None) -> Path | None:
+    """The folder where the workers of one service share rendered reports, or None when no
+    safe one can be had (each worker then keeps its own).
+
+    Under ``$XDG_RUNTIME_DIR`` (the user's own) or the temporary folder, in
+    ``budgetpilot-<uid>/<database>``: both levels are made 0700 and checked, since anyone can
+    create a name in /tmp first. One folder per resolved database (the password left out), so
+    two services on different SQLite files never read each other's reports.
+    """
+    if base is None:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        base = Path(runtime) if runtime and _unsafe(runtime) is None else None
+        base = base or Path(tempfile.gettempdir())
+    root = private_dir(base / f"budgetpilot-{os.geteuid()}")
+    return private_dir(root / database_key(engine)) if root is not None else None
+
+
+def database_key(engine: Engine) -> str:
+    """A name for the database ``engine`` opens: its URL without password, with a SQLite
+    file's path made absolute (``sqlite:///budgetpilot.db`` in two folders is two databases)."""
+    url = engine.url.set(password=None)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).resolve()))
+    return hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()[:32]
+
+
+def _unsafe(path: str | Path) -> str | None:
+    """Why ``path`` is not a folder only we can use, or None. Never follows a symlink."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "it is not a folder"
+    if st.st_uid != os.geteuid():
+        return f"it belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o077:
+        return f"other users may use it (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def private_dir(path: Path, *, recreate: bool = True) -> Path | None:
+    """``path`` as a folder only this user can enter (0700, ours, not a symlink), or None.
+
+    An existing folder of ours that others could enter is removed and made again (with
+    ``recreate``): what is in it may have been planted. One of another user, or a symlink, is
+    refused.
+    """
+    for attempt in range(2):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            log.warning("no shared response cache: cannot create %s: %s", path, e.strerror)
+            return None
+        problem = _unsafe(path)
+        if problem is None:
+            return path
+        st = os.lstat(path)
+        if (recreate and attempt == 0 and stat.S_ISDIR(st.st_mode)
+                and st.st_uid == os.geteuid()):
+            log.warning("response cache %s: %s; emptying and recreating it", path, problem)
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        log.warning("no shared response cache: refusing %s: %s", path, problem)
+        return None
+    return None
+
+
 class ResponseCache:
     def __init__(self, *, ttl_seconds: float, freshness_seconds: float,
                  readers: dict[str, StampReader], shared_dir: Path | None = None) -> None:
@@ -46,10 +121,9 @@ class ResponseCache:
         self.readers = readers
         # Rendered bytes shared by the workers of one service (``serve --workers N``): one
         # worker computes a report for a data version, the others read its bytes.
-        self.shared_dir = shared_dir
-        if shared_dir is not None:
-            shared_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            shared_dir.mkdir(exist_ok=True, mode=0o700)
+        # checked, never emptied: the folder is the caller's (see :func:`private_cache_dir`)
+        self.shared_dir = (private_dir(shared_dir, recreate=False) if shared_dir is not None
+                           else None)
         self._stamps: dict[str, tuple[float, Hashable]] = {}
         self._entries: dict[Hashable, tuple[float, Hashable, bytes]] = {}
         # the same bytes by raw request (path, query, Accept), for :class:`FastReads`

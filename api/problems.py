@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from campaigns.db import database_busy, is_locked
 from campaigns.errors import BudgetPilotError
+from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -28,7 +30,7 @@ class Problem(BaseModel):
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail, **extra)
+    body = Problem(title=title, status=status, detail=redact(detail), **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
         jsonable_encoder(body, exclude_none=True),
@@ -66,11 +68,15 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
                    "missing reference)")
 
 
-async def _database(_: Request, exc: Exception) -> JSONResponse:
+async def _database(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DataError):  # e.g. a NUL character or an out-of-range number
         return problem(422, "Invalid input", f"the database refused a value: {exc.orig}"[:300])
+    if is_locked(exc):
+        busy = database_busy(f"{request.method} {request.url.path}")
+        log.warning("%s", busy.message)  # not the statement and its parameters
+        return problem(busy.status_code, busy.title, busy.message)
     if isinstance(exc, OperationalError):
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable: %s", exc.orig)
         return problem(503, "Database unavailable", "the database is busy or unreachable; "
                        "retry shortly")
     log.exception("database error")

@@ -7,11 +7,17 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from connectors.redact import redact, redact_data
 
 Day = Annotated[dt.date, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
 Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")]
+# Text that may quote a platform failure (errors, alert messages, audit details): checked for
+# secrets once more on its way out, whatever was stored before redaction existed.
+Redacted = Annotated[str, AfterValidator(redact)]
+RedactedData = Annotated[dict[str, Any], AfterValidator(redact_data)]
 
 
 class Public(BaseModel):
@@ -124,7 +130,7 @@ class SyncRunPublic(Public):
     finished_at: dt.datetime | None
     rows: int
     status: str
-    error: str | None
+    error: Redacted | None
 
 
 class SyncRunsPublic(Public):
@@ -139,8 +145,8 @@ class AuditEventPublic(Public):
     action: str
     entity_type: str
     entity_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: RedactedData | None
+    after: RedactedData | None
 
 
 class AuditEventsPublic(Public):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Public
+from api.schemas import Public, Redacted, RedactedData
 
 ShiftStatus = Literal["proposed", "approved", "rejected", "expired", "applying", "applied",
                       "partially_applied", "failed"]
@@ -34,7 +34,7 @@ class ShiftItemPublic(Public):
     applied_budget: Decimal | None
     applied_at: dt.datetime | None
     attempts: int
-    error: str | None
+    error: Redacted | None
     next_attempt_at: dt.datetime | None = Field(
         None, description="a failed item is tried again (by the nightly job) from then on"
     )
@@ -157,14 +157,14 @@ class AlertPublic(Public):
     scope: str
     scope_key: str
     condition_key: str
-    message: str
-    details: dict[str, Any] | None
+    message: Redacted
+    details: RedactedData | None
     created_at: dt.datetime
     acknowledged_at: dt.datetime | None
     acknowledged_by: str | None
     delivered_at: dt.datetime | None
     delivery_attempts: int
-    last_delivery_error: str | None
+    last_delivery_error: Redacted | None
 
 
 class AlertsPublic(Public):

@@ -7,26 +7,26 @@ validated once per worker at start-up; each worker opens its own engine and, whe
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from api.fastpath import private_cache_dir
 from campaigns.config import load_settings
 from campaigns.db import open_engine
+from connectors.redact import install_log_redaction, remember_settings_secrets
 
 
 def build() -> FastAPI:
+    install_log_redaction()  # uvicorn's handlers and ours: no record shows a secret
     settings = load_settings()
+    remember_settings_secrets(settings)
     engine = open_engine(settings.database_url, echo=settings.database.echo, upgrade=False)
     return create_app(settings, engine, scheduler=True, shared_cache=shared_cache_dir(engine))
 
 
-def shared_cache_dir(engine: Engine) -> Path:
-    """One folder per database, private to the user running the service."""
-    tag = hashlib.sha256(engine.url.render_as_string(hide_password=True).encode()).hexdigest()
-    return Path(tempfile.gettempdir()) / f"budgetpilot-{os.getuid()}-{tag[:16]}" / "responses"
+def shared_cache_dir(engine: Engine) -> Path | None:
+    """One folder per database, private to the user running the service (None: none safe)."""
+    return private_cache_dir(engine)

@@ -258,7 +258,9 @@ def main() -> None:
     engine.dispose()
 
     engine = create_db_engine(url)
-    shutil.rmtree(shared_cache_dir(engine), ignore_errors=True)  # a cold start is cold
+    cache = shared_cache_dir(engine)
+    if cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)  # a cold start is cold
     engine.dispose()
     port = free_port()
     env = {**os.environ, "BUDGETPILOT_DATABASE_URL": url}

@@ -42,6 +42,7 @@ from campaigns.models import (
 from campaigns.pacing_service import pacing_report
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from campaigns.report_cache import ReportCache
+from connectors.redact import redact, redact_data
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,8 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
         if c.condition_key in known:
             continue
         alert = Alert(kind=c.kind, severity=c.severity, scope=c.scope, scope_key=c.scope_key,
-                      condition_key=c.condition_key, message=c.message, details=c.details)
+                      condition_key=c.condition_key, message=redact(c.message),
+                      details=redact_data(c.details))
         try:
             with session.begin_nested():
                 session.add(alert)
@@ -221,7 +223,8 @@ def acknowledge(session: Session, alert_id: int, *, actor: str) -> Alert:
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
     icon = ":rotating_light:" if alert.severity == "critical" else ":warning:"
-    return {"text": f"{icon} budgetpilot {alert.kind}: {alert.message}"}
+    # Alerts quote failures (a sync error): the last check before text leaves for a webhook.
+    return {"text": redact(f"{icon} budgetpilot {alert.kind}: {alert.message}")}
 
 
 def _post(client: httpx.Client, url: str, payload: dict[str, Any], tries: int) -> str | None:
@@ -293,7 +296,8 @@ def deliver_pending(
             row = s.get(Alert, alert.id)
             assert row is not None
             row.details = {**(row.details or {}), "delivered_to": sorted(done)}
-            row.last_delivery_error = "; ".join(errors)[:1000] if errors else None
+            # an HTTP error can quote the webhook's URL, itself a secret
+            row.last_delivery_error = redact("; ".join(errors))[:1000] if errors else None
             if not errors:
                 row.delivered_at = now or utcnow()
             s.commit()

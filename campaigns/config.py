@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from campaigns.errors import ConfigError
+from connectors.redact import remember_secret
 
 DEFAULT_CONFIG = Path("configs/demo.toml")
 DEFAULT_DATABASE_URL = "sqlite:///budgetpilot.db"
@@ -165,4 +166,5 @@ def secret(env_name: str | None, what: str) -> str:
         raise ConfigError(f"{what}: environment variable {env_name} is not set")
     if value.lower() in {"changeme", "change-me", "xxx", "todo", "secret", "<token>"}:
         raise ConfigError(f"{what}: environment variable {env_name} holds a placeholder value")
+    remember_secret(value)  # from now on no log line, stored error or response can show it
     return value

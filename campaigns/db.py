@@ -8,6 +8,7 @@ understand instead of writing into it.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,11 +19,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
 
 from campaigns import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from campaigns.errors import SchemaError
+from campaigns.errors import ConfigError, DatabaseBusyError, SchemaError
+from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,13 +40,19 @@ def normalise_url(url: str) -> str:
 
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalise_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:  # the parser quotes the URL, password and all
+        raise ConfigError(
+            f"the database URL {redact(url)} is not valid: {redact(str(e))}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
-        )
+        connect_args: dict[str, object] = {"check_same_thread": False}
+        if "timeout" not in parsed.query:  # ``sqlite:///x.db?timeout=5`` sets the lock wait
+            connect_args["timeout"] = 30
+        engine = create_engine(url, echo=echo, connect_args=connect_args)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -60,6 +68,26 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked": another connection holds the write lock."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(exc, OperationalError | sqlite3.OperationalError) and (
+        "database is locked" in str(orig) or "database table is locked" in str(orig)
+    )
+
+
+def database_busy(what: str) -> DatabaseBusyError:
+    """The error a user reads for a locked SQLite database: what waited, and what to do.
+
+    Never the SQL statement and its parameters: they say nothing useful and may hold data.
+    """
+    return DatabaseBusyError(
+        f"{what}: the SQLite database is locked: another budgetpilot process (a sync, an "
+        "import, the service) is writing to it. Wait for it to finish and retry; to run "
+        "several writers at once use PostgreSQL (BUDGETPILOT_DATABASE_URL)."
+    )
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -90,7 +118,9 @@ def ensure_schema(engine: Engine, *, upgrade: bool = True) -> str:
         current = current_revision(engine)
         tables = set(inspect(engine).get_table_names())
     except OperationalError as e:
-        raise SchemaError(f"cannot open the database: {e.orig}") from e
+        if is_locked(e):
+            raise database_busy("checking the schema") from None
+        raise SchemaError(f"cannot open the database: {redact(str(e.orig))}") from None
     script = ScriptDirectory(str(MIGRATIONS))
     head = head_revision()
     if current == head:

@@ -89,3 +89,9 @@ class UnavailableError(BudgetPilotError):
 
     status_code = 503
     title = "Service unavailable"
+
+
+class DatabaseBusyError(UnavailableError):
+    """SQLite refused a write because another connection holds the write lock."""
+
+    title = "Database busy"

@@ -30,6 +30,7 @@ from campaigns.errors import BudgetPilotError
 from campaigns.job_lock import try_lock
 from campaigns.models import AuditEvent, BudgetShift, utcnow
 from campaigns.policy import ServiceConfig, service_config
+from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
 
@@ -152,7 +153,7 @@ def _audit(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
 
 def _error(exc: BaseException) -> str:
     text = exc.message if isinstance(exc, BudgetPilotError) else f"{type(exc).__name__}: {exc}"
-    return text[:2000]
+    return redact(text)[:2000]  # printed, audited and logged: never a secret
 
 
 def _sync(

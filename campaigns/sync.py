@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from campaigns.config import Settings, SourceSettings
-from campaigns.db import session_scope
+from campaigns.db import database_busy, is_locked, session_scope
 from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
 from campaigns.store import (
     ensure_campaigns,
@@ -31,6 +32,7 @@ from campaigns.store import (
 )
 from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
 from connectors.errors import PartialAccountList
+from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 METRIC_BATCH = 5000
@@ -109,10 +111,19 @@ def metrics_window(
 def _error_text(exc: BaseException) -> str:
     kind = getattr(exc, "kind", None)
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, DBAPIError):  # the driver's words, not the statement and its rows
+        text = str(exc.orig)
+    text = redact(text)  # stored, listed by the API, sent in alerts: never a secret
     return f"[{kind}] {text}" if kind else f"{type(exc).__name__}: {text}"
 
 
-def _record_failure(engine: Engine, run: SyncRun, exc: BaseException) -> None:
+def _record_failure(
+    engine: Engine, run: SyncRun, exc: BaseException, label: str | None = None
+) -> None:
+    if is_locked(exc):
+        # Recording it would wait for the same lock; the whole sync stops with a reason.
+        what = f"account {label}" if label else f"source {run.source}"
+        raise database_busy(f"sync of {what} ({run.stream})") from None
     with session_scope(engine) as session:
         run.id = None
         run.status = "failed"
@@ -140,7 +151,7 @@ def sync_source(
     except PartialAccountList as partial:  # the accounts that answered still sync
         accounts, unreachable = list(partial.accounts), dict(partial.failures)
     except Exception as exc:  # reported, never raised: the other sources still sync
-        log.error("source %s: listing accounts failed: %s", source.name, exc)
+        log.error("source %s: listing accounts failed: %s", source.name, _error_text(exc))
         _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
         report.outcomes.append(
             StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
@@ -229,7 +240,7 @@ def sync_fx(
             session.add(run)
         return StreamOutcome(source.name, "fx", "succeeded", rows=changed, window=(start, end))
     except Exception as exc:
-        log.error("source %s: exchange rates failed: %s", source.name, exc)
+        log.error("source %s: exchange rates failed: %s", source.name, _error_text(exc))
         _record_failure(engine, run, exc)
         return StreamOutcome(source.name, "fx", "failed", error=_error_text(exc))
 
@@ -272,8 +283,8 @@ def sync_account(
             ))
         outcomes.append(StreamOutcome(label, "entities", "succeeded", rows=n))
     except Exception as exc:
-        log.error("%s: entities failed: %s", label, exc)
-        _record_failure(engine, run, exc)
+        log.error("%s: entities failed: %s", label, _error_text(exc))
+        _record_failure(engine, run, exc, label)
         outcomes.append(StreamOutcome(label, "entities", "failed", error=_error_text(exc)))
         return outcomes
 
@@ -299,8 +310,8 @@ def sync_account(
             ))
         outcomes.append(StreamOutcome(label, "metrics", "succeeded", rows, (start, end)))
     except Exception as exc:
-        log.error("%s: metrics failed: %s", label, exc)
-        _record_failure(engine, run, exc)
+        log.error("%s: metrics failed: %s", label, _error_text(exc))
+        _record_failure(engine, run, exc, label)
         outcomes.append(StreamOutcome(label, "metrics", "failed", error=_error_text(exc)))
     return outcomes
 

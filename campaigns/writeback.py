@@ -32,6 +32,7 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, ShiftItem, as_utc, utcnow
 from connectors.base import BudgetOutcome, BudgetTarget, Connector, ConnectorError, apply_budgets
+from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -477,7 +478,7 @@ def _applied(session: Session, work: _Work, claim: str, applied: Decimal, change
 
 def _fail(session: Session, work: _Work, claim: str, err: ConnectorError, *, actor: str,
           now: dt.datetime, dry_run: bool, policy: RetryPolicy, report: ApplyReport) -> None:
-    text = f"[{err.kind}] {err}"[:1800]
+    text = redact(f"[{err.kind}] {err}")[:1800]  # stored, audited, listed: never a secret
     log.warning("shift item %s: %s", work.item_id, text)
     if dry_run:
         report.add(ItemOutcome(work.item_id, _label(work), "failed", work.new_budget,

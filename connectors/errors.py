@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from connectors.base import ConnectorError
+from connectors.redact import redact
 
 # Meta: https://developers.facebook.com/docs/graph-api/overview/rate-limiting and
 # .../marketing-api/error-reference. 4 app, 17 user, 32 page, 613 custom rate limit;
@@ -99,7 +100,7 @@ def classify_meta(exc: BaseException) -> ConnectorError:
         else:
             kind = "fatal"
         retry_after = meta_usage_wait(exc.http_headers()) if kind == "throttled" else None
-        err = ConnectorError(message, kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+        err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
         err.__cause__ = exc
         return err
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -116,7 +117,8 @@ def classify_meta(exc: BaseException) -> ConnectorError:
 
 
 def _wrap(exc: BaseException, kind: str, message: str, retry_after: float | None = None):
-    err = ConnectorError(message, kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+    # SDK texts quote the request: the Graph URL with its token, gRPC metadata, OAuth forms.
+    err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
     err.__cause__ = exc
     return err
 
