@@ -354,3 +354,20 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AutomationPause(SQLModel, table=True):
+    """The kill switch: while a row exists, automation leaves its scope alone.
+
+    ``scope`` is ``global`` (key ``""``), ``portfolio`` (its name) or ``account``
+    (``network:external_id``). Resuming deletes the row; the audit log keeps the history.
+    """
+
+    __table_args__ = (UniqueConstraint("scope", "scope_key", name="uq_pause_scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=20)
+    scope_key: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=1000)
+    paused_by: str = Field(max_length=100)
+    paused_at: datetime = ts_field()
