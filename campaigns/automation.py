@@ -10,6 +10,7 @@ pause at once; each pause and resume is audited with who and why.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from campaigns import audit
 from campaigns.catalog import get_portfolio
 from campaigns.config import Settings
 from campaigns.errors import ConfigError, NotFoundError, ValidationError
-from campaigns.models import AdAccount, AutomationPause, utcnow
+from campaigns.models import AdAccount, AutomationPause, as_utc, utcnow
 from campaigns.scopes import account_key
 
 SCOPES = ("global", "portfolio", "account")
@@ -57,7 +58,7 @@ class Pause:
     scope_key: str
     reason: str
     paused_by: str
-    paused_at: str
+    paused_at: dt.datetime | None
 
     @property
     def where(self) -> str:
@@ -87,8 +88,7 @@ class PauseState:
 
 
 def _public(row: AutomationPause) -> Pause:
-    at = row.paused_at.isoformat() if row.paused_at else ""
-    return Pause(row.scope, row.scope_key, row.reason, row.paused_by, at)
+    return Pause(row.scope, row.scope_key, row.reason, row.paused_by, as_utc(row.paused_at))
 
 
 def pause_state(session: Session) -> PauseState:
