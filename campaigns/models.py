@@ -24,6 +24,7 @@ from sqlalchemy import (
     Numeric,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 MONEY = Numeric(18, 6, asdecimal=True)
@@ -176,6 +177,9 @@ class BudgetPlan(SQLModel, table=True):
     scope_key: str = Field(default="", max_length=200)
     currency: str = Field(max_length=3)
     planned_spend: Decimal = money_field()
+    # A hard plan is a cap: the nightly run keeps month-to-date spend plus the committed rest
+    # of the month (at the platforms' allowed overdelivery) within it (campaigns.hard_stop).
+    hard: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     version: int = 1
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()

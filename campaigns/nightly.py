@@ -17,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns import alerts, audit, automation, optimization, shifts, writeback
+from campaigns import alerts, audit, automation, hard_stop, optimization, shifts, writeback
 from campaigns.auth import Principal, Role
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
@@ -33,6 +34,7 @@ from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, Shif
 from campaigns.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.schedules import latest_slot, portfolio_names, triggers
+from campaigns.scopes import account_key
 
 log = logging.getLogger("budgetpilot.nightly")
 
@@ -212,6 +214,7 @@ class _Run:
         self.outcome = PortfolioOutcome(name)
         self.proposal: list[ShiftItem] = []
         self.proposal_changes: list[Change] = []
+        self.capped: set[tuple[str, str]] = set()  # budgets under a breached hard plan
 
     def run(self) -> PortfolioOutcome:
         outcome, scheduler = self.outcome, self.config.scheduler
@@ -222,6 +225,7 @@ class _Run:
             ("expire", not self.dry, self._expire),
             ("apply_approved", scheduler.apply, self._apply_approved),
             ("sync", scheduler.sync, self._sync),
+            ("hard_stop", True, self._hard_stop),
             ("propose", True, self._propose),
             ("auto_approve", scheduler.auto_approve, self._auto_approve),
             ("apply", scheduler.apply, self._apply_proposal),
@@ -241,7 +245,7 @@ class _Run:
         _audit(self.engine, self.key, "finish", {
             "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
             "auto_approved": outcome.auto_approved, "applied": outcome.applied,
-            "errors": outcome.errors, "held": outcome.held,
+            "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
             "changes": [_change_facts(c) for c in outcome.changes[:500]],
         })
         return outcome
@@ -263,6 +267,82 @@ class _Run:
     def _sync(self) -> None:
         _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
               self.factory, self.now)
+
+    def _hard_stop(self) -> None:
+        """Keep each hard plan's month within its cap: lower the budgets in its scope (or,
+        with ``[automation] hard_stop = "pause"``, pause automation of its accounts) and
+        raise an alert. Paused accounts are not written to."""
+        policy = automation.automation_settings(self.settings)
+        with Session(self.engine, expire_on_commit=False) as session:
+            portfolio = session.scalars(
+                select(Portfolio).where(Portfolio.name == self.name)).first()
+            if portfolio is None:
+                return
+            stop = hard_stop.check(session, portfolio, now=self.now(), settings=policy)
+            paused = automation.pause_state(session).paused_accounts
+        if not stop.breaches:
+            return
+        self.capped = stop.capped()
+        in_scope = sorted({account_key(u.account) for b in stop.breaches for u in b.units})
+        lowered: dict[str, Decimal] = {}
+        if policy.hard_stop == "pause":
+            action = f"automation paused for {', '.join(in_scope)}; decide on the platform"
+            if not self.dry:
+                with session_scope(self.engine) as session:
+                    for key in sorted(set(in_scope) - paused):
+                        automation.pause(session, actor=NIGHTLY.name, account=key,
+                                         reason=stop.breaches[0].message())
+        else:
+            for unit_id, budget in stop.lowered().items():
+                unit = stop.units[unit_id]
+                if account_key(unit.account) in paused:
+                    continue
+                # A platform refuses a zero budget: the smallest amount is as close to a stop
+                # as a budget gets (the alert asks a person to pause what must not spend).
+                lowered[unit_id] = max(budget, hard_stop.smallest(unit.account.currency))
+            held = sorted(set(in_scope) & paused)
+            action = (f"{len(lowered)} budgets lowered to land on it"
+                      + (f"; accounts {', '.join(held)} are paused and were left alone"
+                         if held else ""))
+        for breach in stop.breaches:
+            self.outcome.stops.append(f"{breach.message()}: {action}")
+        if not self.dry:
+            self._raise_stop_alerts(stop, action)
+        if lowered:
+            self._lower(portfolio, stop, lowered)
+
+    def _lower(self, portfolio: Portfolio, stop: hard_stop.HardStop,
+               budgets: dict[str, Decimal]) -> None:
+        comment = "hard monthly stop: " + "; ".join(b.message() for b in stop.breaches)
+        if self.dry:
+            for unit_id, new in budgets.items():
+                u = stop.units[unit_id]
+                self.outcome.changes.append(Change(
+                    None, None, u.network, u.account.external_id, u.campaign.external_id,
+                    u.level, u.target_external_id, u.current_budget, new, u.account.currency,
+                    "would apply"))
+            return
+        if not self.config.scheduler.apply:
+            return
+        ttl = dt.timedelta(hours=self.config.service.shift_ttl_hours)
+        with session_scope(self.engine) as session:
+            shift = hard_stop.record_shift(session, portfolio, stop, budgets, comment=comment,
+                                           expires_at=self.now() + ttl)
+            assert shift.id is not None
+            shifts.approve(session, shift.id, version=shift.version, user=NIGHTLY,
+                           policy=self.config.service, now=self.now(), comment=comment[:2000])
+        self._apply([shift.id])
+
+    def _raise_stop_alerts(self, stop: hard_stop.HardStop, action: str) -> None:
+        today = self.now().astimezone(dt.UTC).date()
+        with session_scope(self.engine) as session:
+            alerts.store(session, [alerts.Condition(
+                kind="hard_stop", severity="critical", scope=b.scope, scope_key=b.scope_key,
+                condition_key=f"hard_stop:{b.plan_id}:{today.isoformat()}",
+                message=f"{b.message()}: {action}",
+                details={"plan_id": b.plan_id, "month": b.month.isoformat(), "cap": str(b.cap),
+                         "spent": str(b.spent), "committed": str(b.committed)},
+            ) for b in stop.breaches])
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
@@ -290,11 +370,16 @@ class _Run:
         with Session(self.engine) as session:
             paused = automation.pause_state(session).paused_accounts
         keys = {c.item_id: c.account_key for c in self.proposal_changes}
-        chosen = [i for i in self.proposal if keys[i.id] not in paused]
+        raising = {i.id for i in self.proposal if i.new_budget > i.old_budget
+                   and (keys[i.id], i.target_external_id) in self.capped}
+        chosen = [i for i in self.proposal if keys[i.id] not in paused and i.id not in raising]
         held = sorted({keys[i.id] for i in self.proposal} & paused)
         if held:
             self.outcome.held.append(f"accounts {', '.join(held)} are paused: their items "
                                      "are not auto-approved")
+        if raising:
+            self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
+                                     "plan: not auto-approved")
         moved = shifts.change_fraction(chosen)
         if not chosen or moved > limit:
             return
@@ -309,7 +394,7 @@ class _Run:
             shifts.approve(
                 session, self.outcome.shift_id, version=view.shift.version, user=NIGHTLY,
                 policy=self.config.service, now=self.now(),
-                item_ids=[i.id for i in chosen] if held else None,  # type: ignore[misc]
+                item_ids=[i.id for i in chosen] if held or raising else None,  # type: ignore[misc]
                 comment=f"auto-approved: moves {moved:.1%} (policy: at most {limit:.1%})")
 
     def _apply_approved(self) -> None:

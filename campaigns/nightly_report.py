@@ -79,6 +79,7 @@ class PortfolioOutcome:
     errors: dict[str, str] = field(default_factory=dict)  # step -> error
     changes: list[Change] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # what the kill switch held back
+    stops: list[str] = field(default_factory=list)  # hard plans the month would pass
 
 
 @dataclass
@@ -102,6 +103,7 @@ class NightlyReport:
                    + (f"; failed: {'; '.join(self.sync_failures)}" if self.sync_failures else ""))
         for p in self.portfolios:
             out.append(f"{p.portfolio}: {p.status}: {self._detail(p)}")
+            out.extend(f"  hard stop: {s}" for s in p.stops)
             out.extend(f"  held: {h}" for h in p.held)
             out.extend(c.line() for c in p.changes)
         out.append("alerts: not evaluated (dry run)" if self.dry_run

@@ -1,4 +1,4 @@
-"""automation pause (the kill switch)
+"""automation pause (the kill switch) and hard plans
 
 Revision ID: 0004
 Revises: 0002
@@ -28,7 +28,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('scope', 'scope_key', name='uq_pause_scope')
     )
+    with op.batch_alter_table('budgetplan') as batch_op:
+        batch_op.add_column(sa.Column('hard', sa.Boolean(), server_default=sa.false(),
+                                      nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('budgetplan') as batch_op:
+        batch_op.drop_column('hard')
     op.drop_table('automationpause')
