@@ -119,7 +119,7 @@ def run_nightly(
                        applier, lookup, dry, now, report, synced, connector_factory)
             report.portfolios.append(run.run())
     if not dry and any(p.status != "skipped" for p in report.portfolios):
-        report.alerts_created = _evaluate_alerts(engine, config, now(), report)
+        report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
 
 
@@ -336,13 +336,14 @@ class _Run:
     def _raise_stop_alerts(self, stop: hard_stop.HardStop, action: str) -> None:
         today = self.now().astimezone(dt.UTC).date()
         with session_scope(self.engine) as session:
-            alerts.store(session, [alerts.Condition(
+            created = alerts.store(session, [alerts.Condition(
                 kind="hard_stop", severity="critical", scope=b.scope, scope_key=b.scope_key,
                 condition_key=f"hard_stop:{b.plan_id}:{today.isoformat()}",
                 message=f"{b.message()}: {action}",
                 details={"plan_id": b.plan_id, "month": b.month.isoformat(), "cap": str(b.cap),
                          "spent": str(b.spent), "committed": str(b.committed)},
             ) for b in stop.breaches])
+        self.report.alerts_created += len(created)
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns.models import AdAccount, Campaign, ShiftItem
+from connectors.currencies import decimals
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Change:
             where += f" ({self.level} budget {self.target})"
         shift = f" [shift {self.shift_id}]" if self.shift_id is not None else ""
         error = f": {self.error}" if self.error else ""
-        return f"  {self.outcome}: {where}: {self.old} → {self.new} {self.currency}{shift}{error}"
+        step = Decimal(1).scaleb(-decimals(self.currency))
+        old, new = self.old.quantize(step), self.new.quantize(step)
+        return f"  {self.outcome}: {where}: {old} → {new} {self.currency}{shift}{error}"
 
 
 def item_changes(

@@ -24,6 +24,7 @@ from campaigns.models import BudgetShift, ShiftItem, utcnow
 from campaigns.nightly import run_nightly
 from campaigns.policy import service_config
 from connectors.base import BudgetResult, BudgetTarget
+from connectors.currencies import decimals
 from connectors.registry import build_connector
 from tests.api.sandbox import platform_budgets, sandbox_settings, sync_sandbox
 
@@ -174,10 +175,11 @@ def test_nightly_prints_each_change_it_made(tmp_path: Path) -> None:
         items = session.scalars(select(ShiftItem).where(ShiftItem.status == "applied")).all()
         assert items
         for item in items:
-            assert (f"{item.old_budget.normalize():f}" in result.output
-                    or str(item.old_budget) in result.output)
-            line = next(x for x in result.output.splitlines()
-                        if f"→ {item.applied_budget}" in x and item.currency in x)
+            step = Decimal(1).scaleb(-decimals(item.currency))
+            assert item.applied_budget is not None
+            change = (f"{item.old_budget.quantize(step)} → {item.applied_budget.quantize(step)} "
+                      f"{item.currency} [shift {item.shift_id}]")
+            [line] = [x for x in result.output.splitlines() if change in x]
             assert line.strip().startswith("applied:")
     engine.dispose()
     again = CliRunner().invoke(cli, ["nightly", "--config", str(cfg)])
