@@ -17,28 +17,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns import alerts, audit, automation, hard_stop, optimization, shifts, writeback
-from campaigns.auth import Principal, Role
+from campaigns import alerts, audit, automation, optimization, shifts, writeback
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
 from campaigns.errors import BudgetPilotError
 from campaigns.job_lock import try_lock
 from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.schedules import latest_slot, portfolio_names, triggers
-from campaigns.scopes import account_key
 
 log = logging.getLogger("budgetpilot.nightly")
 
-NIGHTLY = Principal(name="nightly", role=Role.service)
 ConnectorFactory = Callable[[SourceSettings, Settings], Any]
 __all__ = ["Change", "NightlyReport", "PortfolioOutcome", "check_config", "feeding_sources",
            "portfolio_names", "run_key", "run_nightly"]
@@ -197,7 +194,7 @@ def _sync(
         })
 
 
-class _Run:
+class _Run(HardStopStep):
     """One portfolio's run: its steps in order, each recorded; a failed step is noted and
     the next ones still run."""
 
@@ -267,83 +264,6 @@ class _Run:
     def _sync(self) -> None:
         _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
               self.factory, self.now)
-
-    def _hard_stop(self) -> None:
-        """Keep each hard plan's month within its cap: lower the budgets in its scope (or,
-        with ``[automation] hard_stop = "pause"``, pause automation of its accounts) and
-        raise an alert. Paused accounts are not written to."""
-        policy = automation.automation_settings(self.settings)
-        with Session(self.engine, expire_on_commit=False) as session:
-            portfolio = session.scalars(
-                select(Portfolio).where(Portfolio.name == self.name)).first()
-            if portfolio is None:
-                return
-            stop = hard_stop.check(session, portfolio, now=self.now(), settings=policy)
-            paused = automation.pause_state(session).paused_accounts
-        if not stop.breaches:
-            return
-        self.capped = stop.capped()
-        in_scope = sorted({account_key(u.account) for b in stop.breaches for u in b.units})
-        lowered: dict[str, Decimal] = {}
-        if policy.hard_stop == "pause":
-            action = f"automation paused for {', '.join(in_scope)}; decide on the platform"
-            if not self.dry:
-                with session_scope(self.engine) as session:
-                    for key in sorted(set(in_scope) - paused):
-                        automation.pause(session, actor=NIGHTLY.name, account=key,
-                                         reason=stop.breaches[0].message())
-        else:
-            for unit_id, budget in stop.lowered().items():
-                unit = stop.units[unit_id]
-                if account_key(unit.account) in paused:
-                    continue
-                # A platform refuses a zero budget: the smallest amount is as close to a stop
-                # as a budget gets (the alert asks a person to pause what must not spend).
-                lowered[unit_id] = max(budget, hard_stop.smallest(unit.account.currency))
-            held = sorted(set(in_scope) & paused)
-            action = (f"{len(lowered)} budgets lowered to land on it"
-                      + (f"; accounts {', '.join(held)} are paused and were left alone"
-                         if held else ""))
-        for breach in stop.breaches:
-            self.outcome.stops.append(f"{breach.message()}: {action}")
-        if not self.dry:
-            self._raise_stop_alerts(stop, action)
-        if lowered:
-            self._lower(portfolio, stop, lowered)
-
-    def _lower(self, portfolio: Portfolio, stop: hard_stop.HardStop,
-               budgets: dict[str, Decimal]) -> None:
-        comment = "hard monthly stop: " + "; ".join(b.message() for b in stop.breaches)
-        if self.dry:
-            for unit_id, new in budgets.items():
-                u = stop.units[unit_id]
-                self.outcome.changes.append(Change(
-                    None, None, u.network, u.account.external_id, u.campaign.external_id,
-                    u.level, u.target_external_id, u.current_budget, new, u.account.currency,
-                    "would apply"))
-            return
-        if not self.config.scheduler.apply:
-            return
-        ttl = dt.timedelta(hours=self.config.service.shift_ttl_hours)
-        with session_scope(self.engine) as session:
-            shift = hard_stop.record_shift(session, portfolio, stop, budgets, comment=comment,
-                                           expires_at=self.now() + ttl)
-            assert shift.id is not None
-            shifts.approve(session, shift.id, version=shift.version, user=NIGHTLY,
-                           policy=self.config.service, now=self.now(), comment=comment[:2000])
-        self._apply([shift.id])
-
-    def _raise_stop_alerts(self, stop: hard_stop.HardStop, action: str) -> None:
-        today = self.now().astimezone(dt.UTC).date()
-        with session_scope(self.engine) as session:
-            created = alerts.store(session, [alerts.Condition(
-                kind="hard_stop", severity="critical", scope=b.scope, scope_key=b.scope_key,
-                condition_key=f"hard_stop:{b.plan_id}:{today.isoformat()}",
-                message=f"{b.message()}: {action}",
-                details={"plan_id": b.plan_id, "month": b.month.isoformat(), "cap": str(b.cap),
-                         "spent": str(b.spent), "committed": str(b.committed)},
-            ) for b in stop.breaches])
-        self.report.alerts_created += len(created)
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
