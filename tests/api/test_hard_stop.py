@@ -201,3 +201,23 @@ def test_pause_policy_pauses_the_accounts_instead(
     assert "would pass the cap" in paused.reason
     assert db.scalars(select(BudgetShift).where(BudgetShift.created_by == "hard_stop")).all() == []
     assert db.scalars(select(Alert).where(Alert.kind == "hard_stop")).one()
+
+
+def test_a_plan_is_made_hard_over_the_api(client: object, as_role: object, db: Session) -> None:
+    get_portfolio(db)
+    db.commit()
+    headers = as_role("finance")  # type: ignore[operator]
+    r = client.post("/api/v1/plans", headers=headers, json={  # type: ignore[attr-defined]
+        "month": "2026-03-01", "scope": "total", "planned_spend": "1000", "hard": True})
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    assert plan["hard"] is True
+    r = client.put(f"/api/v1/plans/{plan['id']}", headers=headers,  # type: ignore[attr-defined]
+                   json={"planned_spend": "1200", "version": plan["version"]})
+    assert r.status_code == 200 and r.json()["hard"] is True  # kept when not named
+    r = client.put(f"/api/v1/plans/{plan['id']}", headers=headers,  # type: ignore[attr-defined]
+                   json={"planned_spend": "1200", "version": r.json()["version"], "hard": False})
+    assert r.status_code == 200 and r.json()["hard"] is False
+    r = client.post("/api/v1/plans", headers=headers, json={  # type: ignore[attr-defined]
+        "month": "2026-04-01", "scope": "total", "planned_spend": "1000"})
+    assert r.json()["hard"] is False
