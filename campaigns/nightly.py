@@ -26,7 +26,7 @@ from sqlmodel import Session
 from campaigns import alerts, audit, automation, optimization, shifts, writeback
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
-from campaigns.errors import BudgetPilotError
+from campaigns.errors import BudgetPilotError, ConfigError
 from campaigns.job_lock import try_lock
 from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
 from campaigns.nightly_hard_stop import NIGHTLY, HardStopStep
@@ -47,6 +47,11 @@ def check_config(settings: Settings) -> ServiceConfig:
     config = service_config(settings)
     triggers(settings)
     automation.automation_settings(settings)
+    for source in settings.sources:
+        if "dry_run" in source.options:  # it was once read nowhere: refuse it, do not ignore it
+            raise ConfigError(
+                f"config: sources.{source.name}.dry_run: not a source option; use "
+                "[automation] dry_run = true or budgetpilot nightly --dry-run")
     return config
 
 

@@ -190,6 +190,7 @@ def test_nightly_prints_each_change_it_made(tmp_path: Path) -> None:
     ('[scheduler]\ntimezone = "Mars/Base"\n', "scheduler.timezone"),
     ('[[portfolios]]\nname = "default"\nschedule = "at two"\n', "portfolios.default.schedule"),
     ('[automation]\ndri_run = true\n', "automation.dri_run"),
+    ('[[sources]]\nname = "s"\nkind = "sandbox"\ndry_run = true\n', "sources.s.dry_run"),
 ])
 def test_nightly_and_serve_refuse_a_bad_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str, key: str
