@@ -253,3 +253,20 @@ def test_latest_slot_names_the_night_a_run_stands_for() -> None:
         assert latest_slot(trigger, night + later) == night
     assert latest_slot(trigger, night + dt.timedelta(days=1)) == night + dt.timedelta(days=1)
     assert latest_slot(trigger, night - dt.timedelta(minutes=1)) == night - dt.timedelta(days=1)
+
+
+def test_cron_and_the_scheduler_share_a_slot(engine: Engine, tmp_path: Path) -> None:
+    """The service ran tonight's slot; `budgetpilot nightly` from cron later that day is a
+    no-op (and the other way round)."""
+    from api.scheduler import schedules, slot_for
+    from campaigns.schedules import latest_slot
+
+    settings = sandbox_settings(tmp_path, optimizer={"max_change": 0.05})
+    sync_sandbox(engine, settings)
+    trigger = schedules(settings)["default"]
+    tonight = latest_slot(trigger, utcnow())
+    assert slot_for(trigger, tonight + dt.timedelta(minutes=10)) == tonight
+    scheduled = run_nightly(engine, settings, slot=tonight)
+    assert scheduled.portfolios[0].status == "succeeded"
+    cron = run_nightly(engine, settings, now=lambda: tonight + dt.timedelta(hours=5))
+    assert cron.portfolios[0].status == "skipped", cron.lines()
