@@ -137,6 +137,9 @@ def create_app(
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    from api.routes.automation import router as automation_router  # the kill switch
+
+    app.include_router(automation_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     dashboard.install(app, API_PREFIX)
 

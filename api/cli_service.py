@@ -33,15 +33,15 @@ def serve(
 
     import uvicorn
 
-    from api.scheduler import schedules
     from campaigns.config import CONFIG_ENV
+    from campaigns.nightly import check_config
     from campaigns.policy import service_config
 
     settings = load(config)
     policy = service_config(settings).service
     engine_for(settings).dispose()  # migrate once, before the workers start
-    if service_config(settings).scheduler.enabled:
-        schedules(settings)  # a bad cron expression or time zone fails here, not in a worker
+    # A bad cron expression, time zone or [automation] key fails here, not in a worker.
+    check_config(settings)
     if settings.path is not None:
         os.environ[CONFIG_ENV] = str(settings.path.resolve())
     uvicorn.run("api.server:build", factory=True, host=host or policy.host,

@@ -3,15 +3,15 @@
 One APScheduler job per portfolio, on the portfolio's cron ``schedule`` in
 ``[scheduler].timezone``, and alert evaluation every ``alert_minutes``. Every API worker may
 start a scheduler: each firing calls :func:`campaigns.nightly.run_nightly` with the slot it
-fired for, which takes the portfolio's job lock and skips a slot another worker has already
-run, so a job never runs twice.
+fired for, which takes the portfolio's job lock and skips a slot already run (by another
+worker, or by ``budgetpilot nightly`` from cron), so a job never runs twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 
 from campaigns import alerts
 from campaigns.config import Settings
-from campaigns.errors import ConfigError
 from campaigns.job_lock import try_lock
-from campaigns.nightly import portfolio_names, run_nightly
+from campaigns.nightly import check_config, run_nightly
 from campaigns.policy import service_config
+from campaigns.schedules import fires_between, triggers
 
 log = logging.getLogger("budgetpilot.scheduler")
 MISFIRE_GRACE_SECONDS = 3600  # a worker busy or restarting at the hour still runs the job
@@ -31,30 +31,14 @@ MISFIRE_GRACE_SECONDS = 3600  # a worker busy or restarting at the hour still ru
 
 def schedules(settings: Settings) -> dict[str, CronTrigger]:
     """Each portfolio's trigger; a bad cron expression or time zone fails at start-up."""
-    tz_name = service_config(settings).scheduler.timezone
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ConfigError(f"config: scheduler.timezone: unknown time zone {tz_name!r}") from e
-    crons = {p.name: p.schedule for p in settings.portfolios}
-    out = {}
-    for name in portfolio_names(settings):
-        cron = crons.get(name, "0 2 * * *")
-        try:
-            out[name] = CronTrigger.from_crontab(cron, timezone=tz)
-        except ValueError as e:
-            raise ConfigError(f"config: portfolio {name!r}: bad schedule {cron!r}: {e}") from e
-    return out
+    return triggers(settings)
 
 
 def slot_for(trigger: CronTrigger, now: dt.datetime) -> dt.datetime:
     """The latest time ``trigger`` fired at or before ``now`` (within the misfire grace):
     the slot that identifies this run, the same in every worker."""
     start = now - dt.timedelta(seconds=MISFIRE_GRACE_SECONDS)
-    slot, fire = None, trigger.get_next_fire_time(None, start)
-    while fire is not None and fire <= now:
-        slot = fire
-        fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
+    slot = fires_between(trigger, start, now)
     return (slot or now).replace(second=0, microsecond=0)
 
 
@@ -76,7 +60,7 @@ def evaluate_alerts(engine: Engine, settings: Settings) -> None:
 
 def start_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler | None:
     """Start the scheduler when the config enables it; None otherwise."""
-    config = service_config(settings).scheduler
+    config = check_config(settings).scheduler
     if not config.enabled:
         return None
     scheduler = BackgroundScheduler(timezone=ZoneInfo(config.timezone))

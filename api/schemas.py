@@ -179,6 +179,8 @@ class PlanCreate(BaseModel):
     )
     planned_spend: Money
     currency: Currency | None = Field(None, description="must be the reporting currency")
+    hard: bool = Field(False, description="a cap: the nightly run lowers budgets so that "
+                       "the month cannot pass it, even at the platforms' overdelivery")
 
     _month = field_validator("month")(_first_of_month)
 
@@ -188,6 +190,7 @@ class PlanUpdate(BaseModel):
 
     planned_spend: Money
     version: int = Field(ge=1, le=2**31 - 1, description="the version you read (else 409)")
+    hard: bool | None = Field(None, description="make it a hard cap or not (default: as it is)")
 
 
 class PlanPublic(Public):
@@ -198,6 +201,7 @@ class PlanPublic(Public):
     scope_key: str
     currency: str
     planned_spend: Decimal
+    hard: bool
     version: int
     updated_at: dt.datetime
 

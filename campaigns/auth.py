@@ -50,6 +50,7 @@ class Action(StrEnum):
     acknowledge_alerts = "acknowledge_alerts"
     evaluate_alerts = "evaluate_alerts"
     manage_tokens = "manage_tokens"
+    control_automation = "control_automation"  # pause / resume (the kill switch)
 
 
 _ALL = frozenset(Role)
@@ -66,6 +67,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.acknowledge_alerts: frozenset({Role.finance, Role.manager, Role.admin}),
     Action.evaluate_alerts: frozenset({Role.service, Role.admin}),
     Action.manage_tokens: frozenset({Role.admin}),
+    Action.control_automation: frozenset({Role.manager, Role.admin}),
 }
 
 

@@ -93,6 +93,7 @@ class Settings(Section):
     pacing: dict[str, Any] = Field(default_factory=dict)
     alerts: dict[str, Any] = Field(default_factory=dict)
     scheduler: dict[str, Any] = Field(default_factory=dict)
+    automation: dict[str, Any] = Field(default_factory=dict)  # campaigns.automation
     path: Path | None = None
 
     @property

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Numeric,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 MONEY = Numeric(18, 6, asdecimal=True)
@@ -176,6 +177,9 @@ class BudgetPlan(SQLModel, table=True):
     scope_key: str = Field(default="", max_length=200)
     currency: str = Field(max_length=3)
     planned_spend: Decimal = money_field()
+    # A hard plan is a cap: the nightly run keeps month-to-date spend plus the committed rest
+    # of the month (at the platforms' allowed overdelivery) within it (campaigns.hard_stop).
+    hard: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     version: int = 1
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
@@ -361,3 +365,20 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AutomationPause(SQLModel, table=True):
+    """The kill switch: while a row exists, automation leaves its scope alone.
+
+    ``scope`` is ``global`` (key ``""``), ``portfolio`` (its name) or ``account``
+    (``network:external_id``). Resuming deletes the row; the audit log keeps the history.
+    """
+
+    __table_args__ = (UniqueConstraint("scope", "scope_key", name="uq_pause_scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=20)
+    scope_key: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=1000)
+    paused_by: str = Field(max_length=100)
+    paused_at: datetime = ts_field()

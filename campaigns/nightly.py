@@ -1,10 +1,13 @@
-"""The nightly rebalancer: per portfolio, sync → optimise and propose → auto-approve inside the
-policy → apply what is approved → evaluate alerts.
+"""The nightly rebalancer: per portfolio, apply what managers approved → sync → optimise and
+propose from the state after the apply → auto-approve inside the policy → apply → alerts.
 
 One entry point, :func:`run_nightly`, serves the in-process scheduler (every API worker may
 start one) and ``budgetpilot nightly`` (cron). Each portfolio runs under its own job lock
 (:mod:`campaigns.job_lock`): a second concurrent run of the same portfolio skips with a
-message, and a scheduled run whose slot was already completed by another worker skips too.
+message. Every run stands for a slot of the portfolio's schedule (:mod:`campaigns.schedules`);
+a slot that has finished is not run again unless forced, so reruns never compound. The kill
+switch (:mod:`campaigns.automation`) is read before each decision. In a dry run everything is
+computed and reported as "would apply", and nothing is approved or written to a platform.
 Each step is its own unit of work with an AuditEvent; a failing step or portfolio is recorded
 and the others go on.
 """
@@ -14,72 +17,43 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns import alerts, audit, optimization, shifts
-from campaigns.auth import Principal, Role
-from campaigns.catalog import get_portfolio
+from campaigns import alerts, audit, automation, optimization, shifts, writeback
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
-from campaigns.errors import BudgetPilotError
+from campaigns.errors import BudgetPilotError, ConfigError
 from campaigns.job_lock import try_lock
-from campaigns.models import AuditEvent, BudgetShift, utcnow
+from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.nightly_hard_stop import NIGHTLY, HardStopStep
+from campaigns.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
 from campaigns.policy import ServiceConfig, service_config
+from campaigns.schedules import latest_slot, portfolio_names, triggers
 from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
 
-NIGHTLY = Principal(name="nightly", role=Role.service)
 ConnectorFactory = Callable[[SourceSettings, Settings], Any]
+__all__ = ["Change", "NightlyReport", "PortfolioOutcome", "check_config", "feeding_sources",
+           "portfolio_names", "run_key", "run_nightly"]
 
 
-@dataclass
-class PortfolioOutcome:
-    portfolio: str
-    status: str = "succeeded"  # succeeded | failed | skipped
-    message: str = ""
-    shift_id: int | None = None
-    change_fraction: float | None = None
-    auto_approved: bool = False
-    applied: list[int] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # step -> error
-
-
-@dataclass
-class NightlyReport:
-    portfolios: list[PortfolioOutcome] = field(default_factory=list)
-    synced: list[str] = field(default_factory=list)
-    sync_failures: list[str] = field(default_factory=list)
-    alerts_created: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.sync_failures and all(p.status != "failed" for p in self.portfolios)
-
-    def lines(self) -> list[str]:
-        out = [f"synced {', '.join(self.synced) or 'nothing'}"
-               + (f"; failed: {'; '.join(self.sync_failures)}" if self.sync_failures else "")]
-        for p in self.portfolios:
-            detail = p.message or (
-                f"shift {p.shift_id} moves {p.change_fraction:.1%}"
-                + (", auto-approved" if p.auto_approved else ", waits for a manager")
-                if p.shift_id is not None else "no proposal"
-            )
-            applied = f"; applied shifts {p.applied}" if p.applied else ""
-            errors = "".join(f"; {step} failed: {err}" for step, err in p.errors.items())
-            out.append(f"{p.portfolio}: {p.status}: {detail}{applied}{errors}")
-        out.append(f"alerts: {self.alerts_created} new")
-        return out
-
-
-def portfolio_names(settings: Settings) -> list[str]:
-    """The configured portfolios, or ``default`` when the config names none."""
-    return [p.name for p in settings.portfolios] or ["default"]
+def check_config(settings: Settings) -> ServiceConfig:
+    """Everything the nightly job reads from the config, validated: the service sections,
+    each portfolio's schedule and time zone, ``[automation]``. ``serve`` checks the same."""
+    config = service_config(settings)
+    triggers(settings)
+    automation.automation_settings(settings)
+    for source in settings.sources:
+        if "dry_run" in source.options:  # it was once read nowhere: refuse it, do not ignore it
+            raise ConfigError(
+                f"config: sources.{source.name}.dry_run: not a source option; use "
+                "[automation] dry_run = true or budgetpilot nightly --dry-run")
+    return config
 
 
 def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
@@ -98,43 +72,79 @@ def run_nightly(
     *,
     portfolios: Sequence[str] | None = None,
     slot: dt.datetime | None = None,
+    force: bool = False,
+    dry_run: bool | None = None,
     applier: shifts.ItemApplier | None = None,
     connector_factory: ConnectorFactory | None = None,
     now: Callable[[], dt.datetime] = utcnow,
 ) -> NightlyReport:
     """Run the nightly job for ``portfolios`` (default: all configured).
 
-    ``slot`` is the scheduled time a scheduler fired for; a slot already completed (by another
-    worker) is skipped. ``applier`` and ``connector_factory`` default to the configured
-    platforms.
+    ``slot`` is the scheduled time a scheduler fired for; without it a run stands for the
+    latest time the portfolio's schedule fired. A finished slot is skipped unless ``force``.
+    ``dry_run`` defaults to ``[automation] dry_run``. ``applier`` and ``connector_factory``
+    default to the configured platforms.
     """
-    config = service_config(settings)
-    applier = applier or shifts.writeback_applier(settings)
-    report = NightlyReport()
+    config = check_config(settings)
+    schedule = triggers(settings)
+    dry = automation.automation_settings(settings).dry_run if dry_run is None else dry_run
+    lookup = _lookup(settings, connector_factory)
+    applier = applier or (_applier(lookup) if connector_factory is not None
+                          else shifts.writeback_applier(settings))
+    report = NightlyReport(dry_run=dry)
     synced: set[str] = set()
     for name in portfolios or portfolio_names(settings):
-        key = run_key(name, slot or now())
+        at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
+        key = run_key(name, at)
         with try_lock(engine, f"nightly:{name}") as held:
             if not held:
                 msg = f"another nightly run of portfolio {name!r} is in progress; skipped"
                 log.warning(msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
-            if slot is not None and _finished(engine, key):
-                msg = f"the run for {slot.isoformat()} already finished; skipped"
+            if not force and _finished(engine, key):
+                msg = (f"the run for {at.isoformat()} already finished; skipped "
+                       "(--force runs it again)")
                 log.info("%s: %s", name, msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
-            _sync(engine, settings, name, key, report, synced, connector_factory, now)
-            outcome = _run_portfolio(engine, settings, config, name, key, applier, now)
-            report.portfolios.append(outcome)
-    if any(p.status != "skipped" for p in report.portfolios):
-        report.alerts_created = _evaluate_alerts(engine, config, now(), report)
+            with Session(engine) as session:
+                pause = automation.pause_state(session).portfolio_pause(name)
+            if pause is not None:
+                msg = (f"automation is paused ({pause.where}) by {pause.paused_by}: "
+                       f"{pause.reason}; skipped")
+                log.warning("%s: %s", name, msg)
+                _audit(engine, key, "paused", {"portfolio": name, "reason": pause.reason,
+                                               "scope": pause.scope, "dry_run": dry})
+                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
+                continue
+            run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
+                       applier, lookup, dry, now, report, synced, connector_factory)
+            report.portfolios.append(run.run())
+    if not dry and any(p.status != "skipped" for p in report.portfolios):
+        report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
 
 
 def run_key(portfolio: str, at: dt.datetime) -> str:
     return f"{portfolio}@{at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:
+    if factory is None:
+        return writeback.configured_connectors(settings)
+    cache: dict[str, Any] = {}
+
+    def lookup(account: AdAccount) -> Any:
+        if account.source not in cache:
+            cache[account.source] = factory(settings.source(account.source), settings)
+        return cache[account.source]
+
+    return lookup
+
+
+def _applier(lookup: writeback.ConnectorLookup) -> shifts.ItemApplier:
+    return shifts.writeback_applier(connectors=lookup)
 
 
 def _finished(engine: Engine, key: str) -> bool:
@@ -163,8 +173,6 @@ def _sync(
     from campaigns.sync import sync_source
     from connectors.registry import build_connector
 
-    if not service_config(settings).scheduler.sync:
-        return
     for source in feeding_sources(settings, portfolio):
         if source.name in synced:
             continue
@@ -189,105 +197,200 @@ def _sync(
         })
 
 
-def _run_portfolio(
-    engine: Engine, settings: Settings, config: ServiceConfig, name: str, key: str,
-    applier: shifts.ItemApplier, now: Callable[[], dt.datetime],
-) -> PortfolioOutcome:
-    outcome = PortfolioOutcome(name)
-    _audit(engine, key, "start", {"portfolio": name})
-    steps: list[tuple[str, Callable[[], None]]] = [
-        ("expire", lambda: _expire(engine, now())),
-        ("propose", lambda: _propose(engine, settings, name, outcome)),
-        ("auto_approve", lambda: _auto_approve(engine, config, outcome, now())),
-        ("apply", lambda: _apply(engine, name, applier, outcome)),
-    ]
-    for step, run in steps:
-        if step == "auto_approve" and (outcome.shift_id is None
-                                       or not config.scheduler.auto_approve):
-            continue
-        if step == "apply" and not config.scheduler.apply:
-            continue
-        try:
-            run()
-            _audit(engine, key, step, _step_facts(step, outcome))
-        except Exception as e:  # recorded; the next steps and portfolios still run
-            log.exception("nightly: %s of portfolio %s failed", step, name)
-            outcome.errors[step] = _error(e)
-            outcome.status = "failed"
-            _audit(engine, key, step, {"status": "failed", "error": outcome.errors[step]})
-    _audit(engine, key, "finish", {"status": outcome.status, "shift_id": outcome.shift_id,
-                                   "auto_approved": outcome.auto_approved,
-                                   "applied": outcome.applied, "errors": outcome.errors})
-    return outcome
+class _Run(HardStopStep):
+    """One portfolio's run: its steps in order, each recorded; a failed step is noted and
+    the next ones still run."""
 
+    def __init__(
+        self, engine: Engine, settings: Settings, config: ServiceConfig, name: str, key: str,
+        applier: shifts.ItemApplier, lookup: writeback.ConnectorLookup, dry: bool,
+        now: Callable[[], dt.datetime], report: NightlyReport, synced: set[str],
+        factory: ConnectorFactory | None,
+    ) -> None:
+        self.engine, self.settings, self.config = engine, settings, config
+        self.name, self.key, self.applier, self.lookup = name, key, applier, lookup
+        self.dry, self.now, self.report = dry, now, report
+        self.synced, self.factory = synced, factory
+        self.outcome = PortfolioOutcome(name)
+        self.proposal: list[ShiftItem] = []
+        self.proposal_changes: list[Change] = []
+        self.capped: set[tuple[str, str]] = set()  # budgets under a breached hard plan
 
-def _step_facts(step: str, outcome: PortfolioOutcome) -> dict[str, Any]:
-    facts: dict[str, Any] = {"status": "succeeded"}
-    if step in ("propose", "auto_approve"):
-        facts.update(shift_id=outcome.shift_id, change_fraction=outcome.change_fraction,
-                     auto_approved=outcome.auto_approved)
-    if step == "apply":
-        facts["applied"] = outcome.applied
-    return facts
+    def run(self) -> PortfolioOutcome:
+        outcome, scheduler = self.outcome, self.config.scheduler
+        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry})
+        # Apply what managers approved before anything else: the sync then reads the budgets
+        # in force, and the new proposal is built on them (not expired on arrival).
+        steps: list[tuple[str, bool, Callable[[], None]]] = [
+            ("expire", not self.dry, self._expire),
+            ("apply_approved", scheduler.apply, self._apply_approved),
+            ("sync", scheduler.sync, self._sync),
+            ("hard_stop", True, self._hard_stop),
+            ("propose", True, self._propose),
+            ("auto_approve", scheduler.auto_approve, self._auto_approve),
+            ("apply", scheduler.apply, self._apply_proposal),
+        ]
+        for step, enabled, run in steps:
+            if not enabled:
+                continue
+            try:
+                run()
+                _audit(self.engine, self.key, step, self._facts(step))
+            except Exception as e:  # recorded; the next steps and portfolios still run
+                log.exception("nightly: %s of portfolio %s failed", step, self.name)
+                outcome.errors[step] = _error(e)
+                outcome.status = "failed"
+                _audit(self.engine, self.key, step,
+                       {"status": "failed", "error": outcome.errors[step]})
+        _audit(self.engine, self.key, "finish", {
+            "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
+            "auto_approved": outcome.auto_approved, "applied": outcome.applied,
+            "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
+            "changes": [_change_facts(c) for c in outcome.changes[:500]],
+        })
+        return outcome
 
+    def _facts(self, step: str) -> dict[str, Any]:
+        o = self.outcome
+        facts: dict[str, Any] = {"status": "succeeded", "dry_run": self.dry}
+        if step in ("propose", "auto_approve"):
+            facts.update(shift_id=o.shift_id, change_fraction=o.change_fraction,
+                         auto_approved=o.auto_approved)
+        if step.startswith("apply"):
+            facts["applied"] = o.applied
+        return facts
 
-def _expire(engine: Engine, now: dt.datetime) -> None:
-    with session_scope(engine) as session:
-        shifts.expire_overdue(session, now=now, actor=NIGHTLY.name)
+    def _expire(self) -> None:
+        with session_scope(self.engine) as session:
+            shifts.expire_overdue(session, now=self.now(), actor=NIGHTLY.name)
 
+    def _sync(self) -> None:
+        _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
+              self.factory, self.now)
 
-def _propose(engine: Engine, settings: Settings, name: str, outcome: PortfolioOutcome) -> None:
-    with session_scope(engine) as session:
-        result = optimization.propose(session, settings, portfolio=name,
-                                      created_by=NIGHTLY.name)
-        outcome.shift_id = result["shift_id"]
+    def _propose(self) -> None:
+        """Propose from the budgets in force now. A dry run computes the proposal and rolls
+        it back: no shift is recorded and no manager's proposal is superseded."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = optimization.propose(session, self.settings, portfolio=self.name,
+                                          created_by=NIGHTLY.name)
+            view = shifts.get_shift(session, result["shift_id"])
+            self.outcome.change_fraction = view.change_fraction
+            self.proposal = list(view.items)
+            self.proposal_changes = item_changes(session, self.proposal, "would apply")
+            if self.dry:
+                session.expunge_all()  # keep the computed items readable after the rollback
+                session.rollback()
+                return
+            session.commit()
+            self.outcome.shift_id = result["shift_id"]
 
-
-def _auto_approve(
-    engine: Engine, config: ServiceConfig, outcome: PortfolioOutcome, now: dt.datetime
-) -> None:
-    """Approve the new proposal when it moves no more than the policy allows; a larger one
-    waits for a manager."""
-    assert outcome.shift_id is not None
-    limit = config.service.auto_approve_max_change
-    with session_scope(engine) as session:
-        view = shifts.get_shift(session, outcome.shift_id)
-        outcome.change_fraction = view.change_fraction
-        if view.change_fraction > limit:
+    def _auto_approve(self) -> None:
+        """Approve the new proposal when it moves no more than the policy allows (a larger
+        one waits for a manager); items of paused accounts are left out."""
+        if not self.proposal:
             return
-        shifts.approve(session, outcome.shift_id, version=view.shift.version, user=NIGHTLY,
-                       policy=config.service, now=now,
-                       comment=f"auto-approved: moves {view.change_fraction:.1%} "
-                               f"(policy: at most {limit:.1%})")
-        outcome.auto_approved = True
+        limit = self.config.service.auto_approve_max_change
+        with Session(self.engine) as session:
+            paused = automation.pause_state(session).paused_accounts
+        keys = {c.item_id: c.account_key for c in self.proposal_changes}
+        raising = {i.id for i in self.proposal if i.new_budget > i.old_budget
+                   and (keys[i.id], i.target_external_id) in self.capped}
+        chosen = [i for i in self.proposal if keys[i.id] not in paused and i.id not in raising]
+        held = sorted({keys[i.id] for i in self.proposal} & paused)
+        if held:
+            self.outcome.held.append(f"accounts {', '.join(held)} are paused: their items "
+                                     "are not auto-approved")
+        if raising:
+            self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
+                                     "plan: not auto-approved")
+        moved = shifts.change_fraction(chosen)
+        if not chosen or moved > limit:
+            return
+        self.outcome.auto_approved = True
+        if self.dry:
+            self.outcome.changes.extend(
+                c for c in self.proposal_changes if c.account_key not in paused)
+            return
+        assert self.outcome.shift_id is not None
+        with session_scope(self.engine) as session:
+            view = shifts.get_shift(session, self.outcome.shift_id)
+            shifts.approve(
+                session, self.outcome.shift_id, version=view.shift.version, user=NIGHTLY,
+                policy=self.config.service, now=self.now(),
+                item_ids=[i.id for i in chosen] if held or raising else None,  # type: ignore[misc]
+                comment=f"auto-approved: moves {moved:.1%} (policy: at most {limit:.1%})")
+
+    def _apply_approved(self) -> None:
+        """Apply every approved shift of the portfolio (managers' and earlier runs')."""
+        with Session(self.engine) as session:
+            todo = list(session.scalars(
+                select(BudgetShift.id)
+                .join(Portfolio, Portfolio.id == BudgetShift.portfolio_id)  # type: ignore[arg-type]
+                .where(Portfolio.name == self.name,  # none yet before its first sync
+                       BudgetShift.status.in_(("approved", "applying")))  # type: ignore[attr-defined]
+                .order_by(BudgetShift.id)  # type: ignore[arg-type]
+            ))
+        self._apply(todo, retry=True)
+
+    def _apply_proposal(self) -> None:
+        if self.outcome.auto_approved and self.outcome.shift_id is not None and not self.dry:
+            self._apply([self.outcome.shift_id])
+
+    def _apply(self, shift_ids: list[int], *, retry: bool = False) -> None:
+        failures = []
+        for shift_id in shift_ids:
+            try:
+                self._apply_one(shift_id)
+            except Exception as e:  # the next shift still applies
+                failures.append(f"shift {shift_id}: {_error(e)}")
+        if retry and not self.dry:
+            # Failed items of earlier shifts whose backoff has passed are applied again.
+            failures += [line for line in shifts.retry_due(self.engine, self.name, user=NIGHTLY,
+                                                           applier=self.applier)
+                         if not line.endswith(": applied")]
+        if failures:
+            raise RuntimeError("; ".join(failures))
+
+    def _apply_one(self, shift_id: int) -> None:
+        with Session(self.engine) as session:
+            view = shifts.get_shift(session, shift_id)
+            todo = [i for i in view.items if i.status in writeback.APPLICABLE]
+            accounts = {c.item_id: c.account_key for c in item_changes(session, todo, "")}
+            paused = automation.pause_state(session).paused_accounts
+        blocked = sorted(set(accounts.values()) & paused)
+        if blocked:
+            # All or nothing: a shift is one decision, and it applies once they resume.
+            self.outcome.held.append(f"shift {shift_id} waits: accounts {', '.join(blocked)} "
+                                     "are paused")
+            return
+        if self.dry:
+            result = writeback.apply_items(self.engine, shift_id, self.lookup, dry_run=True,
+                                           items=todo)
+            with Session(self.engine) as session:
+                self.outcome.changes.extend(item_changes(
+                    session, todo,
+                    {i.id or 0: "would fail" if i.id in result.errors else "would apply"
+                     for i in todo}, result.errors))
+            return
+        with session_scope(self.engine) as session:
+            view = shifts.apply(session, shift_id, version=view.shift.version, user=NIGHTLY,
+                                applier=self.applier)
+        self.outcome.applied.append(shift_id)
+        done = {i.id for i in todo}
+        with Session(self.engine) as session:
+            now = shifts.get_shift(session, shift_id)
+            touched = [i for i in now.items if i.id in done]
+            self.outcome.changes.extend(item_changes(
+                session, touched, {i.id or 0: i.status for i in touched}))
+        if view.shift.status != "applied":
+            raise RuntimeError(f"shift {shift_id} ended {view.shift.status}")
 
 
-def _apply(engine: Engine, name: str, applier: shifts.ItemApplier,
-           outcome: PortfolioOutcome) -> None:
-    """Apply every approved shift of the portfolio (the nightly's and the managers')."""
-    with Session(engine) as session:
-        portfolio_id = get_portfolio(session, name).id
-        todo = list(session.execute(
-            select(BudgetShift.id, BudgetShift.version)
-            .where(BudgetShift.portfolio_id == portfolio_id,
-                   BudgetShift.status.in_(("approved", "applying")))  # type: ignore[attr-defined]
-            .order_by(BudgetShift.id)  # type: ignore[arg-type]
-        ).all())
-    failures = []
-    for shift_id, version in todo:
-        try:
-            with session_scope(engine) as session:
-                view = shifts.apply(session, shift_id, version=version, user=NIGHTLY,
-                                    applier=applier)
-            outcome.applied.append(shift_id)
-            if view.shift.status != "applied":
-                failures.append(f"shift {shift_id} ended {view.shift.status}")
-        except Exception as e:  # the next shift still applies
-            failures.append(f"shift {shift_id}: {_error(e)}")
-    failures += [line for line in shifts.retry_due(engine, name, user=NIGHTLY, applier=applier)
-                 if not line.endswith(": applied")]
-    if failures:
-        raise RuntimeError("; ".join(failures))
+def _change_facts(c: Change) -> dict[str, Any]:
+    return {"shift": c.shift_id, "account": c.account_key, "campaign": c.campaign,
+            "target": c.target, "old": c.old, "new": c.new, "currency": c.currency,
+            "outcome": c.outcome}
 
 
 def _evaluate_alerts(engine: Engine, config: ServiceConfig, now: dt.datetime,

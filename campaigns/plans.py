@@ -19,7 +19,7 @@ from campaigns.scopes import validate_scope
 def _snapshot(plan: BudgetPlan) -> dict[str, object]:
     return {"month": plan.month, "scope": plan.scope, "scope_key": plan.scope_key,
             "currency": plan.currency, "planned_spend": plan.planned_spend,
-            "version": plan.version}
+            "hard": plan.hard, "version": plan.version}
 
 
 def list_plans(
@@ -45,7 +45,7 @@ def get_plan(session: Session, plan_id: int) -> BudgetPlan:
 
 def create_plan(
     session: Session, *, portfolio: str, month: dt.date, scope: str, scope_key: str,
-    planned_spend: Decimal, currency: str | None, actor: str,
+    planned_spend: Decimal, currency: str | None, actor: str, hard: bool = False,
 ) -> BudgetPlan:
     p = get_portfolio(session, portfolio)
     assert p.id is not None
@@ -65,7 +65,7 @@ def create_plan(
         raise ConflictError(f"a plan for {month:%Y-%m} {scope} {key!r} exists (id {exists}); "
                             "update it instead")
     plan = BudgetPlan(portfolio_id=p.id, month=month, scope=scope, scope_key=key,
-                      currency=p.reporting_currency, planned_spend=planned_spend)
+                      currency=p.reporting_currency, planned_spend=planned_spend, hard=hard)
     session.add(plan)
     session.flush()
     audit.record(session, actor=actor, action="plan.create", entity_type="plan",
@@ -74,11 +74,14 @@ def create_plan(
 
 
 def update_plan(
-    session: Session, plan_id: int, *, planned_spend: Decimal, version: int, actor: str
+    session: Session, plan_id: int, *, planned_spend: Decimal, version: int, actor: str,
+    hard: bool | None = None,
 ) -> BudgetPlan:
     before = _snapshot(get_plan(session, plan_id))
-    plan = versioned_update(session, BudgetPlan, plan_id, version,
-                            {"planned_spend": planned_spend, "updated_at": utcnow()}, what="plan")
+    values = {"planned_spend": planned_spend, "updated_at": utcnow()}
+    if hard is not None:
+        values["hard"] = hard
+    plan = versioned_update(session, BudgetPlan, plan_id, version, values, what="plan")
     audit.record(session, actor=actor, action="plan.update", entity_type="plan",
                  entity_id=plan_id, before=before, after=_snapshot(plan))
     return plan

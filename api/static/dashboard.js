@@ -147,6 +147,45 @@ async function loadAlerts() {
     : [el("li", { class: "empty" }, "No open alerts.")]));
 }
 
+// -- the kill switch --------------------------------------------------------------------------
+function where(pause) {
+  return pause.scope === "global" ? "all automation" : `${pause.scope} ${pause.scope_key}`;
+}
+
+async function control(action, scope) {
+  const reason = $("#automation-reason").value.trim();
+  if (!reason) return say("Say why first: the reason goes to the audit log.");
+  const body = { reason };
+  if (scope.scope === "portfolio") body.portfolio = scope.scope_key;
+  if (scope.scope === "account") body.account = scope.scope_key;
+  try {
+    await api(`/automation/${action}`, { method: "POST", body });
+    say(`${action === "pause" ? "Paused" : "Resumed"} ${where(scope)}.`, true);
+    $("#automation-reason").value = "";
+  } catch (error) {
+    say(`Automation: ${error.message}`);
+  }
+  return loadAutomation();
+}
+
+async function loadAutomation() {
+  const state = await api("/automation");
+  $("#automation-state").textContent = state.paused ? "All automation is paused."
+    : state.pauses.length ? "Automation runs, except where paused." : "Automation is running.";
+  document.body.dataset.automation = state.paused ? "paused" : "running";
+  $("#pauses").replaceChildren(...state.pauses.map((pause) => {
+    const resume = el("button", { className: "resume", type: "button" }, "Resume");
+    resume.onclick = () => control("resume", pause);
+    return el("li", { class: "pause", "data-scope": pause.scope, "data-key": pause.scope_key },
+      `Paused: ${where(pause)} by ${pause.paused_by} since `
+      + `${new Date(pause.paused_at).toLocaleString()}: ${pause.reason} `, resume);
+  }));
+}
+
+$("#pause-all").onclick = () => control("pause", { scope: "global", scope_key: "" });
+$("#pause-portfolio").onclick = () =>
+  control("pause", { scope: "portfolio", scope_key: $("#portfolio").value || "default" });
+
 // -- sign in ----------------------------------------------------------------------------------
 async function refresh() {
   const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
@@ -154,7 +193,8 @@ async function refresh() {
   $("#signout").hidden = !signedIn;
   $("#who").textContent = signedIn ? "signed in" : "";
   if (!signedIn) return;
-  const results = await Promise.allSettled([loadShifts(), loadPacing(), loadAlerts()]);
+  const results = await Promise.allSettled([loadShifts(), loadPacing(), loadAlerts(),
+    loadAutomation()]);
   const failed = results.find((r) => r.status === "rejected");
   if (failed && failed.reason.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);

@@ -1,0 +1,78 @@
+"""The kill switch: read the pause state (any role); pause and resume automation globally, per
+portfolio or per account (managers and admins), each audited with who and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import AutomationController, Reader, SessionDep
+from campaigns import automation
+from campaigns.automation import Pause
+
+router = APIRouter(prefix="/automation", tags=["automation"])
+
+
+class PausePublic(BaseModel):
+    scope: str = Field(description="global | portfolio | account")
+    scope_key: str = Field(description="'' (global), a portfolio name, or network:external_id")
+    reason: str
+    paused_by: str
+    paused_at: dt.datetime | None
+
+
+class AutomationState(BaseModel):
+    paused: bool = Field(description="a global pause is in force: automation does nothing")
+    pauses: list[PausePublic]
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    portfolio: str | None = Field(None, max_length=100, description="pause one portfolio")
+    account: str | None = Field(None, max_length=200,
+                                description="pause one account: network:external_id")
+    reason: str = Field(min_length=1, max_length=1000, description="why (audited)")
+
+
+class ResumeResult(BaseModel):
+    resumed: bool = Field(description="false when the scope was not paused")
+    pause: PausePublic | None = Field(description="the pause lifted")
+    state: AutomationState
+
+
+def _public(p: Pause) -> PausePublic:
+    return PausePublic(scope=p.scope, scope_key=p.scope_key, reason=p.reason,
+                       paused_by=p.paused_by, paused_at=p.paused_at)
+
+
+def _state(session: SessionDep) -> AutomationState:
+    state = automation.pause_state(session)
+    return AutomationState(paused=any(p.scope == "global" for p in state.pauses),
+                           pauses=[_public(p) for p in state.pauses])
+
+
+@router.get("", response_model=AutomationState)
+def automation_state(session: SessionDep, _: Reader) -> AutomationState:
+    """What is paused, by whom and why."""
+    return _state(session)
+
+
+@router.post("/pause", response_model=AutomationState)
+def pause(session: SessionDep, user: AutomationController, body: PauseRequest) -> AutomationState:
+    """Pause automation: everything (no portfolio or account), one portfolio, or one account.
+    The nightly job and auto-approval respect it from their next decision."""
+    automation.pause(session, actor=user.name, reason=body.reason, portfolio=body.portfolio,
+                     account=body.account)
+    return _state(session)
+
+
+@router.post("/resume", response_model=ResumeResult)
+def resume(session: SessionDep, user: AutomationController, body: PauseRequest) -> ResumeResult:
+    """Lift a pause (the same scope as it was given)."""
+    lifted = automation.resume(session, actor=user.name, reason=body.reason,
+                               portfolio=body.portfolio, account=body.account)
+    return ResumeResult(resumed=lifted is not None,
+                        pause=_public(lifted) if lifted else None, state=_state(session))

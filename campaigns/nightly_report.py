@@ -1,0 +1,129 @@
+"""What a nightly run did (or, in a dry run, would do): per portfolio, and each budget change
+with its campaign, account, old and new budget and currency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.models import AdAccount, Campaign, ShiftItem
+from connectors.currencies import decimals
+
+
+@dataclass(frozen=True)
+class Change:
+    """One budget a run changed, or would change."""
+
+    item_id: int | None
+    shift_id: int | None
+    network: str
+    account: str
+    campaign: str
+    level: str
+    target: str
+    old: Decimal
+    new: Decimal
+    currency: str
+    outcome: str  # applied | already | would apply | failed | would fail
+    error: str | None = None
+
+    @property
+    def account_key(self) -> str:
+        return f"{self.network}:{self.account}"
+
+    def line(self) -> str:
+        where = f"{self.network} {self.account} campaign {self.campaign}"
+        if self.level != "campaign":
+            where += f" ({self.level} budget {self.target})"
+        shift = f" [shift {self.shift_id}]" if self.shift_id is not None else ""
+        error = f": {self.error}" if self.error else ""
+        step = Decimal(1).scaleb(-decimals(self.currency))
+        old, new = self.old.quantize(step), self.new.quantize(step)
+        return f"  {self.outcome}: {where}: {old} → {new} {self.currency}{shift}{error}"
+
+
+def item_changes(
+    session: Session, items: list[ShiftItem], outcome: str | dict[int, str],
+    errors: dict[int, str] | None = None,
+) -> list[Change]:
+    """``items`` as changes; ``outcome`` is one word for all or one per item id."""
+    ids = {i.campaign_id for i in items}
+    rows = session.execute(
+        select(Campaign.id, Campaign.external_id, AdAccount.network, AdAccount.external_id)
+        .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
+        .where(Campaign.id.in_(ids))  # type: ignore[union-attr]
+    ).all() if ids else []
+    where = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    errors = errors or {}
+    out = []
+    for item in items:
+        campaign, network, account = where[item.campaign_id]
+        word = outcome if isinstance(outcome, str) else outcome.get(item.id or 0, "")
+        new = item.applied_budget if word == "applied" and item.applied_budget else item.new_budget
+        out.append(Change(item.id, item.shift_id, network, account, campaign, item.level,
+                          item.target_external_id, Decimal(item.old_budget), Decimal(new),
+                          item.currency, word, errors.get(item.id or 0) or item.error
+                          if word in ("failed", "would fail") else None))
+    return out
+
+
+@dataclass
+class PortfolioOutcome:
+    portfolio: str
+    status: str = "succeeded"  # succeeded | failed | skipped
+    message: str = ""
+    shift_id: int | None = None
+    change_fraction: float | None = None
+    auto_approved: bool = False
+    applied: list[int] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # step -> error
+    changes: list[Change] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # what the kill switch held back
+    stops: list[str] = field(default_factory=list)  # hard plans the month would pass
+
+
+@dataclass
+class NightlyReport:
+    dry_run: bool = False
+    portfolios: list[PortfolioOutcome] = field(default_factory=list)
+    synced: list[str] = field(default_factory=list)
+    sync_failures: list[str] = field(default_factory=list)
+    alerts_created: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.sync_failures and all(p.status != "failed" for p in self.portfolios)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.dry_run:
+            out.append("DRY RUN: nothing was written to the platforms or approved; "
+                       "'would apply' shows what a run would do")
+        out.append(f"synced {', '.join(self.synced) or 'nothing'}"
+                   + (f"; failed: {'; '.join(self.sync_failures)}" if self.sync_failures else ""))
+        for p in self.portfolios:
+            out.append(f"{p.portfolio}: {p.status}: {self._detail(p)}")
+            out.extend(f"  hard stop: {s}" for s in p.stops)
+            out.extend(f"  held: {h}" for h in p.held)
+            out.extend(c.line() for c in p.changes)
+        out.append("alerts: not evaluated (dry run)" if self.dry_run
+                   else f"alerts: {self.alerts_created} new")
+        return out
+
+    def _detail(self, p: PortfolioOutcome) -> str:
+        if p.message:
+            detail = p.message
+        elif p.change_fraction is None:
+            detail = "no proposal"
+        else:
+            name = "the proposal" if self.dry_run else f"shift {p.shift_id}"
+            decided = ("would be auto-approved" if self.dry_run else "auto-approved") \
+                if p.auto_approved else ("would wait" if self.dry_run else "waits") \
+                + " for a manager"
+            detail = f"{name} moves {p.change_fraction:.1%}, {decided}"
+        applied = f"; applied shifts {p.applied}" if p.applied else ""
+        errors = "".join(f"; {step} failed: {err}" for step, err in p.errors.items())
+        return f"{detail}{applied}{errors}"
