@@ -34,7 +34,7 @@ from campaigns.errors import (
     StaleVersionError,
     ValidationError,
 )
-from campaigns.models import BudgetShift, Campaign, ShiftItem, as_utc, utcnow
+from campaigns.models import BudgetShift, Campaign, Portfolio, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
 from campaigns.writeback import RETRY
 
@@ -343,7 +343,9 @@ def retry_due(
     a shift another request is applying right now is left to it."""
     now = now or utcnow()
     with Session(engine) as session:
-        portfolio_id = get_portfolio(session, portfolio).id
+        portfolio_id = session.scalar(select(Portfolio.id).where(Portfolio.name == portfolio))
+        if portfolio_id is None:
+            return []  # not synced yet: nothing was ever applied
         due = list(session.execute(
             select(BudgetShift.id, BudgetShift.version).distinct()
             .join(ShiftItem, ShiftItem.shift_id == BudgetShift.id)  # type: ignore[arg-type]

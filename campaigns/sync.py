@@ -168,17 +168,17 @@ def sync_source(
         }
     for ext, err in unreachable.items():
         report.outcomes.append(_account_failure(engine, source, network, ext, err))
+    for record in accounts:
+        label = f"{record.network}:{record.external_id}"
+        report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
+        if on_account:
+            on_account(label)
     if not unreachable and account is None:
         with session_scope(engine) as session:  # every account answered: clears old failures
             session.add(SyncRun(
                 source=source.name, stream="accounts", rows=len(accounts), status="succeeded",
                 finished_at=utcnow(),
             ))
-    for record in accounts:
-        label = f"{record.network}:{record.external_id}"
-        report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
-        if on_account:
-            on_account(label)
     if isinstance(connector, FxSource) and accounts:
         report.outcomes.append(sync_fx(engine, settings, source, connector, accounts, now=now))
     return report

@@ -218,7 +218,8 @@ def test_no_secret_reaches_any_output_channel(
     # The real command, without -v: what a cron mail or a CI log shows.
     quiet = _run("sync", "--config", str(config), env=env)
     assert quiet.returncode == 1, quiet.stderr
-    assert "meta" in quiet.stderr and "gads" in quiet.stderr  # both failures are reported
+    # Every failing account is named (the platform's account, as `network:id`).
+    assert "meta:act_1" in quiet.stderr and "google_ads:1000000002" in quiet.stderr
     channels |= {"sync stdout": quiet.stdout, "sync stderr": quiet.stderr}
     verbose = _run("-v", "sync", "--config", str(config), env=env)
     channels |= {"sync -v stderr": verbose.stderr}
