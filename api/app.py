@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api import dashboard, problems
 from api.fastpath import FastReads, PrincipalCache, ResponseCache
+from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
@@ -30,7 +31,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, desc in {
         400: "Bad request", 401: "Missing or invalid token", 403: "Role not allowed",
         404: "Not found", 409: "Conflict (stale version, wrong state, duplicate)",
-        422: "Invalid input", 503: "Database unavailable",
+        413: "Request body too large", 422: "Invalid input", 503: "Database unavailable",
     }.items()
 }
 
@@ -134,6 +135,9 @@ def create_app(
     app.state.principals = PrincipalCache(policy.auth_cache_seconds)
     app.add_middleware(FastReads, responses=app.state.responses,
                        principals=app.state.principals)
+    # outermost: no body is read, and no cached answer given, before the token is checked
+    app.add_middleware(RequestGate, prefix=API_PREFIX, max_body_bytes=policy.max_body_bytes,
+                       engine=engine, principals=app.state.principals)
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
