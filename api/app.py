@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
+from starlette.routing import Route, compile_path
 
 from api import dashboard, problems
 from api.fastpath import FastReads, PrincipalCache, ResponseCache
@@ -149,4 +151,23 @@ def create_app(
         return {"status": "ok"}
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.state.allowed_methods = _method_index(app)
     return app
+
+
+def _method_index(app: FastAPI) -> Callable[[str], list[str]]:
+    """The methods each path answers, for the ``Allow`` header of a 405."""
+    index: list[tuple[re.Pattern[str], set[str]]] = []
+    for route in app.routes:
+        if isinstance(route, Route | APIRoute) and not getattr(route, "original_router", None):
+            index.append((route.path_regex, set(route.methods or ())))
+    index.extend((compile_path(path)[0], set(route.methods)) for path, route in api_routes(app))
+
+    def allowed(path: str) -> list[str]:
+        methods: set[str] = set()
+        for regex, found in index:
+            if regex.match(path):
+                methods |= found
+        return sorted(methods)
+
+    return allowed
