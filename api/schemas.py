@@ -49,6 +49,7 @@ class Public(BaseModel):
 class PrincipalPublic(Public):
     name: str
     role: str
+    portfolios: list[str] | None = Field(None, description="null: every portfolio")
 
 
 class PortfolioPublic(Public):
@@ -300,6 +301,10 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     role: Literal["viewer", "finance", "manager", "admin", "service"]
+    portfolios: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=100,
+        description="limit the token to these portfolios (omitted: every portfolio; an admin "
+        "token is always global)")
 
 
 class TokenPublic(Public):
@@ -310,6 +315,7 @@ class TokenPublic(Public):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    portfolios: list[str] | None = Field(None, description="null: every portfolio")
 
 
 class TokenCreated(TokenPublic):
