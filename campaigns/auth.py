@@ -73,6 +73,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.evaluate_alerts: frozenset({Role.service, Role.admin}),
     Action.manage_tokens: frozenset({Role.admin}),
 }
+# Actions on what all portfolios share (FX rates) or across all of them (an alert run delivers
+# every portfolio's alerts): a token limited to portfolios may not take them.
+GLOBAL_ACTIONS = frozenset({Action.edit_fx, Action.evaluate_alerts, Action.manage_tokens})
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,19 @@ class Principal:
         limit_session(session, self.portfolios)
 
     def allowed(self, action: Action) -> bool:
-        return self.role in PERMISSIONS[action]
+        return self.role in PERMISSIONS[action] and (
+            self.portfolios is None or action not in GLOBAL_ACTIONS)
 
     def require(self, action: Action) -> Principal:
         if not self.allowed(action):
+            what = action.value.replace("_", " ")
+            if self.role in PERMISSIONS[action]:
+                raise PermissionDeniedError(
+                    f"a token limited to portfolios may not {what} (it concerns every "
+                    "portfolio); use a global token")
             roles = ", ".join(sorted(PERMISSIONS[action]))
             raise PermissionDeniedError(
-                f"role {self.role.value!r} may not {action.value.replace('_', ' ')} "
-                f"(allowed: {roles})"
+                f"role {self.role.value!r} may not {what} (allowed: {roles})"
             )
         return self
 

@@ -188,6 +188,17 @@ def test_role_matrix_by_portfolio(client: TestClient, as_role: Headers, db: Sess
                     else:
                         assert r.status_code == 404, (label, r.status_code, r.text)
     assert len(matrix) > 300
+    # what all portfolios share, or a run across all of them, takes a global token
+    for action, method, path, body in [
+        (Action.edit_fx, "POST", f"{API_PREFIX}/fx-rates", {"rates": [
+            {"date": "2024-01-01", "currency": "USD", "quote": "EUR", "rate": "0.9"}]}),
+        (Action.evaluate_alerts, "POST", f"{API_PREFIX}/alerts/evaluate?as_of=2024-01-05", None),
+    ]:
+        for role in PERMISSIONS[action] - {Role.admin}:
+            r = client.request(method, path, json=body, headers=scoped[role])
+            assert r.status_code == 403 and "global token" in r.json()["detail"], (path, role)
+            r = client.request(method, path, json=body, headers=as_role(role.value))
+            assert r.status_code == 200, (path, role, r.text)
 
     # lists: the A token sees A's rows and no others; a global token sees both
     for path, (field, key) in _lists(a).items():
