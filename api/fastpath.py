@@ -229,7 +229,6 @@ class FastReads:
             return None
         if principal.portfolios is not None:
             return None  # kept answers hold every portfolio: a limited token takes the route
-
         return entry.body
 
 

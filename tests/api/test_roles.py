@@ -203,7 +203,9 @@ def test_role_matrix_by_portfolio(client: TestClient, as_role: Headers, db: Sess
     # lists: the A token sees A's rows and no others; a global token sees both
     for path, (field, key) in _lists(a).items():
         for role in (Role.viewer, Role.manager):
-            data = client.get(f"{API_PREFIX}/{path}", headers=scoped[role]).json()["data"]
+            body = client.get(f"{API_PREFIX}/{path}", headers=scoped[role]).json()
+            data = body["data"]
+            assert body["count"] == len(data), (path, body["count"])  # counts leak nothing
             ids = {x[field] for x in data}
             assert a.ids[key] in ids and b.ids[key] not in ids, (path, role, data)
             assert all(x.get("portfolio_id", a.ids["portfolio"]) == a.ids["portfolio"]
