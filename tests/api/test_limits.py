@@ -3,6 +3,7 @@ is checked, and a body over `[service] max_body_bytes` is refused with 413 befor
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import socket
@@ -12,9 +13,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.exceptions import HTTPException
+
+from api.limits import RequestGate
 
 MIB = 1024 * 1024
 HUGE = 200 * MIB
@@ -162,3 +169,59 @@ def test_a_body_over_the_limit_is_refused_with_413(served: Served) -> None:
     # a body under the limit still goes through to validation as before
     small = httpx.post(f"{served.url}/api/v1/plans", json={}, headers=headers, timeout=30)
     assert small.status_code == 422
+
+
+@given(sizes=st.lists(st.integers(0, 3000), max_size=8), declared=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_the_gate_lets_through_exactly_the_bodies_within_the_limit(
+    sizes: list[int], declared: bool,
+) -> None:
+    """Any split of a body into chunks, with or without Content-Length: at most the limit
+    reaches the application, whole; beyond it the answer is 413 and reading stops."""
+    limit = 4096
+    total = sum(sizes)
+    pulled: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        i = len(pulled)
+        pulled.append(i)
+        if i < len(sizes):
+            return {"type": "http.request", "body": b"x" * sizes[i],
+                    "more_body": i + 1 < len(sizes)}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def app(scope: dict[str, object], receive_: Any, send: Any) -> None:
+        seen = 0
+        while True:
+            try:
+                message = await receive_()
+            except HTTPException as e:
+                await send({"type": "http.response.start", "status": e.status_code,
+                            "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(seen).encode()})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    gate = RequestGate(app, prefix="/api/v1", max_body_bytes=limit, engine=None,  # type: ignore[arg-type]
+                       principals=None)  # type: ignore[arg-type]
+    headers = [(b"content-length", str(total).encode())] if declared else []
+    scope = {"type": "http", "method": "POST", "path": "/elsewhere", "headers": headers}
+    asyncio.run(gate(scope, receive, send))  # type: ignore[arg-type]
+    status = sent[0]["status"]
+    if total <= limit:
+        assert status == 200 and sent[1]["body"] == str(total).encode()
+    else:
+        assert status == 413
+        if declared:
+            assert pulled == []  # refused on the declared length, nothing read
+        read = sum(sizes[:len(pulled)])
+        assert read - max(sizes, default=0) <= limit  # stopped within one chunk of the limit
