@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
+from starlette.routing import Route, compile_path
 
 from api import dashboard, problems
 from api.fastpath import FastReads, PrincipalCache, ResponseCache
+from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.auth import PERMISSIONS, Action
 from campaigns.config import Settings
@@ -30,7 +33,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, desc in {
         400: "Bad request", 401: "Missing or invalid token", 403: "Role not allowed",
         404: "Not found", 409: "Conflict (stale version, wrong state, duplicate)",
-        422: "Invalid input", 503: "Database unavailable",
+        413: "Request body too large", 422: "Invalid input", 503: "Database unavailable",
     }.items()
 }
 
@@ -134,6 +137,9 @@ def create_app(
     app.state.principals = PrincipalCache(policy.auth_cache_seconds)
     app.add_middleware(FastReads, responses=app.state.responses,
                        principals=app.state.principals)
+    # outermost: no body is read, and no cached answer given, before the token is checked
+    app.add_middleware(RequestGate, prefix=API_PREFIX, max_body_bytes=policy.max_body_bytes,
+                       engine=engine, principals=app.state.principals)
     problems.install(app)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
@@ -148,4 +154,23 @@ def create_app(
         return {"status": "ok"}
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.state.allowed_methods = _method_index(app)
     return app
+
+
+def _method_index(app: FastAPI) -> Callable[[str], list[str]]:
+    """The methods each path answers, for the ``Allow`` header of a 405."""
+    index: list[tuple[re.Pattern[str], set[str]]] = []
+    for route in app.routes:
+        if isinstance(route, Route | APIRoute) and not getattr(route, "original_router", None):
+            index.append((route.path_regex, set(route.methods or ())))
+    index.extend((compile_path(path)[0], set(route.methods)) for path, route in api_routes(app))
+
+    def allowed(path: str) -> list[str]:
+        methods: set[str] = set()
+        for regex, found in index:
+            if regex.match(path):
+                methods |= found
+        return sorted(methods)
+
+    return allowed

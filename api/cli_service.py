@@ -54,15 +54,20 @@ def serve(
 def token_create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses it.")],
     role: Annotated[Role, typer.Option("--role", help="viewer|finance|manager|admin|service")],
+    portfolio: Annotated[list[str] | None, typer.Option(
+        "--portfolio", help="Limit the token to this portfolio (repeat for more); "
+        "default: every portfolio. Admin tokens are always global.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create a token. It is shown once, alone on the last line of the output."""
     engine = engine_for(load(config))
     with Session(engine) as session:
-        row, secret = auth.create_token(session, name=name, role=role.value, actor="cli")
+        row, secret = auth.create_token(session, name=name, role=role.value, actor="cli",
+                                        portfolios=portfolio)
         session.commit()
-        typer.echo(f"token {row.id} for {row.name} ({row.role}); store it now, it is not "
-                   "shown again:")
+        where = ", ".join(sorted(set(portfolio))) if portfolio else "every portfolio"
+        typer.echo(f"token {row.id} for {row.name} ({row.role}, {where}); store it now, it is "
+                   "not shown again:")
     typer.echo(secret)
 
 
@@ -75,9 +80,12 @@ def token_list(
     """List tokens (never their secrets)."""
     engine = engine_for(load(config))
     with Session(engine) as session:
-        for t in auth.list_tokens(session, include_revoked=all_):
+        tokens = auth.list_tokens(session, include_revoked=all_)
+        scopes = auth.token_portfolios(session, [t.id for t in tokens if t.id is not None])
+        for t in tokens:
             state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "live"
-            typer.echo(f"{t.id}\t{t.name}\t{t.role}\t{t.prefix}...\t{state}")
+            where = ",".join(scopes.get(t.id, [])) or "*"  # type: ignore[arg-type]
+            typer.echo(f"{t.id}\t{t.name}\t{t.role}\t{t.prefix}...\t{state}\t{where}")
 
 
 @token_app.command("revoke")

@@ -77,11 +77,14 @@ def get_current_user(
     token = credentials.credentials.strip() if credentials else None
     cache: PrincipalCache = request.app.state.principals
     key = hash_token(token) if token else ""
-    known = cache.get(key) if token else None
-    if known is not None:
-        return known
-    principal = authenticate(session, token)
-    cache.put(key, principal)
+    principal = cache.get(key) if token else None
+    if principal is None:
+        principal = authenticate(session, token)
+        cache.put(key, principal)
+    # a token limited to some portfolios: this request's queries find only theirs, and
+    # responses shared between callers are neither served to it nor kept from it
+    principal.limit(session)
+    request.state.portfolios = principal.portfolios
     return principal
 
 

@@ -171,7 +171,7 @@ class ResponseCache:
     def get(self, key: Hashable, stamp: Hashable, *, request: Request, kind: str,
             action: Action, day: dt.date | None = None) -> Response | None:
         """The kept response for ``key`` at data version ``stamp``, if any."""
-        if self.ttl <= 0:
+        if self.ttl <= 0 or _limited(request):
             return None
         entry = self._entries.get(key)
         if entry is not None and entry[1] == stamp and time.monotonic() - entry[0] <= self.ttl:
@@ -188,7 +188,7 @@ class ResponseCache:
         """Render ``model`` once and keep its bytes; ``day`` when the answer depends on
         today's date (a default ``as_of``)."""
         body = model.model_dump_json().encode()
-        if self.ttl > 0:
+        if self.ttl > 0 and not _limited(request):
             self._keep(key, stamp, body, request, kind, action, day, time.monotonic())
             self._write_shared(key, stamp, body)
         return Response(body, media_type=JSON)
@@ -254,6 +254,11 @@ class ResponseCache:
         return entry
 
 
+def _limited(request: Request) -> bool:
+    """The caller's token is limited to some portfolios (its answers are its own)."""
+    return getattr(request.state, "portfolios", None) is not None
+
+
 class _Raw:
     __slots__ = ("action", "at", "body", "day", "kind", "stamp")
 
@@ -296,6 +301,8 @@ class FastReads:
         principal = self.principals.get(hash_token(token.strip()))
         if principal is None or not principal.allowed(entry.action):
             return None
+        if principal.portfolios is not None:
+            return None  # kept answers hold every portfolio: a limited token takes the route
         return entry.body
 
 

@@ -15,11 +15,22 @@ Id = Annotated[int, Query(ge=1, le=MAX_ID)]
 Name = Annotated[str | None, Query(max_length=100)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
-Day = Annotated[dt.date, Query(ge=FIRST_DAY, le=LAST_DAY)]
-OptionalDay = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
+# JSON Schema has no minimum for dates: the bounds are stated as a pattern (which generators
+# such as schemathesis honour) and as formatMinimum/formatMaximum for readers.
+YEARS = r"(20\d\d|2100)"
+DATE_PATTERN = YEARS + r"-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+DAY_SCHEMA = {"pattern": f"^{DATE_PATTERN}$", "formatMinimum": "2000-01-01",
+              "formatMaximum": "2100-12-31"}
+MOMENT_SCHEMA = {"pattern": r"^20\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T",
+                 "formatMinimum": "2000-01-01T00:00:00Z",
+                 "formatMaximum": "2100-12-31T00:00:00Z"}
+Day = Annotated[dt.date, Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=DAY_SCHEMA)]
+OptionalDay = Annotated[dt.date | None,
+                        Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=DAY_SCHEMA)]
 Moment = Annotated[
     dt.datetime | None,
-    Query(ge=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), le=dt.datetime(2100, 12, 31, tzinfo=dt.UTC)),
+    Query(ge=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), le=dt.datetime(2100, 12, 31, tzinfo=dt.UTC),
+          json_schema_extra=MOMENT_SCHEMA),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,9 +30,12 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
     body = Problem(title=title, status=status, detail=redact(detail), **extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(
         jsonable_encoder(body, exclude_none=True),
         status_code=status,
@@ -56,10 +60,21 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid input", detail, errors=errors)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable"}
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+    titles = {404: "Not found", 405: "Method not allowed", 406: "Not acceptable",
+              413: "Content too large"}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # every method of the path, not only those of the route the router matched first
+        # (GET /plans/{id} and PUT /plans/{id} are separate routes)
+        methods: Callable[[str], list[str]] | None = getattr(
+            request.app.state, "allowed_methods", None)
+        allowed = methods(request.url.path) if methods is not None else []
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+                   headers=headers)
 
 
 async def _integrity(_: Request, exc: Exception) -> JSONResponse:

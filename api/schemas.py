@@ -7,12 +7,31 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from api.params import DAY_SCHEMA, YEARS
 from connectors.redact import redact, redact_data
 
-Day = Annotated[dt.date, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31))]
-Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+Day = Annotated[dt.date, Field(ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31),
+                               json_schema_extra=DAY_SCHEMA)]
+FirstOfMonth = Annotated[dt.date, Field(
+    ge=dt.date(2000, 1, 1), le=dt.date(2100, 12, 31),
+    json_schema_extra={**DAY_SCHEMA, "pattern": f"^{YEARS}-(0[1-9]|1[0-2])-01$"})]
+
+
+def _decimal_schema(whole: int, places: int, *, positive: bool = False) -> WithJsonSchema:
+    """What an exact amount looks like on the wire: a decimal string (``"12.50"``) or a
+    whole number, with the digits the validators allow (floats are accepted but not promised:
+    a binary fraction rarely has the few decimal places an amount may carry)."""
+    text = (rf"^([1-9]\d{{0,{whole - 1}}}(\.\d{{1,{places}}})?|0\.\d{{0,{places - 1}}}[1-9])$"
+            if positive else rf"^\d{{1,{whole}}}(\.\d{{1,{places}}})?$")
+    return WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": text},
+        {"type": "integer", "minimum": int(positive), "maximum": 10**whole - 1},
+    ]}, mode="validation")
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6), _decimal_schema(12, 6)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, pattern="^[A-Za-z]{3}$")]
 # Text that may quote a platform failure (errors, alert messages, audit details): checked for
 # secrets once more on its way out, whatever was stored before redaction existed.
@@ -35,6 +54,7 @@ class Public(BaseModel):
 class PrincipalPublic(Public):
     name: str
     role: str
+    portfolios: list[str] | None = Field(None, description="null: every portfolio")
 
 
 class PortfolioPublic(Public):
@@ -170,7 +190,7 @@ class PlanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     portfolio: str = Field("default", min_length=1, max_length=100)
-    month: Day = Field(description="first day of the month, e.g. 2024-02-01")
+    month: FirstOfMonth = Field(description="first day of the month, e.g. 2024-02-01")
     scope: PlanScope
     scope_key: str = Field(
         "", max_length=200,
@@ -260,7 +280,8 @@ class FxRateIn(BaseModel):
     date: Day
     currency: Currency
     quote: Currency
-    rate: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10)]
+    rate: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=10),
+                    _decimal_schema(10, 10, positive=True)]
 
 
 class FxRatesIn(BaseModel):
@@ -289,6 +310,10 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     role: Literal["viewer", "finance", "manager", "admin", "service"]
+    portfolios: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=100,
+        description="limit the token to these portfolios (omitted: every portfolio; an admin "
+        "token is always global)")
 
 
 class TokenPublic(Public):
@@ -299,6 +324,7 @@ class TokenPublic(Public):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    portfolios: list[str] | None = Field(None, description="null: every portfolio")
 
 
 class TokenCreated(TokenPublic):

@@ -56,6 +56,7 @@ class Condition:
     scope: str = ""
     scope_key: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    portfolio_id: int | None = None  # whose tokens may see it (None: global tokens only)
 
 
 # --- detection ---------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ def pacing_conditions(
                 out.append(Condition(
                     kind=kind, severity="critical" if r.status == "over" else "warning",
                     scope=row.scope, scope_key=row.scope_key, details=details,
+                    portfolio_id=portfolio.id,
                     condition_key=f"{kind}:{portfolio.id}:{month}:{row.scope}:{row.scope_key}",
                     message=f"{where}: {month} forecast {r.forecast:,.2f} {report.currency} "
                     f"vs plan {r.planned:,.2f} ({r.status})",
@@ -98,7 +100,7 @@ def pacing_conditions(
             if rate is not None and rate > limit:
                 out.append(Condition(
                     kind="cap_breach_forecast", severity="warning", scope=cap.scope,
-                    scope_key=cap.scope_key,
+                    scope_key=cap.scope_key, portfolio_id=cap.portfolio_id,
                     condition_key=f"cap_breach_forecast:{cap.id}:{cap.version}:{month}",
                     message=f"{cap.scope} {cap.scope_key}: run rate {rate:,.2f} a day is above "
                     f"its cap of {cap.max_daily} a day",
@@ -114,6 +116,7 @@ def sync_conditions(session: Session, settings: AlertSettings, now: dt.datetime)
         .where(SyncRun.status != "running")
         .group_by(SyncRun.account_id, SyncRun.stream, SyncRun.source)
     )
+    owners = dict(session.execute(select(AdAccount.id, AdAccount.portfolio_id)).all())
     for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest))):  # type: ignore[union-attr]
         if run.status == "failed":
             out.append(Condition(
@@ -121,7 +124,7 @@ def sync_conditions(session: Session, settings: AlertSettings, now: dt.datetime)
                 scope_key=str(run.account_id or ""), condition_key=f"sync_failed:{run.id}",
                 message=f"sync {run.source or ''} {run.stream} of account {run.account_id} "
                 f"failed: {(run.error or '')[:300]}",
-                details={"sync_run_id": run.id},
+                details={"sync_run_id": run.id}, portfolio_id=owners.get(run.account_id),
             ))
     stale_before = now - dt.timedelta(hours=settings.stale_sync_hours)
     last_ok = dict(session.execute(
@@ -139,6 +142,7 @@ def sync_conditions(session: Session, settings: AlertSettings, now: dt.datetime)
                 kind="sync_stale", scope="account",
                 scope_key=f"{account.network}:{account.external_id}",
                 condition_key=f"sync_stale:{account.id}:{since}",
+                portfolio_id=account.portfolio_id,
                 message=f"account {account.network}:{account.external_id} has not synced "
                 f"successfully since {since}",
             ))
@@ -154,7 +158,7 @@ def shift_conditions(
     ))
     return [Condition(
         kind="shift_waiting", scope="shift", scope_key=str(s.id),
-        condition_key=f"shift_waiting:{s.id}",
+        condition_key=f"shift_waiting:{s.id}", portfolio_id=s.portfolio_id,
         message=f"shift {s.id} has waited for approval since "
         f"{as_utc(s.created_at):%Y-%m-%d %H:%M} UTC",
     ) for s in rows]
@@ -177,7 +181,8 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
             continue
         alert = Alert(kind=c.kind, severity=c.severity, scope=c.scope, scope_key=c.scope_key,
                       condition_key=c.condition_key, message=redact(c.message),
-                      details=redact_data(c.details))
+                      details=redact_data(c.details),
+                      portfolio_id=c.portfolio_id)
         try:
             with session.begin_nested():
                 session.add(alert)

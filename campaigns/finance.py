@@ -8,9 +8,7 @@ is the sum of the rounded rows below it, so the figures add up exactly on paper.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -19,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns.catalog import get_portfolio
+from campaigns.csv_export import Cell, Money, render
 from campaigns.errors import ValidationError
 from campaigns.fx import FxTable
 from campaigns.models import BudgetPlan
@@ -151,26 +150,31 @@ def _compute(session: Session, portfolio_id: int, name: str, currency: str, star
                                       _variance(grand, grand_plan)))
 
 
-def _fmt(value: Decimal | None) -> str:
-    return "" if value is None else format(value, "f")
+def _money(value: Decimal | None) -> Money | None:
+    return None if value is None else Money(value)
 
 
 def to_csv(report: FinanceReport) -> str:
-    """Rows, then the network and month totals and the grand total, marked in ``level``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["level", "month", "network", "account", "account_name", "account_currency",
-                "spend_local", f"spend_{report.currency.lower()}", "plan", "variance"])
+    """Rows, then the network and month totals and the grand total, marked in ``level``.
+    Text cells are escaped against formula injection; amounts stay numbers."""
+    header = ["level", "month", "network", "account", "account_name", "account_currency",
+              "spend_local", f"spend_{report.currency.lower()}", "plan", "variance"]
+    rows: list[list[Cell]] = []
     for r in report.rows:
-        w.writerow(["account", f"{r.month:%Y-%m}", r.network, r.account, r.account_name,
-                    r.account_currency, _fmt(r.spend_local), _fmt(r.spend), _fmt(r.plan),
-                    _fmt(r.variance)])
+        rows.append(["account", f"{r.month:%Y-%m}", r.network, r.account, r.account_name,
+                     r.account_currency, _money(r.spend_local), _money(r.spend),
+                     _money(r.plan), _money(r.variance)])
     for t in report.network_totals:
-        w.writerow(["network", f"{t.month:%Y-%m}", t.network, "", "", "", "", _fmt(t.spend),
-                    _fmt(t.plan), _fmt(t.variance)])
+        rows.append(["network", f"{t.month:%Y-%m}", t.network, "", "", "", None,
+                     _money(t.spend), _money(t.plan), _money(t.variance)])
     for t in report.month_totals:
-        w.writerow(["month", f"{t.month:%Y-%m}", "", "", "", "", "", _fmt(t.spend),
-                    _fmt(t.plan), _fmt(t.variance)])
+        rows.append(["month", f"{t.month:%Y-%m}", "", "", "", "", None, _money(t.spend),
+                     _money(t.plan), _money(t.variance)])
     g = report.total
-    w.writerow(["total", "", "", "", "", "", "", _fmt(g.spend), _fmt(g.plan), _fmt(g.variance)])
-    return buf.getvalue()
+    rows.append(["total", "", "", "", "", "", None, _money(g.spend), _money(g.plan),
+                 _money(g.variance)])
+    return render(header, rows)
+
+
+def csv_filename(report: FinanceReport) -> str:
+    return f"finance-{report.portfolio}-{report.start:%Y-%m}-{report.end:%Y-%m}"

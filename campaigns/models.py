@@ -350,6 +350,7 @@ class Alert(SQLModel, table=True):
     scope: str = Field(default="", max_length=20)
     scope_key: str = Field(default="", max_length=200)
     condition_key: str = Field(max_length=300, unique=True)
+    portfolio_id: int | None = Field(default=None, foreign_key="portfolio.id", index=True)
     message: str = ""
     details: dict | None = json_field()
     created_at: datetime = ts_field(index=True)
@@ -382,3 +383,11 @@ class AutomationPause(SQLModel, table=True):
     reason: str = Field(max_length=1000)
     paused_by: str = Field(max_length=100)
     paused_at: datetime = ts_field()
+
+
+class ApiTokenPortfolio(SQLModel, table=True):
+    """A token limited to some portfolios: one row per portfolio. A token without rows is
+    global (every token made before scopes existed, and every admin token)."""
+
+    token_id: int = Field(foreign_key="apitoken.id", primary_key=True)
+    portfolio_id: int = Field(foreign_key="portfolio.id", primary_key=True, index=True)

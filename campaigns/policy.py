@@ -41,6 +41,11 @@ class ServicePolicy(ShiftPolicy):
         description="a worker remembers a checked token this long: a token revoked from "
         "another process stops working within this time",
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=1024**3,
+        description="a request body above this many bytes is refused with 413 before it is "
+        "read (declared by Content-Length or counted while it streams in)",
+    )
 
 
 class PacingSettings(_Strict):

@@ -15,8 +15,10 @@ from campaigns.models import AdAccount, AdSet, Campaign
 router = APIRouter(tags=["catalog"])
 
 @router.get("/me", response_model=s.PrincipalPublic)
-def me(user: Reader) -> s.PrincipalPublic:
-    return s.PrincipalPublic(name=user.name, role=user.role.value)
+def me(session: SessionDep, user: Reader) -> s.PrincipalPublic:
+    portfolios = None if user.portfolios is None else sorted(
+        p.name for p in catalog.list_portfolios(session))  # the session sees only its own
+    return s.PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios)
 
 
 @router.get("/portfolios", response_model=s.PortfoliosPublic)

@@ -14,12 +14,12 @@ from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
 from campaigns import finance, pacing_service
 from campaigns.auth import Action
+from campaigns.csv_export import CSV_MEDIA_TYPE, attachment
 from campaigns.pacing_service import money
 from campaigns.report_cache import ReportCache
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
-CSV_MEDIA_TYPE = "text/csv"
 
 
 def _cache(request: Request) -> ReportCache:
@@ -69,7 +69,11 @@ def get_pacing(
     "/finance/spend-vs-plan",
     response_model=s.FinanceReport,
     responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
-                     "description": "JSON, or CSV with `Accept: text/csv` or `format=csv`"}},
+                     "description": "JSON, or CSV with `Accept: text/csv` or `format=csv` "
+                     "(a download: text cells that start a formula are escaped with `'`)",
+                     "headers": {"Content-Disposition": {
+                         "description": 'CSV only: `attachment; filename="finance-….csv"`',
+                         "schema": {"type": "string"}}}}},
 )
 def finance_report(
     request: Request, session: SessionDep, _: FinanceReader, start_month: Day,
@@ -88,6 +92,7 @@ def finance_report(
     report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
                                     end_month=end_month, cache=_cache(request))
     if as_csv:
-        return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE)
+        return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE,
+                        headers=attachment(finance.csv_filename(report)))
     return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)),
                          **where)

@@ -1,0 +1,130 @@
+"""The gate in front of the API: who may send a body, and how big it may be.
+
+FastAPI reads and parses a request body before it resolves the dependencies that check the
+token, so without this gate anyone could make a worker hold hundreds of megabytes. Here, before
+a byte of the body is read:
+
+- a request under the API prefix without a bearer token is answered 401;
+- a request that carries a body (POST, PUT, PATCH, DELETE) must hold a live token, checked
+  against the database (or the recently checked tokens) — an unknown token is answered 401;
+- a declared ``Content-Length`` above ``[service] max_body_bytes`` is answered 413, and a body
+  without one (chunked) is counted while it streams in and cut off with 413 at the limit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.fastpath import PrincipalCache
+from api.problems import PROBLEM_MEDIA_TYPE
+from campaigns.auth import Principal, authenticate, hash_token
+from campaigns.errors import AuthenticationError
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class RequestGate:
+    def __init__(self, app: ASGIApp, *, prefix: str, max_body_bytes: int, engine: Engine,
+                 principals: PrincipalCache) -> None:
+        self.app, self.prefix, self.max_body = app, prefix, max_body_bytes
+        self.engine, self.principals = engine, principals
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            token = _bearer(scope)
+            if not token:
+                await _problem(send, 401, "Unauthorized",
+                               "missing bearer token (Authorization: Bearer <token>)")
+                return
+            if scope["method"] in BODY_METHODS:
+                try:
+                    live = await self._live(token)
+                except DBAPIError:
+                    await _problem(send, 503, "Database unavailable",
+                                   "the database is busy or unreachable; retry shortly")
+                    return
+                if not live:
+                    await _problem(send, 401, "Unauthorized", "invalid or revoked token")
+                    return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            await _problem(send, 413, "Content too large",
+                           f"the body may be at most {self.max_body} bytes")
+            return
+        await self.app(scope, _Counted(receive, self.max_body).receive, send)
+
+    async def _live(self, token: str) -> bool:
+        key = hash_token(token)
+        if self.principals.get(key) is not None:
+            return True
+        try:
+            principal = await run_in_threadpool(self._authenticate, token)
+        except AuthenticationError:
+            return False
+        self.principals.put(key, principal)
+        return True
+
+    def _authenticate(self, token: str) -> Principal:
+        with Session(self.engine) as session:
+            principal = authenticate(session, token)
+            session.commit()  # the coarse last_used_at
+            return principal
+
+
+class _Counted:
+    """A ``receive`` that counts the body and stops at the limit: the 413 it raises passes
+    through FastAPI's body reading to the problem handlers, and the rest is never read."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive, self.limit, self.seen = receive, limit, 0
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise HTTPException(413, f"the body may be at most {self.limit} bytes")
+        return message
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "detail": detail}).encode()
+    headers: list[Any] = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                          (b"content-length", str(len(body)).encode()),
+                          (b"connection", b"close")]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,106 @@
+"""What a token limited to some portfolios may see: written once, applied to every query.
+
+A session opened for such a token carries its portfolio ids (:func:`limit_session`); from then
+on every ORM query of that session — lists, counts, ``session.get`` by id, the look-up of a
+portfolio by name, the rows an approval or an apply loads before changing them — only finds
+rows of those portfolios. A row of another portfolio is simply not there: a list leaves it out
+and a direct id answers 404, exactly as for an id that does not exist, so a scoped token cannot
+learn which ids other brands use (a 403 would confirm them).
+
+What belongs to a portfolio: its accounts, their campaigns, ad sets, metrics, account days and
+sync runs; its plans, caps, optimisation runs, shifts and their items; the alerts raised for it;
+the audit events of its plans, caps, shifts and optimisation runs. FX rates are shared by all.
+Sessions without the mark (the CLI, the nightly job, global tokens) are not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import String, and_, cast, event, false, or_, select
+from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session
+
+from campaigns.models import (
+    AccountDay,
+    AdAccount,
+    AdSet,
+    Alert,
+    AuditEvent,
+    BudgetPlan,
+    BudgetShift,
+    Campaign,
+    DailyMetric,
+    OptimizationRun,
+    Portfolio,
+    ShiftItem,
+    SpendCap,
+    SyncRun,
+)
+
+SCOPE_KEY = "budgetpilot.portfolios"
+
+
+def limit_session(session: Session, portfolio_ids: Collection[int] | None) -> None:
+    """From now on, ``session`` only finds rows of these portfolios (None: all)."""
+    if portfolio_ids is None:
+        session.info.pop(SCOPE_KEY, None)
+    else:
+        session.info[SCOPE_KEY] = tuple(sorted(portfolio_ids))
+
+
+def session_portfolios(session: Session) -> tuple[int, ...] | None:
+    return session.info.get(SCOPE_KEY)
+
+
+def _criteria(ids: tuple[int, ...]) -> list[object]:
+    # Core columns in the sub-selects, so that the criteria do not apply to themselves.
+    acc, camp, shift = AdAccount.__table__.c, Campaign.__table__.c, BudgetShift.__table__.c  # type: ignore[attr-defined]
+    accounts = select(acc.id).where(acc.portfolio_id.in_(ids))
+    campaigns = select(camp.id).where(camp.account_id.in_(accounts))
+    shifts = select(shift.id).where(shift.portfolio_id.in_(ids))
+
+    def owned(model: type, entity_type: str) -> ColumnElement[bool]:
+        table = model.__table__.c  # type: ignore[attr-defined]
+        return and_(AuditEvent.entity_type == entity_type, AuditEvent.entity_id.in_(
+            select(cast(table.id, String)).where(table.portfolio_id.in_(ids))))
+
+    audit = or_(
+        owned(BudgetPlan, "plan"), owned(SpendCap, "cap"), owned(BudgetShift, "shift"),
+        owned(OptimizationRun, "optimization_run"),
+        and_(AuditEvent.entity_type == "shift_item", AuditEvent.entity_id.in_(
+            select(cast(ShiftItem.__table__.c.id, String)).where(  # type: ignore[attr-defined]
+                ShiftItem.__table__.c.shift_id.in_(shifts)))),  # type: ignore[attr-defined]
+    ) if ids else false()
+    return [
+        with_loader_criteria(Portfolio, Portfolio.id.in_(ids), include_aliases=True),  # type: ignore[union-attr]
+        with_loader_criteria(AdAccount, AdAccount.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(Campaign, Campaign.account_id.in_(accounts), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(AdSet, AdSet.campaign_id.in_(campaigns), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(DailyMetric, DailyMetric.account_id.in_(accounts),  # type: ignore[attr-defined]
+                             include_aliases=True),
+        with_loader_criteria(AccountDay, AccountDay.account_id.in_(accounts),  # type: ignore[attr-defined]
+                             include_aliases=True),
+        with_loader_criteria(SyncRun, SyncRun.account_id.in_(accounts), include_aliases=True),  # type: ignore[union-attr]
+        with_loader_criteria(BudgetPlan, BudgetPlan.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(SpendCap, SpendCap.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(OptimizationRun, OptimizationRun.portfolio_id.in_(ids),  # type: ignore[attr-defined]
+                             include_aliases=True),
+        with_loader_criteria(BudgetShift, BudgetShift.portfolio_id.in_(ids),  # type: ignore[attr-defined]
+                             include_aliases=True),
+        with_loader_criteria(ShiftItem, ShiftItem.shift_id.in_(shifts), include_aliases=True),  # type: ignore[attr-defined]
+        with_loader_criteria(Alert, Alert.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[union-attr]
+        with_loader_criteria(AuditEvent, audit, include_aliases=True),
+    ]
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _only_own_portfolios(state: ORMExecuteState) -> None:
+    ids = state.session.info.get(SCOPE_KEY)
+    if ids is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent row was already found through the criteria
+    state.statement = state.statement.options(*_criteria(ids))
