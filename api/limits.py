@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.fastpath import PrincipalCache
 from api.problems import PROBLEM_MEDIA_TYPE
 from campaigns.auth import Principal, authenticate, hash_token
+from campaigns.db import database_busy, is_locked
 from campaigns.errors import AuthenticationError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -51,9 +52,13 @@ class RequestGate:
             if scope["method"] in BODY_METHODS:
                 try:
                     live = await self._live(token)
-                except DBAPIError:
-                    await _problem(send, 503, "Database unavailable",
-                                   "the database is busy or unreachable; retry shortly")
+                except DBAPIError as exc:
+                    if is_locked(exc):  # what waited and what to do, not the statement
+                        busy = database_busy(f"{scope['method']} {path}")
+                        await _problem(send, busy.status_code, busy.title, busy.message)
+                    else:
+                        await _problem(send, 503, "Database unavailable",
+                                       "the database is busy or unreachable; retry shortly")
                     return
                 if not live:
                     await _problem(send, 401, "Unauthorized", "invalid or revoked token")

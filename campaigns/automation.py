@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns import audit
+from campaigns.access import session_portfolios
 from campaigns.catalog import get_portfolio
 from campaigns.config import Settings
-from campaigns.errors import ConfigError, NotFoundError, ValidationError
-from campaigns.models import AdAccount, AutomationPause, as_utc, utcnow
+from campaigns.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
+from campaigns.models import AdAccount, AutomationPause, Portfolio, as_utc, utcnow
 from campaigns.scopes import account_key
 
 SCOPES = ("global", "portfolio", "account")
@@ -114,9 +115,15 @@ def _public(row: AutomationPause) -> Pause:
 
 
 def pause_state(session: Session) -> PauseState:
-    rows = session.scalars(
+    rows = list(session.scalars(
         select(AutomationPause).order_by(AutomationPause.scope, AutomationPause.scope_key)
-    )
+    ))
+    if session_portfolios(session) is not None:
+        # A token limited to portfolios sees the global pause and its own scopes' pauses;
+        # its session only finds its own portfolios and accounts.
+        visible = {("portfolio", p) for p in session.scalars(select(Portfolio.name))}
+        visible |= {("account", account_key(a)) for a in session.scalars(select(AdAccount))}
+        rows = [r for r in rows if r.scope == "global" or (r.scope, r.scope_key) in visible]
     return PauseState([_public(r) for r in rows])
 
 
@@ -129,6 +136,12 @@ def resolve_scope(
     """
     if portfolio and account:
         raise ValidationError("name a portfolio or an account, not both")
+    if not portfolio and not account and session_portfolios(session) is not None:
+        # A brand's token may stop its own automation, never every other brand's.
+        raise PermissionDeniedError(
+            "a token limited to portfolios cannot pause or resume all automation; name one of "
+            "its portfolios or accounts"
+        )
     if portfolio:
         return "portfolio", get_portfolio(session, portfolio.strip()).name
     if account:
