@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from campaigns.errors import ValidationError
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
 from campaigns.optimization_data import PortfolioData, Unit, limits_from_caps, load_portfolio_data
 from campaigns.policy import service_config
+from campaigns.rounding import settle_budgets
 from connectors.currencies import decimals
 from optimizer import (
     BudgetPlan,
@@ -83,11 +84,11 @@ def propose(
         target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
     )
     loaded = time.perf_counter()
-    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days)
+    min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
+    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
     solved = time.perf_counter()
     run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
-    min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
-    proposed = _proposed_budgets(data, plan, min_change)
+    proposed = _proposed_budgets(data, plan, limits, min_change)
     shift = _record_shift(session, settings, data, plan, run, created_by, proposed)
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
@@ -111,7 +112,7 @@ def _optional(value: Any) -> float | None:
 
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
-    today: dt.date, lag_days: int,
+    today: dt.date, lag_days: int, min_change: float,
 ) -> tuple[BudgetPlan, dict[str, Any]]:
     units = data.frame()
     fits = {
@@ -123,7 +124,7 @@ def _optimise(
         return optimize_budgets(
             units, fits["conversions"], fits["revenue"], limits, objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
-            currency=data.portfolio.reporting_currency,
+            currency=data.portfolio.reporting_currency, min_change=min_change,
         ), fits
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
@@ -177,22 +178,22 @@ def _record_run(
 
 
 def _proposed_budgets(
-    data: PortfolioData, plan: BudgetPlan, min_change: float
+    data: PortfolioData, plan: BudgetPlan, limits: Any, min_change: float
 ) -> list[Decimal]:
-    """Each unit's new budget in its currency, rounded; a negligible move keeps the current."""
-    out = []
-    for unit, row in zip(data.units, plan.allocations.itertuples(index=False), strict=True):
-        new = _rounded(float(row.proposed_budget), unit.account.currency)
-        old = unit.current_budget
-        if old and abs(new - old) < Decimal(repr(min_change)) * old:
-            new = old
-        out.append(new)
-    return out
+    """Each unit's new budget in its currency, rounded so that every limit still holds and
+    the proposal never sums to more than the total (in the reporting currency)."""
+    if limits.total_budget is not None:
+        total = Decimal(repr(float(limits.total_budget)))
+    else:
+        total = sum((u.current_budget * u.rate for u in data.units), Decimal(0))
+    return settle_budgets(
+        plan, [u.current_budget for u in data.units], [u.rate for u in data.units],
+        [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
+    )
 
 
-def _rounded(amount: float, currency: str) -> Decimal:
-    step = Decimal(1).scaleb(-decimals(currency))
-    return Decimal(repr(amount)).quantize(step, ROUND_HALF_UP)
+def _step(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-decimals(currency))
 
 
 def _record_shift(
@@ -206,7 +207,7 @@ def _record_shift(
         portfolio_id=data.portfolio.id or 0,
         currency=plan.currency,
         total_before=Decimal(repr(round(float(rows["current_budget_reporting"].sum()), 6))),
-        total_after=Decimal(repr(round(float(rows["proposed_budget_reporting"].sum()), 6))),
+        total_after=_reporting_total(data, proposed),
         expected_conversions_delta=plan.expected.conversions - plan.baseline.conversions,
         expected_revenue_delta=plan.expected.revenue - plan.baseline.revenue,
         created_by=actor,
@@ -229,6 +230,11 @@ def _record_shift(
                                             "items": changed})
     _supersede(session, shift, actor)
     return shift
+
+
+def _reporting_total(data: PortfolioData, proposed: list[Decimal]) -> Decimal:
+    total = sum((b * u.rate for u, b in zip(data.units, proposed, strict=True)), Decimal(0))
+    return total.quantize(Decimal("0.000001"))
 
 
 def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
@@ -297,19 +303,6 @@ def to_json(
     for unit, row, new_budget, curve in zip(
         data.units, plan.allocations.itertuples(index=False), proposed, curves, strict=True
     ):
-        optimal = _rounded(float(row.proposed_budget), unit.account.currency)
-        if new_budget != optimal:  # a negligible move, kept at the current budget
-            allocations.append({
-                **_allocation(unit, row, new_budget),
-                "proposed_budget_reporting": round(float(row.current_budget_reporting), 2),
-                "expected_conversions": round(float(row.expected_conversions_current), 4),
-                "expected_revenue": round(float(row.expected_revenue_current), 2),
-                "binding_limit": None,
-                "reason": f"kept: a move of {float(optimal / new_budget - 1):+.1%} is below "
-                          f"the {min_change:.0%} worth an edit",
-                "curve": curve,
-            })
-            continue
         allocations.append({**_allocation(unit, row, new_budget), "curve": curve})
     return {
         "run_id": run_id,
@@ -337,7 +330,7 @@ def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
         "currency": unit.account.currency,
         "current_budget": float(unit.current_budget),
         "proposed_budget": float(new_budget),
-        "proposed_budget_reporting": round(float(row.proposed_budget_reporting), 2),
+        "proposed_budget_reporting": round(float(new_budget * unit.rate), 2),
         "expected_conversions": round(float(row.expected_conversions), 4),
         "expected_revenue": round(float(row.expected_revenue), 2),
         "marginal_roi": float(row.marginal_return),

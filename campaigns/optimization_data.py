@@ -36,6 +36,7 @@ class Unit:
     campaign_ids: list[int] = field(default_factory=list)
     shares: dict[int, float] = field(default_factory=dict)
     fx: float = 1.0
+    rate: Decimal = Decimal(1)  # the exact FX rate behind `fx`: unit currency -> reporting
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def load_portfolio_data(
         session, portfolio.reporting_currency, {u.account.currency for u in units}, today, today
     )
     for unit in units:
-        unit.fx = float(fx.rate(unit.account.currency, today))
+        unit.rate = fx.rate(unit.account.currency, today)
+        unit.fx = float(unit.rate)
     history = _history(session, units, today - dt.timedelta(days=days), today)
     caps = list(session.scalars(select(SpendCap).where(SpendCap.portfolio_id == portfolio.id)))
     return PortfolioData(portfolio, units, history, caps)
