@@ -13,9 +13,11 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -24,7 +26,15 @@ from campaigns.catalog import get_portfolio
 from campaigns.config import Settings
 from campaigns.errors import ValidationError
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
-from campaigns.optimization_data import PortfolioData, Unit, limits_from_caps, load_portfolio_data
+from campaigns.optimization_data import (
+    PortfolioData,
+    Unit,
+    check_cap_keys,
+    day_start_budgets,
+    limits_from_caps,
+    load_portfolio_data,
+    newest_history_day,
+)
 from campaigns.policy import service_config
 from campaigns.rounding import settle_budgets
 from connectors.currencies import decimals
@@ -50,6 +60,12 @@ class InfeasibleLimitsError(ValidationError):
     title = "Limits cannot all hold"
 
 
+class StaleHistoryError(ValidationError):
+    """The stored history does not reach into the fitting window (`optimize` exits 3)."""
+
+    title = "History too old to plan on"
+
+
 def propose(
     session: Session,
     settings: Settings,
@@ -61,10 +77,18 @@ def propose(
     created_by: str = "cli",
     today: dt.date | None = None,
     exploration: Exploration | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object."""
+    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object.
+
+    `today` plans as of that day (history before it, its FX rates); a day before `now`'s
+    is a what-if: the run is recorded, but no shift, since its budgets are not today's.
+    `now` is the clock: it decides the platform day whose first budgets bound the max change.
+    """
     started = time.perf_counter()
-    today = today or _today()
+    now = now or utcnow()
+    today = today or now.astimezone(dt.UTC).date()
+    as_of_past = today < now.astimezone(dt.UTC).date()
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
@@ -77,6 +101,9 @@ def propose(
     data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
     if not data.units:
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
+    check_cap_keys(session, data)
+    _check_history(session, data, today, lag_days)
+    data = replace(data, base_budgets=day_start_budgets(session, data.units, now))
     # DESIGN.md: the default total is the sum of current budgets. Callers that budget to the
     # portfolio's configured daily_total (the nightly job) pass it explicitly.
     limits = limits_from_caps(
@@ -87,13 +114,16 @@ def propose(
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
     plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
     solved = time.perf_counter()
-    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
+    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
     proposed = _proposed_budgets(data, plan, limits, min_change)
-    shift = _record_shift(session, settings, data, plan, run, created_by, proposed)
+    shift_id = None
+    if not as_of_past:
+        shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
-    result = to_json(run.id, data, plan, shift.id, proposed, min_change,
+    result = to_json(run.id, data, plan, shift_id, proposed, min_change,
                      curve_summaries(curves[objective], data))
+    result["as_of"] = today.isoformat()
     run.outputs = result
     session.add(run)
     session.flush()
@@ -102,8 +132,27 @@ def propose(
     return result
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_days: int) -> None:
+    """Refuse, saying what to do, when no stored day falls in the fitting window."""
+    first = today - dt.timedelta(days=HISTORY_DAYS)
+    last = today - dt.timedelta(days=lag_days + 1)
+    if len(data.history):
+        days = pd.to_datetime(data.history["date"]).dt.date
+        if ((days >= first) & (days <= last)).any():
+            return
+    newest = newest_history_day(session, data, before=today)
+    name = data.portfolio.name
+    if newest is None:
+        raise StaleHistoryError(
+            f"portfolio {name!r} has no history before {today.isoformat()}: sync it "
+            "(budgetpilot sync) or import metrics (budgetpilot import) first"
+        )
+    raise StaleHistoryError(
+        f"the newest history of portfolio {name!r} is {newest.isoformat()}, before the "
+        f"fitting window {first.isoformat()} to {last.isoformat()} (the last {lag_days} "
+        "days are left out while conversions still come in): sync recent data, or plan "
+        f"as of that time with --as-of {(newest + dt.timedelta(days=lag_days + 1)).isoformat()}"
+    )
 
 
 def _optional(value: Any) -> float | None:
@@ -144,7 +193,7 @@ def _fingerprint(data: PortfolioData) -> str:
 
 def _record_run(
     session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
-    lag_days: int, exploration: Exploration,
+    lag_days: int, exploration: Exploration, as_of: dt.date,
 ) -> OptimizationRun:
     run = OptimizationRun(
         portfolio_id=data.portfolio.id or 0,
@@ -157,6 +206,7 @@ def _record_run(
             "max_change": limits.max_change, "total_budget": limits.total_budget,
             "target_cpa": limits.target_cpa, "min_roas": limits.min_roas,
             "caps": len(data.caps), "locks": len(limits.locks), "lag_days": lag_days,
+            "as_of": as_of.isoformat(),
             "exploration": {"method": exploration.method, "strength": exploration.strength,
                             "seed": exploration.seed},
         },

@@ -9,13 +9,14 @@ changed, or whose time ran out, expires instead of being approved.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import object_session
 from sqlmodel import Session
 
 from campaigns import audit
@@ -32,6 +33,7 @@ from campaigns.errors import (
 )
 from campaigns.models import BudgetShift, Campaign, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
+from campaigns.shift_fx import reporting_rates
 
 SHIFT_STATUSES = ("proposed", "approved", "rejected", "expired", "applying", "applied",
                   "partially_applied", "failed")
@@ -47,13 +49,18 @@ class ShiftView:
 
     @property
     def change_fraction(self) -> float:
-        return change_fraction(self.items)
+        session = object_session(self.shift)
+        assert session is not None, "a shift view is read in a session"
+        return change_fraction(self.items, reporting_rates(session, self.shift, self.items))
 
 
-def change_fraction(items: Sequence[ShiftItem]) -> float:
-    """How much of the budget a set of items moves: sum |new - old| / sum old."""
-    before = sum((i.old_budget for i in items), Decimal(0))
-    moved = sum((abs(i.new_budget - i.old_budget) for i in items), Decimal(0))
+def change_fraction(items: Sequence[ShiftItem], rates: Mapping[str, Decimal]) -> float:
+    """How much of the budget a set of items moves: sum |new - old| / sum old, in the
+    reporting currency (`rates`: item currency -> rate), so a yen moves as much as it is
+    worth, not as much as its number."""
+    before = sum((i.old_budget * rates[i.currency] for i in items), Decimal(0))
+    moved = sum((abs(i.new_budget - i.old_budget) * rates[i.currency] for i in items),
+                Decimal(0))
     if before <= 0:
         return 0.0 if moved == 0 else float("inf")
     return float(moved / before)
@@ -174,7 +181,7 @@ def approve(
             f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
         )
     chosen = _select_items(view, item_ids)
-    moved = change_fraction(chosen)
+    moved = change_fraction(chosen, reporting_rates(session, view.shift, chosen))
     if view.shift.created_by == user.name and moved > policy.auto_approve_max_change:
         raise PermissionDeniedError(
             f"{user.name} proposed shift {shift_id}, which moves {moved:.1%} of the budget "
