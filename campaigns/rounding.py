@@ -18,7 +18,6 @@ Sums are exact: Decimal amounts times the Decimal FX rates the plan was built wi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -49,24 +48,30 @@ def settle_budgets(
     rows = plan.allocations
     fx = rows["fx"].to_numpy(dtype=float)
     optimum = rows["proposed_budget"].to_numpy(dtype=float)
-    lower, upper = p.lower / fx, p.upper / fx
     n = len(current)
     value = [steps[i] * rates[i] for i in range(n)]  # one step, in the reporting currency
-    lo: list[Decimal] = []
-    hi: list[Decimal] = []
-    amount: list[Decimal] = []
+    low_k, high_k, start_k, held = _intervals(
+        np.array([float(c) for c in current]), np.array([float(s) for s in steps]),
+        p.lower / fx, p.upper / fx, optimum, min_change,
+    )
+    lo, hi, amount = [], [], []
     for i in range(n):
-        low, high = _interval(current[i], steps[i], lower[i], upper[i], optimum[i], min_change)
-        lo.append(low)
-        hi.append(high)
-        start = _grid(optimum[i], steps[i], ROUND_FLOOR) if low < high else low
-        amount.append(min(max(start, low), high))
+        if held[i]:
+            lo.append(current[i])
+            hi.append(current[i])
+            amount.append(current[i])
+            continue
+        lo.append(int(low_k[i]) * steps[i])
+        hi.append(int(high_k[i]) * steps[i])
+        amount.append(int(start_k[i]) * steps[i])
     sums = _Sums(p.unit_account, p.account_network, p.account_min, p.account_max,
                  p.network_min, p.network_max, total)
     sums.start(amount, rates)
-    excess = [float(amount[i]) - optimum[i] for i in range(n)]
+    excess = (np.array([float(a) for a in amount]) - optimum) * fx  # in the reporting currency
+    up_first = [int(i) for i in np.argsort(-excess, kind="stable")]
+    down_first = up_first[::-1]
     # 2. over a maximum: the units rounded up most give back first
-    for i in sorted(range(n), key=lambda j: -excess[j] * fx[j]):
+    for i in up_first:
         over = sums.over(i)
         if over > 0 and amount[i] > lo[i]:
             room = min(_count(amount[i] - lo[i], steps[i]), sums.room_down(i, value[i]))
@@ -76,14 +81,13 @@ def settle_budgets(
                 sums.add(i, -take * value[i])
     # 3. under a minimum: the units rounded down most take first, from elsewhere if the
     # total (or their network's maximum) has no room left
-    donors = sorted(range(n), key=lambda j: -excess[j] * fx[j])
-    for i in sorted(range(n), key=lambda j: excess[j] * fx[j]):
+    for i in down_first:
         short = sums.short(i)
         if short <= 0 or amount[i] >= hi[i]:
             continue
         want = min(_ceil(short / value[i]), _count(hi[i] - amount[i], steps[i]))
         if sums.room_up(i, value[i]) < want:
-            for j in donors:
+            for j in up_first:
                 if sums.room_up(i, value[i]) >= want:
                     break
                 if not sums.may_donate(j, i) or amount[j] <= lo[j]:
@@ -99,7 +103,7 @@ def settle_budgets(
             amount[i] += give * steps[i]
             sums.add(i, give * value[i])
     # 4. what the total still allows, one step each, largest rounding loss first
-    for i in sorted(range(n), key=lambda j: excess[j] * fx[j]):
+    for i in down_first:
         if float(amount[i]) + 1e-9 >= optimum[i]:
             continue
         if amount[i] + steps[i] <= hi[i] and sums.room_up(i, value[i]) >= 1:
@@ -108,35 +112,31 @@ def settle_budgets(
     return amount
 
 
-def _interval(
-    current: Decimal, step: Decimal, lower: float, upper: float, optimum: float, min_change: float
-) -> tuple[Decimal, Decimal]:
-    """The grid amounts this unit may take: inside its bounds and, when it moves, by at
-    least the minimum change (the solve has already held every move it could). A held unit
-    (lock, negligible move) keeps its exact budget."""
-    now = float(current)
-    if upper - lower <= 1e-12 * max(abs(upper), 1.0) and abs(lower - now) <= 1e-9 * max(now, 1.0):
-        return current, current
-    low, high = _grid(lower, step, ROUND_CEILING), _grid(upper, step, ROUND_FLOOR)
-    if low > high:  # no grid amount inside the bounds: the nearest one
-        middle = _grid((lower + upper) / 2, step, ROUND_FLOOR)
-        return middle, middle
-    if now <= 0 or min_change <= 0 or abs(optimum - now) < min_change * now:
-        return low, high  # no move, or a small one a limit needs: rounding must not widen it
-    # A move is at least the minimum change; one the grid would shrink below it is not made.
-    if optimum > now:
-        band = max(low, _grid(now * (1 + min_change), step, ROUND_CEILING)), high
-    else:
-        band = low, min(high, _grid(now * (1 - min_change), step, ROUND_FLOOR))
-    # An empty band: the solve needs this move (a limit holds it) although it is small.
-    return band if band[0] <= band[1] else (low, high)
-
-
-def _grid(amount: float, step: Decimal, rounding: str) -> Decimal:
-    units = float(amount) / float(step)
-    units += -_GRID_TOL if rounding == ROUND_CEILING else _GRID_TOL
-    whole = math.ceil(units) if rounding == ROUND_CEILING else math.floor(units)
-    return Decimal(max(whole, 0)) * step
+def _intervals(
+    current: np.ndarray, step: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+    optimum: np.ndarray, min_change: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per unit, in minor units: the lowest and highest amount its own limits allow and the
+    optimum rounded down into that range; and whether it is held (lock, negligible move),
+    keeping its exact budget. A move is at least the minimum change (the solve has held
+    every smaller move it could), and rounding must not shrink it below that."""
+    held = (upper - lower <= 1e-12 * np.maximum(np.abs(upper), 1.0)) & (
+        np.abs(lower - current) <= 1e-9 * np.maximum(current, 1.0))
+    low = np.maximum(np.ceil(lower / step - _GRID_TOL), 0)
+    high = np.maximum(np.floor(upper / step + _GRID_TOL), 0)
+    empty = low > high  # no grid amount inside the bounds: the nearest one
+    middle = np.floor((lower + upper) / 2 / step + _GRID_TOL)
+    low, high = np.where(empty, middle, low), np.where(empty, middle, high)
+    if min_change > 0:
+        big = ~held & ~empty & (current > 0) & (np.abs(optimum - current) >= min_change * current)
+        band_low = np.maximum(low, np.ceil(current * (1 + min_change) / step - _GRID_TOL))
+        band_high = np.minimum(high, np.floor(current * (1 - min_change) / step + _GRID_TOL))
+        up = big & (optimum > current) & (band_low <= high)
+        down = big & (optimum < current) & (band_high >= low)
+        low = np.where(up, band_low, low)
+        high = np.where(down, band_high, high)
+    start = np.clip(np.floor(optimum / step + _GRID_TOL), low, high)
+    return low, high, start, held
 
 
 def _count(amount: Decimal, step: Decimal) -> int:
