@@ -33,6 +33,7 @@ from campaigns.optimization_data import (
     day_start_budgets,
     limits_from_caps,
     load_portfolio_data,
+    load_rates,
     newest_history_day,
 )
 from campaigns.policy import service_config
@@ -103,6 +104,7 @@ def propose(
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
     check_cap_keys(session, data)
     _check_history(session, data, today, lag_days)
+    load_rates(session, data, today)
     data = replace(data, base_budgets=day_start_budgets(session, data.units, now))
     # DESIGN.md: the default total is the sum of current budgets. Callers that budget to the
     # portfolio's configured daily_total (the nightly job) pass it explicitly.

@@ -86,15 +86,19 @@ def load_portfolio_data(
         .order_by(AdAccount.id, Campaign.id)
     ).all()
     units = _units(session, [(c, a) for c, a in rows])
-    fx = FxTable.load(
-        session, portfolio.reporting_currency, {u.account.currency for u in units}, today, today
-    )
-    for unit in units:
-        unit.rate = fx.rate(unit.account.currency, today)
-        unit.fx = float(unit.rate)
     history = _history(session, units, today - dt.timedelta(days=days), today)
     caps = list(session.scalars(select(SpendCap).where(SpendCap.portfolio_id == portfolio.id)))
     return PortfolioData(portfolio, units, history, caps)
+
+
+def load_rates(session: Session, data: PortfolioData, today: dt.date) -> None:
+    """Each unit's FX rate into the reporting currency on `today` (FxRateMissingError
+    names a missing one)."""
+    fx = FxTable.load(session, data.portfolio.reporting_currency,
+                      {u.account.currency for u in data.units}, today, today)
+    for unit in data.units:
+        unit.rate = fx.rate(unit.account.currency, today)
+        unit.fx = float(unit.rate)
 
 
 def _units(session: Session, rows: list[tuple[Campaign, AdAccount]]) -> list[Unit]:

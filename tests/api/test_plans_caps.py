@@ -99,3 +99,19 @@ def test_unknown_scope_keys_are_refused_naming_the_valid_ones(
     ok = client.post("/api/v1/caps", json={"scope": "network", "scope_key": "meta",
                                            "max_daily": "100"}, headers=mgr)
     assert ok.status_code == 201, ok.text
+
+
+def test_optimising_on_stale_history_is_a_422_saying_what_to_do(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    import datetime as dt
+
+    from tests.test_proposals_service import _portfolio
+
+    _portfolio(db, last_day=dt.date(2026, 4, 30))
+    db.commit()
+    r = client.post("/api/v1/optimizations", headers=as_role("service"),
+                    json={"portfolio": "default"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "2026-04-30" in r.json()["detail"] and "--as-of" in r.json()["detail"]
