@@ -116,8 +116,8 @@ def propose(
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
     plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
     solved = time.perf_counter()
-    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
     proposed = _proposed_budgets(data, plan, limits, min_change)
+    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
     shift_id = None
     if not as_of_past:
         shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed).id
@@ -238,10 +238,13 @@ def _proposed_budgets(
         total = Decimal(repr(float(limits.total_budget)))
     else:
         total = sum((u.current_budget * u.rate for u in data.units), Decimal(0))
-    return settle_budgets(
-        plan, [u.current_budget for u in data.units], [u.rate for u in data.units],
-        [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
-    )
+    try:
+        return settle_budgets(
+            plan, [u.current_budget for u in data.units], [u.rate for u in data.units],
+            [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
+        )
+    except InfeasibleError as e:
+        raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
 
 
 def _step(currency: str) -> Decimal:

@@ -23,7 +23,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from optimizer import BudgetPlan
+from optimizer import BudgetPlan, InfeasibleError
 
 # A float bound within this many minor units of a grid point is taken to be on it.
 _GRID_TOL = 1e-9
@@ -109,6 +109,16 @@ def settle_budgets(
         if amount[i] + steps[i] <= hi[i] and sums.room_up(i, value[i]) >= 1:
             amount[i] += steps[i]
             sums.add(i, value[i])
+    worst = max((sums.over(i) for i in range(n)), default=Decimal(0))
+    if worst > 0:
+        # The limits meet in the continuous plan but leave no amount on the grid (e.g. a
+        # total equal to the sum of minimums, within a cent): say so rather than break one.
+        raise InfeasibleError(
+            f"on whole minor units (cents, yen) the limits cannot all hold: the lowest "
+            f"amounts the budgets allow exceed a total or maximum by {worst:.4f} "
+            f"{plan.currency}; loosen the total or the tightest cap slightly",
+            ("total budget", "minor units"),
+        )
     return amount
 
 

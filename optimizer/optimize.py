@@ -27,6 +27,8 @@ from optimizer.explain import ExplainInput, explain
 from optimizer.exploration import Exploration, exploring_curves
 
 OBJECTIVES = ("conversions", "revenue")
+# Finding which small moves the limits need costs a solve per try: a bounded search.
+_MAX_HOLD_SOLVES = 40
 
 
 @dataclass(frozen=True)
@@ -140,20 +142,32 @@ def _hold_negligible(
 def _hold(
     problem: AllocationProblem, current: np.ndarray, small: np.ndarray, moved: np.ndarray
 ) -> tuple[AllocationProblem, AllocationSolution, np.ndarray] | None:
-    """Hold the small movers, or, when the limits need some of those moves (a total or
-    minimum the held budgets cannot meet), the smallest half of them, and so on."""
+    """Hold as many small movers as the limits allow: all of them when they can, else
+    groups of them found by halving (a total or minimum may need some of these moves),
+    within a bounded number of solves."""
     candidates = np.flatnonzero(small)
     candidates = candidates[np.argsort(moved[candidates], kind="stable")]
-    while candidates.size:
-        chosen = np.zeros(current.size, dtype=bool)
-        chosen[candidates] = True
-        trial = replace(problem, lower=np.where(chosen, current, problem.lower),
-                        upper=np.where(chosen, current, problem.upper))
+    chosen = np.zeros(current.size, dtype=bool)
+    best: tuple[AllocationProblem, AllocationSolution] | None = None
+    groups = [candidates]
+    for _ in range(_MAX_HOLD_SOLVES):
+        if not groups:
+            break
+        group = groups.pop()
+        trial_chosen = chosen.copy()
+        trial_chosen[group] = True
+        trial = replace(problem, lower=np.where(trial_chosen, current, problem.lower),
+                        upper=np.where(trial_chosen, current, problem.upper))
         try:
-            return trial, solve_allocation(trial), chosen
+            best = trial, solve_allocation(trial)
+            chosen = trial_chosen
         except InfeasibleError:
-            candidates = candidates[: candidates.size // 2]
-    return None
+            if group.size > 1:  # the smaller moves are tried first
+                half = group.size // 2
+                groups += [group[half:], group[:half]]
+    if best is None:
+        return None
+    return best[0], best[1], chosen
 
 
 def _validate(units: pd.DataFrame) -> pd.DataFrame:

@@ -161,20 +161,28 @@ def _broken(case: dict, proposed: list[Decimal]) -> list[str]:
     units, rates, limits = case["units"], case["rates"], case["limits"]
     broken = []
     reporting = [p * rates[u["currency"]] for u, p in zip(units, proposed, strict=True)]
+    step = max(STEP[u["currency"]] * rates[u["currency"]] for u in units)
     if sum(reporting) > Decimal(repr(limits.total_budget)):
         broken.append(f"total {sum(reporting)} > {limits.total_budget}")
     for u, p in zip(units, proposed, strict=True):
         low, high = _unit_range(u, limits)
         if not low - TOL <= p <= high + TOL:
             broken.append(f"{u['unit_id']} {p} outside [{low}, {high}]")
-    for scope, key in (("account", "account"), ("network", "network")):
-        for value, cap in limits.for_scope(scope).items():
-            spent = sum((r for u, r in zip(units, reporting, strict=True)
-                         if str(u[key]) == value), Decimal(0))
-            if cap.min_daily is not None and spent < Decimal(repr(cap.min_daily)) - TOL:
-                broken.append(f"{scope} {value} {spent} under {cap.min_daily}")
-            if cap.max_daily is not None and spent > Decimal(repr(cap.max_daily)) + TOL:
-                broken.append(f"{scope} {value} {spent} over {cap.max_daily}")
+    groups = [(scope, value, cap, sum((r for u, r in zip(units, reporting, strict=True)
+                                       if str(u[key]) == value), Decimal(0)))
+              for scope, key in (("account", "account"), ("network", "network"))
+              for value, cap in limits.for_scope(scope).items()]
+    # A minimum as tight as a maximum or the total can be missed by less than one minor
+    # unit when no amount on the grid meets both: the maximum wins, it is the hard limit.
+    tight = Decimal(repr(limits.total_budget)) - sum(reporting) < step or any(
+        cap.max_daily is not None and Decimal(repr(cap.max_daily)) - spent < step
+        for _, _, cap, spent in groups)
+    for scope, value, cap, spent in groups:
+        short = Decimal(repr(cap.min_daily or 0)) - spent
+        if short > TOL and not (tight and short < step):
+            broken.append(f"{scope} {value} {spent} under {cap.min_daily}")
+        if cap.max_daily is not None and spent > Decimal(repr(cap.max_daily)) + TOL:
+            broken.append(f"{scope} {value} {spent} over {cap.max_daily}")
     return broken
 
 
