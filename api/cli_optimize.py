@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session
 
-from api.cli import ConfigOption, app, engine_for, handles_errors, load
+from api.cli import EXIT_REJECTED, ConfigOption, app, engine_for, handles_errors, load
 
 log = logging.getLogger("budgetpilot.optimize")
 
@@ -41,18 +41,28 @@ def optimize_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout, nothing else.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Plan as of this past day (YYYY-MM-DD): only history "
+                     "before it and its FX rates; records the run, no shift."),
+    ] = None,
 ) -> None:
     """Propose tomorrow's daily budgets from the stored history; records a run and a shift."""
-    from campaigns.optimization import propose
+    from campaigns.optimization import StaleHistoryError, propose
 
     settings = load(config)
+    day = _as_of(as_of)
     engine = engine_for(settings)
     with Session(engine, expire_on_commit=False) as session:
-        result = propose(
-            session, settings, portfolio=portfolio, total_budget=total_budget,
-            objective=objective.value if objective else None, max_change=max_change,
-            created_by="cli",
-        )
+        try:
+            result = propose(
+                session, settings, portfolio=portfolio, total_budget=total_budget,
+                objective=objective.value if objective else None, max_change=max_change,
+                created_by="cli", today=day,
+            )
+        except StaleHistoryError as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(EXIT_REJECTED) from None
         session.commit()
     if as_json:
         typer.echo(json.dumps(result))
@@ -60,11 +70,31 @@ def optimize_command(
         typer.echo(render_table(result))
 
 
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)",
+                                 param_hint=option) from None
+
+
+def _as_of(text: str | None) -> dt.date | None:
+    """The --as-of day: a valid date, not after today (UTC)."""
+    if text is None:
+        return None
+    day = _day(text, "--as-of")
+    if day > dt.datetime.now(dt.UTC).date():
+        raise typer.BadParameter(f"{text} is in the future", param_hint="--as-of")
+    return day
+
+
 def render_table(result: dict[str, Any]) -> str:
     cur = result["currency"]
     exp, base = result["expected"], result["baseline"]
+    shift = (f"shift {result['shift_id']} (proposed)" if result.get("shift_id") is not None
+             else f"as of {result.get('as_of')}: no shift (a what-if)")
     lines = [
-        f"run {result['run_id']} · shift {result['shift_id']} (proposed) · objective "
+        f"run {result['run_id']} · {shift} · objective "
         f"{result['objective']} · total {result['total_budget']:,.2f} {cur}",
         f"expected: {exp['conversions']:,.1f} conversions, {exp['revenue']:,.2f} {cur} revenue "
         f"on {exp['spend']:,.2f} {cur}",
@@ -100,8 +130,12 @@ def _certainty(curve: dict[str, Any] | None) -> str:
 def backtest_command(
     days: Annotated[int, typer.Option(help="Days to simulate.", min=1, max=365)] = 30,
     start: Annotated[
-        str, typer.Option(help="First simulated day (YYYY-MM-DD).")
-    ] = "2026-06-01",
+        str | None, typer.Option(help="First simulated day (YYYY-MM-DD); default 2026-06-01.")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Last simulated day (YYYY-MM-DD), instead of --start."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
     objective: Annotated[ObjectiveChoice, typer.Option()] = ObjectiveChoice.conversions,
     max_change: Annotated[float, typer.Option(min=0, max=10)] = 0.2,
@@ -110,7 +144,13 @@ def backtest_command(
     """Replay the sandbox: nightly re-optimisation vs static budgets at the same daily total."""
     from campaigns.backtest import run_backtest
 
-    result = run_backtest(days=days, start=dt.date.fromisoformat(start), seed=seed,
+    if start is not None and as_of is not None:
+        raise typer.BadParameter("give --start or --as-of, not both", param_hint="--as-of")
+    last = _as_of(as_of)
+    first = (last - dt.timedelta(days=days - 1) if last is not None
+             else _day(start or "2026-06-01", "--start"))
+    start = first.isoformat()
+    result = run_backtest(days=days, start=first, seed=seed,
                           objective=objective.value, max_change=max_change)
     s, o = result.static, result.optimised
     summary = {

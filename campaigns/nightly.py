@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +34,7 @@ from campaigns.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.schedules import latest_slot, portfolio_names, triggers
+from campaigns.shift_fx import reporting_rates
 from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
@@ -213,6 +215,7 @@ class _Run(HardStopStep):
         self.synced, self.factory = synced, factory
         self.outcome = PortfolioOutcome(name)
         self.proposal: list[ShiftItem] = []
+        self.proposal_rates: dict[str, Decimal] = {}  # item currency -> reporting rate
         self.proposal_changes: list[Change] = []
         self.capped: set[tuple[str, str]] = set()  # budgets under a breached hard plan
 
@@ -273,10 +276,11 @@ class _Run(HardStopStep):
         it back: no shift is recorded and no manager's proposal is superseded."""
         with Session(self.engine, expire_on_commit=False) as session:
             result = optimization.propose(session, self.settings, portfolio=self.name,
-                                          created_by=NIGHTLY.name)
+                                          created_by=NIGHTLY.name, now=self.now())
             view = shifts.get_shift(session, result["shift_id"])
             self.outcome.change_fraction = view.change_fraction
             self.proposal = list(view.items)
+            self.proposal_rates = reporting_rates(session, view.shift, view.items)
             self.proposal_changes = item_changes(session, self.proposal, "would apply")
             if self.dry:
                 session.expunge_all()  # keep the computed items readable after the rollback
@@ -304,7 +308,7 @@ class _Run(HardStopStep):
         if raising:
             self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
                                      "plan: not auto-approved")
-        moved = shifts.change_fraction(chosen)
+        moved = shifts.change_fraction(chosen, self.proposal_rates)
         if not chosen or moved > limit:
             return
         self.outcome.auto_approved = True

@@ -13,9 +13,11 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -24,8 +26,18 @@ from campaigns.catalog import get_portfolio
 from campaigns.config import Settings
 from campaigns.errors import ValidationError
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
-from campaigns.optimization_data import PortfolioData, Unit, limits_from_caps, load_portfolio_data
+from campaigns.optimization_data import (
+    PortfolioData,
+    Unit,
+    check_cap_keys,
+    day_start_budgets,
+    limits_from_caps,
+    load_portfolio_data,
+    load_rates,
+    newest_history_day,
+)
 from campaigns.policy import service_config
+from campaigns.rounding import settle_budgets
 from connectors.currencies import decimals
 from optimizer import (
     BudgetPlan,
@@ -49,6 +61,12 @@ class InfeasibleLimitsError(ValidationError):
     title = "Limits cannot all hold"
 
 
+class StaleHistoryError(ValidationError):
+    """The stored history does not reach into the fitting window (`optimize` exits 3)."""
+
+    title = "History too old to plan on"
+
+
 def propose(
     session: Session,
     settings: Settings,
@@ -60,10 +78,18 @@ def propose(
     created_by: str = "cli",
     today: dt.date | None = None,
     exploration: Exploration | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object."""
+    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object.
+
+    `today` plans as of that day (history before it, its FX rates); a day before `now`'s
+    is a what-if: the run is recorded, but no shift, since its budgets are not today's.
+    `now` is the clock: it decides the platform day whose first budgets bound the max change.
+    """
     started = time.perf_counter()
-    today = today or _today()
+    now = now or utcnow()
+    today = today or now.astimezone(dt.UTC).date()
+    as_of_past = today < now.astimezone(dt.UTC).date()
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
@@ -76,6 +102,10 @@ def propose(
     data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
     if not data.units:
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
+    check_cap_keys(session, data)
+    _check_history(session, data, today, lag_days)
+    load_rates(session, data, today)
+    data = replace(data, base_budgets=day_start_budgets(session, data.units, now))
     # DESIGN.md: the default total is the sum of current budgets. Callers that budget to the
     # portfolio's configured daily_total (the nightly job) pass it explicitly.
     limits = limits_from_caps(
@@ -83,16 +113,19 @@ def propose(
         target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
     )
     loaded = time.perf_counter()
-    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days)
-    solved = time.perf_counter()
-    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration)
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
-    proposed = _proposed_budgets(data, plan, min_change)
-    shift = _record_shift(session, settings, data, plan, run, created_by, proposed)
+    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
+    solved = time.perf_counter()
+    proposed = _proposed_budgets(data, plan, limits, min_change)
+    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
+    shift_id = None
+    if not as_of_past:
+        shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
-    result = to_json(run.id, data, plan, shift.id, proposed, min_change,
+    result = to_json(run.id, data, plan, shift_id, proposed, min_change,
                      curve_summaries(curves[objective], data))
+    result["as_of"] = today.isoformat()
     run.outputs = result
     session.add(run)
     session.flush()
@@ -101,8 +134,27 @@ def propose(
     return result
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_days: int) -> None:
+    """Refuse, saying what to do, when no stored day falls in the fitting window."""
+    first = today - dt.timedelta(days=HISTORY_DAYS)
+    last = today - dt.timedelta(days=lag_days + 1)
+    if len(data.history):
+        days = pd.to_datetime(data.history["date"]).dt.date
+        if ((days >= first) & (days <= last)).any():
+            return
+    newest = newest_history_day(session, data, before=today)
+    name = data.portfolio.name
+    if newest is None:
+        raise StaleHistoryError(
+            f"portfolio {name!r} has no history before {today.isoformat()}: sync it "
+            "(budgetpilot sync) or import metrics (budgetpilot import) first"
+        )
+    raise StaleHistoryError(
+        f"the newest history of portfolio {name!r} is {newest.isoformat()}, before the "
+        f"fitting window {first.isoformat()} to {last.isoformat()} (the last {lag_days} "
+        "days are left out while conversions still come in): sync recent data, or plan "
+        f"as of that time with --as-of {(newest + dt.timedelta(days=lag_days + 1)).isoformat()}"
+    )
 
 
 def _optional(value: Any) -> float | None:
@@ -111,7 +163,7 @@ def _optional(value: Any) -> float | None:
 
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
-    today: dt.date, lag_days: int,
+    today: dt.date, lag_days: int, min_change: float,
 ) -> tuple[BudgetPlan, dict[str, Any]]:
     units = data.frame()
     fits = {
@@ -123,7 +175,7 @@ def _optimise(
         return optimize_budgets(
             units, fits["conversions"], fits["revenue"], limits, objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
-            currency=data.portfolio.reporting_currency,
+            currency=data.portfolio.reporting_currency, min_change=min_change,
         ), fits
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
@@ -143,7 +195,7 @@ def _fingerprint(data: PortfolioData) -> str:
 
 def _record_run(
     session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
-    lag_days: int, exploration: Exploration,
+    lag_days: int, exploration: Exploration, as_of: dt.date,
 ) -> OptimizationRun:
     run = OptimizationRun(
         portfolio_id=data.portfolio.id or 0,
@@ -156,6 +208,7 @@ def _record_run(
             "max_change": limits.max_change, "total_budget": limits.total_budget,
             "target_cpa": limits.target_cpa, "min_roas": limits.min_roas,
             "caps": len(data.caps), "locks": len(limits.locks), "lag_days": lag_days,
+            "as_of": as_of.isoformat(),
             "exploration": {"method": exploration.method, "strength": exploration.strength,
                             "seed": exploration.seed},
         },
@@ -177,22 +230,25 @@ def _record_run(
 
 
 def _proposed_budgets(
-    data: PortfolioData, plan: BudgetPlan, min_change: float
+    data: PortfolioData, plan: BudgetPlan, limits: Any, min_change: float
 ) -> list[Decimal]:
-    """Each unit's new budget in its currency, rounded; a negligible move keeps the current."""
-    out = []
-    for unit, row in zip(data.units, plan.allocations.itertuples(index=False), strict=True):
-        new = _rounded(float(row.proposed_budget), unit.account.currency)
-        old = unit.current_budget
-        if old and abs(new - old) < Decimal(repr(min_change)) * old:
-            new = old
-        out.append(new)
-    return out
+    """Each unit's new budget in its currency, rounded so that every limit still holds and
+    the proposal never sums to more than the total (in the reporting currency)."""
+    if limits.total_budget is not None:
+        total = Decimal(repr(float(limits.total_budget)))
+    else:
+        total = sum((u.current_budget * u.rate for u in data.units), Decimal(0))
+    try:
+        return settle_budgets(
+            plan, [u.current_budget for u in data.units], [u.rate for u in data.units],
+            [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
+        )
+    except InfeasibleError as e:
+        raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
 
 
-def _rounded(amount: float, currency: str) -> Decimal:
-    step = Decimal(1).scaleb(-decimals(currency))
-    return Decimal(repr(amount)).quantize(step, ROUND_HALF_UP)
+def _step(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-decimals(currency))
 
 
 def _record_shift(
@@ -206,7 +262,7 @@ def _record_shift(
         portfolio_id=data.portfolio.id or 0,
         currency=plan.currency,
         total_before=Decimal(repr(round(float(rows["current_budget_reporting"].sum()), 6))),
-        total_after=Decimal(repr(round(float(rows["proposed_budget_reporting"].sum()), 6))),
+        total_after=_reporting_total(data, proposed),
         expected_conversions_delta=plan.expected.conversions - plan.baseline.conversions,
         expected_revenue_delta=plan.expected.revenue - plan.baseline.revenue,
         created_by=actor,
@@ -229,6 +285,11 @@ def _record_shift(
                                             "items": changed})
     _supersede(session, shift, actor)
     return shift
+
+
+def _reporting_total(data: PortfolioData, proposed: list[Decimal]) -> Decimal:
+    total = sum((b * u.rate for u, b in zip(data.units, proposed, strict=True)), Decimal(0))
+    return total.quantize(Decimal("0.000001"))
 
 
 def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
@@ -297,19 +358,6 @@ def to_json(
     for unit, row, new_budget, curve in zip(
         data.units, plan.allocations.itertuples(index=False), proposed, curves, strict=True
     ):
-        optimal = _rounded(float(row.proposed_budget), unit.account.currency)
-        if new_budget != optimal:  # a negligible move, kept at the current budget
-            allocations.append({
-                **_allocation(unit, row, new_budget),
-                "proposed_budget_reporting": round(float(row.current_budget_reporting), 2),
-                "expected_conversions": round(float(row.expected_conversions_current), 4),
-                "expected_revenue": round(float(row.expected_revenue_current), 2),
-                "binding_limit": None,
-                "reason": f"kept: a move of {float(optimal / new_budget - 1):+.1%} is below "
-                          f"the {min_change:.0%} worth an edit",
-                "curve": curve,
-            })
-            continue
         allocations.append({**_allocation(unit, row, new_budget), "curve": curve})
     return {
         "run_id": run_id,
@@ -337,7 +385,7 @@ def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
         "currency": unit.account.currency,
         "current_budget": float(unit.current_budget),
         "proposed_budget": float(new_budget),
-        "proposed_budget_reporting": round(float(row.proposed_budget_reporting), 2),
+        "proposed_budget_reporting": round(float(new_budget * unit.rate), 2),
         "expected_conversions": round(float(row.expected_conversions), 4),
         "expected_revenue": round(float(row.expected_revenue), 2),
         "marginal_roi": float(row.marginal_return),

@@ -12,14 +12,25 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from campaigns.errors import ValidationError
 from campaigns.fx import FxTable
-from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, SpendCap
-from campaigns.scopes import account_key, campaign_key
+from campaigns.models import (
+    AdAccount,
+    AdSet,
+    Campaign,
+    DailyMetric,
+    Portfolio,
+    ShiftItem,
+    SpendCap,
+    as_utc,
+)
+from campaigns.scopes import account_key, campaign_key, validate_scope
 from optimizer import Limits, Lock, SpendLimit
 
 
@@ -36,6 +47,7 @@ class Unit:
     campaign_ids: list[int] = field(default_factory=list)
     shares: dict[int, float] = field(default_factory=dict)
     fx: float = 1.0
+    rate: Decimal = Decimal(1)  # the exact FX rate behind `fx`: unit currency -> reporting
 
 
 @dataclass(frozen=True)
@@ -44,10 +56,13 @@ class PortfolioData:
     units: list[Unit]
     history: pd.DataFrame
     caps: list[SpendCap]
+    # Each unit's budget at the start of its account's day (the max change is measured
+    # from it); None: the current budgets.
+    base_budgets: list[Decimal] | None = None
 
     def frame(self) -> pd.DataFrame:
         """The optimiser's unit table (account ids are scope keys, so caps match)."""
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "unit_id": [u.unit_id for u in self.units],
                 "network": [u.network for u in self.units],
@@ -56,6 +71,9 @@ class PortfolioData:
                 "fx": [u.fx for u in self.units],
             }
         )
+        if self.base_budgets is not None:
+            frame["base_budget"] = [float(b) for b in self.base_budgets]
+        return frame
 
 
 def load_portfolio_data(
@@ -68,14 +86,19 @@ def load_portfolio_data(
         .order_by(AdAccount.id, Campaign.id)
     ).all()
     units = _units(session, [(c, a) for c, a in rows])
-    fx = FxTable.load(
-        session, portfolio.reporting_currency, {u.account.currency for u in units}, today, today
-    )
-    for unit in units:
-        unit.fx = float(fx.rate(unit.account.currency, today))
     history = _history(session, units, today - dt.timedelta(days=days), today)
     caps = list(session.scalars(select(SpendCap).where(SpendCap.portfolio_id == portfolio.id)))
     return PortfolioData(portfolio, units, history, caps)
+
+
+def load_rates(session: Session, data: PortfolioData, today: dt.date) -> None:
+    """Each unit's FX rate into the reporting currency on `today` (FxRateMissingError
+    names a missing one)."""
+    fx = FxTable.load(session, data.portfolio.reporting_currency,
+                      {u.account.currency for u in data.units}, today, today)
+    for unit in data.units:
+        unit.rate = fx.rate(unit.account.currency, today)
+        unit.fx = float(unit.rate)
 
 
 def _units(session: Session, rows: list[tuple[Campaign, AdAccount]]) -> list[Unit]:
@@ -205,3 +228,75 @@ def limits_from_caps(
         total_budget=total_budget, max_change=max_change, spend_limits=tuple(spend_limits),
         locks=tuple(locks), target_cpa=target_cpa, min_roas=min_roas,
     )
+
+
+def check_cap_keys(session: Session, data: PortfolioData) -> None:
+    """Refuse to plan under a stored cap whose key matches nothing in the portfolio (one
+    saved before keys were checked): it would silently not apply."""
+    assert data.portfolio.id is not None
+    for cap in data.caps:
+        try:
+            validate_scope(session, data.portfolio.id, cap.scope, cap.scope_key)
+        except ValidationError as e:
+            raise ValidationError(
+                f"cap {cap.id} ({cap.scope} {cap.scope_key!r}) applies to nothing: {e.message}; "
+                f"update or delete it (DELETE /api/v1/caps/{cap.id})"
+            ) from None
+
+
+def newest_history_day(session: Session, data: PortfolioData, *, before: dt.date) -> dt.date | None:
+    """The newest stored metric day of the portfolio's units before `before`."""
+    ids = [cid for unit in data.units for cid in unit.campaign_ids]
+    if not ids:
+        return None
+    return session.scalar(
+        select(func.max(DailyMetric.date)).where(
+            DailyMetric.campaign_id.in_(ids), DailyMetric.date < before  # type: ignore[attr-defined]
+        )
+    )
+
+
+def day_start_budgets(session: Session, units: list[Unit], now: dt.datetime) -> list[Decimal]:
+    """Each unit's budget when its account's local day began.
+
+    The max change is a per-day step: budgets our shifts changed earlier today are measured
+    from the budget before the day's first applied change (that item's old budget), so runs
+    repeated on one day never compound. Untouched units start the day at their current budget.
+    """
+    day_start: dict[int, dt.datetime] = {}
+    for unit in units:
+        account = unit.account
+        if account.id is not None and account.id not in day_start:
+            local = now.astimezone(_zone(account.timezone))
+            midnight = dt.datetime.combine(local.date(), dt.time(0), tzinfo=local.tzinfo)
+            day_start[account.id] = midnight.astimezone(dt.UTC)
+    if not day_start:
+        return [u.current_budget for u in units]
+    campaign_account = {cid: u.account.id for u in units for cid in u.campaign_ids}
+    rows = session.execute(
+        select(ShiftItem.campaign_id, ShiftItem.adset_id, ShiftItem.level,
+               ShiftItem.target_external_id, ShiftItem.old_budget, ShiftItem.applied_at)
+        .where(ShiftItem.status == "applied",
+               ShiftItem.applied_at >= min(day_start.values()),  # type: ignore[operator]
+               ShiftItem.campaign_id.in_(list(campaign_account)))  # type: ignore[attr-defined]
+        .order_by(ShiftItem.applied_at, ShiftItem.id)
+    ).all()
+    first: dict[tuple[int, int | None, str, str], Decimal] = {}
+    for campaign_id, adset_id, level, target, old_budget, applied_at in rows:
+        account_id = campaign_account.get(campaign_id)
+        at = as_utc(applied_at)
+        if account_id is None or at is None or at < day_start[account_id]:
+            continue  # applied before this account's local day began
+        first.setdefault((campaign_id, adset_id, level, target), Decimal(old_budget))
+    return [
+        first.get((u.campaign.id or 0, u.adset_id, u.level, u.target_external_id),
+                  u.current_budget)
+        for u in units
+    ]
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return dt.UTC

@@ -39,6 +39,14 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         shapes = {"network": "meta", "account": "meta:act_1", "campaign": "meta:act_1:123"}
         raise ValidationError(f"a {scope} scope_key looks like {shapes[scope]!r}, got {key!r}")
     if scope == "network":
+        networks = sorted(set(session.scalars(
+            select(AdAccount.network).where(AdAccount.portfolio_id == portfolio_id)
+        )))
+        if key not in networks:
+            # A key that matches nothing would be stored and silently never apply.
+            raise ValidationError(
+                f"no network {key!r} in this portfolio; use one of: {_names(networks)}"
+            )
         return key
     account = session.scalars(
         select(AdAccount).where(
@@ -47,7 +55,15 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         )
     ).first()
     if account is None:
-        raise ValidationError(f"no account {parts[0]}:{parts[1]} in this portfolio")
+        known = session.execute(
+            select(AdAccount.network, AdAccount.external_id)
+            .where(AdAccount.portfolio_id == portfolio_id)
+            .order_by(AdAccount.network, AdAccount.external_id)
+        ).all()
+        raise ValidationError(
+            f"no account {parts[0]}:{parts[1]} in this portfolio; use one of: "
+            f"{_names([f'{n}:{e}' for n, e in known])}"
+        )
     if scope == "campaign":
         found = session.scalars(
             select(Campaign.id).where(
@@ -57,3 +73,10 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         if found is None:
             raise ValidationError(f"no campaign {key} in this portfolio")
     return key
+
+
+def _names(keys: list[str], limit: int = 20) -> str:
+    if not keys:
+        return "none yet (sync the portfolio's accounts first)"
+    shown = ", ".join(keys[:limit])
+    return shown if len(keys) <= limit else f"{shown} and {len(keys) - limit} more"

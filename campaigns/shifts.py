@@ -11,7 +11,7 @@ rollback: a new proposal linked to it by ``rollback_of``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import object_session
 from sqlmodel import Session
 
 from campaigns import audit
@@ -36,6 +37,7 @@ from campaigns.errors import (
 )
 from campaigns.models import BudgetShift, Campaign, Portfolio, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
+from campaigns.shift_fx import reporting_rates
 from campaigns.writeback import RETRY
 
 SHIFT_STATUSES = ("proposed", "approved", "rejected", "expired", "applying", "applied",
@@ -61,13 +63,18 @@ class ShiftView:
 
     @property
     def change_fraction(self) -> float:
-        return change_fraction(self.items)
+        session = object_session(self.shift)
+        assert session is not None, "a shift view is read in a session"
+        return change_fraction(self.items, reporting_rates(session, self.shift, self.items))
 
 
-def change_fraction(items: Sequence[ShiftItem]) -> float:
-    """How much of the budget a set of items moves: sum |new - old| / sum old."""
-    before = sum((i.old_budget for i in items), Decimal(0))
-    moved = sum((abs(i.new_budget - i.old_budget) for i in items), Decimal(0))
+def change_fraction(items: Sequence[ShiftItem], rates: Mapping[str, Decimal]) -> float:
+    """How much of the budget a set of items moves: sum |new - old| / sum old, in the
+    reporting currency (`rates`: item currency -> rate), so a yen moves as much as it is
+    worth, not as much as its number."""
+    before = sum((i.old_budget * rates[i.currency] for i in items), Decimal(0))
+    moved = sum((abs(i.new_budget - i.old_budget) * rates[i.currency] for i in items),
+                Decimal(0))
     if before <= 0:
         return 0.0 if moved == 0 else float("inf")
     return float(moved / before)
@@ -186,7 +193,7 @@ def approve(
             f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
         )
     chosen = _select_items(view, item_ids)
-    moved = change_fraction(chosen)
+    moved = change_fraction(chosen, reporting_rates(session, view.shift, chosen))
     if view.shift.created_by == user.name and moved > policy.auto_approve_max_change:
         raise PermissionDeniedError(
             f"{user.name} proposed shift {shift_id}, which moves {moved:.1%} of the budget "

@@ -40,9 +40,21 @@ def unit_bounds(
     frame: pd.DataFrame, limits: Limits, fx: np.ndarray, mean: UnitCurves, objective: str
 ) -> UnitBounds:
     current = frame["current_budget"].to_numpy(dtype=float) * fx
+    # The max change is a step per platform day: measured from the day's first budget, so
+    # several runs on one day never add up to more than one step.
     delta = _max_change(frame, limits)
     change_low = current * np.maximum(1.0 - delta, 0.0)
     change_high = current * (1.0 + delta)
+    if "base_budget" in frame.columns:
+        base = frame["base_budget"].to_numpy(dtype=float) * fx
+        # One step from the current budget and from the day's first budget, whichever is
+        # tighter. A budget already outside the day's band (a hard stop lowered it) is held
+        # where it is rather than pulled back into the band on the same day.
+        change_low = np.maximum(change_low, base * np.maximum(1.0 - delta, 0.0))
+        change_high = np.minimum(change_high, base * (1.0 + delta))
+        outside = change_low > change_high
+        change_low = np.where(outside, current, change_low)
+        change_high = np.where(outside, current, change_high)
     unit_limits = limits.for_scope("unit")
     unit_min = _unit_value(frame, unit_limits, "min_daily", 0.0) * fx
     unit_max = _unit_value(frame, unit_limits, "max_daily", np.inf) * fx
@@ -75,10 +87,14 @@ def unit_bounds(
 def _max_change(frame: pd.DataFrame, limits: Limits) -> np.ndarray:
     delta = np.full(len(frame), float(limits.max_change))
     for scope, column in (("network", "network"), ("account", "account_id"), ("unit", "unit_id")):
-        by_key = {k: v.max_change for k, v in limits.for_scope(scope).items()}
-        values = frame[column].map(lambda key, m=by_key: m.get(key)).to_numpy(dtype=object)
-        has = np.asarray([v is not None for v in values])
-        delta = np.where(has, np.asarray([v if v is not None else 0.0 for v in values]), delta)
+        by_key = {k: v.max_change for k, v in limits.for_scope(scope).items()
+                  if v.max_change is not None}
+        if not by_key:
+            continue
+        # A plain lookup, not Series.map: map turns the misses into NaN once any key has a
+        # value, and a NaN max change made every bound infinite.
+        own = [by_key.get(key) for key in frame[column]]
+        delta = np.asarray([d if v is None else float(v) for d, v in zip(delta, own, strict=True)])
     return delta.astype(float)
 
 

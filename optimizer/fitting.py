@@ -106,6 +106,13 @@ def _build_panel(
     age = (pd.Timestamp(today) - pd.to_datetime(frame["date"])).dt.days.to_numpy()
     keep = (age > lag_days) & (age <= lag_days + window_days)
     frame = frame.loc[keep]
+    if frame.empty:
+        first = today - dt.timedelta(days=lag_days + window_days)
+        last = today - dt.timedelta(days=lag_days + 1)
+        raise InvalidInputError(
+            f"no history between {first.isoformat()} and {last.isoformat()} (the fitting "
+            f"window for {today.isoformat()}): the data is too old or missing"
+        )
     frame["day"] = window_days + lag_days - age[keep]
     networks = _mapping(history, "network", str)
     budgets: dict[str, float] = {}

@@ -13,7 +13,7 @@ into spend that breaks the manager's targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -22,11 +22,13 @@ from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allo
 from optimizer.bounds import UnitBounds, unit_bounds
 from optimizer.constraints import Limits
 from optimizer.curves import CurveSet, UnitCurves, marginal, response
-from optimizer.errors import InvalidInputError
+from optimizer.errors import InfeasibleError, InvalidInputError
 from optimizer.explain import ExplainInput, explain
 from optimizer.exploration import Exploration, exploring_curves
 
 OBJECTIVES = ("conversions", "revenue")
+# Finding which small moves the limits need costs a solve per try: a bounded search.
+_MAX_HOLD_SOLVES = 40
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class BudgetPlan:
     unspent_reason: str | None
     allocations: pd.DataFrame
     certificate: Certificate
+    # The problem as finally solved (negligible moves held): the limits rounding must keep.
+    problem: AllocationProblem | None = field(default=None, compare=False)
 
 
 def optimize_budgets(
@@ -70,13 +74,18 @@ def optimize_budgets(
     exploration: Exploration | None = None,
     weekday: int | None = None,
     currency: str = "",
+    min_change: float = 0.0,
 ) -> BudgetPlan:
     """Propose daily budgets.
 
     `units`: one row per decision unit with unit_id, network, account_id, current_budget
     (in the unit's currency) and optionally fx (multiply a unit-currency amount by it to get
-    the reporting currency; default 1). `weekday` (Monday=0) applies that day's
-    day-of-week factors. Raises InfeasibleError when the limits conflict.
+    the reporting currency; default 1) and base_budget (the budget the max change is
+    measured from, e.g. the budget at the start of the platform day; default current).
+    `weekday` (Monday=0) applies that day's day-of-week factors. A move smaller than
+    `min_change` (a fraction of the current budget) is not worth an edit: such units are
+    held at their current budget and the rest re-solved, so the total and every limit still
+    hold. Raises InfeasibleError when the limits conflict.
     """
     limits = limits or Limits()
     exploration = exploration or Exploration()
@@ -91,7 +100,74 @@ def optimize_budgets(
     bounds = unit_bounds(frame, limits, fx, mean, objective)
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
-    return _plan(frame, bounds, limits, mean, problem, solution, objective, exploration, currency)
+    problem, solution, kept_move = _hold_negligible(problem, solution, bounds.current, min_change)
+    return _plan(frame, bounds, limits, mean, problem, solution, objective, exploration, currency,
+                 kept_move, min_change)
+
+
+def _hold_negligible(
+    problem: AllocationProblem, solution: AllocationSolution, current: np.ndarray,
+    min_change: float,
+) -> tuple[AllocationProblem, AllocationSolution, np.ndarray]:
+    """Hold units whose move is below `min_change` at their current budget and re-solve.
+
+    Dropping such moves after the solve would leave the money they freed or took unaccounted
+    for (a proposal above the total, a network below its minimum). Holding them is a tighter
+    problem, so the re-solve may find new small moves: repeat until none is left. A unit
+    whose current budget lies outside its bounds must move, however little. Returns the
+    move each held unit was denied (NaN for the others).
+    """
+    kept_move = np.full(current.size, np.nan)
+    if min_change <= 0:
+        return problem, solution, kept_move
+    held = np.zeros(current.size, dtype=bool)
+    inside = (problem.lower <= current) & (current <= problem.upper)
+    for _ in range(current.size):
+        moved = np.abs(solution.spend - current)
+        small = ~held & inside & (current > 0) & (moved > 1e-12 * current)
+        small &= moved < min_change * current
+        if not small.any():
+            break
+        found = _hold(problem, current, small, moved)
+        if found is None:
+            break  # the limits need each of these moves, however small: keep them
+        trial, trial_solution, small = found
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kept_move = np.where(small, solution.spend / current - 1, kept_move)
+        held |= small
+        problem, solution = trial, trial_solution
+    return problem, solution, kept_move
+
+
+def _hold(
+    problem: AllocationProblem, current: np.ndarray, small: np.ndarray, moved: np.ndarray
+) -> tuple[AllocationProblem, AllocationSolution, np.ndarray] | None:
+    """Hold as many small movers as the limits allow: all of them when they can, else
+    groups of them found by halving (a total or minimum may need some of these moves),
+    within a bounded number of solves."""
+    candidates = np.flatnonzero(small)
+    candidates = candidates[np.argsort(moved[candidates], kind="stable")]
+    chosen = np.zeros(current.size, dtype=bool)
+    best: tuple[AllocationProblem, AllocationSolution] | None = None
+    groups = [candidates]
+    for _ in range(_MAX_HOLD_SOLVES):
+        if not groups:
+            break
+        group = groups.pop()
+        trial_chosen = chosen.copy()
+        trial_chosen[group] = True
+        trial = replace(problem, lower=np.where(trial_chosen, current, problem.lower),
+                        upper=np.where(trial_chosen, current, problem.upper))
+        try:
+            best = trial, solve_allocation(trial)
+            chosen = trial_chosen
+        except InfeasibleError:
+            if group.size > 1:  # the smaller moves are tried first
+                half = group.size // 2
+                groups += [group[half:], group[:half]]
+    if best is None:
+        return None
+    return best[0], best[1], chosen
 
 
 def _validate(units: pd.DataFrame) -> pd.DataFrame:
@@ -106,6 +182,10 @@ def _validate(units: pd.DataFrame) -> pd.DataFrame:
     if "fx" not in frame.columns:
         frame["fx"] = 1.0
     frame["current_budget"] = frame["current_budget"].astype(float)
+    if "base_budget" in frame.columns:
+        frame["base_budget"] = frame["base_budget"].astype(float)
+        if (frame["base_budget"] < 0).any():
+            raise InvalidInputError("base budgets must be >= 0")
     if (frame["current_budget"] < 0).any() or (frame["fx"] <= 0).any():
         raise InvalidInputError("current budgets must be >= 0 and fx factors > 0")
     return frame
@@ -201,6 +281,8 @@ def _plan(
     objective: str,
     exploration: Exploration,
     currency: str,
+    kept_move: np.ndarray,
+    min_change: float,
 ) -> BudgetPlan:
     fx = frame["fx"].to_numpy(dtype=float)
     current = bounds.current
@@ -232,6 +314,11 @@ def _plan(
         )
     )
     marginal_return = 1.0 / marginal_cpa if objective == "conversions" else marginal_roas
+    kept = ~np.isnan(kept_move)
+    for i in np.flatnonzero(kept):
+        binding[i] = None
+        reasons[i] = (f"kept: a move of {kept_move[i]:+.1%} is below the {min_change:.0%} "
+                      "worth an edit")
     allocations = pd.DataFrame(
         {
             "unit_id": frame["unit_id"],
@@ -251,6 +338,7 @@ def _plan(
             "marginal_roas": marginal_roas,
             "binding_limit": binding,
             "reason": reasons,
+            "kept": kept,
         }
     )
     unspent = max(problem.total_budget - solution.total_spend, 0.0)
@@ -267,6 +355,7 @@ def _plan(
         certificate=Certificate(
             solution.duality_gap, solution.relative_gap, solution.max_violation, solution.price
         ),
+        problem=problem,
     )
 
 

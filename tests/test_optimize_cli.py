@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,55 @@ def test_a_new_proposal_supersedes_the_pending_one(synced: Path) -> None:
         pending = session.scalars(select(BudgetShift).where(BudgetShift.status == "proposed"))
         assert [s.id for s in pending] == [new.id]
     engine.dispose()
+
+
+def test_a_csv_of_last_spring_gets_a_clear_answer_and_as_of(tmp_path: Path) -> None:
+    """History that ends long before today: exit 3 saying what to do; --as-of plans then."""
+    import numpy as np
+
+    from campaigns.models import SpendCap
+
+    rng = np.random.default_rng(5)
+    rows = ["date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,"
+            "clicks,conversions,revenue,daily_budget"]
+    last = dt.date(2026, 4, 30)
+    for i in range(70):
+        day = last - dt.timedelta(days=i)
+        for cid, scale in (("c1", 100.0), ("c2", 60.0)):
+            spend = scale * rng.uniform(0.5, 1.5)
+            conv = 4 * spend / (spend + scale)
+            rows.append(f"{day},tiktok,tt_1,{cid},Spring {cid},EUR,{spend:.2f},1000,50,"
+                        f"{conv:.3f},{conv * 40:.2f},{scale:.2f}")
+    csv = tmp_path / "spring.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    cfg = tmp_path / "bp.toml"
+    cfg.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "bp.db"}"\n'
+                   '[[portfolios]]\nname = "default"\nreporting_currency = "EUR"\n')
+    assert runner.invoke(app, ["import-csv", str(csv), "--config", str(cfg)]).exit_code == 0
+    stale = runner.invoke(app, ["optimize", "--config", str(cfg), "--json"])
+    assert stale.exit_code == 3, stale.output
+    assert "2026-04-30" in stale.output and "--as-of 2026-05-08" in stale.output
+    assert "Traceback" not in stale.output
+    out = _optimize(cfg, "--as-of", "2026-05-08")
+    assert out["as_of"] == "2026-05-08" and out["shift_id"] is None
+    assert len(out["allocations"]) == 2
+    bad = runner.invoke(app, ["optimize", "--config", str(cfg), "--as-of", "2026-13-01"])
+    assert bad.exit_code == EXIT_USAGE
+    # A cap stored with a key that matches nothing is named, not silently ignored.
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'bp.db'}")
+    with Session(engine) as session:
+        session.add(SpendCap(portfolio_id=1, scope="network", scope_key="snapchat",
+                             max_daily=Decimal("10")))
+        session.commit()
+    engine.dispose()
+    capped = runner.invoke(app, ["optimize", "--config", str(cfg), "--as-of", "2026-05-08"])
+    assert capped.exit_code == EXIT_USAGE
+    assert "snapchat" in capped.output and "tiktok" in capped.output
+
+
+def test_backtest_as_of_ends_on_that_day() -> None:
+    result = runner.invoke(app, ["backtest", "--days", "2", "--as-of", "2026-06-02", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["start"] == "2026-06-01"
+    both = runner.invoke(app, ["backtest", "--start", "2026-06-01", "--as-of", "2026-06-02"])
+    assert both.exit_code == EXIT_USAGE

@@ -73,3 +73,45 @@ def test_caps_crud(client: TestClient, as_role: Headers, db: Session) -> None:
     assert ok.status_code == 200 and ok.json()["locked"] is True and ok.json()["version"] == 2
     assert client.post("/api/v1/caps", json={"scope": "network", "scope_key": "meta"},
                        headers=as_role("finance")).status_code == 403
+
+
+def test_unknown_scope_keys_are_refused_naming_the_valid_ones(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    """A cap or plan on a network or account the portfolio lacks would silently never apply."""
+    create_account(db, network="meta", external_id="act_1")
+    create_account(db, network="google", external_id="123-456")
+    db.commit()
+    mgr, fin = as_role("manager"), as_role("finance")
+    for scope, key, valid in (("network", "Meta", "google, meta"),
+                              ("network", "snapchat", "google, meta"),
+                              ("account", "meta:act_9", "google:123-456, meta:act_1")):
+        r = client.post("/api/v1/caps", json={"scope": scope, "scope_key": key,
+                                              "max_daily": "100"}, headers=mgr)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert key in r.json()["detail"] and valid in r.json()["detail"]
+        r = client.post("/api/v1/plans", json={"month": "2026-12-01", "scope": scope,
+                                               "scope_key": key, "planned_spend": "1000"},
+                        headers=fin)
+        assert r.status_code == 422 and valid in r.json()["detail"], r.text
+    assert client.get("/api/v1/caps", headers=mgr).json()["count"] == 0
+    ok = client.post("/api/v1/caps", json={"scope": "network", "scope_key": "meta",
+                                           "max_daily": "100"}, headers=mgr)
+    assert ok.status_code == 201, ok.text
+
+
+def test_optimising_on_stale_history_is_a_422_saying_what_to_do(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    import datetime as dt
+
+    from tests.test_proposals_service import _portfolio
+
+    _portfolio(db, last_day=dt.date(2026, 4, 30))
+    db.commit()
+    r = client.post("/api/v1/optimizations", headers=as_role("service"),
+                    json={"portfolio": "default"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "2026-04-30" in r.json()["detail"] and "--as-of" in r.json()["detail"]
