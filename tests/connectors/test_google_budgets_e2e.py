@@ -71,7 +71,7 @@ def test_synced_campaign_budgets_are_proposed_approved_and_applied(
     assert stored == budgets  # the sync keeps each campaign's budget id
 
     with Session(engine) as s:
-        result = propose(s, settings, today=NOW.date(), created_by="optimizer")
+        result = propose(s, settings, today=NOW.date(), now=NOW, created_by="optimizer")
         s.commit()
     shift_id = result["shift_id"]
     assert shift_id is not None
