@@ -112,6 +112,7 @@ def _night(raw: dict, now: dt.datetime, profile: str | None, out: Any) -> None:
     for label, name in STAGES:
         if hasattr(nightly, name):
             setattr(nightly, name, timed(label, getattr(nightly, name)))
+    platform = _time_platform()
     profiler = cProfile.Profile() if profile else None
     start = time.perf_counter()
     if profiler:
@@ -122,9 +123,46 @@ def _night(raw: dict, now: dt.datetime, profile: str | None, out: Any) -> None:
         profiler.dump_stats(profile)
     total = time.perf_counter() - start
     out.put({
-        "stages": stages, "total": total, "lines": report.lines(), "ok": report.ok,
+        "stages": stages, "total": total, "platform": platform, "lines": report.lines(),
+        "ok": report.ok,
         "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     })
+
+
+def _time_platform() -> dict[str, float]:
+    """Time spent inside the simulated platform (generating metrics, applying budgets): the
+    sandbox runs in the job's process, where a real platform's time would be network wait."""
+    from connectors.sandbox import SandboxConnector
+
+    spent = {"metrics": 0.0, "writes": 0.0}
+    metrics, apply, read = (SandboxConnector.daily_metrics, SandboxConnector.apply_budget,
+                            SandboxConnector.read_budget)
+
+    def daily_metrics(self: Any, *a: Any, **kw: Any) -> Iterator[Any]:
+        rows = metrics(self, *a, **kw)
+        while True:
+            start = time.perf_counter()
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            finally:
+                spent["metrics"] += time.perf_counter() - start
+            yield row
+
+    def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(self: Any, *a: Any, **kw: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(self, *a, **kw)
+            finally:
+                spent["writes"] += time.perf_counter() - start
+        return run
+
+    SandboxConnector.daily_metrics = daily_metrics  # type: ignore[method-assign]
+    SandboxConnector.apply_budget = timed(apply)  # type: ignore[method-assign]
+    SandboxConnector.read_budget = timed(read)  # type: ignore[method-assign]
+    return spent
 
 
 def _in_process(raw: dict, now: dt.datetime, profile: str | None) -> dict:
@@ -173,6 +211,9 @@ def _print(title: str, result: dict) -> None:
             accounted += seconds
             print(f"  {label:<18} {seconds:8.2f} s   peak RSS {peak:6.0f} MiB")
     print(f"  {'other':<18} {result['total'] - accounted:8.2f} s")
+    print(f"  of which the simulated platform: {result['platform']['metrics']:.2f} s generating "
+          f"metrics (in sync), {result['platform']['writes']:.2f} s reading and writing "
+          "budgets (in apply)")
     for line in result["lines"]:
         print(f"    | {line[:150]}")
 
