@@ -1,7 +1,8 @@
 """The nightly job over a large sandbox: wall time per stage and peak memory (run on demand).
 
     .venv/bin/python -m bench.bench_nightly [--accounts 10] [--campaigns-per-account 5000]
-                                            [--db sqlite|postgres] [--profile DIR]
+                                            [--db sqlite|postgres] [--history-days 90]
+                                            [--no-apply] [--profile DIR]
 
 Builds a sandbox source of accounts x campaigns in a temporary directory and runs
 ``run_nightly`` twice, each night in a fresh process as cron would start ``budgetpilot
@@ -82,6 +83,7 @@ def _config(args: argparse.Namespace, db_url: str, state: Path, now: dt.datetime
         "portfolios": [{"name": "default", "reporting_currency": "EUR"}],
         "optimizer": {"objective": "conversions", "max_change": 0.2},
         "service": {"auto_approve_max_change": 10},
+        "scheduler": {"apply": not args.no_apply},
     }
 
 
@@ -226,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--campaigns-per-account", type=int, default=5000)
     parser.add_argument("--history-days", type=int, default=90)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--no-apply", action="store_true",
+                        help="leave approved shifts unapplied (the scheduler's apply = false)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each night here")
     args = parser.parse_args(argv)
     load = _uptime()
