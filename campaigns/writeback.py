@@ -95,6 +95,9 @@ def apply_items(
         ).all()
     stopped: dict[int, str] = {}
     claimed = _claimed_targets(db, shift_id)
+    # On a caller's session, its items' campaigns and accounts load in two queries instead
+    # of one per item (held here: the session only keeps weak references).
+    preloaded = _preload(db, shift_id) if isinstance(db, Session) else []
     for item_id in ids:
         if wanted is not None and item_id not in wanted:
             continue
@@ -108,7 +111,18 @@ def apply_items(
             stopped=stopped,
             claimed=claimed,
         )
+    del preloaded
     return report
+
+
+def _preload(session: Session, shift_id: int) -> list[Any]:
+    campaigns = list(session.scalars(select(Campaign).where(
+        Campaign.id.in_(select(ShiftItem.campaign_id).where(ShiftItem.shift_id == shift_id))  # type: ignore[union-attr,arg-type]
+    )))
+    accounts = list(session.scalars(select(AdAccount).where(
+        AdAccount.id.in_({c.account_id for c in campaigns})  # type: ignore[union-attr]
+    )))
+    return campaigns + accounts
 
 
 def _claimed_targets(db: Any, shift_id: int) -> dict[tuple[int, str, str], tuple[int, Decimal]]:
