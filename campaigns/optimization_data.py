@@ -203,7 +203,7 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
     return pd.DataFrame({
         "unit_id": unit_ids[unit_pos], "network": networks[unit_pos], "date": day,
         "spend": spend_v * share, "conversions": conv_v * share, "revenue": rev_v * share,
-    }, columns=columns)
+    }, columns=columns, copy=False)  # the arrays are ours: no second copy of the history
 
 
 def limits_from_caps(
