@@ -198,6 +198,7 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
         cid, day, spend_v, conv_v, rev_v = (a[row] for a in (cid, day, spend_v, conv_v, rev_v))
     unit_pos = flat_unit[pick]
     share = flat_share[pick]
+    del cid, at, n, pick  # 8 bytes a row each, while the frame is built
     unit_ids = np.array([u.unit_id for u in units], dtype=object)
     networks = np.array([u.network for u in units], dtype=object)
     return pd.DataFrame({
