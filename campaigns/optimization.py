@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from campaigns import audit
@@ -271,14 +271,16 @@ def _record_shift(
     )
     session.add(shift)
     session.flush()
-    changed = 0
-    for unit, row, new_budget in zip(
-        data.units, rows.itertuples(index=False), proposed, strict=True
-    ):
-        if new_budget == unit.current_budget:
-            continue  # few edits: an unchanged budget is not sent to the platform
-        changed += 1
-        session.add(_item(shift, unit, row, new_budget))
+    items = [
+        _item(shift, unit, row, new_budget)
+        for unit, row, new_budget in zip(
+            data.units, rows.itertuples(index=False), proposed, strict=True
+        )
+        if new_budget != unit.current_budget  # an unchanged budget is not sent to the platform
+    ]
+    changed = len(items)
+    if items:  # one bulk statement: an ORM flush of 50,000 items took longer than the solve
+        session.execute(insert(ShiftItem), items)
     session.flush()
     audit.record(session, actor=actor, action="shift.propose", entity_type="shift",
                  entity_id=shift.id, after={"status": "proposed", "run_id": run.id,
@@ -309,9 +311,21 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
                       reason=f"superseded by shift {shift.id}", actor=actor)
 
 
-def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> ShiftItem:
+def _item_row(**values: Any) -> dict[str, Any]:
+    """A ShiftItem's column values, the model's defaults filled in (building the model
+    object itself costs ~0.1 ms, which 50,000 items turn into seconds)."""
+    row = {
+        name: f.get_default(call_default_factory=True)
+        for name, f in ShiftItem.model_fields.items()
+        if name != "id" and name not in values and not f.is_required()
+    }
+    row.update(values)
+    return row
+
+
+def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
     assert shift.id is not None and unit.campaign.id is not None
-    return ShiftItem(
+    return _item_row(
         shift_id=shift.id,
         campaign_id=unit.campaign.id,
         adset_id=unit.adset_id,

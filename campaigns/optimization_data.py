@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Float, String, cast, func, select, type_coerce
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
@@ -32,6 +33,8 @@ from campaigns.models import (
 )
 from campaigns.scopes import account_key, campaign_key, validate_scope
 from optimizer import Limits, Lock, SpendLimit
+
+HISTORY_CHUNK = 100_000  # metric rows read per round trip
 
 
 @dataclass
@@ -166,25 +169,65 @@ def _adset_units(
 
 
 def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) -> pd.DataFrame:
-    owners: dict[int, list[tuple[Unit, float]]] = {}
-    for unit in units:
+    """Each unit's daily rows, split by share where a campaign feeds several units.
+
+    Built column-wise from the driver's rows in chunks: at 50,000 campaigns x 97 days a tuple
+    and three Decimals per row cost gigabytes and most of the run. Rows keep the database's
+    order, and a campaign's units follow in the order they were built.
+    """
+    owners: dict[int, list[tuple[int, float]]] = {}
+    for pos, unit in enumerate(units):
         for cid in unit.campaign_ids:
-            owners.setdefault(cid, []).append((unit, unit.shares.get(cid, 1.0)))
+            owners.setdefault(cid, []).append((pos, unit.shares.get(cid, 1.0)))
     columns = ["unit_id", "network", "date", "spend", "conversions", "revenue"]
     if not owners:
         return pd.DataFrame(columns=columns)
-    metrics = session.execute(
-        select(DailyMetric.campaign_id, DailyMetric.date, DailyMetric.spend,
-               DailyMetric.conversions, DailyMetric.revenue)
+    result = session.execute(
+        select(DailyMetric.campaign_id, type_coerce(DailyMetric.date, String),
+               cast(DailyMetric.spend, Float), cast(DailyMetric.conversions, Float),
+               cast(DailyMetric.revenue, Float))
         .where(DailyMetric.campaign_id.in_(list(owners)),  # type: ignore[attr-defined]
                DailyMetric.date >= start, DailyMetric.date < end)
-    ).all()
-    records = []
-    for cid, day, spend, conversions, revenue in metrics:
-        for unit, share in owners[cid]:
-            records.append((unit.unit_id, unit.network, day, float(spend) * share,
-                            float(conversions) * share, float(revenue) * share))
-    return pd.DataFrame.from_records(records, columns=columns)
+        .execution_options(yield_per=HISTORY_CHUNK)
+    )
+    chunks: list[list[np.ndarray]] = []
+    for part in result.partitions():
+        cids, days, spend, conversions, revenue = zip(*part, strict=True)
+        chunks.append([
+            np.fromiter(cids, dtype=np.int64, count=len(cids)),
+            pd.to_datetime(pd.Series(days)).to_numpy(),
+            np.asarray(spend, dtype=float), np.asarray(conversions, dtype=float),
+            np.asarray(revenue, dtype=float),
+        ])
+    if not chunks:
+        return pd.DataFrame(columns=columns)
+    cid, day, spend_v, conv_v, rev_v = (np.concatenate(c) for c in zip(*chunks, strict=True))
+    del chunks
+    # Campaign -> its run of (unit, share) in flat arrays, then one row per (metric, owner).
+    keys = np.fromiter(owners, dtype=np.int64, count=len(owners))
+    order = np.argsort(keys)
+    counts = np.fromiter((len(v) for v in owners.values()), dtype=np.int64, count=len(keys))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    flat_unit = np.fromiter((u for v in owners.values() for u, _ in v), dtype=np.int64)
+    flat_share = np.fromiter((sh for v in owners.values() for _, sh in v), dtype=float)
+    at = order[np.searchsorted(keys, cid, sorter=order)]
+    n = counts[at]
+    if np.all(n == 1):
+        pick = starts[at]
+    else:
+        row = np.repeat(np.arange(len(cid)), n)
+        first = np.repeat(np.cumsum(n) - n, n)
+        pick = starts[at][row] + (np.arange(len(row)) - first)
+        cid, day, spend_v, conv_v, rev_v = (a[row] for a in (cid, day, spend_v, conv_v, rev_v))
+    unit_pos = flat_unit[pick]
+    share = flat_share[pick]
+    del cid, at, n, pick  # 8 bytes a row each, while the frame is built
+    unit_ids = np.array([u.unit_id for u in units], dtype=object)
+    networks = np.array([u.network for u in units], dtype=object)
+    return pd.DataFrame({
+        "unit_id": unit_ids[unit_pos], "network": networks[unit_pos], "date": day,
+        "spend": spend_v * share, "conversions": conv_v * share, "revenue": rev_v * share,
+    }, columns=columns, copy=False)  # the arrays are ours: no second copy of the history
 
 
 def limits_from_caps(

@@ -104,6 +104,7 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
     shift = session.get(BudgetShift, shift_id, populate_existing=fresh)
     if shift is None:
         raise NotFoundError(f"no shift with id {shift_id}")
+    # ``fresh`` reloads every item in this one query, not a refresh (a query) per item.
     items = list(session.scalars(
         select(ShiftItem).where(ShiftItem.shift_id == shift_id).order_by(ShiftItem.id)
         .execution_options(populate_existing=fresh)

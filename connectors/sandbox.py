@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,6 +106,23 @@ DEFAULT_ACCOUNTS = (
     SimAccount("google", "2345678901", "Google Ads · UK", "GBP", "Europe/London", 0.85),
     SimAccount("tiktok", "tt_5001", "TikTok · Europe", "EUR", "Europe/Paris", 1.0),
 )
+
+
+def sandbox_accounts(count: int = len(DEFAULT_ACCOUNTS)) -> tuple[SimAccount, ...]:
+    """The first ``count`` accounts: the five above, then more of the same kinds (numbered
+    on), so a benchmark can ask for a larger world without changing the default one."""
+    out = list(DEFAULT_ACCOUNTS[:count])
+    for i in range(len(DEFAULT_ACCOUNTS), count):
+        base = DEFAULT_ACCOUNTS[i % len(DEFAULT_ACCOUNTS)]
+        n = i // len(DEFAULT_ACCOUNTS) + 1
+        prefix = "act_" if base.external_id.startswith("act_") else (
+            "tt_" if base.external_id.startswith("tt_") else "")
+        number = int(base.external_id.removeprefix(prefix)) + 10 * i
+        out.append(SimAccount(base.network, f"{prefix}{number}", f"{base.name} {n}",
+                              base.currency, base.timezone, base.fx_to_eur))
+    return tuple(out)
+
+
 CAMPAIGN_THEMES = (
     "Prospecting", "Retargeting", "Brand", "Generic", "Shopping", "Lookalike", "Video",
     "Catalogue", "Competitor", "Seasonal",
@@ -113,6 +131,80 @@ CAMPAIGN_THEMES = (
 
 def _rng(*keys: int) -> np.random.Generator:
     return np.random.default_rng([k & 0xFFFFFFFF for k in keys])
+
+
+# NumPy's SeedSequence and PCG64 seeding, written out so that the streams of a whole day's
+# campaigns are seeded in one vectorised pass: ``np.random.default_rng(keys)`` costs ~50 µs a
+# call, which made generating a large sandbox's history take longer than syncing it. The
+# states are the very ones ``_rng`` produces (pinned by a test), so every number is unchanged.
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = np.uint32(0xCA01F9DD), np.uint32(0x4973F715)
+_PCG_MULT = 0x2360ED051FC65DA44385DF649FCCF645
+_M128 = (1 << 128) - 1
+
+
+def _hashmix(value: np.ndarray, h: int) -> tuple[np.ndarray, int]:
+    value = value ^ np.uint32(h)
+    h = (h * _MULT_A) & _M32
+    value = value * np.uint32(h)
+    return value ^ (value >> np.uint32(16)), h
+
+
+def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r = _MIX_L * x - _MIX_R * y
+    return r ^ (r >> np.uint32(16))
+
+
+def pcg_states(columns: list[np.ndarray]) -> list[tuple[int, int]]:
+    """PCG64 (state, inc) of ``np.random.default_rng([k1, k2, ...])`` for many key rows at
+    once; ``columns[j]`` holds the j-th key of every row (each below 2**32)."""
+    n = len(columns[0])
+    words = [np.asarray(c, dtype=np.uint32) for c in columns]
+    words += [np.zeros(n, dtype=np.uint32)] * (4 - len(words))
+    with np.errstate(over="ignore"):
+        h = _INIT_A
+        pool = []
+        for w in words[:4]:
+            v, h = _hashmix(w, h)
+            pool.append(v)
+        for src in range(4):
+            for dst in range(4):
+                if src != dst:
+                    v, h = _hashmix(pool[src], h)
+                    pool[dst] = _mix(pool[dst], v)
+        for w in words[4:]:
+            for dst in range(4):
+                v, h = _hashmix(w, h)
+                pool[dst] = _mix(pool[dst], v)
+        h = _INIT_B
+        out = []
+        for i in range(8):
+            v = pool[i % 4] ^ np.uint32(h)
+            h = (h * _MULT_B) & _M32
+            v = v * np.uint32(h)
+            out.append((v ^ (v >> np.uint32(16))).astype(np.uint64))
+    v64 = [(out[i] | (out[i + 1] << np.uint64(32))).tolist() for i in range(0, 8, 2)]
+    states = []
+    for s_hi, s_lo, i_hi, i_lo in zip(*v64, strict=True):
+        inc = (((i_hi << 64) | i_lo) << 1 | 1) & _M128
+        state = (((inc + ((s_hi << 64) | s_lo)) & _M128) * _PCG_MULT + inc) & _M128
+        states.append((state, inc))
+    return states
+
+
+class _Streams:
+    """Generators whose state is set from :func:`pcg_states` (one object, reseeded)."""
+
+    def __init__(self) -> None:
+        self.gen = np.random.Generator(np.random.PCG64(0))
+
+    def at(self, state: tuple[int, int]) -> np.random.Generator:
+        self.gen.bit_generator.state = {
+            "bit_generator": "PCG64", "state": {"state": state[0], "inc": state[1]},
+            "has_uint32": 0, "uinteger": 0,
+        }
+        return self.gen
 
 
 def _key(text: str) -> int:
@@ -235,6 +327,7 @@ class SandboxConnector:
         self.fail_accounts = set(fail_accounts)
         # budget_key -> sorted [(effective local date, budget)] set through apply_budget
         self.overrides: dict[str, list[tuple[dt.date, float]]] = {}
+        self._factors: dict[str, tuple[int, float]] = {}
         self._load_state()
         self.calls = 0
 
@@ -245,6 +338,7 @@ class SandboxConnector:
             name=name,
             seed=int(options.get("seed", 7)),
             campaigns_per_account=int(options.get("campaigns_per_account", 6)),
+            accounts=sandbox_accounts(int(options.get("accounts", len(DEFAULT_ACCOUNTS)))),
             state_path=options.get("state_path"),
             now=dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC) if now else None,
         )
@@ -261,8 +355,19 @@ class SandboxConnector:
         return self.now.astimezone(ZoneInfo(account.timezone)).date()
 
     # -- state -----------------------------------------------------------------------------
+    # Budgets live in ``state_path`` (a snapshot) plus a journal beside it, one JSON line per
+    # write: a write appends a line instead of rewriting every budget ever set, which made
+    # applying N items cost N snapshots. Loading folds a large journal into the snapshot.
+    JOURNAL_COMPACT_BYTES = 1 << 20
+
+    @property
+    def _journal(self) -> Path | None:
+        return self.state_path.with_name(self.state_path.name + ".log") if self.state_path else None
+
     def _load_state(self) -> None:
-        if self.state_path and self.state_path.exists():
+        if not self.state_path:
+            return
+        if self.state_path.exists():
             raw = json.loads(self.state_path.read_text())
             if raw.get("seed") == self.seed:
                 # State written before Google budgets had ids of their own is keyed by the
@@ -275,6 +380,35 @@ class SandboxConnector:
                     renamed.get(k, k): [(dt.date.fromisoformat(d), float(b)) for d, b in v]
                     for k, v in raw.get("overrides", {}).items()
                 }
+        journal = self._journal
+        assert journal is not None
+        if not journal.exists():
+            return
+        compact = journal.stat().st_size > self.JOURNAL_COMPACT_BYTES
+        if compact:  # take the journal away first: writers that come later start a new one
+            taken = journal.with_name(f"{journal.name}.{os.getpid()}")
+            try:
+                journal.replace(taken)
+            except OSError:
+                compact, taken = False, journal
+            journal = taken
+        try:
+            lines = journal.read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            entry = json.loads(line) if line.strip() else None
+            if entry and entry.get("seed") == self.seed:
+                self._set_override(entry["key"], dt.date.fromisoformat(entry["day"]),
+                                   float(entry["budget"]))
+        if compact:
+            self._save_state()
+            journal.unlink(missing_ok=True)
+
+    def _set_override(self, key: str, day: dt.date, amount: float) -> None:
+        history = [(d, b) for d, b in self.overrides.get(key, []) if d < day]
+        history.append((day, amount))
+        self.overrides[key] = history
 
     def _save_state(self) -> None:
         if not self.state_path:
@@ -283,9 +417,18 @@ class SandboxConnector:
             "seed": self.seed,
             "overrides": {k: [(d.isoformat(), b) for d, b in v] for k, v in self.overrides.items()},
         }
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(raw, indent=1))
+        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(raw))
         tmp.replace(self.state_path)
+
+    def _record(self, key: str, day: dt.date, amount: float) -> None:
+        self._set_override(key, day, amount)
+        journal = self._journal
+        if journal is not None:
+            line = json.dumps({"seed": self.seed, "key": key, "day": day.isoformat(),
+                               "budget": amount})
+            with journal.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     # -- the simulated world ---------------------------------------------------------------
     def budget_on(self, c: SimCampaign, day: dt.date) -> float:
@@ -299,17 +442,24 @@ class SandboxConnector:
         if not c.varies:
             return c.base_budget
         period = day.toordinal() // c.change_period
+        # One draw per budget and period, not per day (the last period's is kept). The draw
+        # is keyed as before Google budgets had ids of their own: the same simulated history.
         key = c.history_key or c.budget_key
-        factor = float(_rng(self.seed, _key(key), period).uniform(0.6, 1.5))
-        return _round_money(c.base_budget * factor, c.account.currency)
+        cached = self._factors.get(key)
+        if cached is None or cached[0] != period:
+            factor = float(_rng(self.seed, _key(key), period).uniform(0.6, 1.5))
+            self._factors[key] = cached = (period, factor)
+        return _round_money(c.base_budget * cached[1], c.account.currency)
 
-    def true_day(self, c: SimCampaign, day: dt.date) -> tuple[float, float, float]:
+    def true_day(
+        self, c: SimCampaign, day: dt.date, rng: np.random.Generator | None = None
+    ) -> tuple[float, float, float]:
         """(spend, expected conversions, expected revenue) before noise and lag."""
         budget = self.budget_on(c, day) * c.share
-        rng = _rng(self.seed, c.index, day.toordinal())
-        delivery = float(
-            np.clip(rng.lognormal(-0.02, 0.07), 0.5, MAX_OVERDELIVERY.get(c.account.network, 1.5))
-        )
+        rng = rng or _rng(self.seed, c.index, day.toordinal())
+        # min/max, not np.clip: the same float, without NumPy's per-call overhead.
+        delivery = min(max(float(rng.lognormal(-0.02, 0.07)), 0.5),
+                       MAX_OVERDELIVERY.get(c.account.network, 1.5))
         if rng.random() < 0.04:  # now and then a platform overdelivers hard
             delivery = float(rng.uniform(1.2, MAX_OVERDELIVERY.get(c.account.network, 1.5)))
         spend = _round_money(budget * delivery, c.account.currency)
@@ -317,9 +467,12 @@ class SandboxConnector:
         conv = c.expected_conversions(spend) * dow
         return spend, conv, conv * c.order_value
 
-    def day_metrics(self, c: SimCampaign, day: dt.date, observed: dt.date) -> MetricRecord:
-        spend, conv_mean, _ = self.true_day(c, day)
-        rng = _rng(self.seed, c.index, day.toordinal(), 1)
+    def day_metrics(
+        self, c: SimCampaign, day: dt.date, observed: dt.date,
+        rngs: tuple[np.random.Generator, np.random.Generator] | None = None,
+    ) -> MetricRecord:
+        spend, conv_mean, _ = self.true_day(c, day, rngs[0] if rngs else None)
+        rng = rngs[1] if rngs else _rng(self.seed, c.index, day.toordinal(), 1)
         noise = float(rng.lognormal(0, 0.1))
         conversions = int(rng.poisson(conv_mean * noise))
         order_values = rng.lognormal(0, 0.25, size=conversions) * c.order_value
@@ -439,9 +592,17 @@ class SandboxConnector:
         end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
         day = start
         campaigns = [c for c in self._campaigns_of(account) if c.status == "ACTIVE"]
-        while day <= end:
-            for c in campaigns:
-                yield self.day_metrics(c, day, observed)
+        indexes = np.array([c.index & _M32 for c in campaigns], dtype=np.uint32)
+        seed = np.full(len(campaigns), self.seed & _M32, dtype=np.uint32)
+        one = np.ones(len(campaigns), dtype=np.uint32)
+        delivery, noise = _Streams(), _Streams()
+        while day <= end and campaigns:
+            ordinal = np.full(len(campaigns), day.toordinal() & _M32, dtype=np.uint32)
+            # The streams _rng(seed, index, day) and _rng(seed, index, day, 1) of every campaign.
+            firsts = pcg_states([seed, indexes, ordinal])
+            seconds = pcg_states([seed, indexes, ordinal, one])
+            for c, a, b in zip(campaigns, firsts, seconds, strict=True):
+                yield self.day_metrics(c, day, observed, (delivery.at(a), noise.at(b)))
             day += dt.timedelta(days=1)
 
     def _target_campaigns(self, target: BudgetTarget) -> list[SimCampaign]:
@@ -482,9 +643,5 @@ class SandboxConnector:
         current = self.read_budget(target)
         if dry_run or amount == current:
             return BudgetResult(target, daily_budget, current, changed=False, dry_run=dry_run)
-        today = self.local_today(c.account)
-        history = [(d, b) for d, b in self.overrides.get(c.budget_key, []) if d < today]
-        history.append((today, float(amount)))
-        self.overrides[c.budget_key] = history
-        self._save_state()
+        self._record(c.budget_key, self.local_today(c.account), float(amount))
         return BudgetResult(target, daily_budget, self.read_budget(target), changed=True)

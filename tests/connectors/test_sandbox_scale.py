@@ -1,0 +1,82 @@
+"""The sandbox at benchmark size: more accounts, the same numbers, budgets that persist."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.base import BudgetTarget
+from connectors.sandbox import SandboxConnector, _rng, pcg_states, sandbox_accounts
+
+NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
+KEY = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(KEY, KEY, KEY, KEY), min_size=1, max_size=5),
+       width=st.integers(min_value=1, max_value=4))
+def test_vectorised_seeding_gives_numpys_own_streams(rows, width) -> None:
+    columns = [np.array([r[j] for r in rows], dtype=np.uint32) for j in range(width)]
+    for keys, (state, inc) in zip(rows, pcg_states(columns), strict=True):
+        expected = _rng(*keys[:width]).bit_generator.state["state"]
+        assert (state, inc) == (expected["state"], expected["inc"])
+
+
+def test_daily_metrics_are_the_per_day_numbers_of_each_campaign() -> None:
+    """The fast path of a whole account's history equals each campaign-day computed alone."""
+    sb = SandboxConnector(now=NOW, campaigns_per_account=12)
+    alone = SandboxConnector(now=NOW, campaigns_per_account=12)
+    for account in ("act_1002", "1234567890"):
+        observed = alone.local_today(alone.accounts[account])
+        rows = list(sb.daily_metrics(account, dt.date(2026, 3, 1), dt.date(2026, 6, 14)))
+        by_id = {c.external_id: c for c in alone.campaigns if c.account.external_id == account}
+        assert len(rows) > 1000
+        assert rows == [alone.day_metrics(by_id[m.campaign_external_id], m.date, observed)
+                        for m in rows]
+
+
+def test_more_accounts_keep_the_default_five_and_add_distinct_ones() -> None:
+    default = SandboxConnector(now=NOW)
+    big = SandboxConnector(now=NOW, accounts=sandbox_accounts(12), campaigns_per_account=3)
+    ids = [a.external_id for a in big.list_accounts()]
+    assert ids[:5] == [a.external_id for a in default.list_accounts()]
+    assert len(set(ids)) == 12
+    campaigns = [(a, c.external_id) for a in ids for c in big.list_campaigns(a)]
+    assert len(set(campaigns)) == 36
+    small = SandboxConnector.from_options("s", {"accounts": 2, "campaigns_per_account": 2})
+    assert [a.external_id for a in small.list_accounts()] == ids[:2]
+
+
+def test_many_budget_writes_survive_a_restart_and_the_journal_folding(
+    tmp_path, monkeypatch
+) -> None:
+    state = tmp_path / "sandbox.json"
+    journal = tmp_path / "sandbox.json.log"
+    sb = SandboxConnector(now=NOW, state_path=state, campaigns_per_account=40)
+    written = {}
+    for n, c in enumerate(x for x in sb.campaigns if x.level == "campaign"):
+        target = BudgetTarget(c.account.external_id, "campaign", c.budget_key, c.account.currency)
+        amount = Decimal(100 + n)
+        assert sb.apply_budget(target, amount).changed
+        written[target] = amount
+    # A later day writes one budget again: its earlier value stays the history of the past.
+    later = NOW + dt.timedelta(days=2)
+    first = next(iter(written))
+    SandboxConnector(now=later, state_path=state, campaigns_per_account=40).apply_budget(
+        first, Decimal(999))
+    restarted = SandboxConnector(now=later, state_path=state, campaigns_per_account=40)
+    assert journal.stat().st_size > 2000
+    monkeypatch.setattr(SandboxConnector, "JOURNAL_COMPACT_BYTES", 2000)  # fold now
+    folded = SandboxConnector(now=later, state_path=state, campaigns_per_account=40)
+    assert not journal.exists() and state.exists()
+    again = SandboxConnector(now=later, state_path=state, campaigns_per_account=40)
+    for target, amount in written.items():
+        expected = Decimal(999) if target == first else amount
+        assert restarted.read_budget(target) == expected == folded.read_budget(target)
+        assert again.read_budget(target) == expected
+    c = next(x for x in folded.campaigns if x.budget_key == first.external_id)
+    assert folded.budget_on(c, NOW.date()) == float(written[first])
