@@ -49,6 +49,7 @@ STAGES = (
     ("sync", "_sync"),
     ("expire", "_expire"),
     ("optimise/propose", "_propose"),
+    ("hard stop", "_hard_stop"),
     ("approve", "_auto_approve"),
     ("apply", "_apply"),
     ("alerts", "_evaluate_alerts"),
@@ -112,9 +113,12 @@ def _night(raw: dict, now: dt.datetime, profile: str | None, out: Any) -> None:
                                  used + time.process_time() - cpu, max(peak, _rss_peak_mib()))
         return run
 
+    # A portfolio's steps are methods of the nightly's run object; the others are functions.
+    run_class = getattr(nightly, "_Run", None)
     for label, name in STAGES:
-        if hasattr(nightly, name):
-            setattr(nightly, name, timed(label, getattr(nightly, name)))
+        owner = run_class if run_class is not None and hasattr(run_class, name) else nightly
+        if hasattr(owner, name):
+            setattr(owner, name, timed(label, getattr(owner, name)))
     platform = _time_platform()
     profiler = cProfile.Profile() if profile else None
     start, cpu = time.perf_counter(), time.process_time()
