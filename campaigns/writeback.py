@@ -205,7 +205,9 @@ def _select(
             report.add(ItemOutcome(item.id, label, "busy", new,
                                    error=f"being applied by another request since {claimed_at}"))
             continue
-        if item.status == "failed" and item.attempts >= policy.max_attempts:
+        # The limit stops automation; a person applying again (once the cause is fixed)
+        # still may.
+        if item.status == "failed" and due_only and item.attempts >= policy.max_attempts:
             report.add(ItemOutcome(item.id, label, "failed", new, error=item.error))
             continue
         due = as_utc(item.next_attempt_at)
@@ -232,10 +234,10 @@ def _claim(
     pending, so a request that loses every item can still roll back and write nothing).
     """
     item: Any = ShiftItem
-    claimable = and_(item.status.in_(CLAIMABLE), item.attempts < policy.max_attempts)
+    claimable = item.status.in_(CLAIMABLE)
     if due_only:
-        claimable = and_(claimable, or_(item.next_attempt_at.is_(None),
-                                        item.next_attempt_at <= now))
+        claimable = and_(claimable, item.attempts < policy.max_attempts,
+                         or_(item.next_attempt_at.is_(None), item.next_attempt_at <= now))
     stale = and_(item.status == "applying",
                  or_(item.claimed_at.is_(None), item.claimed_at <= now - policy.claim_timeout))
     won: list[_Work] = []
@@ -489,8 +491,8 @@ def _fail(session: Session, work: _Work, claim: str, err: ConnectorError, *, act
         return
     if item.attempts >= policy.max_attempts:
         text = (f"{text} (gave up after {item.attempts} attempts; nothing more is tried "
-                "automatically: a manager must act, e.g. fix the account and propose a new "
-                "shift)")
+                "automatically: a manager must act — fix the cause, then apply the shift "
+                "again, or propose a new one)")
         item.next_attempt_at = None
     else:
         item.next_attempt_at = policy.next_attempt(item.attempts, now)

@@ -248,9 +248,15 @@ def test_failed_items_back_off_and_give_up_after_the_limit(engine: Engine) -> No
     reads = platform.reads["a0c1"]
     assert shifts.retry_due(engine, "default", user=NIGHTLY, applier=applier_for(platform),
                             now=due + dt.timedelta(days=7)) == []
-    with pytest.raises(ConflictError, match="nothing to apply"):
-        _apply(engine, shift_id, platform, user=Principal("maria", Role.manager))
     assert platform.reads["a0c1"] == reads and platform.writes == {"a0c0": 1}
+
+    # Automation has given up; a manager who fixed the cause applies the shift again.
+    manager = Principal("maria", Role.manager)
+    assert _apply(engine, shift_id, platform, user=manager).shift.status == "partially_applied"
+    assert _items(engine, shift_id)["a0c1"].attempts == 6  # tried once more, at once
+    del platform.fail_writes["a0c1"]
+    assert _apply(engine, shift_id, platform, user=manager).shift.status == "applied"
+    assert platform.writes == {"a0c0": 1, "a0c1": 1}
 
 
 def test_retry_to_success_makes_the_shift_applied(engine: Engine) -> None:
