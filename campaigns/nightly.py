@@ -91,8 +91,7 @@ def run_nightly(
     schedule = triggers(settings)
     dry = automation.automation_settings(settings).dry_run if dry_run is None else dry_run
     lookup = _lookup(settings, connector_factory)
-    applier = applier or (_applier(lookup) if connector_factory is not None
-                          else shifts.writeback_applier(settings))
+    applier = applier or shifts.writeback_applier(settings, connectors=lookup)
     report = NightlyReport(dry_run=dry)
     synced: set[str] = set()
     for name in portfolios or portfolio_names(settings):
@@ -143,10 +142,6 @@ def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.C
         return cache[account.source]
 
     return lookup
-
-
-def _applier(lookup: writeback.ConnectorLookup) -> shifts.ItemApplier:
-    return shifts.writeback_applier(connectors=lookup)
 
 
 def _finished(engine: Engine, key: str) -> bool:

@@ -31,7 +31,15 @@ from sqlmodel import Session
 
 from campaigns import audit
 from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, ShiftItem, as_utc, utcnow
-from connectors.base import BudgetOutcome, BudgetTarget, Connector, ConnectorError, apply_budgets
+from connectors.base import (
+    BudgetOutcome,
+    BudgetTarget,
+    Connector,
+    ConnectorError,
+    apply_budgets,
+    apply_each,
+    as_connector_error,
+)
 from connectors.redact import redact
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,6 @@ CLAIMABLE = ("approved", "failed")
 APPLICABLE = (*CLAIMABLE, "applying")
 STOPS_ACCOUNT = frozenset({"auth", "throttled"})
 CLAIM_CHUNK = 500  # item ids per claiming statement
-# Item outcomes that count as done for the shift.
-DONE = ("applied", "already", "skipped")
 
 
 @dataclass(frozen=True)
@@ -329,7 +335,7 @@ def _apply_account(
     try:
         connector = lookup(account)
     except Exception as exc:  # a source that cannot be built fails its items, not the run
-        broken = _as_connector_error(exc)
+        broken = as_connector_error(exc)
     stopped = False
     writes: list[_Work] = []
     for work in leaders:
@@ -341,7 +347,7 @@ def _apply_account(
             assert connector is not None
             work.current = connector.read_budget(work.target)
         except Exception as exc:
-            err = _as_connector_error(exc)
+            err = as_connector_error(exc)
             results[work.item_id] = err
             stopped = err.kind in STOPS_ACCOUNT
             continue
@@ -358,27 +364,20 @@ def _apply_account(
 def _write(connector: Connector, writes: list[_Work], *, dry_run: bool
            ) -> dict[int, BudgetOutcome]:
     """The platform writes of one account: one batch where the connector has one; otherwise
-    one change at a time, stopping at an auth or throttling failure."""
+    one change at a time, stopping at an auth or throttling failure (the changes after it get
+    no outcome: they go back unattempted)."""
     changes = [(w.target, w.new_budget) for w in writes]
-    if getattr(connector, "apply_budgets", None) is not None:
-        try:
-            outcomes = apply_budgets(connector, changes, dry_run=dry_run)
-            if len(outcomes) != len(changes):
-                raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
-        except Exception as exc:
-            # Whatever reached the platform is read back before the next attempt writes.
-            outcomes = [_as_connector_error(exc)] * len(writes)
-        return {w.item_id: o for w, o in zip(writes, outcomes, strict=True)}
-    results: dict[int, BudgetOutcome] = {}
-    for work, change in zip(writes, changes, strict=True):
-        try:
-            (outcome,) = apply_budgets(connector, [change], dry_run=dry_run)
-        except Exception as exc:
-            outcome = _as_connector_error(exc)
-        results[work.item_id] = outcome
-        if isinstance(outcome, ConnectorError) and outcome.kind in STOPS_ACCOUNT:
-            break
-    return results
+    if getattr(connector, "apply_budgets", None) is None:
+        outcomes = apply_each(connector, changes, dry_run=dry_run, stop_on=STOPS_ACCOUNT)
+        return {w.item_id: o for w, o in zip(writes, outcomes, strict=False)}
+    try:
+        outcomes = apply_budgets(connector, changes, dry_run=dry_run)
+        if len(outcomes) != len(changes):
+            raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
+    except Exception as exc:
+        # Whatever reached the platform is read back before the next attempt writes.
+        outcomes = [as_connector_error(exc)] * len(writes)
+    return {w.item_id: o for w, o in zip(writes, outcomes, strict=True)}
 
 
 def _record(
@@ -405,10 +404,9 @@ def _record(
                             f"budget already set by item {lead[0]}", dry_run)
                 report.add(ItemOutcome(work.item_id, label, "skipped", work.new_budget))
                 continue
-            result = results.get(work.item_id)
-            if result is None and work.current is not None and work.current == work.new_budget:
-                result = None  # the platform already holds it: nothing was written
-            elif result is None:  # the account was stopped before this one
+            result = results.get(work.item_id)  # None: nothing was written
+            if result is None and work.current != work.new_budget:
+                # Not read (or read but not written): the account was stopped before it.
                 _release(session, work, claim, dry_run)
                 report.add(ItemOutcome(work.item_id, label, "not_attempted", work.new_budget,
                                        work.current))
@@ -550,12 +548,6 @@ def _release(session: Session, work: _Work, claim: str, dry_run: bool) -> None:
 
 def _label(work: _Work) -> str:
     return f"{work.target.level}:{work.target.external_id}"
-
-
-def _as_connector_error(exc: BaseException) -> ConnectorError:
-    if isinstance(exc, ConnectorError):
-        return exc
-    return ConnectorError(f"{type(exc).__name__}: {exc}", kind="fatal")
 
 
 def _store_budget(session: Session, item: ShiftItem, budget: Decimal, now: dt.datetime) -> None:

@@ -7,7 +7,7 @@ micros and minor units are converted inside each connector and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
@@ -162,10 +162,36 @@ def apply_budgets(
     batch = getattr(connector, "apply_budgets", None)
     if batch is not None:
         return list(batch(changes, dry_run=dry_run))
+    return apply_each(connector, changes, dry_run=dry_run)
+
+
+def apply_each(
+    connector: Connector,
+    changes: Sequence[tuple[BudgetTarget, Decimal]],
+    *,
+    dry_run: bool = False,
+    stop_on: Collection[str] = (),
+) -> list[BudgetOutcome]:
+    """One ``apply_budget`` call per change, in order, each failure as its outcome.
+
+    After a failure whose kind is in ``stop_on`` (an account whose token was revoked) the
+    remaining changes are not attempted, and the list ends there.
+    """
     outcomes: list[BudgetOutcome] = []
     for target, budget in changes:
         try:
-            outcomes.append(connector.apply_budget(target, budget, dry_run=dry_run))
-        except ConnectorError as exc:
-            outcomes.append(exc)
+            outcome: BudgetOutcome = connector.apply_budget(target, budget, dry_run=dry_run)
+        except Exception as exc:
+            outcome = as_connector_error(exc)
+        outcomes.append(outcome)
+        if isinstance(outcome, ConnectorError) and outcome.kind in stop_on:
+            break
     return outcomes
+
+
+def as_connector_error(exc: BaseException) -> ConnectorError:
+    """A platform failure as the classified error callers record; anything unclassified is
+    fatal (a retry would fail the same way)."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    return ConnectorError(f"{type(exc).__name__}: {exc}", kind="fatal")

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 
-from connectors.base import BudgetResult, BudgetTarget, ConnectorError
+from connectors.base import BudgetResult, BudgetTarget, ConnectorError, apply_each
 
 
 class FakePlatform:
@@ -71,10 +71,4 @@ class FakeBatchPlatform(FakePlatform):
                       dry_run: bool = False) -> list[BudgetResult | ConnectorError]:
         with self._lock:
             self.batches.append([t.external_id for t, _ in changes])
-        out: list[BudgetResult | ConnectorError] = []
-        for target, budget in changes:
-            try:
-                out.append(self.apply_budget(target, budget, dry_run=dry_run))
-            except ConnectorError as e:
-                out.append(e)
-        return out
+        return apply_each(self, changes, dry_run=dry_run)
