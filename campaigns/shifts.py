@@ -360,10 +360,7 @@ def retry_due(
             .where(BudgetShift.portfolio_id == portfolio_id,
                    BudgetShift.status.in_(("partially_applied", "failed")),  # type: ignore[attr-defined]
                    or_(ShiftItem.status == "approved",
-                       and_(ShiftItem.status == "failed",
-                            ShiftItem.attempts < RETRY.max_attempts,  # type: ignore[arg-type]
-                            or_(ShiftItem.next_attempt_at.is_(None),  # type: ignore[union-attr]
-                                ShiftItem.next_attempt_at <= now))))  # type: ignore[operator]
+                       and_(ShiftItem.status == "failed", RETRY.due(now))))
             .order_by(BudgetShift.id)  # type: ignore[arg-type]
         ).all())
     lines = []

@@ -65,6 +65,13 @@ class RetryPolicy:
     def next_attempt(self, attempts: int, now: dt.datetime) -> dt.datetime:
         return now + self.backoff * 2 ** max(attempts - 1, 0)
 
+    def due(self, now: dt.datetime) -> Any:
+        """The SQL condition of an item automation may try (again) at ``now``: attempts
+        left and its backoff passed."""
+        item: Any = ShiftItem
+        return and_(item.attempts < self.max_attempts,
+                    or_(item.next_attempt_at.is_(None), item.next_attempt_at <= now))
+
 
 RETRY = RetryPolicy()
 
@@ -242,8 +249,7 @@ def _claim(
     item: Any = ShiftItem
     claimable = item.status.in_(CLAIMABLE)
     if due_only:
-        claimable = and_(claimable, item.attempts < policy.max_attempts,
-                         or_(item.next_attempt_at.is_(None), item.next_attempt_at <= now))
+        claimable = and_(claimable, policy.due(now))
     stale = and_(item.status == "applying",
                  or_(item.claimed_at.is_(None), item.claimed_at <= now - policy.claim_timeout))
     won: list[_Work] = []
