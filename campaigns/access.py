@@ -16,6 +16,7 @@ Sessions without the mark (the CLI, the nightly job, global tokens) are not touc
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from sqlalchemy import String, and_, cast, event, false, or_, select
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
@@ -74,26 +75,25 @@ def _criteria(ids: tuple[int, ...]) -> list[object]:
             select(cast(ShiftItem.__table__.c.id, String)).where(  # type: ignore[attr-defined]
                 ShiftItem.__table__.c.shift_id.in_(shifts)))),  # type: ignore[attr-defined]
     ) if ids else false()
-    return [
-        with_loader_criteria(Portfolio, Portfolio.id.in_(ids), include_aliases=True),  # type: ignore[union-attr]
-        with_loader_criteria(AdAccount, AdAccount.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(Campaign, Campaign.account_id.in_(accounts), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(AdSet, AdSet.campaign_id.in_(campaigns), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(DailyMetric, DailyMetric.account_id.in_(accounts),  # type: ignore[attr-defined]
-                             include_aliases=True),
-        with_loader_criteria(AccountDay, AccountDay.account_id.in_(accounts),  # type: ignore[attr-defined]
-                             include_aliases=True),
-        with_loader_criteria(SyncRun, SyncRun.account_id.in_(accounts), include_aliases=True),  # type: ignore[union-attr]
-        with_loader_criteria(BudgetPlan, BudgetPlan.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(SpendCap, SpendCap.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(OptimizationRun, OptimizationRun.portfolio_id.in_(ids),  # type: ignore[attr-defined]
-                             include_aliases=True),
-        with_loader_criteria(BudgetShift, BudgetShift.portfolio_id.in_(ids),  # type: ignore[attr-defined]
-                             include_aliases=True),
-        with_loader_criteria(ShiftItem, ShiftItem.shift_id.in_(shifts), include_aliases=True),  # type: ignore[attr-defined]
-        with_loader_criteria(Alert, Alert.portfolio_id.in_(ids), include_aliases=True),  # type: ignore[union-attr]
-        with_loader_criteria(AuditEvent, audit, include_aliases=True),
+    # Each model and what makes one of its rows this token's.
+    owned_rows: list[tuple[type, Any]] = [
+        (Portfolio, Portfolio.id.in_(ids)),  # type: ignore[union-attr]
+        (AdAccount, AdAccount.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
+        (Campaign, Campaign.account_id.in_(accounts)),  # type: ignore[attr-defined]
+        (AdSet, AdSet.campaign_id.in_(campaigns)),  # type: ignore[attr-defined]
+        (DailyMetric, DailyMetric.account_id.in_(accounts)),  # type: ignore[attr-defined]
+        (AccountDay, AccountDay.account_id.in_(accounts)),  # type: ignore[attr-defined]
+        (SyncRun, SyncRun.account_id.in_(accounts)),  # type: ignore[union-attr]
+        (BudgetPlan, BudgetPlan.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
+        (SpendCap, SpendCap.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
+        (OptimizationRun, OptimizationRun.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
+        (BudgetShift, BudgetShift.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
+        (ShiftItem, ShiftItem.shift_id.in_(shifts)),  # type: ignore[attr-defined]
+        (Alert, Alert.portfolio_id.in_(ids)),  # type: ignore[union-attr]
+        (AuditEvent, audit),
     ]
+    return [with_loader_criteria(model, where, include_aliases=True)
+            for model, where in owned_rows]
 
 
 @event.listens_for(OrmSession, "do_orm_execute")
