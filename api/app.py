@@ -1,5 +1,5 @@
 """The FastAPI application: JSON under /api/v1, the approvers' dashboard at /, OpenAPI at
-/openapi.json and /docs."""
+/openapi.json, /docs and /redoc."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
 from starlette.routing import Route, compile_path
 
-from api import dashboard, problems
+from api import dashboard, docs_pages, problems
 from api.fastpath import FastReads, PrincipalCache, ResponseCache
 from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -122,7 +122,7 @@ def create_app(
         title="budgetpilot",
         version="0.1.0",
         description="Campaign plans, pacing, finance reports and the approval of budget shifts.",
-        lifespan=lifespan,
+        lifespan=lifespan, docs_url=None, redoc_url=None,  # served offline by docs_pages
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -148,6 +148,7 @@ def create_app(
     app.include_router(automation_router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     dashboard.install(app, API_PREFIX)
+    docs_pages.install(app)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

@@ -31,6 +31,7 @@ from tests.api.factories import (
     create_plan,
     create_shift,
 )
+from tests.browser.chrome import chrome
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
                              shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)
@@ -41,9 +42,6 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install -y chromium chromium-driver)"),
     pytest.mark.skipif(CHROMEDRIVER is None, reason="no chromedriver (apt-get install -y chromium-driver)"),
 ]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,1000"]
 WAIT = 20
 
 
@@ -75,19 +73,9 @@ def server(sqlite_engine: Engine) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(WAIT)
-    try:
+    assert CHROMIUM is not None and CHROMEDRIVER is not None
+    with chrome(CHROMIUM, CHROMEDRIVER, timeout=WAIT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
