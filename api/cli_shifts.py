@@ -38,6 +38,7 @@ from campaigns.auth import Principal, Role
 from campaigns.catalog import Page
 from campaigns.errors import BudgetPilotError, NotFoundError
 from campaigns.models import utcnow
+from campaigns.names import item_names
 from campaigns.policy import service_config
 
 shifts_app = typer.Typer(
@@ -127,6 +128,22 @@ def _when(value: dt.datetime | None) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _item_comments(values: list[str] | None) -> dict[int, str] | None:
+    """``ID=TEXT`` options as {item id: text}."""
+    out = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip().isdigit():
+            raise typer.BadParameter(f"{value!r}: write ITEM_ID=comment, e.g. 12=keep it",
+                                     param_hint="--item-comment")
+        out[int(key)] = text.strip()
+    return out or None
+
+
 def shift_json(session: Session, view: shifts.ShiftView) -> dict[str, Any]:
     from api.routes.shifts import detail
 
@@ -158,13 +175,21 @@ def render(session: Session, view: shifts.ShiftView) -> str:
     if s.decided_by:
         lines.append(f"decided by {s.decided_by} at {_when(s.decided_at)}"
                      + (f": {s.comment}" if s.comment else ""))
-    lines.append(f"{'item':>6} {'target':<24} {'cur':<4} {'old':>12} {'new':>12} "
-                 f"{'status':<10} {'tries':>5}  note")
+    lines.append(f"{'item':>6} {'target':<24} {'network':<8} {'account':<20} {'name':<28} "
+                 f"{'cur':<4} {'old':>12} {'new':>12} {'status':<10} {'tries':>5}  note")
+    names = item_names(session, view.items)
     for i in view.items:
+        assert i.id is not None
+        n = names[i.id]
         note = i.error or i.reason
         if i.status == "failed" and i.next_attempt_at is not None:
             note = f"{note} (next try after {_when(i.next_attempt_at)})"
-        lines.append(f"{i.id:>6} {i.level + ':' + i.target_external_id:<24} {i.currency:<4} "
+        if i.comment:
+            note = f"{note} [comment: {i.comment}]"
+        name = n.campaign_name + (f" / {n.adset_name}" if n.adset_name else "")
+        lines.append(f"{i.id:>6} {i.level + ':' + i.target_external_id:<24} {n.network:<8} "
+                     f"{_clip(n.account_name or n.account_external_id, 20):<20} "
+                     f"{_clip(name, 28):<28} {i.currency:<4} "
                      f"{_money(i.old_budget):>12} {_money(i.new_budget):>12} {i.status:<10} "
                      f"{i.attempts:>5}  {note}")
     if view.report is not None:
@@ -237,16 +262,19 @@ def approve_command(
     item: Annotated[list[int] | None, typer.Option(
         "--item", help="Approve only this item (repeatable); the others are rejected.")] = None,
     comment: Annotated[str | None, typer.Option(help="Recorded with the decision.")] = None,
+    item_comment: Annotated[list[str] | None, typer.Option(
+        "--item-comment", help="ITEM_ID=TEXT: a comment kept on that item (repeatable).")] = None,
     as_: AsOption = None,
     expect_version: VersionOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve a proposed shift (all its items, or only --item ones)."""
+    """Approve a proposed shift (all its items, or only --item ones; the others keep their
+    budgets)."""
     with unit(config) as (session, settings):
         view = shifts.approve(
             session, shift_id, version=_current(session, shift_id, expect_version),
             user=operator(as_), policy=service_config(settings).service, item_ids=item,
-            comment=comment, now=utcnow(),
+            comment=comment, item_comments=_item_comments(item_comment), now=utcnow(),
         )
         _show(session, view, as_json)
 

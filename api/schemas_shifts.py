@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,12 @@ class ShiftItemPublic(Public):
     adset_id: int | None
     level: str
     target_external_id: str
+    network: str = ""
+    account_external_id: str = ""
+    account_name: str = ""
+    campaign_external_id: str = ""
+    campaign_name: str = ""
+    adset_name: str | None = None
     currency: str
     old_budget: Decimal
     new_budget: Decimal
@@ -38,6 +44,7 @@ class ShiftItemPublic(Public):
     next_attempt_at: dt.datetime | None = Field(
         None, description="a failed item is tried again (by the nightly job) from then on"
     )
+    comment: str | None = Field(None, description="the approver's comment on this item")
 
 
 class ShiftPublic(Public):
@@ -63,6 +70,9 @@ class ShiftPublic(Public):
 
 class ShiftDetail(ShiftPublic):
     change_fraction: float = Field(description="sum |new - old| / sum old over all items")
+    approved_total: Decimal | None = Field(
+        None, description="once decided: the daily total (reporting currency) after the "
+        "approved items are applied; items not approved keep their budgets")
     items: list[ShiftItemPublic]
     rolled_back_by: list[int] = Field(
         default_factory=list, description="shifts proposed to undo this one"
@@ -103,15 +113,23 @@ class Version(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1, description="the version you read (else 409)")
 
 
+ItemComments = dict[int, Annotated[str, Field(max_length=2000)]]
+
+
 class ShiftApprove(Version):
     item_ids: list[int] | None = Field(
         None, max_length=10_000, description="approve only these items; the rest are rejected"
+        " and keep their budgets"
     )
     comment: str | None = Field(None, max_length=2000)
+    item_comments: ItemComments | None = Field(
+        None, max_length=10_000, description="item id -> a comment kept on that item")
 
 
 class ShiftReject(Version):
     comment: str | None = Field(None, max_length=2000)
+    item_comments: ItemComments | None = Field(
+        None, max_length=10_000, description="item id -> a comment kept on that item")
 
 
 class OptimizationRequest(BaseModel):
@@ -165,6 +183,8 @@ class AlertPublic(Public):
     delivered_at: dt.datetime | None
     delivery_attempts: int
     last_delivery_error: Redacted | None
+    scope_name: str | None = Field(None, description="the account, campaign or network named "
+                                   "by scope_key, when it is one")
 
 
 class AlertsPublic(Public):
@@ -181,6 +201,8 @@ class AlertEvaluation(BaseModel):
 class PacingRow(BaseModel):
     scope: str
     scope_key: str
+    scope_name: str | None = Field(None, description="the account or campaign name (the "
+                                   "network itself, or \"total\")")
     currency: str
     planned: Decimal
     spend_to_date: Decimal

@@ -297,6 +297,7 @@ class ShiftItem(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = ts_field(nullable=True)
     next_attempt_at: datetime | None = ts_field(nullable=True)
+    comment: str | None = None  # the approver's, per item
 
 
 class AuditEvent(SQLModel, table=True):

@@ -80,6 +80,18 @@ def change_fraction(items: Sequence[ShiftItem], rates: Mapping[str, Decimal]) ->
     return float(moved / before)
 
 
+KEEP_BUDGET = ("rejected", "skipped")  # item statuses that leave the budget where it was
+
+
+def approved_total(total_before: Decimal, items: Sequence[ShiftItem],
+                   rates: Mapping[str, Decimal]) -> Decimal:
+    """The daily total (reporting currency) once a decided shift's approved items are
+    applied: every item not approved keeps its budget."""
+    moved = sum(((i.new_budget - i.old_budget) * rates[i.currency] for i in items
+                 if i.status not in KEEP_BUDGET), Decimal(0))
+    return (total_before + moved).quantize(Decimal("0.01"))
+
+
 def list_shifts(
     session: Session, page: Page, *, status: str | None = None, portfolio: str | None = None
 ) -> tuple[list[BudgetShift], int]:
@@ -183,9 +195,10 @@ def _check_fresh(session: Session, view: ShiftView, now: dt.datetime, actor: str
 def approve(
     session: Session, shift_id: int, *, version: int, user: Principal, policy: ShiftPolicy,
     item_ids: Sequence[int] | None = None, comment: str | None = None,
-    now: dt.datetime | None = None,
+    item_comments: Mapping[int, str] | None = None, now: dt.datetime | None = None,
 ) -> ShiftView:
-    """Approve all items, or only ``item_ids`` (the others are rejected)."""
+    """Approve all items, or only ``item_ids`` (the others are rejected and keep their
+    budgets); ``item_comments`` (item id -> text) are kept on the items."""
     now = now or utcnow()
     view = get_shift(session, shift_id)
     _require_status(view, "proposed")
@@ -194,6 +207,7 @@ def approve(
             f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
         )
     chosen = _select_items(view, item_ids)
+    _check_items(view, item_comments or {})
     moved = change_fraction(chosen, reporting_rates(session, view.shift, chosen))
     if view.shift.created_by == user.name and moved > policy.auto_approve_max_change:
         raise PermissionDeniedError(
@@ -209,11 +223,13 @@ def approve(
     chosen_ids = {i.id for i in chosen}
     for item in view.items:
         item.status = "approved" if item.id in chosen_ids else "rejected"
+    notes = _note_items(view, item_comments or {})
     session.flush()
     view = ShiftView(shift, view.items)
     audit.record(session, actor=user.name, action="shift.approve", entity_type="shift",
                  entity_id=shift_id, before=before,
-                 after={**_snapshot(view), "comment": comment, "change_fraction": moved})
+                 after={**_snapshot(view), "comment": comment, "change_fraction": moved,
+                        **notes})
     return view
 
 
@@ -229,23 +245,44 @@ def _select_items(view: ShiftView, item_ids: Sequence[int] | None) -> list[Shift
     return [known[i] for i in dict.fromkeys(item_ids)]
 
 
+def _check_items(view: ShiftView, item_comments: Mapping[int, str]) -> None:
+    unknown = sorted(set(item_comments) - {i.id for i in view.items})
+    if unknown:
+        raise ValidationError(f"comments name items {unknown}, which are not part of shift "
+                              f"{view.shift.id}")
+
+
+def _note_items(view: ShiftView, item_comments: Mapping[int, str]) -> dict[str, Any]:
+    """Keep each item's comment on it; what the audit event records of them."""
+    notes = {}
+    for item in view.items:
+        text = (item_comments.get(item.id) or "").strip()  # type: ignore[arg-type]
+        if text:
+            item.comment = text
+            notes[str(item.id)] = text
+    return {"item_comments": notes} if notes else {}
+
+
 def reject(
     session: Session, shift_id: int, *, version: int, user: Principal, comment: str | None,
-    now: dt.datetime | None = None,
+    item_comments: Mapping[int, str] | None = None, now: dt.datetime | None = None,
 ) -> ShiftView:
     now = now or utcnow()
     view = get_shift(session, shift_id)
     _require_status(view, "proposed")
+    _check_items(view, item_comments or {})
     before = _snapshot(view)
     shift = _transition(session, view, version, "proposed", {
         "status": "rejected", "decided_by": user.name, "decided_at": now, "comment": comment,
     })
     for item in view.items:
         item.status = "rejected"
+    notes = _note_items(view, item_comments or {})
     session.flush()
     view = ShiftView(shift, view.items)
     audit.record(session, actor=user.name, action="shift.reject", entity_type="shift",
-                 entity_id=shift_id, before=before, after={**_snapshot(view), "comment": comment})
+                 entity_id=shift_id, before=before,
+                 after={**_snapshot(view), "comment": comment, **notes})
     return view
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
 
 from api import schemas_shifts as s
 from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
 from api.params import OptionalDay, PageDep, PathId
 from campaigns import alerts
 from campaigns.models import Alert
+from campaigns.names import scope_names
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -22,17 +25,24 @@ def list_alerts(
     kind: Annotated[str | None, Query(max_length=40)] = None, acknowledged: bool | None = None,
 ) -> s.AlertsPublic:
     rows, count = alerts.list_alerts(session, page, kind=kind, acknowledged=acknowledged)
-    return s.AlertsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.AlertsPublic(data=_named(session, rows), count=count)
+
+
+def _named(session: Session, rows: Sequence[Alert]) -> list[s.AlertPublic]:
+    names = scope_names(session, ((a.scope, a.scope_key) for a in rows))
+    return [s.AlertPublic.model_validate(a).model_copy(
+        update={"scope_name": names.get((a.scope, a.scope_key))}) for a in rows]
 
 
 @router.get("/{alert_id}", response_model=s.AlertPublic)
-def get_alert(session: SessionDep, _: Reader, alert_id: PathId) -> Alert:
-    return alerts.get_alert(session, alert_id)
+def get_alert(session: SessionDep, _: Reader, alert_id: PathId) -> s.AlertPublic:
+    return _named(session, [alerts.get_alert(session, alert_id)])[0]
 
 
 @router.post("/{alert_id}/acknowledge", response_model=s.AlertPublic)
-def acknowledge_alert(session: SessionDep, user: AlertAcknowledger, alert_id: PathId) -> Alert:
-    return alerts.acknowledge(session, alert_id, actor=user.name)
+def acknowledge_alert(session: SessionDep, user: AlertAcknowledger,
+                      alert_id: PathId) -> s.AlertPublic:
+    return _named(session, [alerts.acknowledge(session, alert_id, actor=user.name)])[0]
 
 
 @router.post("/evaluate", response_model=s.AlertEvaluation)

@@ -15,6 +15,7 @@ from api.params import Day, OptionalDay
 from campaigns import finance, pacing_service
 from campaigns.auth import Action
 from campaigns.csv_export import CSV_MEDIA_TYPE, attachment
+from campaigns.names import scope_names
 from campaigns.pacing_service import money
 from campaigns.report_cache import ReportCache
 
@@ -51,11 +52,13 @@ def get_pacing(
         session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
         cache=_cache(request),
     )
+    names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
     return responses.put(key, stamp, s.PacingReport(
         portfolio=report.portfolio, month=report.month, as_of=report.as_of,
         days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
         data=[s.PacingRow(
             scope=x.scope, scope_key=x.scope_key, currency=report.currency,
+            scope_name=names.get((x.scope, x.scope_key)),
             planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
             expected_to_date=money(x.result.expected_to_date),
             forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),

@@ -14,18 +14,27 @@ from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
 from campaigns import shifts
 from campaigns.auth import Action
+from campaigns.names import item_names
+from campaigns.shift_fx import reporting_rates
 from campaigns.shifts import ItemApplier, ShiftView
 
 router = APIRouter(prefix="/shifts", tags=["shifts"])
 
 
-def detail(view: ShiftView, session: Session | None = None) -> s.ShiftDetail:
+def detail(view: ShiftView, session: Session) -> s.ShiftDetail:
     assert view.shift.id is not None
+    names = item_names(session, view.items)
+    decided = view.shift.status not in ("proposed", "expired")
+    total = shifts.approved_total(
+        view.shift.total_before, view.items,
+        reporting_rates(session, view.shift, view.items)) if decided else None
     return s.ShiftDetail.model_validate({
         **s.ShiftPublic.model_validate(view.shift).model_dump(),
         "change_fraction": view.change_fraction,
-        "items": [s.ShiftItemPublic.model_validate(i) for i in view.items],
-        "rolled_back_by": shifts.rollbacks_of(session, view.shift.id) if session else [],
+        "approved_total": total,
+        "items": [{**s.ShiftItemPublic.model_validate(i).model_dump(),
+                   **asdict(names[i.id])} for i in view.items],  # type: ignore[index]
+        "rolled_back_by": shifts.rollbacks_of(session, view.shift.id),
     })
 
 
@@ -57,7 +66,8 @@ def approve_shift(
     body: s.ShiftApprove,
 ) -> s.ShiftDetail:
     view = shifts.approve(session, shift_id, version=body.version, user=user,
-                          policy=config.service, item_ids=body.item_ids, comment=body.comment)
+                          policy=config.service, item_ids=body.item_ids, comment=body.comment,
+                          item_comments=body.item_comments)
     return detail(view, session)
 
 
@@ -66,7 +76,8 @@ def reject_shift(
     session: SessionDep, user: ShiftDecider, shift_id: PathId, body: s.ShiftReject
 ) -> s.ShiftDetail:
     return detail(shifts.reject(session, shift_id, version=body.version, user=user,
-                                comment=body.comment), session)
+                                comment=body.comment, item_comments=body.item_comments),
+                  session)
 
 
 @router.post("/{shift_id}/apply", response_model=s.ShiftApplyResult)

@@ -31,12 +31,12 @@ def get_portfolio(session: Session, name: str = "default", currency: str = "EUR"
 
 def create_account(
     session: Session, *, network: str = "meta", currency: str = "EUR", timezone: str = "UTC",
-    portfolio: Portfolio | None = None, external_id: str | None = None,
+    portfolio: Portfolio | None = None, external_id: str | None = None, name: str = "Account",
 ) -> AdAccount:
     portfolio = portfolio or get_portfolio(session)
     row = AdAccount(
         portfolio_id=portfolio.id, network=network, external_id=external_id or f"act_{next(_seq)}",
-        name="Account", currency=currency, timezone=timezone,
+        name=name, currency=currency, timezone=timezone,
     )
     session.add(row)
     session.flush()
@@ -45,11 +45,11 @@ def create_account(
 
 def create_campaign(
     session: Session, *, account: AdAccount, daily_budget: str | Decimal = "100",
-    status: str = "active", external_id: str | None = None,
+    status: str = "active", external_id: str | None = None, name: str = "Campaign",
 ) -> Campaign:
     row = Campaign(
         account_id=account.id, network=account.network,
-        external_id=external_id or str(next(_seq)), name="Campaign", status=status,
+        external_id=external_id or str(next(_seq)), name=name, status=status,
         daily_budget=Decimal(daily_budget),
     )
     session.add(row)

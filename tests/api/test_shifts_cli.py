@@ -143,3 +143,22 @@ def test_a_stale_proposal_expires_instead_of_being_approved(
     with Session(engine) as s:
         row = s.get(BudgetShift, shift.id)
         assert row is not None and row.status == "expired"  # kept, as the API keeps it
+
+
+def test_show_names_items_and_approve_keeps_item_comments(
+    engine: Engine, platform: FakePlatform, cli  # type: ignore[no-untyped-def]
+) -> None:
+    shift_id, items = _shift(engine, platform, ["105", "95"], prefix="nm", created_by="nightly")
+    shown = cli("show", str(shift_id))
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if line.lstrip().startswith(str(items[0])))
+    assert "meta" in row and "Account" in row and "Campaign" in row
+    bad = cli("approve", str(shift_id), "--as", "maria", "--item-comment", "oops")
+    assert bad.exit_code == EXIT_USAGE and "ITEM_ID=comment" in bad.output
+    done = cli("approve", str(shift_id), "--as", "maria", "--item", str(items[0]),
+               "--item-comment", f"{items[0]}=best ROAS", "--json")
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.output)
+    assert body["items"][0]["comment"] == "best ROAS" and body["items"][1]["comment"] is None
+    assert Decimal(body["approved_total"]) == Decimal("205.00")
+    assert body["items"][0]["campaign_name"] == "Campaign"
