@@ -55,6 +55,8 @@ class PrincipalPublic(Public):
     name: str
     role: str
     portfolios: list[str] | None = Field(None, description="null: every portfolio")
+    actions: list[str] = Field(default_factory=list, description="what this role may do "
+                               "(the dashboard shows only the buttons for these)")
 
 
 class PortfolioPublic(Public):

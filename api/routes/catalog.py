@@ -10,6 +10,7 @@ from api import schemas as s
 from api.deps import AuditReader, Reader, SessionDep
 from api.params import Day, Id, Moment, Name, PageDep, PathId
 from campaigns import catalog
+from campaigns.auth import PERMISSIONS
 from campaigns.models import AdAccount, AdSet, Campaign
 
 router = APIRouter(tags=["catalog"])
@@ -18,7 +19,9 @@ router = APIRouter(tags=["catalog"])
 def me(session: SessionDep, user: Reader) -> s.PrincipalPublic:
     portfolios = None if user.portfolios is None else sorted(
         p.name for p in catalog.list_portfolios(session))  # the session sees only its own
-    return s.PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios)
+    actions = sorted(a.value for a, roles in PERMISSIONS.items() if user.role in roles)
+    return s.PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios,
+                             actions=actions)
 
 
 @router.get("/portfolios", response_model=s.PortfoliosPublic)

@@ -22,7 +22,8 @@ def test_unknown_and_revoked_tokens_are_401(
 ) -> None:
     assert client.get("/api/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
     me = client.get("/api/v1/me", headers=as_role("viewer"))
-    assert me.json() == {"name": "viewer", "role": "viewer", "portfolios": None}
+    assert me.json() == {"name": "viewer", "role": "viewer", "portfolios": None,
+                         "actions": ["read", "read_finance"]}
     listed = client.get("/api/v1/tokens", headers=as_role("admin")).json()["data"]
     viewer_id = next(t["id"] for t in listed if t["name"] == "viewer")
     r = client.delete(f"/api/v1/tokens/{viewer_id}", headers=as_role("admin"))
@@ -40,7 +41,8 @@ def test_token_is_stored_hashed_and_shown_once(
     row = db.exec(select(ApiToken).where(ApiToken.name == "ci")).one()
     assert row.token_hash == hash_token(secret) and secret not in row.token_hash
     assert "token" not in client.get("/api/v1/tokens", headers=as_role("admin")).json()["data"][0]
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json() == {
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()
+    assert {k: me[k] for k in ("name", "role", "portfolios")} == {
         "name": "ci", "role": "service", "portfolios": None}
     events = db.exec(select(AuditEvent).where(AuditEvent.action == "token.create")).all()
     assert any(e.after and e.after["name"] == "ci" for e in events)

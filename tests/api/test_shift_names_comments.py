@@ -147,3 +147,13 @@ def test_approved_total_moves_only_what_was_approved(
                             old_budget=o, new_budget=n, status="approved") for o, n, _ in rows]
     assert approved_total(before, everything, {"EUR": Decimal(1)}) == sum(
         (n for _, n, _ in rows), Decimal(0))
+
+
+def test_me_lists_the_actions_of_the_role(client: TestClient, as_role: Auth) -> None:
+    from campaigns.auth import PERMISSIONS, Role
+
+    for role in Role:
+        me = client.get("/api/v1/me", headers=as_role(role.value)).json()
+        assert set(me["actions"]) == {a.value for a, roles in PERMISSIONS.items() if role in roles}
+    viewer = client.get("/api/v1/me", headers=as_role("viewer")).json()["actions"]
+    assert "decide_shifts" not in viewer and "apply_shifts" not in viewer and "read" in viewer
