@@ -129,8 +129,10 @@ def test_manager_approves_one_item(server: str, browser: object, seeded: dict,
     card.find_element(By.CSS_SELECTOR, f'tr[data-item-id="{keep}"] .pick').click()
     card.find_element(By.CSS_SELECTOR, ".comment").send_keys("first one only")
     card.find_element(By.CSS_SELECTOR, ".approve-selected").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "message"), "approved"))
-    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".shift"))
+    done = f'.shift[data-shift-id="{seeded["shift"]}"]'
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{done} .card-message"),
+                                                "Approved 1 of 2 items"))
+    assert driver.find_element(By.CSS_SELECTOR, done).get_attribute("data-status") == "approved"  # type: ignore[attr-defined]
 
     with Session(sqlite_engine) as db:
         shift = db.get(BudgetShift, seeded["shift"])

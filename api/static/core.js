@@ -1,0 +1,74 @@
+// Shared by the dashboard's modules: the JSON API with the token from sessionStorage, DOM
+// helpers, money, and the signed-in user's allowed actions (GET /me).
+export const API = document.body.dataset.api;
+export const TOKEN_KEY = "budgetpilot.token";
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+export const session = { me: null };
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-") || key.startsWith("aria-") || key === "for" || key === "scope")
+      node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// A message next to what the user clicked (``box`` is that place's status line).
+export function note(box, text, ok = false) {
+  box.textContent = text;
+  box.classList.toggle("ok", ok);
+  box.classList.toggle("error", !ok && Boolean(text));
+  box.hidden = !text;
+}
+
+export const say = (text, ok = false) => note($("#message"), text, ok);
+
+export async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, {
+    method: options.method || "GET", headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error(body.detail || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+export const can = (action) => Boolean(session.me && session.me.actions.includes(action));
+
+export const money = (value, currency) =>
+  `${Number(value).toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`
+  + ` ${currency}`;
+
+export const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+export const portfolio = () => encodeURIComponent($("#portfolio").value || "default");
+
+// The filter bar: network, account and a name search, applied to shift items and pacing rows.
+export function filters() {
+  return {
+    network: $("#filter-network").value,
+    account: $("#filter-account").value,
+    search: $("#filter-search").value.trim().toLowerCase(),
+  };
+}
+
+export function matches(row, f = filters()) {
+  if (f.network && row.network !== f.network) return false;
+  if (f.account && row.account !== f.account) return false;
+  return !f.search || row.names.some((n) => (n || "").toLowerCase().includes(f.search));
+}
