@@ -443,14 +443,14 @@ def rollback(
     if not applied:
         raise ConflictError(f"shift {shift_id} has no applied item to roll back")
     old = view.shift
-    moved_before = sum((i.old_budget for i in view.items if i.status != "rejected"), Decimal(0))
-    # Totals are in the reporting currency: the items' deltas are converted at the rate the
-    # original totals imply (exact for one currency; a close estimate across several).
-    rate = (old.total_before / moved_before) if moved_before else Decimal(1)
-    delta = sum(((i.applied_budget or i.new_budget) - i.old_budget for i in applied), Decimal(0))
+    # Totals are in the reporting currency, each item's delta converted at the rate the
+    # shift was measured with; the total covers the whole portfolio, so it is not a rate.
+    rates = reporting_rates(session, old, applied)
+    delta = sum((((i.applied_budget or i.new_budget) - i.old_budget) * rates[i.currency]
+                 for i in applied), Decimal(0))
     shift = BudgetShift(
         portfolio_id=old.portfolio_id, currency=old.currency,
-        total_before=(old.total_before + delta * rate).quantize(Decimal("0.000001")),
+        total_before=(old.total_before + delta).quantize(Decimal("0.000001")),
         total_after=old.total_before,
         expected_conversions_delta=_negated(old.expected_conversions_delta, len(applied),
                                             len(view.items)),

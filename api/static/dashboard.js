@@ -169,5 +169,6 @@ $("#signout").onclick = () => {
 };
 $("#portfolio").onchange = () => refresh();
 $("#filters").oninput = () => applyFilters();
+$("#filters").onchange = () => applyFilters();
 $("#filters").onsubmit = (event) => event.preventDefault();
 refresh();

@@ -98,7 +98,7 @@ export function shiftCard(shift, message = null) {
   const delta = shift.expected_conversions_delta;
   const decidable = shift.status === "proposed" && can("decide_shifts");
   const commentId = `shift-${shift.id}-comment`;
-  card.append(
+  card.append(...[
     el("h3", { id: `shift-${shift.id}-title` }, `Shift ${shift.id} `,
       el("span", { class: `status status-${shift.status}` }, shift.status.replace("_", " ")),
       ` · ${shift.items.length} items · moves ${(shift.change_fraction * 100).toFixed(1)}%`
@@ -120,7 +120,7 @@ export function shiftCard(shift, message = null) {
     decidable ? el("label", { for: commentId }, "Comment on the decision") : null,
     decidable ? el("textarea", { id: commentId, className: "comment", maxLength: 2000 }) : null,
     buttons(card, shift),
-    el("p", { class: "card-message", role: "status", hidden: true }));
+    el("p", { class: "card-message", role: "status", hidden: true })].filter(Boolean));
   if (message) note($(".card-message", card), message.text, message.ok);
   wire(card, shift);
   return card;

@@ -267,3 +267,21 @@ def test_rollback_proposes_the_inverse_shift(
     assert platform.budgets["c0"] == Decimal(100)
     actions = {e.action for e in db.exec(select(AuditEvent))}
     assert {"shift.rollback_proposed", "shift.rollback_requested"} <= actions
+
+
+def test_a_rollback_after_a_partial_approval_states_the_portfolio_totals(
+    client: TestClient, as_role: Headers, db: Session, platform: FakePlatform
+) -> None:
+    shift = _shift(db, new=["115", "90", "105"], platform=platform)
+    items = [i.id for i in db.exec(select(ShiftItem).where(ShiftItem.shift_id == shift.id)
+                                   .order_by(ShiftItem.id))]
+    r = client.post(f"/api/v1/shifts/{shift.id}/approve", headers=as_role("admin"),
+                    json={"version": 1, "item_ids": [items[0]]})
+    assert Decimal(r.json()["approved_total"]) == Decimal("315.00")
+    client.post(f"/api/v1/shifts/{shift.id}/apply", json={"version": 2},
+                headers=as_role("service"))
+    back = client.post(f"/api/v1/shifts/{shift.id}/rollback", json={},
+                       headers=as_role("manager")).json()
+    # the portfolio holds 315 now (one item moved +15); undoing it returns to 300
+    assert (Decimal(back["total_before"]), Decimal(back["total_after"])) == (
+        Decimal(315), Decimal(300))

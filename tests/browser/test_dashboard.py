@@ -8,12 +8,7 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (skipped with the reason whe
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -31,51 +26,17 @@ from tests.api.factories import (
     create_plan,
     create_shift,
 )
-from tests.browser.chrome import chrome
+from tests.browser.chrome import pytestmark, serve
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
-                             shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)
-CHROMEDRIVER = next((p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver") or "")
-                     if p and Path(p).exists()), None)
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install -y chromium chromium-driver)"),
-    pytest.mark.skipif(CHROMEDRIVER is None, reason="no chromedriver (apt-get install -y chromium-driver)"),
-]
+__all__ = ["pytestmark"]
+
 WAIT = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(sqlite_engine: Engine) -> Iterator[str]:
-    import uvicorn
-
-    app = create_app(settings_from_dict(SETTINGS), sqlite_engine)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(WAIT)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    assert CHROMIUM is not None and CHROMEDRIVER is not None
-    with chrome(CHROMIUM, CHROMEDRIVER, timeout=WAIT) as driver:
-        yield driver
+    with serve(create_app(settings_from_dict(SETTINGS), sqlite_engine), WAIT) as base:
+        yield base
 
 
 @pytest.fixture

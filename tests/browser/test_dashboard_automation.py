@@ -10,7 +10,8 @@ from sqlmodel import Session, select
 from campaigns.auth import create_token
 from campaigns.models import AuditEvent, AutomationPause
 from tests.api.factories import get_portfolio
-from tests.browser.test_dashboard import WAIT, browser, pytestmark, server  # noqa: F401
+from tests.browser.chrome import pytestmark
+from tests.browser.test_dashboard import WAIT, server  # noqa: F401
 
 __all__ = ["pytestmark"]
 

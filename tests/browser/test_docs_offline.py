@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.chrome import OFFLINE, artifacts_dir, chrome, screenshots
-from tests.browser.test_dashboard import CHROMEDRIVER, CHROMIUM, WAIT, pytestmark, server  # noqa: F401
+from tests.browser.chrome import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    OFFLINE,
+    artifacts_dir,
+    chrome,
+    pytestmark,
+    screenshots,
+)
+from tests.browser.test_dashboard import WAIT, server  # noqa: F401
 
 __all__ = ["pytestmark"]
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
