@@ -86,9 +86,13 @@ def _sign_in(driver: Any, ws: dict[str, Any], name: str) -> None:
 def _shots(driver: Any, tmp_path: Path, name: str) -> None:
     for path in screenshots(driver, artifacts_dir(tmp_path), name):
         assert path.stat().st_size > 5_000, path
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.set_window_size(390, 1000)
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return innerWidth") <= 390)
     wide = driver.execute_script("return document.documentElement.scrollWidth")
-    assert wide <= 390, f"{name} is {wide}px wide at a 390px screen"
+    view = driver.execute_script("return innerWidth")
+    assert wide <= view, f"{name} is {wide}px wide on a {view}px screen"
     driver.set_window_size(1280, 1000)
 
 
