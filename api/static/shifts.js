@@ -25,7 +25,7 @@ function itemRow(shift, item) {
   return el("tr", { "data-item-id": item.id, "data-network": item.network,
                     "data-account": `${item.network}:${item.account_external_id}`,
                     "data-names": [item.campaign_name, item.adset_name, item.account_name].join("\n") },
-    el("td", { "data-label": "Approve" }, decidable
+    el("td", { "data-label": decidable ? "Approve" : "Status" }, decidable
       ? el("input", { type: "checkbox", className: "pick", value: item.id,
                       "aria-label": `Approve ${name}` })
       : el("span", { class: `status status-${item.status}` }, item.status)),
@@ -112,7 +112,7 @@ export function shiftCard(shift, message = null) {
     el("div", { class: "scroll", tabIndex: 0, "aria-label": `Items of shift ${shift.id}` },
       el("table", { class: "items" },
         el("caption", { class: "sr-only" }, `Items of shift ${shift.id}`),
-        el("thead", {}, el("tr", {}, ...["Approve", "Campaign / ad set", "Account", "Current",
+        el("thead", {}, el("tr", {}, ...[decidable ? "Approve" : "Status", "Campaign / ad set", "Account", "Current",
           "Proposed", "Change", "Effect", "Reason", "Comment"].map((h, i) =>
           el("th", { scope: "col", class: i >= 3 && i <= 6 ? "num" : "" }, h)))),
         el("tbody", {}, ...shift.items.map((item) => itemRow(shift, item))))),
