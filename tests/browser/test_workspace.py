@@ -21,7 +21,7 @@ from api.app import create_app
 from campaigns import shifts
 from campaigns.auth import create_token
 from campaigns.config import settings_from_dict
-from campaigns.models import BudgetShift, ShiftItem
+from campaigns.models import Alert, BudgetShift, ShiftItem
 from tests.api.conftest import SETTINGS
 from tests.api.factories import (
     add_metrics,
@@ -58,6 +58,8 @@ def workspace(sqlite_engine: Engine, platform: FakePlatform) -> Iterator[dict[st
         shift = create_shift(db, campaigns=[winter, brand, retarget],
                              new_budgets=["115", "90", "105"])
         other = create_shift(db, campaigns=[prospect], new_budgets=["95"])
+        db.add(Alert(kind="pacing_over", severity="warning", scope="account",
+                     scope_key="meta:act_9", condition_key="t:1", message="over plan"))
         tokens = {name: create_token(db, name=name, role=role, actor="test")[1]
                   for name, role in (("maria", "manager"), ("olga", "manager"),
                                      ("victor", "viewer"))}
@@ -115,6 +117,8 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
     wait = WebDriverWait(driver, WAIT)
     _sign_in(driver, ws, "maria")
     assert driver.find_element(By.ID, "who").text == "Signed in as maria (manager)"
+    assert "skip" in driver.find_element(By.CSS_SELECTOR, "body > :first-child").get_attribute("class")
+    assert "Nordics Retail" in driver.find_element(By.CSS_SELECTOR, "#alerts li").text
     card_css = f'.shift[data-shift-id="{ws["shift"]}"]'
     card = driver.find_element(By.CSS_SELECTOR, card_css)
     assert "Winter sale" in card.text and "Nordics Retail" in card.text
@@ -127,6 +131,9 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
     search.clear()
     Select(driver.find_element(By.ID, "filter-account")).select_by_visible_text("DACH Brand (meta)")
     assert _visible_items(card) == [str(ws["items"][2])]
+    pacing = {r.get_attribute("data-key"): r.is_displayed()
+              for r in driver.find_elements(By.CSS_SELECTOR, "#pacing tbody tr[data-scope]")}
+    assert pacing["meta:act_8"] and not pacing["meta:act_9"]
     Select(driver.find_element(By.ID, "filter-account")).select_by_index(0)
     assert len(_visible_items(card)) == 3
 
@@ -160,12 +167,15 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
                                                 "Rollback proposed as shift"))
     with Session(sqlite_engine) as db:
         undo = db.exec(select(BudgetShift).where(BudgetShift.rollback_of == ws["shift"])).one()
-    assert driver.find_element(By.CSS_SELECTOR, f'.shift[data-shift-id="{undo.id}"]')
+    undo_css = f'.shift[data-shift-id="{undo.id}"]'
+    # its proposer may not approve a rollback this large: the refusal shows in its card
+    driver.find_element(By.CSS_SELECTOR, f"{undo_css} .approve-all").click()
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{undo_css} .card-message"),
+                                                "another manager must approve it"))
 
     # the rollback moves 13% of its budget: another manager approves and applies it
     driver.find_element(By.ID, "signout").click()
     _sign_in(driver, ws, "olga")
-    undo_css = f'.shift[data-shift-id="{undo.id}"]'
     driver.find_element(By.CSS_SELECTOR, f"{undo_css} .approve-all").click()
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"{undo_css} .apply"))).click()
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{undo_css} .card-message"),
