@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from api.schemas import Public, Redacted, RedactedData
 
@@ -113,7 +113,19 @@ class Version(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1, description="the version you read (else 409)")
 
 
-ItemComments = dict[int, Annotated[str, Field(max_length=2000)]]
+# keys are item ids; stated as a pattern so that the schema says what the validator takes
+ITEM_ID = r"^[0-9]{1,10}$"
+ItemComments = Annotated[
+    dict[Annotated[str, StringConstraints(pattern=ITEM_ID)],
+         Annotated[str, Field(max_length=2000)]],
+    WithJsonSchema({"type": "object", "maxProperties": 10_000,
+                    "propertyNames": {"pattern": ITEM_ID},
+                    "additionalProperties": {"type": "string", "maxLength": 2000}}),
+]
+
+
+def item_comments(comments: ItemComments | None) -> dict[int, str] | None:
+    return None if comments is None else {int(k): v for k, v in comments.items()}
 
 
 class ShiftApprove(Version):

@@ -67,7 +67,7 @@ def approve_shift(
 ) -> s.ShiftDetail:
     view = shifts.approve(session, shift_id, version=body.version, user=user,
                           policy=config.service, item_ids=body.item_ids, comment=body.comment,
-                          item_comments=body.item_comments)
+                          item_comments=s.item_comments(body.item_comments))
     return detail(view, session)
 
 
@@ -76,7 +76,8 @@ def reject_shift(
     session: SessionDep, user: ShiftDecider, shift_id: PathId, body: s.ShiftReject
 ) -> s.ShiftDetail:
     return detail(shifts.reject(session, shift_id, version=body.version, user=user,
-                                comment=body.comment, item_comments=body.item_comments),
+                                comment=body.comment,
+                                item_comments=s.item_comments(body.item_comments)),
                   session)
 
 

@@ -95,6 +95,10 @@ def _shots(driver: Any, tmp_path: Path, name: str) -> None:
     wide = driver.execute_script("return document.documentElement.scrollWidth")
     view = driver.execute_script("return innerWidth")
     assert wide <= view, f"{name} is {wide}px wide on a {view}px screen"
+    cut = driver.execute_script(
+        "return [...document.querySelectorAll('.scroll')].filter(e => e.offsetParent"
+        " && e.scrollWidth > e.clientWidth + 1).map(e => e.getAttribute('aria-label'))")
+    assert cut == [], f"{name}: these tables scroll sideways at {view}px: {cut}"
     driver.set_window_size(1280, 1000)
 
 
