@@ -102,6 +102,17 @@ def _shots(driver: Any, tmp_path: Path, name: str) -> None:
     driver.set_window_size(1280, 1000)
 
 
+def _unlabelled(driver: Any) -> list[str]:
+    """Controls without an accessible name, and sideways-scrolling tables one cannot focus."""
+    return driver.execute_script("""
+      const named = (e) => e.labels?.length || e.getAttribute('aria-label')
+        || (e.tagName === 'BUTTON' && e.textContent.trim());
+      return [...document.querySelectorAll('input, select, textarea, button')]
+        .filter((e) => e.offsetParent && !named(e)).map((e) => e.outerHTML.slice(0, 80))
+        .concat([...document.querySelectorAll('.scroll')]
+          .filter((e) => e.tabIndex !== 0).map((e) => e.outerHTML.slice(0, 80)));""")
+
+
 def _visible_items(card: Any) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -126,6 +137,7 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
     card_css = f'.shift[data-shift-id="{ws["shift"]}"]'
     card = driver.find_element(By.CSS_SELECTOR, card_css)
     assert "Winter sale" in card.text and "Nordics Retail" in card.text
+    assert _unlabelled(driver) == []
     _shots(driver, tmp_path, "inbox-manager")
 
     search = driver.find_element(By.ID, "filter-search")
@@ -202,4 +214,5 @@ def test_viewer_sees_no_buttons_it_cannot_use(browser: Any, workspace: dict[str,
                 ".item-comment", ".comment", ".ack", ".resume"):
         assert not driver.find_elements(By.CSS_SELECTOR, css), css
     assert not driver.find_element(By.ID, "pause-all").is_displayed()
+    assert _unlabelled(driver) == []
     _shots(driver, tmp_path, "inbox-viewer")
