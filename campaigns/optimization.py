@@ -341,6 +341,7 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> dict
         marginal_roi=float(row.marginal_return),
         binding_limit=_limit(row.binding_limit),
         reason=row.reason,
+        **move_confidence(row),
     )
 
 
@@ -405,6 +406,18 @@ def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
         "marginal_roi": float(row.marginal_return),
         "binding_limit": _limit(row.binding_limit),
         "reason": row.reason,
+        **move_confidence(row),
+    }
+
+
+def move_confidence(row: Any) -> dict[str, float | None]:
+    """How sure the move is (README "How sure each move is"): null when it does not move."""
+    prob = float(row.prob_gain)
+    return {
+        "prob_gain": None if prob != prob else round(prob, 4),
+        "effect": round(float(row.effect), 4),
+        "effect_low": round(float(row.effect_low), 4),
+        "effect_high": round(float(row.effect_high), 4),
     }
 
 

@@ -92,6 +92,12 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
         # Each curve says how sure it is (issue: report each curve's uncertainty).
         assert a["curve"]["relative_sd"] > 0 and a["curve"]["days"] > 0
         assert isinstance(a["curve"]["identified"], bool)
+        # ... and how sure its move is (null probability when it does not move).
+        assert a["effect_low"] <= a["effect"] <= a["effect_high"]
+        if a["prob_gain"] is None:
+            assert a["proposed_budget"] == a["current_budget"]
+        else:
+            assert 0 <= a["prob_gain"] <= 1
     engine = create_db_engine(str(_db_url(synced)))
     with Session(engine) as session:
         run = session.get(OptimizationRun, out["run_id"])
