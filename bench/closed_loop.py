@@ -77,7 +77,8 @@ class RunScore:
 class _Loop:
     """The market's state and the database the production path reads."""
 
-    def __init__(self, market: Market, workdir: Path, objective: str) -> None:
+    def __init__(self, market: Market, workdir: Path, objective: str,
+                 options: dict[str, str]) -> None:
         self.market, self.workdir, self.objective = market, workdir, objective
         n = market.base_budget.size
         self.spend = np.zeros((n, market.days))
@@ -85,7 +86,8 @@ class _Loop:
         self.budget = np.zeros((n, market.days))
         self.revenue_noise = market.rng.gamma(8.0, 1 / 8.0, (n, market.days))
         url = f"sqlite:///{workdir / 'loop.db'}"
-        self.settings = Settings.model_validate({"database": {"url": url}})
+        self.settings = Settings.model_validate({"database": {"url": url},
+                                                 "optimizer": options})
         self.engine = open_engine(url)
         self.ids = [f"c{i:05d}" for i in range(n)]
         self.cap: dict[int, float] = {}
@@ -179,7 +181,8 @@ def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
     return spend_at(p_hi)
 
 
-def run(scenario: str, n: int, seed: int, days: int) -> RunScore:
+def run(scenario: str, n: int, seed: int, days: int,
+        options: dict[str, str] | None = None) -> RunScore:
     """One scenario through the production path; returns its score."""
     started = time.perf_counter()
     objective = scenario.split("-")[1]
@@ -188,7 +191,7 @@ def run(scenario: str, n: int, seed: int, days: int) -> RunScore:
                          days=HISTORY_DAYS + days, shift_day=shift_day)
     worth = market.value if objective == "revenue" else np.ones(n)
     with tempfile.TemporaryDirectory() as tmp:
-        loop = _Loop(market, Path(tmp), objective)
+        loop = _Loop(market, Path(tmp), objective, options or {})
         for d, budget in enumerate(history_budgets(market, HISTORY_DAYS).T):
             loop.deliver(d, budget)
         loop.load(HISTORY_DAYS, 0)
@@ -257,11 +260,15 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"use the tuning seeds {TUNING_SEEDS} instead")
     parser.add_argument("--days", type=int, default=45)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="[optimizer] settings for the run (exploration=none, ...)")
     args = parser.parse_args(argv)
+    options = dict(item.split("=", 1) for item in args.set)
     seeds = args.seeds or (TUNING_SEEDS if args.tuning else REPORT_SEEDS)
-    print(f"load: {os.getloadavg()[0]:.2f} (1-min average); {args.days} days; seeds {seeds}")
+    print(f"load: {os.getloadavg()[0]:.2f} (1-min average); {args.days} days; seeds "
+          f"{list(seeds)}; optimizer {options or 'defaults'}")
     for scenario in args.scenarios:
-        scores = [run(scenario, n, seed, args.days) for n in args.sizes for seed in seeds]
+        scores = [run(scenario, n, seed, args.days, options) for n in args.sizes for seed in seeds]
         print(table(scores), end="\n\n", flush=True)
 
 

@@ -55,6 +55,8 @@ DEFAULT_LAG_DAYS = 7
 # A move smaller than this fraction of the current budget is not worth a platform edit (each
 # edit can restart Meta's learning phase, and edits per hour are limited).
 DEFAULT_MIN_CHANGE = 0.01
+# Days of history weigh half as much every this many days (None: all days count fully).
+DEFAULT_HALF_LIFE_DAYS: float | None = None
 
 
 class InfeasibleLimitsError(ValidationError):
@@ -114,7 +116,9 @@ def propose(
     )
     loaded = time.perf_counter()
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
-    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
+    half_life = _optional(extra.get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
+    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change,
+                             half_life)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, plan, limits, min_change)
     run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
@@ -163,12 +167,12 @@ def _optional(value: Any) -> float | None:
 
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
-    today: dt.date, lag_days: int, min_change: float,
+    today: dt.date, lag_days: int, min_change: float, half_life: float | None,
 ) -> tuple[BudgetPlan, dict[str, Any]]:
     units = data.frame()
     fits = {
         metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
-                           units=units, seed=exploration.seed)
+                           units=units, seed=exploration.seed, half_life_days=half_life)
         for metric in ("conversions", "revenue")
     }
     try:
