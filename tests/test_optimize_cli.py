@@ -117,6 +117,15 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
     engine.dispose()
 
 
+def test_cautious_optimises_a_low_quantile(synced: Path) -> None:
+    out = _optimize(synced, "--cautious", "0.2")
+    assert out["exploration"] == "cautious" and out["allocations"]
+    spent = sum(a["proposed_budget_reporting"] for a in out["allocations"])
+    assert spent <= out["total_budget"] + 0.01
+    bad = runner.invoke(app, ["optimize", "--config", str(synced), "--cautious", "0.9"])
+    assert bad.exit_code == 2 and "--cautious" in bad.output
+
+
 def test_readable_table_without_json(synced: Path) -> None:
     result = runner.invoke(app, ["optimize", "--config", str(synced), "--objective", "revenue"])
     assert result.exit_code == 0, result.output

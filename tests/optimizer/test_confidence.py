@@ -18,7 +18,7 @@ GAIN = np.array([12.0, 4.0, 8.0, 8.0])  # u0 strong, u1 weak, u2 (flat spend) = 
 HALF = np.full(4, 100.0)
 
 
-def _plan(seed: int) -> pd.DataFrame:
+def _plan(seed: int, exploration: Exploration | None = None) -> pd.DataFrame:
     h = history(GAIN, HALF, days=90, flat={2: 100.0}, seed=seed)
     units = pd.DataFrame({"unit_id": [f"u{i}" for i in range(4)],
                           "network": ["meta", "google"] * 2, "account_id": "a",
@@ -26,7 +26,7 @@ def _plan(seed: int) -> pd.DataFrame:
     conv, rev = (fit_curves(h, today=TODAY, metric=m, lag_days=0, units=units)
                  for m in ("conversions", "revenue"))
     plan = optimize_budgets(units, conv, rev, Limits(max_change=0.2),
-                            exploration=Exploration("none"))
+                            exploration=exploration or Exploration("none"))
     return plan.allocations.set_index("unit_id")
 
 
@@ -70,3 +70,13 @@ def test_portfolio_price_is_read_where_no_limit_binds() -> None:
     assert portfolio_price(marginal, free, np.ones(4)) == pytest.approx(0.025)
     weights = np.array([1.0, 0.0, 0.0, 3.0])
     assert portfolio_price(marginal, np.zeros(4, bool), weights) == pytest.approx(0.02)
+
+
+def test_the_cautious_objective_moves_money_toward_firm_evidence() -> None:
+    """Optimising the 20th percentile: the flat-spend unit (same true curve as u3, far less
+    evidence) gets less than on the best estimates, and never more than u3."""
+    plain = _plan(2)
+    cautious = _plan(2, Exploration("cautious", strength=0.8416))
+    assert cautious.loc["u2", "proposed_budget"] < plain.loc["u2", "proposed_budget"]
+    assert cautious.loc["u2", "proposed_budget"] <= cautious.loc["u3", "proposed_budget"]
+    assert cautious["proposed_budget"].sum() == pytest.approx(plain["proposed_budget"].sum())
