@@ -46,9 +46,16 @@ def optimize_command(
         typer.Option("--as-of", help="Plan as of this past day (YYYY-MM-DD): only history "
                      "before it and its FX rates; records the run, no shift."),
     ] = None,
+    cautious: Annotated[
+        float | None,
+        typer.Option(help="Optimise this low quantile of each campaign's expected results "
+                     "(0.2 = the 20th percentile) instead of its best estimate.",
+                     min=0.01, max=0.5),
+    ] = None,
 ) -> None:
     """Propose tomorrow's daily budgets from the stored history; records a run and a shift."""
     from campaigns.optimization import StaleHistoryError, propose
+    from optimizer import Exploration
 
     settings = load(config)
     day = _as_of(as_of)
@@ -59,6 +66,8 @@ def optimize_command(
                 session, settings, portfolio=portfolio, total_budget=total_budget,
                 objective=objective.value if objective else None, max_change=max_change,
                 created_by="cli", today=day,
+                exploration=None if cautious is None else Exploration(
+                    "cautious", strength=_sds_below(cautious)),
             )
         except StaleHistoryError as e:
             typer.echo(f"error: {e.message}", err=True)
@@ -68,6 +77,13 @@ def optimize_command(
         typer.echo(json.dumps(result))
     else:
         typer.echo(render_table(result))
+
+
+def _sds_below(quantile: float) -> float:
+    """How many posterior sds below the estimate the `quantile` lies (normal)."""
+    from scipy.stats import norm
+
+    return float(-norm.ppf(quantile))
 
 
 def _day(text: str, option: str) -> dt.date:

@@ -34,6 +34,12 @@ class ShiftItemPublic(Public):
     expected_revenue_old: float | None
     expected_revenue_new: float | None
     marginal_roi: float | None
+    prob_gain: float | None = Field(
+        None, description="probability that the move gains against the money's use elsewhere"
+    )
+    effect: float | None = Field(None, description="expected effect of the move (objective units)")
+    effect_low: float | None = Field(None, description="80% interval of the effect: low end")
+    effect_high: float | None = Field(None, description="80% interval of the effect: high end")
     binding_limit: str | None
     reason: str
     status: str

@@ -284,6 +284,12 @@ class ShiftItem(SQLModel, table=True):
     expected_revenue_old: float | None = None
     expected_revenue_new: float | None = None
     marginal_roi: float | None = None
+    # How sure the move is: probability it gains against the money's use elsewhere, and
+    # the 80% interval of that effect in the objective's units (optimizer/confidence.py).
+    prob_gain: float | None = None
+    effect: float | None = None
+    effect_low: float | None = None
+    effect_high: float | None = None
     binding_limit: str | None = Field(default=None, max_length=200)
     reason: str = ""
     # pending → approved | rejected → applying → applied | failed | skipped

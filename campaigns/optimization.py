@@ -55,6 +55,8 @@ DEFAULT_LAG_DAYS = 7
 # A move smaller than this fraction of the current budget is not worth a platform edit (each
 # edit can restart Meta's learning phase, and edits per hour are limited).
 DEFAULT_MIN_CHANGE = 0.01
+# Days of history weigh half as much every this many days (None: all days count fully).
+DEFAULT_HALF_LIFE_DAYS: float | None = None
 
 
 class InfeasibleLimitsError(ValidationError):
@@ -114,7 +116,9 @@ def propose(
     )
     loaded = time.perf_counter()
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
-    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change)
+    half_life = _optional(extra.get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
+    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change,
+                             half_life)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, plan, limits, min_change)
     run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
@@ -163,12 +167,12 @@ def _optional(value: Any) -> float | None:
 
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
-    today: dt.date, lag_days: int, min_change: float,
+    today: dt.date, lag_days: int, min_change: float, half_life: float | None,
 ) -> tuple[BudgetPlan, dict[str, Any]]:
     units = data.frame()
     fits = {
         metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
-                           units=units, seed=exploration.seed)
+                           units=units, seed=exploration.seed, half_life_days=half_life)
         for metric in ("conversions", "revenue")
     }
     try:
@@ -341,6 +345,7 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> dict
         marginal_roi=float(row.marginal_return),
         binding_limit=_limit(row.binding_limit),
         reason=row.reason,
+        **move_confidence(row),
     )
 
 
@@ -405,6 +410,18 @@ def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
         "marginal_roi": float(row.marginal_return),
         "binding_limit": _limit(row.binding_limit),
         "reason": row.reason,
+        **move_confidence(row),
+    }
+
+
+def move_confidence(row: Any) -> dict[str, float | None]:
+    """How sure the move is (README "How sure each move is"): null when it does not move."""
+    prob = float(row.prob_gain)
+    return {
+        "prob_gain": None if prob != prob else round(prob, 4),
+        "effect": round(float(row.effect), 4),
+        "effect_low": round(float(row.effect_low), 4),
+        "effect_high": round(float(row.effect_high), 4),
     }
 
 

@@ -7,6 +7,9 @@
 - "thompson": one posterior draw per unit, chosen with a fixed seed: deterministic for a
   given seed, different across seeds.
 - "none": the posterior point estimate.
+- "cautious": the opposite of "ucb", for managers who prefer fewer surprises: each unit's
+  gain is lowered to a low quantile of its expected results (`strength` posterior sds below
+  the estimate, at most 90% down), so money goes where the evidence is firm.
 
 Exploration only ever acts inside the guardrails (bounds, max change, locks, caps), and
 expected results are always reported on the point-estimate curves.
@@ -21,7 +24,7 @@ import numpy as np
 
 from optimizer.curves import CurveSet
 
-Method = Literal["none", "ucb", "thompson"]
+Method = Literal["none", "ucb", "thompson", "cautious"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ def exploring_curves(
     if exploration.method == "ucb":
         bonus = exploration.strength * np.minimum(curves.level_sd[rows], 1.0)
         return gain * (1.0 + bonus), half
+    if exploration.method == "cautious":
+        cut = np.minimum(exploration.strength * curves.level_sd[rows], 0.9)
+        return gain * (1.0 - cut), half
     if exploration.method == "thompson":
         rng = np.random.default_rng(exploration.seed)
         pick = rng.integers(0, curves.draws_gain.shape[1], size=rows.size)

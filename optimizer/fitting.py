@@ -20,7 +20,7 @@ Real data is handled as follows:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ class _Panel:
     weekday: np.ndarray
     typical_spend: np.ndarray
     fx: np.ndarray
+    observed: np.ndarray | None = None  # days with data (weight is their evidence weight)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def fit_curves(
     units: pd.DataFrame | None = None,
     n_draws: int = 32,
     seed: int = 0,
+    half_life_days: float | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -74,8 +76,12 @@ def fit_curves(
     today - date, so yesterday is 1) are excluded; so are days older than
     `lag_days + window_days`. `units` (unit_id, network, optional current_budget and fx to
     the reporting currency) adds units without history and gives their spend scale.
+    `half_life_days` weights each day by 0.5 ** (age / half_life_days): a campaign whose
+    efficiency changed is re-learnt from its recent days (None: every day counts fully).
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
+    if half_life_days:
+        panel = _recency_weighted(panel, lag_days, half_life_days)
     n_networks = len(set(panel.network))
     rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
@@ -144,6 +150,14 @@ def _build_panel(
     typical = _typical_spend(spend, weight, unit_ids, codes, budgets)
     fx = np.asarray([fx_of.get(u, 1.0) for u in unit_ids])
     return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx)
+
+
+def _recency_weighted(panel: _Panel, lag_days: int, half_life_days: float) -> _Panel:
+    """Down-weight old days (a tempered likelihood: the weight scales each day's evidence)."""
+    n_days = panel.spend.shape[1]
+    age = n_days - np.arange(n_days)  # the newest kept day has age 1
+    decay = 0.5 ** ((age - 1) / half_life_days)
+    return replace(panel, weight=panel.weight * decay, observed=panel.weight)
 
 
 def _mapping(frame: pd.DataFrame, column: str, kind: type) -> dict:
@@ -326,7 +340,8 @@ def _curve_set(
         log_half_spend_sd=log_sd,
         level_sd=level_sd,
         typical_spend=panel.typical_spend,
-        n_days=(panel.weight * (panel.spend > 0)).sum(1),
+        n_days=((panel.weight if panel.observed is None else panel.observed)
+                * (panel.spend > 0)).sum(1),
         identified=log_sd < IDENTIFIED_LOG_SD,
         draws_gain=draws_gain,
         draws_half_spend=draws_half,

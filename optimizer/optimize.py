@@ -20,6 +20,7 @@ import pandas as pd
 
 from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
 from optimizer.bounds import UnitBounds, unit_bounds
+from optimizer.confidence import move_confidence, portfolio_price
 from optimizer.constraints import Limits
 from optimizer.curves import CurveSet, UnitCurves, marginal, response
 from optimizer.errors import InfeasibleError, InvalidInputError
@@ -101,8 +102,30 @@ def optimize_budgets(
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
     problem, solution, kept_move = _hold_negligible(problem, solution, bounds.current, min_change)
-    return _plan(frame, bounds, limits, mean, problem, solution, objective, exploration, currency,
-                 kept_move, min_change)
+    plan = _plan(frame, bounds, limits, mean, problem, solution, objective, exploration,
+                 currency, kept_move, min_change)
+    curves = conversions if objective == "conversions" else revenue
+    return replace(plan, allocations=_with_confidence(plan.allocations, curves, weekday,
+                                                      objective))
+
+
+def _with_confidence(
+    allocations: pd.DataFrame, curves: CurveSet, weekday: int | None, objective: str
+) -> pd.DataFrame:
+    """Add each move's probability of gaining and its 80% effect interval."""
+    rows = curves.index_of(allocations["unit_id"].tolist())
+    current = allocations["current_budget_reporting"].to_numpy(dtype=float)
+    proposed = allocations["proposed_budget_reporting"].to_numpy(dtype=float)
+    free = allocations["binding_limit"].isna().to_numpy() & ~allocations["kept"].to_numpy()
+    price = portfolio_price(allocations["marginal_return"].to_numpy(dtype=float), free,
+                            proposed)
+    sure = move_confidence(
+        curves, rows, current, proposed, fx=allocations["fx"].to_numpy(dtype=float),
+        day_factor=curves.day_factor(weekday)[rows], price=price,
+        revenue=objective == "revenue",
+    )
+    return allocations.assign(prob_gain=sure.prob_gain, effect=sure.effect,
+                              effect_low=sure.effect_low, effect_high=sure.effect_high)
 
 
 def _hold_negligible(

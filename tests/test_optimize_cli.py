@@ -92,6 +92,12 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
         # Each curve says how sure it is (issue: report each curve's uncertainty).
         assert a["curve"]["relative_sd"] > 0 and a["curve"]["days"] > 0
         assert isinstance(a["curve"]["identified"], bool)
+        # ... and how sure its move is (null probability when it does not move).
+        assert a["effect_low"] <= a["effect"] <= a["effect_high"]
+        if a["prob_gain"] is None:
+            assert a["proposed_budget"] == a["current_budget"]
+        else:
+            assert 0 <= a["prob_gain"] <= 1
     engine = create_db_engine(str(_db_url(synced)))
     with Session(engine) as session:
         run = session.get(OptimizationRun, out["run_id"])
@@ -109,6 +115,15 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
         actions = set(session.scalars(select(AuditEvent.action)))
         assert {"optimization.run", "shift.propose"} <= actions
     engine.dispose()
+
+
+def test_cautious_optimises_a_low_quantile(synced: Path) -> None:
+    out = _optimize(synced, "--cautious", "0.2")
+    assert out["exploration"] == "cautious" and out["allocations"]
+    spent = sum(a["proposed_budget_reporting"] for a in out["allocations"])
+    assert spent <= out["total_budget"] + 0.01
+    bad = runner.invoke(app, ["optimize", "--config", str(synced), "--cautious", "0.9"])
+    assert bad.exit_code == 2 and "--cautious" in bad.output
 
 
 def test_readable_table_without_json(synced: Path) -> None:

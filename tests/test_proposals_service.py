@@ -161,3 +161,17 @@ def test_a_shift_is_measured_in_the_reporting_currency(engine: Engine) -> None:
         with pytest.raises(PermissionDeniedError, match=r"12\.8%"):
             shifts.approve(session, shift.id, version=1, user=Principal("ann", Role.manager),
                            policy=ShiftPolicy(auto_approve_max_change=0.1))
+
+
+def test_half_life_days_reaches_the_curve_fit(engine: Engine) -> None:
+    """`[optimizer] half_life_days` weights recent days more: the same data gives other
+    curves (and so other expected results) than with every day counting fully."""
+    with Session(engine, expire_on_commit=False) as session:
+        _portfolio(session, last_day=NOW.date() - dt.timedelta(days=1))
+        plain = propose(session, _settings(), today=NOW.date(), now=NOW)
+        weighted = propose(session, Settings.model_validate(
+            {"optimizer": {"max_change": 0.2, "exploration": "none", "half_life_days": 5}}),
+            today=NOW.date(), now=NOW)
+    assert plain["baseline"]["conversions"] != weighted["baseline"]["conversions"]
+    assert [a["curve"]["days"] for a in plain["allocations"]] == \
+        [a["curve"]["days"] for a in weighted["allocations"]]

@@ -48,6 +48,14 @@ def test_propose_approve_apply_on_the_sandbox(
     shift = client.get(f"/api/v1/shifts/{shift_id}", headers=as_role("viewer")).json()
     assert shift["status"] == "proposed" and shift["items"]
     assert all(i["reason"] for i in shift["items"])
+    # Each item says how sure its move is, the same figures as the run's allocations.
+    by_campaign = {a["budget_id"]: a for a in body["result"]["allocations"]}
+    for item in shift["items"]:
+        same = by_campaign[item["target_external_id"]]
+        assert 0 <= item["prob_gain"] <= 1 and item["prob_gain"] == same["prob_gain"]
+        assert item["effect_low"] <= item["effect"] <= item["effect_high"]
+        assert (item["effect_low"], item["effect_high"]) == (same["effect_low"],
+                                                             same["effect_high"])
     r = client.post(f"/api/v1/shifts/{shift_id}/approve", headers=as_role("manager"),
                     json={"version": shift["version"], "comment": "looks right"})
     assert r.status_code == 200, r.text

@@ -104,3 +104,26 @@ def test_draws_are_deterministic_given_the_seed() -> None:
     c = fit_curves(data, today=TODAY, seed=4)
     assert np.array_equal(a.draws_gain, b.draws_gain)
     assert not np.array_equal(a.draws_gain, c.draws_gain)
+
+
+def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
+    """Half the units lose 40% of their efficiency 21 days before today: with a 14-day
+    half-life the fit sits much nearer the new level than the unweighted fit, and units
+    that did not change are fitted as well as before."""
+    gain, half = GAIN[:40], HALF[:40]
+    data = history(gain, half, seed=3)
+    changed = data["unit_id"].isin([f"u{i}" for i in range(0, 40, 2)])
+    recent = pd.to_datetime(data["date"]) >= pd.Timestamp(TODAY) - pd.Timedelta(days=21)
+    late = changed & recent
+    data.loc[late, "conversions"] = np.round(data.loc[late, "conversions"] * 0.6)
+    truth = gain * np.where(np.arange(40) % 2 == 0, 0.6, 1.0)
+    errors = {}
+    for half_life in (None, 14.0):
+        fitted = fit_curves(data, today=TODAY, lag_days=0, half_life_days=half_life)
+        rows = fitted.index_of([f"u{i}" for i in range(40)])
+        got = response(half, fitted.gain[rows], fitted.half_spend[rows])
+        errors[half_life] = np.abs(got / response(half, truth, half) - 1)
+        assert np.all(fitted.n_days[rows] == 90)  # weights change evidence, not the count
+    moved = np.arange(40) % 2 == 0
+    assert np.median(errors[14.0][moved]) < 0.5 * np.median(errors[None][moved])
+    assert np.median(errors[14.0][~moved]) < 0.08

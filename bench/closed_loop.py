@@ -1,0 +1,276 @@
+"""Closed-loop evaluation: the production path against a simulated market, day after day.
+
+Each day of a scenario: yesterday's results and the restated last 30 days are written as a
+CSV export and imported (`connectors.csv_import.import_csv`, what `budgetpilot import-csv`
+runs), `campaigns.optimization.propose` (what `budgetpilot optimize` runs) proposes budgets
+from the stored history, and the proposed budgets are applied: they are the budgets the
+market delivers that day and the `daily_budget` of the next export. Each run is scored on
+the market's true expected results against static budgets and an oracle that knows the true
+curves and moves under the same total, caps and max change from its own previous budgets:
+
+    captured = (ours - static) / (oracle - static)
+
+Limits are checked on every proposal (total, max change, campaign caps). Tune on
+`--tuning` seeds; report on the default report seeds.
+
+Run: python bench/closed_loop.py [--sizes 30 200] [--seeds 101 102 103] [--days 45]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlmodel import Session
+
+from bench.market import MAX_LAG, Market, history_budgets, make_market
+from campaigns.caps import create_cap
+from campaigns.config import Settings
+from campaigns.db import open_engine
+from campaigns.fx import RateIn, upsert_rates
+from campaigns.optimization import propose
+from connectors.csv_import import import_csv
+from connectors.currencies import decimals
+
+HISTORY_DAYS = 60
+RESTATE_DAYS = 30
+MAX_CHANGE = 0.2
+START = dt.date(2026, 3, 2)
+REPORT_SEEDS = (101, 102, 103)
+TUNING_SEEDS = (1, 2, 3)
+SCENARIOS = ("stable-conversions", "stable-revenue", "shift-conversions", "shift-revenue")
+HEADER = ["date", "network", "account_id", "campaign_id", "campaign_name", "currency", "spend",
+          "impressions", "clicks", "conversions", "revenue", "daily_budget"]
+
+
+@dataclass(frozen=True)
+class RunScore:
+    scenario: str
+    seed: int
+    campaigns: int
+    static: float
+    ours: float
+    oracle: float
+    total_violations: int
+    change_violations: int
+    cap_violations: int
+    failed_calls: int
+    seconds: float
+
+    @property
+    def captured(self) -> float:
+        return (self.ours - self.static) / (self.oracle - self.static)
+
+
+class _Loop:
+    """The market's state and the database the production path reads."""
+
+    def __init__(self, market: Market, workdir: Path, objective: str,
+                 options: dict[str, str]) -> None:
+        self.market, self.workdir, self.objective = market, workdir, objective
+        n = market.base_budget.size
+        self.spend = np.zeros((n, market.days))
+        self.arrivals = np.zeros((n, market.days, MAX_LAG + 1), dtype=np.int64)
+        self.budget = np.zeros((n, market.days))
+        self.revenue_noise = market.rng.gamma(8.0, 1 / 8.0, (n, market.days))
+        url = f"sqlite:///{workdir / 'loop.db'}"
+        self.settings = Settings.model_validate({"database": {"url": url},
+                                                 "optimizer": options})
+        self.engine = open_engine(url)
+        self.ids = [f"c{i:05d}" for i in range(n)]
+        self.cap: dict[int, float] = {}
+
+    def deliver(self, day: int, budget: np.ndarray) -> None:
+        self.budget[:, day] = budget
+        self.spend[:, day], self.arrivals[:, day] = self.market.deliver(budget, day)
+
+    def export(self, today: int, first: int) -> Path:
+        """The CSV a network would export on `today` for days first..today-1."""
+        m = self.market
+        path = self.workdir / f"day{today:03d}.csv"
+        with path.open("w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(HEADER)
+            for d in range(max(first, 0), today):
+                date = (m.start + dt.timedelta(days=d)).isoformat()
+                conv = self.arrivals[:, d, : today - d].sum(1)
+                revenue = conv * m.value * m.per_eur * self.revenue_noise[:, d]
+                for i, cid in enumerate(self.ids):
+                    places = decimals(m.currency[i])
+                    out.writerow([date, m.network[i], m.account[i], cid, cid, m.currency[i],
+                                  f"{self.spend[i, d]:.{places}f}", "", "", int(conv[i]),
+                                  f"{revenue[i]:.2f}", f"{self.budget[i, d]:.{places}f}"])
+        return path
+
+    def load(self, today: int, first: int) -> None:
+        day = self.market.start + dt.timedelta(days=today)
+        import_csv(self.engine, self.export(today, first), settings=self.settings, today=day)
+
+    def add_fx_and_caps(self, rng: np.random.Generator) -> None:
+        m = self.market
+        rates = [RateIn(m.start + dt.timedelta(days=d), cur, "EUR", Decimal(f"{1 / per:.6f}"))
+                 for d in range(m.days + 1)
+                 for cur, per in {(c, p) for c, p in zip(m.currency, m.per_eur, strict=True)}
+                 if cur != "EUR"]
+        # A tenth of the campaigns carry a manager's max at 1.1-1.4x their base (EUR).
+        capped = np.flatnonzero(rng.random(m.base_budget.size) < 0.1)
+        with Session(self.engine) as session:
+            upsert_rates(session, rates, actor="closed-loop")
+            for i in capped:
+                high = round(float(m.base_budget[i] * m.fx[i] * rng.uniform(1.1, 1.4)), 2)
+                self.cap[int(i)] = high
+                create_cap(session, portfolio="default", scope="campaign",
+                           scope_key=f"{m.network[i]}:{m.account[i]}:{self.ids[i]}",
+                           min_daily=None, max_daily=Decimal(repr(high)), max_change=None,
+                           locked=False, actor="closed-loop")
+            session.commit()
+
+    def optimise(self, today: int, total: float) -> np.ndarray:
+        day = self.market.start + dt.timedelta(days=today)
+        now = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = propose(session, self.settings, total_budget=total,
+                             objective=self.objective, max_change=MAX_CHANGE,
+                             created_by="closed-loop", today=day, now=now)
+            session.commit()
+        proposed = {a["campaign_id"]: a["proposed_budget"] for a in result["allocations"]}
+        return np.asarray([proposed[c] for c in self.ids])
+
+
+def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
+                   cap: dict[int, float], objective: str) -> np.ndarray:
+    """Best budgets on the true curves for `day`, within the same limits as ours: the
+    total (EUR), caps (EUR) and the max change from the oracle's own previous budgets."""
+    fx = market.fx
+    low = previous * (1 - MAX_CHANGE)
+    high = previous * (1 + MAX_CHANGE)
+    for i, limit in cap.items():
+        high[i] = min(high[i], limit / fx[i])
+        low[i] = min(low[i], high[i])
+    value = market.value if objective == "revenue" else np.ones(fx.size)
+
+    def spend_at(price: float) -> np.ndarray:  # per unit: where marginal (EUR) = price
+        lo, hi = low.copy(), high.copy()
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            above = market.marginal(mid, day) * value / fx > price
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        return (lo + hi) / 2
+
+    if (high * fx).sum() <= total:
+        return high
+    p_lo, p_hi = 0.0, float((market.marginal(low, day) * value / fx).max()) * 2
+    for _ in range(50):
+        price = (p_lo + p_hi) / 2
+        if (spend_at(price) * fx).sum() > total:
+            p_lo = price
+        else:
+            p_hi = price
+    return spend_at(p_hi)
+
+
+def run(scenario: str, n: int, seed: int, days: int,
+        options: dict[str, str] | None = None) -> RunScore:
+    """One scenario through the production path; returns its score."""
+    started = time.perf_counter()
+    objective = scenario.split("-")[1]
+    shift_day = HISTORY_DAYS + days // 3 if scenario.startswith("shift") else None
+    market = make_market(n, seed=seed, start=START - dt.timedelta(days=HISTORY_DAYS),
+                         days=HISTORY_DAYS + days, shift_day=shift_day)
+    worth = market.value if objective == "revenue" else np.ones(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = _Loop(market, Path(tmp), objective, options or {})
+        for d, budget in enumerate(history_budgets(market, HISTORY_DAYS).T):
+            loop.deliver(d, budget)
+        loop.load(HISTORY_DAYS, 0)
+        loop.add_fx_and_caps(np.random.default_rng(seed + 7))
+        static = market.base_budget
+        total = float((static * market.fx).sum())
+        ours, oracle = static.copy(), static.copy()
+        score = {"static": 0.0, "ours": 0.0, "oracle": 0.0}
+        bad = {"total": 0, "change": 0, "cap": 0, "failed": 0}
+        for d in range(HISTORY_DAYS, HISTORY_DAYS + days):
+            if d > HISTORY_DAYS:
+                loop.load(d, d - RESTATE_DAYS)
+            try:
+                proposed = loop.optimise(d, total)
+            except Exception as e:  # counted: a failed call is a failed day, not a crash
+                print(f"  {scenario} seed {seed} day {d}: {type(e).__name__}: {e}",
+                      file=sys.stderr)
+                bad["failed"] += 1
+                proposed = ours
+            _check(proposed, ours, market, total, loop.cap, bad)
+            ours = proposed
+            oracle = oracle_budgets(market, d, oracle, total, loop.cap, objective)
+            loop.deliver(d, ours)
+            for name, b in (("static", static), ("ours", ours), ("oracle", oracle)):
+                score[name] += float((market.expected(b, d) * worth).sum())
+        loop.engine.dispose()
+    return RunScore(scenario, seed, n, score["static"], score["ours"], score["oracle"],
+                    bad["total"], bad["change"], bad["cap"], bad["failed"],
+                    time.perf_counter() - started)
+
+
+def _check(proposed: np.ndarray, current: np.ndarray, market: Market, total: float,
+           cap: dict[int, float], bad: dict[str, int]) -> None:
+    """Count broken limits, allowing one billable unit of rounding per campaign."""
+    step = np.asarray([10.0 ** -decimals(c) for c in market.currency])
+    if (proposed * market.fx).sum() > total + 1e-6:
+        bad["total"] += 1
+    moved = np.abs(proposed - current)
+    bad["change"] += int((moved > MAX_CHANGE * current + step).sum())
+    for i, limit in cap.items():
+        if proposed[i] * market.fx[i] > limit + step[i] * market.fx[i]:
+            bad["cap"] += 1
+
+
+def table(scores: list[RunScore]) -> str:
+    head = (f"{'seed':>5} {'campaigns':>9} {'static':>12} {'ours':>12} {'oracle':>12} "
+            f"{'uplift':>7} {'captured':>8} {'viol tot/chg/cap':>16} {'failed':>6} {'s':>6}")
+    lines = [f"scenario {scores[0].scenario}", head]
+    for s in scores:
+        lines.append(
+            f"{s.seed:>5} {s.campaigns:>9} {s.static:>12,.1f} {s.ours:>12,.1f} "
+            f"{s.oracle:>12,.1f} {s.ours / s.static - 1:>+7.2%} {s.captured:>8.3f} "
+            f"{f'{s.total_violations}/{s.change_violations}/{s.cap_violations}':>16} "
+            f"{s.failed_calls:>6} {s.seconds:>6.1f}")
+    mean = np.mean([s.captured for s in scores])
+    lines.append(f"{'mean':>5} {'':>9} {'':>12} {'':>12} {'':>12} {'':>7} {mean:>8.3f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[30, 200])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help=f"report seeds (default {REPORT_SEEDS})")
+    parser.add_argument("--tuning", action="store_true",
+                        help=f"use the tuning seeds {TUNING_SEEDS} instead")
+    parser.add_argument("--days", type=int, default=45)
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="[optimizer] settings for the run (exploration=none, ...)")
+    args = parser.parse_args(argv)
+    options = dict(item.split("=", 1) for item in args.set)
+    seeds = args.seeds or (TUNING_SEEDS if args.tuning else REPORT_SEEDS)
+    print(f"load: {os.getloadavg()[0]:.2f} (1-min average); {args.days} days; seeds "
+          f"{list(seeds)}; optimizer {options or 'defaults'}")
+    for scenario in args.scenarios:
+        scores = [run(scenario, n, seed, args.days, options) for n in args.sizes for seed in seeds]
+        print(table(scores), end="\n\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

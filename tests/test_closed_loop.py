@@ -1,0 +1,41 @@
+"""The closed-loop evaluation runs a small market through the production path (CSV import,
+`propose`, apply) without breaking a limit, and captures a sane share of the oracle's uplift."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from bench.closed_loop import MAX_CHANGE, oracle_budgets, run
+from bench.market import make_market, response
+
+
+@pytest.mark.parametrize("scenario", ["stable-conversions", "shift-revenue"])
+def test_a_short_closed_loop_keeps_every_limit_and_gains(scenario: str) -> None:
+    score = run(scenario, 30, 5, 8)
+    assert score.failed_calls == 0
+    assert (score.total_violations, score.change_violations, score.cap_violations) == (0, 0, 0)
+    assert score.oracle > score.static
+    assert 0.2 < score.captured < 1.05
+
+
+def test_the_oracle_keeps_its_limits_and_beats_any_feasible_shuffle() -> None:
+    market = make_market(40, seed=3, start=dt.date(2026, 1, 5), days=3)
+    previous = market.base_budget
+    total = float((previous * market.fx).sum())
+    cap = {0: float(previous[0] * market.fx[0] * 1.05)}
+    best = oracle_budgets(market, 1, previous, total, cap, "conversions")
+    assert (best * market.fx).sum() <= total * (1 + 1e-9)
+    assert np.all(np.abs(best / previous - 1) <= MAX_CHANGE + 1e-9)
+    assert best[0] * market.fx[0] <= cap[0] * (1 + 1e-9)
+    value = market.expected(best, 1).sum()
+    rng = np.random.default_rng(0)
+    for _ in range(50):  # random moves inside the same limits never do better
+        trial = previous * rng.uniform(1 - MAX_CHANGE, 1 + MAX_CHANGE, previous.size)
+        trial[0] = min(trial[0], cap[0] / market.fx[0])
+        trial *= min(1.0, total / (trial * market.fx).sum())
+        assert market.expected(trial, 1).sum() <= value + 1e-9
+    assert np.all(np.diff(response(np.zeros(5, int), np.arange(5.0), np.ones(5), np.ones(5),
+                                   np.full(5, 0.7))) > 0)
