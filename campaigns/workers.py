@@ -18,12 +18,13 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError, DatabaseBusyError
-from campaigns.sync import StreamOutcome
+from campaigns.sync import StreamOutcome, _error_text
 from connectors.base import AccountRecord, Connector
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def configure(settings: Settings) -> Celery:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
     )
-    sync_account_task.max_retries = queue.max_attempts - 1
-    sync_account_task.retry_backoff_max = queue.retry_backoff_max
     return celery_app
 
 
@@ -145,11 +144,6 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    # Only the database going away or staying locked is retried here: platform errors are
-    # classified and retried inside the connector, and a failed stream is an outcome.
-    autoretry_for=(OperationalError, DatabaseBusyError),
-    retry_backoff=True,
-    retry_jitter=True,
 )
 def sync_account_task(
     self: Any, source_name: str, record: dict[str, Any], now: str
@@ -166,8 +160,23 @@ def sync_account_task(
             "(each one failed or lost its worker)"
         )
     log.info("%s: sync attempt %d", label, attempt)
-    outcomes = sync_account(
-        _engine(), settings, settings.source(source_name), _connector(source_name), account,
-        now=dt.datetime.fromisoformat(now),
-    )
+    try:
+        outcomes = sync_account(
+            _engine(), settings, settings.source(source_name), _connector(source_name),
+            account, now=dt.datetime.fromisoformat(now),
+        )
+    # Only the database going away or staying locked is retried here: platform errors are
+    # classified and retried inside the connector, and a failed stream is an outcome.
+    except (OperationalError, DatabaseBusyError) as exc:
+        reason = _error_text(exc)
+        if attempt >= settings.queue.max_attempts:
+            raise TaskGaveUp(
+                f"sync of {label} gave up after {attempt} attempts: {reason}"
+            ) from None
+        delay = get_exponential_backoff_interval(
+            factor=1, retries=self.request.retries, maximum=settings.queue.retry_backoff_max,
+            full_jitter=True,
+        )
+        log.warning("%s: attempt %d failed (%s); again in %d s", label, attempt, reason, delay)
+        raise self.retry(countdown=delay, max_retries=None) from None
     return [outcome_to_json(o) for o in outcomes]
