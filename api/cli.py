@@ -199,7 +199,7 @@ def run_sync(
     if settings.queue.broker_url:  # one task per account on the workers; else here, in turn
         from campaigns.sync_fanout import worker_runner
 
-        runner = worker_runner(settings)
+        runner = worker_runner(settings, engine)
     failed = 0
     matched = False
     for source in sources:

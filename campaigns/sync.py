@@ -178,7 +178,7 @@ def sync_source(
             if account in (ext, f"{network}:{ext}")
         }
     for ext, err in unreachable.items():
-        report.outcomes.append(_account_failure(engine, source, network, ext, err))
+        report.outcomes.append(account_failure(engine, source, network, ext, err))
     if run_accounts is None:
         for record in accounts:
             report.outcomes.extend(
@@ -202,10 +202,11 @@ def sync_source(
     return report
 
 
-def _account_failure(
-    engine: Engine, source: SourceSettings, network: str, ext: str, err: ConnectorError
+def account_failure(
+    engine: Engine, source: SourceSettings, network: str, ext: str, err: BaseException
 ) -> StreamOutcome:
-    """An account the platform would not let us read: named in the output and in a SyncRun.
+    """An account the platform would not let us read (or whose task on the workers gave
+    up): named in the output and in a SyncRun.
 
     An account synced before fails its ``entities`` stream (a later success clears it, as
     for any stream); one never synced has no row yet and fails the source's ``accounts``.

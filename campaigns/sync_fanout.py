@@ -19,10 +19,12 @@ from celery import group
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from campaigns.config import Settings, SourceSettings
-from campaigns.errors import ConfigError
-from campaigns.sync import AccountsRunner, StreamOutcome
+from campaigns.errors import BudgetPilotError, ConfigError
+from campaigns.sync import AccountsRunner, StreamOutcome, _error_text, account_failure
 from campaigns.workers import configure, outcome_from_json, sync_account_task
 from connectors.base import AccountRecord
 from connectors.redact import redact
@@ -30,7 +32,11 @@ from connectors.redact import redact
 log = logging.getLogger(__name__)
 
 
-def worker_runner(settings: Settings) -> AccountsRunner:
+class WorkersTimedOut(BudgetPilotError):
+    """No result for a task within ``[queue] wait_timeout``."""
+
+
+def worker_runner(settings: Settings, engine: Engine) -> AccountsRunner:
     """An ``AccountsRunner`` for :func:`campaigns.sync.sync_source` that uses the workers."""
     app = configure(settings)
     try:
@@ -61,23 +67,29 @@ def worker_runner(settings: Settings) -> AccountsRunner:
         deadline = time.monotonic() + settings.queue.wait_timeout
         try:
             for record, task in zip(accounts, result.results, strict=True):
-                yield _outcomes(record, task, deadline)
+                yield _outcomes(engine, source, record, task, deadline)
         finally:
             result.forget()
 
     return run
 
 
-def _outcomes(record: AccountRecord, task: AsyncResult, deadline: float) -> list[StreamOutcome]:
-    label = f"{record.network}:{record.external_id}"
+def _outcomes(
+    engine: Engine, source: SourceSettings, record: AccountRecord, task: AsyncResult,
+    deadline: float,
+) -> list[StreamOutcome]:
+    error: BaseException
     try:
         value = task.get(timeout=max(0.1, deadline - time.monotonic()), propagate=True)
     except CeleryTimeout:
-        error = "no worker finished this account within [queue] wait_timeout"
+        error = WorkersTimedOut("no worker finished this account within [queue] wait_timeout")
         task.revoke()  # not to be run later, after this sync has been reported
     except Exception as e:  # the task failed: named, the other accounts still count
-        error = f"{type(e).__name__}: {redact(str(e))}"
+        error = e
     else:
         return [outcome_from_json(o) for o in value]
-    log.error("%s: sync on workers failed: %s", label, error)
-    return [StreamOutcome(label, "entities", "failed", error=error[:4000])]
+    try:  # recorded as the in-process sync records a failed account, when the database can
+        return [account_failure(engine, source, record.network, record.external_id, error)]
+    except SQLAlchemyError:
+        label = f"{record.network}:{record.external_id}"
+        return [StreamOutcome(label, "entities", "failed", error=_error_text(error)[:4000])]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from api.cli import EXIT_USAGE, app, run_sync
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
-from campaigns.models import AdAccount, Campaign, DailyMetric
+from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun
 from tests.workers.processes import queue_config, redis_skip_reason, workers
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
@@ -168,11 +168,14 @@ def test_a_task_that_keeps_failing_gives_up_by_name(
         settings = load_settings(config)
         engine = create_db_engine(sqlite_url)
         failed = run_sync(engine, settings, now=NOW)
+        with Session(engine) as s:  # in the submitter's database, as an in-process failure is
+            recorded = s.scalars(select(SyncRun.error).where(SyncRun.status == "failed")).all()
         engine.dispose()
         log = w.text()
+    assert len(recorded) == 2 and all("gave up after 3 attempts" in e for e in recorded)
     err = capsys.readouterr().err
     assert failed == 2
     for label in ("meta:act_1001", "meta:act_1002"):
-        assert (f"{label}: entities FAILED: TaskGaveUp: sync of {label} gave up after 3 "
+        assert (f"{label}: accounts FAILED: TaskGaveUp: sync of {label} gave up after 3 "
                 "attempts: OperationalError: no such table") in err
         assert f"{label}: sync attempt 3" in log and f"{label}: sync attempt 4" not in log
