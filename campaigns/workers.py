@@ -180,3 +180,46 @@ def sync_account_task(
         log.warning("%s: attempt %d failed (%s); again in %d s", label, attempt, reason, delay)
         raise self.retry(countdown=delay, max_retries=None) from None
     return [outcome_to_json(o) for o in outcomes]
+
+
+def report_to_json(report: Any) -> dict[str, Any]:
+    """A :class:`campaigns.writeback.ApplyReport` as JSON (amounts as exact strings)."""
+    return {
+        "shift_id": report.shift_id, "claimed": report.claimed,
+        "outcomes": [
+            {**dataclasses.asdict(o), "new_budget": str(o.new_budget),
+             "platform_budget": None if o.platform_budget is None else str(o.platform_budget)}
+            for o in report.outcomes
+        ],
+    }
+
+
+@celery_app.task(
+    name="budgetpilot.apply_account", bind=True, acks_late=True, reject_on_worker_lost=True,
+)
+def apply_account_task(
+    self: Any, shift_id: int, item_ids: list[int], actor: str, now: str, due_only: bool
+) -> dict[str, Any]:
+    """Apply one account's items of a shift. Each item is claimed in the database (a
+    conditional UPDATE committed before the platform call) and the platform's budget is read
+    before it is written, so a delivery after a lost worker never writes a budget twice."""
+    from sqlmodel import Session, select
+
+    from campaigns import writeback
+    from campaigns.models import ShiftItem
+
+    settings = _worker_settings()
+    attempt = count_attempt(self.request.id, self.request.retries)
+    if attempt > settings.queue.max_attempts:
+        raise TaskGaveUp(f"apply of shift {shift_id} items {item_ids} gave up after "
+                         f"{settings.queue.max_attempts} attempts")
+    log.info("shift %d items %s: apply attempt %d", shift_id, item_ids, attempt)
+    with Session(_engine(), expire_on_commit=False) as session:
+        items = list(session.scalars(
+            select(ShiftItem).where(ShiftItem.id.in_(item_ids))  # type: ignore[union-attr]
+        ))
+    report = writeback.apply_items(
+        _engine(), shift_id, writeback.configured_connectors(settings), items=items,
+        actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+    )
+    return report_to_json(report)

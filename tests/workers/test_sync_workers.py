@@ -28,12 +28,12 @@ needs_redis = pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or 
 pytestmark = [pytest.mark.redis]
 
 
-def sandbox(**options: object) -> str:
+def sandbox(now: dt.datetime = NOW, **options: object) -> str:
     extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in options.items())
     return (
         "[sync]\nlookback_days = 7\nhistory_days = 30\n\n[[sources]]\nname = \"sandbox\"\n"
         f"kind = \"sandbox\"\nseed = 11\ncampaigns_per_account = 2\n"
-        f"now = \"{NOW.replace(tzinfo=None).isoformat()}\"\n{extra}"
+        f"now = \"{now.replace(tzinfo=None).isoformat()}\"\n{extra}"
     )
 
 
