@@ -84,3 +84,17 @@ def workers(
         for w in started:
             with suppress(ProcessLookupError):
                 w.kill()
+
+
+def kill_the_one_running(pool: list[Worker], needle: str, *, after: float) -> tuple[Worker, Worker]:
+    """Wait until one of two workers logs ``needle`` (a task started), let it run ``after``
+    seconds more, SIGKILL it; returns (the killed worker, the other)."""
+    a, b = pool
+    deadline = time.monotonic() + 60
+    while needle not in a.text() + b.text():
+        assert time.monotonic() < deadline, a.text() + b.text()
+        time.sleep(0.02)
+    victim, survivor = (a, b) if needle in a.text() else (b, a)
+    time.sleep(after)
+    victim.kill()
+    return victim, survivor

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +19,12 @@ from api.cli import EXIT_USAGE, app, run_sync
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
 from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun
-from tests.workers.processes import queue_config, redis_skip_reason, workers
+from tests.workers.processes import (
+    kill_the_one_running,
+    queue_config,
+    redis_skip_reason,
+    workers,
+)
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
 _REDIS_SKIP = redis_skip_reason()
@@ -131,17 +135,12 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
     reference = in_process(source.replace("latency_ms = 300", ""), sqlite_url, capsys)
     config = tmp_path / "queue.toml"
     queue_config(config, source, visibility_timeout=2)
-    with workers(config, pg_url, tmp_path, count=2) as (a, b):
+    with workers(config, pg_url, tmp_path, count=2) as pool:
         done: list[tuple] = []
         submit = threading.Thread(target=lambda: done.append(on_workers(config, pg_url, capsys)))
         submit.start()
-        deadline = time.monotonic() + 60
-        while "sync attempt 1" not in a.text() + b.text():
-            assert time.monotonic() < deadline, a.text() + b.text()
-            time.sleep(0.02)
-        victim, survivor = (a, b) if "sync attempt 1" in a.text() else (b, a)
-        time.sleep(0.3)  # inside the task's platform calls
-        victim.kill()
+        # 0.3 s after the task started: inside its platform calls
+        victim, survivor = kill_the_one_running(pool, "sync attempt 1", after=0.3)
         killed = re.findall(r"(\S+): sync attempt 1", victim.text())[-1]
         submit.join(timeout=90)
         assert not submit.is_alive(), survivor.text()

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import re
 import threading
-import time
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,12 @@ from campaigns.db import create_db_engine
 from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization import propose
 from campaigns.policy import ShiftPolicy
-from tests.workers.processes import queue_config, redis_skip_reason, workers
+from tests.workers.processes import (
+    kill_the_one_running,
+    queue_config,
+    redis_skip_reason,
+    workers,
+)
 from tests.workers.test_sync_workers import sandbox
 
 _REDIS_SKIP = redis_skip_reason()
@@ -63,16 +67,11 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
                          applier=shifts.writeback_applier(settings))
             db.commit()
 
-    with workers(config, pg_url, tmp_path, count=2) as (a, b):
+    with workers(config, pg_url, tmp_path, count=2) as pool:
         first = threading.Thread(target=apply, args=(now,))
         first.start()
-        deadline = time.monotonic() + 60
-        while "apply attempt 1" not in a.text() + b.text():
-            assert time.monotonic() < deadline, a.text() + b.text()
-            time.sleep(0.02)
-        victim, survivor = (a, b) if "apply attempt 1" in a.text() else (b, a)
-        time.sleep(0.4)  # inside the account's reads and writes
-        victim.kill()
+        # 0.4 s after the task started: inside the account's reads and writes
+        victim, survivor = kill_the_one_running(pool, "apply attempt 1", after=0.4)
         killed = re.findall(r"items (\[[\d, ]+\]): apply attempt 1", victim.text())[-1]
         first.join(timeout=90)
         assert not first.is_alive()
