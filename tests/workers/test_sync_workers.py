@@ -76,9 +76,9 @@ def in_process(config_text: str, sqlite_url: str, capsys: pytest.CaptureFixture)
     return result
 
 
-def on_workers(config: Path, pg_url: str, capsys: pytest.CaptureFixture) -> tuple:
+def on_workers(config: Path, url: str, capsys: pytest.CaptureFixture) -> tuple:
     settings = load_settings(config)
-    engine = create_db_engine(pg_url)
+    engine = create_db_engine(url)
     failed = run_sync(engine, settings, now=NOW)
     out = capsys.readouterr()
     result = (failed, out, snapshot(engine))
@@ -110,14 +110,14 @@ def test_worker_without_a_broker_is_refused(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_fanned_out_sync_equals_in_process_sync_to_the_cent(
-    tmp_path: Path, sqlite_url: str, pg_url: str, capsys: pytest.CaptureFixture
+    tmp_path: Path, sqlite_url: str, own_pg_url: str, capsys: pytest.CaptureFixture
 ) -> None:
     source = sandbox(accounts=4, fail_accounts=["act_1002"])
     reference = in_process(source, sqlite_url, capsys)
     config = tmp_path / "queue.toml"
     queue_config(config, source)
-    with workers(config, pg_url, tmp_path, count=2):
-        failed, out, state = on_workers(config, pg_url, capsys)
+    with workers(config, own_pg_url, tmp_path, count=2):
+        failed, out, state = on_workers(config, own_pg_url, capsys)
     assert failed == reference[0] == 1  # the revoked account, named; the others synced
     assert "meta:act_1002: entities FAILED: [auth]" in out.err
     assert out.out == reference[1]
@@ -128,16 +128,17 @@ def test_fanned_out_sync_equals_in_process_sync_to_the_cent(
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
-    tmp_path: Path, sqlite_url: str, pg_url: str, capsys: pytest.CaptureFixture
+    tmp_path: Path, sqlite_url: str, own_pg_url: str, capsys: pytest.CaptureFixture
 ) -> None:
     # Each platform call takes 0.3 s, so the kill lands inside a task.
     source = sandbox(accounts=3, latency_ms=300)
     reference = in_process(source.replace("latency_ms = 300", ""), sqlite_url, capsys)
     config = tmp_path / "queue.toml"
     queue_config(config, source, visibility_timeout=2)
-    with workers(config, pg_url, tmp_path, count=2) as pool:
+    with workers(config, own_pg_url, tmp_path, count=2) as pool:
         done: list[tuple] = []
-        submit = threading.Thread(target=lambda: done.append(on_workers(config, pg_url, capsys)))
+        submit = threading.Thread(
+            target=lambda: done.append(on_workers(config, own_pg_url, capsys)))
         submit.start()
         # 0.3 s after the task started: inside its platform calls
         victim, survivor = kill_the_one_running(pool, "sync attempt 1", after=0.3)

@@ -39,7 +39,7 @@ BOSS = Principal("boss", Role.admin)
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_worker_killed_mid_apply_writes_no_budget_twice(
-    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture
+    tmp_path: Path, own_pg_url: str, capsys: pytest.CaptureFixture
 ) -> None:
     # A shift's FX rates are those of the day it is created: the machine's clock, so the
     # platform's clock is today's too (whatever day that is).
@@ -48,7 +48,7 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
     source = sandbox(now, accounts=3, latency_ms=250, state_path=str(state))
     config = tmp_path / "queue.toml"
     queue_config(config, source, visibility_timeout=2)
-    engine = create_db_engine(pg_url)
+    engine = create_db_engine(own_pg_url)
     plain = settings_from_dict(tomllib.loads(source.replace("latency_ms = 250", "")))
     assert run_sync(engine, plain, now=now) == 0
     with Session(engine, expire_on_commit=False) as db:
@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
                          applier=shifts.writeback_applier(settings))
             db.commit()
 
-    with workers(config, pg_url, tmp_path, count=2) as pool:
+    with workers(config, own_pg_url, tmp_path, count=2) as pool:
         first = threading.Thread(target=apply, args=(now,))
         first.start()
         # 0.4 s after the task started: inside the account's reads and writes
