@@ -195,6 +195,11 @@ def run_sync(
         sources = [settings.source(only_source)]
     if not sources:
         raise ConfigError("the config has no [[sources]] to sync (CSV data: use import-csv)")
+    runner = None
+    if settings.queue.broker_url:  # one task per account on the workers; else here, in turn
+        from campaigns.sync_fanout import worker_runner
+
+        runner = worker_runner(settings, engine)
     failed = 0
     matched = False
     for source in sources:
@@ -207,7 +212,7 @@ def run_sync(
         with tqdm(desc=f"syncing {source.name}", unit=" accounts", file=sys.stderr,
                   disable=None) as bar:
             report = sync_source(engine, settings, source, connector, now=now, account=account,
-                                 on_account=lambda _label: bar.update())
+                                 on_account=lambda _label: bar.update(), run_accounts=runner)
         matched = matched or any(o.stream != "accounts" for o in report.outcomes)
         for outcome in report.outcomes:
             if outcome.status == "succeeded":

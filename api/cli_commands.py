@@ -3,5 +3,6 @@
 Add one import per module that defines commands with ``@app.command``.
 """
 import api.cli_nightly  # (nightly)
-import api.cli_optimize  # noqa: F401  (optimize, backtest)
+import api.cli_optimize
+import api.cli_worker  # noqa: F401  (worker)
 from api import cli_service  # noqa: F401  (serve, token)

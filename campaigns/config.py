@@ -36,6 +36,48 @@ class SyncSettings(Section):
     history_days: int = Field(90, ge=1, le=1200)
 
 
+class QueueSettings(Section):
+    """``[queue]``: where sync tasks go when they run on Celery workers (``budgetpilot worker``).
+
+    Without ``broker_url`` everything runs in the calling process, as it always has.
+    """
+
+    broker_url: str | None = Field(None, description="redis://host:6379/0 or amqp://user@host//")
+    result_backend: str | None = Field(
+        None, description="where results wait for the submitter; default: a Redis broker's "
+        "own URL, else rpc:// (results sent back over the broker)"
+    )
+    queue: str = Field("budgetpilot", min_length=1, max_length=200)
+    max_attempts: int = Field(
+        5, ge=1, le=100,
+        description="deliveries and retries of one task before it fails by name",
+    )
+    retry_backoff_max: int = Field(60, ge=1, le=3600, description="seconds")
+    visibility_timeout: int = Field(
+        3600, ge=1, le=86400,
+        description="Redis: seconds before a task a lost worker held is delivered again; "
+        "longer than the slowest task",
+    )
+    wait_timeout: int = Field(
+        6 * 3600, ge=1, description="seconds `budgetpilot sync` waits for the workers"
+    )
+
+    @field_validator("broker_url", "result_backend")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and "://" not in v:
+            raise ValueError(f"not a broker URL (scheme://host...): {v!r}")
+        return v or None
+
+    @property
+    def backend_url(self) -> str | None:
+        if self.result_backend:
+            return self.result_backend
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "rpc://" if self.broker_url else None
+
+
 class SourceSettings(BaseModel):
     """One ad platform connection. Keys other than these go to the connector as options."""
 
@@ -88,6 +130,7 @@ class Settings(Section):
     portfolios: list[PortfolioSettings] = Field(default_factory=list)
     optimizer: OptimizerSettings = OptimizerSettings()
     service: ServiceSettings = ServiceSettings()
+    queue: QueueSettings = QueueSettings()
     # Sections owned by the service (pacing thresholds, alerts, webhooks, scheduler) are
     # validated where they are used; they are kept here as plain tables.
     pacing: dict[str, Any] = Field(default_factory=dict)

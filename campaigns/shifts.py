@@ -512,7 +512,13 @@ def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemAp
     """The production applier: the connector write-back, with connectors built from
     ``settings`` (or looked up with ``connectors(account)``). It claims and commits item by
     item (the move to ``applying`` with the first claim), so a crash mid-way leaves each
-    item's true state behind."""
+    item's true state behind. With ``[queue] broker_url`` (and no ``connectors`` given) each
+    account's items are applied by a Celery worker (:mod:`campaigns.writeback_fanout`)."""
+    broker = getattr(getattr(settings, "queue", None), "broker_url", None)
+    if broker and connectors is None:
+        from campaigns.writeback_fanout import workers_applier
+
+        return workers_applier(settings)
 
     def apply_with_writeback(
         session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,

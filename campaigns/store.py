@@ -7,9 +7,9 @@ touch a row whose values changed, so re-running a sync or an import changes noth
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -21,37 +21,70 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
 from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
 
+T = TypeVar("T")
 METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
 
 
 def get_or_create_portfolio(
     session: Session, name: str = "default", *, reporting_currency: str = "EUR"
 ) -> Portfolio:
-    portfolio = session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+    def find() -> Portfolio | None:
+        return session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+
+    portfolio = find()
     if portfolio is None:
-        portfolio = Portfolio(name=name, reporting_currency=reporting_currency)
-        session.add(portfolio)
-        session.flush()
+        portfolio = _insert_or_find(
+            session, Portfolio(name=name, reporting_currency=reporting_currency), find
+        )
     return portfolio
+
+
+def _insert_or_find(session: Session, row: T, find: Callable[[], T | None]) -> T:
+    """Insert ``row``, or take the one a concurrent unit of work inserted under the same key.
+
+    Workers sync accounts side by side: two of them may each create the same portfolio (or,
+    when a task is delivered again while still running, the same account) at once.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        # pysqlite opens no transaction for a SAVEPOINT, so releasing one would commit the
+        # caller's work (a rejected CSV file must write nothing). SQLite has one writer at a
+        # time anyway: there the rows are written as before.
+        session.add(row)
+        session.flush()
+        return row
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
 
 
 def upsert_account(
     session: Session, record: AccountRecord, *, source: str, portfolio_id: int
 ) -> AdAccount:
     """Create or refresh an account. Its currency is fixed at creation, as on the platforms."""
-    account = session.scalars(
-        select(AdAccount).where(
-            AdAccount.network == record.network, AdAccount.external_id == record.external_id
-        )
-    ).first()
+    def find() -> AdAccount | None:
+        return session.scalars(
+            select(AdAccount).where(
+                AdAccount.network == record.network, AdAccount.external_id == record.external_id
+            )
+        ).first()
+
+    account = find()
     if account is None:
-        account = AdAccount(
+        return _insert_or_find(session, AdAccount(
             portfolio_id=portfolio_id,
             network=record.network,
             external_id=record.external_id,
@@ -60,10 +93,7 @@ def upsert_account(
             timezone=record.timezone,
             source=source,
             status=record.status,
-        )
-        session.add(account)
-        session.flush()
-        return account
+        ), find)
     if account.currency != record.currency:
         raise ValidationError(
             f"account {record.network}:{record.external_id} is in {account.currency}, "

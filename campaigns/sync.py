@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,12 @@ class SyncReport:
     @property
     def metric_rows(self) -> int:
         return sum(o.rows for o in self.outcomes if o.stream == "metrics")
+
+
+# (source, accounts, now) -> each account's outcomes, in the order of ``accounts``
+AccountsRunner = Callable[
+    [SourceSettings, list[AccountRecord], dt.datetime], Iterable[list[StreamOutcome]]
+]
 
 
 def portfolio_name_for(settings: Settings, source: SourceSettings, network: str, ext: str) -> str:
@@ -141,8 +147,13 @@ def sync_source(
     now: dt.datetime | None = None,
     account: str | None = None,
     on_account: Callable[[str], None] | None = None,
+    run_accounts: AccountsRunner | None = None,
 ) -> SyncReport:
-    """Sync every account a source reaches (or the one named ``account``)."""
+    """Sync every account a source reaches (or the one named ``account``).
+
+    ``run_accounts`` syncs the listed accounts elsewhere (Celery workers) and yields each
+    one's outcomes in the order given; by default they are synced here, one after another.
+    """
     now = now or dt.datetime.now(dt.UTC)
     report = SyncReport(source=source.name)
     unreachable: dict[str, ConnectorError] = {}
@@ -167,12 +178,19 @@ def sync_source(
             if account in (ext, f"{network}:{ext}")
         }
     for ext, err in unreachable.items():
-        report.outcomes.append(_account_failure(engine, source, network, ext, err))
-    for record in accounts:
-        label = f"{record.network}:{record.external_id}"
-        report.outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
-        if on_account:
-            on_account(label)
+        report.outcomes.append(account_failure(engine, source, network, ext, err))
+    if run_accounts is None:
+        for record in accounts:
+            report.outcomes.extend(
+                sync_account(engine, settings, source, connector, record, now=now)
+            )
+            if on_account:
+                on_account(f"{record.network}:{record.external_id}")
+    else:  # on workers: the same per-account unit of work, its outcomes in the same order
+        for outcomes in run_accounts(source, accounts, now):
+            report.outcomes.extend(outcomes)
+            if on_account and outcomes:
+                on_account(outcomes[0].account)
     if not unreachable and account is None:
         with session_scope(engine) as session:  # every account answered: clears old failures
             session.add(SyncRun(
@@ -184,10 +202,11 @@ def sync_source(
     return report
 
 
-def _account_failure(
-    engine: Engine, source: SourceSettings, network: str, ext: str, err: ConnectorError
+def account_failure(
+    engine: Engine, source: SourceSettings, network: str, ext: str, err: BaseException
 ) -> StreamOutcome:
-    """An account the platform would not let us read: named in the output and in a SyncRun.
+    """An account the platform would not let us read (or whose task on the workers gave
+    up): named in the output and in a SyncRun.
 
     An account synced before fails its ``entities`` stream (a later success clears it, as
     for any stream); one never synced has no row yet and fails the source's ``accounts``.

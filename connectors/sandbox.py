@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import math
 import os
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -314,8 +315,12 @@ class SandboxConnector:
         state_path: str | Path | None = None,
         now: dt.datetime | None = None,
         fail_accounts: tuple[str, ...] = (),
+        latency_ms: float = 0,
     ) -> None:
         self.name = name
+        # Seconds each platform call waits: a real platform's network and report time, for
+        # benchmarks of work spread over several processes.
+        self.latency = max(0.0, float(latency_ms)) / 1000
         self.seed = seed
         self.accounts = {a.external_id: a for a in accounts}
         self.campaigns = build_campaigns(seed, accounts, campaigns_per_account)
@@ -341,6 +346,8 @@ class SandboxConnector:
             accounts=sandbox_accounts(int(options.get("accounts", len(DEFAULT_ACCOUNTS)))),
             state_path=options.get("state_path"),
             now=dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC) if now else None,
+            fail_accounts=tuple(str(a) for a in options.get("fail_accounts", ())),
+            latency_ms=float(options.get("latency_ms", 0)),
         )
 
     # -- the clock -----------------------------------------------------------------------
@@ -520,6 +527,8 @@ class SandboxConnector:
     # -- Connector protocol ----------------------------------------------------------------
     def _account(self, external_id: str) -> SimAccount:
         self.calls += 1
+        if self.latency:
+            time.sleep(self.latency)
         if external_id in self.fail_accounts:
             raise ConnectorError(
                 f"sandbox: access to account {external_id} was revoked", kind="auth"

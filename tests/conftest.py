@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -57,6 +58,20 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def pg_schema_url() -> Iterator[str]:
+    with scratch_pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def own_pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL schema for this test alone: for tests whose other processes
+    (workers) check the schema version that other tests in this process may change."""
+    with scratch_pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def scratch_pg_schema() -> Iterator[str]:
     if _PG_SKIP_REASON:
         pytest.skip(_PG_SKIP_REASON)
     schema = f"t_{uuid.uuid4().hex[:12]}"
