@@ -56,7 +56,10 @@ def test_interval_holds_the_effect_and_still_units_are_null(moves: list[float],
                            day_factor=np.ones(4), price=price, revenue=False)
     assert np.isnan(sure.prob_gain[0]) and sure.effect_low[0] == sure.effect_high[0] == 0
     assert np.all(sure.effect_low <= sure.effect) and np.all(sure.effect <= sure.effect_high)
-    assert np.all((sure.prob_gain[1:] >= 0) & (sure.prob_gain[1:] <= 1))
+    # Every unit that moves has a probability; one whose move rounds to nothing has none.
+    moving = proposed != current
+    assert np.all((sure.prob_gain[moving] >= 0) & (sure.prob_gain[moving] <= 1))
+    assert np.all(np.isnan(sure.prob_gain[~moving]))
     # A higher opportunity price can only make an increase less attractive.
     dearer = move_confidence(curves, np.arange(4), current, proposed, fx=np.ones(4),
                              day_factor=np.ones(4), price=price + 0.05, revenue=False)
