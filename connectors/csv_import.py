@@ -1,4 +1,4 @@
-"""CSV import of daily campaign results from any network (DESIGN.md's CSV contract).
+"""CSV import of daily campaign results: our format (DESIGN.md) or a platform export.
 
 The file is streamed: rows are checked and upserted in chunks inside one transaction, so a
 million-row file needs little memory, and a file with any bad row is rolled back whole —
@@ -18,37 +18,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.config import Settings, SourceSettings
+from campaigns.config import Settings
 from campaigns.errors import ImportRejected
-from campaigns.models import AdAccount, SyncRun, utcnow
+from campaigns.models import SyncRun, utcnow
 from campaigns.store import (
     find_or_create_campaigns,
     refresh_account_days,
     set_names_and_budgets,
-    upsert_account,
 )
-from campaigns.sync import portfolio_name_for, resolve_portfolio
-from connectors.base import AccountRecord
+from connectors.csv_accounts import ensure_account
 from connectors.csv_cells import (
-    NETWORK_RE,
     OPTIONAL,
-    PLAIN_DECIMAL,
     REQUIRED,
     CellParser,
     TooManyErrors,
-    plain_counts,
-    plain_decimals,
 )
+from connectors.csv_columns import ColumnChecks
 from connectors.csv_writer import Writer, line_numbers
-from connectors.currencies import is_currency
-from connectors.formats import Format, from_config
-from connectors.formats.platforms import PLATFORMS
+from connectors.formats.choose import format_names, import_formats, plan_export
 from connectors.formats.reading import OUR_FORMAT, FormatError, Opened, open_export
-from connectors.formats.translate import Plan, is_summary_row, plan_for, translate
+from connectors.formats.translate import Plan, is_summary_row, translate
 
 CHUNK = 20_000
 
@@ -65,15 +57,6 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
     format: str = OUR_FORMAT
     skipped: int = 0  # total and summary rows of a platform export
-
-
-def import_formats(settings: Settings) -> dict[str, Format]:
-    """The formats ``--format`` accepts besides ours: the platforms', then the config's."""
-    return {**PLATFORMS, **{m.name: from_config(m) for m in settings.imports}}
-
-
-def format_names(settings: Settings) -> list[str]:
-    return ["auto", OUR_FORMAT, *import_formats(settings)]
 
 
 def import_csv(
@@ -117,7 +100,7 @@ def import_csv(
     try:
         with opened.handle, Session(engine, expire_on_commit=False) as session:
             try:
-                plan = _plan(opened, parser, account=account, currency=currency)
+                plan = plan_export(opened, parser, account=account, currency=currency)
                 result.warnings.extend(plan.notes if plan else [])
                 _import_rows(session, opened, plan, parser, settings, result, on_rows)
             except TooManyErrors:
@@ -150,25 +133,6 @@ def import_csv(
         if collecting:
             gc.enable()
     return result
-
-
-def _plan(
-    opened: Opened, parser: CellParser, *, account: str | None, currency: str | None
-) -> Plan | None:
-    """How a platform export maps onto our columns (None for our own format)."""
-    if opened.match is None:
-        if account or currency:
-            parser.fail(1, None, "--account and --currency are for platform exports: "
-                        "our format has account_id and currency columns")
-        return None
-    try:
-        plan = plan_for(opened.match, opened.header, account=account, currency=currency,
-                        decimal_comma=opened.delimiter == ";")
-    except FormatError as e:
-        parser.fail(e.line, None, e.message)
-        return None
-    parser.date_hint = plan.date_hint
-    return plan
 
 
 def _record_rejection(engine: Engine, path: Path, rejected: ImportRejected, started: Any) -> None:
@@ -250,7 +214,7 @@ def _import_rows(
         result.last_date = dt.date.fromordinal(state.last_day)
 
 
-class _ImportState:
+class _ImportState(ColumnChecks):
     """What the import knows across blocks: ids, seen campaign-days, each campaign's latest."""
 
     def __init__(
@@ -346,77 +310,6 @@ class _ImportState:
         source = list(zip(*rows, strict=True))
         return {c: source[i] for c, i in self.idx.items()}, lines
 
-    # -- column checks: a set or a C-speed match per column, a careful look only at misfits --
-    def _dates(self, col: tuple[str, ...], lines: Sequence[int]) -> tuple[list[str], list[int]]:
-        """Each cell as an ISO date and as a day number; a file holds few distinct dates."""
-        parsed = {v: self.parser.parse_date(v) for v in set(col)}
-        bad = {v for v, d in parsed.items() if isinstance(d, str)}
-        if bad:
-            for v, line in zip(col, lines, strict=True):
-                if v in bad:
-                    self.parser.fail(line, self.label["date"], str(parsed[v]))
-            return [], []
-        iso = {v: d.isoformat() for v, d in parsed.items()}  # type: ignore[union-attr]
-        ordinal = {v: d.toordinal() for v, d in parsed.items()}  # type: ignore[union-attr]
-        return list(map(iso.__getitem__, col)), list(map(ordinal.__getitem__, col))
-
-    def _lookup(
-        self, col: tuple[str, ...], lines: Sequence[int], column: str,
-        cache: dict[str, str | None], check: Callable[[str], str | None],
-    ) -> list[str]:
-        for v in set(col) - cache.keys():
-            cache[v] = check(v)
-        if any(cache[v] is None for v in set(col)):
-            for v, line in zip(col, lines, strict=True):
-                if cache[v] is None:
-                    self.parser.fail(line, self.label[column], self._why(column, v))
-            return []
-        return [cache[v] for v in col]  # type: ignore[misc]
-
-    @staticmethod
-    def _network(v: str) -> str | None:
-        name = v.strip().lower()
-        return name if NETWORK_RE.match(name) else None
-
-    @staticmethod
-    def _currency(v: str) -> str | None:
-        code = v.strip().upper()
-        return code if is_currency(code) else None
-
-    @staticmethod
-    def _why(column: str, v: str) -> str:
-        if column == "network":
-            return f"{v!r} is not a network name (letters, digits, _ . -)"
-        return f"{v.strip()!r} is not an ISO 4217 currency code"
-
-    def _ids(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[str]:
-        out = list(map(str.strip, col))
-        if not all(out):
-            for v, line in zip(out, lines, strict=True):
-                if not v:
-                    self.parser.fail(line, column, "is empty")
-        return out
-
-    def _money(
-        self, col: tuple[str, ...], lines: Sequence[int], column: str, *,
-        required: bool = False, blank: str | None = "0",
-    ) -> list[Any]:
-        if plain_decimals(col):
-            return list(col)
-        out: list[Any] = []
-        for v, line in zip(col, lines, strict=True):
-            if PLAIN_DECIMAL(v):
-                out.append(v)
-                continue
-            number = self.parser.number(v, line, column, required=required)
-            out.append(blank if number is None else str(number))
-        return out
-
-    def _counts(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[Any]:
-        if plain_counts(col):
-            return list(col)  # digits only: both databases read the text as a number
-        return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
-
     # -- ids ------------------------------------------------------------------------------
     def _accounts(
         self, networks: list[str], exts: list[str], currencies: list[str], lines: Sequence[int]
@@ -428,9 +321,9 @@ class _ImportState:
         for (network, ext, currency), line in sorted(first_line.items(), key=lambda kv: kv[1]):
             if (network, ext) not in self.accounts:
                 self.writer.wait()  # the session is about to use the connection
-                self.accounts[(network, ext)] = _ensure_account(
+                self.accounts[(network, ext)] = ensure_account(
                     self.session, self.settings, self.csv_sources, network, ext, currency,
-                    line, self.parser,
+                    line, self.parser, self.label["currency"],
                 )
         ids: dict[tuple[str, str, str], int | None] = {}
         for network, ext, currency in first_line:
@@ -489,45 +382,3 @@ class _ImportState:
                 latest[cid] = _Latest(day, names[i].strip() or exts[i],
                                       budget if budget is not None else
                                       (prev.budget if prev else None))
-
-
-def _ensure_account(
-    session: Session,
-    settings: Settings,
-    csv_sources: list[SourceSettings],
-    network: str,
-    ext: str,
-    currency: str,
-    line: int,
-    parser: CellParser,
-) -> tuple[int, str] | None:
-    existing = session.scalars(
-        select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
-    ).first()
-    if existing is not None:
-        if existing.currency != currency:
-            parser.fail(
-                line,
-                "currency",
-                f"account {network}:{ext} is in {existing.currency} "
-                f"in the database, not {currency}",
-            )
-            return None
-        return existing.id, existing.currency  # type: ignore[return-value]
-    source = next(
-        (s for s in csv_sources if network in s.options.get("networks", [network])),
-        SourceSettings(name="csv", kind="csv"),
-    )
-    timezone = str(source.options.get("timezone", "UTC"))
-    portfolio = resolve_portfolio(
-        session, settings, portfolio_name_for(settings, source, network, ext)
-    )
-    account = upsert_account(
-        session,
-        AccountRecord(
-            network=network, external_id=ext, name=ext, currency=currency, timezone=timezone
-        ),
-        source=source.name if source.name != "csv" else "csv",
-        portfolio_id=portfolio.id,  # type: ignore[arg-type]
-    )
-    return account.id, account.currency  # type: ignore[return-value]

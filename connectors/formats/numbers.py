@@ -36,8 +36,8 @@ def clean_number(text: str, *, decimal_comma: bool = False) -> str:
     value = text.strip()
     if value in _NO_DATA:
         return ""
-    if _PLAIN_POINT.match(value):
-        return value
+    if not decimal_comma and _PLAIN_POINT.match(value):
+        return value  # the common cell, at once (with a decimal comma "1.000" is a thousand)
     match = _AFFIX.match(value)
     if match is None:
         return text
