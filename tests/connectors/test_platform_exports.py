@@ -170,3 +170,72 @@ def test_a_mistyped_import_mapping_is_refused_at_start_up_naming_the_key(
     result = runner.invoke(app, ["import-csv", str(export), "--config", str(cfg)])
     assert result.exit_code == EXIT_USAGE
     assert key in result.stderr
+
+
+def test_excel_csv_downloads_in_utf16_with_tabs_and_without_a_mark_import_alike(
+    tmp_path: Path,
+) -> None:
+    google = (DATA / "google_ads_campaigns.csv").read_text(encoding="utf-8")
+    excel = tmp_path / "excel.csv"
+    rows = [line.split(",") for line in google.splitlines()]
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, delimiter="\t").writerows(csv.reader(io.StringIO(google)))
+    excel.write_text(buf.getvalue(), encoding="utf-16")  # with its byte-order mark
+    assert rows and excel.read_bytes()[:2] == b"\xff\xfe"
+    cfg = config(tmp_path)
+    result = runner.invoke(app, ["import-csv", str(excel), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert totals(tmp_path)[1:3] == (3, Decimal("2384.59"))
+    linkedin = (DATA / "linkedin_campaign_performance.csv").read_text(encoding="utf-16")
+    bare = tmp_path / "bare.csv"
+    bare.write_bytes(linkedin.encode("utf-16-le"))  # no mark
+    result = runner.invoke(app, ["import-csv", str(bare), "--config", str(cfg),
+                                 "--account", "508000001"])
+    assert result.exit_code == 0, result.output
+    assert "(linkedin format)" in result.stdout
+
+
+def test_account_and_currency_options_override_the_export(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import-csv", str(DATA / "tiktok_campaign_by_day.csv"),
+                                 "--config", str(config(tmp_path)), "--account", "tt_eu",
+                                 "--currency", "eur"])
+    assert result.exit_code == 0, result.output
+    assert totals(tmp_path)[0] == ("tiktok", "tt_eu", "EUR")
+
+
+def test_a_header_that_fits_two_formats_equally_asks_for_format(tmp_path: Path) -> None:
+    export = tmp_path / "both.csv"
+    export.write_text("Day,Campaign ID,Amount spent,Cost\n2026-03-01,1,2,3\n")
+    result = runner.invoke(app, ["import-csv", str(export), "--config", str(config(tmp_path))])
+    assert result.exit_code == EXIT_REJECTED
+    assert "line 1: the header fits several formats (meta, google): choose one with --format" \
+        in result.stderr
+
+
+def test_without_a_campaign_id_campaigns_are_told_apart_by_name_and_it_is_said(
+    tmp_path: Path,
+) -> None:
+    cfg = config(tmp_path, extra=(
+        '[[imports]]\nname = "reddit"\nnetwork = "reddit"\ncurrency = "USD"\n'
+        'account_id = "t2_abc"\n[imports.columns]\ndate = "Date"\ncampaign_name = "Campaign"\n'
+        'spend = "Spend"\nclicks = "Clicks"\nimpressions = "Impressions"\n'
+        'conversions = "Conversions"\nrevenue = "Value"\n'))
+    export = tmp_path / "r.csv"
+    export.write_text("Date,Campaign,Spend,Clicks,Impressions,Conversions,Value\n"
+                      '2026-03-01,Alpha,"$1,000.01",5,500,1,20\n2026-03-01,Beta,2.00,1,10,0,0\n')
+    result = runner.invoke(app, ["import-csv", str(export), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert "note: no campaign id column: campaigns are told apart by name" in result.stdout
+    assert totals(tmp_path)[:3] == (("reddit", "t2_abc", "USD"), 2, Decimal("1002.01"))
+
+
+def test_an_imports_name_that_is_taken_is_refused_at_start_up(tmp_path: Path) -> None:
+    cfg = config(tmp_path, extra='[[imports]]\nname = "tiktok"\nnetwork = "tt"\n'
+                 '[imports.columns]\ndate = "D"\nspend = "S"\ncampaign_name = "C"\n')
+    result = runner.invoke(app, ["import-csv", str(DATA / "meta_ads_manager.csv"),
+                                 "--config", str(cfg)])
+    assert result.exit_code == EXIT_USAGE
+    assert "imports.name: 'tiktok' is taken" in result.stderr
