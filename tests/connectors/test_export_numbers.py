@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.formats.numbers import clean_dates, clean_number
+from connectors.formats.numbers import clean_dates, clean_number, clean_numbers
 
 amounts = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2)
 counts = st.integers(min_value=0, max_value=10**15)
@@ -60,3 +60,11 @@ def test_dates_in_each_platform_form_come_back_iso(day: dt.date) -> None:
         assert clean_dates([day.strftime(form)], [form]) == (day.isoformat(),)
     # a US file's 13th "month" is not quietly read as a European date
     assert clean_dates(["13/01/2026"], ["%m/%d/%Y"]) == ("13/01/2026",)
+
+
+@given(st.lists(st.one_of(amounts.map(lambda v: grouped(v, ",", ".")), amounts.map(str),
+                          st.sampled_from(["$1.00", "--", "1,2", "x"])), max_size=30))
+def test_a_column_cleans_exactly_as_its_cells_do(col: list[str]) -> None:
+    assert clean_numbers(col, decimal_comma=False) == tuple(clean_number(v) for v in col)
+    assert clean_numbers(col, decimal_comma=True) == tuple(
+        clean_number(v, decimal_comma=True) for v in col)
