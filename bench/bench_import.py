@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,49 +37,40 @@ HEADER = ("date,network,account_id,campaign_id,campaign_name,currency,spend,impr
 NETWORKS = (("meta", "EUR"), ("google", "USD"), ("tiktok", "EUR"), ("bing", "GBP"))
 
 
-def write_csv(path: Path, rows: int, campaigns: int = 10_000) -> None:
+def campaign_days(rows: int, campaigns: int = 10_000) -> Iterator[tuple[str, int, float, int]]:
+    """(day, campaign number, spend, conversions) for N campaign-days, the oldest day first."""
     rng = random.Random(1)
     days = max(1, rows // campaigns)
     start = dt.date(2026, 1, 1) - dt.timedelta(days=days)
-    written = 0
+    for n in range(rows):
+        d, c = divmod(n, campaigns)
+        day = (start + dt.timedelta(days=min(d, days - 1))).isoformat()
+        yield day, c, rng.randint(1000, 500000) / 100, rng.randint(0, 30)
+
+
+def write_csv(path: Path, rows: int) -> None:
     with path.open("w") as f:
         f.write(HEADER + "\n")
-        for d in range(days):
-            day = (start + dt.timedelta(days=d)).isoformat()
-            for c in range(campaigns):
-                if written >= rows:
-                    return
-                network, currency = NETWORKS[c % 4]
-                spend = rng.randint(1000, 50000) / 100
-                f.write(f"{day},{network},acc_{c % 40},cmp_{c},Campaign {c},{currency},{spend},"
-                        f"{int(spend * 90)},{int(spend * 2)},{rng.randint(0, 30)},"
-                        f"{spend * 2.3:.2f},{spend + 5:.2f}\n")
-                written += 1
+        for day, c, spend, conv in campaign_days(rows):
+            network, currency = NETWORKS[c % 4]
+            f.write(f"{day},{network},acc_{c % 40},cmp_{c},Campaign {c},{currency},{spend},"
+                    f"{int(spend * 90)},{int(spend * 2)},{conv},{spend * 2.3:.2f},"
+                    f"{spend + 5:.2f}\n")
 
 
 GOOGLE_HEADER = ("Day,Customer ID,Campaign,Campaign ID,Currency code,Budget,Cost,Impr.,Clicks,"
                  "CTR,Conversions,Conv. value")
 
 
-def write_google_csv(path: Path, rows: int, campaigns: int = 10_000) -> None:
-    rng = random.Random(1)
-    days = max(1, rows // campaigns)
-    start = dt.date(2026, 1, 1) - dt.timedelta(days=days)
-    written = 0
+def write_google_csv(path: Path, rows: int) -> None:
+    """The same campaign-days as a Google Ads report download, with its quirks."""
     with path.open("w") as f:
-        f.write(f"Campaign performance report\n\"{start} - 2025-12-31\"\n{GOOGLE_HEADER}\n")
-        for d in range(days):
-            day = (start + dt.timedelta(days=d)).isoformat()
-            for c in range(campaigns):
-                if written >= rows:
-                    break
-                spend = rng.randint(1000, 500000) / 100
-                conv = rng.randint(0, 30)
-                value = f'"{spend * 2.3:,.2f}"' if conv else " --"
-                f.write(f'{day},{100 + c % 40:03d}-555-0100,Campaign {c},{c},USD,'
-                        f'"{spend + 5:,.2f}","{spend:,.2f}","{int(spend * 90):,}",'
-                        f'{int(spend * 2)},2.22%,{conv},{value}\n')
-                written += 1
+        f.write(f"Campaign performance report\n\"Last {rows} campaign-days\"\n{GOOGLE_HEADER}\n")
+        for day, c, spend, conv in campaign_days(rows):
+            value = f'"{spend * 2.3:,.2f}"' if conv else " --"
+            f.write(f'{day},{100 + c % 40:03d}-555-0100,Campaign {c},{c},USD,'
+                    f'"{spend + 5:,.2f}","{spend:,.2f}","{int(spend * 90):,}",'
+                    f'{int(spend * 2)},2.22%,{conv},{value}\n')
         f.write("Total: Campaigns,,,,,,,,,,,\nTotal: Account,,,,,,,,,,,\n")
 
 
