@@ -151,9 +151,12 @@ def import_csv_command(
     (README: Platform exports). Re-importing the same rows changes nothing; a file with a bad
     row is refused whole, naming the line and column.
     """
-    from connectors.csv_import import import_csv
+    from connectors.csv_import import format_names, import_csv
 
     settings = load(config)
+    if format not in format_names(settings):
+        raise ConfigError(f"--format: {format!r} is not a format; one of "
+                          f"{', '.join(format_names(settings))}")
     engine = engine_for(settings)
     with tqdm(desc=f"importing {path.name}", unit=" rows", file=sys.stderr,
               disable=None, unit_scale=True) as bar:

@@ -239,3 +239,11 @@ def test_an_imports_name_that_is_taken_is_refused_at_start_up(tmp_path: Path) ->
                                  "--config", str(cfg)])
     assert result.exit_code == EXIT_USAGE
     assert "imports.name: 'tiktok' is taken" in result.stderr
+
+
+def test_an_unknown_format_is_bad_usage(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import-csv", str(DATA / "meta_ads_manager.csv"),
+                                 "--config", str(config(tmp_path)), "--format", "facebook"])
+    assert result.exit_code == EXIT_USAGE
+    assert "--format: 'facebook' is not a format; one of auto, budgetpilot, tiktok" \
+        in result.stderr
