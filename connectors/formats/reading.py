@@ -76,8 +76,10 @@ def _find_header(
     sample: str, wanted: str, formats: Mapping[str, Format], our_columns: tuple[str, ...],
 ) -> tuple[int, str, list[str], Match | None]:
     lines = sample.splitlines()[:HEADER_SEARCH_LINES]
-    candidates = formats if wanted == "auto" else {wanted: formats[wanted]} if (
-        wanted != OUR_FORMAT) else {}
+    if wanted == "auto":
+        candidates = dict(formats)
+    else:
+        candidates = {wanted: formats[wanted]} if wanted in formats else {}
     for i, line in enumerate(lines):
         if not line.strip():
             continue
