@@ -136,25 +136,40 @@ def init_db(config: ConfigOption = None) -> None:
 def import_csv_command(
     path: Annotated[Path, typer.Argument(help="CSV file: one row per campaign per day.")],
     config: ConfigOption = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="auto, budgetpilot, tiktok, snapchat, x, linkedin, vk, meta, google, "
+        "or an [[imports]] name from the config.")] = "auto",
+    account: Annotated[str | None, typer.Option(
+        help="Account id for a platform export that has no account column.")] = None,
+    currency: Annotated[str | None, typer.Option(
+        help="ISO currency for a platform export that names none.")] = None,
 ) -> None:
-    """Import daily results from a CSV export (DESIGN.md's column contract).
+    """Import daily results from our CSV format or a platform's own export.
 
-    Columns: date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,
-    clicks,conversions,revenue[,daily_budget]. Re-importing the same rows changes nothing; a
-    file with a bad row is refused whole, naming the line and column.
+    Our columns: date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,
+    clicks,conversions,revenue[,daily_budget]. Platform exports are recognised by their header
+    (README: Platform exports). Re-importing the same rows changes nothing; a file with a bad
+    row is refused whole, naming the line and column.
     """
-    from connectors.csv_import import import_csv
+    from connectors.csv_import import format_names, import_csv
 
     settings = load(config)
+    if format not in format_names(settings):
+        raise ConfigError(f"--format: {format!r} is not a format; one of "
+                          f"{', '.join(format_names(settings))}")
     engine = engine_for(settings)
     with tqdm(desc=f"importing {path.name}", unit=" rows", file=sys.stderr,
               disable=None, unit_scale=True) as bar:
-        result = import_csv(engine, path, settings=settings, on_rows=bar.update)
+        result = import_csv(engine, path, settings=settings, on_rows=bar.update,
+                            format=format, account=account, currency=currency)
+    skipped = f", {result.skipped} total rows skipped" if result.skipped else ""
     typer.echo(
-        f"imported {result.rows} rows from {path}: {result.accounts} accounts, "
-        f"{result.campaigns} campaigns ({result.new_campaigns} new), "
+        f"imported {result.rows} rows from {path} ({result.format} format{skipped}): "
+        f"{result.accounts} accounts, {result.campaigns} campaigns ({result.new_campaigns} new), "
         f"{result.first_date} to {result.last_date}"
     )
+    for note in result.warnings:
+        typer.echo(f"note: {note}")
 
 
 @app.command("sync")

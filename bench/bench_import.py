@@ -1,10 +1,13 @@
 """Benchmark: CSV import throughput and peak memory, into SQLite and PostgreSQL.
 
     python bench/bench_import.py [--rows 1000000] [--backend sqlite|postgres|both]
+                                 [--format budgetpilot|google|both]
 
-Writes a CSV of N campaign-days (10,000 campaigns x N/10,000 days over four networks), then
-imports it once per back end in a fresh process and prints rows/s and that process's peak
-resident memory. PostgreSQL (BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is
+Writes a CSV of N campaign-days (10,000 campaigns x N/10,000 days over four networks) in our
+format, and the same campaign-days as a Google Ads report download (title and date-range
+lines above the header, "1,204.50" amounts, "--" for no value, two trailing total rows),
+then imports each once per back end in a fresh process and prints rows/s and that process's
+peak resident memory. PostgreSQL (BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is
 used in a scratch schema that is dropped afterwards.
 """
 
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,24 +37,41 @@ HEADER = ("date,network,account_id,campaign_id,campaign_name,currency,spend,impr
 NETWORKS = (("meta", "EUR"), ("google", "USD"), ("tiktok", "EUR"), ("bing", "GBP"))
 
 
-def write_csv(path: Path, rows: int, campaigns: int = 10_000) -> None:
+def campaign_days(rows: int, campaigns: int = 10_000) -> Iterator[tuple[str, int, float, int]]:
+    """(day, campaign number, spend, conversions) for N campaign-days, the oldest day first."""
     rng = random.Random(1)
     days = max(1, rows // campaigns)
     start = dt.date(2026, 1, 1) - dt.timedelta(days=days)
-    written = 0
+    for n in range(rows):
+        d, c = divmod(n, campaigns)
+        day = (start + dt.timedelta(days=min(d, days - 1))).isoformat()
+        yield day, c, rng.randint(1000, 500000) / 100, rng.randint(0, 30)
+
+
+def write_csv(path: Path, rows: int) -> None:
     with path.open("w") as f:
         f.write(HEADER + "\n")
-        for d in range(days):
-            day = (start + dt.timedelta(days=d)).isoformat()
-            for c in range(campaigns):
-                if written >= rows:
-                    return
-                network, currency = NETWORKS[c % 4]
-                spend = rng.randint(1000, 50000) / 100
-                f.write(f"{day},{network},acc_{c % 40},cmp_{c},Campaign {c},{currency},{spend},"
-                        f"{int(spend * 90)},{int(spend * 2)},{rng.randint(0, 30)},"
-                        f"{spend * 2.3:.2f},{spend + 5:.2f}\n")
-                written += 1
+        for day, c, spend, conv in campaign_days(rows):
+            network, currency = NETWORKS[c % 4]
+            f.write(f"{day},{network},acc_{c % 40},cmp_{c},Campaign {c},{currency},{spend},"
+                    f"{int(spend * 90)},{int(spend * 2)},{conv},{spend * 2.3:.2f},"
+                    f"{spend + 5:.2f}\n")
+
+
+GOOGLE_HEADER = ("Day,Customer ID,Campaign,Campaign ID,Currency code,Budget,Cost,Impr.,Clicks,"
+                 "CTR,Conversions,Conv. value")
+
+
+def write_google_csv(path: Path, rows: int) -> None:
+    """The same campaign-days as a Google Ads report download, with its quirks."""
+    with path.open("w") as f:
+        f.write(f"Campaign performance report\n\"Last {rows} campaign-days\"\n{GOOGLE_HEADER}\n")
+        for day, c, spend, conv in campaign_days(rows):
+            value = f'"{spend * 2.3:,.2f}"' if conv else " --"
+            f.write(f'{day},{100 + c % 40:03d}-555-0100,Campaign {c},{c},USD,'
+                    f'"{spend + 5:,.2f}","{spend:,.2f}","{int(spend * 90):,}",'
+                    f'{int(spend * 2)},2.22%,{conv},{value}\n')
+        f.write("Total: Campaigns,,,,,,,,,,,\nTotal: Account,,,,,,,,,,,\n")
 
 
 def child(url: str, csv_path: str) -> None:
@@ -79,29 +100,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--format", choices=["budgetpilot", "google", "both"], default="both")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
+    writers = {"budgetpilot": write_csv, "google": write_google_csv}
+    formats = list(writers) if args.format == "both" else [args.format]
     with tempfile.TemporaryDirectory() as tmp:
-        csv_path = Path(tmp) / "bench.csv"
-        t0 = time.perf_counter()
-        write_csv(csv_path, args.rows)
-        size = csv_path.stat().st_size / 2**20
-        print(f"wrote {args.rows:,} rows ({size:.0f} MiB) in {time.perf_counter() - t0:.1f} s")
-        print(f"{'backend':<10} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak MiB':>9}")
-        results = []
-        if args.backend in ("sqlite", "both"):
-            results.append(("sqlite", run_child(f"sqlite:///{tmp}/bench.db", csv_path)))
-        if args.backend in ("postgres", "both"):
-            results.append(("postgres", run_pg(csv_path)))
-        for name, r in results:
-            if r is None:
-                print(f"{name:<10} skipped: PostgreSQL not reachable at {PG_URL}")
-                continue
-            print(f"{name:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
-                  f"{r['rows'] / r['seconds']:>9,.0f} {r['peak_mib']:>9.0f}")
+        print(f"{'format':<12} {'backend':<10} {'rows':>10} {'seconds':>8} {'rows/s':>9} "
+              f"{'peak MiB':>9}")
+        for fmt in formats:
+            csv_path = Path(tmp) / f"bench-{fmt}.csv"
+            t0 = time.perf_counter()
+            writers[fmt](csv_path, args.rows)
+            size = csv_path.stat().st_size / 2**20
+            print(f"# wrote {args.rows:,} {fmt} rows ({size:.0f} MiB) "
+                  f"in {time.perf_counter() - t0:.1f} s")
+            results = []
+            if args.backend in ("sqlite", "both"):
+                results.append(("sqlite", run_child(f"sqlite:///{tmp}/{fmt}.db", csv_path)))
+            if args.backend in ("postgres", "both"):
+                results.append(("postgres", run_pg(csv_path)))
+            for name, r in results:
+                if r is None:
+                    print(f"{fmt:<12} {name:<10} skipped: PostgreSQL not reachable at {PG_URL}")
+                    continue
+                print(f"{fmt:<12} {name:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
+                      f"{r['rows'] / r['seconds']:>9,.0f} {r['peak_mib']:>9.0f}")
+            csv_path.unlink()
 
 
 def run_pg(csv_path: Path) -> dict | None:

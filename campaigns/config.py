@@ -11,7 +11,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from campaigns.errors import ConfigError
 from connectors.redact import remember_secret
@@ -109,6 +116,49 @@ class PortfolioSettings(Section):
         return v.upper()
 
 
+class ImportColumns(Section):
+    """Our columns -> the title (or titles) another network's export gives each."""
+
+    date: str | list[str]
+    spend: str | list[str]
+    campaign_id: str | list[str] | None = None
+    campaign_name: str | list[str] | None = None
+    account_id: str | list[str] | None = None
+    currency: str | list[str] | None = None
+    impressions: str | list[str] | None = None
+    clicks: str | list[str] | None = None
+    conversions: str | list[str] | None = None
+    revenue: str | list[str] | None = None
+    daily_budget: str | list[str] | None = None
+
+    @model_validator(mode="after")
+    def _names_campaigns(self) -> ImportColumns:
+        if self.campaign_id is None and self.campaign_name is None:
+            raise ValueError("give campaign_id or campaign_name (or both)")
+        return self
+
+
+class ImportSettings(Section):
+    """One ``[[imports]]`` mapping: a CSV layout for a network without a built-in format."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+    network: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+    columns: ImportColumns
+    date_formats: list[str] = Field(default_factory=lambda: ["%Y-%m-%d"], min_length=1)
+    decimal: Literal[".", ","] = "."
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    account_id: str | None = None
+
+    @field_validator("date_formats")
+    @classmethod
+    def _strptime_forms(cls, forms: list[str]) -> list[str]:
+        for form in forms:
+            month = any(code in form for code in ("%m", "%b", "%B"))
+            if not (month and "%Y" in form and "%d" in form):
+                raise ValueError(f"{form!r} needs %Y, %m (or %b) and %d, e.g. '%m/%d/%Y'")
+        return forms
+
+
 class OptimizerSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -128,6 +178,7 @@ class Settings(Section):
     sync: SyncSettings = SyncSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
     portfolios: list[PortfolioSettings] = Field(default_factory=list)
+    imports: list[ImportSettings] = Field(default_factory=list)
     optimizer: OptimizerSettings = OptimizerSettings()
     service: ServiceSettings = ServiceSettings()
     queue: QueueSettings = QueueSettings()
@@ -175,10 +226,21 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
     names = [s.name for s in settings.sources]
     if len(names) != len(set(names)):
         raise ConfigError(f"{path or 'config'}: source names must be unique, got {names}")
+    _check_imports(settings, path)
     for source in settings.sources:
         if source.kind == "meta":
             _check_meta_action_types(source, path)
     return settings
+
+
+def _check_imports(settings: Settings, path: Path | None) -> None:
+    from connectors.formats.platforms import PLATFORMS
+
+    names = [m.name for m in settings.imports]
+    for name in names:
+        if name in PLATFORMS or name in ("auto", "budgetpilot") or names.count(name) > 1:
+            raise ConfigError(f"{path or 'config'}: imports.name: {name!r} is taken "
+                              "(a built-in format or another [[imports]] entry)")
 
 
 def _check_meta_action_types(source: SourceSettings, path: Path | None) -> None:

@@ -37,6 +37,7 @@ class CellParser:
     decimal_comma: bool
     today: dt.date
     errors: list[str] = field(default_factory=list)
+    date_hint: str = "YYYY-MM-DD"  # the form the file's dates are in, for the error message
 
     def fail(self, line: int, column: str | None, message: str) -> None:
         where = f"line {line}" + (f", column {column}" if column else "")
@@ -49,7 +50,7 @@ class CellParser:
         if value.endswith((" 00:00:00", "T00:00:00", " 00:00")):
             value = value.split(" ")[0].split("T")[0]
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return f"{text!r} is not a date in the form YYYY-MM-DD"
+            return f"{text!r} is not a date in the form {self.date_hint}"
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:

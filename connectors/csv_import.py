@@ -1,4 +1,4 @@
-"""CSV import of daily campaign results from any network (DESIGN.md's CSV contract).
+"""CSV import of daily campaign results: our format (DESIGN.md) or a platform export.
 
 The file is streamed: rows are checked and upserted in chunks inside one transaction, so a
 million-row file needs little memory, and a file with any bad row is rolled back whole —
@@ -11,41 +11,36 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.config import Settings, SourceSettings
+from campaigns.config import Settings
 from campaigns.errors import ImportRejected
-from campaigns.models import AdAccount, SyncRun, utcnow
+from campaigns.models import SyncRun, utcnow
 from campaigns.store import (
     find_or_create_campaigns,
     refresh_account_days,
     set_names_and_budgets,
-    upsert_account,
-    upsert_metric_tuples,
 )
-from campaigns.sync import portfolio_name_for, resolve_portfolio
-from connectors.base import AccountRecord
+from connectors.csv_accounts import ensure_account
 from connectors.csv_cells import (
-    NETWORK_RE,
     OPTIONAL,
-    PLAIN_DECIMAL,
     REQUIRED,
     CellParser,
     TooManyErrors,
-    plain_counts,
-    plain_decimals,
 )
-from connectors.currencies import is_currency
+from connectors.csv_columns import ColumnChecks
+from connectors.csv_writer import Writer, line_numbers
+from connectors.formats.choose import format_names, import_formats, plan_export
+from connectors.formats.reading import OUR_FORMAT, FormatError, Opened, open_export
+from connectors.formats.translate import Plan, is_summary_row, translate
 
 CHUNK = 20_000
 
@@ -60,20 +55,8 @@ class ImportResult:
     first_date: dt.date | None = None
     last_date: dt.date | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def _open_rows(path: Path) -> tuple[Iterator[list[str]], csv.Dialect | str, Any]:
-    handle = path.open("r", encoding="utf-8-sig", newline="")
-    sample = handle.read(64 * 1024)
-    if not sample.strip():
-        handle.close()
-        raise ImportRejected(str(path), [f"{path}: the file is empty"])
-    first_line = sample.splitlines()[0]
-    delimiter = max((",", ";", "\t"), key=first_line.count)
-    handle.seek(0)
-    if sample.startswith("\ufeff"):
-        handle.read(1)
-    return csv.reader(handle, delimiter=delimiter), delimiter, handle
+    format: str = OUR_FORMAT
+    skipped: int = 0  # total and summary rows of a platform export
 
 
 def import_csv(
@@ -83,35 +66,50 @@ def import_csv(
     settings: Settings,
     today: dt.date | None = None,
     on_rows: Callable[[int], None] | None = None,
+    format: str = "auto",
+    account: str | None = None,
+    currency: str | None = None,
 ) -> ImportResult:
     """Import one file; raises :class:`ImportRejected` (and writes nothing) on any bad row."""
     path = Path(path)
     if not path.exists():
         raise ImportRejected(str(path), [f"{path}: no such file"])
+    formats = import_formats(settings)
+    if format not in formats and format not in ("auto", OUR_FORMAT):
+        raise ImportRejected(str(path), [f"{path}: unknown format {format!r} (one of "
+                                         f"{', '.join(format_names(settings))})"])
     today = today or dt.datetime.now(dt.UTC).date()
     try:
-        reader, delimiter, handle = _open_rows(path)
+        opened = open_export(path, format, formats, REQUIRED)
+    except FormatError as e:
+        where = f"line {e.line}: " if e.line else ""
+        raise ImportRejected(str(path), [f"{path}: {where}{e.message}"]) from e
     except UnicodeDecodeError as e:
-        raise ImportRejected(str(path), [f"{path}: not UTF-8 text ({e.reason})"]) from e
+        raise ImportRejected(str(path), [f"{path}: not UTF-8 or UTF-16 text ({e.reason})"]) from e
     except OSError as e:
         raise ImportRejected(str(path), [f"{path}: cannot be read: {e.strerror or e}"]) from e
-    parser = CellParser(str(path), decimal_comma=delimiter == ";", today=today)
-    result = ImportResult(str(path))
+    reader = opened.reader
+    parser = CellParser(str(path), decimal_comma=opened.delimiter == ";", today=today)
+    result = ImportResult(str(path), format=OUR_FORMAT if opened.match is None
+                          else opened.match.format.name)
     started = utcnow()
     # A bulk load makes millions of short-lived objects and keeps a large index of seen rows:
     # the cyclic collector would walk that index again and again for nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with handle, Session(engine, expire_on_commit=False) as session:
+        with opened.handle, Session(engine, expire_on_commit=False) as session:
             try:
-                _import_rows(session, reader, parser, settings, result, on_rows)
+                plan = plan_export(opened, parser, account=account, currency=currency)
+                result.warnings.extend(plan.notes if plan else [])
+                _import_rows(session, opened, plan, parser, settings, result, on_rows)
             except TooManyErrors:
                 pass
             except UnicodeDecodeError:
-                parser.errors.append(f"{path}: line {reader.line_num + 1}: not UTF-8 text")
+                parser.errors.append(f"{path}: line {reader.line_num + 1}: "  # type: ignore[attr-defined]
+                                     f"not {opened.encoding} text")
             except csv.Error as e:
-                parser.errors.append(f"{path}: line {reader.line_num}: {e}")
+                parser.errors.append(f"{path}: line {reader.line_num}: {e}")  # type: ignore[attr-defined]
             if parser.errors:
                 session.rollback()
                 raise ImportRejected(str(path), parser.errors)
@@ -161,40 +159,43 @@ class _Latest:
 
 def _import_rows(
     session: Session,
-    reader: Iterator[list[str]],
+    opened: Opened,
+    plan: Plan | None,
     parser: CellParser,
     settings: Settings,
     result: ImportResult,
     on_rows: Callable[[int], None] | None,
 ) -> None:
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        parser.fail(1, None, "the file is empty")
+    reader = opened.reader
+    header_line = reader.line_num  # type: ignore[attr-defined]
+    if parser.errors:
         return
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        parser.fail(1, None, f"missing column(s): {', '.join(missing)} "
-                    f"(expected {','.join(REQUIRED)}[,daily_budget])")
-        return
-    dupes = sorted({h for h in header if header.count(h) > 1 and h in REQUIRED + OPTIONAL})
-    if dupes:
-        parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
-        return
-    with _Writer(session.connection()) as writer:
-        state = _ImportState(session, parser, settings, header, writer)
+    header = [h.strip().lower() for h in opened.header]
+    if plan is None:
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            parser.fail(1, None, f"missing column(s): {', '.join(missing)} "
+                        f"(expected {','.join(REQUIRED)}[,daily_budget])")
+            return
+        dupes = sorted({h for h in header if header.count(h) > 1 and h in REQUIRED + OPTIONAL})
+        if dupes:
+            parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
+            return
+    with Writer(session.connection()) as writer:
+        state = _ImportState(session, parser, settings, header, writer, plan)
         while True:
             start = reader.line_num  # type: ignore[attr-defined]
             block = list(islice(reader, CHUNK))
             if not block:
                 break
-            lines = _line_numbers(block, start, reader.line_num)  # type: ignore[attr-defined]
+            lines = line_numbers(block, start, reader.line_num)  # type: ignore[attr-defined]
             n = state.add_block(block, lines)
             result.rows += n
+            result.skipped += state.skipped
             if on_rows and n:
                 on_rows(n)
     if not parser.errors and result.rows == 0:
-        parser.fail(2, None, "the file has a header but no data rows")
+        parser.fail(header_line + 1, None, "the file has a header but no data rows")
     if parser.errors:
         return
     set_names_and_budgets(
@@ -213,71 +214,18 @@ def _import_rows(
         result.last_date = dt.date.fromordinal(state.last_day)
 
 
-class _Writer:
-    """Writes one block while the next is read and checked.
-
-    PostgreSQL works in its own process while Python parses the next block, so the two
-    overlap instead of taking turns. Only one write is in flight, and anything else that
-    touches the connection waits for it first.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        # SQLite's driver takes the GIL back for every row it binds, so a writer thread there
-        # only fights the parser for it: SQLite writes in line.
-        self._pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer")
-            if conn.dialect.name == "postgresql" else None
-        )
-        self._pending: Future[int] | None = None
-
-    def submit(self, params: list[tuple[Any, ...]], *, with_budget: bool) -> None:
-        self.wait()
-        if self._pool is None:
-            upsert_metric_tuples(self.conn, params, with_budget=with_budget)
-            return
-        self._pending = self._pool.submit(
-            upsert_metric_tuples, self.conn, params, with_budget=with_budget
-        )
-
-    def wait(self) -> None:
-        """Let the write in flight finish (and raise its error here, in the caller)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-
-
-def _line_numbers(block: list[list[str]], start: int, end: int) -> Sequence[int]:
-    """The line each row of a block starts on. Rows are one line each unless a quoted cell
-    holds a newline; only then is it worth counting."""
-    if end - start == len(block):
-        return range(start + 1, end + 1)
-    lines: Sequence[int] = []
-    line = start + 1
-    for cells in block:
-        lines.append(line)
-        line += 1 + sum(c.count("\n") for c in cells)
-    return lines
-
-
-class _ImportState:
+class _ImportState(ColumnChecks):
     """What the import knows across blocks: ids, seen campaign-days, each campaign's latest."""
 
     def __init__(
         self, session: Session, parser: CellParser, settings: Settings, header: list[str],
-        writer: _Writer,
+        writer: Writer, plan: Plan | None,
     ) -> None:
         self.session = session
+        self.plan = plan
+        # Errors name the column as the file titles it ("Cost", "Amount spent (EUR)").
+        self.label = {c: c for c in REQUIRED + OPTIONAL} | (plan.labels if plan else {})
+        self.skipped = 0
         self.writer = writer
         self.parser = parser
         self.settings = settings
@@ -302,34 +250,34 @@ class _ImportState:
             for line, cells in zip(lines, rows, strict=True):
                 if len(cells) != self.width and cells and not (
                     len(cells) == 1 and not cells[0].strip()
-                ):
+                ) and not (self.plan is not None and is_summary_row(cells)):
                     p.fail(line, None, f"expected {self.width} fields, found {len(cells)}")
             lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
-        if not rows:
+        cols, lines = self._columns(rows, lines)
+        if not lines:
             return 0
-        cols = list(zip(*rows, strict=True))
-        idx = self.idx
+        L = self.label
         before = len(p.errors)
-        iso, ordinals = self._dates(cols[idx["date"]], lines)
-        networks = self._lookup(cols[idx["network"]], lines, "network", self._networks,
+        iso, ordinals = self._dates(cols["date"], lines)
+        networks = self._lookup(cols["network"], lines, "network", self._networks,
                                 self._network)
-        currencies = self._lookup(cols[idx["currency"]], lines, "currency", self._currencies,
+        currencies = self._lookup(cols["currency"], lines, "currency", self._currencies,
                                   self._currency)
-        account_ext = self._ids(cols[idx["account_id"]], lines, "account_id")
-        campaign_ext = self._ids(cols[idx["campaign_id"]], lines, "campaign_id")
-        spend = self._money(cols[idx["spend"]], lines, "spend", required=True)
-        impressions = self._counts(cols[idx["impressions"]], lines, "impressions")
-        clicks = self._counts(cols[idx["clicks"]], lines, "clicks")
-        conversions = self._money(cols[idx["conversions"]], lines, "conversions")
-        revenue = self._money(cols[idx["revenue"]], lines, "revenue")
-        budgets = (self._money(cols[idx["daily_budget"]], lines, "daily_budget", blank=None)
-                   if "daily_budget" in idx else None)
+        account_ext = self._ids(cols["account_id"], lines, L["account_id"])
+        campaign_ext = self._ids(cols["campaign_id"], lines, L["campaign_id"])
+        spend = self._money(cols["spend"], lines, L["spend"], required=True)
+        impressions = self._counts(cols["impressions"], lines, L["impressions"])
+        clicks = self._counts(cols["clicks"], lines, L["clicks"])
+        conversions = self._money(cols["conversions"], lines, L["conversions"])
+        revenue = self._money(cols["revenue"], lines, L["revenue"])
+        budgets = (self._money(cols["daily_budget"], lines, L["daily_budget"], blank=None)
+                   if "daily_budget" in cols else None)
         if len(p.errors) > before:
             return 0
         account_ids = self._accounts(networks, account_ext, currencies, lines)
         if len(p.errors) > before or p.errors:
             return 0
-        names = cols[idx["campaign_name"]]
+        names = cols["campaign_name"]
         ckeys = list(zip(account_ids, campaign_ext, strict=True))
         self._ensure_campaigns(ckeys, names)
         cids = list(map(self.campaigns.__getitem__, ckeys))
@@ -349,76 +297,18 @@ class _ImportState:
         self.writer.submit(list(zip(*columns, strict=True)), with_budget=with_budget)
         return len(cids)
 
-    # -- column checks: a set or a C-speed match per column, a careful look only at misfits --
-    def _dates(self, col: tuple[str, ...], lines: Sequence[int]) -> tuple[list[str], list[int]]:
-        """Each cell as an ISO date and as a day number; a file holds few distinct dates."""
-        parsed = {v: self.parser.parse_date(v) for v in set(col)}
-        bad = {v for v, d in parsed.items() if isinstance(d, str)}
-        if bad:
-            for v, line in zip(col, lines, strict=True):
-                if v in bad:
-                    self.parser.fail(line, "date", str(parsed[v]))
-            return [], []
-        iso = {v: d.isoformat() for v, d in parsed.items()}  # type: ignore[union-attr]
-        ordinal = {v: d.toordinal() for v, d in parsed.items()}  # type: ignore[union-attr]
-        return list(map(iso.__getitem__, col)), list(map(ordinal.__getitem__, col))
-
-    def _lookup(
-        self, col: tuple[str, ...], lines: Sequence[int], column: str,
-        cache: dict[str, str | None], check: Callable[[str], str | None],
-    ) -> list[str]:
-        for v in set(col) - cache.keys():
-            cache[v] = check(v)
-        if any(cache[v] is None for v in set(col)):
-            for v, line in zip(col, lines, strict=True):
-                if cache[v] is None:
-                    self.parser.fail(line, column, self._why(column, v))
-            return []
-        return [cache[v] for v in col]  # type: ignore[misc]
-
-    @staticmethod
-    def _network(v: str) -> str | None:
-        name = v.strip().lower()
-        return name if NETWORK_RE.match(name) else None
-
-    @staticmethod
-    def _currency(v: str) -> str | None:
-        code = v.strip().upper()
-        return code if is_currency(code) else None
-
-    @staticmethod
-    def _why(column: str, v: str) -> str:
-        if column == "network":
-            return f"{v!r} is not a network name (letters, digits, _ . -)"
-        return f"{v.strip()!r} is not an ISO 4217 currency code"
-
-    def _ids(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[str]:
-        out = list(map(str.strip, col))
-        if not all(out):
-            for v, line in zip(out, lines, strict=True):
-                if not v:
-                    self.parser.fail(line, column, "is empty")
-        return out
-
-    def _money(
-        self, col: tuple[str, ...], lines: Sequence[int], column: str, *,
-        required: bool = False, blank: str | None = "0",
-    ) -> list[Any]:
-        if plain_decimals(col):
-            return list(col)
-        out: list[Any] = []
-        for v, line in zip(col, lines, strict=True):
-            if PLAIN_DECIMAL(v):
-                out.append(v)
-                continue
-            number = self.parser.number(v, line, column, required=required)
-            out.append(blank if number is None else str(number))
-        return out
-
-    def _counts(self, col: tuple[str, ...], lines: Sequence[int], column: str) -> list[Any]:
-        if plain_counts(col):
-            return list(col)  # digits only: both databases read the text as a number
-        return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
+    def _columns(
+        self, rows: list[list[str]], lines: Sequence[int]
+    ) -> tuple[dict[str, tuple[str, ...]], Sequence[int]]:
+        """Our columns of a block: picked from our own format, translated from an export's."""
+        self.skipped = 0
+        if not rows:
+            return {}, []
+        if self.plan is not None:
+            cols, kept, self.skipped = translate(self.plan, rows, lines)
+            return cols, kept
+        source = list(zip(*rows, strict=True))
+        return {c: source[i] for c, i in self.idx.items()}, lines
 
     # -- ids ------------------------------------------------------------------------------
     def _accounts(
@@ -431,9 +321,9 @@ class _ImportState:
         for (network, ext, currency), line in sorted(first_line.items(), key=lambda kv: kv[1]):
             if (network, ext) not in self.accounts:
                 self.writer.wait()  # the session is about to use the connection
-                self.accounts[(network, ext)] = _ensure_account(
+                self.accounts[(network, ext)] = ensure_account(
                     self.session, self.settings, self.csv_sources, network, ext, currency,
-                    line, self.parser,
+                    line, self.parser, self.label["currency"],
                 )
         ids: dict[tuple[str, str, str], int | None] = {}
         for network, ext, currency in first_line:
@@ -446,7 +336,7 @@ class _ImportState:
         for (network, ext, currency), line in zip(triples, lines, strict=True):
             account = self.accounts[(network, ext)]
             if account is not None and account[1] != currency:
-                self.parser.fail(line, "currency", f"account {network}:{ext} is in "
+                self.parser.fail(line, self.label["currency"], f"account {network}:{ext} is in "
                                  f"{account[1]}, not {currency}")
         return []
 
@@ -492,45 +382,3 @@ class _ImportState:
                 latest[cid] = _Latest(day, names[i].strip() or exts[i],
                                       budget if budget is not None else
                                       (prev.budget if prev else None))
-
-
-def _ensure_account(
-    session: Session,
-    settings: Settings,
-    csv_sources: list[SourceSettings],
-    network: str,
-    ext: str,
-    currency: str,
-    line: int,
-    parser: CellParser,
-) -> tuple[int, str] | None:
-    existing = session.scalars(
-        select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
-    ).first()
-    if existing is not None:
-        if existing.currency != currency:
-            parser.fail(
-                line,
-                "currency",
-                f"account {network}:{ext} is in {existing.currency} "
-                f"in the database, not {currency}",
-            )
-            return None
-        return existing.id, existing.currency  # type: ignore[return-value]
-    source = next(
-        (s for s in csv_sources if network in s.options.get("networks", [network])),
-        SourceSettings(name="csv", kind="csv"),
-    )
-    timezone = str(source.options.get("timezone", "UTC"))
-    portfolio = resolve_portfolio(
-        session, settings, portfolio_name_for(settings, source, network, ext)
-    )
-    account = upsert_account(
-        session,
-        AccountRecord(
-            network=network, external_id=ext, name=ext, currency=currency, timezone=timezone
-        ),
-        source=source.name if source.name != "csv" else "csv",
-        portfolio_id=portfolio.id,  # type: ignore[arg-type]
-    )
-    return account.id, account.currency  # type: ignore[return-value]
