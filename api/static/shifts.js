@@ -11,6 +11,17 @@ function effect(item) {
   return `${delta >= 0 ? "+" : ""}${delta.toFixed(2)} conv.`;
 }
 
+// How sure the move is: its effect net of what the money would buy elsewhere, the 80%
+// interval of that effect, and the probability that it helps (absent for moves planned
+// before the optimiser reported them).
+function sureness(item) {
+  if (item.prob_gain == null) return null;
+  const sign = (x) => `${x >= 0 ? "+" : ""}${Number(x).toFixed(2)}`;
+  return el("small", { class: "sure" },
+    ` net ${sign(item.effect)} (80%: ${sign(item.effect_low)} to ${sign(item.effect_high)});`
+    + ` ${Math.round(item.prob_gain * 100)}% likely to help`);
+}
+
 function change(item) {
   const old = Number(item.old_budget);
   const delta = Number(item.new_budget) - old;
@@ -36,7 +47,7 @@ function itemRow(shift, item) {
     el("td", { class: "num", "data-label": "Current" }, money(item.old_budget, item.currency)),
     el("td", { class: "num", "data-label": "Proposed" }, money(item.new_budget, item.currency)),
     el("td", { class: `num ${delta >= 0 ? "up" : "down"}`, "data-label": "Change" }, change(item)),
-    el("td", { class: "num", "data-label": "Effect" }, effect(item)),
+    el("td", { class: "num", "data-label": "Effect" }, effect(item), sureness(item)),
     el("td", { "data-label": "Reason" }, item.reason,
       item.binding_limit ? el("small", { class: "limit" }, ` limit: ${item.binding_limit}`) : null),
     el("td", { "data-label": "Comment" }, decidable

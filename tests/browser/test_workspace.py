@@ -66,6 +66,11 @@ def workspace(sqlite_engine: Engine, platform: FakePlatform) -> Iterator[dict[st
         db.commit()
         items = db.exec(select(ShiftItem.id).where(ShiftItem.shift_id == shift.id)
                         .order_by(ShiftItem.id)).all()
+        # How sure the optimiser was of the first move, as propose records it.
+        winter_item = db.get(ShiftItem, items[0])
+        winter_item.prob_gain, winter_item.effect = 0.87, 1.25
+        winter_item.effect_low, winter_item.effect_high = -0.4, 2.9
+        db.commit()
     platform.budgets.update({c: Decimal(100) for c in ("c0", "c1", "c2", "c3")})
     app = create_app(settings_from_dict(SETTINGS), sqlite_engine,
                      applier=shifts.writeback_applier(connectors=lambda account: platform))
@@ -137,6 +142,10 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
     card_css = f'.shift[data-shift-id="{ws["shift"]}"]'
     card = driver.find_element(By.CSS_SELECTOR, card_css)
     assert "Winter sale" in card.text and "Nordics Retail" in card.text
+    winter_row = card.find_element(By.CSS_SELECTOR, f'tr[data-item-id="{ws["items"][0]}"]')
+    assert "net +1.25 (80%: -0.40 to +2.90); 87% likely to help" in winter_row.text
+    brand_row = card.find_element(By.CSS_SELECTOR, f'tr[data-item-id="{ws["items"][1]}"]')
+    assert "likely to help" not in brand_row.text
     assert _unlabelled(driver) == []
     _shots(driver, tmp_path, "inbox-manager")
 
