@@ -55,7 +55,8 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config", "-c",
-        help="TOML config (default: $BUDGETPILOT_CONFIG, else configs/demo.toml). The database "
+        help="TOML config (default: $BUDGETPILOT_CONFIG, else ./configs/demo.toml if there, else "
+        "built-in defaults: no sources, SQLite in the current folder). The database "
         "URL comes from $BUDGETPILOT_DATABASE_URL, else the config, else sqlite:///budgetpilot.db.",
         show_default=False,
     ),

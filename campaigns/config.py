@@ -202,9 +202,19 @@ class Settings(Section):
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Read and validate a config; errors name the file and the offending key."""
+    """Read and validate a config; errors name the file and the offending key.
+
+    Without a path: ``$BUDGETPILOT_CONFIG``, else the checkout's ``configs/demo.toml`` when
+    run from the checkout, else the built-in defaults (a SQLite database in the current
+    folder, no sources), so an installed command works from any folder: CSV imports and
+    optimising need no config file at all.
+    """
     if path is None:
-        path = os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+        path = os.environ.get(CONFIG_ENV)
+        if path is None:
+            if not DEFAULT_CONFIG.exists():
+                return settings_from_dict({})
+            path = DEFAULT_CONFIG
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file not found: {p}")

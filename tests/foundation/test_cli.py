@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +61,25 @@ def test_import_csv_reports_rows_and_rejects_bad_files_with_exit_3(workdir: Path
     result = runner.invoke(app, ["import-csv", str(bad), "--config", str(cfg)])
     assert result.exit_code == EXIT_REJECTED
     assert "bad.csv: line 2, column spend" in result.stderr
+
+
+def test_commands_work_from_any_folder_without_a_config(workdir: Path) -> None:
+    """Installed, outside the checkout and without --config: the built-in defaults (a SQLite
+    database in the current folder) import a CSV and optimise it; a named missing file is
+    still an error."""
+    rows = [f"{(dt.date.today() - dt.timedelta(days=d)).isoformat()},bing,b1,k{k},Search {k},"
+            f"EUR,{100 + 10 * (d % 5) + k},1000,30,{3 + d % 3},{60 + k},120"
+            for d in range(1, 40) for k in range(2)]
+    csv = workdir / "export.csv"
+    csv.write_text(HEADER + ",daily_budget\n" + "\n".join(rows) + "\n")
+    assert not (workdir / "configs").exists()
+    result = runner.invoke(app, ["import-csv", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert (workdir / "budgetpilot.db").exists()
+    result = runner.invoke(app, ["optimize", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert {a["campaign_id"] for a in plan["allocations"]} == {"k0", "k1"}
 
 
 def test_config_errors_exit_2_with_a_reason(workdir: Path) -> None:
