@@ -649,8 +649,10 @@ class SandboxConnector:
                 f"sandbox: budget must be positive, got {daily_budget}", kind="invalid"
             )
         amount = daily_budget.quantize(Decimal(1).scaleb(-decimals(currency)), ROUND_HALF_UP)
+        if dry_run:  # what the platform would hold, as a validate-only call answers
+            return BudgetResult(target, daily_budget, amount, changed=False, dry_run=True)
         current = self.read_budget(target)
-        if dry_run or amount == current:
-            return BudgetResult(target, daily_budget, current, changed=False, dry_run=dry_run)
+        if amount == current:
+            return BudgetResult(target, daily_budget, current, changed=False)
         self._record(c.budget_key, self.local_today(c.account), float(amount))
         return BudgetResult(target, daily_budget, self.read_budget(target), changed=True)

@@ -67,6 +67,16 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
                          applier=shifts.writeback_applier(settings))
             db.commit()
 
+    # A dry run with a broker configured is read in this process: nothing is written.
+    with Session(engine, expire_on_commit=False) as db:
+        view = shifts.apply(db, shift_id, version=2, user=BOSS, now=now, dry_run=True,
+                            applier=shifts.writeback_applier(settings))
+        db.commit()
+    assert view.shift.status == "approved"
+    assert view.report and {o.outcome for o in view.report.outcomes} == {"would_apply"}
+    journal_path = tmp_path / "sandbox.json.log"
+    assert not journal_path.exists() or not journal_path.read_text().strip()
+
     with workers(config, own_pg_url, tmp_path, count=2) as pool:
         first = threading.Thread(target=apply, args=(now,))
         first.start()
