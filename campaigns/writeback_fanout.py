@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from campaigns.config import Settings
 from campaigns.models import BudgetShift, Campaign, ShiftItem
-from campaigns.writeback import ApplyReport, ItemOutcome
+from campaigns.writeback import ApplyReport, ItemOutcome, apply_items, configured_connectors
 
 
 def workers_applier(settings: Settings) -> Any:
@@ -32,10 +32,8 @@ def workers_applier(settings: Settings) -> Any:
     ) -> ApplyReport:
         assert shift.id is not None
         if dry_run:  # nothing is written: read here, as before
-            from campaigns.shifts import writeback_applier
-
-            inline = writeback_applier(settings, connectors=_inline_lookup(settings))
-            return inline(session, shift, items, actor=actor, now=now, dry_run=True)
+            return apply_items(session, shift, configured_connectors(settings), items=items,
+                               actor=actor, now=now, dry_run=True)
         session.commit()  # the shift is `applying` before any worker claims its items
         by_account: dict[int, list[int]] = {}
         ids = [i.id for i in items]
@@ -72,9 +70,3 @@ def workers_applier(settings: Settings) -> Any:
         return report
 
     return apply_on_workers
-
-
-def _inline_lookup(settings: Settings) -> Any:
-    from campaigns.writeback import configured_connectors
-
-    return configured_connectors(settings)
