@@ -20,12 +20,12 @@ from api import dashboard, docs_pages, problems
 from api.fastpath import FastReads, PrincipalCache, ResponseCache
 from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
-from campaigns.auth import PERMISSIONS, Action
+from campaigns.admin.auth import PERMISSIONS, Action
 from campaigns.config import Settings
 from campaigns.policy import service_config
-from campaigns.report_cache import ReportCache, data_stamp
-from campaigns.shifts import ItemApplier, writeback_applier
-from campaigns.shifts import data_version as shift_versions
+from campaigns.reports.cache import ReportCache, data_stamp
+from campaigns.shifts.lifecycle import ItemApplier, writeback_applier
+from campaigns.shifts.lifecycle import data_version as shift_versions
 
 API_PREFIX = "/api/v1"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

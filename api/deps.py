@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.fastpath import PrincipalCache
-from campaigns.auth import Action, Principal, authenticate, hash_token
+from campaigns.admin.auth import Action, Principal, authenticate, hash_token
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError
 from campaigns.policy import ServiceConfig

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from campaigns.auth import Action, Principal, hash_token
+from campaigns.admin.auth import Action, Principal, hash_token
 
 log = logging.getLogger("budgetpilot.api")
 MAX_ENTRIES = 512

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.fastpath import PrincipalCache
 from api.problems import PROBLEM_MEDIA_TYPE
-from campaigns.auth import Principal, authenticate, hash_token
+from campaigns.admin.auth import Principal, authenticate, hash_token
 from campaigns.db import database_busy, is_locked
 from campaigns.errors import AuthenticationError
 

@@ -2,7 +2,7 @@
 
 One APScheduler job per portfolio, on the portfolio's cron ``schedule`` in
 ``[scheduler].timezone``, and alert evaluation every ``alert_minutes``. Every API worker may
-start a scheduler: each firing calls :func:`campaigns.nightly.run_nightly` with the slot it
+start a scheduler: each firing calls :func:`campaigns.jobs.nightly.run_nightly` with the slot it
 fired for, which takes the portfolio's job lock and skips a slot already run (by another
 worker, or by ``budgetpilot nightly`` from cron), so a job never runs twice.
 """
@@ -18,12 +18,12 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
-from campaigns import alerts
+from campaigns.alerts import service as alerts
 from campaigns.config import Settings
-from campaigns.job_lock import try_lock
-from campaigns.nightly import check_config, run_nightly
+from campaigns.jobs.lock import try_lock
+from campaigns.jobs.nightly import check_config, run_nightly
+from campaigns.jobs.schedules import fires_between, triggers
 from campaigns.policy import service_config
-from campaigns.schedules import fires_between, triggers
 
 log = logging.getLogger("budgetpilot.scheduler")
 MISFIRE_GRACE_SECONDS = 3600  # a worker busy or restarting at the hour still runs the job

@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.server import shared_cache_dir  # noqa: E402
-from campaigns.auth import create_token  # noqa: E402
+from campaigns.admin.auth import create_token  # noqa: E402
 from campaigns.db import create_db_engine, ensure_schema  # noqa: E402
 from campaigns.models import (  # noqa: E402
     AdAccount,
@@ -139,7 +139,7 @@ def load(url: str, campaigns: int, days: int) -> None:
                     copy.write_row((cid, aid, day, f"{spend:.2f}", 1000, 30,
                                     f"{spend / 40:.2f}", f"{spend * 3:.2f}", now))
         raw.commit()
-        # The per-account daily totals every writer of metrics keeps (see campaigns.store).
+        # The per-account daily totals every writer of metrics keeps (see campaigns.ingest.store).
         cur.execute(
             "INSERT INTO accountday (account_id, date, spend, impressions, clicks, "
             "conversions, revenue) SELECT account_id, date, sum(spend), sum(impressions), "

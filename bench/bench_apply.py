@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlmodel import Session
 
-from campaigns import shifts
-from campaigns.auth import Principal, Role
+from campaigns.admin.auth import Principal, Role
 from campaigns.db import create_db_engine, ensure_schema
 from campaigns.policy import ShiftPolicy
+from campaigns.shifts import lifecycle as shifts
 from tests.api.factories import create_account, create_campaign, create_shift
 from tests.api.fake_platform import FakeBatchPlatform
 

@@ -78,7 +78,7 @@ def child(url: str, csv_path: str) -> None:
     """Runs in its own process so that its peak memory is the import's alone."""
     from campaigns.config import Settings
     from campaigns.db import open_engine
-    from connectors.csv_import import import_csv
+    from campaigns.ingest.csv_import.importer import import_csv
 
     engine = open_engine(url)
     t0 = time.perf_counter()

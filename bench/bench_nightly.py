@@ -90,9 +90,9 @@ def _config(args: argparse.Namespace, db_url: str, state: Path, now: dt.datetime
 
 def _night(raw: dict, now: dt.datetime, profile: str | None, out: Any) -> None:
     """One nightly run in this (fresh) process; puts its figures on ``out``."""
-    from campaigns import nightly
     from campaigns.config import settings_from_dict
     from campaigns.db import create_db_engine, ensure_schema
+    from campaigns.jobs import nightly
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     settings = settings_from_dict(raw)

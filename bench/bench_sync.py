@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from campaigns.config import settings_from_dict
 from campaigns.db import create_db_engine, ensure_schema
-from campaigns.sync import sync_source
+from campaigns.ingest.sync import sync_source
 from connectors.google_ads import GoogleAdsConnector
 from connectors.meta import MetaConnector
 from connectors.retry import RetryPolicy

@@ -46,7 +46,7 @@ def _pg_or_sqlite() -> str:
 
 
 def run_once(args: argparse.Namespace, concurrency: int, kind: str, tmp: Path) -> float:
-    from api.cli import run_sync
+    from api.cli.data import run_sync
     from campaigns.config import load_settings
     from campaigns.db import create_db_engine, ensure_schema
 

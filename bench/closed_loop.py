@@ -1,8 +1,9 @@
 """Closed-loop evaluation: the production path against a simulated market, day after day.
 
 Each day of a scenario: yesterday's results and the restated last 30 days are written as a
-CSV export and imported (`connectors.csv_import.import_csv`, what `budgetpilot import-csv`
-runs), `campaigns.optimization.propose` (what `budgetpilot optimize` runs) proposes budgets
+CSV export and imported (`campaigns.ingest.csv_import.importer.import_csv`, what
+`budgetpilot import-csv` runs), `campaigns.optimization.proposals.propose` (what
+`budgetpilot optimize` runs) proposes budgets
 from the stored history, and the proposed budgets are applied: they are the budgets the
 market delivers that day and the `daily_budget` of the next export. Each run is scored on
 the market's true expected results against static budgets and an oracle that knows the true
@@ -36,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlmodel import Session
 
 from bench.market import MAX_LAG, Market, history_budgets, make_market
-from campaigns.caps import create_cap
+from campaigns.admin.caps import create_cap
+from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
 from campaigns.db import open_engine
-from campaigns.fx import RateIn, upsert_rates
-from campaigns.optimization import propose
-from connectors.csv_import import import_csv
+from campaigns.ingest.csv_import.importer import import_csv
+from campaigns.optimization.proposals import propose
 from connectors.currencies import decimals
 
 HISTORY_DAYS = 60

@@ -187,7 +187,7 @@ class Settings(Section):
     pacing: dict[str, Any] = Field(default_factory=dict)
     alerts: dict[str, Any] = Field(default_factory=dict)
     scheduler: dict[str, Any] = Field(default_factory=dict)
-    automation: dict[str, Any] = Field(default_factory=dict)  # campaigns.automation
+    automation: dict[str, Any] = Field(default_factory=dict)  # campaigns.admin.automation
     path: Path | None = None
 
     @property
@@ -244,7 +244,7 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
 
 
 def _check_imports(settings: Settings, path: Path | None) -> None:
-    from connectors.formats.platforms import PLATFORMS
+    from campaigns.ingest.csv_import.formats.platforms import PLATFORMS
 
     names = [m.name for m in settings.imports]
     for name in names:

@@ -12,9 +12,9 @@ from sqlmodel import Session
 from api import schemas_shifts as s
 from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
 from api.params import OptionalDay, PageDep, PathId
-from campaigns import alerts
+from campaigns.alerts import service as alerts
+from campaigns.ingest.names import scope_names
 from campaigns.models import Alert
-from campaigns.names import scope_names
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AutomationController, Reader, SessionDep
-from campaigns import automation
-from campaigns.automation import Pause
+from campaigns.admin import automation
+from campaigns.admin.automation import Pause
 
 router = APIRouter(prefix="/automation", tags=["automation"])
 

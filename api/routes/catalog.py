@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from api import schemas as s
 from api.deps import AuditReader, Reader, SessionDep
 from api.params import Day, Id, Moment, Name, PageDep, PathId
-from campaigns import catalog
-from campaigns.auth import PERMISSIONS
+from campaigns.admin.auth import PERMISSIONS
+from campaigns.ingest import catalog
 from campaigns.models import AdAccount, AdSet, Campaign
 
 router = APIRouter(tags=["catalog"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api import schemas as s
 from api.deps import FxEditor, Reader, SessionDep
 from api.params import OptionalDay, PageDep
-from campaigns import fx
+from campaigns.admin import fx
 
 router = APIRouter(prefix="/fx-rates", tags=["fx"])
 Code = Annotated[str | None, Query(min_length=3, max_length=3)]

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from api import schemas_shifts as s
 from api.deps import Optimizer, Reader, SessionDep, SettingsDep
 from api.params import Name, PageDep
-from campaigns import optimization
-from campaigns.catalog import get_portfolio, paginate
 from campaigns.errors import NotFoundError
+from campaigns.ingest.catalog import get_portfolio, paginate
 from campaigns.models import OptimizationRun
+from campaigns.optimization import proposals as optimization
 
 router = APIRouter(prefix="/optimizations", tags=["optimizations"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from api import schemas as s
 from api.deps import CapEditor, PlanEditor, Reader, SessionDep
 from api.params import Name, OptionalDay, PageDep, PathId
-from campaigns import caps, plans
+from campaigns.admin import caps, plans
 from campaigns.models import BudgetPlan, SpendCap
 
 router = APIRouter(tags=["plans and caps"])

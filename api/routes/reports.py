@@ -12,12 +12,13 @@ from api import schemas_shifts as s
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
 from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
-from campaigns import finance, pacing_service
-from campaigns.auth import Action
-from campaigns.csv_export import CSV_MEDIA_TYPE, attachment
-from campaigns.names import scope_names
-from campaigns.pacing_service import money
-from campaigns.report_cache import ReportCache
+from campaigns.admin.auth import Action
+from campaigns.ingest.names import scope_names
+from campaigns.reports import finance
+from campaigns.reports import pacing as pacing_service
+from campaigns.reports.cache import ReportCache
+from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
+from campaigns.reports.pacing import money
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]

@@ -12,11 +12,11 @@ from api import schemas_shifts as s
 from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
 from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
-from campaigns import shifts
-from campaigns.auth import Action
-from campaigns.names import item_names
-from campaigns.shift_fx import reporting_rates
-from campaigns.shifts import ItemApplier, ShiftView
+from campaigns.admin.auth import Action
+from campaigns.ingest.names import item_names
+from campaigns.shifts import lifecycle as shifts
+from campaigns.shifts.fx import reporting_rates
+from campaigns.shifts.lifecycle import ItemApplier, ShiftView
 
 router = APIRouter(prefix="/shifts", tags=["shifts"])
 

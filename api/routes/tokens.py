@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from api import schemas as s
 from api.deps import SessionDep, TokenAdmin
 from api.params import PathId
-from campaigns import auth
+from campaigns.admin import auth
 from campaigns.models import ApiToken
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.app import create_app
-from campaigns.auth import Role, create_token
+from campaigns.admin.auth import Role, create_token
 from campaigns.config import settings_from_dict
 
 SETTINGS = {

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
+from campaigns.ingest.store import get_or_create_portfolio, refresh_account_days
 from campaigns.models import (
     AdAccount,
     AdSet,
@@ -20,7 +21,6 @@ from campaigns.models import (
     ShiftItem,
     SyncRun,
 )
-from campaigns.store import get_or_create_portfolio, refresh_account_days
 
 _seq = itertools.count(1)
 

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from campaigns.config import Settings, settings_from_dict
+from campaigns.ingest.sync import sync_source
 from campaigns.models import FxRate
-from campaigns.sync import sync_source
 from connectors.registry import build_connector, syncable_sources
 from connectors.sandbox import SandboxConnector
 from tests.api.conftest import SETTINGS

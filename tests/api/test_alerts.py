@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from campaigns import alerts
+from campaigns.alerts import service as alerts
 from campaigns.models import Alert
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from tests.api.factories import (

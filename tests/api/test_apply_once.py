@@ -20,11 +20,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from campaigns import shifts, writeback
-from campaigns.auth import Principal, Role, create_token
+from campaigns.admin.auth import Principal, Role, create_token
 from campaigns.errors import ConflictError
 from campaigns.models import AuditEvent, BudgetShift, ShiftItem
 from campaigns.policy import ShiftPolicy
+from campaigns.shifts import lifecycle as shifts
+from campaigns.shifts import writeback
 from tests.api.factories import create_account, create_campaign, create_shift
 from tests.api.fake_platform import FakePlatform
 
@@ -299,8 +300,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def test_the_nightly_job_applies_failed_items_again(engine: Engine) -> None:
     from campaigns.config import settings_from_dict
+    from campaigns.jobs.nightly import run_nightly
     from campaigns.models import utcnow
-    from campaigns.nightly import run_nightly
     from connectors.base import ConnectorError
 
     platform = FakePlatform()

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from campaigns.auth import hash_token
+from campaigns.admin.auth import hash_token
 from campaigns.models import ApiToken, AuditEvent
 
 

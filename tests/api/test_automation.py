@@ -12,12 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from api.cli import app as cli
-from campaigns import automation, optimization, shifts
-from campaigns.auth import Principal, Role
+from api.cli.main import app as cli
+from campaigns.admin import automation
+from campaigns.admin.auth import Principal, Role
+from campaigns.jobs.nightly import run_nightly
 from campaigns.models import AuditEvent, BudgetShift, ShiftItem
-from campaigns.nightly import run_nightly
+from campaigns.optimization import proposals as optimization
 from campaigns.policy import service_config
+from campaigns.shifts import lifecycle as shifts
 from connectors.registry import build_connector
 from tests.api.factories import create_account
 from tests.api.sandbox import platform_budgets, sandbox_settings, sync_sandbox

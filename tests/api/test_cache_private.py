@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from api.fastpath import ResponseCache
 from api.server import shared_cache_dir
-from campaigns.auth import Action
+from campaigns.admin.auth import Action
 from campaigns.db import create_db_engine
 
 KEY, STAMP = ("finance", "2024-01"), (1, 2, 3)

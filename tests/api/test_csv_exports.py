@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from campaigns.csv_export import FORMULA_STARTS, Money, render, text_cell
+from campaigns.reports.csv_export import FORMULA_STARTS, Money, render, text_cell
 from tests.api.factories import add_metrics, create_account, create_campaign, create_plan
 
 Headers = Callable[[str], dict[str, str]]

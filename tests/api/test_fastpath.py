@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.app import create_app
-from campaigns import finance
 from campaigns.config import settings_from_dict
 from campaigns.models import ApiToken, BudgetPlan, BudgetShift
+from campaigns.reports import finance
 from tests.api.conftest import SETTINGS
 from tests.api.factories import (
     add_metrics,

@@ -17,13 +17,13 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.cli import app as cli
+from api.cli.main import app as cli
 from api.scheduler import evaluate_alerts, schedules, slot_for
 from campaigns.config import Settings
 from campaigns.errors import ConfigError
-from campaigns.job_lock import try_lock
+from campaigns.jobs.lock import try_lock
+from campaigns.jobs.nightly import run_nightly
 from campaigns.models import AuditEvent, BudgetShift
-from campaigns.nightly import run_nightly
 from connectors.registry import build_connector
 from tests.api.sandbox import add_fx_rates, platform_budgets, sandbox_settings
 

@@ -15,14 +15,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from api.cli import app as cli
-from campaigns import optimization, shifts
-from campaigns.auth import Principal, Role
+from api.cli.main import app as cli
+from campaigns.admin.auth import Principal, Role
 from campaigns.config import Settings, SourceSettings
 from campaigns.errors import ConfigError
+from campaigns.jobs.nightly import run_nightly
 from campaigns.models import BudgetShift, ShiftItem, utcnow
-from campaigns.nightly import run_nightly
+from campaigns.optimization import proposals as optimization
 from campaigns.policy import service_config
+from campaigns.shifts import lifecycle as shifts
 from connectors.base import BudgetResult, BudgetTarget
 from connectors.currencies import decimals
 from connectors.registry import build_connector
@@ -210,7 +211,7 @@ def test_nightly_and_serve_refuse_a_bad_config(
 
 
 def test_the_automation_section_is_strict(tmp_path: Path) -> None:
-    from campaigns.nightly import check_config
+    from campaigns.jobs.nightly import check_config
 
     with pytest.raises(ConfigError, match=r"automation\.dryrun"):
         check_config(sandbox_settings(tmp_path, automation={"dryrun": True}))
@@ -243,8 +244,8 @@ def _config(tmp_path: Path, *, max_change: float) -> Path:
 
 
 def test_latest_slot_names_the_night_a_run_stands_for() -> None:
-    from campaigns.schedules import latest_slot
-    from campaigns.schedules import triggers as _triggers
+    from campaigns.jobs.schedules import latest_slot
+    from campaigns.jobs.schedules import triggers as _triggers
 
     settings = sandbox_settings(Path("/nonexistent"), scheduler={"timezone": "Europe/Berlin"},
                                 portfolios=[{"name": "default", "schedule": "30 3 * * *"}])
@@ -260,7 +261,7 @@ def test_cron_and_the_scheduler_share_a_slot(engine: Engine, tmp_path: Path) -> 
     """The service ran tonight's slot; `budgetpilot nightly` from cron later that day is a
     no-op (and the other way round)."""
     from api.scheduler import schedules, slot_for
-    from campaigns.schedules import latest_slot
+    from campaigns.jobs.schedules import latest_slot
 
     settings = sandbox_settings(tmp_path, optimizer={"max_change": 0.05})
     sync_sandbox(engine, settings)

@@ -106,7 +106,7 @@ def test_optimising_on_stale_history_is_a_422_saying_what_to_do(
 ) -> None:
     import datetime as dt
 
-    from tests.test_proposals_service import _portfolio
+    from tests.campaigns.optimization.test_proposals_service import _portfolio
 
     _portfolio(db, last_day=dt.date(2026, 4, 30))
     db.commit()

@@ -1,4 +1,4 @@
-"""The role matrix: every endpoint x every role, against campaigns.auth.PERMISSIONS."""
+"""The role matrix: every endpoint x every role, against campaigns.admin.auth.PERMISSIONS."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.app import API_PREFIX, api_routes, route_action
-from campaigns.auth import PERMISSIONS, Action, Role, create_token
+from campaigns.admin.auth import PERMISSIONS, Action, Role, create_token
 from campaigns.models import Alert, OptimizationRun, SpendCap
 from tests.api.factories import (
     add_metrics,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from campaigns.models import Alert, AuditEvent, ShiftItem
-from campaigns.shifts import approved_total
+from campaigns.shifts.lifecycle import approved_total
 from tests.api.factories import (
     add_metrics,
     create_account,
@@ -150,7 +150,7 @@ def test_approved_total_moves_only_what_was_approved(
 
 
 def test_me_lists_the_actions_of_the_role(client: TestClient, as_role: Auth) -> None:
-    from campaigns.auth import PERMISSIONS, Role
+    from campaigns.admin.auth import PERMISSIONS, Role
 
     for role in Role:
         me = client.get("/api/v1/me", headers=as_role(role.value)).json()

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from campaigns import shifts
-from campaigns.auth import Principal, Role
+from campaigns.admin.auth import Principal, Role
 from campaigns.errors import ConflictError
 from campaigns.models import AuditEvent, BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
+from campaigns.shifts import lifecycle as shifts
 from connectors.base import ConnectorError
 from tests.api.factories import create_account, create_campaign, create_shift
 from tests.api.fake_platform import FakePlatform

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.app import create_app
-from campaigns.auth import create_token
+from campaigns.admin.auth import create_token
 from campaigns.config import settings_from_dict
 from campaigns.models import Alert, AuditEvent, BudgetShift, ShiftItem
 from tests.api.conftest import SETTINGS

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from campaigns.auth import create_token
+from campaigns.admin.auth import create_token
 from campaigns.models import AuditEvent, AutomationPause
 from tests.api.factories import get_portfolio
 from tests.browser.chrome import pytestmark

@@ -18,10 +18,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.app import create_app
-from campaigns import shifts
-from campaigns.auth import create_token
+from campaigns.admin.auth import create_token
 from campaigns.config import settings_from_dict
 from campaigns.models import Alert, BudgetShift, ShiftItem
+from campaigns.shifts import lifecycle as shifts
 from tests.api.conftest import SETTINGS
 from tests.api.factories import (
     add_metrics,

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.cli import run_sync
-from campaigns.alerts import sync_conditions
+from api.cli.data import run_sync
+from campaigns.alerts.service import sync_conditions
 from campaigns.config import settings_from_dict
+from campaigns.ingest.sync import sync_source
 from campaigns.models import AdAccount, DailyMetric, SyncRun
 from campaigns.policy import AlertSettings
-from campaigns.sync import sync_source
 
 NOW = dt.datetime(2025, 3, 31, 12, tzinfo=dt.UTC)
 DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=i) for i in range(30)]

@@ -1,5 +1,5 @@
 """Google Ads campaign budgets from sync to write-back: synced from the gRPC fake, proposed by
-the optimiser, approved, applied with ``campaigns.writeback.apply_items``: the budgets on the
+the optimiser, approved, applied with ``campaigns.shifts.writeback.apply_items``: the budgets on the
 platform move, each by one mutation of its own budget resource (not the campaign's id)."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns import shifts
-from campaigns.auth import Principal
+from campaigns.admin.auth import Principal
 from campaigns.config import settings_from_dict
+from campaigns.ingest.sync import sync_source
 from campaigns.models import Campaign, ShiftItem
-from campaigns.optimization import propose
+from campaigns.optimization.proposals import propose
 from campaigns.policy import ShiftPolicy
-from campaigns.sync import sync_source
-from campaigns.writeback import apply_items
+from campaigns.shifts import lifecycle as shifts
+from campaigns.shifts.writeback import apply_items
 from tests.connectors.fake_gads import FakeGoogleAds
 
 D = Decimal

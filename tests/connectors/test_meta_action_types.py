@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import EXIT_USAGE, app
+from api.cli.main import EXIT_USAGE, app
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.errors import ConfigError
 from connectors.meta_actions import overlaps

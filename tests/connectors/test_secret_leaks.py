@@ -26,13 +26,14 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.cli import app as cli
-from campaigns import alerts, auth
+from api.cli.main import app as cli
+from campaigns.admin import auth
+from campaigns.alerts import service as alerts
 from campaigns.config import load_settings
 from campaigns.db import open_engine
 from campaigns.models import Alert, AuditEvent, ShiftItem, SyncRun
 from campaigns.policy import service_config
-from campaigns.writeback import apply_items
+from campaigns.shifts.writeback import apply_items
 from connectors.meta import MetaConnector
 from connectors.redact import forget_secrets
 from connectors.retry import RetryPolicy
@@ -195,7 +196,7 @@ def _leaks(channels: dict[str, str]) -> list[str]:
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from api.cli import main; main()", *args], capture_output=True, text=True, cwd=ROOT,
+        [sys.executable, "-c", "from api.cli.main import main; main()", *args], capture_output=True, text=True, cwd=ROOT,
         env={**os.environ, **env}, timeout=120,
     )
 

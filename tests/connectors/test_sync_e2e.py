@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from campaigns.config import settings_from_dict
+from campaigns.ingest.sync import sync_source
 from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun
-from campaigns.sync import sync_source
 
 D = Decimal
 NOW = dt.datetime(2025, 3, 31, 12, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""campaigns.writeback against the real SDKs and fakes: once per item, across failures."""
+"""campaigns.shifts.writeback against the real SDKs and fakes: once per item, across failures."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from campaigns.models import (
     Portfolio,
     ShiftItem,
 )
-from campaigns.writeback import apply_items
+from campaigns.shifts.writeback import apply_items
 
 D = Decimal
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
-from campaigns.rounding import settle_budgets
+from campaigns.optimization.rounding import settle_budgets
 from optimizer import (
     CurveSet,
     Exploration,

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from api.cli import EXIT_USAGE, app, run_sync
+from api.cli.data import run_sync
+from api.cli.main import EXIT_USAGE, app
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
 from campaigns.models import AdAccount, Campaign, DailyMetric, SyncRun

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from api.cli import run_sync
-from campaigns import shifts
-from campaigns.auth import Principal, Role
+from api.cli.data import run_sync
+from campaigns.admin.auth import Principal, Role
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
 from campaigns.models import BudgetShift, ShiftItem
-from campaigns.optimization import propose
+from campaigns.optimization.proposals import propose
 from campaigns.policy import ShiftPolicy
+from campaigns.shifts import lifecycle as shifts
 from tests.workers.processes import (
     kill_the_one_running,
     queue_config,

@@ -1,0 +1,16 @@
+"""The ``budgetpilot`` entry point: imports every module whose commands register on the app."""
+
+from api.cli import data, nightly, optimize, service, shifts, worker
+from api.cli.app import EXIT_DATABASE, EXIT_OK, EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE, app
+
+# Importing a module registers its commands on `app`; the tuple says which modules those are.
+COMMAND_MODULES = (data, nightly, optimize, service, shifts, worker)
+__all__ = ["EXIT_DATABASE", "EXIT_OK", "EXIT_PARTIAL", "EXIT_REJECTED", "EXIT_USAGE", "app", "main"]
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""`budgetpilot shifts list|show|approve|reject|apply|rollback`: the shift lifecycle without
+curl.
+
+The operator is named with ``--as`` (default: the OS user) and acts with the manager role,
+under the same rules as the API: a decision names the version it read (``--expect-version``,
+else the version just read), a stale proposal expires instead of being approved, a proposer
+does not approve its own large shift, and every change is in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from decimal import Decimal
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlmodel import Session
+
+from api.cli.app import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    ConfigOption,
+    app,
+    engine_for,
+    handles_errors,
+    load,
+)
+from campaigns.admin.auth import Principal, Role
+from campaigns.errors import BudgetPilotError, NotFoundError
+from campaigns.ingest.catalog import Page
+from campaigns.ingest.names import item_names
+from campaigns.models import utcnow
+from campaigns.policy import service_config
+from campaigns.shifts import lifecycle as shifts
+
+shifts_app = typer.Typer(
+    help="Budget shifts: list, show, approve, reject, apply (again, or as a dry run), roll back.",
+    no_args_is_help=True,
+)
+app.add_typer(shifts_app, name="shifts")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ShiftId = Annotated[int, typer.Argument(help="The shift's id (see `shifts list`).", min=1)]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", help="Who acts (recorded in the audit log); default: the OS user.",
+                 show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+VersionOption = Annotated[
+    int | None,
+    typer.Option("--expect-version", min=1,
+                 help="Refuse (exit 3) unless the shift is still at this version (as shown "
+                 "by `shifts show`); default: the version read now."),
+]
+
+
+def refuses(fn: F) -> F:
+    """A refused request (409 / 403 / 422 in the API) exits 3 with the reason; an unknown
+    shift exits 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NotFoundError as e:
+            typer.echo(f"error: {e.message}", err=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        except BudgetPilotError as e:
+            if e.status_code in (403, 409, 422):
+                typer.echo(f"refused: {e.message}", err=True)
+                raise typer.Exit(EXIT_REJECTED) from None
+            raise
+
+    return handles_errors(wrapper)  # type: ignore[return-value]
+
+
+def operator(name: str | None) -> Principal:
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):  # no login name in this environment (a container)
+            name = "operator"
+    return Principal(name=name.strip()[:100] or "operator", role=Role.manager)
+
+
+@contextmanager
+def unit(config: Any) -> Iterator[tuple[Session, Any]]:
+    """One unit of work, as a request: committed on success, rolled back on a refusal
+    (an expiry is kept, as the API keeps it)."""
+    settings = load(config)
+    engine = engine_for(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session, settings
+            session.commit()
+        except BudgetPilotError as e:
+            if e.keeps_changes:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+    engine.dispose()
+
+
+def _current(session: Session, shift_id: int, expected: int | None) -> int:
+    version = shifts.get_shift(session, shift_id).shift.version
+    return expected if expected is not None else version
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _item_comments(values: list[str] | None) -> dict[int, str] | None:
+    """``ID=TEXT`` options as {item id: text}."""
+    out = {}
+    for value in values or []:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip().isdigit():
+            raise typer.BadParameter(f"{value!r}: write ITEM_ID=comment, e.g. 12=keep it",
+                                     param_hint="--item-comment")
+        out[int(key)] = text.strip()
+    return out or None
+
+
+def shift_json(session: Session, view: shifts.ShiftView) -> dict[str, Any]:
+    from api.routes.shifts import detail
+
+    out: dict[str, Any] = detail(view, session).model_dump(mode="json")
+    if view.report is not None:
+        out["dry_run"] = view.report.dry_run
+        out["outcomes"] = [
+            {**asdict(o), "new_budget": str(o.new_budget),
+             "platform_budget": None if o.platform_budget is None else str(o.platform_budget)}
+            for o in view.report.outcomes
+        ]
+    return out
+
+
+def render(session: Session, view: shifts.ShiftView) -> str:
+    s = view.shift
+    links = ""
+    if s.rollback_of is not None:
+        links += f"; rolls back shift {s.rollback_of}"
+    assert s.id is not None
+    undone = shifts.rollbacks_of(session, s.id)
+    if undone:
+        links += f"; rolled back by {', '.join(f'shift {i}' for i in undone)}"
+    lines = [
+        f"shift {s.id} ({s.status}, version {s.version}) by {s.created_by} at "
+        f"{_when(s.created_at)}; moves {view.change_fraction:.1%}; total "
+        f"{_money(s.total_before)} -> {_money(s.total_after)} {s.currency}{links}",
+    ]
+    if s.decided_by:
+        lines.append(f"decided by {s.decided_by} at {_when(s.decided_at)}"
+                     + (f": {s.comment}" if s.comment else ""))
+    lines.append(f"{'item':>6} {'target':<24} {'network':<8} {'account':<20} {'name':<28} "
+                 f"{'cur':<4} {'old':>12} {'new':>12} {'status':<10} {'tries':>5}  note")
+    names = item_names(session, view.items)
+    for i in view.items:
+        assert i.id is not None
+        n = names[i.id]
+        note = i.error or i.reason
+        if i.status == "failed" and i.next_attempt_at is not None:
+            note = f"{note} (next try after {_when(i.next_attempt_at)})"
+        if i.comment:
+            note = f"{note} [comment: {i.comment}]"
+        name = n.campaign_name + (f" / {n.adset_name}" if n.adset_name else "")
+        lines.append(f"{i.id:>6} {i.level + ':' + i.target_external_id:<24} {n.network:<8} "
+                     f"{_clip(n.account_name or n.account_external_id, 20):<20} "
+                     f"{_clip(name, 28):<28} {i.currency:<4} "
+                     f"{_money(i.old_budget):>12} {_money(i.new_budget):>12} {i.status:<10} "
+                     f"{i.attempts:>5}  {note}")
+    if view.report is not None:
+        head = "dry run, nothing written" if view.report.dry_run else "this run"
+        for o in view.report.outcomes:
+            was = "" if o.platform_budget is None else f"{_money(o.platform_budget)} -> "
+            said = {"would_apply": "would apply", "already": "already there"}.get(
+                o.outcome, o.outcome)
+            error = f" ({o.error})" if o.error else ""
+            lines.append(f"{head}: item {o.item_id} {o.target}: {was}{_money(o.new_budget)}: "
+                         f"{said}{error}")
+    return "\n".join(lines)
+
+
+def _show(session: Session, view: shifts.ShiftView, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(shift_json(session, view), indent=2))
+    else:
+        typer.echo(render(session, view))
+
+
+@shifts_app.command("list")
+@refuses
+def list_command(
+    config: ConfigOption = None,
+    portfolio: Annotated[str | None, typer.Option(help="Only this portfolio.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only this status: {', '.join(shifts.SHIFT_STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List shifts, newest first."""
+    if status is not None and status not in shifts.SHIFT_STATUSES:
+        typer.echo(f"error: unknown status {status!r}; one of "
+                   f"{', '.join(shifts.SHIFT_STATUSES)}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    with unit(config) as (session, _):
+        rows, count = shifts.list_shifts(session, Page(limit=limit, offset=0), status=status,
+                                         portfolio=portfolio)
+        if as_json:
+            from api.schemas_shifts import ShiftPublic
+
+            typer.echo(json.dumps({"data": [ShiftPublic.model_validate(r).model_dump(
+                mode="json") for r in rows], "count": count}, indent=2))
+            return
+        typer.echo(f"{'id':>6} {'status':<18} {'ver':>3} {'created':<16} {'by':<12} "
+                   f"{'before':>14} {'after':>14} cur")
+        for r in rows:
+            typer.echo(f"{r.id:>6} {r.status:<18} {r.version:>3} {_when(r.created_at):<16} "
+                       f"{r.created_by[:12]:<12} {_money(r.total_before):>14} "
+                       f"{_money(r.total_after):>14} {r.currency}"
+                       + (f"  (rollback of {r.rollback_of})" if r.rollback_of else ""))
+        typer.echo(f"{len(rows)} of {count} shifts")
+
+
+@shifts_app.command("show")
+@refuses
+def show_command(shift_id: ShiftId, config: ConfigOption = None,
+                 as_json: JsonOption = False) -> None:
+    """A shift with its items: current and proposed budget, status, attempts, errors."""
+    with unit(config) as (session, _):
+        _show(session, shifts.get_shift(session, shift_id), as_json)
+
+
+@shifts_app.command("approve")
+@refuses
+def approve_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    item: Annotated[list[int] | None, typer.Option(
+        "--item", help="Approve only this item (repeatable); the others are rejected.")] = None,
+    comment: Annotated[str | None, typer.Option(help="Recorded with the decision.")] = None,
+    item_comment: Annotated[list[str] | None, typer.Option(
+        "--item-comment", help="ITEM_ID=TEXT: a comment kept on that item (repeatable).")] = None,
+    as_: AsOption = None,
+    expect_version: VersionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Approve a proposed shift (all its items, or only --item ones; the others keep their
+    budgets)."""
+    with unit(config) as (session, settings):
+        view = shifts.approve(
+            session, shift_id, version=_current(session, shift_id, expect_version),
+            user=operator(as_), policy=service_config(settings).service, item_ids=item,
+            comment=comment, item_comments=_item_comments(item_comment), now=utcnow(),
+        )
+        _show(session, view, as_json)
+
+
+@shifts_app.command("reject")
+@refuses
+def reject_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    comment: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    as_: AsOption = None,
+    expect_version: VersionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Reject a proposed shift."""
+    with unit(config) as (session, _):
+        view = shifts.reject(session, shift_id,
+                             version=_current(session, shift_id, expect_version),
+                             user=operator(as_), comment=comment, now=utcnow())
+        _show(session, view, as_json)
+
+
+@shifts_app.command("apply")
+@refuses
+def apply_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read the platforms and say what would be applied; write nothing.")
+    ] = False,
+    as_: AsOption = None,
+    expect_version: VersionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply an approved shift to the platforms, or apply again the failed and unattempted
+    items of a partially applied or failed one. Exit 1 when items failed."""
+    with unit(config) as (session, settings):
+        view = shifts.apply(session, shift_id,
+                            version=_current(session, shift_id, expect_version),
+                            user=operator(as_), applier=shifts.writeback_applier(settings),
+                            now=utcnow(), dry_run=dry_run)
+        _show(session, view, as_json)
+        status = view.shift.status
+    if not dry_run and status != "applied":
+        raise typer.Exit(EXIT_PARTIAL)
+    raise typer.Exit(EXIT_OK)
+
+
+@shifts_app.command("rollback")
+@refuses
+def rollback_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+    as_: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose the inverse of an applied (or partially applied) shift: each applied item back
+    to its old budget, as a new proposed shift to approve like any other."""
+    with unit(config) as (session, settings):
+        view = shifts.rollback(session, shift_id, user=operator(as_),
+                               policy=service_config(settings).service, reason=reason,
+                               now=utcnow())
+        _show(session, view, as_json)

@@ -1,0 +1,51 @@
+"""`budgetpilot worker`: a Celery worker for the config's ``[queue]``."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from api.cli.app import ConfigOption, app, engine_for, handles_errors, load
+from campaigns.errors import ConfigError
+
+
+@app.command("worker")
+@handles_errors
+def worker(
+    config: ConfigOption = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=512, help="Processes running tasks (default: the CPU count). "
+                     "Syncs wait on the platforms, so more than the CPU count pays."),
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
+) -> None:
+    """Run sync tasks submitted by `budgetpilot sync` on a broker ([queue] broker_url).
+
+    Each task is one account; it is acknowledged when done and given back to the broker if
+    this worker dies, so another worker syncs that account again (the writes are upserts).
+    Stop it with SIGTERM (finishes the tasks it is running) or Ctrl-C.
+    """
+    settings = load(config)
+    if not settings.queue.broker_url:
+        raise ConfigError(
+            f"{settings.path or 'config'}: `budgetpilot worker` needs [queue] broker_url "
+            '(e.g. "redis://127.0.0.1:6379/0"); without one, sync runs in-process'
+        )
+    from campaigns.jobs.workers import configure
+
+    engine_for(settings).dispose()  # the schema is this version's before any task runs
+    celery_app = configure(settings)
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--queues={settings.queue.queue}",
+        f"--hostname=budgetpilot-{os.getpid()}@{socket.gethostname()}",
+        "--prefetch-multiplier=1",
+    ]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    celery_app.worker_main(argv)

@@ -1,0 +1,1 @@
+"""Alerts: conditions worth a human's attention, detected, stored once and delivered once."""

@@ -1,0 +1,3 @@
+"""CSV import of daily campaign results: our layout, each platform's export (formats/), and the
+config's ``[[imports]]``.
+"""

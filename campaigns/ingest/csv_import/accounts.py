@@ -1,0 +1,59 @@
+"""The accounts a CSV import writes to: found by network and id, or created in the portfolio
+the config gives them, in the time zone of the config's csv source."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.config import Settings, SourceSettings
+from campaigns.ingest.csv_import.cells import CellParser
+from campaigns.ingest.store import upsert_account
+from campaigns.ingest.sync import portfolio_name_for, resolve_portfolio
+from campaigns.models import AdAccount
+from connectors.base import AccountRecord
+
+
+def ensure_account(
+    session: Session,
+    settings: Settings,
+    csv_sources: list[SourceSettings],
+    network: str,
+    ext: str,
+    currency: str,
+    line: int,
+    parser: CellParser,
+    column: str = "currency",
+) -> tuple[int, str] | None:
+    """The account's id and currency; a currency unlike the stored one is an error at
+    ``column`` (the file's title for it)."""
+    existing = session.scalars(
+        select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
+    ).first()
+    if existing is not None:
+        if existing.currency != currency:
+            parser.fail(
+                line,
+                column,
+                f"account {network}:{ext} is in {existing.currency} "
+                f"in the database, not {currency}",
+            )
+            return None
+        return existing.id, existing.currency  # type: ignore[return-value]
+    source = next(
+        (s for s in csv_sources if network in s.options.get("networks", [network])),
+        SourceSettings(name="csv", kind="csv"),
+    )
+    timezone = str(source.options.get("timezone", "UTC"))
+    portfolio = resolve_portfolio(
+        session, settings, portfolio_name_for(settings, source, network, ext)
+    )
+    account = upsert_account(
+        session,
+        AccountRecord(
+            network=network, external_id=ext, name=ext, currency=currency, timezone=timezone
+        ),
+        source=source.name if source.name != "csv" else "csv",
+        portfolio_id=portfolio.id,  # type: ignore[arg-type]
+    )
+    return account.id, account.currency  # type: ignore[return-value]

@@ -1,0 +1,365 @@
+"""The sync engine: accounts, then per account its entities and its daily metrics.
+
+Each account and stream is its own unit of work with a SyncRun record, so one failing account
+never stops the others and a failure leaves what was there before. Metrics re-read a lookback
+window (conversions restate for days after the click) and upsert, so nothing duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from campaigns.config import Settings, SourceSettings
+from campaigns.db import database_busy, is_locked, session_scope
+from campaigns.ingest.store import (
+    ensure_campaigns,
+    get_or_create_portfolio,
+    refresh_account_days,
+    upsert_account,
+    upsert_ad_sets,
+    upsert_campaigns,
+    upsert_metric_tuples,
+)
+from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
+from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
+from connectors.errors import PartialAccountList
+from connectors.redact import redact
+
+log = logging.getLogger(__name__)
+METRIC_BATCH = 5000
+
+
+@dataclass
+class StreamOutcome:
+    account: str  # "network:external_id", or the source name for the accounts stream
+    stream: str
+    status: str  # succeeded | failed
+    rows: int = 0
+    window: tuple[dt.date, dt.date] | None = None
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    source: str
+    outcomes: list[StreamOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[StreamOutcome]:
+        return [o for o in self.outcomes if o.status != "succeeded"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def metric_rows(self) -> int:
+        return sum(o.rows for o in self.outcomes if o.stream == "metrics")
+
+
+# (source, accounts, now) -> each account's outcomes, in the order of ``accounts``
+AccountsRunner = Callable[
+    [SourceSettings, list[AccountRecord], dt.datetime], Iterable[list[StreamOutcome]]
+]
+
+
+def portfolio_name_for(settings: Settings, source: SourceSettings, network: str, ext: str) -> str:
+    key = f"{network}:{ext}"
+    for p in settings.portfolios:
+        if key in p.accounts or ext in p.accounts:
+            return p.name
+    return source.portfolio
+
+
+def resolve_portfolio(session: Session, settings: Settings, name: str) -> Portfolio:
+    currency = next((p.reporting_currency for p in settings.portfolios if p.name == name), "EUR")
+    return get_or_create_portfolio(session, name, reporting_currency=currency)
+
+
+def local_today(now: dt.datetime, timezone: str) -> dt.date:
+    try:
+        return now.astimezone(ZoneInfo(timezone)).date()
+    except (KeyError, ValueError):
+        return now.astimezone(dt.UTC).date()
+
+
+def metrics_window(
+    session: Session, account: AdAccount, *, today: dt.date, lookback_days: int,
+    history_days: int,
+) -> tuple[dt.date, dt.date]:
+    """Complete days to read: from history's start on the first sync, else the lookback."""
+    end = today - dt.timedelta(days=1)
+    first = today - dt.timedelta(days=history_days)
+    last_end = session.scalars(
+        select(SyncRun.window_end)
+        .where(
+            SyncRun.account_id == account.id,
+            SyncRun.stream == "metrics",
+            SyncRun.status == "succeeded",
+        )
+        .order_by(SyncRun.window_end.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).first()
+    if last_end is None:
+        return first, end
+    return max(first, min(last_end, end) - dt.timedelta(days=lookback_days - 1)), end
+
+
+def _error_text(exc: BaseException) -> str:
+    kind = getattr(exc, "kind", None)
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, DBAPIError):  # the driver's words, not the statement and its rows
+        text = str(exc.orig)
+    text = redact(text)  # stored, listed by the API, sent in alerts: never a secret
+    return f"[{kind}] {text}" if kind else f"{type(exc).__name__}: {text}"
+
+
+def _record_failure(
+    engine: Engine, run: SyncRun, exc: BaseException, label: str | None = None
+) -> None:
+    if is_locked(exc):
+        # Recording it would wait for the same lock; the whole sync stops with a reason.
+        what = f"account {label}" if label else f"source {run.source}"
+        raise database_busy(f"sync of {what} ({run.stream})") from None
+    with session_scope(engine) as session:
+        run.id = None
+        run.status = "failed"
+        run.error = _error_text(exc)[:4000]
+        run.finished_at = utcnow()
+        session.add(run)
+
+
+def sync_source(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: Connector,
+    *,
+    now: dt.datetime | None = None,
+    account: str | None = None,
+    on_account: Callable[[str], None] | None = None,
+    run_accounts: AccountsRunner | None = None,
+) -> SyncReport:
+    """Sync every account a source reaches (or the one named ``account``).
+
+    ``run_accounts`` syncs the listed accounts elsewhere (Celery workers) and yields each
+    one's outcomes in the order given; by default they are synced here, one after another.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    report = SyncReport(source=source.name)
+    unreachable: dict[str, ConnectorError] = {}
+    try:
+        accounts = connector.list_accounts()
+    except PartialAccountList as partial:  # the accounts that answered still sync
+        accounts, unreachable = list(partial.accounts), dict(partial.failures)
+    except Exception as exc:  # reported, never raised: the other sources still sync
+        log.error("source %s: listing accounts failed: %s", source.name, _error_text(exc))
+        _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
+        report.outcomes.append(
+            StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
+        )
+        return report
+    network = getattr(connector, "name", source.kind)
+    if account is not None:
+        accounts = [
+            a for a in accounts if account in (a.external_id, f"{a.network}:{a.external_id}")
+        ]
+        unreachable = {
+            ext: err for ext, err in unreachable.items()
+            if account in (ext, f"{network}:{ext}")
+        }
+    for ext, err in unreachable.items():
+        report.outcomes.append(account_failure(engine, source, network, ext, err))
+    if run_accounts is None:
+        for record in accounts:
+            report.outcomes.extend(
+                sync_account(engine, settings, source, connector, record, now=now)
+            )
+            if on_account:
+                on_account(f"{record.network}:{record.external_id}")
+    else:  # on workers: the same per-account unit of work, its outcomes in the same order
+        for outcomes in run_accounts(source, accounts, now):
+            report.outcomes.extend(outcomes)
+            if on_account and outcomes:
+                on_account(outcomes[0].account)
+    if not unreachable and account is None:
+        with session_scope(engine) as session:  # every account answered: clears old failures
+            session.add(SyncRun(
+                source=source.name, stream="accounts", rows=len(accounts), status="succeeded",
+                finished_at=utcnow(),
+            ))
+    if isinstance(connector, FxSource) and accounts:
+        report.outcomes.append(sync_fx(engine, settings, source, connector, accounts, now=now))
+    return report
+
+
+def account_failure(
+    engine: Engine, source: SourceSettings, network: str, ext: str, err: BaseException
+) -> StreamOutcome:
+    """An account the platform would not let us read (or whose task on the workers gave
+    up): named in the output and in a SyncRun.
+
+    An account synced before fails its ``entities`` stream (a later success clears it, as
+    for any stream); one never synced has no row yet and fails the source's ``accounts``.
+    """
+    label = f"{network}:{ext}"
+    log.error("%s: account could not be read: %s", label, err)
+    with session_scope(engine) as session:
+        account_id = session.scalars(
+            select(AdAccount.id).where(AdAccount.network == network, AdAccount.external_id == ext)
+        ).first()
+        stream = "entities" if account_id is not None else "accounts"
+        session.add(SyncRun(
+            account_id=account_id, source=source.name, stream=stream, status="failed",
+            error=f"{label}: {_error_text(err)}"[:4000], finished_at=utcnow(),
+        ))
+    return StreamOutcome(label, stream, "failed", error=_error_text(err))
+
+
+def sync_fx(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: FxSource,
+    accounts: list[AccountRecord],
+    *,
+    now: dt.datetime,
+) -> StreamOutcome:
+    """Daily rates into each reporting currency the synced accounts' portfolios use."""
+    from campaigns.admin.fx import RateIn, upsert_rates
+
+    end = now.date() + dt.timedelta(days=1)
+    start = now.date() - dt.timedelta(days=settings.sync.history_days + 1)
+    run = SyncRun(source=source.name, stream="fx", window_start=start, window_end=end)
+    try:
+        with session_scope(engine) as session:
+            quotes = {
+                resolve_portfolio(
+                    session, settings,
+                    portfolio_name_for(settings, source, a.network, a.external_id),
+                ).reporting_currency
+                for a in accounts
+            }
+            rates = [
+                RateIn(r.date, r.currency, r.quote, r.rate)
+                for quote in sorted(quotes)
+                for r in connector.fx_rates(start, end, quote)
+            ]
+            changed = upsert_rates(session, rates, actor=f"sync:{source.name}")
+            run.rows, run.status, run.finished_at = changed, "succeeded", utcnow()
+            session.add(run)
+        return StreamOutcome(source.name, "fx", "succeeded", rows=changed, window=(start, end))
+    except Exception as exc:
+        log.error("source %s: exchange rates failed: %s", source.name, _error_text(exc))
+        _record_failure(engine, run, exc)
+        return StreamOutcome(source.name, "fx", "failed", error=_error_text(exc))
+
+
+def sync_account(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: Connector,
+    record: AccountRecord,
+    *,
+    now: dt.datetime,
+) -> list[StreamOutcome]:
+    label = f"{record.network}:{record.external_id}"
+    outcomes: list[StreamOutcome] = []
+    # The account first, on its own: a later failure is then recorded against it.
+    run = SyncRun(source=source.name, stream="entities")
+    try:
+        with session_scope(engine) as session:
+            portfolio = resolve_portfolio(
+                session, settings,
+                portfolio_name_for(settings, source, record.network, record.external_id),
+            )
+            acc = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
+            account_id = acc.id
+        run.account_id = account_id
+        # Entities: campaigns and ad sets in one unit of work.
+        with session_scope(engine) as session:
+            acc = session.get(AdAccount, account_id)
+            assert acc is not None
+            campaign_ids = upsert_campaigns(
+                session, acc, connector.list_campaigns(record.external_id)
+            )
+            n = len(campaign_ids) + upsert_ad_sets(
+                session, campaign_ids, connector.list_ad_sets(record.external_id)
+            )
+            session.add(SyncRun(
+                account_id=acc.id, source=source.name, stream="entities", rows=n,
+                status="succeeded", finished_at=utcnow(), started_at=run.started_at,
+            ))
+        outcomes.append(StreamOutcome(label, "entities", "succeeded", rows=n))
+    except Exception as exc:
+        log.error("%s: entities failed: %s", label, _error_text(exc))
+        _record_failure(engine, run, exc, label)
+        outcomes.append(StreamOutcome(label, "entities", "failed", error=_error_text(exc)))
+        return outcomes
+
+    # Metrics: the whole window in one unit of work, so a failure half-way keeps the old rows.
+    run = SyncRun(source=source.name, stream="metrics", account_id=account_id)
+    try:
+        with session_scope(engine) as session:
+            acc = session.get(AdAccount, account_id)
+            assert acc is not None
+            start, end = metrics_window(
+                session, acc, today=local_today(now, acc.timezone),
+                lookback_days=settings.sync.lookback_days,
+                history_days=settings.sync.history_days,
+            )
+            run.window_start, run.window_end = start, end
+            rows = 0
+            if start <= end:
+                rows = _load_metrics(session, connector, acc, start, end)
+            session.add(SyncRun(
+                account_id=acc.id, source=source.name, stream="metrics", rows=rows,
+                window_start=start, window_end=end, status="succeeded",
+                started_at=run.started_at, finished_at=utcnow(),
+            ))
+        outcomes.append(StreamOutcome(label, "metrics", "succeeded", rows, (start, end)))
+    except Exception as exc:
+        log.error("%s: metrics failed: %s", label, _error_text(exc))
+        _record_failure(engine, run, exc, label)
+        outcomes.append(StreamOutcome(label, "metrics", "failed", error=_error_text(exc)))
+    return outcomes
+
+
+def _load_metrics(
+    session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date
+) -> int:
+    known: dict[str, int] = {
+        ext: cid
+        for ext, cid in session.execute(
+            select(Campaign.external_id, Campaign.id).where(Campaign.account_id == acc.id)
+        ).all()
+    }
+    total = 0
+    # Rows go to the upsert as tuples in its column order: one dict per row and a second
+    # pass to build tuples cost as much as the database at 50,000 campaigns.
+    batch: dict[tuple[int, dt.date], tuple] = {}
+    for m in connector.daily_metrics(acc.external_id, start, end):
+        cid = known.get(m.campaign_external_id)
+        if cid is None:
+            ensure_campaigns(session, acc, [m.campaign_external_id], known)
+            cid = known[m.campaign_external_id]
+        # The last value for a campaign-day in a batch wins: ON CONFLICT cannot touch a row
+        # twice.
+        batch[(cid, m.date)] = (cid, acc.id, m.date, m.spend, m.impressions, m.clicks,
+                                m.conversions, m.revenue)
+        if len(batch) >= METRIC_BATCH:
+            total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
+            batch = {}
+    total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
+    refresh_account_days(session, [acc.id], start, end)  # type: ignore[list-item]
+    return total

@@ -1,0 +1,413 @@
+"""The nightly rebalancer: per portfolio, apply what managers approved → sync → optimise and
+propose from the state after the apply → auto-approve inside the policy → apply → alerts.
+
+One entry point, :func:`run_nightly`, serves the in-process scheduler (every API worker may
+start one) and ``budgetpilot nightly`` (cron). Each portfolio runs under its own job lock
+(:mod:`campaigns.jobs.lock`): a second concurrent run of the same portfolio skips with a
+message. Every run stands for a slot of the portfolio's schedule (:mod:`campaigns.jobs.schedules`);
+a slot that has finished is not run again unless forced, so reruns never compound. The kill
+switch (:mod:`campaigns.admin.automation`) is read before each decision. In a dry run everything is
+computed and reported as "would apply", and nothing is approved or written to a platform.
+Each step is its own unit of work with an AuditEvent; a failing step or portfolio is recorded
+and the others go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from campaigns import audit
+from campaigns.admin import automation
+from campaigns.alerts import service as alerts
+from campaigns.config import Settings, SourceSettings
+from campaigns.db import session_scope
+from campaigns.errors import BudgetPilotError, ConfigError
+from campaigns.jobs.lock import try_lock
+from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
+from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
+from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
+from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.optimization import proposals as optimization
+from campaigns.policy import ServiceConfig, service_config
+from campaigns.shifts import lifecycle as shifts
+from campaigns.shifts import writeback
+from campaigns.shifts.fx import reporting_rates
+from connectors.redact import redact
+
+log = logging.getLogger("budgetpilot.nightly")
+
+ConnectorFactory = Callable[[SourceSettings, Settings], Any]
+__all__ = ["Change", "NightlyReport", "PortfolioOutcome", "check_config", "feeding_sources",
+           "portfolio_names", "run_key", "run_nightly"]
+
+
+def check_config(settings: Settings) -> ServiceConfig:
+    """Everything the nightly job reads from the config, validated: the service sections,
+    each portfolio's schedule and time zone, ``[automation]``. ``serve`` checks the same."""
+    config = service_config(settings)
+    triggers(settings)
+    automation.automation_settings(settings)
+    for source in settings.sources:
+        if "dry_run" in source.options:  # it was once read nowhere: refuse it, do not ignore it
+            raise ConfigError(
+                f"config: sources.{source.name}.dry_run: not a source option; use "
+                "[automation] dry_run = true or budgetpilot nightly --dry-run")
+    return config
+
+
+def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
+    """The sources whose accounts may belong to ``portfolio``: those assigned to it, or every
+    source when the portfolio lists its accounts (they may come from any source)."""
+    from connectors.registry import syncable_sources
+
+    sources = syncable_sources(settings)
+    listed = any(p.name == portfolio and p.accounts for p in settings.portfolios)
+    return sources if listed else [s for s in sources if s.portfolio == portfolio]
+
+
+def run_nightly(
+    engine: Engine,
+    settings: Settings,
+    *,
+    portfolios: Sequence[str] | None = None,
+    slot: dt.datetime | None = None,
+    force: bool = False,
+    dry_run: bool | None = None,
+    applier: shifts.ItemApplier | None = None,
+    connector_factory: ConnectorFactory | None = None,
+    now: Callable[[], dt.datetime] = utcnow,
+) -> NightlyReport:
+    """Run the nightly job for ``portfolios`` (default: all configured).
+
+    ``slot`` is the scheduled time a scheduler fired for; without it a run stands for the
+    latest time the portfolio's schedule fired. A finished slot is skipped unless ``force``.
+    ``dry_run`` defaults to ``[automation] dry_run``. ``applier`` and ``connector_factory``
+    default to the configured platforms.
+    """
+    config = check_config(settings)
+    schedule = triggers(settings)
+    dry = automation.automation_settings(settings).dry_run if dry_run is None else dry_run
+    lookup = _lookup(settings, connector_factory)
+    applier = applier or shifts.writeback_applier(settings, connectors=lookup)
+    report = NightlyReport(dry_run=dry)
+    synced: set[str] = set()
+    for name in portfolios or portfolio_names(settings):
+        at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
+        key = run_key(name, at)
+        with try_lock(engine, f"nightly:{name}") as held:
+            if not held:
+                msg = f"another nightly run of portfolio {name!r} is in progress; skipped"
+                log.warning(msg)
+                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
+                continue
+            if not force and _finished(engine, key):
+                msg = (f"the run for {at.isoformat()} already finished; skipped "
+                       "(--force runs it again)")
+                log.info("%s: %s", name, msg)
+                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
+                continue
+            with Session(engine) as session:
+                pause = automation.pause_state(session).portfolio_pause(name)
+            if pause is not None:
+                msg = (f"automation is paused ({pause.where}) by {pause.paused_by}: "
+                       f"{pause.reason}; skipped")
+                log.warning("%s: %s", name, msg)
+                _audit(engine, key, "paused", {"portfolio": name, "reason": pause.reason,
+                                               "scope": pause.scope, "dry_run": dry})
+                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
+                continue
+            run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
+                       applier, lookup, dry, now, report, synced, connector_factory)
+            report.portfolios.append(run.run())
+    if not dry and any(p.status != "skipped" for p in report.portfolios):
+        report.alerts_created += _evaluate_alerts(engine, config, now(), report)
+    return report
+
+
+def run_key(portfolio: str, at: dt.datetime) -> str:
+    return f"{portfolio}@{at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:
+    if factory is None:
+        return writeback.configured_connectors(settings)
+    cache: dict[str, Any] = {}
+
+    def lookup(account: AdAccount) -> Any:
+        if account.source not in cache:
+            cache[account.source] = factory(settings.source(account.source), settings)
+        return cache[account.source]
+
+    return lookup
+
+
+def _finished(engine: Engine, key: str) -> bool:
+    with Session(engine) as session:
+        return session.scalars(select(AuditEvent.id).where(
+            AuditEvent.entity_type == "nightly_run", AuditEvent.entity_id == key,
+            AuditEvent.action == "nightly.finish",
+        )).first() is not None
+
+
+def _audit(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
+    with session_scope(engine) as session:
+        audit.record(session, actor=NIGHTLY.name, action=f"nightly.{step}",
+                     entity_type="nightly_run", entity_id=key, after=after)
+
+
+def _error(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, BudgetPilotError) else f"{type(exc).__name__}: {exc}"
+    return redact(text)[:2000]  # printed, audited and logged: never a secret
+
+
+def _sync(
+    engine: Engine, settings: Settings, portfolio: str, key: str, report: NightlyReport,
+    synced: set[str], factory: ConnectorFactory | None, now: Callable[[], dt.datetime],
+) -> None:
+    from campaigns.ingest.sync import sync_source
+    from connectors.registry import build_connector
+
+    for source in feeding_sources(settings, portfolio):
+        if source.name in synced:
+            continue
+        synced.add(source.name)
+        with try_lock(engine, f"sync:{source.name}") as held:
+            if not held:
+                report.sync_failures.append(f"{source.name}: being synced by another run")
+                continue
+            try:
+                connector = (factory or build_connector)(source, settings)
+                result = sync_source(engine, settings, source, connector, now=now())
+                failed = [f"{o.account} {o.stream}: {o.error}" for o in result.failed]
+            except Exception as e:  # one source never stops the job
+                log.exception("nightly: sync of %s failed", source.name)
+                failed = [_error(e)]
+                result = None
+        report.synced.append(source.name)
+        report.sync_failures.extend(f"{source.name}: {f}" for f in failed)
+        _audit(engine, key, "sync", {
+            "source": source.name, "status": "failed" if failed else "succeeded",
+            "metric_rows": result.metric_rows if result else 0, "errors": failed[:20],
+        })
+
+
+class _Run(HardStopStep):
+    """One portfolio's run: its steps in order, each recorded; a failed step is noted and
+    the next ones still run."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, config: ServiceConfig, name: str, key: str,
+        applier: shifts.ItemApplier, lookup: writeback.ConnectorLookup, dry: bool,
+        now: Callable[[], dt.datetime], report: NightlyReport, synced: set[str],
+        factory: ConnectorFactory | None,
+    ) -> None:
+        self.engine, self.settings, self.config = engine, settings, config
+        self.name, self.key, self.applier, self.lookup = name, key, applier, lookup
+        self.dry, self.now, self.report = dry, now, report
+        self.synced, self.factory = synced, factory
+        self.outcome = PortfolioOutcome(name)
+        self.proposal: list[ShiftItem] = []
+        self.proposal_rates: dict[str, Decimal] = {}  # item currency -> reporting rate
+        self.proposal_changes: list[Change] = []
+        self.capped: set[tuple[str, str]] = set()  # budgets under a breached hard plan
+
+    def run(self) -> PortfolioOutcome:
+        outcome, scheduler = self.outcome, self.config.scheduler
+        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry})
+        # Apply what managers approved before anything else: the sync then reads the budgets
+        # in force, and the new proposal is built on them (not expired on arrival).
+        steps: list[tuple[str, bool, Callable[[], None]]] = [
+            ("expire", not self.dry, self._expire),
+            ("apply_approved", scheduler.apply, self._apply_approved),
+            ("sync", scheduler.sync, self._sync),
+            ("hard_stop", True, self._hard_stop),
+            ("propose", True, self._propose),
+            ("auto_approve", scheduler.auto_approve, self._auto_approve),
+            ("apply", scheduler.apply, self._apply_proposal),
+        ]
+        for step, enabled, run in steps:
+            if not enabled:
+                continue
+            try:
+                run()
+                _audit(self.engine, self.key, step, self._facts(step))
+            except Exception as e:  # recorded; the next steps and portfolios still run
+                log.exception("nightly: %s of portfolio %s failed", step, self.name)
+                outcome.errors[step] = _error(e)
+                outcome.status = "failed"
+                _audit(self.engine, self.key, step,
+                       {"status": "failed", "error": outcome.errors[step]})
+        _audit(self.engine, self.key, "finish", {
+            "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
+            "auto_approved": outcome.auto_approved, "applied": outcome.applied,
+            "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
+            "changes": [_change_facts(c) for c in outcome.changes[:500]],
+        })
+        return outcome
+
+    def _facts(self, step: str) -> dict[str, Any]:
+        o = self.outcome
+        facts: dict[str, Any] = {"status": "succeeded", "dry_run": self.dry}
+        if step in ("propose", "auto_approve"):
+            facts.update(shift_id=o.shift_id, change_fraction=o.change_fraction,
+                         auto_approved=o.auto_approved)
+        if step.startswith("apply"):
+            facts["applied"] = o.applied
+        return facts
+
+    def _expire(self) -> None:
+        with session_scope(self.engine) as session:
+            shifts.expire_overdue(session, now=self.now(), actor=NIGHTLY.name)
+
+    def _sync(self) -> None:
+        _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
+              self.factory, self.now)
+
+    def _propose(self) -> None:
+        """Propose from the budgets in force now. A dry run computes the proposal and rolls
+        it back: no shift is recorded and no manager's proposal is superseded."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = optimization.propose(session, self.settings, portfolio=self.name,
+                                          created_by=NIGHTLY.name, now=self.now())
+            view = shifts.get_shift(session, result["shift_id"])
+            self.outcome.change_fraction = view.change_fraction
+            self.proposal = list(view.items)
+            self.proposal_rates = reporting_rates(session, view.shift, view.items)
+            self.proposal_changes = item_changes(session, self.proposal, "would apply")
+            if self.dry:
+                session.expunge_all()  # keep the computed items readable after the rollback
+                session.rollback()
+                return
+            session.commit()
+            self.outcome.shift_id = result["shift_id"]
+
+    def _auto_approve(self) -> None:
+        """Approve the new proposal when it moves no more than the policy allows (a larger
+        one waits for a manager); items of paused accounts are left out."""
+        if not self.proposal:
+            return
+        limit = self.config.service.auto_approve_max_change
+        with Session(self.engine) as session:
+            paused = automation.pause_state(session).paused_accounts
+        keys = {c.item_id: c.account_key for c in self.proposal_changes}
+        raising = {i.id for i in self.proposal if i.new_budget > i.old_budget
+                   and (keys[i.id], i.target_external_id) in self.capped}
+        chosen = [i for i in self.proposal if keys[i.id] not in paused and i.id not in raising]
+        held = sorted({keys[i.id] for i in self.proposal} & paused)
+        if held:
+            self.outcome.held.append(f"accounts {', '.join(held)} are paused: their items "
+                                     "are not auto-approved")
+        if raising:
+            self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
+                                     "plan: not auto-approved")
+        moved = shifts.change_fraction(chosen, self.proposal_rates)
+        if not chosen or moved > limit:
+            return
+        self.outcome.auto_approved = True
+        if self.dry:
+            self.outcome.changes.extend(
+                c for c in self.proposal_changes if c.account_key not in paused)
+            return
+        assert self.outcome.shift_id is not None
+        with session_scope(self.engine) as session:
+            view = shifts.get_shift(session, self.outcome.shift_id)
+            shifts.approve(
+                session, self.outcome.shift_id, version=view.shift.version, user=NIGHTLY,
+                policy=self.config.service, now=self.now(),
+                item_ids=[i.id for i in chosen] if held or raising else None,  # type: ignore[misc]
+                comment=f"auto-approved: moves {moved:.1%} (policy: at most {limit:.1%})")
+
+    def _apply_approved(self) -> None:
+        """Apply every approved shift of the portfolio (managers' and earlier runs')."""
+        with Session(self.engine) as session:
+            todo = list(session.scalars(
+                select(BudgetShift.id)
+                .join(Portfolio, Portfolio.id == BudgetShift.portfolio_id)  # type: ignore[arg-type]
+                .where(Portfolio.name == self.name,  # none yet before its first sync
+                       BudgetShift.status.in_(("approved", "applying")))  # type: ignore[attr-defined]
+                .order_by(BudgetShift.id)  # type: ignore[arg-type]
+            ))
+        self._apply(todo, retry=True)
+
+    def _apply_proposal(self) -> None:
+        if self.outcome.auto_approved and self.outcome.shift_id is not None and not self.dry:
+            self._apply([self.outcome.shift_id])
+
+    def _apply(self, shift_ids: list[int], *, retry: bool = False) -> None:
+        failures = []
+        for shift_id in shift_ids:
+            try:
+                self._apply_one(shift_id)
+            except Exception as e:  # the next shift still applies
+                failures.append(f"shift {shift_id}: {_error(e)}")
+        if retry and not self.dry:
+            # Failed items of earlier shifts whose backoff has passed are applied again.
+            failures += [line for line in shifts.retry_due(self.engine, self.name, user=NIGHTLY,
+                                                           applier=self.applier)
+                         if not line.endswith(": applied")]
+        if failures:
+            raise RuntimeError("; ".join(failures))
+
+    def _apply_one(self, shift_id: int) -> None:
+        with Session(self.engine) as session:
+            view = shifts.get_shift(session, shift_id)
+            todo = [i for i in view.items if i.status in writeback.APPLICABLE]
+            accounts = {c.item_id: c.account_key for c in item_changes(session, todo, "")}
+            paused = automation.pause_state(session).paused_accounts
+        blocked = sorted(set(accounts.values()) & paused)
+        if blocked:
+            # All or nothing: a shift is one decision, and it applies once they resume.
+            self.outcome.held.append(f"shift {shift_id} waits: accounts {', '.join(blocked)} "
+                                     "are paused")
+            return
+        if self.dry:
+            result = writeback.apply_items(self.engine, shift_id, self.lookup, dry_run=True,
+                                           items=todo)
+            with Session(self.engine) as session:
+                self.outcome.changes.extend(item_changes(
+                    session, todo,
+                    {i.id or 0: "would fail" if i.id in result.errors else "would apply"
+                     for i in todo}, result.errors))
+            return
+        with session_scope(self.engine) as session:
+            view = shifts.apply(session, shift_id, version=view.shift.version, user=NIGHTLY,
+                                applier=self.applier)
+        self.outcome.applied.append(shift_id)
+        done = {i.id for i in todo}
+        with Session(self.engine) as session:
+            now = shifts.get_shift(session, shift_id)
+            touched = [i for i in now.items if i.id in done]
+            self.outcome.changes.extend(item_changes(
+                session, touched, {i.id or 0: i.status for i in touched}))
+        if view.shift.status != "applied":
+            raise RuntimeError(f"shift {shift_id} ended {view.shift.status}")
+
+
+def _change_facts(c: Change) -> dict[str, Any]:
+    return {"shift": c.shift_id, "account": c.account_key, "campaign": c.campaign,
+            "target": c.target, "old": c.old, "new": c.new, "currency": c.currency,
+            "outcome": c.outcome}
+
+
+def _evaluate_alerts(engine: Engine, config: ServiceConfig, now: dt.datetime,
+                     report: NightlyReport) -> int:
+    try:
+        result = alerts.evaluate(engine, config.pacing, config.alerts, now=now)
+    except Exception as e:
+        log.exception("nightly: alert evaluation failed")
+        report.sync_failures.append(f"alerts: {_error(e)}")
+        return 0
+    with session_scope(engine) as session:
+        audit.record(session, actor=NIGHTLY.name, action="nightly.alerts",
+                     entity_type="nightly_run", entity_id=f"alerts@{now:%Y-%m-%dT%H:%MZ}",
+                     after={"created": len(result.created), "delivered": len(result.delivered),
+                            "failed": len(result.failed)})
+    return len(result.created)

@@ -1,0 +1,225 @@
+"""Sync on Celery workers: the Celery app, its configuration from ``[queue]``, the tasks.
+
+A task is one account of one source: the same :func:`campaigns.ingest.sync.sync_account` the
+in-process sync runs, so the database ends up the same either way. Tasks are acknowledged
+after they finish and given back when their worker dies, so a worker killed mid-task has the
+account synced again elsewhere; that is safe because every write is an upsert (accounts,
+campaigns, ad sets, metrics by campaign-day) and the metrics of an account are one unit of
+work. A task that keeps failing, or keeps losing its worker, stops after ``max_attempts``
+with an error that names the account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from campaigns.config import Settings
+from campaigns.errors import BudgetPilotError, DatabaseBusyError
+from campaigns.ingest.sync import StreamOutcome, _error_text
+from connectors.base import AccountRecord, Connector
+
+log = logging.getLogger(__name__)
+ATTEMPTS_KEY = "budgetpilot:attempts:"
+ATTEMPTS_TTL = 7 * 24 * 3600
+
+celery_app = Celery("budgetpilot")
+_settings: Settings | None = None
+# Per worker process (prefork children fork after configure): engine, connectors, Redis client.
+_process: dict[str, Any] = {}
+
+
+class TaskGaveUp(BudgetPilotError):
+    """A task delivered or retried ``max_attempts`` times without finishing."""
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the Celery app at the config's broker; used by the submitter and the worker."""
+    global _settings
+    queue = settings.queue
+    if not queue.broker_url:
+        raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
+    _settings = settings
+    _process.clear()
+    celery_app.conf.update(
+        broker_url=queue.broker_url,
+        result_backend=queue.backend_url,
+        task_default_queue=queue.queue,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # Acknowledged when done, given back when the worker dies: never lost.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One task at a time per process: a long account does not hold others hostage.
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": queue.visibility_timeout,
+            # Look for a lost worker's tasks about as often as they may be delivered again.
+            "unacked_restore_interval": min(10, queue.visibility_timeout),
+            "unacked_restore_throttle": 1,
+        },
+        result_expires=max(3600, queue.wait_timeout),
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,  # `celery events`, Flower and friends see the tasks
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+    )
+    return celery_app
+
+
+def _worker_settings() -> Settings:
+    if _settings is None:
+        raise BudgetPilotError("this worker was started without a config (`budgetpilot worker`)")
+    return _settings
+
+
+def _engine() -> Engine:
+    key = f"engine:{os.getpid()}"
+    if key not in _process:
+        from campaigns.db import create_db_engine
+
+        settings = _worker_settings()
+        _process[key] = create_db_engine(settings.database_url, echo=settings.database.echo)
+    return _process[key]
+
+
+def _connector(source_name: str) -> Connector:
+    key = f"connector:{os.getpid()}:{source_name}"
+    if key not in _process:
+        from connectors.registry import build_connector
+
+        settings = _worker_settings()
+        _process[key] = build_connector(settings.source(source_name), settings)
+    return _process[key]
+
+
+def count_attempt(task_id: str, retries: int) -> int:
+    """This delivery's number for a task id, counted in Redis across workers.
+
+    Celery counts retries but not deliveries after a lost worker; with a Redis broker or
+    result backend the count covers both. Without one it is the retry count alone.
+    """
+    settings = _worker_settings()
+    url = next((u for u in (settings.queue.broker_url, settings.queue.backend_url)
+                if u and u.startswith(("redis://", "rediss://"))), None)
+    if url is None:
+        return retries + 1
+    key = f"redis:{os.getpid()}"
+    if key not in _process:
+        import redis
+
+        _process[key] = redis.Redis.from_url(url)
+    client = _process[key]
+    n = int(client.incr(ATTEMPTS_KEY + task_id))
+    client.expire(ATTEMPTS_KEY + task_id, ATTEMPTS_TTL)
+    return n
+
+
+def outcome_to_json(o: StreamOutcome) -> dict[str, Any]:
+    data = dataclasses.asdict(o)
+    data["window"] = [d.isoformat() for d in o.window] if o.window else None
+    return data
+
+
+def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
+    window = data.get("window")
+    return StreamOutcome(**{
+        **data,
+        "window": (dt.date.fromisoformat(window[0]), dt.date.fromisoformat(window[1]))
+        if window else None,
+    })
+
+
+@celery_app.task(
+    name="budgetpilot.sync_account",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def sync_account_task(
+    self: Any, source_name: str, record: dict[str, Any], now: str
+) -> list[dict[str, Any]]:
+    from campaigns.ingest.sync import sync_account
+
+    account = AccountRecord(**record)
+    label = f"{account.network}:{account.external_id}"
+    settings = _worker_settings()
+    attempt = count_attempt(self.request.id, self.request.retries)
+    if attempt > settings.queue.max_attempts:
+        raise TaskGaveUp(
+            f"sync of {label} gave up after {settings.queue.max_attempts} attempts "
+            "(each one failed or lost its worker)"
+        )
+    log.info("%s: sync attempt %d", label, attempt)
+    try:
+        outcomes = sync_account(
+            _engine(), settings, settings.source(source_name), _connector(source_name),
+            account, now=dt.datetime.fromisoformat(now),
+        )
+    # Only the database going away or staying locked is retried here: platform errors are
+    # classified and retried inside the connector, and a failed stream is an outcome.
+    except (OperationalError, DatabaseBusyError) as exc:
+        reason = _error_text(exc)
+        if attempt >= settings.queue.max_attempts:
+            raise TaskGaveUp(
+                f"sync of {label} gave up after {attempt} attempts: {reason}"
+            ) from None
+        delay = get_exponential_backoff_interval(
+            factor=1, retries=self.request.retries, maximum=settings.queue.retry_backoff_max,
+            full_jitter=True,
+        )
+        log.warning("%s: attempt %d failed (%s); again in %d s", label, attempt, reason, delay)
+        raise self.retry(countdown=delay, max_retries=None) from None
+    return [outcome_to_json(o) for o in outcomes]
+
+
+def report_to_json(report: Any) -> dict[str, Any]:
+    """A :class:`campaigns.shifts.writeback.ApplyReport` as JSON (amounts as exact strings)."""
+    return {
+        "shift_id": report.shift_id, "claimed": report.claimed,
+        "outcomes": [
+            {**dataclasses.asdict(o), "new_budget": str(o.new_budget),
+             "platform_budget": None if o.platform_budget is None else str(o.platform_budget)}
+            for o in report.outcomes
+        ],
+    }
+
+
+@celery_app.task(
+    name="budgetpilot.apply_account", bind=True, acks_late=True, reject_on_worker_lost=True,
+)
+def apply_account_task(
+    self: Any, shift_id: int, item_ids: list[int], actor: str, now: str, due_only: bool
+) -> dict[str, Any]:
+    """Apply one account's items of a shift. Each item is claimed in the database (a
+    conditional UPDATE committed before the platform call) and the platform's budget is read
+    before it is written, so a delivery after a lost worker never writes a budget twice."""
+    from sqlmodel import Session, select
+
+    from campaigns.models import ShiftItem
+    from campaigns.shifts import writeback
+
+    settings = _worker_settings()
+    attempt = count_attempt(self.request.id, self.request.retries)
+    if attempt > settings.queue.max_attempts:
+        raise TaskGaveUp(f"apply of shift {shift_id} items {item_ids} gave up after "
+                         f"{settings.queue.max_attempts} attempts")
+    log.info("shift %d items %s: apply attempt %d", shift_id, item_ids, attempt)
+    with Session(_engine(), expire_on_commit=False) as session:
+        items = list(session.scalars(
+            select(ShiftItem).where(ShiftItem.id.in_(item_ids))  # type: ignore[union-attr]
+        ))
+    report = writeback.apply_items(
+        _engine(), shift_id, writeback.configured_connectors(settings), items=items,
+        actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+    )
+    return report_to_json(report)

@@ -1,0 +1,72 @@
+"""Write-back on Celery workers: one ``budgetpilot.apply_account`` task per account.
+
+The shift's move to ``applying`` is committed first; then each account's items go to a
+worker, which claims them in the database exactly as an in-process apply does, and the
+reports come back merged into one, so the shift settles as it always has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+from typing import Any
+
+from celery import group
+from sqlmodel import Session, select
+
+from campaigns.config import Settings
+from campaigns.models import BudgetShift, Campaign, ShiftItem
+from campaigns.shifts.writeback import ApplyReport, ItemOutcome, apply_items, configured_connectors
+
+
+def workers_applier(settings: Settings) -> Any:
+    """An ``ItemApplier`` (see :mod:`campaigns.shifts.lifecycle`) that applies on the workers."""
+    from campaigns.jobs.workers import apply_account_task, configure
+
+    configure(settings)
+
+    def apply_on_workers(
+        session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,
+        now: dt.datetime, dry_run: bool = False, due_only: bool = False,
+    ) -> ApplyReport:
+        assert shift.id is not None
+        if dry_run:  # nothing is written: read here, as before
+            return apply_items(session, shift, configured_connectors(settings), items=items,
+                               actor=actor, now=now, dry_run=True)
+        session.commit()  # the shift is `applying` before any worker claims its items
+        by_account: dict[int, list[int]] = {}
+        ids = [i.id for i in items]
+        for item_id, account_id in session.execute(
+            select(ShiftItem.id, Campaign.account_id)
+            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
+            .where(ShiftItem.id.in_(ids))  # type: ignore[union-attr]
+            .order_by(Campaign.account_id, ShiftItem.id)
+        ):
+            by_account.setdefault(account_id, []).append(item_id)
+        result = group(
+            apply_account_task.s(shift.id, item_ids, actor, now.isoformat(), due_only)
+            for item_ids in by_account.values()
+        ).apply_async()
+        deadline = time.monotonic() + settings.queue.wait_timeout
+        report = ApplyReport(shift.id)
+        for task, item_ids in zip(result.results, by_account.values(), strict=True):
+            try:
+                value = task.get(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception as e:  # named per item; they stay claimable for a later attempt
+                for item_id in item_ids:
+                    report.add(ItemOutcome(item_id, "", "not_attempted", Decimal(0),
+                                           error=f"{type(e).__name__}: {e}"))
+                continue
+            report.claimed += value["claimed"]
+            for o in value["outcomes"]:
+                report.add(ItemOutcome(**{
+                    **o, "new_budget": Decimal(o["new_budget"]),
+                    "platform_budget": None if o["platform_budget"] is None
+                    else Decimal(o["platform_budget"]),
+                }))
+        result.forget()
+        session.expire_all()  # the workers changed the items: read them again
+        return report
+
+    return apply_on_workers

@@ -1,0 +1,116 @@
+"""Pacing of a portfolio's month: loads spend and plans, calls the pure math
+(:mod:`optimizer.pacing`) for the total, each network, each account and each planned campaign."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.admin.fx import FxTable
+from campaigns.ingest.catalog import get_portfolio
+from campaigns.models import BudgetPlan, Portfolio
+from campaigns.policy import PacingSettings
+from campaigns.reports.cache import ReportCache, data_stamp
+from campaigns.reports.spend import (
+    account_daily_local,
+    campaign_daily_reporting,
+    portfolio_accounts,
+    to_reporting,
+)
+from optimizer.pacing import PacingResult, PacingThresholds, history_start, month_bounds, pace
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class ScopePacing:
+    scope: str
+    scope_key: str
+    result: PacingResult
+
+
+@dataclass(frozen=True)
+class PacingReport:
+    portfolio: str
+    currency: str
+    month: dt.date
+    as_of: dt.date
+    days_elapsed: int
+    days_in_month: int
+    scopes: list[ScopePacing]
+
+
+def thresholds(s: PacingSettings) -> PacingThresholds:
+    return PacingThresholds(over=s.over_threshold, under=s.under_threshold,
+                            run_rate_days=s.run_rate_days, weekday_weeks=s.weekday_weeks,
+                            spike_cap=s.spike_cap)
+
+
+def default_as_of(today: dt.date | None = None) -> dt.date:
+    """Yesterday: the last day every account's platform has finished reporting."""
+    return (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
+
+
+def pacing_report(
+    session: Session, *, portfolio: str, settings: PacingSettings, month: dt.date | None = None,
+    as_of: dt.date | None = None, cache: ReportCache | None = None,
+) -> PacingReport:
+    as_of = as_of or default_as_of()
+    month = (month or as_of).replace(day=1)
+    p = get_portfolio(session, portfolio)
+
+    def compute() -> PacingReport:
+        return _compute(session, p, month, as_of, thresholds(settings))
+
+    if cache is None:
+        return compute()
+    key = ("pacing", p.id, month, as_of, settings)
+    return cache.get_or_compute(key, data_stamp(session), compute)
+
+
+def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
+             t: PacingThresholds) -> PacingReport:
+    m_start, m_end = month_bounds(month)
+    start = history_start(month, as_of, t)
+    end = max(min(as_of, m_end), start)
+    accounts = portfolio_accounts(session, p)
+    fx = FxTable.load(session, p.reporting_currency, {a.currency for a in accounts}, start, end)
+    by_account = to_reporting(account_daily_local(session, accounts, start, end), accounts, fx)
+    plans = {(pl.scope, pl.scope_key): pl.planned_spend for pl in session.scalars(
+        select(BudgetPlan).where(BudgetPlan.portfolio_id == p.id, BudgetPlan.month == m_start)
+    )}
+
+    series: dict[tuple[str, str], dict[dt.date, Decimal]] = defaultdict(dict)
+    series[("total", "")] = {}
+    for a in accounts:
+        for key in (("total", ""), ("network", a.network), ("account", a.key)):
+            target = series[key]
+            for day, amount in by_account.get(a.id, {}).items():
+                target[day] = target.get(day, Decimal(0)) + amount
+    campaign_keys = {k for s, k in plans if s == "campaign"}
+    for key, daily in campaign_daily_reporting(session, p, campaign_keys, fx, start,
+                                               end).items():
+        series[("campaign", key)] = daily
+    for scope_key in plans:
+        series.setdefault(scope_key, {})
+
+    order = {"total": 0, "network": 1, "account": 2, "campaign": 3}
+    scopes = []
+    for (scope, key), daily in sorted(series.items(), key=lambda kv: (order[kv[0][0]], kv[0])):
+        planned = plans.get((scope, key))
+        result = pace({d: float(v) for d, v in daily.items()},
+                      planned=float(planned) if planned is not None else None,
+                      month=month, as_of=as_of, thresholds=t)
+        scopes.append(ScopePacing(scope, key, result))
+    total = scopes[0].result
+    return PacingReport(p.name, p.reporting_currency, month, as_of, total.days_elapsed,
+                        total.days_in_month, scopes)
+
+
+def money(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(CENT) if value == value else Decimal(0)
