@@ -378,8 +378,9 @@ class _Run(HardStopStep):
                      for i in todo}, result.errors))
             return
         with session_scope(self.engine) as session:
+            # The job's clock stamps the items: tomorrow's max-change step is measured from it.
             view = shifts.apply(session, shift_id, version=view.shift.version, user=NIGHTLY,
-                                applier=self.applier)
+                                applier=self.applier, now=self.now())
         self.outcome.applied.append(shift_id)
         done = {i.id for i in todo}
         with Session(self.engine) as session:

@@ -121,10 +121,11 @@ def propose(
                              half_life)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, plan, limits, min_change)
-    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today)
+    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today, now)
     shift_id = None
     if not as_of_past:
-        shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed).id
+        shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed,
+                                 now).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
     result = to_json(run.id, data, plan, shift_id, proposed, min_change,
@@ -199,9 +200,12 @@ def _fingerprint(data: PortfolioData) -> str:
 
 def _record_run(
     session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
-    lag_days: int, exploration: Exploration, as_of: dt.date,
+    lag_days: int, exploration: Exploration, as_of: dt.date, now: dt.datetime,
 ) -> OptimizationRun:
+    # Stamped with the caller's clock, not the wall clock: the shift's FX day and its expiry
+    # follow the `now` the proposal was made at.
     run = OptimizationRun(
+        created_at=now,
         portfolio_id=data.portfolio.id or 0,
         created_by=actor,
         objective=plan.objective,
@@ -257,7 +261,7 @@ def _step(currency: str) -> Decimal:
 
 def _record_shift(
     session: Session, settings: Settings, data: PortfolioData, plan: BudgetPlan,
-    run: OptimizationRun, actor: str, proposed: list[Decimal],
+    run: OptimizationRun, actor: str, proposed: list[Decimal], now: dt.datetime,
 ) -> BudgetShift:
     rows = plan.allocations
     ttl = service_config(settings).service.shift_ttl_hours
@@ -270,7 +274,9 @@ def _record_shift(
         expected_conversions_delta=plan.expected.conversions - plan.baseline.conversions,
         expected_revenue_delta=plan.expected.revenue - plan.baseline.revenue,
         created_by=actor,
-        expires_at=utcnow() + dt.timedelta(hours=ttl),
+        created_at=now,
+        updated_at=now,
+        expires_at=now + dt.timedelta(hours=ttl),
         data_fingerprint=run.data_fingerprint,
     )
     session.add(shift)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli.main import EXIT_DATABASE, EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE, app
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 HEADER = "date,network,account_id,campaign_id,campaign_name,currency,spend,impressions,clicks,conversions,revenue"
 
 

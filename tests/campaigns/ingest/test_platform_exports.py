@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from api.cli.main import EXIT_REJECTED, EXIT_USAGE, app
 from campaigns.models import AdAccount, Campaign, DailyMetric
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 runner = CliRunner()
 
 # file, extra options, (network, account, currency), spend, revenue, impressions, clicks,
