@@ -13,12 +13,11 @@ from optimizer.curves import CurveSet, UnitCurves, marginal, response, spend_at_
 from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
 from optimizer.exploration import Exploration
 from optimizer.fitting import fit_curves
-from optimizer.optimize import BudgetPlan, Certificate, Outcome, optimize_budgets
+from optimizer.optimize import Certificate, Outcome, ProposedAllocation, optimize_budgets
 
 __all__ = [
     "AllocationProblem",
     "AllocationSolution",
-    "BudgetPlan",
     "Certificate",
     "CurveSet",
     "Exploration",
@@ -28,6 +27,7 @@ __all__ = [
     "Lock",
     "OptimizerError",
     "Outcome",
+    "ProposedAllocation",
     "SpendLimit",
     "UnitCurves",
     "fit_curves",

@@ -2,7 +2,7 @@
 
 `optimize_budgets` takes the units (one row each), their fitted curves and the limits,
 builds the exact allocation problem in the reporting currency, solves it, and returns a
-`BudgetPlan`: per-unit proposals converted back to each unit's currency, expected results
+`ProposedAllocation`: per-unit proposals converted back to each unit's currency, expected results
 at current and proposed budgets, a reason per unit, and the optimality certificate.
 
 When the total cannot be spent usefully - every unit is at its maximum, or the next unit
@@ -50,7 +50,7 @@ class Certificate:
 
 
 @dataclass(frozen=True)
-class BudgetPlan:
+class ProposedAllocation:
     objective: str
     currency: str
     exploration: str
@@ -76,7 +76,7 @@ def optimize_budgets(
     weekday: int | None = None,
     currency: str = "",
     min_change: float = 0.0,
-) -> BudgetPlan:
+) -> ProposedAllocation:
     """Propose daily budgets.
 
     `units`: one row per decision unit with unit_id, network, account_id, current_budget
@@ -306,7 +306,7 @@ def _plan(
     currency: str,
     kept_move: np.ndarray,
     min_change: float,
-) -> BudgetPlan:
+) -> ProposedAllocation:
     fx = frame["fx"].to_numpy(dtype=float)
     current = bounds.current
     proposed = solution.spend
@@ -365,7 +365,7 @@ def _plan(
         }
     )
     unspent = max(problem.total_budget - solution.total_spend, 0.0)
-    return BudgetPlan(
+    return ProposedAllocation(
         objective=objective,
         currency=currency,
         exploration=exploration.method,

@@ -18,7 +18,7 @@ from campaigns.reports import finance
 from campaigns.reports import pacing as pacing_service
 from campaigns.reports.cache import ReportCache
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
-from campaigns.reports.pacing import money
+from campaigns.reports.pacing import to_cents
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
@@ -60,9 +60,9 @@ def get_pacing(
         data=[s.PacingRow(
             scope=x.scope, scope_key=x.scope_key, currency=report.currency,
             scope_name=names.get((x.scope, x.scope_key)),
-            planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
-            expected_to_date=money(x.result.expected_to_date),
-            forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
+            planned=to_cents(x.result.planned), spend_to_date=to_cents(x.result.spend_to_date),
+            expected_to_date=to_cents(x.result.expected_to_date),
+            forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
             status=x.result.status,  # type: ignore[arg-type]
         ) for x in report.scopes],

@@ -40,10 +40,10 @@ from campaigns.optimization.rounding import settle_budgets
 from campaigns.policy import service_config
 from connectors.currencies import decimals
 from optimizer import (
-    BudgetPlan,
     Exploration,
     InfeasibleError,
     OptimizerError,
+    ProposedAllocation,
     fit_curves,
     optimize_budgets,
 )
@@ -169,7 +169,7 @@ def _optional(value: Any) -> float | None:
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
-) -> tuple[BudgetPlan, dict[str, Any]]:
+) -> tuple[ProposedAllocation, dict[str, Any]]:
     units = data.frame()
     fits = {
         metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
@@ -199,7 +199,7 @@ def _fingerprint(data: PortfolioData) -> str:
 
 
 def _record_run(
-    session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
+    session: Session, data: PortfolioData, plan: ProposedAllocation, actor: str, limits: Any,
     lag_days: int, exploration: Exploration, as_of: dt.date, now: dt.datetime,
 ) -> OptimizationRun:
     # Stamped with the caller's clock, not the wall clock: the shift's FX day and its expiry
@@ -238,7 +238,7 @@ def _record_run(
 
 
 def _proposed_budgets(
-    data: PortfolioData, plan: BudgetPlan, limits: Any, min_change: float
+    data: PortfolioData, plan: ProposedAllocation, limits: Any, min_change: float
 ) -> list[Decimal]:
     """Each unit's new budget in its currency, rounded so that every limit still holds and
     the proposal never sums to more than the total (in the reporting currency)."""
@@ -260,7 +260,7 @@ def _step(currency: str) -> Decimal:
 
 
 def _record_shift(
-    session: Session, settings: Settings, data: PortfolioData, plan: BudgetPlan,
+    session: Session, settings: Settings, data: PortfolioData, plan: ProposedAllocation,
     run: OptimizationRun, actor: str, proposed: list[Decimal], now: dt.datetime,
 ) -> BudgetShift:
     rows = plan.allocations
@@ -375,7 +375,7 @@ def curve_summaries(curves: Any, data: PortfolioData) -> list[dict[str, Any]]:
 
 
 def to_json(
-    run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None,
+    run_id: str, data: PortfolioData, plan: ProposedAllocation, shift_id: int | None,
     proposed: list[Decimal], min_change: float, curves: list[dict[str, Any]],
 ) -> dict:
     """DESIGN.md's `optimize --json` object (plus a few documented extra keys)."""

@@ -23,14 +23,14 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from optimizer import BudgetPlan, InfeasibleError
+from optimizer import InfeasibleError, ProposedAllocation
 
 # A float bound within this many minor units of a grid point is taken to be on it.
 _GRID_TOL = 1e-9
 
 
 def settle_budgets(
-    plan: BudgetPlan,
+    plan: ProposedAllocation,
     current: Sequence[Decimal],
     rates: Sequence[Decimal],
     steps: Sequence[Decimal],
