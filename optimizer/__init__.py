@@ -4,7 +4,7 @@ Imports only numpy, scipy, pandas and the standard library; no database, HTTP or
 
     conv = fit_curves(history, today=today, metric="conversions")
     rev = fit_curves(history, today=today, metric="revenue")
-    plan = optimize_budgets(units, conv, rev, Limits(total_budget=5000.0), currency="EUR")
+    allocation = optimize_budgets(units, conv, rev, Limits(total_budget=5000.0), currency="EUR")
 """
 
 from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation

@@ -7,7 +7,7 @@ at current and proposed budgets, a reason per unit, and the optimality certifica
 
 When the total cannot be spent usefully - every unit is at its maximum, or the next unit
 of spend would cost more than the target CPA / return less than the minimum ROAS - the
-plan spends less than the total and says so in `unspent_reason`, rather than pushing money
+allocation spends less than the total and says so in `unspent_reason`, rather than pushing money
 into spend that breaks the manager's targets.
 """
 
@@ -102,11 +102,11 @@ def optimize_budgets(
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
     problem, solution, kept_move = _hold_negligible(problem, solution, bounds.current, min_change)
-    plan = _plan(frame, bounds, limits, mean, problem, solution, objective, exploration,
-                 currency, kept_move, min_change)
+    allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
+                             exploration, currency, kept_move, min_change)
     curves = conversions if objective == "conversions" else revenue
-    return replace(plan, allocations=_with_confidence(plan.allocations, curves, weekday,
-                                                      objective))
+    rows = _with_confidence(allocation.allocations, curves, weekday, objective)
+    return replace(allocation, allocations=rows)
 
 
 def _with_confidence(
@@ -294,7 +294,7 @@ def _group(limits: dict, keys: list[str], attr: str, default: float) -> np.ndarr
     return np.asarray([default if v is None else float(v) for v in values], dtype=float)
 
 
-def _plan(
+def _allocation(
     frame: pd.DataFrame,
     bounds: UnitBounds,
     limits: Limits,

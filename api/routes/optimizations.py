@@ -44,7 +44,7 @@ def run_optimization(
         session, settings, portfolio=body.portfolio, total_budget=body.total_budget,
         objective=body.objective, max_change=body.max_change, created_by=user.name,
     )
-    run = session.get(OptimizationRun, result["run_id"])
+    run = session.get(OptimizationRun, result.run_id)
     assert run is not None
     return s.OptimizationResult(run=s.OptimizationRunPublic.model_validate(run),
-                                shift_id=result["shift_id"], result=result)
+                                shift_id=result.shift_id, result=result.to_json())
