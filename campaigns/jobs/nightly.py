@@ -277,6 +277,7 @@ class _Run(HardStopStep):
         with Session(self.engine, expire_on_commit=False) as session:
             result = optimization.propose(session, self.settings, portfolio=self.name,
                                           created_by=NIGHTLY.name, now=self.now())
+            assert result.shift_id is not None  # planned for today: a shift is always recorded
             view = shifts.get_shift(session, result.shift_id)
             self.outcome.change_fraction = view.change_fraction
             self.proposal = list(view.items)
