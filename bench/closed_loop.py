@@ -146,7 +146,7 @@ class _Loop:
                              objective=self.objective, max_change=MAX_CHANGE,
                              created_by="closed-loop", today=day, now=now)
             session.commit()
-        proposed = {a["campaign_id"]: a["proposed_budget"] for a in result["allocations"]}
+        proposed = {a.campaign_id: a.proposed_budget for a in result.allocations}
         return np.asarray([proposed[c] for c in self.ids])
 
 

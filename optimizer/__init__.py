@@ -4,7 +4,7 @@ Imports only numpy, scipy, pandas and the standard library; no database, HTTP or
 
     conv = fit_curves(history, today=today, metric="conversions")
     rev = fit_curves(history, today=today, metric="revenue")
-    plan = optimize_budgets(units, conv, rev, Limits(total_budget=5000.0), currency="EUR")
+    allocation = optimize_budgets(units, conv, rev, Limits(total_budget=5000.0), currency="EUR")
 """
 
 from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
@@ -13,12 +13,11 @@ from optimizer.curves import CurveSet, UnitCurves, marginal, response, spend_at_
 from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
 from optimizer.exploration import Exploration
 from optimizer.fitting import fit_curves
-from optimizer.optimize import BudgetPlan, Certificate, Outcome, optimize_budgets
+from optimizer.optimize import Certificate, Outcome, ProposedAllocation, optimize_budgets
 
 __all__ = [
     "AllocationProblem",
     "AllocationSolution",
-    "BudgetPlan",
     "Certificate",
     "CurveSet",
     "Exploration",
@@ -28,6 +27,7 @@ __all__ = [
     "Lock",
     "OptimizerError",
     "Outcome",
+    "ProposedAllocation",
     "SpendLimit",
     "UnitCurves",
     "fit_curves",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.bounds import UnitBounds
-from optimizer.feasibility import money
+from optimizer.feasibility import format_money
 
 _REL = 1e-7
 
@@ -66,7 +66,8 @@ def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
         return "network_min", f"raised to meet {x.network[i]} network minimum"
     if x.price_floor_binds and x.target_cpa is not None and x.objective == "conversions":
         return "target_cpa", (
-            f"marginal CPA reaches target {money(x.target_cpa, cur)}; more spend would exceed it"
+            f"marginal CPA reaches target {format_money(x.target_cpa, cur)}; "
+            "more spend would exceed it"
         )
     if x.price_floor_binds and x.min_roas is not None and x.objective == "revenue":
         return "min_roas", f"marginal ROAS reaches minimum {x.min_roas:.2f}"
@@ -79,11 +80,12 @@ def _at_upper(x: ExplainInput, i: int) -> tuple[str | None, str]:
     hi = x.bounds.upper[i]
     if _near(hi, x.bounds.target_high[i]) and x.bounds.target_high[i] < x.bounds.unit_max[i]:
         if x.objective == "revenue" and x.target_cpa is not None:
-            return "target_cpa", f"marginal CPA reaches target {money(x.target_cpa, x.currency)}"
+            target = format_money(x.target_cpa, x.currency)
+            return "target_cpa", f"marginal CPA reaches target {target}"
         return "min_roas", f"marginal ROAS reaches minimum {x.min_roas or 0:.2f}"
     if _near(hi, x.bounds.change_high[i]) and x.bounds.change_high[i] <= x.bounds.unit_max[i]:
         return "max_change", f"max change +{x.bounds.max_change[i]:.0%} reached"
-    return "unit_max", f"at campaign max {money(hi, x.currency)}"
+    return "unit_max", f"at campaign max {format_money(hi, x.currency)}"
 
 
 def _at_lower(x: ExplainInput, i: int) -> tuple[str | None, str]:
@@ -92,14 +94,14 @@ def _at_lower(x: ExplainInput, i: int) -> tuple[str | None, str]:
         return "max_change", f"max change -{x.bounds.max_change[i]:.0%} reached"
     if lo <= 0:
         return "unit_min", "paused: spend returns too little"
-    return "unit_min", f"at campaign minimum {money(lo, x.currency)}"
+    return "unit_min", f"at campaign minimum {format_money(lo, x.currency)}"
 
 
 def _target_note(x: ExplainInput, i: int) -> str:
     if x.target_cpa is not None and x.marginal_cpa[i] > x.target_cpa:
         return (
-            f" (marginal CPA {money(x.marginal_cpa[i], x.currency)} above target "
-            f"{money(x.target_cpa, x.currency)})"
+            f" (marginal CPA {format_money(x.marginal_cpa[i], x.currency)} above target "
+            f"{format_money(x.target_cpa, x.currency)})"
         )
     if x.min_roas is not None and x.marginal_roas[i] < x.min_roas:
         return f" (marginal ROAS {x.marginal_roas[i]:.2f} below minimum {x.min_roas:.2f})"
@@ -109,4 +111,4 @@ def _target_note(x: ExplainInput, i: int) -> str:
 def _marginal(x: ExplainInput, i: int) -> str:
     if x.objective == "revenue":
         return f"marginal ROAS {x.marginal_roas[i]:.2f}"
-    return f"marginal CPA {money(x.marginal_cpa[i], x.currency)}"
+    return f"marginal CPA {format_money(x.marginal_cpa[i], x.currency)}"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from optimizer.allocate import AllocationProblem
 
 
-def money(amount: float, currency: str) -> str:
+def format_money(amount: float, currency: str) -> str:
     return f"{amount:,.2f} {currency}".strip()
 
 
@@ -29,8 +29,8 @@ def check_feasible(p: AllocationProblem) -> None:
         i = int(bad[0])
         name = _name(p.unit_names, i, "campaign")
         raise InfeasibleError(
-            f"campaign {name} minimum {money(p.lower[i], p.currency)} exceeds its maximum "
-            f"{money(p.upper[i], p.currency)}",
+            f"campaign {name} minimum {format_money(p.lower[i], p.currency)} exceeds its maximum "
+            f"{format_money(p.upper[i], p.currency)}",
             (f"campaign {name} min", f"campaign {name} max"),
         )
     low = np.bincount(p.unit_account, p.lower, p.account_min.size)
@@ -50,7 +50,8 @@ def check_feasible(p: AllocationProblem) -> None:
             limits = ("total budget", "campaign minimums")
             what = "campaign minimums"
         raise InfeasibleError(
-            f"{what} {money(floor, p.currency)} exceed total {money(p.total_budget, p.currency)}",
+            f"{what} {format_money(floor, p.currency)} exceed total "
+            f"{format_money(p.total_budget, p.currency)}",
             limits,
         )
 
@@ -78,17 +79,18 @@ def _level(
         lo_g, hi_g, mn, mx = low[g], high[g], group_min[g], group_max[g]
         if inverted[g]:
             raise InfeasibleError(
-                f"{kind} {name} min {money(mn, cur)} > its max {money(mx, cur)}",
+                f"{kind} {name} min {format_money(mn, cur)} > its max {format_money(mx, cur)}",
                 (f"{kind} {name} min", f"{kind} {name} max"),
             )
         if too_low_max[g]:
             raise InfeasibleError(
-                f"{kind} {name} max {money(mx, cur)} < sum of its {children}' minimums "
-                f"{money(lo_g, cur)}",
+                f"{kind} {name} max {format_money(mx, cur)} < sum of its {children}' minimums "
+                f"{format_money(lo_g, cur)}",
                 (f"{kind} {name} max", f"{children} minimums in {kind} {name}"),
             )
         raise InfeasibleError(
-            f"{kind} {name} min {money(mn, cur)} > sum of its {children}' max {money(hi_g, cur)}",
+            f"{kind} {name} min {format_money(mn, cur)} > sum of its {children}' max "
+            f"{format_money(hi_g, cur)}",
             (f"{kind} {name} min", f"{children} maximums in {kind} {name}"),
         )
     return np.maximum(low, group_min), np.minimum(high, group_max)

@@ -2,12 +2,12 @@
 
 `optimize_budgets` takes the units (one row each), their fitted curves and the limits,
 builds the exact allocation problem in the reporting currency, solves it, and returns a
-`BudgetPlan`: per-unit proposals converted back to each unit's currency, expected results
+`ProposedAllocation`: per-unit proposals converted back to each unit's currency, expected results
 at current and proposed budgets, a reason per unit, and the optimality certificate.
 
 When the total cannot be spent usefully - every unit is at its maximum, or the next unit
 of spend would cost more than the target CPA / return less than the minimum ROAS - the
-plan spends less than the total and says so in `unspent_reason`, rather than pushing money
+allocation spends less than the total and says so in `unspent_reason`, rather than pushing money
 into spend that breaks the manager's targets.
 """
 
@@ -50,7 +50,7 @@ class Certificate:
 
 
 @dataclass(frozen=True)
-class BudgetPlan:
+class ProposedAllocation:
     objective: str
     currency: str
     exploration: str
@@ -76,7 +76,7 @@ def optimize_budgets(
     weekday: int | None = None,
     currency: str = "",
     min_change: float = 0.0,
-) -> BudgetPlan:
+) -> ProposedAllocation:
     """Propose daily budgets.
 
     `units`: one row per decision unit with unit_id, network, account_id, current_budget
@@ -102,11 +102,11 @@ def optimize_budgets(
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
     problem, solution, kept_move = _hold_negligible(problem, solution, bounds.current, min_change)
-    plan = _plan(frame, bounds, limits, mean, problem, solution, objective, exploration,
-                 currency, kept_move, min_change)
+    allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
+                             exploration, currency, kept_move, min_change)
     curves = conversions if objective == "conversions" else revenue
-    return replace(plan, allocations=_with_confidence(plan.allocations, curves, weekday,
-                                                      objective))
+    rows = _with_confidence(allocation.allocations, curves, weekday, objective)
+    return replace(allocation, allocations=rows)
 
 
 def _with_confidence(
@@ -294,7 +294,7 @@ def _group(limits: dict, keys: list[str], attr: str, default: float) -> np.ndarr
     return np.asarray([default if v is None else float(v) for v in values], dtype=float)
 
 
-def _plan(
+def _allocation(
     frame: pd.DataFrame,
     bounds: UnitBounds,
     limits: Limits,
@@ -306,7 +306,7 @@ def _plan(
     currency: str,
     kept_move: np.ndarray,
     min_change: float,
-) -> BudgetPlan:
+) -> ProposedAllocation:
     fx = frame["fx"].to_numpy(dtype=float)
     current = bounds.current
     proposed = solution.spend
@@ -365,7 +365,7 @@ def _plan(
         }
     )
     unspent = max(problem.total_budget - solution.total_spend, 0.0)
-    return BudgetPlan(
+    return ProposedAllocation(
         objective=objective,
         currency=currency,
         exploration=exploration.method,

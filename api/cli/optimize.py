@@ -6,12 +6,15 @@ import datetime as dt
 import json
 import logging
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
 
 from api.cli.app import EXIT_REJECTED, ConfigOption, app, engine_for, handles_errors, load
+
+if TYPE_CHECKING:  # the CLI imports the optimiser (numpy, pandas) only when it runs
+    from campaigns.optimization.result import CurveSummary, ProposalResult
 
 log = logging.getLogger("budgetpilot.optimize")
 
@@ -74,7 +77,7 @@ def optimize_command(
             raise typer.Exit(EXIT_REJECTED) from None
         session.commit()
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps(result.to_json()))
     else:
         typer.echo(render_table(result))
 
@@ -104,29 +107,29 @@ def _as_of(text: str | None) -> dt.date | None:
     return day
 
 
-def render_table(result: dict[str, Any]) -> str:
-    cur = result["currency"]
-    exp, base = result["expected"], result["baseline"]
-    shift = (f"shift {result['shift_id']} (proposed)" if result.get("shift_id") is not None
-             else f"as of {result.get('as_of')}: no shift (a what-if)")
+def render_table(result: ProposalResult) -> str:
+    cur = result.currency
+    exp, base = result.expected, result.baseline
+    shift = (f"shift {result.shift_id} (proposed)" if result.shift_id is not None
+             else f"as of {result.as_of.isoformat()}: no shift (a what-if)")
     lines = [
-        f"run {result['run_id']} · {shift} · objective "
-        f"{result['objective']} · total {result['total_budget']:,.2f} {cur}",
-        f"expected: {exp['conversions']:,.1f} conversions, {exp['revenue']:,.2f} {cur} revenue "
-        f"on {exp['spend']:,.2f} {cur}",
-        f"baseline: {base['conversions']:,.1f} conversions, {base['revenue']:,.2f} {cur} revenue "
-        f"on {base['spend']:,.2f} {cur}",
+        f"run {result.run_id} · {shift} · objective "
+        f"{result.objective} · total {result.total_budget:,.2f} {cur}",
+        f"expected: {exp.conversions:,.1f} conversions, {exp.revenue:,.2f} {cur} revenue "
+        f"on {exp.spend:,.2f} {cur}",
+        f"baseline: {base.conversions:,.1f} conversions, {base.revenue:,.2f} {cur} revenue "
+        f"on {base.spend:,.2f} {cur}",
     ]
-    if result.get("unspent_reason"):
-        lines.append(f"unspent {result['unspent']:,.2f} {cur}: {result['unspent_reason']}")
+    if result.unspent_reason:
+        lines.append(f"unspent {result.unspent:,.2f} {cur}: {result.unspent_reason}")
     lines += ["", f"{'network':<8} {'account':<12} {'campaign':<16} {'ccy':<4} {'current':>11} "
               f"{'proposed':>11} {'change':>7} {'conv':>7} {'curve':>10}  reason"]
-    for a in result["allocations"]:
-        change = a["proposed_budget"] / a["current_budget"] - 1 if a["current_budget"] else 0.0
+    for a in result.allocations:
+        change = a.proposed_budget / a.current_budget - 1 if a.current_budget else 0.0
         lines.append(
-            f"{a['network']:<8} {a['account_id']:<12} {a['campaign_id']:<16} {a['currency']:<4} "
-            f"{a['current_budget']:>11,.2f} {a['proposed_budget']:>11,.2f} {change:>+7.1%} "
-            f"{a['expected_conversions']:>7.2f} {_certainty(a.get('curve')):>10}  {a['reason']}"
+            f"{a.network:<8} {a.account_id:<12} {a.campaign_id:<16} {a.currency:<4} "
+            f"{a.current_budget:>11,.2f} {a.proposed_budget:>11,.2f} {change:>+7.1%} "
+            f"{a.expected_conversions:>7.2f} {_certainty(a.curve):>10}  {a.reason}"
         )
     lines += ["", "curve: how sure the response curve is (± relative error of expected results "
               "at usual spend; 'prior' = the history could not pin the curve's shape, so it "
@@ -134,11 +137,11 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _certainty(curve: dict[str, Any] | None) -> str:
-    if not curve or curve.get("relative_sd") is None:
+def _certainty(curve: CurveSummary) -> str:
+    if curve.relative_sd is None:
         return "-"
-    text = f"±{curve['relative_sd']:.0%}"
-    return text if curve.get("identified") else f"{text} prior"
+    text = f"±{curve.relative_sd:.0%}"
+    return text if curve.identified else f"{text} prior"
 
 
 @app.command("backtest")

@@ -230,7 +230,7 @@ def list_command(
         rows, count = shifts.list_shifts(session, Page(limit=limit, offset=0), status=status,
                                          portfolio=portfolio)
         if as_json:
-            from api.schemas_shifts import ShiftPublic
+            from api.schemas.shifts import ShiftPublic
 
             typer.echo(json.dumps({"data": [ShiftPublic.model_validate(r).model_dump(
                 mode="json") for r in rows], "count": count}, indent=2))

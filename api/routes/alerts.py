@@ -9,9 +9,9 @@ import httpx
 from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 
-from api import schemas_shifts as s
 from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
 from api.params import OptionalDay, PageDep, PathId
+from api.schemas import alerts as s
 from campaigns.alerts import service as alerts
 from campaigns.ingest.names import scope_names
 from campaigns.models import Alert

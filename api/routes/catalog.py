@@ -6,21 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api import schemas as s
 from api.deps import AuditReader, Reader, SessionDep
 from api.params import Day, Id, Moment, Name, PageDep, PathId
+from api.schemas import catalog as s
+from api.schemas.audit import AuditEventsPublic
+from api.schemas.tokens import PrincipalPublic
 from campaigns.admin.auth import PERMISSIONS
 from campaigns.ingest import catalog
 from campaigns.models import AdAccount, AdSet, Campaign
 
 router = APIRouter(tags=["catalog"])
 
-@router.get("/me", response_model=s.PrincipalPublic)
-def me(session: SessionDep, user: Reader) -> s.PrincipalPublic:
+@router.get("/me", response_model=PrincipalPublic)
+def me(session: SessionDep, user: Reader) -> PrincipalPublic:
     portfolios = None if user.portfolios is None else sorted(
         p.name for p in catalog.list_portfolios(session))  # the session sees only its own
     actions = sorted(a.value for a, roles in PERMISSIONS.items() if user.role in roles)
-    return s.PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios,
+    return PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios,
                              actions=actions)
 
 
@@ -104,16 +106,16 @@ def list_sync_runs(
     return s.SyncRunsPublic(data=rows, count=count)  # type: ignore[arg-type]
 
 
-@router.get("/audit", response_model=s.AuditEventsPublic)
+@router.get("/audit", response_model=AuditEventsPublic)
 def list_audit(
     session: SessionDep, _: AuditReader, page: PageDep,
     entity_type: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=100)] = None,
     actor: Name = None, action: Annotated[str | None, Query(max_length=80)] = None,
     since: Moment = None, until: Moment = None,
-) -> s.AuditEventsPublic:
+) -> AuditEventsPublic:
     rows, count = catalog.list_audit(
         session, page, entity_type=entity_type, entity_id=entity_id, actor=actor,
         action=action, since=since, until=until,
     )
-    return s.AuditEventsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return AuditEventsPublic(data=rows, count=count)  # type: ignore[arg-type]

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api import schemas as s
 from api.deps import FxEditor, Reader, SessionDep
 from api.params import OptionalDay, PageDep
+from api.schemas import fx as s
 from campaigns.admin import fx
 
 router = APIRouter(prefix="/fx-rates", tags=["fx"])
@@ -26,6 +26,6 @@ def list_rates(
 
 
 @router.post("", response_model=dict[str, int])
-def upsert_rates(session: SessionDep, user: FxEditor, body: s.FxRatesIn) -> dict[str, int]:
+def upsert_rates(session: SessionDep, user: FxEditor, body: s.FxRatesCreate) -> dict[str, int]:
     rates = [fx.RateIn(r.date, r.currency, r.quote, r.rate) for r in body.rates]
     return {"changed": fx.upsert_rates(session, rates, actor=user.name)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlalchemy import select
 
-from api import schemas_shifts as s
 from api.deps import Optimizer, Reader, SessionDep, SettingsDep
 from api.params import Name, PageDep
+from api.schemas import optimizations as s
 from campaigns.errors import NotFoundError
 from campaigns.ingest.catalog import get_portfolio, paginate
 from campaigns.models import OptimizationRun
@@ -37,14 +37,14 @@ def get_run(session: SessionDep, _: Reader, run_id: str) -> OptimizationRun:
 
 @router.post("", response_model=s.OptimizationResult, status_code=status.HTTP_201_CREATED)
 def run_optimization(
-    session: SessionDep, settings: SettingsDep, user: Optimizer, body: s.OptimizationRequest
+    session: SessionDep, settings: SettingsDep, user: Optimizer, body: s.OptimizationCreate
 ) -> s.OptimizationResult:
     """Propose tomorrow's budgets for a portfolio; records a run and a proposed shift."""
     result = optimization.propose(
         session, settings, portfolio=body.portfolio, total_budget=body.total_budget,
         objective=body.objective, max_change=body.max_change, created_by=user.name,
     )
-    run = session.get(OptimizationRun, result["run_id"])
+    run = session.get(OptimizationRun, result.run_id)
     assert run is not None
     return s.OptimizationResult(run=s.OptimizationRunPublic.model_validate(run),
-                                shift_id=result["shift_id"], result=result)
+                                shift_id=result.shift_id, result=result.to_json())

@@ -8,17 +8,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
-from api import schemas_shifts as s
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
 from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
+from api.schemas.finance import FinanceReport
+from api.schemas.pacing import PacingReport, PacingRow
 from campaigns.admin.auth import Action
 from campaigns.ingest.names import scope_names
 from campaigns.reports import finance
 from campaigns.reports import pacing as pacing_service
 from campaigns.reports.cache import ReportCache
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
-from campaigns.reports.pacing import money
+from campaigns.reports.pacing import to_cents
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
@@ -32,12 +33,12 @@ def _ratio(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-@router.get("/pacing", response_model=s.PacingReport)
+@router.get("/pacing", response_model=PacingReport)
 def get_pacing(
     request: Request, session: SessionDep, config: ConfigDep, _: Reader,
     portfolio: PortfolioName = "default", month: OptionalDay = None,
     as_of: OptionalDay = None,
-) -> s.PacingReport | Response:
+) -> PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
     responses: ResponseCache = request.app.state.responses
@@ -54,15 +55,15 @@ def get_pacing(
         cache=_cache(request),
     )
     names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
-    return responses.put(key, stamp, s.PacingReport(
+    return responses.put(key, stamp, PacingReport(
         portfolio=report.portfolio, month=report.month, as_of=report.as_of,
         days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
-        data=[s.PacingRow(
+        data=[PacingRow(
             scope=x.scope, scope_key=x.scope_key, currency=report.currency,
             scope_name=names.get((x.scope, x.scope_key)),
-            planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
-            expected_to_date=money(x.result.expected_to_date),
-            forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
+            planned=to_cents(x.result.planned), spend_to_date=to_cents(x.result.spend_to_date),
+            expected_to_date=to_cents(x.result.expected_to_date),
+            forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
             status=x.result.status,  # type: ignore[arg-type]
         ) for x in report.scopes],
@@ -71,7 +72,7 @@ def get_pacing(
 
 @router.get(
     "/finance/spend-vs-plan",
-    response_model=s.FinanceReport,
+    response_model=FinanceReport,
     responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
                      "description": "JSON, or CSV with `Accept: text/csv` or `format=csv` "
                      "(a download: text cells that start a formula are escaped with `'`)",
@@ -84,7 +85,7 @@ def finance_report(
     end_month: Day, portfolio: PortfolioName = "default",
     format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> s.FinanceReport | Response:
+) -> FinanceReport | Response:
     """Spend against plan by month x network x account in the reporting currency."""
     as_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or ""))
     responses: ResponseCache = request.app.state.responses
@@ -98,5 +99,5 @@ def finance_report(
     if as_csv:
         return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE,
                         headers=attachment(finance.csv_filename(report)))
-    return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)),
+    return responses.put(key, stamp, FinanceReport.model_validate(dataclasses.asdict(report)),
                          **where)

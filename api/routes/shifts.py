@@ -8,10 +8,10 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
-from api import schemas_shifts as s
 from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
 from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
+from api.schemas import shifts as s
 from campaigns.admin.auth import Action
 from campaigns.ingest.names import item_names
 from campaigns.shifts import lifecycle as shifts

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api import schemas as s
 from api.deps import SessionDep, TokenAdmin
 from api.params import PathId
+from api.schemas import tokens as s
 from campaigns.admin import auth
 from campaigns.models import ApiToken
 

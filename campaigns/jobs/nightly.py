@@ -277,7 +277,8 @@ class _Run(HardStopStep):
         with Session(self.engine, expire_on_commit=False) as session:
             result = optimization.propose(session, self.settings, portfolio=self.name,
                                           created_by=NIGHTLY.name, now=self.now())
-            view = shifts.get_shift(session, result["shift_id"])
+            assert result.shift_id is not None  # planned for today: a shift is always recorded
+            view = shifts.get_shift(session, result.shift_id)
             self.outcome.change_fraction = view.change_fraction
             self.proposal = list(view.items)
             self.proposal_rates = reporting_rates(session, view.shift, view.items)
@@ -287,7 +288,7 @@ class _Run(HardStopStep):
                 session.rollback()
                 return
             session.commit()
-            self.outcome.shift_id = result["shift_id"]
+            self.outcome.shift_id = result.shift_id
 
     def _auto_approve(self) -> None:
         """Approve the new proposal when it moves no more than the policy allows (a larger

@@ -36,14 +36,21 @@ from campaigns.optimization.inputs import (
     load_rates,
     newest_history_day,
 )
+from campaigns.optimization.result import (
+    ProposalResult,
+    build_result,
+    curve_summaries,
+    limit_label,
+    move_confidence,
+)
 from campaigns.optimization.rounding import settle_budgets
 from campaigns.policy import service_config
 from connectors.currencies import decimals
 from optimizer import (
-    BudgetPlan,
     Exploration,
     InfeasibleError,
     OptimizerError,
+    ProposedAllocation,
     fit_curves,
     optimize_budgets,
 )
@@ -81,8 +88,9 @@ def propose(
     today: dt.date | None = None,
     exploration: Exploration | None = None,
     now: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """Propose tomorrow's budgets for `portfolio`; returns `optimize --json`'s object.
+) -> ProposalResult:
+    """Propose tomorrow's budgets for `portfolio`; the result's `to_json()` is
+    `optimize --json`'s object.
 
     `today` plans as of that day (history before it, its FX rates); a day before `now`'s
     is a what-if: the run is recorded, but no shift, since its budgets are not today's.
@@ -117,25 +125,25 @@ def propose(
     loaded = time.perf_counter()
     min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
     half_life = _optional(extra.get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
-    plan, curves = _optimise(data, limits, objective, exploration, today, lag_days, min_change,
-                             half_life)
+    allocation, curves = _optimise(data, limits, objective, exploration, today, lag_days,
+                                   min_change, half_life)
     solved = time.perf_counter()
-    proposed = _proposed_budgets(data, plan, limits, min_change)
-    run = _record_run(session, data, plan, created_by, limits, lag_days, exploration, today, now)
+    proposed = _proposed_budgets(data, allocation, limits, min_change)
+    run = _record_run(session, data, allocation, created_by, limits, lag_days, exploration,
+                      today, now)
     shift_id = None
     if not as_of_past:
-        shift_id = _record_shift(session, settings, data, plan, run, created_by, proposed,
+        shift_id = _record_shift(session, settings, data, allocation, run, created_by, proposed,
                                  now).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
-    result = to_json(run.id, data, plan, shift_id, proposed, min_change,
-                     curve_summaries(curves[objective], data))
-    result["as_of"] = today.isoformat()
-    run.outputs = result
+    result = build_result(run.id, shift_id, today, data, allocation, proposed,
+                          curve_summaries(curves[objective], data))
+    run.outputs = result.to_json()
     session.add(run)
     session.flush()
     log.info("run %s: %d units, expected %.1f conversions (baseline %.1f)", run.id,
-             len(data.units), plan.expected.conversions, plan.baseline.conversions)
+             len(data.units), allocation.expected.conversions, allocation.baseline.conversions)
     return result
 
 
@@ -169,7 +177,7 @@ def _optional(value: Any) -> float | None:
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
-) -> tuple[BudgetPlan, dict[str, Any]]:
+) -> tuple[ProposedAllocation, dict[str, Any]]:
     units = data.frame()
     fits = {
         metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
@@ -199,7 +207,7 @@ def _fingerprint(data: PortfolioData) -> str:
 
 
 def _record_run(
-    session: Session, data: PortfolioData, plan: BudgetPlan, actor: str, limits: Any,
+    session: Session, data: PortfolioData, allocation: ProposedAllocation, actor: str, limits: Any,
     lag_days: int, exploration: Exploration, as_of: dt.date, now: dt.datetime,
 ) -> OptimizationRun:
     # Stamped with the caller's clock, not the wall clock: the shift's FX day and its expiry
@@ -208,9 +216,9 @@ def _record_run(
         created_at=now,
         portfolio_id=data.portfolio.id or 0,
         created_by=actor,
-        objective=plan.objective,
-        currency=plan.currency,
-        total_budget=Decimal(repr(round(plan.total_budget, 6))),
+        objective=allocation.objective,
+        currency=allocation.currency,
+        total_budget=Decimal(repr(round(allocation.total_budget, 6))),
         inputs={
             "units": len(data.units), "history_rows": len(data.history),
             "max_change": limits.max_change, "total_budget": limits.total_budget,
@@ -220,25 +228,25 @@ def _record_run(
             "exploration": {"method": exploration.method, "strength": exploration.strength,
                             "seed": exploration.seed},
         },
-        expected_conversions=plan.expected.conversions,
-        expected_revenue=plan.expected.revenue,
-        expected_spend=plan.expected.spend,
-        baseline_conversions=plan.baseline.conversions,
-        baseline_revenue=plan.baseline.revenue,
-        duality_gap=plan.certificate.duality_gap,
+        expected_conversions=allocation.expected.conversions,
+        expected_revenue=allocation.expected.revenue,
+        expected_spend=allocation.expected.spend,
+        baseline_conversions=allocation.baseline.conversions,
+        baseline_revenue=allocation.baseline.revenue,
+        duality_gap=allocation.certificate.duality_gap,
         data_fingerprint=_fingerprint(data),
     )
     session.add(run)
     session.flush()
     audit.record(session, actor=actor, action="optimization.run", entity_type="optimization_run",
-                 entity_id=run.id, after={"objective": plan.objective,
-                                          "expected": plan.expected.__dict__,
-                                          "baseline": plan.baseline.__dict__})
+                 entity_id=run.id, after={"objective": allocation.objective,
+                                          "expected": allocation.expected.__dict__,
+                                          "baseline": allocation.baseline.__dict__})
     return run
 
 
 def _proposed_budgets(
-    data: PortfolioData, plan: BudgetPlan, limits: Any, min_change: float
+    data: PortfolioData, allocation: ProposedAllocation, limits: Any, min_change: float
 ) -> list[Decimal]:
     """Each unit's new budget in its currency, rounded so that every limit still holds and
     the proposal never sums to more than the total (in the reporting currency)."""
@@ -248,7 +256,7 @@ def _proposed_budgets(
         total = sum((u.current_budget * u.rate for u in data.units), Decimal(0))
     try:
         return settle_budgets(
-            plan, [u.current_budget for u in data.units], [u.rate for u in data.units],
+            allocation, [u.current_budget for u in data.units], [u.rate for u in data.units],
             [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
         )
     except InfeasibleError as e:
@@ -260,19 +268,20 @@ def _step(currency: str) -> Decimal:
 
 
 def _record_shift(
-    session: Session, settings: Settings, data: PortfolioData, plan: BudgetPlan,
+    session: Session, settings: Settings, data: PortfolioData, allocation: ProposedAllocation,
     run: OptimizationRun, actor: str, proposed: list[Decimal], now: dt.datetime,
 ) -> BudgetShift:
-    rows = plan.allocations
+    rows = allocation.allocations
+    expected, baseline = allocation.expected, allocation.baseline
     ttl = service_config(settings).service.shift_ttl_hours
     shift = BudgetShift(
         run_id=run.id,
         portfolio_id=data.portfolio.id or 0,
-        currency=plan.currency,
+        currency=allocation.currency,
         total_before=Decimal(repr(round(float(rows["current_budget_reporting"].sum()), 6))),
         total_after=_reporting_total(data, proposed),
-        expected_conversions_delta=plan.expected.conversions - plan.baseline.conversions,
-        expected_revenue_delta=plan.expected.revenue - plan.baseline.revenue,
+        expected_conversions_delta=expected.conversions - baseline.conversions,
+        expected_revenue_delta=expected.revenue - baseline.revenue,
         created_by=actor,
         created_at=now,
         updated_at=now,
@@ -349,93 +358,7 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> dict
         expected_revenue_old=float(row.expected_revenue_current),
         expected_revenue_new=float(row.expected_revenue),
         marginal_roi=float(row.marginal_return),
-        binding_limit=_limit(row.binding_limit),
+        binding_limit=limit_label(row.binding_limit),
         reason=row.reason,
         **move_confidence(row),
     )
-
-
-def curve_summaries(curves: Any, data: PortfolioData) -> list[dict[str, Any]]:
-    """How sure each unit's response curve is, for the objective's metric: the relative
-    posterior sd of its expected results at typical spend, the days it rests on, and whether
-    the data pinned its shape (else it borrows its network's)."""
-    at = {uid: i for i, uid in enumerate(curves.unit_ids)}
-    out = []
-    for unit in data.units:
-        i = at.get(unit.unit_id)
-        if i is None:
-            out.append({"relative_sd": None, "days": 0, "identified": False})
-            continue
-        out.append({
-            "relative_sd": round(float(curves.level_sd[i]), 4),
-            "days": int(curves.n_days[i]),
-            "identified": bool(curves.identified[i]),
-        })
-    return out
-
-
-def to_json(
-    run_id: str, data: PortfolioData, plan: BudgetPlan, shift_id: int | None,
-    proposed: list[Decimal], min_change: float, curves: list[dict[str, Any]],
-) -> dict:
-    """DESIGN.md's `optimize --json` object (plus a few documented extra keys)."""
-    allocations = []
-    for unit, row, new_budget, curve in zip(
-        data.units, plan.allocations.itertuples(index=False), proposed, curves, strict=True
-    ):
-        allocations.append({**_allocation(unit, row, new_budget), "curve": curve})
-    return {
-        "run_id": run_id,
-        "shift_id": shift_id,
-        "objective": plan.objective,
-        "total_budget": round(plan.total_budget, 2),
-        "currency": plan.currency,
-        "exploration": plan.exploration,
-        "expected": _outcome(plan.expected),
-        "baseline": _outcome(plan.baseline),
-        "unspent": round(plan.unspent, 2),
-        "unspent_reason": plan.unspent_reason,
-        "duality_gap": plan.certificate.duality_gap,
-        "allocations": allocations,
-    }
-
-
-def _allocation(unit: Unit, row: Any, new_budget: Decimal) -> dict[str, Any]:
-    return {
-        "network": unit.network,
-        "account_id": unit.account.external_id,
-        "campaign_id": unit.campaign.external_id,
-        "level": unit.level,
-        "budget_id": unit.target_external_id,
-        "currency": unit.account.currency,
-        "current_budget": float(unit.current_budget),
-        "proposed_budget": float(new_budget),
-        "proposed_budget_reporting": round(float(new_budget * unit.rate), 2),
-        "expected_conversions": round(float(row.expected_conversions), 4),
-        "expected_revenue": round(float(row.expected_revenue), 2),
-        "marginal_roi": float(row.marginal_return),
-        "binding_limit": _limit(row.binding_limit),
-        "reason": row.reason,
-        **move_confidence(row),
-    }
-
-
-def move_confidence(row: Any) -> dict[str, float | None]:
-    """How sure the move is (README "How sure each move is"): null when it does not move."""
-    prob = float(row.prob_gain)
-    return {
-        "prob_gain": None if prob != prob else round(prob, 4),
-        "effect": round(float(row.effect), 4),
-        "effect_low": round(float(row.effect_low), 4),
-        "effect_high": round(float(row.effect_high), 4),
-    }
-
-
-def _limit(value: Any) -> str | None:
-    # pandas may hand back NaN for a missing label; the JSON contract wants null.
-    return value if isinstance(value, str) else None
-
-
-def _outcome(outcome: Any) -> dict[str, float]:
-    return {"conversions": round(outcome.conversions, 4), "revenue": round(outcome.revenue, 2),
-            "spend": round(outcome.spend, 2)}

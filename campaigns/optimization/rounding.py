@@ -23,14 +23,14 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from optimizer import BudgetPlan, InfeasibleError
+from optimizer import InfeasibleError, ProposedAllocation
 
 # A float bound within this many minor units of a grid point is taken to be on it.
 _GRID_TOL = 1e-9
 
 
 def settle_budgets(
-    plan: BudgetPlan,
+    allocation: ProposedAllocation,
     current: Sequence[Decimal],
     rates: Sequence[Decimal],
     steps: Sequence[Decimal],
@@ -41,11 +41,11 @@ def settle_budgets(
     """Each unit's budget in its own currency, on its currency's grid.
 
     `current`, `rates` (unit currency -> reporting) and `steps` (the minor unit) are per
-    unit in the plan's order; `total` is the hard daily total in the reporting currency.
+    unit in the allocation's order; `total` is the hard daily total in the reporting currency.
     """
-    p = plan.problem
+    p = allocation.problem
     assert p is not None, "plans from optimize_budgets carry their problem"
-    rows = plan.allocations
+    rows = allocation.allocations
     fx = rows["fx"].to_numpy(dtype=float)
     optimum = rows["proposed_budget"].to_numpy(dtype=float)
     n = len(current)
@@ -116,7 +116,7 @@ def settle_budgets(
         raise InfeasibleError(
             f"on whole minor units (cents, yen) the limits cannot all hold: the lowest "
             f"amounts the budgets allow exceed a total or maximum by {worst:.4f} "
-            f"{plan.currency}; loosen the total or the tightest cap slightly",
+            f"{allocation.currency}; loosen the total or the tightest cap slightly",
             ("total budget", "minor units"),
         )
     return amount

@@ -112,5 +112,5 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
                         total.days_in_month, scopes)
 
 
-def money(value: float) -> Decimal:
+def to_cents(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(CENT) if value == value else Decimal(0)

@@ -97,7 +97,7 @@ def test_a_paused_account_is_neither_auto_approved_nor_applied(
     settings = sandbox_settings(tmp_path, optimizer={"max_change": 0.05})
     sync_sandbox(engine, settings)
     with Session(engine, expire_on_commit=False) as session:
-        manual = optimization.propose(session, settings, created_by="olga")["shift_id"]
+        manual = optimization.propose(session, settings, created_by="olga").shift_id
         view = shifts.get_shift(session, manual)
         shifts.approve(session, manual, version=view.shift.version, user=MANAGER,
                        policy=service_config(settings).service)

@@ -57,12 +57,12 @@ def test_schema_states_date_and_amount_bounds(app: FastAPI) -> None:
     bodies = schema["components"]["schemas"]
     month = bodies["PlanCreate"]["properties"]["month"]
     assert month["formatMinimum"] == "2000-01-01" and month["pattern"].endswith("-01$")
-    assert bodies["FxRateIn"]["properties"]["date"]["formatMaximum"] == "2100-12-31"
+    assert bodies["FxRateCreate"]["properties"]["date"]["formatMaximum"] == "2100-12-31"
     amount = {s["type"]: s for s in bodies["PlanCreate"]["properties"]["planned_spend"]["anyOf"]}
     assert re.match(amount["string"]["pattern"], "12.50")
     assert not re.match(amount["string"]["pattern"], "12.1234567")  # six places at most
     assert amount["integer"]["maximum"] == 10**12 - 1
-    rate = {s["type"]: s for s in bodies["FxRateIn"]["properties"]["rate"]["anyOf"]}
+    rate = {s["type"]: s for s in bodies["FxRateCreate"]["properties"]["rate"]["anyOf"]}
     assert not re.match(rate["string"]["pattern"], "0.0") and rate["integer"]["minimum"] == 1
     limits = [p for p in schema["paths"]["/api/v1/plans"]["get"]["parameters"]
               if p["name"] == "limit"]

@@ -64,7 +64,7 @@ def _counting(platforms: list[CountingPlatform]) -> Any:
 def _approved_shift(engine: Engine, settings: Settings) -> int:
     """A manager's proposal (built by a person, approved by another)."""
     with Session(engine, expire_on_commit=False) as session:
-        shift_id = optimization.propose(session, settings, created_by="olga")["shift_id"]
+        shift_id = optimization.propose(session, settings, created_by="olga").shift_id
         view = shifts.get_shift(session, shift_id)
         shifts.approve(session, shift_id, version=view.shift.version, user=MANAGER,
                        policy=service_config(settings).service)

@@ -3,6 +3,7 @@ sandbox, a manager approves, the service applies, and the sandbox platform's bud
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -11,8 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import optimize as optimize_cli
+from api.cli.main import app as cli_app
 from campaigns.config import Settings
 from campaigns.models import AuditEvent, BudgetShift, OptimizationRun
 from tests.api.sandbox import platform_budgets, sandbox_settings, sync_sandbox
@@ -75,6 +79,36 @@ def test_propose_approve_apply_on_the_sandbox(
     actions = set(db.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == str(shift_id))))
     assert {"shift.propose", "shift.approve", "shift.applying", "shift.applied"} <= actions
     assert db.get(BudgetShift, shift_id).status == "applied"  # type: ignore[union-attr]
+
+
+def test_the_api_and_optimize_json_show_the_same_proposal(
+    client: TestClient, as_role: Headers, db: Session, engine: Engine, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One object on both edges: the same keys in the same order and the same values, only
+    the run and the shift (each call records its own) differ; both are what the run stored."""
+    r = client.post("/api/v1/optimizations", headers=as_role("service"),
+                    json={"portfolio": "default", "max_change": 0.2})
+    assert r.status_code == 201, r.text
+    from_api = r.json()["result"]
+    monkeypatch.setattr(optimize_cli, "load", lambda config: settings)
+    monkeypatch.setattr(optimize_cli, "engine_for", lambda s: engine)
+    out = CliRunner().invoke(cli_app, ["optimize", "--json", "--max-change", "0.2"])
+    assert out.exit_code == 0, out.output
+    from_cli = json.loads(out.stdout)
+
+    assert list(from_cli) == list(from_api)
+    assert [list(a) for a in from_cli["allocations"]] == [list(a) for a in
+                                                          from_api["allocations"]]
+    assert from_cli["run_id"] != from_api["run_id"]
+    assert from_cli["shift_id"] != from_api["shift_id"] is not None
+    ids = ("run_id", "shift_id")
+    assert ({k: v for k, v in from_cli.items() if k not in ids}
+            == {k: v for k, v in from_api.items() if k not in ids})
+    for shown in (from_api, from_cli):
+        db.expire_all()
+        run = db.get(OptimizationRun, shown["run_id"])
+        assert run is not None and run.outputs == shown
 
 
 def test_roles_and_bad_portfolio(client: TestClient, as_role: Headers) -> None:

@@ -73,7 +73,7 @@ def test_synced_campaign_budgets_are_proposed_approved_and_applied(
     with Session(engine) as s:
         result = propose(s, settings, today=NOW.date(), now=NOW, created_by="optimizer")
         s.commit()
-    shift_id = result["shift_id"]
+    shift_id = result.shift_id
     assert shift_id is not None
     with Session(engine) as s:
         view = shifts.approve(

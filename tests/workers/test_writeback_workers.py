@@ -52,7 +52,7 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
     plain = settings_from_dict(tomllib.loads(source.replace("latency_ms = 250", "")))
     assert run_sync(engine, plain, now=now) == 0
     with Session(engine, expire_on_commit=False) as db:
-        shift_id = propose(db, plain, created_by="test", now=now)["shift_id"]
+        shift_id = propose(db, plain, created_by="test", now=now).shift_id
         db.commit()
         shifts.approve(db, shift_id, version=1, user=BOSS,
                        policy=ShiftPolicy(auto_approve_max_change=1), now=now)

@@ -71,9 +71,9 @@ def test_stale_history_says_what_to_do_and_as_of_plans_in_the_past(engine: Engin
         assert "2026-04-30" in message and "--as-of 2026-05-08" in message
         assert caught.value.status_code == 422
         result = propose(session, _settings(), today=dt.date(2026, 5, 8), now=NOW)
-        assert result["as_of"] == "2026-05-08"
-        assert result["shift_id"] is None  # a what-if: nothing to approve or apply
-        assert result["allocations"] and result["expected"]["conversions"] > 0
+        assert result.as_of == dt.date(2026, 5, 8)
+        assert result.shift_id is None  # a what-if: nothing to approve or apply
+        assert result.allocations and result.expected.conversions > 0
         assert session.scalars(select(BudgetShift)).first() is None
 
 
@@ -106,8 +106,8 @@ def test_reruns_on_one_day_never_compound_the_max_change(engine: Engine) -> None
         for run in range(4):  # propose -> apply four times within the morning
             now = NOW + dt.timedelta(minutes=20 * run)
             result = propose(session, _settings(0.05), total_budget=total * 1.5, now=now)
-            assert result["shift_id"] is not None
-            _apply(session, result["shift_id"], now)
+            assert result.shift_id is not None
+            _apply(session, result.shift_id, now)
             session.commit()
         moved = 0
         for c in campaigns:
@@ -120,7 +120,7 @@ def test_reruns_on_one_day_never_compound_the_max_change(engine: Engine) -> None
         day_end = {c.id: Decimal(c.daily_budget) for c in campaigns}
         tomorrow = NOW + dt.timedelta(days=1)
         result = propose(session, _settings(0.05), total_budget=total * 1.5, now=tomorrow)
-        _apply(session, result["shift_id"], tomorrow)
+        _apply(session, result.shift_id, tomorrow)
         session.commit()
         grew = [c for c in campaigns if session.get(Campaign, c.id).daily_budget
                 > start[c.id] * Decimal("1.05") + 1]
@@ -172,6 +172,6 @@ def test_half_life_days_reaches_the_curve_fit(engine: Engine) -> None:
         weighted = propose(session, Settings.model_validate(
             {"optimizer": {"max_change": 0.2, "exploration": "none", "half_life_days": 5}}),
             today=NOW.date(), now=NOW)
-    assert plain["baseline"]["conversions"] != weighted["baseline"]["conversions"]
-    assert [a["curve"]["days"] for a in plain["allocations"]] == \
-        [a["curve"]["days"] for a in weighted["allocations"]]
+    assert plain.baseline.conversions != weighted.baseline.conversions
+    assert [a.curve.days for a in plain.allocations] == \
+        [a.curve.days for a in weighted.allocations]

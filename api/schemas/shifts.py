@@ -1,14 +1,14 @@
-"""Schemas for shifts, optimisation runs, alerts, pacing and finance."""
+"""Shifts and their items: read, decide (approve, reject), apply and roll back."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from api.schemas import Public, Redacted, RedactedData
+from api.schemas.base import Public, Redacted
 
 ShiftStatus = Literal["proposed", "approved", "rejected", "expired", "applying", "applied",
                       "partially_applied", "failed"]
@@ -148,125 +148,3 @@ class ShiftReject(Version):
     comment: str | None = Field(None, max_length=2000)
     item_comments: ItemComments | None = Field(
         None, max_length=10_000, description="item id -> a comment kept on that item")
-
-
-class OptimizationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    portfolio: str = Field("default", min_length=1, max_length=100)
-    total_budget: float | None = Field(None, gt=0, le=1e12)
-    objective: Literal["conversions", "revenue"] | None = None
-    max_change: float | None = Field(None, gt=0, le=10)
-
-
-class OptimizationRunPublic(Public):
-    id: str
-    portfolio_id: int
-    created_at: dt.datetime
-    created_by: str
-    objective: str
-    currency: str
-    total_budget: Decimal
-    status: str
-    expected_conversions: float | None
-    expected_revenue: float | None
-    expected_spend: float | None
-    baseline_conversions: float | None
-    baseline_revenue: float | None
-
-
-class OptimizationRunsPublic(Public):
-    data: list[OptimizationRunPublic]
-    count: int
-
-
-class OptimizationResult(BaseModel):
-    run: OptimizationRunPublic
-    shift_id: int | None
-    result: dict[str, Any] = Field(description="the optimiser's JSON, as `optimize --json`")
-
-
-class AlertPublic(Public):
-    id: int
-    kind: str
-    severity: str
-    scope: str
-    scope_key: str
-    condition_key: str
-    message: Redacted
-    details: RedactedData | None
-    created_at: dt.datetime
-    acknowledged_at: dt.datetime | None
-    acknowledged_by: str | None
-    delivered_at: dt.datetime | None
-    delivery_attempts: int
-    last_delivery_error: Redacted | None
-    scope_name: str | None = Field(None, description="the account, campaign or network named "
-                                   "by scope_key, when it is one")
-
-
-class AlertsPublic(Public):
-    data: list[AlertPublic]
-    count: int
-
-
-class AlertEvaluation(BaseModel):
-    created: list[int]
-    delivered: list[int]
-    failed: list[int]
-
-
-class PacingRow(BaseModel):
-    scope: str
-    scope_key: str
-    scope_name: str | None = Field(None, description="the account or campaign name (the "
-                                   "network itself, or \"total\")")
-    currency: str
-    planned: Decimal
-    spend_to_date: Decimal
-    expected_to_date: Decimal
-    forecast: Decimal
-    run_rate: Decimal
-    pace_ratio: float | None = Field(description="spend to date / expected to date")
-    forecast_ratio: float | None = Field(description="forecast / plan")
-    status: Literal["on_track", "under", "over", "no_plan"]
-
-
-class PacingReport(BaseModel):
-    portfolio: str
-    month: dt.date
-    as_of: dt.date
-    days_elapsed: int
-    days_in_month: int
-    data: list[PacingRow]
-
-
-class FinanceRow(BaseModel):
-    month: dt.date
-    network: str
-    account: str = Field(description="network:external id")
-    account_name: str
-    account_currency: str
-    spend_local: Decimal
-    spend: Decimal = Field(description="in the reporting currency, rounded per row")
-    plan: Decimal | None = Field(description="the account-scope plan, if any")
-    variance: Decimal | None
-
-
-class FinanceTotal(BaseModel):
-    month: dt.date | None
-    network: str | None
-    spend: Decimal
-    plan: Decimal | None
-    variance: Decimal | None
-
-
-class FinanceReport(BaseModel):
-    portfolio: str
-    currency: str
-    start: dt.date
-    end: dt.date
-    rows: list[FinanceRow]
-    network_totals: list[FinanceTotal]
-    month_totals: list[FinanceTotal]
-    total: FinanceTotal

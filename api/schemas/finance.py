@@ -1,0 +1,39 @@
+"""The finance report: spend per account and month against the plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+
+class FinanceRow(BaseModel):
+    month: dt.date
+    network: str
+    account: str = Field(description="network:external id")
+    account_name: str
+    account_currency: str
+    spend_local: Decimal
+    spend: Decimal = Field(description="in the reporting currency, rounded per row")
+    plan: Decimal | None = Field(description="the account-scope plan, if any")
+    variance: Decimal | None
+
+
+class FinanceTotal(BaseModel):
+    month: dt.date | None
+    network: str | None
+    spend: Decimal
+    plan: Decimal | None
+    variance: Decimal | None
+
+
+class FinanceReport(BaseModel):
+    portfolio: str
+    currency: str
+    start: dt.date
+    end: dt.date
+    rows: list[FinanceRow]
+    network_totals: list[FinanceTotal]
+    month_totals: list[FinanceTotal]
+    total: FinanceTotal

@@ -1,0 +1,34 @@
+"""The pacing report: each plan's spend to date against its month."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class PacingRow(BaseModel):
+    scope: str
+    scope_key: str
+    scope_name: str | None = Field(None, description="the account or campaign name (the "
+                                   "network itself, or \"total\")")
+    currency: str
+    planned: Decimal
+    spend_to_date: Decimal
+    expected_to_date: Decimal
+    forecast: Decimal
+    run_rate: Decimal
+    pace_ratio: float | None = Field(description="spend to date / expected to date")
+    forecast_ratio: float | None = Field(description="forecast / plan")
+    status: Literal["on_track", "under", "over", "no_plan"]
+
+
+class PacingReport(BaseModel):
+    portfolio: str
+    month: dt.date
+    as_of: dt.date
+    days_elapsed: int
+    days_in_month: int
+    data: list[PacingRow]

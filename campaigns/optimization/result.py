@@ -1,0 +1,202 @@
+"""What :func:`~campaigns.optimization.proposals.propose` returns: one typed proposal.
+
+The CLI (`optimize --json`), the API (`POST /optimizations`), the nightly job and the stored
+`OptimizationRun.outputs` all show the same object; each turns it into JSON at its edge with
+:meth:`ProposalResult.to_json`, so the keys, their order and their rounding live here once
+(DESIGN.md's `optimize --json` object, plus the documented extra keys).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from campaigns.optimization.inputs import PortfolioData, Unit
+from optimizer import Outcome, ProposedAllocation
+
+
+@dataclass(frozen=True, slots=True)
+class CurveSummary:
+    """How sure a unit's response curve is, for the objective's metric."""
+
+    relative_sd: float | None  # posterior sd of expected results at typical spend, relative
+    days: int  # days of history the curve rests on
+    identified: bool  # False: the data did not pin the shape, it borrows its network's
+
+    def to_json(self) -> dict[str, Any]:
+        return {"relative_sd": self.relative_sd, "days": self.days,
+                "identified": self.identified}
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Expected results of a set of budgets, rounded as the JSON shows them."""
+
+    conversions: float
+    revenue: float
+    spend: float
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Totals:
+        return cls(round(outcome.conversions, 4), round(outcome.revenue, 2),
+                   round(outcome.spend, 2))
+
+    def to_json(self) -> dict[str, float]:
+        return {"conversions": self.conversions, "revenue": self.revenue, "spend": self.spend}
+
+
+@dataclass(frozen=True, slots=True)
+class UnitProposal:
+    """One budget's proposal: amounts in the unit's currency unless named `_reporting`."""
+
+    network: str
+    account_id: str
+    campaign_id: str
+    level: str
+    budget_id: str
+    currency: str
+    current_budget: float
+    proposed_budget: float
+    proposed_budget_reporting: float
+    expected_conversions: float
+    expected_revenue: float
+    marginal_roi: float
+    binding_limit: str | None
+    reason: str
+    prob_gain: float | None  # null when the budget does not move
+    effect: float
+    effect_low: float
+    effect_high: float
+    curve: CurveSummary
+
+    def to_json(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in _UNIT_KEYS}
+        out["curve"] = self.curve.to_json()
+        return out
+
+
+_UNIT_KEYS = tuple(name for name in UnitProposal.__dataclass_fields__ if name != "curve")
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalResult:
+    """A recorded proposal: the run, its shift (None for a what-if as of a past day), the
+    totals in the reporting currency and one :class:`UnitProposal` per budget."""
+
+    run_id: str
+    shift_id: int | None
+    objective: str
+    total_budget: float
+    currency: str
+    exploration: str
+    expected: Totals
+    baseline: Totals
+    unspent: float
+    unspent_reason: str | None
+    duality_gap: float
+    allocations: tuple[UnitProposal, ...]
+    as_of: dt.date
+
+    def to_json(self) -> dict[str, Any]:
+        """DESIGN.md's `optimize --json` object; what `OptimizationRun.outputs` stores."""
+        return {
+            "run_id": self.run_id,
+            "shift_id": self.shift_id,
+            "objective": self.objective,
+            "total_budget": self.total_budget,
+            "currency": self.currency,
+            "exploration": self.exploration,
+            "expected": self.expected.to_json(),
+            "baseline": self.baseline.to_json(),
+            "unspent": self.unspent,
+            "unspent_reason": self.unspent_reason,
+            "duality_gap": self.duality_gap,
+            "allocations": [a.to_json() for a in self.allocations],
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+def build_result(
+    run_id: str, shift_id: int | None, as_of: dt.date, data: PortfolioData,
+    allocation: ProposedAllocation, proposed: list[Decimal], curves: list[CurveSummary],
+) -> ProposalResult:
+    units = tuple(
+        unit_proposal(unit, row, new_budget, curve)
+        for unit, row, new_budget, curve in zip(
+            data.units, allocation.allocations.itertuples(index=False), proposed, curves,
+            strict=True,
+        )
+    )
+    return ProposalResult(
+        run_id=run_id,
+        shift_id=shift_id,
+        objective=allocation.objective,
+        total_budget=round(allocation.total_budget, 2),
+        currency=allocation.currency,
+        exploration=allocation.exploration,
+        expected=Totals.of(allocation.expected),
+        baseline=Totals.of(allocation.baseline),
+        unspent=round(allocation.unspent, 2),
+        unspent_reason=allocation.unspent_reason,
+        duality_gap=allocation.certificate.duality_gap,
+        allocations=units,
+        as_of=as_of,
+    )
+
+
+def unit_proposal(unit: Unit, row: Any, new_budget: Decimal, curve: CurveSummary) -> UnitProposal:
+    return UnitProposal(
+        network=unit.network,
+        account_id=unit.account.external_id,
+        campaign_id=unit.campaign.external_id,
+        level=unit.level,
+        budget_id=unit.target_external_id,
+        currency=unit.account.currency,
+        current_budget=float(unit.current_budget),
+        proposed_budget=float(new_budget),
+        proposed_budget_reporting=round(float(new_budget * unit.rate), 2),
+        expected_conversions=round(float(row.expected_conversions), 4),
+        expected_revenue=round(float(row.expected_revenue), 2),
+        marginal_roi=float(row.marginal_return),
+        binding_limit=limit_label(row.binding_limit),
+        reason=row.reason,
+        **move_confidence(row),
+        curve=curve,
+    )
+
+
+def curve_summaries(curves: Any, data: PortfolioData) -> list[CurveSummary]:
+    """How sure each unit's response curve is, for the objective's metric: the relative
+    posterior sd of its expected results at typical spend, the days it rests on, and whether
+    the data pinned its shape (else it borrows its network's)."""
+    at = {uid: i for i, uid in enumerate(curves.unit_ids)}
+    out = []
+    for unit in data.units:
+        i = at.get(unit.unit_id)
+        if i is None:
+            out.append(CurveSummary(relative_sd=None, days=0, identified=False))
+            continue
+        out.append(CurveSummary(
+            relative_sd=round(float(curves.level_sd[i]), 4),
+            days=int(curves.n_days[i]),
+            identified=bool(curves.identified[i]),
+        ))
+    return out
+
+
+def move_confidence(row: Any) -> dict[str, Any]:
+    """How sure the move is (README "How sure each move is"): null when it does not move."""
+    prob = float(row.prob_gain)
+    return {
+        "prob_gain": None if prob != prob else round(prob, 4),
+        "effect": round(float(row.effect), 4),
+        "effect_low": round(float(row.effect_low), 4),
+        "effect_high": round(float(row.effect_high), 4),
+    }
+
+
+def limit_label(value: Any) -> str | None:
+    # pandas may hand back NaN for a missing label; the JSON contract wants null.
+    return value if isinstance(value, str) else None
