@@ -30,10 +30,8 @@ from campaigns.ingest.csv_import.cells import (
     CellParser,
     TooManyErrors,
 )
+from campaigns.ingest.csv_import.choose import format_names, import_formats, plan_export
 from campaigns.ingest.csv_import.columns import ColumnChecks
-from campaigns.ingest.csv_import.formats.choose import format_names, import_formats, plan_export
-from campaigns.ingest.csv_import.formats.reading import OUR_FORMAT, FormatError, Opened, open_export
-from campaigns.ingest.csv_import.formats.translate import Plan, is_summary_row, translate
 from campaigns.ingest.csv_import.writer import Writer, line_numbers
 from campaigns.ingest.store import (
     find_or_create_campaigns,
@@ -41,6 +39,8 @@ from campaigns.ingest.store import (
     set_names_and_budgets,
 )
 from campaigns.models import SyncRun, utcnow
+from connectors.exports.reading import OUR_FORMAT, FormatError, Opened, open_export
+from connectors.exports.translate import Plan, is_summary_row, translate
 
 CHUNK = 20_000
 
