@@ -64,7 +64,12 @@ def parse_plans(text: str) -> tuple[list[PlanRow], list[str]]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    header = [h.strip().lower() for h in next(reader, [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        # the line a record ends on, as a spreadsheet numbers it (a quoted cell may span lines)
+        records = [(reader.line_num, cells) for cells in reader]
+    except csv.Error as e:  # a stray quote or newline: say where, rather than guess
+        return [], [f"line {reader.line_num}: not readable as CSV ({e})"]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         return [], [f"line 1: missing column(s) {', '.join(missing)}; a plans file has "
@@ -75,7 +80,7 @@ def parse_plans(text: str) -> tuple[list[PlanRow], list[str]]:
     rows: list[PlanRow] = []
     errors: list[str] = []
     seen: dict[tuple[dt.date, str, str], int] = {}
-    for line, cells in enumerate(reader, start=2):
+    for line, cells in records:
         if not any(c.strip() for c in cells):
             continue
         values = dict(zip(header, (c.strip() for c in cells), strict=False))
