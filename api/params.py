@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
-from campaigns.ingest.catalog import Page
+from campaigns.lookup import Page
 
 MAX_ID = 2**31 - 1
 

@@ -244,7 +244,7 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
 
 
 def _check_imports(settings: Settings, path: Path | None) -> None:
-    from campaigns.ingest.csv_import.formats.platforms import PLATFORMS
+    from connectors.exports.platforms import PLATFORMS
 
     names = [m.name for m in settings.imports]
     for name in names:

@@ -178,7 +178,7 @@ class BudgetPlan(SQLModel, table=True):
     currency: str = Field(max_length=3)
     planned_spend: Decimal = money_field()
     # A hard plan is a cap: the nightly run keeps month-to-date spend plus the committed rest
-    # of the month (at the platforms' allowed overdelivery) within it (campaigns.admin.hard_stop).
+    # of the month (at the platforms' allowed overdelivery) within it (optimization.hard_stop).
     hard: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     version: int = 1
     created_at: datetime = ts_field()

@@ -35,8 +35,8 @@ from api.cli.app import (
 )
 from campaigns.admin.auth import Principal, Role
 from campaigns.errors import BudgetPilotError, NotFoundError
-from campaigns.ingest.catalog import Page
 from campaigns.ingest.names import item_names
+from campaigns.lookup import Page
 from campaigns.models import utcnow
 from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts

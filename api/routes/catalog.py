@@ -11,6 +11,7 @@ from api.params import Day, Id, Moment, Name, PageDep, PathId
 from api.schemas import catalog as s
 from api.schemas.audit import AuditEventsPublic
 from api.schemas.tokens import PrincipalPublic
+from campaigns import lookup
 from campaigns.admin.auth import PERMISSIONS
 from campaigns.ingest import catalog
 from campaigns.models import AdAccount, AdSet, Campaign
@@ -20,7 +21,7 @@ router = APIRouter(tags=["catalog"])
 @router.get("/me", response_model=PrincipalPublic)
 def me(session: SessionDep, user: Reader) -> PrincipalPublic:
     portfolios = None if user.portfolios is None else sorted(
-        p.name for p in catalog.list_portfolios(session))  # the session sees only its own
+        p.name for p in lookup.list_portfolios(session))  # the session sees only its own
     actions = sorted(a.value for a, roles in PERMISSIONS.items() if user.role in roles)
     return PrincipalPublic(name=user.name, role=user.role.value, portfolios=portfolios,
                              actions=actions)
@@ -28,7 +29,7 @@ def me(session: SessionDep, user: Reader) -> PrincipalPublic:
 
 @router.get("/portfolios", response_model=s.PortfoliosPublic)
 def list_portfolios(session: SessionDep, _: Reader) -> s.PortfoliosPublic:
-    rows = catalog.list_portfolios(session)
+    rows = lookup.list_portfolios(session)
     return s.PortfoliosPublic(data=rows, count=len(rows))  # type: ignore[arg-type]
 
 
@@ -45,7 +46,7 @@ def list_accounts(
 
 @router.get("/accounts/{account_id}", response_model=s.AccountPublic)
 def get_account(session: SessionDep, _: Reader, account_id: PathId) -> AdAccount:
-    return catalog.get(session, AdAccount, account_id, "account")
+    return lookup.get(session, AdAccount, account_id, "account")
 
 
 @router.get("/campaigns", response_model=s.CampaignsPublic)
@@ -62,7 +63,7 @@ def list_campaigns(
 
 @router.get("/campaigns/{campaign_id}", response_model=s.CampaignPublic)
 def get_campaign(session: SessionDep, _: Reader, campaign_id: PathId) -> Campaign:
-    return catalog.get(session, Campaign, campaign_id, "campaign")
+    return lookup.get(session, Campaign, campaign_id, "campaign")
 
 
 @router.get("/adsets", response_model=s.AdSetsPublic)
@@ -79,7 +80,7 @@ def list_adsets(
 
 @router.get("/adsets/{adset_id}", response_model=s.AdSetPublic)
 def get_adset(session: SessionDep, _: Reader, adset_id: PathId) -> AdSet:
-    return catalog.get(session, AdSet, adset_id, "ad set")
+    return lookup.get(session, AdSet, adset_id, "ad set")
 
 
 @router.get("/metrics", response_model=s.MetricSeriesPublic)

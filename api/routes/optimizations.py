@@ -9,7 +9,7 @@ from api.deps import Optimizer, Reader, SessionDep, SettingsDep
 from api.params import Name, PageDep
 from api.schemas import optimizations as s
 from campaigns.errors import NotFoundError
-from campaigns.ingest.catalog import get_portfolio, paginate
+from campaigns.lookup import get_portfolio, paginate
 from campaigns.models import OptimizationRun
 from campaigns.optimization import proposals as optimization
 

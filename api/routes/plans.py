@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 
 from api.deps import CapEditor, PlanEditor, Reader, SessionDep
 from api.params import Name, OptionalDay, PageDep, PathId
 from api.schemas.caps import CapCreate, CapPublic, CapScope, CapsPublic, CapUpdate
-from api.schemas.plans import PlanCreate, PlanPublic, PlanScope, PlansPublic, PlanUpdate
+from api.schemas.plans import (
+    PlanCreate,
+    PlanPublic,
+    PlanScope,
+    PlansImported,
+    PlansPublic,
+    PlanUpdate,
+)
 from campaigns.admin import caps, plans
+from campaigns.admin.plans_import import import_plans
+from campaigns.errors import ImportRejected
 from campaigns.models import BudgetPlan, SpendCap
 
 router = APIRouter(tags=["plans and caps"])
@@ -29,6 +38,28 @@ def list_plans(
 @router.post("/plans", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
 def create_plan(session: SessionDep, user: PlanEditor, body: PlanCreate) -> BudgetPlan:
     return plans.create_plan(session, actor=user.name, **body.model_dump())
+
+
+@router.post("/plans/import", response_model=PlansImported)
+def import_plans_file(
+    session: SessionDep, user: PlanEditor,
+    body: Annotated[bytes, Body(media_type="text/csv", description=(
+        "CSV with month, scope, scope_key, planned_spend and optionally currency, hard "
+        "(README: Plans from a file)"))] = b"",
+    portfolio: Annotated[str, Query(max_length=100)] = "default",
+    dry_run: bool = False,
+) -> PlansImported:
+    """Create or update a month's plans from a CSV file, all or nothing: a bad cell is a 422
+    naming every bad line and column, and nothing is written."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ImportRejected("plans file", [f"not UTF-8 text: {e}"]) from None
+    result = import_plans(session, text, portfolio=portfolio, actor=user.name)
+    if dry_run:
+        session.rollback()
+    return PlansImported(created=result.created, updated=result.updated,
+                         unchanged=result.unchanged, plan_ids=result.plan_ids, dry_run=dry_run)
 
 
 @router.get("/plans/{plan_id}", response_model=PlanPublic)

@@ -62,3 +62,11 @@ class PlanPublic(Public):
 class PlansPublic(Public):
     data: list[PlanPublic]
     count: int
+
+
+class PlansImported(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    plan_ids: list[int] = Field(description="every plan the file names, in file order")
+    dry_run: bool = Field(description="true: checked and counted, nothing written")

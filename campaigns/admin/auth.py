@@ -28,7 +28,7 @@ from campaigns.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from campaigns.ingest.catalog import get_portfolio
+from campaigns.lookup import get_portfolio
 from campaigns.models import ApiToken, ApiTokenPortfolio, Portfolio, as_utc, utcnow
 
 TOKEN_PREFIX = "bp_"

@@ -24,7 +24,7 @@ from campaigns import audit
 from campaigns.admin.access import session_portfolios
 from campaigns.config import Settings
 from campaigns.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
-from campaigns.ingest.catalog import get_portfolio
+from campaigns.lookup import get_portfolio
 from campaigns.models import AdAccount, AutomationPause, Portfolio, as_utc, utcnow
 from campaigns.scopes import account_key
 

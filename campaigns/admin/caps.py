@@ -10,7 +10,7 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.concurrency import versioned_update
 from campaigns.errors import ConflictError, NotFoundError, ValidationError
-from campaigns.ingest.catalog import Page, get_portfolio, paginate
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import SpendCap, utcnow
 from campaigns.scopes import validate_scope
 

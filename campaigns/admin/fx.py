@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from campaigns import audit
 from campaigns.errors import FxRateMissingError
-from campaigns.ingest.catalog import Page, paginate
+from campaigns.lookup import Page, paginate
 from campaigns.models import FxRate
 
 MAX_CARRY_DAYS = 7

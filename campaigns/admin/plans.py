@@ -11,12 +11,12 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.concurrency import versioned_update
 from campaigns.errors import ConflictError, NotFoundError, ValidationError
-from campaigns.ingest.catalog import Page, get_portfolio, paginate
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import BudgetPlan, utcnow
 from campaigns.scopes import validate_scope
 
 
-def _snapshot(plan: BudgetPlan) -> dict[str, object]:
+def snapshot(plan: BudgetPlan) -> dict[str, object]:
     return {"month": plan.month, "scope": plan.scope, "scope_key": plan.scope_key,
             "currency": plan.currency, "planned_spend": plan.planned_spend,
             "hard": plan.hard, "version": plan.version}
@@ -69,7 +69,7 @@ def create_plan(
     session.add(plan)
     session.flush()
     audit.record(session, actor=actor, action="plan.create", entity_type="plan",
-                 entity_id=plan.id, after=_snapshot(plan))
+                 entity_id=plan.id, after=snapshot(plan))
     return plan
 
 
@@ -77,13 +77,13 @@ def update_plan(
     session: Session, plan_id: int, *, planned_spend: Decimal, version: int, actor: str,
     hard: bool | None = None,
 ) -> BudgetPlan:
-    before = _snapshot(get_plan(session, plan_id))
+    before = snapshot(get_plan(session, plan_id))
     values = {"planned_spend": planned_spend, "updated_at": utcnow()}
     if hard is not None:
         values["hard"] = hard
     plan = versioned_update(session, BudgetPlan, plan_id, version, values, what="plan")
     audit.record(session, actor=actor, action="plan.update", entity_type="plan",
-                 entity_id=plan_id, before=before, after=_snapshot(plan))
+                 entity_id=plan_id, before=before, after=snapshot(plan))
     return plan
 
 
@@ -92,6 +92,6 @@ def delete_plan(session: Session, plan_id: int, *, version: int | None, actor: s
     if version is not None and version != plan.version:
         raise ConflictError(f"plan {plan_id} is at version {plan.version}, not {version}")
     audit.record(session, actor=actor, action="plan.delete", entity_type="plan",
-                 entity_id=plan_id, before=_snapshot(plan))
+                 entity_id=plan_id, before=snapshot(plan))
     session.delete(plan)
     session.flush()

@@ -28,7 +28,7 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.config import secret
 from campaigns.errors import BudgetPilotError, NotFoundError
-from campaigns.ingest.catalog import Page, paginate
+from campaigns.lookup import Page, paginate
 from campaigns.models import (
     AdAccount,
     Alert,

@@ -7,54 +7,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
-from campaigns.errors import NotFoundError, ValidationError
+from campaigns.errors import ValidationError
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import (
     AdAccount,
     AdSet,
     AuditEvent,
     Campaign,
     DailyMetric,
-    Portfolio,
     SyncRun,
 )
 
-T = TypeVar("T")
 MAX_SERIES_DAYS = 3700
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int = 50
-    offset: int = 0
-
-
-def paginate(session: Session, stmt: Select[Any], page: Page) -> tuple[list[Any], int]:
-    count = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = list(session.scalars(stmt.limit(page.limit).offset(page.offset)))
-    return rows, int(count or 0)
-
-
-def get_portfolio(session: Session, name: str) -> Portfolio:
-    row = session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
-    if row is None:
-        raise NotFoundError(f"no portfolio named {name!r}")
-    return row
-
-
-def list_portfolios(session: Session) -> list[Portfolio]:
-    return list(session.scalars(select(Portfolio).order_by(Portfolio.id)))
-
-
-def get(session: Session, model: type[T], id_: object, what: str) -> T:
-    row = session.get(model, id_)
-    if row is None:
-        raise NotFoundError(f"no {what} with id {id_}")
-    return row
 
 
 def list_accounts(

@@ -20,14 +20,13 @@ from sqlmodel import Session
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
+from campaigns.ingest.metrics_store import refresh_account_days, upsert_metric_tuples
 from campaigns.ingest.store import (
     ensure_campaigns,
     get_or_create_portfolio,
-    refresh_account_days,
     upsert_account,
     upsert_ad_sets,
     upsert_campaigns,
-    upsert_metric_tuples,
 )
 from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
 from connectors.base import AccountRecord, Connector, ConnectorError, FxSource

@@ -1,4 +1,4 @@
-"""The nightly job's hard-stop step (see :mod:`campaigns.admin.hard_stop`): keep each hard plan's
+"""The nightly job's hard-stop step (:mod:`campaigns.optimization.hard_stop`): keep each hard plan's
 month within its cap before the new proposal is built, and keep the proposal from raising
 what was just lowered."""
 
@@ -12,13 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.admin import automation, hard_stop
+from campaigns.admin import automation
 from campaigns.admin.auth import Principal, Role
 from campaigns.alerts import service as alerts
 from campaigns.config import Settings
 from campaigns.db import session_scope
 from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome
 from campaigns.models import Portfolio
+from campaigns.optimization import hard_stop
 from campaigns.policy import ServiceConfig
 from campaigns.scopes import account_key
 from campaigns.shifts import lifecycle as shifts

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from campaigns import audit
 from campaigns.config import Settings
 from campaigns.errors import ValidationError
-from campaigns.ingest.catalog import get_portfolio
+from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
 from campaigns.optimization.inputs import (
     PortfolioData,

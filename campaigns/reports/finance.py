@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import ValidationError
-from campaigns.ingest.catalog import get_portfolio
+from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan
 from campaigns.reports.cache import ReportCache, data_stamp
 from campaigns.reports.csv_export import Cell, Money, render

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from campaigns.admin.fx import FxTable
-from campaigns.ingest.catalog import get_portfolio
+from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan, Portfolio
 from campaigns.policy import PacingSettings
 from campaigns.reports.cache import ReportCache, data_stamp

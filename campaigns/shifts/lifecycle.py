@@ -34,7 +34,7 @@ from campaigns.errors import (
     StaleVersionError,
     ValidationError,
 )
-from campaigns.ingest.catalog import Page, get_portfolio, paginate
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import BudgetShift, Campaign, Portfolio, ShiftItem, as_utc, utcnow
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts.fx import reporting_rates

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from campaigns.ingest.store import get_or_create_portfolio, refresh_account_days
+from campaigns.ingest.metrics_store import refresh_account_days
+from campaigns.ingest.store import get_or_create_portfolio
 from campaigns.models import (
     AdAccount,
     AdSet,

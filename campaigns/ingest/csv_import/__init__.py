@@ -1,3 +1,3 @@
-"""CSV import of daily campaign results: our layout, each platform's export (formats/), and the
-config's ``[[imports]]``.
+"""CSV import of daily campaign results: our layout, each platform's export as it is (the
+format tables are platform facts, in :mod:`connectors.exports`) and the config's ``[[imports]]``.
 """

@@ -30,17 +30,14 @@ from campaigns.ingest.csv_import.cells import (
     CellParser,
     TooManyErrors,
 )
+from campaigns.ingest.csv_import.choose import format_names, import_formats, plan_export
 from campaigns.ingest.csv_import.columns import ColumnChecks
-from campaigns.ingest.csv_import.formats.choose import format_names, import_formats, plan_export
-from campaigns.ingest.csv_import.formats.reading import OUR_FORMAT, FormatError, Opened, open_export
-from campaigns.ingest.csv_import.formats.translate import Plan, is_summary_row, translate
 from campaigns.ingest.csv_import.writer import Writer, line_numbers
-from campaigns.ingest.store import (
-    find_or_create_campaigns,
-    refresh_account_days,
-    set_names_and_budgets,
-)
+from campaigns.ingest.metrics_store import refresh_account_days
+from campaigns.ingest.store import find_or_create_campaigns, set_names_and_budgets
 from campaigns.models import SyncRun, utcnow
+from connectors.exports.reading import OUR_FORMAT, FormatError, Opened, open_export
+from connectors.exports.translate import Plan, is_summary_row, translate
 
 CHUNK = 20_000
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from campaigns.ingest.store import upsert_metric_tuples
+from campaigns.ingest.metrics_store import upsert_metric_tuples
 
 
 class Writer:

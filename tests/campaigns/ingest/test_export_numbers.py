@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.ingest.csv_import.formats.numbers import clean_dates, clean_number, clean_numbers
+from connectors.exports.numbers import clean_dates, clean_number, clean_numbers
 
 amounts = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2)
 counts = st.integers(min_value=0, max_value=10**15)

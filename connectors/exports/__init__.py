@@ -3,7 +3,7 @@
 A format is data (:class:`Format`): for each of our columns, the header titles a platform
 uses for it, how it writes dates and decimals, and what it leaves out (network, account,
 currency) to be taken from the format itself, the header or the command line. The built-in
-platform tables are in :mod:`campaigns.ingest.csv_import.formats.platforms`;
+platform tables are in :mod:`connectors.exports.platforms`;
 ``[[imports]]`` in the config adds more (:func:`from_config`).
 """
 

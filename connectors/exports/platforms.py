@@ -3,12 +3,12 @@
 Titles are the ones each platform's reporting UI writes in its English export (and VK's in
 Russian too), several per column where the platform has renamed it or offers variants. Dates
 and decimals are as each platform writes them; a trailing total row is skipped wherever it
-appears (see :mod:`campaigns.ingest.csv_import.formats.reading`).
+appears (see :mod:`connectors.exports.reading`).
 """
 
 from __future__ import annotations
 
-from campaigns.ingest.csv_import.formats import Format
+from connectors.exports import Format
 
 TIKTOK = Format(
     name="tiktok",

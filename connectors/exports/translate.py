@@ -1,7 +1,7 @@
 """A platform export's block of rows as our format's columns, ready for the usual checks.
 
 Columns are mapped by the format's table; dates and numbers are turned into our plain forms
-(:mod:`campaigns.ingest.csv_import.formats.numbers`); what the export lacks comes from the
+(:mod:`connectors.exports.numbers`); what the export lacks comes from the
 format (network),
 the header (a currency in a title), the command line (``--account``, ``--currency``) or a
 config mapping, and the import says where each came from. Total and summary rows are dropped.
@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from campaigns.ingest.csv_import.formats import Match
-from campaigns.ingest.csv_import.formats.numbers import clean_dates, clean_numbers, human_form
-from campaigns.ingest.csv_import.formats.reading import FormatError
+from connectors.exports import Match
+from connectors.exports.numbers import clean_dates, clean_numbers, human_form
+from connectors.exports.reading import FormatError
 
 AMOUNTS = ("spend", "conversions", "revenue", "daily_budget")
 COUNTS = ("impressions", "clicks")

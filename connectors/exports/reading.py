@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from campaigns.ingest.csv_import.formats import Format, Match, normal
+from connectors.exports import Format, Match, normal
 
 OUR_FORMAT = "budgetpilot"
 HEADER_SEARCH_LINES = 30

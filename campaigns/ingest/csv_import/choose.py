@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from campaigns.ingest.csv_import.cells import CellParser
-from campaigns.ingest.csv_import.formats import Format, from_config
-from campaigns.ingest.csv_import.formats.platforms import PLATFORMS
-from campaigns.ingest.csv_import.formats.reading import OUR_FORMAT, FormatError, Opened
-from campaigns.ingest.csv_import.formats.translate import Plan, plan_for
+from connectors.exports import Format, from_config
+from connectors.exports.platforms import PLATFORMS
+from connectors.exports.reading import OUR_FORMAT, FormatError, Opened
+from connectors.exports.translate import Plan, plan_for
 
 
 def import_formats(settings: Any) -> dict[str, Format]:

@@ -1,0 +1,163 @@
+"""Idempotent writes of daily metrics, synced or imported, and the per-account day totals.
+
+Everything here flushes; the caller's unit of work commits once. An upsert only touches a row
+whose values changed, so re-running a sync or an import changes nothing. Large batches go
+through a staging table with COPY on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+from sqlmodel import Session
+
+from campaigns.models import utcnow
+
+METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
+
+_METRIC_COLUMNS = (
+    "campaign_id", "account_id", "date", *METRIC_VALUE_COLUMNS, "daily_budget", "updated_at",
+)  # fmt: skip
+
+
+def _metric_columns(with_budget: bool) -> list[str]:
+    return [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+
+
+def _upsert_metrics_sql(dialect: str, with_budget: bool, *, source: str | None = None) -> str:
+    """The upsert, reading bound parameters, or ``source`` (a table of the same columns)."""
+    columns = _metric_columns(with_budget)
+    mark = "?" if dialect == "sqlite" else "%s"
+    distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
+    compared = [c for c in columns if c not in ("campaign_id", "date", "updated_at")]
+    rows = (
+        f"SELECT {', '.join(columns)} FROM {source}" if source
+        else f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    return (
+        f"INSERT INTO dailymetric ({', '.join(columns)}) {rows} "
+        "ON CONFLICT (campaign_id, date) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("campaign_id", "date"))
+        + " WHERE "
+        + " OR ".join(f"dailymetric.{c} {distinct} excluded.{c}" for c in compared)
+    )
+
+
+def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert or overwrite campaign-days; a row whose values did not change is left alone.
+
+    Each row: campaign_id, account_id, date, spend, impressions, clicks, conversions, revenue
+    and optionally daily_budget. This is the import's and the sync's hot path, so it speaks
+    the driver's own SQL: the ORM's per-value processing costs more than the database.
+    """
+    if not rows:
+        return 0
+    with_budget = any(r.get("daily_budget") is not None for r in rows)
+    params = [
+        (
+            r["campaign_id"], r["account_id"], r["date"], r["spend"], r["impressions"],
+            r["clicks"], r["conversions"], r["revenue"],
+            *((r.get("daily_budget"),) if with_budget else ()),
+        )
+        for r in rows
+    ]
+    return upsert_metric_tuples(session, params, with_budget=with_budget)
+
+
+def refresh_account_days(
+    session: Session | Connection, account_ids: Iterable[int], start: Any, end: Any
+) -> None:
+    """Recompute the accounts' daily totals (``AccountDay``) for ``start..end`` from their
+    campaign rows. Every writer of metrics calls it once before it commits."""
+    ids = sorted(set(account_ids))
+    if not ids or start is None or end is None:
+        return
+    conn = session.connection() if isinstance(session, Session) else session
+    values = ", ".join(f"{c} = excluded.{c}" for c in _DAY_TOTALS)
+    sums = ", ".join(f"sum({c})" for c in _DAY_TOTALS)
+    # The WHERE clause also tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            text(
+                f"INSERT INTO accountday (account_id, date, {', '.join(_DAY_TOTALS)}) "
+                f"SELECT account_id, date, {sums} FROM dailymetric "
+                "WHERE account_id IN :ids AND date >= :start AND date <= :end "
+                f"GROUP BY account_id, date ON CONFLICT (account_id, date) DO UPDATE SET {values}"
+            ).bindparams(bindparam("ids", expanding=True)),
+            # ISO text compares right on both: SQLite keeps dates as text, PostgreSQL casts.
+            {"ids": ids[i : i + 500], "start": str(start), "end": str(end)},
+        )
+
+
+_DAY_TOTALS = ("spend", "impressions", "clicks", "conversions", "revenue")
+
+
+def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def upsert_metric_tuples(
+    session: Session | Connection, params: Sequence[tuple[Any, ...]], *, with_budget: bool
+) -> int:
+    """The same upsert for rows already in column order: campaign_id, account_id, date,
+    spend, impressions, clicks, conversions, revenue[, daily_budget].
+
+    Money may be a Decimal or an already validated decimal string (the CSV import passes the
+    file's own text, which the database reads exactly).
+    """
+    if not params:
+        return 0
+    conn = session.connection() if isinstance(session, Session) else session
+    dialect = conn.dialect.name
+    now = utcnow()
+    if dialect == "sqlite":
+        # Stored the way SQLAlchemy stores them, so ORM reads see the same values; SQLite
+        # cannot bind a Decimal, and its NUMERIC affinity reads decimal text as a number.
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if isinstance(params[0][2], dt.date) or isinstance(params[0][3], Decimal):
+            params = [(*map(_sqlite_value, row), stamp) for row in params]
+        else:  # already text and integers, as the CSV import hands them over
+            params = [(*row, stamp) for row in params]
+    elif dialect == "postgresql" and len(params) >= COPY_THRESHOLD:
+        return _copy_upsert(conn, params, with_budget=with_budget, now=now)
+    else:
+        params = [(*row, now) for row in params]
+    conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget), params)
+    return len(params)
+
+
+COPY_THRESHOLD = 200
+_STAGE = "_metric_stage"
+
+
+def _copy_upsert(
+    conn: Any, params: Sequence[tuple[Any, ...]], *, with_budget: bool, now: Any
+) -> int:
+    """PostgreSQL's fast path: COPY the batch into a temporary table, then one upsert.
+
+    Row-by-row upserts cost a round trip and a plan each; COPY streams the batch.
+    """
+    columns = _metric_columns(with_budget)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ("
+        "campaign_id integer, account_id integer, date date, spend numeric, "
+        "impressions bigint, clicks bigint, conversions numeric, revenue numeric, "
+        "daily_budget numeric, updated_at timestamptz) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {_STAGE}")
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(
+        f"COPY {_STAGE} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for row in params:
+            copy.write_row((*row, now))
+    conn.exec_driver_sql(_upsert_metrics_sql("postgresql", with_budget, source=_STAGE))
+    return len(params)
