@@ -9,10 +9,13 @@ connector. The retry rule in :mod:`connectors.retry` is built on the ``kind`` de
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import ConnectorError
 from connectors.redact import redact
+
+if TYPE_CHECKING:  # imported where used: the Google SDK loads only with its connector
+    from google.api_core.exceptions import GoogleAPICallError
 
 # Meta: https://developers.facebook.com/docs/graph-api/overview/rate-limiting and
 # .../marketing-api/error-reference. 4 app, 17 user, 32 page, 613 custom rate limit;
@@ -222,42 +225,50 @@ def classify_google(exc: BaseException) -> ConnectorError:
         return _wrap(exc, "auth", f"Google OAuth token refresh refused: {exc}")
     if isinstance(exc, auth_exc.TransportError):
         return _wrap(exc, "transient", f"Google OAuth endpoint unreachable: {exc}")
-    text = str(exc)
     if isinstance(exc, core.GoogleAPICallError):
-        failure = _failure_from_metadata(_trailing(exc))
-        if isinstance(exc, core.ResourceExhausted):
-            delay = _retry_info_delay(exc)
-            if failure is not None:
-                _, fdelay, _ = _google_kind_from_failure(failure)
-                delay = fdelay or delay
-            return _wrap(exc, "throttled", f"Google Ads quota exhausted: {exc.message}", delay)
-        # A refused refresh token reaches us as UNAVAILABLE from the channel's auth plugin.
-        if any(marker in text for marker in GOOGLE_AUTH_MARKERS):
-            return _wrap(exc, "auth", f"Google OAuth refused the credentials: {exc.message}")
-        if isinstance(exc, core.Unauthenticated | core.PermissionDenied):
-            return _wrap(exc, "auth", f"Google Ads refused the credentials: {exc.message}")
-        if isinstance(
-            exc,
-            core.ServiceUnavailable
-            | core.InternalServerError
-            | core.DeadlineExceeded
-            | core.Aborted
-            | core.Unknown
-            | core.GatewayTimeout,
-        ):
-            return _wrap(exc, "transient", f"Google Ads transient error: {exc.message}")
-        if failure is not None:
-            kind, delay, names = _google_kind_from_failure(failure)
-            return _wrap(exc, kind, f"Google Ads error {names}: {exc.message}", delay)
-        if isinstance(exc, core.InvalidArgument | core.NotFound | core.FailedPrecondition):
-            return _wrap(exc, "invalid", f"Google Ads rejected the request: {exc.message}")
-        return _wrap(exc, "fatal", f"Google Ads error: {exc.message}")
+        return _classify_api_call(exc)
+    text = str(exc)
     if isinstance(exc, grpc.RpcError):
         code = exc.code() if hasattr(exc, "code") else None  # type: ignore[attr-defined]
         mapped = core.from_grpc_status(code, exc.details() if hasattr(exc, "details") else text)  # type: ignore[attr-defined]
         mapped.response = exc  # type: ignore[attr-defined]
         return classify_google(mapped)
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
+
+
+def _classify_api_call(exc: GoogleAPICallError) -> ConnectorError:
+    """An api_core call error: quota, credentials, transient, or what its failure says."""
+    from google.api_core import exceptions as core
+
+    text = str(exc)
+    failure = _failure_from_metadata(_trailing(exc))
+    if isinstance(exc, core.ResourceExhausted):
+        delay = _retry_info_delay(exc)
+        if failure is not None:
+            _, fdelay, _ = _google_kind_from_failure(failure)
+            delay = fdelay or delay
+        return _wrap(exc, "throttled", f"Google Ads quota exhausted: {exc.message}", delay)
+    # A refused refresh token reaches us as UNAVAILABLE from the channel's auth plugin.
+    if any(marker in text for marker in GOOGLE_AUTH_MARKERS):
+        return _wrap(exc, "auth", f"Google OAuth refused the credentials: {exc.message}")
+    if isinstance(exc, core.Unauthenticated | core.PermissionDenied):
+        return _wrap(exc, "auth", f"Google Ads refused the credentials: {exc.message}")
+    if isinstance(
+        exc,
+        core.ServiceUnavailable
+        | core.InternalServerError
+        | core.DeadlineExceeded
+        | core.Aborted
+        | core.Unknown
+        | core.GatewayTimeout,
+    ):
+        return _wrap(exc, "transient", f"Google Ads transient error: {exc.message}")
+    if failure is not None:
+        kind, delay, names = _google_kind_from_failure(failure)
+        return _wrap(exc, kind, f"Google Ads error {names}: {exc.message}", delay)
+    if isinstance(exc, core.InvalidArgument | core.NotFound | core.FailedPrecondition):
+        return _wrap(exc, "invalid", f"Google Ads rejected the request: {exc.message}")
+    return _wrap(exc, "fatal", f"Google Ads error: {exc.message}")
 
 
 class PartialAccountList(ConnectorError):

@@ -18,7 +18,8 @@ import pandas as pd
 
 from connectors.base import BudgetTarget
 from connectors.currencies import decimals
-from connectors.sandbox import SandboxConnector, SimCampaign
+from connectors.sandbox import SandboxConnector
+from connectors.sandbox_world import SimCampaign
 from optimizer import Exploration, Limits, fit_curves, optimize_budgets
 
 HISTORY_DAYS = 97

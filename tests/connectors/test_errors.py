@@ -16,7 +16,7 @@ from google.auth import exceptions as auth_exc
 from connectors.base import ConnectorError
 from connectors.errors import classify_google, classify_meta
 from connectors.retry import RetryPolicy, call_with_retry
-from tests.connectors.fake_gads import failure
+from tests.connectors.fake_gads_state import failure
 
 # (HTTP status, body as Graph sends it, headers) -> kind; bodies as seen from the Graph API.
 # fmt: off

@@ -10,7 +10,8 @@ import pytest
 
 from campaigns.config import SourceSettings
 from connectors.base import BudgetTarget, Connector, ConnectorError
-from connectors.google_ads import GoogleAdsConnector, billable_unit_micros, to_micros
+from connectors.google_ads import GoogleAdsConnector
+from connectors.google_ads_money import billable_unit_micros, to_micros
 from tests.connectors.fake_gads import FakeGoogleAds
 
 D = Decimal

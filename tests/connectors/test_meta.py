@@ -10,7 +10,8 @@ import pytest
 
 from campaigns.config import SourceSettings
 from connectors.base import BudgetTarget, Connector, ConnectorError
-from connectors.meta import MetaConnector, currency_offset, from_minor, to_minor
+from connectors.meta import MetaConnector
+from connectors.meta_money import currency_offset, from_minor, to_minor
 from tests.connectors.fake_graph import FakeGraph
 
 D = Decimal

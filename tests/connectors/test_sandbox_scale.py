@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import BudgetTarget
-from connectors.sandbox import SandboxConnector, _rng, pcg_states, sandbox_accounts
+from connectors.sandbox import SandboxConnector
+from connectors.sandbox_random import pcg_states, seeded_rng
+from connectors.sandbox_world import sandbox_accounts
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
 KEY = st.integers(min_value=0, max_value=2**32 - 1)
@@ -22,7 +24,7 @@ KEY = st.integers(min_value=0, max_value=2**32 - 1)
 def test_vectorised_seeding_gives_numpys_own_streams(rows, width) -> None:
     columns = [np.array([r[j] for r in rows], dtype=np.uint32) for j in range(width)]
     for keys, (state, inc) in zip(rows, pcg_states(columns), strict=True):
-        expected = _rng(*keys[:width]).bit_generator.state["state"]
+        expected = seeded_rng(*keys[:width]).bit_generator.state["state"]
         assert (state, inc) == (expected["state"], expected["inc"])
 
 

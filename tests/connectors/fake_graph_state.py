@@ -1,0 +1,203 @@
+"""What the fake Graph API holds (tokens, accounts, campaigns, ad sets, metrics, report runs)
+and the faults a test makes it answer with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MetricFn = Callable[[str, dt.date], dict[str, Any] | None]
+
+
+@dataclass
+class Fault:
+    """Fail the next ``times`` requests whose path contains ``match`` (and method, if given)."""
+
+    match: str
+    status: int = 400
+    code: int | None = 17
+    subcode: int | None = None
+    message: str = "User request limit reached"
+    transient: bool = False
+    times: int = 1
+    method: str | None = None
+    skip: int = 0  # let this many matching requests through first
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str | None = None  # e.g. an HTML 502 page from a proxy
+    # The request is carried out first and only its answer fails: a write the platform
+    # applied whose response is lost (a 500, or with ``drop`` a connection closed unanswered).
+    after_apply: bool = False
+    drop: bool = False
+
+
+@dataclass
+class Report:
+    id: str
+    account: str
+    keys: list[tuple[str, dt.date]]
+    polls_left: int
+    failed: bool
+
+
+class GraphState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tokens: set[str] = {"good-token"}
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.adsets: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[tuple[str, dt.date], dict[str, Any]] = {}
+        self.metric_fn: MetricFn | None = None  # the benchmark computes rows instead of storing
+        self.reports: dict[str, Report] = {}
+        self.faults: list[Fault] = []
+        self.account_errors: dict[str, tuple[int, int, int | None, str]] = {}
+        self.usage_headers: dict[str, str] = {}
+        self.report_polls = 1  # "Job Running" answers before "Job Completed"
+        self.report_max_days: int | None = None  # jobs over more days fail, like big accounts
+        self.requests: Counter[str] = Counter()
+        self.budget_posts: list[tuple[str, int]] = []
+        self._ids = itertools.count(10_000_000)
+
+    # -- building a world ------------------------------------------------------------------
+
+    def add_account(
+        self,
+        act: str,
+        *,
+        currency: str = "EUR",
+        timezone: str = "Europe/Berlin",
+        name: str | None = None,
+        min_daily_budget: int | None = None,
+    ) -> str:
+        self.accounts[act] = {
+            "id": act,
+            "account_id": act.removeprefix("act_"),
+            "name": name or act,
+            "currency": currency,
+            "timezone_name": timezone,
+            "account_status": 1,
+            **({"min_daily_budget": min_daily_budget} if min_daily_budget else {}),
+        }
+        return act
+
+    def add_campaign(
+        self,
+        act: str,
+        cid: str,
+        *,
+        daily_budget: int | None = None,
+        lifetime_budget: int | None = None,
+        status: str = "ACTIVE",
+        effective_status: str | None = None,
+        objective: str = "OUTCOME_SALES",
+        name: str | None = None,
+    ) -> str:
+        row: dict[str, Any] = {
+            "id": cid,
+            "account_id": act,
+            "name": name or f"Campaign {cid}",
+            "status": status,
+            "effective_status": effective_status or status,
+            "objective": objective,
+            "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        }
+        if daily_budget is not None:
+            row["daily_budget"] = str(daily_budget)
+        if lifetime_budget is not None:
+            row["lifetime_budget"] = str(lifetime_budget)
+        self.campaigns[cid] = row
+        return cid
+
+    def add_adset(
+        self, cid: str, sid: str, *, daily_budget: int | None = None, status: str = "ACTIVE"
+    ) -> str:
+        row: dict[str, Any] = {
+            "id": sid,
+            "campaign_id": cid,
+            "account_id": self.campaigns[cid]["account_id"],
+            "name": f"Ad set {sid}",
+            "status": status,
+            "effective_status": status,
+        }
+        if daily_budget is not None:
+            row["daily_budget"] = str(daily_budget)
+        self.adsets[sid] = row
+        return sid
+
+    def set_metric(
+        self,
+        cid: str,
+        day: dt.date,
+        *,
+        spend: str,
+        impressions: int = 0,
+        clicks: int = 0,
+        purchases: str | None = None,
+        purchase_value: str | None = None,
+    ) -> None:
+        row: dict[str, Any] = {
+            "spend": spend,
+            "impressions": str(impressions),
+            "clicks": str(clicks),
+        }
+        if purchases is not None:
+            row["actions"] = [
+                {"action_type": "link_click", "value": str(clicks)},
+                {"action_type": "purchase", "value": purchases},
+            ]
+        if purchase_value is not None:
+            row["action_values"] = [{"action_type": "purchase", "value": purchase_value}]
+        self.metrics[(cid, day)] = row
+
+    def fail(self, match: str, **kw: Any) -> Fault:
+        fault = Fault(match=match, **kw)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    # -- answering -------------------------------------------------------------------------
+
+    def metric(self, cid: str, day: dt.date) -> dict[str, Any] | None:
+        if self.metric_fn is not None:
+            return self.metric_fn(cid, day)
+        return self.metrics.get((cid, day))
+
+    def insight_keys(self, act: str, params: dict[str, str]) -> list[tuple[str, dt.date]]:
+        tr = json.loads(params["time_range"])
+        since, until = dt.date.fromisoformat(tr["since"]), dt.date.fromisoformat(tr["until"])
+        statuses = None
+        for f in json.loads(params.get("filtering", "[]")):
+            if f["field"] == "campaign.effective_status":
+                statuses = set(f["value"])
+        cids = [
+            c
+            for c, row in self.campaigns.items()
+            if row["account_id"] == act
+            and (statuses is None or row["effective_status"] in statuses)
+        ]
+        keys = []
+        day = since
+        while day <= until:
+            keys.extend((c, day) for c in cids if self.metric(c, day) is not None)
+            day += dt.timedelta(days=1)
+        return keys
+
+    def insight_row(self, key: tuple[str, dt.date]) -> dict[str, Any]:
+        cid, day = key
+        row = dict(self.metric(cid, day) or {})
+        row.update(
+            campaign_id=cid,
+            date_start=day.isoformat(),
+            date_stop=day.isoformat(),
+            attribution_setting="7d_click_1d_view",
+        )
+        return row
