@@ -17,7 +17,12 @@ from sqlmodel import Session, select
 
 from campaigns.config import Settings
 from campaigns.models import BudgetShift, Campaign, ShiftItem
-from campaigns.shifts.writeback import ApplyReport, ItemOutcome, apply_items, configured_connectors
+from campaigns.shifts.writeback import (
+    ApplyReport,
+    ItemOutcome,
+    apply_items_in_session,
+    configured_connectors,
+)
 
 
 def workers_applier(settings: Settings) -> Any:
@@ -32,8 +37,8 @@ def workers_applier(settings: Settings) -> Any:
     ) -> ApplyReport:
         assert shift.id is not None
         if dry_run:  # nothing is written: read here, as before
-            return apply_items(session, shift, configured_connectors(settings), items=items,
-                               actor=actor, now=now, dry_run=True)
+            return apply_items_in_session(session, shift.id, configured_connectors(settings),
+                                          items=items, actor=actor, now=now, dry_run=True)
         session.commit()  # the shift is `applying` before any worker claims its items
         by_account: dict[int, list[int]] = {}
         ids = [i.id for i in items]
