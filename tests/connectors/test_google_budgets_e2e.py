@@ -77,7 +77,8 @@ def test_synced_campaign_budgets_are_proposed_approved_and_applied(
     assert shift_id is not None
     with Session(engine) as s:
         view = shifts.approve(
-            s, shift_id, version=1, user=Principal("manager", "manager"), policy=ShiftPolicy()
+            s, shift_id, version=1, user=Principal("manager", "manager"), policy=ShiftPolicy(),
+            now=NOW,
         )
         s.commit()
         items = [(i.level, i.target_external_id, i.new_budget) for i in view.items]
@@ -85,7 +86,7 @@ def test_synced_campaign_budgets_are_proposed_approved_and_applied(
     assert own, items  # budgets of their own are proposed, by their budget ids
     assert {target for _, target, _ in items} <= set(budgets.values())
 
-    applied = apply_items(engine, shift_id, lambda account: connector, actor="tester")
+    applied = apply_items(engine, shift_id, lambda account: connector, actor="tester", now=NOW)
     assert (applied.failed, applied.status) == (0, "applied"), applied.errors
     with Session(engine) as s:
         rows = s.scalars(select(ShiftItem).where(ShiftItem.shift_id == shift_id)).all()
