@@ -239,7 +239,8 @@ class OptimizationRun(SQLModel, table=True):
 
 class BudgetShift(SQLModel, table=True):
     """A proposal; status: proposed → approved | rejected | expired,
-    approved → applying → applied | partially_applied | failed."""
+    approved → applying → applied | partially_applied | failed (the full table:
+    campaigns.shifts.states)."""
 
     __table_args__ = (Index("ix_shift_portfolio_status", "portfolio_id", "status"),)
 

@@ -182,7 +182,7 @@ def render(session: Session, view: shifts.ShiftView) -> str:
         assert i.id is not None
         n = names[i.id]
         note = i.error or i.reason
-        if i.status == "failed" and i.next_attempt_at is not None:
+        if i.status == shifts.ItemStatus.FAILED and i.next_attempt_at is not None:
             note = f"{note} (next try after {_when(i.next_attempt_at)})"
         if i.comment:
             note = f"{note} [comment: {i.comment}]"
@@ -227,8 +227,9 @@ def list_command(
                    f"{', '.join(shifts.SHIFT_STATUSES)}", err=True)
         raise typer.Exit(EXIT_USAGE)
     with unit(config) as (session, _):
-        rows, count = shifts.list_shifts(session, Page(limit=limit, offset=0), status=status,
-                                         portfolio=portfolio)
+        rows, count = shifts.list_shifts(
+            session, Page(limit=limit, offset=0), portfolio=portfolio,
+            status=None if status is None else shifts.ShiftStatus(status))
         if as_json:
             from api.schemas.shifts import ShiftPublic
 
@@ -318,7 +319,7 @@ def apply_command(
                             now=utcnow(), dry_run=dry_run)
         _show(session, view, as_json)
         status = view.shift.status
-    if not dry_run and status != "applied":
+    if not dry_run and status != shifts.ShiftStatus.APPLIED:
         raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_OK)
 

@@ -24,10 +24,9 @@ router = APIRouter(prefix="/shifts", tags=["shifts"])
 def detail(view: ShiftView, session: Session) -> s.ShiftDetail:
     assert view.shift.id is not None
     names = item_names(session, view.items)
-    decided = view.shift.status not in ("proposed", "expired")
     total = shifts.approved_total(
         view.shift.total_before, view.items,
-        reporting_rates(session, view.shift, view.items)) if decided else None
+        reporting_rates(session, view.shift, view.items)) if view.decided else None
     return s.ShiftDetail.model_validate({
         **s.ShiftPublic.model_validate(view.shift).model_dump(),
         "change_fraction": view.change_fraction,

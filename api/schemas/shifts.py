@@ -9,9 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from api.schemas.base import Public, Redacted
-
-ShiftStatus = Literal["proposed", "approved", "rejected", "expired", "applying", "applied",
-                      "partially_applied", "failed"]
+from campaigns.shifts.states import ItemStatus, ShiftStatus  # the lifecycle's own enums
 
 
 class ShiftItemPublic(Public):
@@ -42,7 +40,7 @@ class ShiftItemPublic(Public):
     effect_high: float | None = Field(None, description="80% interval of the effect: high end")
     binding_limit: str | None
     reason: str
-    status: str
+    status: ItemStatus
     applied_budget: Decimal | None
     applied_at: dt.datetime | None
     attempts: int
@@ -57,7 +55,7 @@ class ShiftPublic(Public):
     id: int
     run_id: str | None
     portfolio_id: int
-    status: str
+    status: ShiftStatus
     version: int
     currency: str
     total_before: Decimal

@@ -42,6 +42,7 @@ from campaigns.models import (
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from campaigns.reports.cache import ReportCache
 from campaigns.reports.pacing import pacing_report
+from campaigns.shifts.states import ShiftStatus
 from connectors.redact import redact, redact_data
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def shift_conditions(
 ) -> list[Condition]:
     waiting_since = now - dt.timedelta(hours=settings.approval_wait_hours)
     rows = session.scalars(select(BudgetShift).where(
-        BudgetShift.status == "proposed", BudgetShift.created_at < waiting_since
+        BudgetShift.status == ShiftStatus.PROPOSED.value, BudgetShift.created_at < waiting_since
     ))
     return [Condition(
         kind="shift_waiting", scope="shift", scope_key=str(s.id),

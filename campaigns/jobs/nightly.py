@@ -40,6 +40,7 @@ from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts
 from campaigns.shifts import writeback
 from campaigns.shifts.fx import reporting_rates
+from campaigns.shifts.states import OPEN, ShiftStatus
 from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
@@ -333,7 +334,9 @@ class _Run(HardStopStep):
                 select(BudgetShift.id)
                 .join(Portfolio, Portfolio.id == BudgetShift.portfolio_id)  # type: ignore[arg-type]
                 .where(Portfolio.name == self.name,  # none yet before its first sync
-                       BudgetShift.status.in_(("approved", "applying")))  # type: ignore[attr-defined]
+                       # approved, or left applying by a crash: the ones to apply now
+                       BudgetShift.status.in_([s.value for s in OPEN  # type: ignore[attr-defined]
+                                               if s != ShiftStatus.PROPOSED]))
                 .order_by(BudgetShift.id)  # type: ignore[arg-type]
             ))
         self._apply(todo, retry=True)
@@ -389,7 +392,7 @@ class _Run(HardStopStep):
             touched = [i for i in now.items if i.id in done]
             self.outcome.changes.extend(item_changes(
                 session, touched, {i.id or 0: i.status for i in touched}))
-        if view.shift.status != "applied":
+        if view.shift.status != ShiftStatus.APPLIED:
             raise RuntimeError(f"shift {shift_id} ended {view.shift.status}")
 
 

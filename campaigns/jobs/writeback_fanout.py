@@ -17,7 +17,12 @@ from sqlmodel import Session, select
 
 from campaigns.config import Settings
 from campaigns.models import BudgetShift, Campaign, ShiftItem
-from campaigns.shifts.writeback import ApplyReport, ItemOutcome, apply_items, configured_connectors
+from campaigns.shifts.writeback import (
+    ApplyReport,
+    ItemOutcome,
+    apply_items_in_session,
+    configured_connectors,
+)
 
 
 def workers_applier(settings: Settings) -> Any:
@@ -32,41 +37,53 @@ def workers_applier(settings: Settings) -> Any:
     ) -> ApplyReport:
         assert shift.id is not None
         if dry_run:  # nothing is written: read here, as before
-            return apply_items(session, shift, configured_connectors(settings), items=items,
-                               actor=actor, now=now, dry_run=True)
+            return apply_items_in_session(session, shift.id, configured_connectors(settings),
+                                          items=items, actor=actor, now=now, dry_run=True)
         session.commit()  # the shift is `applying` before any worker claims its items
-        by_account: dict[int, list[int]] = {}
-        ids = [i.id for i in items]
-        for item_id, account_id in session.execute(
-            select(ShiftItem.id, Campaign.account_id)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .where(ShiftItem.id.in_(ids))  # type: ignore[union-attr]
-            .order_by(Campaign.account_id, ShiftItem.id)
-        ):
-            by_account.setdefault(account_id, []).append(item_id)
+        by_account = _by_account(session, items)
         result = group(
             apply_account_task.s(shift.id, item_ids, actor, now.isoformat(), due_only)
             for item_ids in by_account.values()
         ).apply_async()
-        deadline = time.monotonic() + settings.queue.wait_timeout
-        report = ApplyReport(shift.id)
-        for task, item_ids in zip(result.results, by_account.values(), strict=True):
-            try:
-                value = task.get(timeout=max(0.1, deadline - time.monotonic()))
-            except Exception as e:  # named per item; they stay claimable for a later attempt
-                for item_id in item_ids:
-                    report.add(ItemOutcome(item_id, "", "not_attempted", Decimal(0),
-                                           error=f"{type(e).__name__}: {e}"))
-                continue
-            report.claimed += value["claimed"]
-            for o in value["outcomes"]:
-                report.add(ItemOutcome(**{
-                    **o, "new_budget": Decimal(o["new_budget"]),
-                    "platform_budget": None if o["platform_budget"] is None
-                    else Decimal(o["platform_budget"]),
-                }))
+        report = _merged(shift.id, result, list(by_account.values()),
+                         deadline=time.monotonic() + settings.queue.wait_timeout)
         result.forget()
         session.expire_all()  # the workers changed the items: read them again
         return report
 
     return apply_on_workers
+
+
+def _by_account(session: Session, items: list[ShiftItem]) -> dict[int, list[int]]:
+    """The items' ids per account (one task each), in a stable order."""
+    by_account: dict[int, list[int]] = {}
+    for item_id, account_id in session.execute(
+        select(ShiftItem.id, Campaign.account_id)
+        .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
+        .where(ShiftItem.id.in_([i.id for i in items]))  # type: ignore[union-attr]
+        .order_by(Campaign.account_id, ShiftItem.id)
+    ):
+        by_account.setdefault(account_id, []).append(item_id)
+    return by_account
+
+
+def _merged(shift_id: int, result: Any, groups: list[list[int]], *, deadline: float
+            ) -> ApplyReport:
+    """The tasks' reports as one; a task that did not answer names its items unattempted."""
+    report = ApplyReport(shift_id)
+    for task, item_ids in zip(result.results, groups, strict=True):
+        try:
+            value = task.get(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception as e:  # named per item; they stay claimable for a later attempt
+            for item_id in item_ids:
+                report.add(ItemOutcome(item_id, "", "not_attempted", Decimal(0),
+                                       error=f"{type(e).__name__}: {e}"))
+            continue
+        report.claimed += value["claimed"]
+        for o in value["outcomes"]:
+            report.add(ItemOutcome(**{
+                **o, "new_budget": Decimal(o["new_budget"]),
+                "platform_budget": None if o["platform_budget"] is None
+                else Decimal(o["platform_budget"]),
+            }))
+    return report

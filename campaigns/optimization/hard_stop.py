@@ -260,6 +260,6 @@ def record_shift(
         ))
     session.flush()
     audit.record(session, actor=ACTOR, action="shift.propose", entity_type="shift",
-                 entity_id=shift.id, after={"status": "proposed", "items": len(units),
+                 entity_id=shift.id, after={"status": shift.status, "items": len(units),
                                             "reason": comment})
     return shift

@@ -32,6 +32,7 @@ from campaigns.models import (
     as_utc,
 )
 from campaigns.scopes import account_key, campaign_key, validate_scope
+from campaigns.shifts.states import ItemStatus
 from optimizer import Limits, Lock, SpendLimit
 
 HISTORY_CHUNK = 100_000  # metric rows read per round trip
@@ -319,7 +320,7 @@ def day_start_budgets(session: Session, units: list[Unit], now: dt.datetime) -> 
     rows = session.execute(
         select(ShiftItem.campaign_id, ShiftItem.adset_id, ShiftItem.level,
                ShiftItem.target_external_id, ShiftItem.old_budget, ShiftItem.applied_at)
-        .where(ShiftItem.status == "applied",
+        .where(ShiftItem.status == ItemStatus.APPLIED.value,
                ShiftItem.applied_at >= min(day_start.values()),  # type: ignore[operator]
                ShiftItem.campaign_id.in_(list(campaign_account)))  # type: ignore[attr-defined]
         .order_by(ShiftItem.applied_at, ShiftItem.id)

@@ -302,7 +302,7 @@ def _record_shift(
         session.execute(insert(ShiftItem), items)
     session.flush()
     audit.record(session, actor=actor, action="shift.propose", entity_type="shift",
-                 entity_id=shift.id, after={"status": "proposed", "run_id": run.id,
+                 entity_id=shift.id, after={"status": shift.status, "run_id": run.id,
                                             "items": changed})
     _supersede(session, shift, actor)
     return shift
@@ -317,11 +317,12 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
     """Older proposals for the portfolio give way to the new one: a manager should review
     one current proposal, not a queue of outdated ones."""
     from campaigns.shifts import lifecycle as shifts
+    from campaigns.shifts.states import ShiftStatus
 
     older = session.scalars(
         select(BudgetShift.id).where(
             BudgetShift.portfolio_id == shift.portfolio_id,
-            BudgetShift.status == "proposed",
+            BudgetShift.status == ShiftStatus.PROPOSED.value,
             BudgetShift.id != shift.id,
         )
     ).all()

@@ -1,3 +1,7 @@
-"""Budget shifts: the lifecycle after a proposal (approve, reject, apply, roll back) and the write-
-back to the platforms.
+"""Budget shifts after a proposal.
+
+``states`` (the statuses and the one table of allowed moves), ``views`` (reading),
+``decisions`` (approve, reject, expire), ``applying`` (apply, settle, retry), ``rollback``;
+``lifecycle`` gathers them for callers. The write-back to the platforms: ``writeback`` (a
+run), ``claims``, ``account_apply``, ``recording``, ``retry``, ``report``, ``work``.
 """

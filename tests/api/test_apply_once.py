@@ -37,7 +37,9 @@ def applier_for(platform: FakePlatform) -> Callable[..., Any]:
     """The real write-back, with the fake platform as every account's connector."""
 
     def apply(session: Session, shift: BudgetShift, items: list[ShiftItem], **kw: Any) -> Any:
-        return writeback.apply_items(session, shift, lambda account: platform, items=items, **kw)
+        assert shift.id is not None
+        return writeback.apply_items_in_session(session, shift.id, lambda account: platform,
+                                                items=items, **kw)
 
     return apply
 
