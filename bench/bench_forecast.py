@@ -38,8 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.sandbox import SandboxConnector, SimCampaign, _rng  # noqa: E402
-from optimizer.pacing import BudgetOutlook, PacingResult, pace  # noqa: E402
+from connectors.sandbox import SandboxConnector, SimCampaign, _rng
+from optimizer.pacing import BudgetOutlook, PacingResult, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
 SEEDS = (7, 11, 23)

@@ -179,7 +179,8 @@ def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresho
 
 def budget_forecast(
     daily: Mapping[dt.date, float], spend_to_date: float, outlook: BudgetOutlook, *,
-    as_of: dt.date, month_end: dt.date, t: PacingThresholds, first_day: dt.date | None,
+    as_of: dt.date, month_start: dt.date, month_end: dt.date, t: PacingThresholds,
+    first_day: dt.date | None,
 ) -> Forecast | None:
     """Month-to-date + each day left's budget x the delivery ratio, with an 80% range;
     ``None`` when the budgets say nothing of the scope's pace (no budgeted day, no prior)."""
@@ -191,7 +192,8 @@ def budget_forecast(
     if est is None:
         return None
     ratio, var, n = est
-    left = _daily_array(outlook.future, as_of + dt.timedelta(days=1), month_end)
+    left = _daily_array(outlook.future, max(month_start, as_of + dt.timedelta(days=1)),
+                        month_end)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
     # from n days (plus the prior's weight): the two spreads add.
@@ -271,7 +273,8 @@ def pace(
     by_rate = run_rate_forecast(hist, h_start, spend_to_date, rate, weights, as_of=as_of,
                                 month_start=m_start, month_end=m_end, t=t)
     by_budget = None if budgets is None else budget_forecast(
-        daily, spend_to_date, budgets, as_of=as_of, month_end=m_end, t=t, first_day=first_day)
+        daily, spend_to_date, budgets, as_of=as_of, month_start=m_start, month_end=m_end, t=t,
+        first_day=first_day)
     f = by_budget or by_rate
 
     total_w = _weight_sum(weights, m_start, m_end)

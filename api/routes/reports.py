@@ -65,6 +65,9 @@ def get_pacing(
             forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
             status=x.result.status,  # type: ignore[arg-type]
+            forecast_low=money(x.result.forecast_low),
+            forecast_high=money(x.result.forecast_high),
+            forecast_method=x.result.forecast_method,  # type: ignore[arg-type]
         ) for x in report.scopes],
     ), **where)
 

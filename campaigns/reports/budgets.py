@@ -1,0 +1,143 @@
+"""The daily budgets pacing forecasts from: each budget's amount on recent days and on the
+days left in the month, per scope, in the reporting currency.
+
+A budget's amount today is what the last sync read (``Campaign.daily_budget``, or the active
+ad sets' budgets where the budget lives on ad sets). Going back, every shift item applied to
+it puts its old budget on the days before the one it was applied on; changes made on the
+platform by hand are not known, so those days keep the later amount. Going forward, an
+approved shift's items not yet applied hold from tomorrow (the next apply writes them).
+A shared budget counts once however many campaigns draw on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from campaigns.admin.fx import FxTable
+from campaigns.errors import FxRateMissingError
+from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, Portfolio, ShiftItem
+from campaigns.scopes import account_key, campaign_key
+
+PENDING_SHIFTS = ("approved", "applying", "partially_applied", "failed")
+PENDING_ITEMS = ("approved", "applying", "failed")
+Scope = tuple[str, str]
+
+
+@dataclass
+class BudgetLine:
+    """One daily budget: where it lives and what it was, is and will be (account currency)."""
+
+    account: AdAccount
+    level: str
+    target: str
+    current: Decimal
+    campaign_keys: list[str] = field(default_factory=list)
+    applied: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # (day, old budget)
+    approved: Decimal | None = None
+
+    def amount_on(self, day: dt.date) -> Decimal:
+        """The budget in force on a past day: the old budget of the first change after it."""
+        later = [old for applied_on, old in sorted(self.applied) if applied_on > day]
+        return later[0] if later else self.current
+
+
+def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list[BudgetLine]:
+    """The portfolio's active daily budgets, with the shifts applied since ``since`` and the
+    approved ones not yet applied."""
+    rows = session.execute(
+        select(Campaign, AdAccount).join(AdAccount, AdAccount.id == Campaign.account_id)
+        .where(AdAccount.portfolio_id == portfolio.id, Campaign.status == "active")
+        .order_by(Campaign.id)
+    ).all()
+    lines: dict[tuple[int, str, str], BudgetLine] = {}
+    adset_owners = {c.id: (c, a) for c, a in rows if c.budget_level == "adset"}
+    for campaign, account in rows:
+        if campaign.budget_level == "adset" or not campaign.daily_budget:
+            continue
+        level = "shared" if campaign.budget_level == "shared" else "campaign"
+        target = campaign.budget_external_id or campaign.external_id
+        line = lines.setdefault((account.id, level, target), BudgetLine(  # type: ignore[arg-type]
+            account, level, target, Decimal(campaign.daily_budget)))
+        line.campaign_keys.append(campaign_key(account, campaign))
+    if adset_owners:
+        for adset in session.scalars(select(AdSet).where(
+                AdSet.campaign_id.in_(adset_owners), AdSet.status == "active")):  # type: ignore[attr-defined]
+            if adset.daily_budget:
+                campaign, account = adset_owners[adset.campaign_id]
+                lines[(account.id, "adset", adset.external_id)] = BudgetLine(  # type: ignore[index]
+                    account, "adset", adset.external_id, Decimal(adset.daily_budget),
+                    [campaign_key(account, campaign)])
+    _attach_shifts(session, portfolio, lines, since)
+    return list(lines.values())
+
+
+def _attach_shifts(session: Session, portfolio: Portfolio,
+                   lines: dict[tuple[int, str, str], BudgetLine], since: dt.date) -> None:
+    if not lines:
+        return
+    items = session.execute(
+        select(ShiftItem, BudgetShift.status, Campaign.account_id)
+        .join(BudgetShift, BudgetShift.id == ShiftItem.shift_id)
+        .join(Campaign, Campaign.id == ShiftItem.campaign_id)
+        .where(BudgetShift.portfolio_id == portfolio.id,
+               BudgetShift.updated_at >= dt.datetime.combine(since, dt.time(), dt.UTC))
+        .order_by(ShiftItem.id)
+    ).all()
+    for item, shift_status, account_id in items:
+        line = lines.get((account_id, item.level, item.target_external_id))
+        if line is None:
+            continue
+        if item.status == "applied" and item.applied_at is not None:
+            zone = ZoneInfo(line.account.timezone or "UTC")
+            day = item.applied_at.replace(tzinfo=item.applied_at.tzinfo or dt.UTC)
+            line.applied.append((day.astimezone(zone).date(), Decimal(item.old_budget)))
+        elif shift_status in PENDING_SHIFTS and item.status in PENDING_ITEMS:
+            line.approved = Decimal(item.new_budget)
+
+
+@dataclass
+class ScopeBudgets:
+    past: dict[dt.date, float] = field(default_factory=dict)
+    future: dict[dt.date, float] = field(default_factory=dict)
+    shared: bool = False  # draws on a shared budget: its ratio is its share, not a pace
+
+
+def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
+                  as_of: dt.date, month_end: dt.date,
+                  campaign_keys: set[str]) -> dict[Scope, ScopeBudgets]:
+    """Each scope's budget per day from ``start`` to the month's end, in the reporting
+    currency (a future day at the last known rate). A budget without an FX rate is left out:
+    its scopes forecast from the budgets that have one, or from the run rate."""
+    out: dict[Scope, ScopeBudgets] = defaultdict(ScopeBudgets)
+    today = as_of + dt.timedelta(days=1)
+    past_days = [start + dt.timedelta(days=i) for i in range((as_of - start).days + 1)]
+    future_days = [today + dt.timedelta(days=i) for i in range((month_end - as_of).days)]
+    for line in lines:
+        cur = line.account.currency
+        try:
+            last_rate = float(fx.rate(cur, as_of))
+            past = {d: float(line.amount_on(d) * fx.rate(cur, d)) for d in past_days}
+        except FxRateMissingError:
+            continue
+        future = {d: float(line.current) * last_rate for d in future_days[:1]}
+        later = line.approved if line.approved is not None else line.current
+        future |= {d: float(later) * last_rate for d in future_days[1:]}
+        keys: list[Scope] = [("total", ""), ("network", line.account.network),
+                             ("account", account_key(line.account))]
+        keys += [("campaign", k) for k in line.campaign_keys if k in campaign_keys]
+        for key in keys:
+            target = out[key]
+            target.shared |= key[0] == "campaign" and line.level == "shared"
+            for d, v in past.items():
+                target.past[d] = target.past.get(d, 0.0) + v
+            for d, v in future.items():
+                target.future[d] = target.future.get(d, 0.0) + v
+    return dict(out)
