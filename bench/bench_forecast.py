@@ -12,9 +12,10 @@ approved so far), and compared with the month's actual spend. Two methods:
 
 Two worlds:
 
-- ``held``: budgetpilot holds the budgets from four weeks before the month; they change only
-  through shifts (one a week, each budget moved by up to 20%, approved the day before it is
-  applied). A shift approved today is known; next week's is not.
+- ``held 0.1`` / ``held 0.2``: budgetpilot holds the budgets from four weeks before the month;
+  they change only through shifts (one a week, each budget moved by up to 10% / 20%, approved
+  the day before it is applied: at 20% a shift moves about 10% of the portfolio's budget, the
+  nightly job's auto-approve limit). A shift approved today is known; next week's is not.
 - ``unannounced``: the sandbox's own history, where managers reset budgets by -40%..+50% every
   1-3 weeks without telling anyone. No forecast from today's budgets can foresee these; the
   figures show how much of the error is such changes.
@@ -47,7 +48,7 @@ MONTHS = (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1))
 HISTORY_DAYS = 70
 HELD_WEEKS_BEFORE = 4
 SHIFT_EVERY_DAYS = 7
-MAX_CHANGE = 0.2
+WEEKLY_CHANGES = (0.1, 0.2)  # a budget moves by up to this in a week's shift
 Scope = tuple[str, str]
 
 
@@ -66,7 +67,8 @@ def month_days(month: dt.date) -> list[dt.date]:
     return [month.replace(day=i) for i in range(1, n + 1)]
 
 
-def hold_budgets(sb: SandboxConnector, month: dt.date, seed: int) -> dict[dt.date, dt.date]:
+def hold_budgets(sb: SandboxConnector, month: dt.date, seed: int,
+                 change: float) -> dict[dt.date, dt.date]:
     """The ``held`` world: every budget set by us from four weeks before the month, then a
     shift a week. Returns each shift's effective day -> the day it was approved."""
     take_over = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE)
@@ -80,7 +82,7 @@ def hold_budgets(sb: SandboxConnector, month: dt.date, seed: int) -> dict[dt.dat
     day = first
     while day <= end:
         for key, c in sorted(keys.items()):
-            factor = float(rng.uniform(1 - MAX_CHANGE, 1 + MAX_CHANGE))
+            factor = float(rng.uniform(1 - change, 1 + change))
             sb.overrides[key].append((day, round(sb.budget_on(c, day - dt.timedelta(days=1))
                                                  * factor, 2)))
         approved[day] = day - dt.timedelta(days=1)
@@ -139,8 +141,11 @@ def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
 
 def replay_month(seed: int, month: dt.date, world: str,
                  forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
+    """``world``: ``held 0.1`` (budgets held, a weekly shift moves each by up to 10%), or
+    ``unannounced``."""
     sb = SandboxConnector(seed=seed)
-    approved = hold_budgets(sb, month, seed) if world == "held" else {}
+    held = world.startswith("held")
+    approved = hold_budgets(sb, month, seed, float(world.split()[1])) if held else {}
     mdays = month_days(month)
     start = month - dt.timedelta(days=HISTORY_DAYS)
     days = [start + dt.timedelta(days=i) for i in range((mdays[-1] - start).days + 2)]
@@ -156,7 +161,7 @@ def replay_month(seed: int, month: dt.date, world: str,
             actual = sum(w.spend[(c.index, d)] for c in cs for d in mdays)
             prior = priors.get(cs[0].account.network) if scope[0] == "account" else None
             r = pace(daily, planned=actual, month=month, as_of=as_of,
-                     budgets=outlook(w, cs, as_of, mdays[-1], world == "held", approved, prior))
+                     budgets=outlook(w, cs, as_of, mdays[-1], held, approved, prior))
             if scope[0] == "network":
                 priors[scope[1]] = r.delivery_ratio
             out.extend(_errors(world, fday, scope, r, actual))
@@ -172,7 +177,7 @@ def _errors(world: str, day: int, scope: Scope, r: PacingResult, actual: float) 
 
 
 def replay(seeds: Iterable[int] = SEEDS, months: Iterable[dt.date] = MONTHS,
-           worlds: Iterable[str] = ("held", "unannounced"),
+           worlds: Iterable[str] = (*(f"held {c}" for c in WEEKLY_CHANGES), "unannounced"),
            forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
     return [e for world in worlds for seed in seeds for month in months
             for e in replay_month(seed, month, world, forecast_days)]
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"seeds {args.seeds}, months {args.months}; scopes: total, networks, accounts")
     print(f"{'world':<12} {'method':<9} " + " ".join(f"{'day ' + str(d):>16}" for d in
                                                        FORECAST_DAYS))
-    for world in ("held", "unannounced"):
+    for world in sorted({k[0] for k in table}):
         for method in ("run_rate", "budgets"):
             cells = [table[(world, method, d)] for d in FORECAST_DAYS]
             print(f"{world:<12} {method:<9} " + " ".join(
