@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.sandbox import SandboxConnector, SimCampaign, _rng
+from connectors.sandbox import SandboxConnector, SimCampaign
 from optimizer.pacing import BudgetOutlook, PacingResult, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
@@ -75,7 +75,7 @@ def hold_budgets(sb: SandboxConnector, month: dt.date, seed: int,
     keys = {c.budget_key: c for c in sb.campaigns}
     for key, c in keys.items():
         sb.overrides[key] = [(take_over, sb.budget_on(c, take_over))]
-    rng = _rng(seed, month.toordinal(), 99)
+    rng = np.random.default_rng([seed, month.toordinal(), 99])  # the shifts' own stream
     approved: dict[dt.date, dt.date] = {}
     first = take_over + dt.timedelta(days=int(rng.integers(1, SHIFT_EVERY_DAYS + 1)))
     end = month_days(month)[-1]
