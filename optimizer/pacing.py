@@ -160,7 +160,7 @@ def delivery_ratio(
         daily = np.minimum(daily, cap * median)
     # Budget-weighted: a day with a larger budget says more about the pace of that money.
     spent, weight = float((daily * b).sum()), float(b.sum())
-    var = float(daily.var(ddof=1)) if len(b) > 1 else (0.25 * daily[0]) ** 2
+    var = float(daily.var(ddof=1)) if len(b) > 1 else float(0.25 * daily[0]) ** 2
     if prior is not None and prior_days > 0:
         mean_b = weight / len(b)
         spent += prior_days * prior * mean_b
@@ -285,9 +285,11 @@ def pace(
     forecast_ratio = f.value / plan if plan > 0 else None
     return PacingResult(
         planned=plan, spend_to_date=spend_to_date, expected_to_date=expected,
-        forecast=f.value, run_rate=rate, pace_ratio=pace_ratio, forecast_ratio=forecast_ratio,
+        forecast=float(f.value), run_rate=rate, pace_ratio=pace_ratio,
+        forecast_ratio=forecast_ratio,
         status=pacing_status(forecast_ratio, t), days_elapsed=days_elapsed,
         days_in_month=days_in_month, weekday_weights=tuple(float(x) for x in weights),
-        forecast_low=f.low, forecast_high=f.high, forecast_method=f.method,
-        delivery_ratio=f.delivery_ratio, run_rate_forecast=by_rate.value,
+        forecast_low=float(f.low), forecast_high=float(f.high), forecast_method=f.method,
+        delivery_ratio=None if f.delivery_ratio is None else float(f.delivery_ratio),
+        run_rate_forecast=float(by_rate.value),
     )

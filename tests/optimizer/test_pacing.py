@@ -131,7 +131,7 @@ def _outlook(as_of: D, past: float, future: list[float], prior: float | None = N
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.floats(0, 1e5), min_size=1, max_size=70), st.integers(0, 40),
-       st.lists(st.floats(0, 1e5), min_size=0, max_size=70),
+       st.lists(st.floats(0, 1e5), min_size=0, max_size=70) | st.just([0.0] * 40 + [50.0]),
        st.lists(st.floats(0, 1e5), min_size=0, max_size=31), st.booleans())
 def test_forecast_lies_within_its_range(spend: list[float], offset: int, past: list[float],
                                         future: list[float], with_budgets: bool) -> None:
@@ -146,6 +146,8 @@ def test_forecast_lies_within_its_range(spend: list[float], offset: int, past: l
     assert r.spend_to_date - 1e-6 <= r.forecast_low <= r.forecast + 1e-6
     assert r.forecast - 1e-6 <= r.forecast_high
     assert r.forecast_method in ("budgets", "run_rate")
+    # plain floats, whatever NumPy computed them with: the API turns them into Decimals
+    assert all(type(x) is float for x in (r.forecast, r.forecast_low, r.forecast_high))
 
 
 @settings(max_examples=60, deadline=None)
@@ -185,6 +187,9 @@ def test_a_scope_new_to_its_budget_paces_as_its_network() -> None:
     r = pace(flat(D(2024, 3, 9), as_of, 120.0), planned=2000, month=D(2024, 3, 1),
              as_of=as_of, budgets=short)
     assert r.delivery_ratio == pytest.approx((2 * 1.2 + 3 * 0.9) / 5)
+    one_day = pace({as_of: 120.0}, planned=2000, month=D(2024, 3, 1), as_of=as_of,
+                   budgets=BudgetOutlook(past={as_of: 100.0}, future=budgets.future))
+    assert type(one_day.forecast_low) is float and one_day.forecast_low < one_day.forecast
 
 
 @pytest.mark.parametrize(("over", "status"), [(1.07, "over"), (0.93, "under"),
