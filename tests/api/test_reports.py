@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -162,3 +163,24 @@ def test_pacing_forecast_follows_budgets_and_approved_shifts(
 
 def shift_items(db: Session, shift_id: int | None) -> list[ShiftItem]:
     return list(db.exec(select(ShiftItem).where(ShiftItem.shift_id == shift_id)))
+
+
+def test_pacing_reads_past_budgets_through_applied_shifts(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    acc = create_account(db, network="meta", currency="EUR", external_id="act_H",
+                         timezone="Europe/Berlin")
+    camp = create_campaign(db, account=acc, external_id="H1", daily_budget="100")
+    # 50 a day until a shift applied on 6 March (Berlin) raised it to 100; delivery 0.9 all along
+    add_metrics(db, campaign=camp, start=D(2024, 3, 1), spends=["45"] * 5 + ["90"] * 5)
+    shift = create_shift(db, campaigns=[camp], new_budgets=["100"])
+    shift.status, shift.version = "applied", shift.version + 1
+    for item in shift_items(db, shift.id):
+        item.old_budget, item.status = Decimal("50"), "applied"
+        item.applied_at = dt.datetime(2024, 3, 5, 23, 30, tzinfo=dt.UTC)  # 00:30 in Berlin
+    db.commit()
+    r = client.get("/api/v1/pacing?month=2024-03-01&as_of=2024-03-10", headers=as_role("viewer"))
+    account = {(x["scope"], x["scope_key"]): x for x in r.json()["data"]}[("account",
+                                                                             "meta:act_H")]
+    # ratio 0.9 (not 675 / 1000): 675 + 21 x 100 x 0.9
+    assert account["forecast_method"] == "budgets" and account["forecast"] == "2565.00"
