@@ -104,11 +104,15 @@ def build_world(sb: SandboxConnector, days: list[dt.date]) -> World:
     active = [c for c in sb.campaigns if c.status == "ACTIVE"]
     fx = {c.index: 1.0 / c.account.fx_to_eur for c in active}
     spend = {(c.index, d): sb.true_day(c, d)[0] * fx[c.index] for c in active for d in days}
-    budget = {(c.budget_key, d): sb.budget_on(c, d) * fx[c.index] for c in active for d in days}
+    # A shared budget's amount as its first campaign reads it (what the sync keeps).
+    budget: dict[tuple[str, dt.date], float] = {}
+    for c in active:
+        for d in days:
+            budget.setdefault((c.budget_key, d), sb.budget_on(c, d) * fx[c.index])
     scopes: dict[Scope, list[SimCampaign]] = defaultdict(list)
     for c in active:
         for key in (("total", ""), ("network", c.account.network),
-                    ("account", c.account.external_id)):
+                    ("account", f"{c.account.network}:{c.account.external_id}")):
             scopes[key].append(c)
     return World(spend, budget, dict(scopes), fx)
 
@@ -139,10 +143,10 @@ def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
     return BudgetOutlook(past=past, future=future, prior_ratio=prior)
 
 
-def replay_month(seed: int, month: dt.date, world: str,
-                 forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
-    """``world``: ``held 0.1`` (budgets held, a weekly shift moves each by up to 10%), or
-    ``unannounced``."""
+def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...]
+              ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
+    """(forecast day, scope) -> (pacing on that day, the month's actual spend). ``world``:
+    ``held 0.1`` (budgets held, a weekly shift moves each by up to 10%), or ``unannounced``."""
     sb = SandboxConnector(seed=seed)
     held = world.startswith("held")
     approved = hold_budgets(sb, month, seed, float(world.split()[1])) if held else {}
@@ -150,7 +154,7 @@ def replay_month(seed: int, month: dt.date, world: str,
     start = month - dt.timedelta(days=HISTORY_DAYS)
     days = [start + dt.timedelta(days=i) for i in range((mdays[-1] - start).days + 2)]
     w = build_world(sb, days)
-    out: list[Error] = []
+    out: dict[tuple[int, Scope], tuple[PacingResult, float]] = {}
     order = sorted(w.scopes, key=lambda s: ({"total": 0, "network": 1, "account": 2}[s[0]], s))
     for fday in forecast_days:
         as_of = month.replace(day=fday)
@@ -164,8 +168,15 @@ def replay_month(seed: int, month: dt.date, world: str,
                      budgets=outlook(w, cs, as_of, mdays[-1], held, approved, prior))
             if scope[0] == "network":
                 priors[scope[1]] = r.delivery_ratio
-            out.extend(_errors(world, fday, scope, r, actual))
+            out[(fday, scope)] = (r, actual)
     return out
+
+
+def replay_month(seed: int, month: dt.date, world: str,
+                 forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
+    return [e for (day, scope), (r, actual) in forecasts(seed, month, world,
+                                                          forecast_days).items()
+            for e in _errors(world, day, scope, r, actual)]
 
 
 def _errors(world: str, day: int, scope: Scope, r: PacingResult, actual: float) -> list[Error]:
