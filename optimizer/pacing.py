@@ -11,7 +11,8 @@
   one from the day it takes effect) x the scope's **delivery ratio** (spend / budget over the
   last ``ratio_days``, each day's ratio capped at ``ratio_cap`` x the median day's, shrunk
   towards the network's ratio with the weight of ``prior_days`` days). The range is the 80%
-  interval of the remaining spend from the day-to-day variance of the ratio.
+  interval of the remaining spend from the day-to-day variance of the ratio, the ratio's own
+  uncertainty and budgets moving as they moved over the last ``weekday_weeks``.
 - **Forecast** (``run_rate``, no budgets: e.g. CSV-imported campaigns): month-to-date spend +
   run rate x the weights of the days left; the range from the day-to-day variance of the
   deseasoned spend.

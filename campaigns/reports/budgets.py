@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -42,11 +43,6 @@ class BudgetLine:
     campaign_keys: list[str] = field(default_factory=list)
     applied: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # (day, old budget)
     approved: Decimal | None = None
-
-    def amount_on(self, day: dt.date) -> Decimal:
-        """The budget in force on a past day: the old budget of the first change after it."""
-        later = [old for applied_on, old in sorted(self.applied) if applied_on > day]
-        return later[0] if later else self.current
 
 
 def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list[BudgetLine]:
@@ -116,28 +112,50 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     """Each scope's budget per day from ``start`` to the month's end, in the reporting
     currency (a future day at the last known rate). A budget without an FX rate is left out:
     its scopes forecast from the budgets that have one, or from the run rate."""
-    out: dict[Scope, ScopeBudgets] = defaultdict(ScopeBudgets)
-    today = as_of + dt.timedelta(days=1)
-    past_days = [start + dt.timedelta(days=i) for i in range((as_of - start).days + 1)]
-    future_days = [today + dt.timedelta(days=i) for i in range((month_end - as_of).days)]
+    n_past, n_future = (as_of - start).days + 1, max(0, (month_end - as_of).days)
+    past_days = [start + dt.timedelta(days=i) for i in range(n_past)]
+    rates: dict[str, np.ndarray | None] = {}
+    past: dict[Scope, np.ndarray] = defaultdict(lambda: np.zeros(n_past))
+    future: dict[Scope, np.ndarray] = defaultdict(lambda: np.zeros(n_future))
+    shared: set[Scope] = set()
     for line in lines:
         cur = line.account.currency
-        try:
-            last_rate = float(fx.rate(cur, as_of))
-            past = {d: float(line.amount_on(d) * fx.rate(cur, d)) for d in past_days}
-        except FxRateMissingError:
+        if cur not in rates:
+            rates[cur] = _rates(fx, cur, past_days)
+        rate = rates[cur]
+        if rate is None:
             continue
-        future = {d: float(line.current) * last_rate for d in future_days[:1]}
-        later = line.approved if line.approved is not None else line.current
-        future |= {d: float(later) * last_rate for d in future_days[1:]}
+        amounts = np.full(n_past, float(line.current))
+        for applied_on, old in sorted(line.applied, reverse=True):  # latest first
+            amounts[:max(0, min(n_past, (applied_on - start).days))] = float(old)
+        ahead = np.full(n_future, float(line.current) * rate[-1])
+        if line.approved is not None:
+            ahead[1:] = float(line.approved) * rate[-1]  # from tomorrow: tonight's apply
         keys: list[Scope] = [("total", ""), ("network", line.account.network),
                              ("account", account_key(line.account))]
         keys += [("campaign", k) for k in line.campaign_keys if k in campaign_keys]
         for key in keys:
-            target = out[key]
-            target.shared |= key[0] == "campaign" and line.level == "shared"
-            for d, v in past.items():
-                target.past[d] = target.past.get(d, 0.0) + v
-            for d, v in future.items():
-                target.future[d] = target.future.get(d, 0.0) + v
-    return dict(out)
+            past[key] += amounts * rate
+            future[key] += ahead
+            if key[0] == "campaign" and line.level == "shared":
+                shared.add(key)
+    future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
+    return {key: ScopeBudgets(dict(zip(past_days, past[key].tolist(), strict=True)),
+                              dict(zip(future_days, future[key].tolist(), strict=True)),
+                              key in shared)
+            for key in past}
+
+
+def _rates(fx: FxTable, currency: str, days: list[dt.date]) -> np.ndarray | None:
+    """Each day's rate (a day before the first loaded rate takes the next one); ``None``
+    without a rate on the last day."""
+    out = np.zeros(len(days))
+    known: float | None = None
+    for i in range(len(days) - 1, -1, -1):
+        try:
+            known = float(fx.rate(currency, days[i]))
+        except FxRateMissingError:
+            if known is None:
+                return None
+        out[i] = known
+    return out

@@ -108,9 +108,9 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     for scope_key in plans:
         series.setdefault(scope_key, {})
 
-    ratio_start = max(start, as_of - dt.timedelta(days=t.ratio_days - 1))
-    budgets = scope_budgets(budget_lines(session, p, ratio_start), fx, start=ratio_start,
-                            as_of=as_of, month_end=m_end, campaign_keys=campaign_keys)
+    # From the history's start: how budgets moved over those weeks widens the range.
+    budgets = scope_budgets(budget_lines(session, p, start), fx, start=start, as_of=as_of,
+                            month_end=m_end, campaign_keys=campaign_keys)
     order = {"total": 0, "network": 1, "account": 2, "campaign": 3}
     scopes = []
     priors: dict[str, float | None] = {}  # network -> its delivery ratio
