@@ -25,7 +25,7 @@ from sqlmodel import Session
 from campaigns.admin.fx import FxTable
 from campaigns.errors import FxRateMissingError
 from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, Portfolio, ShiftItem
-from campaigns.scopes import account_key, campaign_key
+from campaigns.scopes import account_key
 
 PENDING_SHIFTS = ("approved", "applying", "partially_applied", "failed")
 PENDING_ITEMS = ("approved", "applying", "failed")
@@ -47,30 +47,40 @@ class BudgetLine:
 
 def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list[BudgetLine]:
     """The portfolio's active daily budgets, with the shifts applied since ``since`` and the
-    approved ones not yet applied."""
+    approved ones not yet applied. Columns, not ORM rows: a portfolio has many campaigns."""
+    accounts = {a.id: a for a in session.scalars(
+        select(AdAccount).where(AdAccount.portfolio_id == portfolio.id))}
+    c = Campaign
     rows = session.execute(
-        select(Campaign, AdAccount).join(AdAccount, AdAccount.id == Campaign.account_id)
-        .where(AdAccount.portfolio_id == portfolio.id, Campaign.status == "active")
-        .order_by(Campaign.id)
+        select(c.id, c.account_id, c.external_id, c.budget_level, c.budget_external_id,
+               c.daily_budget)
+        .where(c.account_id.in_(accounts), c.status == "active")  # type: ignore[attr-defined]
+        .order_by(c.id)
     ).all()
     lines: dict[tuple[int, str, str], BudgetLine] = {}
-    adset_owners = {c.id: (c, a) for c, a in rows if c.budget_level == "adset"}
-    for campaign, account in rows:
-        if campaign.budget_level == "adset" or not campaign.daily_budget:
+    adset_owners: dict[int, tuple[int, str]] = {}
+    for cid, account_id, ext, budget_level, budget_ext, daily_budget in rows:
+        account = accounts[account_id]
+        if budget_level == "adset":
+            adset_owners[cid] = (account_id, f"{account_key(account)}:{ext}")
             continue
-        level = "shared" if campaign.budget_level == "shared" else "campaign"
-        target = campaign.budget_external_id or campaign.external_id
-        line = lines.setdefault((account.id, level, target), BudgetLine(  # type: ignore[arg-type]
-            account, level, target, Decimal(campaign.daily_budget)))
-        line.campaign_keys.append(campaign_key(account, campaign))
+        if not daily_budget:
+            continue
+        level = "shared" if budget_level == "shared" else "campaign"
+        target = budget_ext or ext
+        line = lines.setdefault((account_id, level, target), BudgetLine(
+            account, level, target, Decimal(daily_budget)))
+        line.campaign_keys.append(f"{account_key(account)}:{ext}")
     if adset_owners:
-        for adset in session.scalars(select(AdSet).where(
-                AdSet.campaign_id.in_(adset_owners), AdSet.status == "active")):  # type: ignore[attr-defined]
-            if adset.daily_budget:
-                campaign, account = adset_owners[adset.campaign_id]
-                lines[(account.id, "adset", adset.external_id)] = BudgetLine(  # type: ignore[index]
-                    account, "adset", adset.external_id, Decimal(adset.daily_budget),
-                    [campaign_key(account, campaign)])
+        a = AdSet
+        for campaign_id, ext, daily_budget in session.execute(
+            select(a.campaign_id, a.external_id, a.daily_budget).where(
+                a.campaign_id.in_(adset_owners), a.status == "active")  # type: ignore[attr-defined]
+        ):
+            if daily_budget:
+                account_id, key = adset_owners[campaign_id]
+                lines[(account_id, "adset", ext)] = BudgetLine(
+                    accounts[account_id], "adset", ext, Decimal(daily_budget), [key])
     _attach_shifts(session, portfolio, lines, since)
     return list(lines.values())
 
@@ -114,31 +124,44 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     its scopes forecast from the budgets that have one, or from the run rate."""
     n_past, n_future = (as_of - start).days + 1, max(0, (month_end - as_of).days)
     past_days = [start + dt.timedelta(days=i) for i in range(n_past)]
-    rates: dict[str, np.ndarray | None] = {}
-    past: dict[Scope, np.ndarray] = defaultdict(lambda: np.zeros(n_past))
-    future: dict[Scope, np.ndarray] = defaultdict(lambda: np.zeros(n_future))
+    # Sums per (scope, currency) in the account currency; only a budget a shift moved needs
+    # an array of its own, so many budgets cost a few additions each.
+    flat: dict[tuple[Scope, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    moved: dict[tuple[Scope, str], np.ndarray] = {}
     shared: set[Scope] = set()
     for line in lines:
-        cur = line.account.currency
-        if cur not in rates:
-            rates[cur] = _rates(fx, cur, past_days)
-        rate = rates[cur]
-        if rate is None:
-            continue
-        amounts = np.full(n_past, float(line.current))
-        for applied_on, old in sorted(line.applied, reverse=True):  # latest first
-            amounts[:max(0, min(n_past, (applied_on - start).days))] = float(old)
-        ahead = np.full(n_future, float(line.current) * rate[-1])
-        if line.approved is not None:
-            ahead[1:] = float(line.approved) * rate[-1]  # from tomorrow: tonight's apply
+        cur, now = line.account.currency, float(line.current)
+        later = now if line.approved is None else float(line.approved)  # tonight's apply
+        history = None
+        if line.applied:
+            history = np.full(n_past, now)
+            for applied_on, old in sorted(line.applied, reverse=True):  # latest first
+                history[:max(0, min(n_past, (applied_on - start).days))] = float(old)
         keys: list[Scope] = [("total", ""), ("network", line.account.network),
                              ("account", account_key(line.account))]
         keys += [("campaign", k) for k in line.campaign_keys if k in campaign_keys]
         for key in keys:
-            past[key] += amounts * rate
-            future[key] += ahead
+            sums = flat[(key, cur)]
+            sums[1] += now
+            sums[2] += later
+            if history is None:
+                sums[0] += now
+            else:
+                moved[(key, cur)] = moved.get((key, cur), np.zeros(n_past)) + history
             if key[0] == "campaign" and line.level == "shared":
                 shared.add(key)
+    rates = {cur: _rates(fx, cur, past_days) for cur in {cur for _, cur in flat}}
+    past: dict[Scope, np.ndarray] = {}
+    future: dict[Scope, np.ndarray] = {}
+    for (key, cur), (steady, today, later) in flat.items():
+        rate = rates[cur]
+        if rate is None:
+            continue
+        amounts = moved.get((key, cur), 0.0) + steady
+        past[key] = past.get(key, 0.0) + amounts * rate
+        ahead = np.full(n_future, later * rate[-1])
+        ahead[:1] = today * rate[-1]
+        future[key] = future.get(key, 0.0) + ahead
     future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
     return {key: ScopeBudgets(dict(zip(past_days, past[key].tolist(), strict=True)),
                               dict(zip(future_days, future[key].tolist(), strict=True)),
