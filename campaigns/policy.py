@@ -49,14 +49,25 @@ class ServicePolicy(ShiftPolicy):
 
 
 class PacingSettings(_Strict):
-    over_threshold: float = Field(0.1, ge=0, le=10, description="forecast above plan by this")
-    under_threshold: float = Field(0.1, ge=0, le=1, description="forecast below plan by this")
+    over_threshold: float = Field(0.05, ge=0, le=10, description="forecast above plan by this")
+    under_threshold: float = Field(0.05, ge=0, le=1, description="forecast below plan by this")
     run_rate_days: int = Field(14, ge=1, le=90)
     weekday_weeks: int = Field(8, ge=1, le=52)
     spike_cap: float = Field(
         2.0, ge=1, le=10,
         description="a day above this multiple of the median day counts as this multiple "
         "(Google may spend 2x a daily budget on one day, Meta +75%)",
+    )
+    ratio_days: int = Field(14, ge=1, le=90, description="days the delivery ratio is read from")
+    ratio_cap: float = Field(
+        1.25, ge=1, le=10,
+        description="a day's spend/budget above this multiple of the median day's counts as "
+        "this multiple",
+    )
+    prior_days: float = Field(
+        3.0, ge=0, le=90,
+        description="an account's or campaign's delivery ratio leans on its network's with "
+        "the weight of this many days",
     )
 
 

@@ -6,7 +6,16 @@
   ``spike_cap`` x the median counted as ``spike_cap`` x the median. Google may spend up to 2x a
   daily budget on a day and Meta overdelivers by up to 75% on a day; one such day moves the
   forecast little and never decides the status alone.
-- **Forecast**: month-to-date spend + run rate x the weights of the days left.
+- **Forecast** (``budgets``, when the scope's daily budgets are known): month-to-date spend +
+  the sum over the days left of that day's budget (the current one, or an approved shift's new
+  one from the day it takes effect) x the scope's **delivery ratio** (spend / budget over the
+  last ``ratio_days``, each day's ratio capped at ``ratio_cap`` x the median day's, shrunk
+  towards the network's ratio with the weight of ``prior_days`` days). The range is the 80%
+  interval of the remaining spend from the day-to-day variance of the ratio, the ratio's own
+  uncertainty and budgets moving as they moved over the last ``weekday_weeks``.
+- **Forecast** (``run_rate``, no budgets: e.g. CSV-imported campaigns): month-to-date spend +
+  run rate x the weights of the days left; the range from the day-to-day variance of the
+  deseasoned spend.
 - **Status**: forecast / plan above ``1 + over`` is ``over``, below ``1 - under`` is ``under``.
 """
 
@@ -15,21 +24,39 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 MIN_WEIGHT_DAYS = 28  # four of each weekday before a pattern counts
 WEIGHT_CLIP = (0.25, 4.0)
+Z80 = 1.2816  # the 10th and 90th percentiles of a normal: an 80% range
 
 
 @dataclass(frozen=True)
 class PacingThresholds:
-    over: float = 0.1
-    under: float = 0.1
+    over: float = 0.05
+    under: float = 0.05
     run_rate_days: int = 14
     weekday_weeks: int = 8
     spike_cap: float = 2.0
+    ratio_days: int = 14
+    ratio_cap: float = 1.25
+    prior_days: float = 3.0
+
+
+@dataclass(frozen=True)
+class BudgetOutlook:
+    """A scope's daily budgets (the sum over its budgets, in the report's currency).
+
+    ``past`` holds the budget in force on recent days, ``future`` on each day left in the
+    month (today's budget, then an approved shift's from the day it takes effect); a day
+    missing from ``future`` has no budget (paused). ``prior_ratio`` is the network's delivery
+    ratio, which a scope with few days of its own leans on."""
+
+    past: Mapping[dt.date, float] = field(default_factory=dict)
+    future: Mapping[dt.date, float] = field(default_factory=dict)
+    prior_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,11 @@ class PacingResult:
     days_elapsed: int
     days_in_month: int
     weekday_weights: tuple[float, ...]
+    forecast_low: float = 0.0
+    forecast_high: float = 0.0
+    forecast_method: str = "run_rate"  # budgets | run_rate
+    delivery_ratio: float | None = None
+    run_rate_forecast: float = 0.0  # month-to-date + run rate x days left, whatever the method
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
@@ -103,14 +135,124 @@ def run_rate(values: np.ndarray, start: dt.date, weights: np.ndarray, spike_cap:
     return float(deseasoned.mean())
 
 
+@dataclass(frozen=True)
+class Forecast:
+    value: float
+    low: float
+    high: float
+    method: str
+    delivery_ratio: float | None = None
+
+
+def delivery_ratio(
+    spend: np.ndarray, budget: np.ndarray, *, prior: float | None, prior_days: float,
+    cap: float,
+) -> tuple[float, float, int] | None:
+    """(ratio, variance of a day's ratio, days) over the days that had a budget; ``None``
+    without such a day or a prior. A day's ratio above ``cap`` x the median day's counts as
+    that much: one day of a platform overdelivering hard is not the scope's pace."""
+    has = budget > 0
+    s, b = spend[has], budget[has]
+    if len(b) == 0:  # a scope new to its budgets paces as its network does
+        return None if prior is None else (prior, (0.25 * prior) ** 2, 0)
+    daily = s / b
+    median = float(np.median(daily))
+    if median > 0:
+        daily = np.minimum(daily, cap * median)
+    # Budget-weighted: a day with a larger budget says more about the pace of that money.
+    spent, weight = float((daily * b).sum()), float(b.sum())
+    var = float(daily.var(ddof=1)) if len(b) > 1 else float(0.25 * daily[0]) ** 2
+    if prior is not None and prior_days > 0:
+        mean_b = weight / len(b)
+        spent += prior_days * prior * mean_b
+        weight += prior_days * mean_b
+    return spent / weight, var, len(b)
+
+
+def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresholds) -> float:
+    """Mean squared day-to-day log change of the scope's budget over the weekday window."""
+    b = _daily_array(past, as_of - dt.timedelta(days=7 * t.weekday_weeks - 1), as_of)
+    both = (b[1:] > 0) & (b[:-1] > 0)
+    if not both.any():
+        return 0.0
+    return float(np.mean(np.log(b[1:][both] / b[:-1][both]) ** 2))
+
+
+def budget_forecast(
+    daily: Mapping[dt.date, float], spend_to_date: float, outlook: BudgetOutlook, *,
+    as_of: dt.date, month_start: dt.date, month_end: dt.date, t: PacingThresholds,
+    first_day: dt.date | None,
+) -> Forecast | None:
+    """Month-to-date + each day left's budget x the delivery ratio, with an 80% range;
+    ``None`` when the budgets say nothing of the scope's pace (no budgeted day, no prior)."""
+    r_start = max(as_of - dt.timedelta(days=t.ratio_days - 1), first_day or dt.date.min)
+    spend = _daily_array(daily, r_start, as_of)
+    budget = _daily_array(outlook.past, r_start, as_of)
+    est = delivery_ratio(spend, budget, prior=outlook.prior_ratio, prior_days=t.prior_days,
+                         cap=t.ratio_cap)
+    if est is None:
+        return None
+    ratio, var, n = est
+    left = _daily_array(outlook.future, max(month_start, as_of + dt.timedelta(days=1)),
+                        month_end)
+    remaining = ratio * float(left.sum())
+    # Each day left varies on its own around the ratio, and the ratio itself is an estimate
+    # from n days (plus the prior's weight): the two spreads add.
+    total_left = float(left.sum())
+    spread = var * float((left**2).sum()) + var / max(n + t.prior_days, 1.0) * total_left**2
+    # Budgets not yet approved will move as they have moved: a random walk with the scope's
+    # daily variance of budget changes, so day k's budget varies by k x that; summed over the
+    # days left, (sum of the budgets from day k on)^2 per day k.
+    tails = np.cumsum(left[::-1])[::-1]
+    spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
+    half = Z80 * spread**0.5
+    value = spend_to_date + remaining
+    return Forecast(value, spend_to_date + max(0.0, remaining - half), value + half, "budgets",
+                    ratio)
+
+
+def run_rate_forecast(
+    hist: np.ndarray, h_start: dt.date, spend_to_date: float, rate: float, weights: np.ndarray,
+    *, as_of: dt.date, month_start: dt.date, month_end: dt.date, t: PacingThresholds,
+) -> Forecast:
+    """Month-to-date + run rate x the weights of the days left, with an 80% range from the
+    day-to-day variance of the deseasoned spend over the run-rate window."""
+    first_left = max(month_start, as_of + dt.timedelta(days=1))
+    left_w = _weight_sum(weights, first_left, month_end)
+    left_days = max(0, (month_end - first_left).days + 1)
+    rr_start = max(h_start, as_of - dt.timedelta(days=t.run_rate_days - 1))
+    window = hist[(rr_start - h_start).days:]
+    if len(window) > 1:
+        deseasoned = window / weights[(np.arange(len(window)) + rr_start.weekday()) % 7]
+        var, n = float(deseasoned.var(ddof=1)), len(window)
+    else:
+        var, n = (0.25 * rate) ** 2, 1
+    half = Z80 * (var * left_days + var / n * left_days**2) ** 0.5
+    remaining = rate * left_w
+    value = spend_to_date + remaining
+    return Forecast(value, spend_to_date + max(0.0, remaining - half), value + half, "run_rate")
+
+
+def pacing_status(forecast_ratio: float | None, t: PacingThresholds) -> str:
+    if forecast_ratio is None:
+        return "no_plan"
+    if forecast_ratio > 1 + t.over:
+        return "over"
+    if forecast_ratio < 1 - t.under:
+        return "under"
+    return "on_track"
+
+
 def pace(
     daily: Mapping[dt.date, float], *, planned: float | None, month: dt.date, as_of: dt.date,
     thresholds: PacingThresholds = PacingThresholds(),
-    first_day: dt.date | None = None,
+    first_day: dt.date | None = None, budgets: BudgetOutlook | None = None,
 ) -> PacingResult:
     """Pacing of one scope. ``daily`` maps a day to its spend (missing days spent nothing);
     ``first_day`` is when the scope started spending (default: its first day in ``daily``);
-    days before it are not history, so a new campaign's run rate is not diluted by zeros."""
+    days before it are not history, so a new campaign's run rate is not diluted by zeros.
+    With ``budgets`` the forecast follows them (method ``budgets``); without, or when they
+    say nothing of the pace, it follows the run rate (method ``run_rate``)."""
     t = thresholds
     if first_day is None and daily:
         first_day = min(daily)
@@ -129,27 +271,26 @@ def pace(
 
     rr_start = max(h_start, as_of - dt.timedelta(days=t.run_rate_days - 1))
     rate = run_rate(hist[(rr_start - h_start).days:], rr_start, weights, t.spike_cap)
+    by_rate = run_rate_forecast(hist, h_start, spend_to_date, rate, weights, as_of=as_of,
+                                month_start=m_start, month_end=m_end, t=t)
+    by_budget = None if budgets is None else budget_forecast(
+        daily, spend_to_date, budgets, as_of=as_of, month_start=m_start, month_end=m_end, t=t,
+        first_day=first_day)
+    f = by_budget or by_rate
 
     total_w = _weight_sum(weights, m_start, m_end)
     elapsed_w = _weight_sum(weights, m_start, elapsed_end)
-    left_w = _weight_sum(weights, max(m_start, as_of + dt.timedelta(days=1)), m_end)
     plan = float(planned) if planned is not None else 0.0
     expected = plan * elapsed_w / total_w if total_w else 0.0
-    forecast = spend_to_date + rate * left_w
-
     pace_ratio = spend_to_date / expected if expected > 0 else None
-    forecast_ratio = forecast / plan if plan > 0 else None
-    if forecast_ratio is None:
-        status = "no_plan"
-    elif forecast_ratio > 1 + t.over:
-        status = "over"
-    elif forecast_ratio < 1 - t.under:
-        status = "under"
-    else:
-        status = "on_track"
+    forecast_ratio = f.value / plan if plan > 0 else None
     return PacingResult(
         planned=plan, spend_to_date=spend_to_date, expected_to_date=expected,
-        forecast=forecast, run_rate=rate, pace_ratio=pace_ratio, forecast_ratio=forecast_ratio,
-        status=status, days_elapsed=days_elapsed, days_in_month=days_in_month,
-        weekday_weights=tuple(float(x) for x in weights),
+        forecast=float(f.value), run_rate=rate, pace_ratio=pace_ratio,
+        forecast_ratio=forecast_ratio,
+        status=pacing_status(forecast_ratio, t), days_elapsed=days_elapsed,
+        days_in_month=days_in_month, weekday_weights=tuple(float(x) for x in weights),
+        forecast_low=float(f.low), forecast_high=float(f.high), forecast_method=f.method,
+        delivery_ratio=None if f.delivery_ratio is None else float(f.delivery_ratio),
+        run_rate_forecast=float(by_rate.value),
     )

@@ -23,6 +23,10 @@ class PacingRow(BaseModel):
     pace_ratio: float | None = Field(description="spend to date / expected to date")
     forecast_ratio: float | None = Field(description="forecast / plan")
     status: Literal["on_track", "under", "over", "no_plan"]
+    forecast_low: Decimal = Field(description="the forecast's 80% range, low end")
+    forecast_high: Decimal = Field(description="the forecast's 80% range, high end")
+    forecast_method: Literal["budgets", "run_rate"] = Field(
+        description="budgets: daily budgets x delivery ratio; run_rate: no budgets known")
 
 
 class PacingReport(BaseModel):

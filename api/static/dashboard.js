@@ -46,7 +46,10 @@ async function loadPacing() {
     el("td", { class: "num", "data-label": "Plan" }, money(row.planned, row.currency)),
     el("td", { class: "num", "data-label": "Spend to date" }, money(row.spend_to_date, row.currency)),
     el("td", { class: "num", "data-label": "Expected to date" }, money(row.expected_to_date, row.currency)),
-    el("td", { class: "num", "data-label": "Forecast" }, money(row.forecast, row.currency)),
+    el("td", { class: "num", "data-label": "Forecast",
+      title: `80% range; from ${row.forecast_method === "budgets" ? "daily budgets" : "run rate"}` },
+      money(row.forecast, row.currency), el("small", { class: "range" },
+        ` ${money(row.forecast_low, row.currency)}–${money(row.forecast_high, row.currency)}`)),
     el("td", { "data-label": "Status" },
       el("span", { class: `status status-${row.status}` }, row.status.replace("_", " ")))));
   $("#pacing tbody").replaceChildren(...(rows.length ? rows

@@ -15,21 +15,25 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from campaigns.models import BudgetPlan, FxRate, SyncRun
+from campaigns.models import BudgetPlan, BudgetShift, FxRate, SyncRun
 
 T = TypeVar("T")
 MAX_ENTRIES = 256
 
 
 def data_stamp(session: Session) -> tuple[Any, ...]:
-    """Changes whenever a sync finishes or a plan or FX rate changes (cheap: small tables and
-    primary keys)."""
+    """Changes whenever a sync finishes, a plan or FX rate changes or a shift moves (cheap:
+    small tables and primary keys)."""
     sync = session.execute(select(func.max(SyncRun.id), func.max(SyncRun.finished_at))).one()
     plan = session.execute(
         select(func.max(BudgetPlan.updated_at), func.count(BudgetPlan.id))
     ).one()
     fx = session.execute(select(func.max(FxRate.id), func.count(FxRate.id))).one()
-    return (*sync, *plan, *fx)
+    # Pacing forecasts from approved and applied shifts: every transition bumps a version.
+    shifts = session.execute(
+        select(func.count(BudgetShift.id), func.sum(BudgetShift.version))  # type: ignore[arg-type]
+    ).one()
+    return (*sync, *plan, *fx, *shifts)
 
 
 class ReportCache:

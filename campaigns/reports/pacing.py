@@ -15,6 +15,7 @@ from campaigns.admin.fx import FxTable
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan, Portfolio
 from campaigns.policy import PacingSettings
+from campaigns.reports.budgets import budget_lines, scope_budgets
 from campaigns.reports.cache import ReportCache, data_stamp
 from campaigns.reports.spend import (
     account_daily_local,
@@ -22,7 +23,14 @@ from campaigns.reports.spend import (
     portfolio_accounts,
     to_reporting,
 )
-from optimizer.pacing import PacingResult, PacingThresholds, history_start, month_bounds, pace
+from optimizer.pacing import (
+    BudgetOutlook,
+    PacingResult,
+    PacingThresholds,
+    history_start,
+    month_bounds,
+    pace,
+)
 
 CENT = Decimal("0.01")
 
@@ -48,7 +56,8 @@ class PacingReport:
 def thresholds(s: PacingSettings) -> PacingThresholds:
     return PacingThresholds(over=s.over_threshold, under=s.under_threshold,
                             run_rate_days=s.run_rate_days, weekday_weeks=s.weekday_weeks,
-                            spike_cap=s.spike_cap)
+                            spike_cap=s.spike_cap, ratio_days=s.ratio_days,
+                            ratio_cap=s.ratio_cap, prior_days=s.prior_days)
 
 
 def default_as_of(today: dt.date | None = None) -> dt.date:
@@ -99,13 +108,24 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     for scope_key in plans:
         series.setdefault(scope_key, {})
 
+    # From the history's start: how budgets moved over those weeks widens the range.
+    budgets = scope_budgets(budget_lines(session, p, start), fx, start=start, as_of=as_of,
+                            month_end=m_end, campaign_keys=campaign_keys)
     order = {"total": 0, "network": 1, "account": 2, "campaign": 3}
     scopes = []
+    priors: dict[str, float | None] = {}  # network -> its delivery ratio
     for (scope, key), daily in sorted(series.items(), key=lambda kv: (order[kv[0][0]], kv[0])):
         planned = plans.get((scope, key))
+        b = budgets.get((scope, key))
+        network = key.split(":")[0] if scope in ("account", "campaign") else None
+        outlook = None if b is None else BudgetOutlook(
+            past=b.past, future=b.future,
+            prior_ratio=None if network is None or b.shared else priors.get(network))
         result = pace({d: float(v) for d, v in daily.items()},
                       planned=float(planned) if planned is not None else None,
-                      month=month, as_of=as_of, thresholds=t)
+                      month=month, as_of=as_of, thresholds=t, budgets=outlook)
+        if scope == "network":
+            priors[key] = result.delivery_ratio
         scopes.append(ScopePacing(scope, key, result))
     total = scopes[0].result
     return PacingReport(p.name, p.reporting_currency, month, as_of, total.days_elapsed,

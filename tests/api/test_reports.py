@@ -6,16 +6,19 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from campaigns.models import ShiftItem
 from tests.api.factories import (
     add_fx,
     add_metrics,
     create_account,
     create_campaign,
     create_plan,
+    create_shift,
 )
 
 Headers = Callable[[str], dict[str, str]]
@@ -118,3 +121,66 @@ def test_finance_forbidden_for_service(client: TestClient, as_role: Headers) -> 
     r = client.get("/api/v1/finance/spend-vs-plan?start_month=2024-02-01&end_month=2024-03-01",
                    headers=as_role("service"))
     assert r.status_code == 403
+
+
+def test_pacing_forecast_follows_budgets_and_approved_shifts(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    acc = create_account(db, network="meta", currency="EUR", external_id="act_F")
+    camp = create_campaign(db, account=acc, external_id="F1", daily_budget="100")
+    add_metrics(db, campaign=camp, start=D(2024, 3, 1), spends=["90"] * 10)  # ratio 0.9
+    no_budget = create_campaign(db, account=create_account(db, network="tiktok",
+                                                           external_id="tt_X"),
+                                external_id="X1", daily_budget="0")  # as a CSV import leaves it
+    add_metrics(db, campaign=no_budget, start=D(2024, 3, 1), spends=["10"] * 10)
+    create_plan(db, month=D(2024, 3, 1), planned="2790", scope="account", scope_key="meta:act_F")
+    db.commit()
+
+    def rows() -> dict[tuple[str, str], dict]:
+        r = client.get("/api/v1/pacing?month=2024-03-01&as_of=2024-03-10",
+                       headers=as_role("viewer"))
+        assert r.status_code == 200, r.text
+        return {(x["scope"], x["scope_key"]): x for x in r.json()["data"]}
+
+    account = rows()[("account", "meta:act_F")]
+    assert account["forecast_method"] == "budgets"
+    assert account["forecast"] == "2790.00" and account["status"] == "on_track"  # 900 + 21 x 90
+    assert account["forecast_low"] == account["forecast_high"] == "2790.00"  # no noise at all
+    tiktok = rows()[("network", "tiktok")]
+    assert tiktok["forecast_method"] == "run_rate" and tiktok["forecast"] == "310.00"
+    assert float(tiktok["forecast_low"]) <= 310 <= float(tiktok["forecast_high"])
+
+    # approved, not yet applied: 100 today, 150 from tomorrow: 900 + 90 + 20 x 135 = 3690
+    shift = create_shift(db, campaigns=[camp], new_budgets=["150"])
+    shift.status, shift.version = "approved", shift.version + 1  # as approve() leaves it
+    for item in shift_items(db, shift.id):
+        item.status = "approved"
+    db.commit()
+    client.app.state.responses.invalidate()  # as a write through the API does  # type: ignore[attr-defined]
+    account = rows()[("account", "meta:act_F")]
+    assert account["forecast"] == "3690.00" and account["status"] == "over"
+
+
+def shift_items(db: Session, shift_id: int | None) -> list[ShiftItem]:
+    return list(db.exec(select(ShiftItem).where(ShiftItem.shift_id == shift_id)))
+
+
+def test_pacing_reads_past_budgets_through_applied_shifts(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    acc = create_account(db, network="meta", currency="EUR", external_id="act_H",
+                         timezone="Europe/Berlin")
+    camp = create_campaign(db, account=acc, external_id="H1", daily_budget="100")
+    # 50 a day until a shift applied on 6 March (Berlin) raised it to 100; delivery 0.9 all along
+    add_metrics(db, campaign=camp, start=D(2024, 3, 1), spends=["45"] * 5 + ["90"] * 5)
+    shift = create_shift(db, campaigns=[camp], new_budgets=["100"])
+    shift.status, shift.version = "applied", shift.version + 1
+    for item in shift_items(db, shift.id):
+        item.old_budget, item.status = Decimal("50"), "applied"
+        item.applied_at = dt.datetime(2024, 3, 5, 23, 30, tzinfo=dt.UTC)  # 00:30 in Berlin
+    db.commit()
+    r = client.get("/api/v1/pacing?month=2024-03-01&as_of=2024-03-10", headers=as_role("viewer"))
+    account = {(x["scope"], x["scope_key"]): x for x in r.json()["data"]}[("account",
+                                                                             "meta:act_H")]
+    # ratio 0.9 (not 675 / 1000): 675 + 21 x 100 x 0.9
+    assert account["forecast_method"] == "budgets" and account["forecast"] == "2565.00"

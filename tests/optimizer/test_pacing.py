@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.pacing import PacingThresholds, pace
+from optimizer.pacing import BudgetOutlook, PacingThresholds, pace
 
 D = dt.date
 
@@ -31,11 +31,19 @@ def test_flat_spend_on_plan() -> None:
 def test_one_day_of_google_2x_is_not_an_alarm() -> None:
     daily = flat(D(2023, 12, 28), D(2024, 1, 10), 100.0)  # 14 days: uniform weekdays
     daily[D(2024, 1, 10)] = 200.0  # Google spends 2x the daily budget on one day
-    r = pace(daily, planned=3100, month=D(2024, 1, 1), as_of=D(2024, 1, 10))
-    # run rate (13 x 100 + 200) / 14; forecast 1100 + 21 x that
+    budgets = BudgetOutlook(past=flat(D(2023, 12, 28), D(2024, 1, 10), 100.0),
+                            future=flat(D(2024, 1, 11), D(2024, 1, 31), 100.0))
+    r = pace(daily, planned=3100, month=D(2024, 1, 1), as_of=D(2024, 1, 10), budgets=budgets)
+    # run rate (13 x 100 + 200) / 14; its forecast 1100 + 21 x that (8% over)
     assert r.run_rate == pytest.approx(1500 / 14)
-    assert r.forecast == pytest.approx(1100 + 21 * 1500 / 14)
+    assert r.run_rate_forecast == pytest.approx(1100 + 21 * 1500 / 14)
+    # the 2x day's ratio counts as 1.25 x the median day's: ratio (13 + 1.25) / 14
+    assert r.forecast_method == "budgets"
+    assert r.forecast == pytest.approx(1100 + 21 * 100 * 14.25 / 14)
     assert r.status == "on_track"
+    without = pace(daily, planned=3100, month=D(2024, 1, 1), as_of=D(2024, 1, 10))
+    assert without.forecast_method == "run_rate"
+    assert without.forecast == pytest.approx(r.run_rate_forecast)
 
 
 def test_meta_overdelivery_day_is_capped_in_run_rate() -> None:
@@ -92,7 +100,8 @@ def test_month_over_and_month_ahead() -> None:
     assert done.days_elapsed == 31 and done.forecast == pytest.approx(3100)
     ahead = pace(daily, planned=2900, month=D(2024, 3, 1), as_of=D(2024, 2, 5))
     assert ahead.days_elapsed == 0 and ahead.spend_to_date == 0
-    assert ahead.forecast == pytest.approx(3100) and ahead.status == "on_track"
+    # 6.9% over plan: beyond the 5% tolerance, not on track
+    assert ahead.forecast == pytest.approx(3100) and ahead.status == "over"
 
 
 def test_no_plan() -> None:
@@ -108,3 +117,105 @@ def test_forecast_never_below_spend_to_date(values: list[float], offset: int) ->
     r = pace(daily, planned=1000, month=D(2024, 2, 1), as_of=start + dt.timedelta(days=offset))
     assert r.forecast >= r.spend_to_date - 1e-6
     assert r.expected_to_date <= 1000 + 1e-6
+
+
+def _outlook(as_of: D, past: float, future: list[float], prior: float | None = None
+             ) -> BudgetOutlook:
+    start = as_of - dt.timedelta(days=60)
+    return BudgetOutlook(
+        past=flat(start, as_of, past),
+        future={as_of + dt.timedelta(days=i + 1): b for i, b in enumerate(future)},
+        prior_ratio=prior,
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 1e5), min_size=1, max_size=70), st.integers(0, 40),
+       st.lists(st.floats(0, 1e5), min_size=0, max_size=70) | st.just([0.0] * 40 + [50.0]),
+       st.lists(st.floats(0, 1e5), min_size=0, max_size=31), st.booleans())
+def test_forecast_lies_within_its_range(spend: list[float], offset: int, past: list[float],
+                                        future: list[float], with_budgets: bool) -> None:
+    start = D(2024, 1, 1)
+    as_of = D(2024, 2, 1) + dt.timedelta(days=offset % 29)
+    daily = {start + dt.timedelta(days=i): v for i, v in enumerate(spend)}
+    budgets = BudgetOutlook(
+        past={start + dt.timedelta(days=i): v for i, v in enumerate(past)},
+        future={as_of + dt.timedelta(days=i + 1): v for i, v in enumerate(future)},
+    ) if with_budgets else None
+    r = pace(daily, planned=1000, month=D(2024, 2, 1), as_of=as_of, budgets=budgets)
+    assert r.spend_to_date - 1e-6 <= r.forecast_low <= r.forecast + 1e-6
+    assert r.forecast - 1e-6 <= r.forecast_high
+    assert r.forecast_method in ("budgets", "run_rate")
+    # plain floats, whatever NumPy computed them with: the API turns them into Decimals
+    assert all(type(x) is float for x in (r.forecast, r.forecast_low, r.forecast_high))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(1, 1e5), st.integers(1, 28), st.floats(0.5, 2.0))
+def test_perfect_delivery_of_constant_budgets(budget: float, day: int, level: float) -> None:
+    as_of = D(2024, 3, day)
+    daily = flat(D(2024, 1, 1), as_of, budget * level)  # spend = budget x level every day
+    r = pace(daily, planned=31 * budget, month=D(2024, 3, 1), as_of=as_of,
+             budgets=_outlook(as_of, budget, [budget] * (31 - day)))
+    assert r.forecast_method == "budgets" and r.delivery_ratio == pytest.approx(level)
+    assert r.forecast == pytest.approx(day * budget * level + (31 - day) * budget * level)
+    # no day-to-day variance, no budget changes: the range is the forecast itself
+    assert r.forecast_low == pytest.approx(r.forecast)
+    assert r.forecast_high == pytest.approx(r.forecast)
+
+
+def test_approved_budgets_and_a_pause_shape_the_forecast() -> None:
+    as_of = D(2024, 3, 10)
+    daily = flat(D(2024, 1, 1), as_of, 100.0)
+    # today at 100, an approved shift to 150 from tomorrow, paused (no budget) the last 11 days
+    future = [100.0] + [150.0] * 9 + [0.0] * 11
+    r = pace(daily, planned=3100, month=D(2024, 3, 1), as_of=as_of,
+             budgets=_outlook(as_of, 100.0, future))
+    assert r.forecast == pytest.approx(1000 + 100 + 9 * 150)
+
+
+def test_a_scope_new_to_its_budget_paces_as_its_network() -> None:
+    as_of = D(2024, 3, 10)
+    budgets = BudgetOutlook(past={}, future=flat(D(2024, 3, 11), D(2024, 3, 31), 100.0),
+                            prior_ratio=0.9)
+    r = pace({}, planned=2000, month=D(2024, 3, 1), as_of=as_of, budgets=budgets)
+    assert r.forecast_method == "budgets" and r.forecast == pytest.approx(21 * 90)
+    assert r.forecast_low < r.forecast < r.forecast_high
+    # few days of its own lean on the prior with the weight of prior_days (3) days
+    short = BudgetOutlook(past=flat(D(2024, 3, 9), as_of, 100.0),
+                          future=budgets.future, prior_ratio=0.9)
+    r = pace(flat(D(2024, 3, 9), as_of, 120.0), planned=2000, month=D(2024, 3, 1),
+             as_of=as_of, budgets=short)
+    assert r.delivery_ratio == pytest.approx((2 * 1.2 + 3 * 0.9) / 5)
+    one_day = pace({as_of: 120.0}, planned=2000, month=D(2024, 3, 1), as_of=as_of,
+                   budgets=BudgetOutlook(past={as_of: 100.0}, future=budgets.future))
+    assert type(one_day.forecast_low) is float and one_day.forecast_low < one_day.forecast
+
+
+@pytest.mark.parametrize(("over", "status"), [(1.07, "over"), (0.93, "under"),
+                                              (1.04, "on_track"), (0.96, "on_track")])
+def test_status_follows_the_forecast_with_default_thresholds(over: float, status: str) -> None:
+    as_of = D(2024, 3, 10)
+    daily = flat(D(2024, 1, 1), as_of, 100.0)
+    r = pace(daily, planned=3100 / over, month=D(2024, 3, 1), as_of=as_of,
+             budgets=_outlook(as_of, 100.0, [100.0] * 21))
+    assert r.forecast == pytest.approx(3100)
+    assert r.forecast_ratio == pytest.approx(over) and r.status == status
+
+
+def test_the_range_widens_with_noisy_delivery_and_moving_budgets() -> None:
+    as_of = D(2024, 3, 10)
+    noisy = {d: v * (1.2 if d.day % 2 else 0.8) for d, v in flat(D(2024, 1, 1), as_of,
+                                                                    100.0).items()}
+    calm = pace(flat(D(2024, 1, 1), as_of, 100.0), planned=3100, month=D(2024, 3, 1),
+                as_of=as_of, budgets=_outlook(as_of, 100.0, [100.0] * 21))
+    rough = pace(noisy, planned=3100, month=D(2024, 3, 1), as_of=as_of,
+                 budgets=_outlook(as_of, 100.0, [100.0] * 21))
+    moving = BudgetOutlook(
+        past={d: 100.0 * (1.1 if (d.toordinal() // 7) % 2 else 1.0)
+              for d in flat(D(2024, 1, 1), as_of, 0.0)},
+        future=_outlook(as_of, 100.0, [100.0] * 21).future)
+    moved = pace(flat(D(2024, 1, 1), as_of, 100.0), planned=3100, month=D(2024, 3, 1),
+                 as_of=as_of, budgets=moving)
+    width = [x.forecast_high - x.forecast_low for x in (calm, rough, moved)]
+    assert width[0] == pytest.approx(0) and width[1] > 0 and width[2] > 0
