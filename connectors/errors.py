@@ -253,9 +253,9 @@ def classify_google(exc: BaseException) -> ConnectorError:
             return _wrap(exc, "invalid", f"Google Ads rejected the request: {exc.message}")
         return _wrap(exc, "fatal", f"Google Ads error: {exc.message}")
     if isinstance(exc, grpc.RpcError):
-        code = exc.code() if hasattr(exc, "code") else None  # type: ignore[attr-defined]
-        mapped = core.from_grpc_status(code, exc.details() if hasattr(exc, "details") else text)  # type: ignore[attr-defined]
-        mapped.response = exc  # type: ignore[attr-defined]
+        code = exc.code() if hasattr(exc, "code") else None
+        mapped = core.from_grpc_status(code, exc.details() if hasattr(exc, "details") else text)
+        mapped.response = exc
         return classify_google(mapped)
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
 

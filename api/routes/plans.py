@@ -22,7 +22,7 @@ def list_plans(
     month: OptionalDay = None, scope: s.PlanScope | None = None,
 ) -> s.PlansPublic:
     rows, count = plans.list_plans(session, page, portfolio=portfolio, month=month, scope=scope)
-    return s.PlansPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.PlansPublic(data=rows, count=count)
 
 
 @router.post("/plans", response_model=s.PlanPublic, status_code=status.HTTP_201_CREATED)
@@ -55,7 +55,7 @@ def list_caps(
     scope: s.CapScope | None = None,
 ) -> s.CapsPublic:
     rows, count = caps.list_caps(session, page, portfolio=portfolio, scope=scope)
-    return s.CapsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.CapsPublic(data=rows, count=count)
 
 
 @router.post("/caps", response_model=s.CapPublic, status_code=status.HTTP_201_CREATED)

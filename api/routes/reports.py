@@ -64,7 +64,7 @@ def get_pacing(
             expected_to_date=money(x.result.expected_to_date),
             forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
             pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
-            status=x.result.status,  # type: ignore[arg-type]
+            status=x.result.status,
         ) for x in report.scopes],
     ), **where)
 

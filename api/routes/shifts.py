@@ -51,7 +51,7 @@ def list_shifts(
     if hit is not None:
         return hit
     rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),  # type: ignore[arg-type]
+    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),
                          **where)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
@@ -36,7 +36,7 @@ def get_or_create_portfolio(
     session: Session, name: str = "default", *, reporting_currency: str = "EUR"
 ) -> Portfolio:
     def find() -> Portfolio | None:
-        return session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+        return session.scalars(select(Portfolio).where(col(Portfolio.name) == name)).first()
 
     portfolio = find()
     if portfolio is None:
@@ -78,7 +78,8 @@ def upsert_account(
     def find() -> AdAccount | None:
         return session.scalars(
             select(AdAccount).where(
-                AdAccount.network == record.network, AdAccount.external_id == record.external_id
+                col(AdAccount.network) == record.network,
+                col(AdAccount.external_id) == record.external_id,
             )
         ).first()
 
@@ -379,8 +380,8 @@ def find_or_create_campaigns(
     for i in range(0, len(keys), 500):
         part = keys[i : i + 500]
         found = session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            select(col(Campaign.account_id), col(Campaign.external_id), col(Campaign.id)).where(
+                tuple_(col(Campaign.account_id), col(Campaign.external_id)).in_(part)
             )
         ).all()
         for account_id, ext, cid in found:
@@ -389,8 +390,8 @@ def find_or_create_campaigns(
     if not new:
         return 0
     networks = dict(session.execute(
-        select(AdAccount.id, AdAccount.network).where(
-            AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
+        select(col(AdAccount.id), col(AdAccount.network)).where(
+            col(AdAccount.id).in_({k[0] for k in new})
         )
     ).all())
     now = utcnow()
@@ -403,8 +404,8 @@ def find_or_create_campaigns(
     for i in range(0, len(new), 500):
         part = new[i : i + 500]
         for account_id, ext, cid in session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            select(col(Campaign.account_id), col(Campaign.external_id), col(Campaign.id)).where(
+                tuple_(col(Campaign.account_id), col(Campaign.external_id)).in_(part)
             )
         ).all():
             campaigns[(account_id, ext)] = cid

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
@@ -100,13 +100,13 @@ def metrics_window(
     end = today - dt.timedelta(days=1)
     first = today - dt.timedelta(days=history_days)
     last_end = session.scalars(
-        select(SyncRun.window_end)
+        select(col(SyncRun.window_end))
         .where(
-            SyncRun.account_id == account.id,
-            SyncRun.stream == "metrics",
-            SyncRun.status == "succeeded",
+            col(SyncRun.account_id) == account.id,
+            col(SyncRun.stream) == "metrics",
+            col(SyncRun.status) == "succeeded",
         )
-        .order_by(SyncRun.window_end.desc())  # type: ignore[union-attr]
+        .order_by(col(SyncRun.window_end).desc())
         .limit(1)
     ).first()
     if last_end is None:
@@ -215,7 +215,8 @@ def account_failure(
     log.error("%s: account could not be read: %s", label, err)
     with session_scope(engine) as session:
         account_id = session.scalars(
-            select(AdAccount.id).where(AdAccount.network == network, AdAccount.external_id == ext)
+            select(col(AdAccount.id)).where(col(AdAccount.network) == network,
+                                            col(AdAccount.external_id) == ext)
         ).first()
         stream = "entities" if account_id is not None else "accounts"
         session.add(SyncRun(
@@ -341,7 +342,8 @@ def _load_metrics(
     known: dict[str, int] = {
         ext: cid
         for ext, cid in session.execute(
-            select(Campaign.external_id, Campaign.id).where(Campaign.account_id == acc.id)
+            select(col(Campaign.external_id),
+                   col(Campaign.id)).where(col(Campaign.account_id) == acc.id)
         ).all()
     }
     total = 0

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin import automation
@@ -151,9 +151,9 @@ def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.C
 
 def _finished(engine: Engine, key: str) -> bool:
     with Session(engine) as session:
-        return session.scalars(select(AuditEvent.id).where(
-            AuditEvent.entity_type == "nightly_run", AuditEvent.entity_id == key,
-            AuditEvent.action == "nightly.finish",
+        return session.scalars(select(col(AuditEvent.id)).where(
+            col(AuditEvent.entity_type) == "nightly_run", col(AuditEvent.entity_id) == key,
+            col(AuditEvent.action) == "nightly.finish",
         )).first() is not None
 
 
@@ -329,11 +329,11 @@ class _Run(HardStopStep):
         """Apply every approved shift of the portfolio (managers' and earlier runs')."""
         with Session(self.engine) as session:
             todo = list(session.scalars(
-                select(BudgetShift.id)
-                .join(Portfolio, Portfolio.id == BudgetShift.portfolio_id)  # type: ignore[arg-type]
-                .where(Portfolio.name == self.name,  # none yet before its first sync
-                       BudgetShift.status.in_(("approved", "applying")))  # type: ignore[attr-defined]
-                .order_by(BudgetShift.id)  # type: ignore[arg-type]
+                select(col(BudgetShift.id))
+                .join(Portfolio, col(Portfolio.id) == col(BudgetShift.portfolio_id))
+                .where(col(Portfolio.name) == self.name,  # none yet before its first sync
+                       col(BudgetShift.status).in_(("approved", "applying")))
+                .order_by(col(BudgetShift.id))
             ))
         self._apply(todo, retry=True)
 

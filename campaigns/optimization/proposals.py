@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.config import Settings
@@ -310,10 +310,10 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
     from campaigns.shifts import lifecycle as shifts
 
     older = session.scalars(
-        select(BudgetShift.id).where(
-            BudgetShift.portfolio_id == shift.portfolio_id,
-            BudgetShift.status == "proposed",
-            BudgetShift.id != shift.id,
+        select(col(BudgetShift.id)).where(
+            col(BudgetShift.portfolio_id) == shift.portfolio_id,
+            col(BudgetShift.status) == "proposed",
+            col(BudgetShift.id) != shift.id,
         )
     ).all()
     for shift_id in older:

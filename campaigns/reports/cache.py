@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.models import BudgetPlan, FxRate, SyncRun
 
@@ -24,11 +24,12 @@ MAX_ENTRIES = 256
 def data_stamp(session: Session) -> tuple[Any, ...]:
     """Changes whenever a sync finishes or a plan or FX rate changes (cheap: small tables and
     primary keys)."""
-    sync = session.execute(select(func.max(SyncRun.id), func.max(SyncRun.finished_at))).one()
+    sync = session.execute(select(func.max(col(SyncRun.id)),
+                                  func.max(col(SyncRun.finished_at)))).one()
     plan = session.execute(
-        select(func.max(BudgetPlan.updated_at), func.count(BudgetPlan.id))
+        select(func.max(col(BudgetPlan.updated_at)), func.count(col(BudgetPlan.id)))
     ).one()
-    fx = session.execute(select(func.max(FxRate.id), func.count(FxRate.id))).one()
+    fx = session.execute(select(func.max(col(FxRate.id)), func.count(col(FxRate.id)))).one()
     return (*sync, *plan, *fx)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import ValidationError
@@ -110,8 +110,8 @@ def _compute(session: Session, portfolio_id: int, name: str, currency: str, star
         exact_sum[(day.replace(day=1), acc)] += reporting[acc][day]
     plans = {(pl.month, pl.scope, pl.scope_key): Decimal(pl.planned_spend).quantize(unit)
              for pl in session.scalars(
-        select(BudgetPlan).where(BudgetPlan.portfolio_id == portfolio_id,
-                                 BudgetPlan.month >= start, BudgetPlan.month <= end)
+        select(BudgetPlan).where(col(BudgetPlan.portfolio_id) == portfolio_id,
+                                 col(BudgetPlan.month) >= start, col(BudgetPlan.month) <= end)
     )}
 
     rows: list[FinanceRow] = []

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import object_session
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.auth import Principal
@@ -95,11 +95,11 @@ def approved_total(total_before: Decimal, items: Sequence[ShiftItem],
 def list_shifts(
     session: Session, page: Page, *, status: str | None = None, portfolio: str | None = None
 ) -> tuple[list[BudgetShift], int]:
-    stmt = select(BudgetShift).order_by(BudgetShift.id.desc())  # type: ignore[union-attr]
+    stmt = select(BudgetShift).order_by(col(BudgetShift.id).desc())
     if status:
-        stmt = stmt.where(BudgetShift.status == status)
+        stmt = stmt.where(col(BudgetShift.status) == status)
     if portfolio:
-        stmt = stmt.where(BudgetShift.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(BudgetShift.portfolio_id) == get_portfolio(session, portfolio).id)
     return paginate(session, stmt, page)
 
 
@@ -107,8 +107,8 @@ def data_version(session: Session) -> tuple[Any, ...]:
     """Changes whenever a shift is added or changes state (every transition bumps its
     version): the key of cached shift lists."""
     return tuple(session.execute(select(
-        func.count(BudgetShift.id), func.max(BudgetShift.id),  # type: ignore[arg-type]
-        func.sum(BudgetShift.version), func.max(BudgetShift.updated_at),
+        func.count(col(BudgetShift.id)), func.max(col(BudgetShift.id)),
+        func.sum(col(BudgetShift.version)), func.max(col(BudgetShift.updated_at)),
     )).one())
 
 
@@ -118,7 +118,7 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
         raise NotFoundError(f"no shift with id {shift_id}")
     # ``fresh`` reloads every item in this one query, not a refresh (a query) per item.
     items = list(session.scalars(
-        select(ShiftItem).where(ShiftItem.shift_id == shift_id).order_by(ShiftItem.id)
+        select(ShiftItem).where(col(ShiftItem.shift_id) == shift_id).order_by(col(ShiftItem.id))
         .execution_options(populate_existing=fresh)
     ))
     return ShiftView(shift, items)
@@ -131,7 +131,7 @@ def stale_reason(session: Session, view: ShiftView, now: dt.datetime) -> str | N
         return f"it expired at {expires.isoformat()}"
     ids = [i.campaign_id for i in view.items]
     current = dict(session.execute(
-        select(Campaign.id, Campaign.daily_budget).where(Campaign.id.in_(ids))  # type: ignore[union-attr]
+        select(col(Campaign.id), col(Campaign.daily_budget)).where(col(Campaign.id).in_(ids))
     ).all()) if ids else {}
     for item in view.items:
         if item.level != "campaign":
@@ -154,7 +154,7 @@ def _transition(session: Session, view: ShiftView, version: int, from_status: st
     try:
         return versioned_update(
             session, BudgetShift, view.shift.id, version, {**values, "updated_at": utcnow()},
-            what="shift", extra_where=BudgetShift.status == from_status,
+            what="shift", extra_where=col(BudgetShift.status) == from_status,
         )
     except OperationalError as e:
         # SQLite refuses to upgrade a read snapshot another writer has overtaken
@@ -360,8 +360,8 @@ def settle(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> 
              else "failed" if not done else "partially_applied")
     won = session.execute(
         update(BudgetShift)
-        .where(BudgetShift.id == shift_id, BudgetShift.status == "applying")  # type: ignore[arg-type]
-        .values(status=final, version=BudgetShift.version + 1, updated_at=now)
+        .where(col(BudgetShift.id) == shift_id, col(BudgetShift.status) == "applying")
+        .values(status=final, version=col(BudgetShift.version) + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount == 1  # type: ignore[attr-defined]
     view = get_shift(session, shift_id, fresh=True)
@@ -388,17 +388,18 @@ def retry_due(
     a shift another request is applying right now is left to it."""
     now = now or utcnow()
     with Session(engine) as session:
-        portfolio_id = session.scalar(select(Portfolio.id).where(Portfolio.name == portfolio))
+        portfolio_id = session.scalar(
+            select(col(Portfolio.id)).where(col(Portfolio.name) == portfolio))
         if portfolio_id is None:
             return []  # not synced yet: nothing was ever applied
         due = list(session.execute(
-            select(BudgetShift.id, BudgetShift.version).distinct()
-            .join(ShiftItem, ShiftItem.shift_id == BudgetShift.id)  # type: ignore[arg-type]
-            .where(BudgetShift.portfolio_id == portfolio_id,
-                   BudgetShift.status.in_(("partially_applied", "failed")),  # type: ignore[attr-defined]
-                   or_(ShiftItem.status == "approved",
-                       and_(ShiftItem.status == "failed", RETRY.due(now))))
-            .order_by(BudgetShift.id)  # type: ignore[arg-type]
+            select(col(BudgetShift.id), col(BudgetShift.version)).distinct()
+            .join(ShiftItem, col(ShiftItem.shift_id) == col(BudgetShift.id))
+            .where(col(BudgetShift.portfolio_id) == portfolio_id,
+                   col(BudgetShift.status).in_(("partially_applied", "failed")),
+                   or_(col(ShiftItem.status) == "approved",
+                       and_(col(ShiftItem.status) == "failed", RETRY.due(now))))
+            .order_by(col(BudgetShift.id))
         ).all())
     lines = []
     for shift_id, version in due:
@@ -418,8 +419,8 @@ PENDING = ("proposed", "approved", "applying")
 def rollbacks_of(session: Session, shift_id: int) -> list[int]:
     """The shifts proposed to undo ``shift_id``, oldest first."""
     return list(session.scalars(
-        select(BudgetShift.id).where(BudgetShift.rollback_of == shift_id)
-        .order_by(BudgetShift.id)  # type: ignore[arg-type]
+        select(col(BudgetShift.id)).where(col(BudgetShift.rollback_of) == shift_id)
+        .order_by(col(BudgetShift.id))
     ))
 
 
@@ -498,7 +499,7 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     """Expire proposals past their time or built on changed data (the nightly sweep)."""
     now = now or utcnow()
     expired = []
-    ids = session.scalars(select(BudgetShift.id).where(BudgetShift.status == "proposed"))
+    ids = session.scalars(select(col(BudgetShift.id)).where(col(BudgetShift.status) == "proposed"))
     for shift_id in list(ids):
         view = get_shift(session, shift_id)
         reason = stale_reason(session, view, now)

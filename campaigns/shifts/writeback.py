@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, ShiftItem, as_utc, utcnow
@@ -186,11 +186,11 @@ def _candidates(
     with _reading(db) as session:
         rows = session.execute(
             select(ShiftItem, Campaign, AdAccount)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id,  # type: ignore[arg-type]
-                   ShiftItem.status.in_(APPLICABLE))  # type: ignore[attr-defined]
-            .order_by(AdAccount.id, ShiftItem.id)  # type: ignore[arg-type]
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status).in_(APPLICABLE))
+            .order_by(col(AdAccount.id), col(ShiftItem.id))
             .execution_options(populate_existing=True)
         ).all()
     groups: dict[int, tuple[AdAccount, list[tuple[ShiftItem, Campaign]]]] = {}
@@ -286,10 +286,11 @@ def _settled_targets(db: Any, shift_id: int) -> dict[tuple[int, str, str], tuple
     """Budgets already set by applied items of the shift: (account, level, target) -> item."""
     with _reading(db) as session:
         rows = session.execute(
-            select(Campaign.account_id, ShiftItem.level, ShiftItem.target_external_id,
-                   ShiftItem.id, ShiftItem.new_budget)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id, ShiftItem.status == "applied")  # type: ignore[arg-type]
+            select(col(Campaign.account_id), col(ShiftItem.level),
+                   col(ShiftItem.target_external_id),
+                   col(ShiftItem.id), col(ShiftItem.new_budget))
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .where(col(ShiftItem.shift_id) == shift_id, col(ShiftItem.status) == "applied")
         ).all()
     return {(r[0], r[1], r[2]): (r[3], Decimal(r[4])) for r in rows}
 
@@ -446,11 +447,11 @@ def _preload(session: Session, todo: list[_Work]) -> None:
     for start in range(0, len(ids), CLAIM_CHUNK):
         chunk = ids[start:start + CLAIM_CHUNK]
         items = session.scalars(
-            select(ShiftItem).where(ShiftItem.id.in_(chunk))  # type: ignore[union-attr]
+            select(ShiftItem).where(col(ShiftItem.id).in_(chunk))
             .execution_options(populate_existing=True)
         ).all()
         campaign_ids = {i.campaign_id for i in items}
-        session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))).all()  # type: ignore[union-attr]
+        session.scalars(select(Campaign).where(col(Campaign.id).in_(campaign_ids))).all()
 
 
 def _mine(session: Session, work: _Work, claim: str) -> ShiftItem | None:
@@ -562,9 +563,9 @@ def _store_budget(session: Session, item: ShiftItem, budget: Decimal, now: dt.da
         session.execute(
             update(AdSet)
             .where(
-                AdSet.campaign_id == item.campaign_id,  # type: ignore[arg-type]
-                AdSet.external_id == item.target_external_id,
-            )  # type: ignore[arg-type]
+                col(AdSet.campaign_id) == item.campaign_id,
+                col(AdSet.external_id) == item.target_external_id,
+            )
             .values(daily_budget=budget, updated_at=now)
         )
         return
@@ -574,9 +575,9 @@ def _store_budget(session: Session, item: ShiftItem, budget: Decimal, now: dt.da
         session.execute(
             update(Campaign)
             .where(
-                Campaign.account_id == campaign.account_id,  # type: ignore[arg-type]
-                Campaign.budget_external_id == item.target_external_id,
-            )  # type: ignore[arg-type]
+                col(Campaign.account_id) == campaign.account_id,
+                col(Campaign.budget_external_id) == item.target_external_id,
+            )
             .values(daily_budget=budget, updated_at=now)
         )
     campaign.daily_budget = budget

@@ -4,7 +4,7 @@ the config gives them, in the time zone of the config's csv source."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.csv_import.cells import CellParser
@@ -28,7 +28,8 @@ def ensure_account(
     """The account's id and currency; a currency unlike the stored one is an error at
     ``column`` (the file's title for it)."""
     existing = session.scalars(
-        select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
+        select(AdAccount).where(col(AdAccount.network) == network,
+                                col(AdAccount.external_id) == ext)
     ).first()
     if existing is not None:
         if existing.currency != currency:
