@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, ErrorKind
 from connectors.redact import redact
 
 # Meta: https://developers.facebook.com/docs/graph-api/overview/rate-limiting and
@@ -85,6 +85,7 @@ def classify_meta(exc: BaseException) -> ConnectorError:
         subcode = exc.api_error_subcode()
         status = exc.http_status()
         message = _meta_message(code, subcode, exc.api_error_message(), status)
+        kind: ErrorKind
         if code in META_AUTH_CODES or subcode in META_AUTH_SUBCODES:
             kind = "auth"
         elif code in META_THROTTLE_CODES:
@@ -100,13 +101,14 @@ def classify_meta(exc: BaseException) -> ConnectorError:
         else:
             kind = "fatal"
         retry_after = meta_usage_wait(exc.http_headers()) if kind == "throttled" else None
-        err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+        err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)
         err.__cause__ = exc
         return err
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         status = exc.response.status_code
-        kind = "throttled" if status == 429 else "transient" if status >= 500 else "fatal"
-        return _wrap(exc, kind, f"Meta API: {exc}")
+        http_kind: ErrorKind = (
+            "throttled" if status == 429 else "transient" if status >= 500 else "fatal")
+        return _wrap(exc, http_kind, f"Meta API: {exc}")
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return _wrap(exc, "transient", f"Meta API unreachable: {type(exc).__name__}: {exc}")
     if isinstance(exc, requests.RequestException):
@@ -116,9 +118,11 @@ def classify_meta(exc: BaseException) -> ConnectorError:
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
 
 
-def _wrap(exc: BaseException, kind: str, message: str, retry_after: float | None = None):
+def _wrap(
+    exc: BaseException, kind: ErrorKind, message: str, retry_after: float | None = None
+) -> ConnectorError:
     # SDK texts quote the request: the Graph URL with its token, gRPC metadata, OAuth forms.
-    err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+    err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)
     err.__cause__ = exc
     return err
 
@@ -153,7 +157,7 @@ def google_failure_kinds(failure: Any) -> list[tuple[str, str, float | None]]:
     return out
 
 
-def google_error_kind(field: str, name: str) -> str:
+def google_error_kind(field: str, name: str) -> ErrorKind:
     """The kind of one GoogleAdsError, from its error code field and enum name."""
     if field in GOOGLE_AUTH_ERRORS or (field, name) == ("quota_error", "ACCESS_PROHIBITED"):
         return "auth"
@@ -164,13 +168,14 @@ def google_error_kind(field: str, name: str) -> str:
     return "invalid"
 
 
-def _google_kind_from_failure(failure: Any) -> tuple[str, float | None, str]:
+def _google_kind_from_failure(failure: Any) -> tuple[ErrorKind, float | None, str]:
     kinds = google_failure_kinds(failure)
     found = {google_error_kind(f, n) for f, n, _ in kinds}
     delays = [d for _, _, d in kinds if d]
     names = ", ".join(f"{f}.{n}" for f, n, _ in kinds) or "unknown"
     # The most final verdict wins: one auth error in a failure makes the whole call auth.
-    for kind in ("auth", "invalid", "throttled", "transient"):
+    verdicts: tuple[ErrorKind, ...] = ("auth", "invalid", "throttled", "transient")
+    for kind in verdicts:
         if kind in found:
             return kind, (max(delays) if delays and kind == "throttled" else None), names
     return "fatal", None, names
@@ -186,9 +191,9 @@ def _failure_from_metadata(metadata: Any) -> Any | None:
 
 
 def _trailing(exc: BaseException) -> Any:
-    call = getattr(exc, "response", None) or exc
+    call: Any = getattr(exc, "response", None) or exc  # duck-typed: any grpc.Call will do
     try:
-        return call.trailing_metadata()  # type: ignore[union-attr]
+        return call.trailing_metadata()
     except Exception:  # not a grpc.Call: nothing to read
         return None
 

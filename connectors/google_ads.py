@@ -35,6 +35,7 @@ from connectors.base import (
     BudgetTarget,
     CampaignRecord,
     ConnectorError,
+    ErrorKind,
     MetricRecord,
 )
 from connectors.currencies import ISO_4217
@@ -443,8 +444,9 @@ class GoogleAdsConnector:
                 outcomes[index] = err
         for cid, indexes in per_customer.items():
             self._apply_customer(cid, [(i, *changes[i]) for i in indexes], outcomes, dry_run)
-        assert all(o is not None for o in outcomes)
-        return outcomes  # type: ignore[return-value]
+        settled = [o for o in outcomes if o is not None]
+        assert len(settled) == len(outcomes)
+        return settled
 
     def _apply_customer(
         self,
@@ -483,9 +485,9 @@ class GoogleAdsConnector:
         if not wanted:
             return
         done, failed = self._mutate_budgets(cid, wanted, validate_only=dry_run)
-        for bid, err in failed.items():
+        for bid, failure in failed.items():
             for index in waiting[bid]:
-                outcomes[index] = err
+                outcomes[index] = failure
         after: dict[str, _Budget] = {}
         if done and not dry_run:
             try:
@@ -594,10 +596,10 @@ class GoogleAdsConnector:
                     elif kind in RETRYABLE:
                         failed[bid] = ConnectorError(
                             f"{text} (still failing after {attempt} attempts)",
-                            kind=kind,  # type: ignore[arg-type]
+                            kind=kind,
                         )
                     else:
-                        failed[bid] = ConnectorError(text, kind=kind)  # type: ignore[arg-type]
+                        failed[bid] = ConnectorError(text, kind=kind)
             done.extend(b for b in ids if b not in again and b not in failed)
             pending = again
             if pending:
@@ -655,12 +657,12 @@ def _not_found(target: BudgetTarget, cid: str) -> ConnectorError:
     )
 
 
-def partial_failures(response: Any) -> list[tuple[int, str, str]]:
+def partial_failures(response: Any) -> list[tuple[int, str, ErrorKind]]:
     """(operation index, message, kind) for each failed operation of a partial-failure mutate."""
     status = response.partial_failure_error
     if not status or not status.code:
         return []
-    out = []
+    out: list[tuple[int, str, ErrorKind]] = []
     for detail in status.details:
         failure = GoogleAdsFailure.deserialize(detail.value)
         for error in failure.errors:

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from numpy.typing import NDArray
 
 from connectors.base import (
     AccountRecord,
@@ -152,7 +153,7 @@ def _hashmix(value: np.ndarray, h: int) -> tuple[np.ndarray, int]:
     return value ^ (value >> np.uint32(16)), h
 
 
-def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _mix(x: NDArray[np.uint32], y: NDArray[np.uint32]) -> NDArray[np.uint32]:
     r = _MIX_L * x - _MIX_R * y
     return r ^ (r >> np.uint32(16))
 
