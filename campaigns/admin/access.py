@@ -22,6 +22,7 @@ from sqlalchemy import String, and_, cast, event, false, or_, select
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.base import ExecutableOption
 from sqlmodel import Session, col
 
 from campaigns.models import (
@@ -56,7 +57,7 @@ def session_portfolios(session: Session) -> tuple[int, ...] | None:
     return session.info.get(SCOPE_KEY)
 
 
-def _criteria(ids: tuple[int, ...]) -> list[object]:
+def _criteria(ids: tuple[int, ...]) -> list[ExecutableOption]:
     # Core columns in the sub-selects, so that the criteria do not apply to themselves.
     acc, camp, shift = AdAccount.__table__.c, Campaign.__table__.c, BudgetShift.__table__.c  # type: ignore[attr-defined]
     accounts = select(acc.id).where(acc.portfolio_id.in_(ids))

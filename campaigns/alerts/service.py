@@ -279,8 +279,10 @@ def deliver_pending(
                 (col(Alert.delivery_attempts) == 0) | col(Alert.last_delivery_error).is_not(None),
             ).order_by(col(Alert.id)).limit(500)
         ))
-    delivered, failed = [], []
+    delivered: list[int] = []
+    failed: list[int] = []
     for alert in pending:
+        assert alert.id is not None  # read from the table
         if not _claim(engine, alert):
             continue
         done = set((alert.details or {}).get("delivered_to", []))

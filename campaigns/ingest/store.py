@@ -171,6 +171,7 @@ def ensure_campaigns(
 ) -> dict[str, int]:
     """Make sure metrics never lose spend: a campaign seen only in metrics is created."""
     missing = sorted(set(external_ids) - known.keys())
+    assert account.id is not None  # the account row is stored before its campaigns
     for ext in missing:
         campaign = Campaign(
             account_id=account.id, network=account.network, external_id=ext,
@@ -194,19 +195,20 @@ def upsert_ad_sets(
     ids = sorted(set(campaign_ids.values()))
     existing: dict[tuple[int, str], Any] = {}
     for i in range(0, len(ids), 5000):
-        for row in session.execute(
+        for found in session.execute(
             select(table.c.campaign_id, table.c.external_id, table.c.id,
                    *(table.c[f] for f in _AD_SET_FIELDS))
             .where(table.c.campaign_id.in_(ids[i : i + 5000]))
         ):
-            existing[(row[0], row[1])] = row
+            existing[(found[0], found[1])] = found
     latest = {
         (campaign_ids[r.campaign_external_id], r.external_id):
             [r.name, r.status, r.daily_budget, r.lifetime_budget]
         for r in records
     }
     now = utcnow()
-    new, changed = [], []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for (cid, ext), values in latest.items():
         row = existing.get((cid, ext))
         if row is None:

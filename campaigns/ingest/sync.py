@@ -284,8 +284,9 @@ def sync_account(
                 session, settings,
                 portfolio_name_for(settings, source, record.network, record.external_id),
             )
-            acc = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
-            account_id = acc.id
+            assert portfolio.id is not None
+            stored = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
+            account_id = stored.id
         run.account_id = account_id
         # Entities: campaigns and ad sets in one unit of work.
         with session_scope(engine) as session:

@@ -18,7 +18,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -335,7 +335,7 @@ class _Run(HardStopStep):
                        col(BudgetShift.status).in_(("approved", "applying")))
                 .order_by(col(BudgetShift.id))
             ))
-        self._apply(todo, retry=True)
+        self._apply(cast(list[int], todo), retry=True)  # primary keys: never None
 
     def _apply_proposal(self) -> None:
         if self.outcome.auto_approved and self.outcome.shift_id is not None and not self.dry:

@@ -33,6 +33,7 @@ from campaigns.models import (
 )
 from campaigns.scopes import account_key, campaign_key, validate_scope
 from optimizer import Limits, Lock, SpendLimit
+from optimizer.constraints import Scope
 
 HISTORY_CHUNK = 100_000  # metric rows read per round trip
 
@@ -178,8 +179,8 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
     """
     owners: dict[int, list[tuple[int, float]]] = {}
     for pos, unit in enumerate(units):
-        for cid in unit.campaign_ids:
-            owners.setdefault(cid, []).append((pos, unit.shares.get(cid, 1.0)))
+        for campaign in unit.campaign_ids:
+            owners.setdefault(campaign, []).append((pos, unit.shares.get(campaign, 1.0)))
     columns = ["unit_id", "network", "date", "spend", "conversions", "revenue"]
     if not owners:
         return pd.DataFrame(columns=columns)
@@ -250,7 +251,7 @@ def limits_from_caps(
         low = float(cap.min_daily) if cap.min_daily is not None else None
         high = float(cap.max_daily) if cap.max_daily is not None else None
         if cap.scope in ("network", "account"):
-            scope = "network" if cap.scope == "network" else "account"
+            scope: Scope = "network" if cap.scope == "network" else "account"
             spend_limits.append(SpendLimit(scope, cap.scope_key, low, high, cap.max_change))
             if cap.locked:
                 locks.append(Lock(scope, cap.scope_key))

@@ -317,6 +317,7 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
         )
     ).all()
     for shift_id in older:
+        assert shift_id is not None  # a primary key
         shifts.expire(session, shifts.get_shift(session, shift_id),
                       reason=f"superseded by shift {shift.id}", actor=actor)
 
@@ -360,7 +361,7 @@ def curve_summaries(curves: Any, data: PortfolioData) -> list[dict[str, Any]]:
     posterior sd of its expected results at typical spend, the days it rests on, and whether
     the data pinned its shape (else it borrows its network's)."""
     at = {uid: i for i, uid in enumerate(curves.unit_ids)}
-    out = []
+    out: list[dict[str, Any]] = []
     for unit in data.units:
         i = at.get(unit.unit_id)
         if i is None:

@@ -89,8 +89,8 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     series: dict[tuple[str, str], dict[dt.date, Decimal]] = defaultdict(dict)
     series[("total", "")] = {}
     for a in accounts:
-        for key in (("total", ""), ("network", a.network), ("account", a.key)):
-            target = series[key]
+        for scope_key in (("total", ""), ("network", a.network), ("account", a.key)):
+            target = series[scope_key]
             for day, amount in by_account.get(a.id, {}).items():
                 target[day] = target.get(day, Decimal(0)) + amount
     campaign_keys = {k for s, k in plans if s == "campaign"}

@@ -64,7 +64,7 @@ class ShiftView:
     @property
     def change_fraction(self) -> float:
         session = object_session(self.shift)
-        assert session is not None, "a shift view is read in a session"
+        assert isinstance(session, Session), "a shift view is read in a session"
         return change_fraction(self.items, reporting_rates(session, self.shift, self.items))
 
 
@@ -463,11 +463,13 @@ def rollback(
     )
     session.add(shift)
     session.flush()
+    assert shift.id is not None
     items = [
         ShiftItem(
             shift_id=shift.id, campaign_id=i.campaign_id, adset_id=i.adset_id, level=i.level,
             target_external_id=i.target_external_id, currency=i.currency,
-            old_budget=i.applied_budget, new_budget=i.old_budget,
+            # ``applied`` holds only items with an applied budget: the 0 is never used
+            old_budget=i.applied_budget or Decimal(0), new_budget=i.old_budget,
             expected_conversions_old=i.expected_conversions_new,
             expected_conversions_new=i.expected_conversions_old,
             expected_revenue_old=i.expected_revenue_new,
@@ -501,6 +503,7 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     expired = []
     ids = session.scalars(select(col(BudgetShift.id)).where(col(BudgetShift.status) == "proposed"))
     for shift_id in list(ids):
+        assert shift_id is not None  # a primary key
         view = get_shift(session, shift_id)
         reason = stale_reason(session, view, now)
         if reason is not None:

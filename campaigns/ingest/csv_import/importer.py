@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -372,7 +372,7 @@ class _ImportState(ColumnChecks):
         if ordinals == sorted(ordinals):
             # Exports come sorted by date: a campaign's last row in the block is its newest,
             # so only one row per campaign needs a look (a dict keeps the last index).
-            picks = dict(zip(cids, range(len(cids)), strict=True)).values()
+            picks: Iterable[int] = dict(zip(cids, range(len(cids)), strict=True)).values()
         else:
             picks = range(len(cids))
         for i in picks:
