@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
@@ -44,8 +44,8 @@ def get_pacing(
     stamp = responses.stamp("reports", session)
     day = as_of or pacing_service.default_as_of()
     key = ("pacing", portfolio, month, day)
-    where = {"request": request, "kind": "reports", "action": Action.read,
-             "day": None if as_of else day}
+    where: dict[str, Any] = {"request": request, "kind": "reports", "action": Action.read,
+                             "day": None if as_of else day}
     hit = responses.get(key, stamp, **where)
     if hit is not None:
         return hit
@@ -90,7 +90,8 @@ def finance_report(
     responses: ResponseCache = request.app.state.responses
     stamp = responses.stamp("reports", session)
     key = ("finance", portfolio, start_month, end_month)
-    where = {"request": request, "kind": "reports", "action": Action.read_finance}
+    where: dict[str, Any] = {"request": request, "kind": "reports",
+                             "action": Action.read_finance}
     if not as_csv and (hit := responses.get(key, stamp, **where)) is not None:
         return hit
     report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
