@@ -30,8 +30,8 @@ def versioned_update(
     )
     if extra_where is not None:
         stmt = stmt.where(extra_where)
-    result = session.execute(stmt)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    result = session.exec(stmt)  # exec: typed as the CursorResult an UPDATE gives
+    if result.rowcount != 1:
         current = session.get(model, row_id, populate_existing=True)
         if current is None:
             raise NotFoundError(f"no {what} with id {row_id}")

@@ -23,8 +23,9 @@ from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.base import ExecutableOption
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
+from campaigns.db import table_of
 from campaigns.models import (
     AccountDay,
     AdAccount,
@@ -59,13 +60,13 @@ def session_portfolios(session: Session) -> tuple[int, ...] | None:
 
 def _criteria(ids: tuple[int, ...]) -> list[ExecutableOption]:
     # Core columns in the sub-selects, so that the criteria do not apply to themselves.
-    acc, camp, shift = AdAccount.__table__.c, Campaign.__table__.c, BudgetShift.__table__.c  # type: ignore[attr-defined]
+    acc, camp, shift = table_of(AdAccount).c, table_of(Campaign).c, table_of(BudgetShift).c
     accounts = select(acc.id).where(acc.portfolio_id.in_(ids))
     campaigns = select(camp.id).where(camp.account_id.in_(accounts))
     shifts = select(shift.id).where(shift.portfolio_id.in_(ids))
 
-    def owned(model: type, entity_type: str) -> ColumnElement[bool]:
-        table = model.__table__.c  # type: ignore[attr-defined]
+    def owned(model: type[SQLModel], entity_type: str) -> ColumnElement[bool]:
+        table = table_of(model).c
         return and_(col(AuditEvent.entity_type) == entity_type, col(AuditEvent.entity_id).in_(
             select(cast(table.id, String)).where(table.portfolio_id.in_(ids))))
 
@@ -73,8 +74,8 @@ def _criteria(ids: tuple[int, ...]) -> list[ExecutableOption]:
         owned(BudgetPlan, "plan"), owned(SpendCap, "cap"), owned(BudgetShift, "shift"),
         owned(OptimizationRun, "optimization_run"),
         and_(col(AuditEvent.entity_type) == "shift_item", col(AuditEvent.entity_id).in_(
-            select(cast(ShiftItem.__table__.c.id, String)).where(  # type: ignore[attr-defined]
-                ShiftItem.__table__.c.shift_id.in_(shifts)))),  # type: ignore[attr-defined]
+            select(cast(table_of(ShiftItem).c.id, String)).where(
+                table_of(ShiftItem).c.shift_id.in_(shifts)))),
     ) if ids else false()
     # Each model and what makes one of its rows this token's.
     owned_rows: list[tuple[type, Any]] = [

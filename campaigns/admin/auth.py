@@ -146,8 +146,10 @@ def create_token(session: Session, *, name: str, role: str, actor: str,
     row = ApiToken(name=name, role=role_.value, token_hash=hash_token(secret), prefix=secret[:10])
     session.add(row)
     session.flush()
+    assert row.id is not None
     for p in scope:
-        session.add(ApiTokenPortfolio(token_id=row.id, portfolio_id=p.id))  # type: ignore[arg-type]
+        assert p.id is not None  # read from the table
+        session.add(ApiTokenPortfolio(token_id=row.id, portfolio_id=p.id))
     session.flush()
     after: dict[str, object] = {"name": row.name, "role": row.role, "prefix": row.prefix}
     if names:

@@ -252,7 +252,7 @@ def _post(client: httpx.Client, url: str, payload: dict[str, Any], tries: int) -
 
 def _claim(engine: Engine, alert: Alert) -> bool:
     with Session(engine) as s:
-        result = s.execute(
+        result = s.exec(  # exec, not execute: typed as the CursorResult an UPDATE gives
             update(Alert)
             .where(col(Alert.id) == alert.id,
                    col(Alert.delivery_attempts) == alert.delivery_attempts,
@@ -260,7 +260,7 @@ def _claim(engine: Engine, alert: Alert) -> bool:
             .values(delivery_attempts=col(Alert.delivery_attempts) + 1)
         )
         s.commit()
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return result.rowcount == 1
 
 
 def deliver_pending(

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from campaigns.db import table_of
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
 from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
@@ -127,7 +128,7 @@ def upsert_campaigns(
     and building and flushing an object per campaign cost more than the database. A
     campaign whose fields did not change keeps its ``updated_at``.
     """
-    table = Campaign.__table__  # type: ignore[attr-defined]
+    table = table_of(Campaign)
     fields = [table.c[f] for f in _CAMPAIGN_FIELDS]
     existing = {
         row[0]: row
@@ -179,7 +180,8 @@ def ensure_campaigns(
         )
         session.add(campaign)
         session.flush()
-        known[ext] = campaign.id  # type: ignore[assignment]
+        assert campaign.id is not None  # the flush gave it one
+        known[ext] = campaign.id
     return known
 
 
@@ -191,7 +193,7 @@ def upsert_ad_sets(
 ) -> int:
     """Create or refresh ad sets (Core statements, as for campaigns)."""
     records = [r for r in records if r.campaign_external_id in campaign_ids]
-    table = AdSet.__table__  # type: ignore[attr-defined]
+    table = table_of(AdSet)
     ids = sorted(set(campaign_ids.values()))
     existing: dict[tuple[int, str], Any] = {}
     for i in range(0, len(ids), 5000):
@@ -397,7 +399,7 @@ def find_or_create_campaigns(
         )
     ).all())
     now = utcnow()
-    session.execute(insert(Campaign.__table__), [  # type: ignore[attr-defined]
+    session.execute(insert(table_of(Campaign)), [
         {"account_id": a, "external_id": e, "network": networks[a], "name": wanted[(a, e)],
          "status": "active", "budget_level": "campaign", "budget_shared": False,
          "created_at": now, "updated_at": now}
@@ -418,7 +420,7 @@ def set_names_and_budgets(
     session: Session, latest: dict[int, tuple[str, Any]]
 ) -> None:
     """Campaign id -> (name, current daily budget or None: keep the budget), in bulk."""
-    table = Campaign.__table__  # type: ignore[attr-defined]
+    table = table_of(Campaign)
     now = utcnow()
     with_budget = [
         {"cid": cid, "name": name, "budget": budget, "now": now}

@@ -364,5 +364,6 @@ def _load_metrics(
             total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
             batch = {}
     total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
-    refresh_account_days(session, [acc.id], start, end)  # type: ignore[list-item]
+    assert acc.id is not None  # read from the table
+    refresh_account_days(session, [acc.id], start, end)
     return total

@@ -358,12 +358,12 @@ def settle(session: Session, shift_id: int, *, actor: str, now: dt.datetime) -> 
     done = [i for i in chosen if i.status in ("applied", "skipped")]
     final = ("applied" if len(done) == len(chosen)
              else "failed" if not done else "partially_applied")
-    won = session.execute(
+    won = session.exec(  # exec, not execute: typed as the CursorResult an UPDATE gives
         update(BudgetShift)
         .where(col(BudgetShift.id) == shift_id, col(BudgetShift.status) == "applying")
         .values(status=final, version=col(BudgetShift.version) + 1, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1  # type: ignore[attr-defined]
+    ).rowcount == 1
     view = get_shift(session, shift_id, fresh=True)
     if won:
         audit.record(session, actor=actor, action=f"shift.{final}", entity_type="shift",

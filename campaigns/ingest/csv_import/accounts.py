@@ -40,7 +40,8 @@ def ensure_account(
                 f"in the database, not {currency}",
             )
             return None
-        return existing.id, existing.currency  # type: ignore[return-value]
+        assert existing.id is not None  # read from the table
+        return existing.id, existing.currency
     source = next(
         (s for s in csv_sources if network in s.options.get("networks", [network])),
         SourceSettings(name="csv", kind="csv"),
@@ -49,12 +50,14 @@ def ensure_account(
     portfolio = resolve_portfolio(
         session, settings, portfolio_name_for(settings, source, network, ext)
     )
+    assert portfolio.id is not None  # resolving stores it
     account = upsert_account(
         session,
         AccountRecord(
             network=network, external_id=ext, name=ext, currency=currency, timezone=timezone
         ),
         source=source.name if source.name != "csv" else "csv",
-        portfolio_id=portfolio.id,  # type: ignore[arg-type]
+        portfolio_id=portfolio.id,
     )
-    return account.id, account.currency  # type: ignore[return-value]
+    assert account.id is not None  # the upsert flushed it
+    return account.id, account.currency
