@@ -340,7 +340,7 @@ def evaluate(
         ]
         created = store(s, conditions)
         s.commit()
-        created_ids = [a.id for a in created]
+        created_ids = [a.id for a in created if a.id is not None]  # all: committed
     own_client = client is None
     client = client or httpx.Client(timeout=settings.timeout_seconds)
     try:
@@ -348,4 +348,4 @@ def evaluate(
     finally:
         if own_client:
             client.close()
-    return Evaluation(created_ids, delivered, failed)  # type: ignore[arg-type]
+    return Evaluation(created_ids, delivered, failed)

@@ -85,9 +85,11 @@ def finance_report(
     if len(_months(start, end)) > MAX_MONTHS:
         raise ValidationError(f"a report covers at most {MAX_MONTHS} months")
     p = get_portfolio(session, portfolio)
+    assert p.id is not None  # read from the table
+    portfolio_id = p.id
 
     def compute() -> FinanceReport:
-        return _compute(session, p.id, p.name, p.reporting_currency, start, end)  # type: ignore[arg-type]
+        return _compute(session, portfolio_id, p.name, p.reporting_currency, start, end)
 
     if cache is None:
         return compute()
