@@ -322,7 +322,8 @@ class _Run(HardStopStep):
             shifts.approve(
                 session, self.outcome.shift_id, version=view.shift.version, user=NIGHTLY,
                 policy=self.config.service, now=self.now(),
-                item_ids=[i.id for i in chosen] if held or raising else None,  # type: ignore[misc]
+                item_ids=([i.id for i in chosen if i.id is not None]  # stored: all have one
+                          if held or raising else None),
                 comment=f"auto-approved: moves {moved:.1%} (policy: at most {limit:.1%})")
 
     def _apply_approved(self) -> None:
