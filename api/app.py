@@ -79,7 +79,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                          routes=app.routes)
     actions = {
         (path, method.lower()): route_action(route)
-        for path, route in api_routes(app) for method in route.methods
+        for path, route in api_routes(app) for method in route.methods or ()
     }
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
@@ -154,6 +154,7 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # FastAPI's documented hook for a custom schema is replacing the method
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.allowed_methods = _method_index(app)
     return app
@@ -165,7 +166,8 @@ def _method_index(app: FastAPI) -> Callable[[str], list[str]]:
     for route in app.routes:
         if isinstance(route, Route | APIRoute) and not getattr(route, "original_router", None):
             index.append((route.path_regex, set(route.methods or ())))
-    index.extend((compile_path(path)[0], set(route.methods)) for path, route in api_routes(app))
+    index.extend((compile_path(path)[0], set(route.methods or ()))
+                 for path, route in api_routes(app))
 
     def allowed(path: str) -> list[str]:
         methods: set[str] = set()

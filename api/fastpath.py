@@ -174,6 +174,7 @@ class ResponseCache:
         if self.ttl <= 0 or _limited(request):
             return None
         entry = self._entries.get(key)
+        body: bytes | None
         if entry is not None and entry[1] == stamp and time.monotonic() - entry[0] <= self.ttl:
             at, body = entry[0], entry[2]  # another spelling of it (Accept, query order)
         else:

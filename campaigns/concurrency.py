@@ -30,13 +30,13 @@ def versioned_update(
     )
     if extra_where is not None:
         stmt = stmt.where(extra_where)
-    result = session.execute(stmt)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.get(model, row_id, populate_existing=True)
+    result = session.exec(stmt)  # exec: typed as the CursorResult an UPDATE gives
+    if result.rowcount != 1:
+        current: Any = session.get(model, row_id, populate_existing=True)  # any versioned model
         if current is None:
             raise NotFoundError(f"no {what} with id {row_id}")
         raise StaleVersionError(
-            f"{what} {row_id} is at version {current.version}, not {expected_version}: "  # type: ignore[attr-defined]
+            f"{what} {row_id} is at version {current.version}, not {expected_version}: "
             "it changed since you read it; reload and retry"
         )
     row = session.get(model, row_id, populate_existing=True)

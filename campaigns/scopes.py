@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, Campaign
@@ -40,7 +40,7 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         raise ValidationError(f"a {scope} scope_key looks like {shapes[scope]!r}, got {key!r}")
     if scope == "network":
         networks = sorted(set(session.scalars(
-            select(AdAccount.network).where(AdAccount.portfolio_id == portfolio_id)
+            select(col(AdAccount.network)).where(col(AdAccount.portfolio_id) == portfolio_id)
         )))
         if key not in networks:
             # A key that matches nothing would be stored and silently never apply.
@@ -50,15 +50,15 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         return key
     account = session.scalars(
         select(AdAccount).where(
-            AdAccount.network == parts[0], AdAccount.external_id == parts[1],
-            AdAccount.portfolio_id == portfolio_id,
+            col(AdAccount.network) == parts[0], col(AdAccount.external_id) == parts[1],
+            col(AdAccount.portfolio_id) == portfolio_id,
         )
     ).first()
     if account is None:
         known = session.execute(
-            select(AdAccount.network, AdAccount.external_id)
-            .where(AdAccount.portfolio_id == portfolio_id)
-            .order_by(AdAccount.network, AdAccount.external_id)
+            select(col(AdAccount.network), col(AdAccount.external_id))
+            .where(col(AdAccount.portfolio_id) == portfolio_id)
+            .order_by(col(AdAccount.network), col(AdAccount.external_id))
         ).all()
         raise ValidationError(
             f"no account {parts[0]}:{parts[1]} in this portfolio; use one of: "
@@ -66,8 +66,8 @@ def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) ->
         )
     if scope == "campaign":
         found = session.scalars(
-            select(Campaign.id).where(
-                Campaign.account_id == account.id, Campaign.external_id == parts[2]
+            select(col(Campaign.id)).where(
+                col(Campaign.account_id) == account.id, col(Campaign.external_id) == parts[2]
             )
         ).first()
         if found is None:

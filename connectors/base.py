@@ -128,6 +128,10 @@ class FxSource(Protocol):
     def fx_rates(self, start: dt.date, end: dt.date, quote: str) -> list[FxRecord]: ...
 
 
+# What a caller may do about a failure: retry (throttled, transient), fix credentials, or not.
+ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid"]
+
+
 class ConnectorError(Exception):
     """A platform call failed; ``kind`` says what a caller may do about it."""
 
@@ -135,7 +139,7 @@ class ConnectorError(Exception):
         self,
         message: str,
         *,
-        kind: Literal["auth", "throttled", "transient", "fatal", "invalid"] = "fatal",
+        kind: ErrorKind = "fatal",
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)

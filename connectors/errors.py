@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, ErrorKind
 from connectors.redact import redact
 
 if TYPE_CHECKING:  # imported where used: the Google SDK loads only with its connector
@@ -88,6 +88,7 @@ def classify_meta(exc: BaseException) -> ConnectorError:
         subcode = exc.api_error_subcode()
         status = exc.http_status()
         message = _meta_message(code, subcode, exc.api_error_message(), status)
+        kind: ErrorKind
         if code in META_AUTH_CODES or subcode in META_AUTH_SUBCODES:
             kind = "auth"
         elif code in META_THROTTLE_CODES:
@@ -103,13 +104,14 @@ def classify_meta(exc: BaseException) -> ConnectorError:
         else:
             kind = "fatal"
         retry_after = meta_usage_wait(exc.http_headers()) if kind == "throttled" else None
-        err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+        err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)
         err.__cause__ = exc
         return err
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         status = exc.response.status_code
-        kind = "throttled" if status == 429 else "transient" if status >= 500 else "fatal"
-        return _wrap(exc, kind, f"Meta API: {exc}")
+        http_kind: ErrorKind = (
+            "throttled" if status == 429 else "transient" if status >= 500 else "fatal")
+        return _wrap(exc, http_kind, f"Meta API: {exc}")
     if isinstance(exc, requests.Timeout | requests.ConnectionError):
         return _wrap(exc, "transient", f"Meta API unreachable: {type(exc).__name__}: {exc}")
     if isinstance(exc, requests.RequestException):
@@ -119,9 +121,11 @@ def classify_meta(exc: BaseException) -> ConnectorError:
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
 
 
-def _wrap(exc: BaseException, kind: str, message: str, retry_after: float | None = None):
+def _wrap(
+    exc: BaseException, kind: ErrorKind, message: str, retry_after: float | None = None
+) -> ConnectorError:
     # SDK texts quote the request: the Graph URL with its token, gRPC metadata, OAuth forms.
-    err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)  # type: ignore[arg-type]
+    err = ConnectorError(redact(message), kind=kind, retry_after=retry_after)
     err.__cause__ = exc
     return err
 
@@ -156,7 +160,7 @@ def google_failure_kinds(failure: Any) -> list[tuple[str, str, float | None]]:
     return out
 
 
-def google_error_kind(field: str, name: str) -> str:
+def google_error_kind(field: str, name: str) -> ErrorKind:
     """The kind of one GoogleAdsError, from its error code field and enum name."""
     if field in GOOGLE_AUTH_ERRORS or (field, name) == ("quota_error", "ACCESS_PROHIBITED"):
         return "auth"
@@ -167,13 +171,14 @@ def google_error_kind(field: str, name: str) -> str:
     return "invalid"
 
 
-def _google_kind_from_failure(failure: Any) -> tuple[str, float | None, str]:
+def _google_kind_from_failure(failure: Any) -> tuple[ErrorKind, float | None, str]:
     kinds = google_failure_kinds(failure)
     found = {google_error_kind(f, n) for f, n, _ in kinds}
     delays = [d for _, _, d in kinds if d]
     names = ", ".join(f"{f}.{n}" for f, n, _ in kinds) or "unknown"
     # The most final verdict wins: one auth error in a failure makes the whole call auth.
-    for kind in ("auth", "invalid", "throttled", "transient"):
+    verdicts: tuple[ErrorKind, ...] = ("auth", "invalid", "throttled", "transient")
+    for kind in verdicts:
         if kind in found:
             return kind, (max(delays) if delays and kind == "throttled" else None), names
     return "fatal", None, names
@@ -189,9 +194,9 @@ def _failure_from_metadata(metadata: Any) -> Any | None:
 
 
 def _trailing(exc: BaseException) -> Any:
-    call = getattr(exc, "response", None) or exc
+    call: Any = getattr(exc, "response", None) or exc  # duck-typed: any grpc.Call will do
     try:
-        return call.trailing_metadata()  # type: ignore[union-attr]
+        return call.trailing_metadata()
     except Exception:  # not a grpc.Call: nothing to read
         return None
 
@@ -229,9 +234,9 @@ def classify_google(exc: BaseException) -> ConnectorError:
         return _classify_api_call(exc)
     text = str(exc)
     if isinstance(exc, grpc.RpcError):
-        code = exc.code() if hasattr(exc, "code") else None  # type: ignore[attr-defined]
-        mapped = core.from_grpc_status(code, exc.details() if hasattr(exc, "details") else text)  # type: ignore[attr-defined]
-        mapped.response = exc  # type: ignore[attr-defined]
+        code = exc.code() if hasattr(exc, "code") else None
+        mapped = core.from_grpc_status(code, exc.details() if hasattr(exc, "details") else text)
+        mapped.response = exc
         return classify_google(mapped)
     return _wrap(exc, "fatal", f"{type(exc).__name__}: {exc}")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from optimizer.constraints import Limits
+from optimizer.constraints import Limits, Scope
 from optimizer.curves import UnitCurves, spend_at_marginal
 
 
@@ -86,7 +86,10 @@ def unit_bounds(
 
 def _max_change(frame: pd.DataFrame, limits: Limits) -> np.ndarray:
     delta = np.full(len(frame), float(limits.max_change))
-    for scope, column in (("network", "network"), ("account", "account_id"), ("unit", "unit_id")):
+    # Narrowest last: a unit's own limit overrides its account's, which overrides its network's.
+    order: tuple[tuple[Scope, str], ...] = (
+        ("network", "network"), ("account", "account_id"), ("unit", "unit_id"))
+    for scope, column in order:
         by_key = {k: v.max_change for k, v in limits.for_scope(scope).items()
                   if v.max_change is not None}
         if not by_key:

@@ -33,7 +33,9 @@ def marginal(spend: FloatArray, gain: FloatArray, half_spend: FloatArray) -> Flo
     return gain * half_spend / (spend + half_spend) ** 2
 
 
-def spend_at_marginal(price: FloatArray, gain: FloatArray, half_spend: FloatArray) -> FloatArray:
+def spend_at_marginal(
+    price: FloatArray | float, gain: FloatArray, half_spend: FloatArray
+) -> FloatArray:
     """The spend at which the marginal return has fallen to `price` (0 if it starts below)."""
     with np.errstate(divide="ignore"):
         spend = np.sqrt(gain * half_spend / price) - half_spend

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from sqlalchemy.engine import Engine
@@ -59,14 +59,15 @@ ConfigOption = Annotated[
     ),
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def handles_errors(fn: F) -> F:
+def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn domain errors into one readable line on stderr and a documented exit code."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ImportRejected as e:
@@ -88,7 +89,7 @@ def handles_errors(fn: F) -> F:
             typer.echo(f"error: database: {message}", err=True)
             raise typer.Exit(EXIT_DATABASE) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def setup_logging(verbose: bool = False) -> None:

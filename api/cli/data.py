@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 from tqdm import tqdm
 
 from api.cli.app import (
@@ -192,23 +192,25 @@ def summary(engine: Engine) -> str:
     with Session(engine) as session:
         n_accounts = session.scalar(select(func.count()).select_from(AdAccount)) or 0
         n_campaigns = session.scalar(select(func.count()).select_from(Campaign)) or 0
-        span = session.execute(select(func.min(DailyMetric.date), func.max(DailyMetric.date))).one()
+        span = session.execute(select(func.min(col(DailyMetric.date)),
+                                      func.max(col(DailyMetric.date)))).one()
         by_network = session.execute(
             select(
-                AdAccount.network, AdAccount.currency,
-                func.count(func.distinct(DailyMetric.campaign_id)),
-                func.sum(DailyMetric.spend), func.sum(DailyMetric.conversions),
-                func.sum(DailyMetric.revenue),
+                col(AdAccount.network), col(AdAccount.currency),
+                func.count(func.distinct(col(DailyMetric.campaign_id))),
+                func.sum(col(DailyMetric.spend)), func.sum(col(DailyMetric.conversions)),
+                func.sum(col(DailyMetric.revenue)),
             )
-            .join(AdAccount, AdAccount.id == DailyMetric.account_id)
-            .group_by(AdAccount.network, AdAccount.currency)
-            .order_by(AdAccount.network, AdAccount.currency)
+            .join(AdAccount, col(AdAccount.id) == col(DailyMetric.account_id))
+            .group_by(col(AdAccount.network), col(AdAccount.currency))
+            .order_by(col(AdAccount.network), col(AdAccount.currency))
         ).all()
         latest = session.execute(
-            select(AdAccount.network, AdAccount.external_id, AdAccount.name, SyncRun.stream,
-                   SyncRun.status, SyncRun.finished_at, SyncRun.error)
-            .join(AdAccount, AdAccount.id == SyncRun.account_id)
-            .order_by(SyncRun.id.desc())  # type: ignore[union-attr]
+            select(col(AdAccount.network), col(AdAccount.external_id), col(AdAccount.name),
+                   col(SyncRun.stream),
+                   col(SyncRun.status), col(SyncRun.finished_at), col(SyncRun.error))
+            .join(AdAccount, col(AdAccount.id) == col(SyncRun.account_id))
+            .order_by(col(SyncRun.id).desc())
         ).all()
     lines = [
         f"{n_accounts} accounts, {n_campaigns} campaigns, metrics from {span[0]} to {span[1]}",

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from decimal import Decimal
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -47,7 +47,8 @@ shifts_app = typer.Typer(
 )
 app.add_typer(shifts_app, name="shifts")
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ShiftId = Annotated[int, typer.Argument(help="The shift's id (see `shifts list`).", min=1)]
 AsOption = Annotated[
@@ -64,12 +65,12 @@ VersionOption = Annotated[
 ]
 
 
-def refuses(fn: F) -> F:
+def refuses(fn: Callable[P, R]) -> Callable[P, R]:
     """A refused request (409 / 403 / 422 in the API) exits 3 with the reason; an unknown
     shift exits 2."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except NotFoundError as e:
@@ -81,7 +82,7 @@ def refuses(fn: F) -> F:
                 raise typer.Exit(EXIT_REJECTED) from None
             raise
 
-    return handles_errors(wrapper)  # type: ignore[return-value]
+    return handles_errors(wrapper)
 
 
 def operator(name: str | None) -> Principal:

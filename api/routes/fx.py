@@ -22,7 +22,7 @@ def list_rates(
 ) -> s.FxRatesPublic:
     rows, count = fx.list_rates(session, page, currency=currency, quote=quote, start=start,
                                 end=end)
-    return s.FxRatesPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.FxRatesPublic(data=rows, count=count)
 
 
 @router.post("", response_model=dict[str, int])

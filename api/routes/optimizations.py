@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlmodel import col
 
 from api.deps import Optimizer, Reader, SessionDep, SettingsDep
 from api.params import Name, PageDep
@@ -20,11 +21,11 @@ router = APIRouter(prefix="/optimizations", tags=["optimizations"])
 def list_runs(
     session: SessionDep, _: Reader, page: PageDep, portfolio: Name = None
 ) -> s.OptimizationRunsPublic:
-    stmt = select(OptimizationRun).order_by(OptimizationRun.created_at.desc())  # type: ignore[attr-defined]
+    stmt = select(OptimizationRun).order_by(col(OptimizationRun.created_at).desc())
     if portfolio:
-        stmt = stmt.where(OptimizationRun.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(OptimizationRun.portfolio_id) == get_portfolio(session, portfolio).id)
     rows, count = paginate(session, stmt, page)
-    return s.OptimizationRunsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.OptimizationRunsPublic(data=rows, count=count)
 
 
 @router.get("/{run_id}", response_model=s.OptimizationRunPublic)

@@ -4,6 +4,7 @@ run), roll back."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
@@ -45,12 +46,12 @@ def list_shifts(
     responses: ResponseCache = request.app.state.responses
     stamp = responses.stamp("shifts", session)
     key = ("shifts", page.limit, page.offset, status, portfolio)
-    where = {"request": request, "kind": "shifts", "action": Action.read}
+    where: dict[str, Any] = {"request": request, "kind": "shifts", "action": Action.read}
     hit = responses.get(key, stamp, **where)
     if hit is not None:
         return hit
     rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),  # type: ignore[arg-type]
+    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),
                          **where)
 
 

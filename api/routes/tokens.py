@@ -27,7 +27,8 @@ def list_tokens(
 def create_token(session: SessionDep, user: TokenAdmin, body: s.TokenCreate) -> s.TokenCreated:
     row, secret = auth.create_token(session, name=body.name, role=body.role, actor=user.name,
                                     portfolios=body.portfolios)
-    scopes = auth.token_portfolios(session, [row.id])  # type: ignore[list-item]
+    assert row.id is not None  # the token was flushed
+    scopes = auth.token_portfolios(session, [row.id])
     return s.TokenCreated.model_validate({**_public(row, scopes).model_dump(), "token": secret})
 
 

@@ -22,8 +22,10 @@ from sqlalchemy import String, and_, cast, event, false, or_, select
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ColumnElement
-from sqlmodel import Session
+from sqlalchemy.sql.base import ExecutableOption
+from sqlmodel import Session, SQLModel, col
 
+from campaigns.db import table_of
 from campaigns.models import (
     AccountDay,
     AdAccount,
@@ -56,40 +58,40 @@ def session_portfolios(session: Session) -> tuple[int, ...] | None:
     return session.info.get(SCOPE_KEY)
 
 
-def _criteria(ids: tuple[int, ...]) -> list[object]:
+def _criteria(ids: tuple[int, ...]) -> list[ExecutableOption]:
     # Core columns in the sub-selects, so that the criteria do not apply to themselves.
-    acc, camp, shift = AdAccount.__table__.c, Campaign.__table__.c, BudgetShift.__table__.c  # type: ignore[attr-defined]
+    acc, camp, shift = table_of(AdAccount).c, table_of(Campaign).c, table_of(BudgetShift).c
     accounts = select(acc.id).where(acc.portfolio_id.in_(ids))
     campaigns = select(camp.id).where(camp.account_id.in_(accounts))
     shifts = select(shift.id).where(shift.portfolio_id.in_(ids))
 
-    def owned(model: type, entity_type: str) -> ColumnElement[bool]:
-        table = model.__table__.c  # type: ignore[attr-defined]
-        return and_(AuditEvent.entity_type == entity_type, AuditEvent.entity_id.in_(
+    def owned(model: type[SQLModel], entity_type: str) -> ColumnElement[bool]:
+        table = table_of(model).c
+        return and_(col(AuditEvent.entity_type) == entity_type, col(AuditEvent.entity_id).in_(
             select(cast(table.id, String)).where(table.portfolio_id.in_(ids))))
 
     audit = or_(
         owned(BudgetPlan, "plan"), owned(SpendCap, "cap"), owned(BudgetShift, "shift"),
         owned(OptimizationRun, "optimization_run"),
-        and_(AuditEvent.entity_type == "shift_item", AuditEvent.entity_id.in_(
-            select(cast(ShiftItem.__table__.c.id, String)).where(  # type: ignore[attr-defined]
-                ShiftItem.__table__.c.shift_id.in_(shifts)))),  # type: ignore[attr-defined]
+        and_(col(AuditEvent.entity_type) == "shift_item", col(AuditEvent.entity_id).in_(
+            select(cast(table_of(ShiftItem).c.id, String)).where(
+                table_of(ShiftItem).c.shift_id.in_(shifts)))),
     ) if ids else false()
     # Each model and what makes one of its rows this token's.
     owned_rows: list[tuple[type, Any]] = [
-        (Portfolio, Portfolio.id.in_(ids)),  # type: ignore[union-attr]
-        (AdAccount, AdAccount.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
-        (Campaign, Campaign.account_id.in_(accounts)),  # type: ignore[attr-defined]
-        (AdSet, AdSet.campaign_id.in_(campaigns)),  # type: ignore[attr-defined]
-        (DailyMetric, DailyMetric.account_id.in_(accounts)),  # type: ignore[attr-defined]
-        (AccountDay, AccountDay.account_id.in_(accounts)),  # type: ignore[attr-defined]
-        (SyncRun, SyncRun.account_id.in_(accounts)),  # type: ignore[union-attr]
-        (BudgetPlan, BudgetPlan.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
-        (SpendCap, SpendCap.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
-        (OptimizationRun, OptimizationRun.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
-        (BudgetShift, BudgetShift.portfolio_id.in_(ids)),  # type: ignore[attr-defined]
-        (ShiftItem, ShiftItem.shift_id.in_(shifts)),  # type: ignore[attr-defined]
-        (Alert, Alert.portfolio_id.in_(ids)),  # type: ignore[union-attr]
+        (Portfolio, col(Portfolio.id).in_(ids)),
+        (AdAccount, col(AdAccount.portfolio_id).in_(ids)),
+        (Campaign, col(Campaign.account_id).in_(accounts)),
+        (AdSet, col(AdSet.campaign_id).in_(campaigns)),
+        (DailyMetric, col(DailyMetric.account_id).in_(accounts)),
+        (AccountDay, col(AccountDay.account_id).in_(accounts)),
+        (SyncRun, col(SyncRun.account_id).in_(accounts)),
+        (BudgetPlan, col(BudgetPlan.portfolio_id).in_(ids)),
+        (SpendCap, col(SpendCap.portfolio_id).in_(ids)),
+        (OptimizationRun, col(OptimizationRun.portfolio_id).in_(ids)),
+        (BudgetShift, col(BudgetShift.portfolio_id).in_(ids)),
+        (ShiftItem, col(ShiftItem.shift_id).in_(shifts)),
+        (Alert, col(Alert.portfolio_id).in_(ids)),
         (AuditEvent, audit),
     ]
     return [with_loader_criteria(model, where, include_aliases=True)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.access import limit_session
@@ -146,8 +146,10 @@ def create_token(session: Session, *, name: str, role: str, actor: str,
     row = ApiToken(name=name, role=role_.value, token_hash=hash_token(secret), prefix=secret[:10])
     session.add(row)
     session.flush()
+    assert row.id is not None
     for p in scope:
-        session.add(ApiTokenPortfolio(token_id=row.id, portfolio_id=p.id))  # type: ignore[arg-type]
+        assert p.id is not None  # read from the table
+        session.add(ApiTokenPortfolio(token_id=row.id, portfolio_id=p.id))
     session.flush()
     after: dict[str, object] = {"name": row.name, "role": row.role, "prefix": row.prefix}
     if names:
@@ -163,10 +165,10 @@ def token_portfolios(session: Session, token_ids: list[int]) -> dict[int, list[s
     if not token_ids:
         return out
     rows = session.execute(
-        select(ApiTokenPortfolio.token_id, Portfolio.name)
-        .join(Portfolio, Portfolio.id == ApiTokenPortfolio.portfolio_id)
-        .where(ApiTokenPortfolio.token_id.in_(token_ids))  # type: ignore[attr-defined]
-        .order_by(Portfolio.name)
+        select(col(ApiTokenPortfolio.token_id), col(Portfolio.name))
+        .join(Portfolio, col(Portfolio.id) == col(ApiTokenPortfolio.portfolio_id))
+        .where(col(ApiTokenPortfolio.token_id).in_(token_ids))
+        .order_by(col(Portfolio.name))
     )
     for token_id, name in rows:
         out.setdefault(token_id, []).append(name)
@@ -174,20 +176,20 @@ def token_portfolios(session: Session, token_ids: list[int]) -> dict[int, list[s
 
 
 def list_tokens(session: Session, *, include_revoked: bool = False) -> list[ApiToken]:
-    stmt = select(ApiToken).order_by(ApiToken.id)
+    stmt = select(ApiToken).order_by(col(ApiToken.id))
     if not include_revoked:
-        stmt = stmt.where(ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        stmt = stmt.where(col(ApiToken.revoked_at).is_(None))
     return list(session.scalars(stmt))
 
 
 def revoke_token(session: Session, *, token_id: int | None = None, name: str | None = None,
                  actor: str) -> list[ApiToken]:
     """Revoke by id or by name (every live token of that name)."""
-    stmt = select(ApiToken).where(ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    stmt = select(ApiToken).where(col(ApiToken.revoked_at).is_(None))
     if token_id is not None:
-        stmt = stmt.where(ApiToken.id == token_id)
+        stmt = stmt.where(col(ApiToken.id) == token_id)
     elif name is not None:
-        stmt = stmt.where(ApiToken.name == name)
+        stmt = stmt.where(col(ApiToken.name) == name)
     else:
         raise ValidationError("name a token to revoke (id or name)")
     rows = list(session.scalars(stmt))
@@ -209,7 +211,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         raise AuthenticationError("missing bearer token (Authorization: Bearer <token>)")
     row = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip()))
+        select(ApiToken).where(col(ApiToken.token_hash) == hash_token(token.strip()))
     ).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationError("invalid or revoked token")
@@ -222,7 +224,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     except ValueError:
         raise AuthenticationError(f"token has an unknown role {row.role!r}") from None
     scope = frozenset(session.scalars(
-        select(ApiTokenPortfolio.portfolio_id).where(ApiTokenPortfolio.token_id == row.id)
+        select(col(ApiTokenPortfolio.portfolio_id)).where(col(ApiTokenPortfolio.token_id) == row.id)
     ))
     portfolios = scope if scope and role is not Role.admin else None
     return Principal(name=row.name, role=role, token_id=row.id, portfolios=portfolios)

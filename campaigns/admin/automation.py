@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.access import session_portfolios
@@ -116,12 +116,12 @@ def _public(row: AutomationPause) -> Pause:
 
 def pause_state(session: Session) -> PauseState:
     rows = list(session.scalars(
-        select(AutomationPause).order_by(AutomationPause.scope, AutomationPause.scope_key)
+        select(AutomationPause).order_by(col(AutomationPause.scope), col(AutomationPause.scope_key))
     ))
     if session_portfolios(session) is not None:
         # A token limited to portfolios sees the global pause and its own scopes' pauses;
         # its session only finds its own portfolios and accounts.
-        visible = {("portfolio", p) for p in session.scalars(select(Portfolio.name))}
+        visible = {("portfolio", p) for p in session.scalars(select(col(Portfolio.name)))}
         visible |= {("account", account_key(a)) for a in session.scalars(select(AdAccount))}
         rows = [r for r in rows if r.scope == "global" or (r.scope, r.scope_key) in visible]
     return PauseState([_public(r) for r in rows])
@@ -153,9 +153,9 @@ def _account_key(session: Session, given: str) -> str:
     if ":" in given:
         network, _, external_id = given.partition(":")
         rows = list(session.scalars(select(AdAccount).where(
-            AdAccount.network == network, AdAccount.external_id == external_id)))
+            col(AdAccount.network) == network, col(AdAccount.external_id) == external_id)))
     else:
-        rows = list(session.scalars(select(AdAccount).where(AdAccount.external_id == given)))
+        rows = list(session.scalars(select(AdAccount).where(col(AdAccount.external_id) == given)))
     if not rows:
         raise NotFoundError(f"no account {given!r} (give network:external_id, e.g. meta:act_1)")
     if len(rows) > 1:
@@ -181,7 +181,7 @@ def pause(
     text = _reason(reason)
     scope, key = resolve_scope(session, portfolio=portfolio, account=account)
     row = session.scalars(select(AutomationPause).where(
-        AutomationPause.scope == scope, AutomationPause.scope_key == key)).first()
+        col(AutomationPause.scope) == scope, col(AutomationPause.scope_key) == key)).first()
     before = None
     if row is None:
         row = AutomationPause(scope=scope, scope_key=key, reason=text, paused_by=actor)
@@ -204,7 +204,7 @@ def resume(
     text = _reason(reason)
     scope, key = resolve_scope(session, portfolio=portfolio, account=account)
     row = session.scalars(select(AutomationPause).where(
-        AutomationPause.scope == scope, AutomationPause.scope_key == key)).first()
+        col(AutomationPause.scope) == scope, col(AutomationPause.scope_key) == key)).first()
     if row is None:
         return None
     lifted = _public(row)

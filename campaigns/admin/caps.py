@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.concurrency import versioned_update
@@ -29,11 +29,11 @@ def _check_limits(min_daily: Decimal | None, max_daily: Decimal | None) -> None:
 def list_caps(
     session: Session, page: Page, *, portfolio: str | None = None, scope: str | None = None
 ) -> tuple[list[SpendCap], int]:
-    stmt = select(SpendCap).order_by(SpendCap.scope, SpendCap.scope_key)
+    stmt = select(SpendCap).order_by(col(SpendCap.scope), col(SpendCap.scope_key))
     if portfolio:
-        stmt = stmt.where(SpendCap.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(SpendCap.portfolio_id) == get_portfolio(session, portfolio).id)
     if scope:
-        stmt = stmt.where(SpendCap.scope == scope)
+        stmt = stmt.where(col(SpendCap.scope) == scope)
     return paginate(session, stmt, page)
 
 
@@ -52,8 +52,9 @@ def create_cap(
     assert p.id is not None
     _check_limits(min_daily, max_daily)
     key = validate_scope(session, p.id, scope, scope_key)
-    exists = session.scalars(select(SpendCap.id).where(
-        SpendCap.portfolio_id == p.id, SpendCap.scope == scope, SpendCap.scope_key == key
+    exists = session.scalars(select(col(SpendCap.id)).where(
+        col(SpendCap.portfolio_id) == p.id, col(SpendCap.scope) == scope,
+        col(SpendCap.scope_key) == key,
     )).first()
     if exists is not None:
         raise ConflictError(f"a cap for {scope} {key!r} exists (id {exists}); update it instead")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.errors import FxRateMissingError
@@ -39,7 +39,7 @@ def upsert_rates(session: Session, rates: Iterable[RateIn], *, actor: str) -> in
     for r in rates:
         cur, quote = r.currency.upper(), r.quote.upper()
         row = session.scalars(select(FxRate).where(
-            FxRate.date == r.date, FxRate.currency == cur, FxRate.quote == quote
+            col(FxRate.date) == r.date, col(FxRate.currency) == cur, col(FxRate.quote) == quote
         )).first()
         if row is None:
             session.add(FxRate(date=r.date, currency=cur, quote=quote, rate=r.rate))
@@ -58,15 +58,15 @@ def list_rates(
     session: Session, page: Page, *, currency: str | None = None, quote: str | None = None,
     start: dt.date | None = None, end: dt.date | None = None,
 ) -> tuple[list[FxRate], int]:
-    stmt = select(FxRate).order_by(FxRate.date, FxRate.currency, FxRate.quote)
+    stmt = select(FxRate).order_by(col(FxRate.date), col(FxRate.currency), col(FxRate.quote))
     if currency:
-        stmt = stmt.where(FxRate.currency == currency.upper())
+        stmt = stmt.where(col(FxRate.currency) == currency.upper())
     if quote:
-        stmt = stmt.where(FxRate.quote == quote.upper())
+        stmt = stmt.where(col(FxRate.quote) == quote.upper())
     if start:
-        stmt = stmt.where(FxRate.date >= start)
+        stmt = stmt.where(col(FxRate.date) >= start)
     if end:
-        stmt = stmt.where(FxRate.date <= end)
+        stmt = stmt.where(col(FxRate.date) <= end)
     return paginate(session, stmt, page)
 
 
@@ -87,13 +87,14 @@ class FxTable:
             return table
         lo = start - dt.timedelta(days=MAX_CARRY_DAYS)
         rows = session.execute(
-            select(FxRate.date, FxRate.currency, FxRate.quote, FxRate.rate).where(
-                FxRate.date >= lo, FxRate.date <= end,
+            select(col(FxRate.date), col(FxRate.currency), col(FxRate.quote),
+                   col(FxRate.rate)).where(
+                col(FxRate.date) >= lo, col(FxRate.date) <= end,
                 or_(
-                    FxRate.currency.in_(wanted) & (FxRate.quote == reporting),  # type: ignore[attr-defined]
-                    (FxRate.currency == reporting) & FxRate.quote.in_(wanted),  # type: ignore[attr-defined]
+                    col(FxRate.currency).in_(wanted) & (col(FxRate.quote) == reporting),
+                    (col(FxRate.currency) == reporting) & col(FxRate.quote).in_(wanted),
                 ),
-            ).order_by(FxRate.date)
+            ).order_by(col(FxRate.date))
         ).all()
         direct: dict[tuple[str, dt.date], Decimal] = {}
         inverse: dict[tuple[str, dt.date], Decimal] = {}

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.concurrency import versioned_update
@@ -26,13 +26,14 @@ def list_plans(
     session: Session, page: Page, *, portfolio: str | None = None, month: dt.date | None = None,
     scope: str | None = None,
 ) -> tuple[list[BudgetPlan], int]:
-    stmt = select(BudgetPlan).order_by(BudgetPlan.month, BudgetPlan.scope, BudgetPlan.scope_key)
+    stmt = select(BudgetPlan).order_by(col(BudgetPlan.month), col(BudgetPlan.scope),
+                                       col(BudgetPlan.scope_key))
     if portfolio:
-        stmt = stmt.where(BudgetPlan.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(BudgetPlan.portfolio_id) == get_portfolio(session, portfolio).id)
     if month:
-        stmt = stmt.where(BudgetPlan.month == month.replace(day=1))
+        stmt = stmt.where(col(BudgetPlan.month) == month.replace(day=1))
     if scope:
-        stmt = stmt.where(BudgetPlan.scope == scope)
+        stmt = stmt.where(col(BudgetPlan.scope) == scope)
     return paginate(session, stmt, page)
 
 
@@ -57,9 +58,9 @@ def create_plan(
             f"not {currency.upper()}"
         )
     key = validate_scope(session, p.id, scope, scope_key)
-    exists = session.scalars(select(BudgetPlan.id).where(
-        BudgetPlan.portfolio_id == p.id, BudgetPlan.month == month, BudgetPlan.scope == scope,
-        BudgetPlan.scope_key == key,
+    exists = session.scalars(select(col(BudgetPlan.id)).where(
+        col(BudgetPlan.portfolio_id) == p.id, col(BudgetPlan.month) == month,
+        col(BudgetPlan.scope) == scope, col(BudgetPlan.scope_key) == key,
     )).first()
     if exists is not None:
         raise ConflictError(f"a plan for {month:%Y-%m} {scope} {key!r} exists (id {exists}); "

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select, tuple_
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.models import AdAccount, AdSet, Campaign, ShiftItem
 
@@ -30,15 +30,15 @@ def item_names(session: Session, items: Iterable[ShiftItem]) -> dict[int, ItemNa
         return {}
     campaign_ids = {i.campaign_id for i in items}
     rows = session.execute(
-        select(Campaign.id, Campaign.network, Campaign.external_id, Campaign.name,
-               AdAccount.external_id, AdAccount.name)
-        .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
-        .where(Campaign.id.in_(campaign_ids))  # type: ignore[union-attr]
+        select(col(Campaign.id), col(Campaign.network), col(Campaign.external_id),
+               col(Campaign.name), col(AdAccount.external_id), col(AdAccount.name))
+        .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+        .where(col(Campaign.id).in_(campaign_ids))
     ).all()
     campaigns = {r[0]: r[1:] for r in rows}
     adset_ids = {i.adset_id for i in items if i.adset_id is not None}
     adsets = dict(session.execute(
-        select(AdSet.id, AdSet.name).where(AdSet.id.in_(adset_ids))  # type: ignore[union-attr]
+        select(col(AdSet.id), col(AdSet.name)).where(col(AdSet.id).in_(adset_ids))
     ).all()) if adset_ids else {}
     out = {}
     for item in items:
@@ -67,15 +67,17 @@ def scope_names(session: Session, scopes: Iterable[tuple[str, str]]) -> dict[tup
             out[(scope, key)] = key
     if accounts:
         for network, ext, name in session.execute(
-            select(AdAccount.network, AdAccount.external_id, AdAccount.name)
-            .where(tuple_(AdAccount.network, AdAccount.external_id).in_(accounts))
+            select(col(AdAccount.network), col(AdAccount.external_id), col(AdAccount.name))
+            .where(tuple_(col(AdAccount.network), col(AdAccount.external_id)).in_(accounts))
         ):
             out[("account", f"{network}:{ext}")] = name or ext
     if camps:
         for network, acct, ext, name in session.execute(
-            select(AdAccount.network, AdAccount.external_id, Campaign.external_id, Campaign.name)
-            .join(Campaign, Campaign.account_id == AdAccount.id)  # type: ignore[arg-type]
-            .where(tuple_(AdAccount.network, AdAccount.external_id, Campaign.external_id)
+            select(col(AdAccount.network), col(AdAccount.external_id), col(Campaign.external_id),
+                   col(Campaign.name))
+            .join(Campaign, col(Campaign.account_id) == col(AdAccount.id))
+            .where(tuple_(col(AdAccount.network), col(AdAccount.external_id),
+                          col(Campaign.external_id))
                    .in_(camps))
         ):
             out[("campaign", f"{network}:{acct}:{ext}")] = name or ext

@@ -18,8 +18,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from campaigns.db import table_of
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
 from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
@@ -31,7 +32,7 @@ def get_or_create_portfolio(
     session: Session, name: str = "default", *, reporting_currency: str = "EUR"
 ) -> Portfolio:
     def find() -> Portfolio | None:
-        return session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+        return session.scalars(select(Portfolio).where(col(Portfolio.name) == name)).first()
 
     portfolio = find()
     if portfolio is None:
@@ -73,7 +74,8 @@ def upsert_account(
     def find() -> AdAccount | None:
         return session.scalars(
             select(AdAccount).where(
-                AdAccount.network == record.network, AdAccount.external_id == record.external_id
+                col(AdAccount.network) == record.network,
+                col(AdAccount.external_id) == record.external_id,
             )
         ).first()
 
@@ -121,7 +123,7 @@ def upsert_campaigns(
     and building and flushing an object per campaign cost more than the database. A
     campaign whose fields did not change keeps its ``updated_at``.
     """
-    table = Campaign.__table__  # type: ignore[attr-defined]
+    table = table_of(Campaign)
     fields = [table.c[f] for f in _CAMPAIGN_FIELDS]
     existing = {
         row[0]: row
@@ -165,6 +167,7 @@ def ensure_campaigns(
 ) -> dict[str, int]:
     """Make sure metrics never lose spend: a campaign seen only in metrics is created."""
     missing = sorted(set(external_ids) - known.keys())
+    assert account.id is not None  # the account row is stored before its campaigns
     for ext in missing:
         campaign = Campaign(
             account_id=account.id, network=account.network, external_id=ext,
@@ -172,7 +175,8 @@ def ensure_campaigns(
         )
         session.add(campaign)
         session.flush()
-        known[ext] = campaign.id  # type: ignore[assignment]
+        assert campaign.id is not None  # the flush gave it one
+        known[ext] = campaign.id
     return known
 
 
@@ -184,23 +188,24 @@ def upsert_ad_sets(
 ) -> int:
     """Create or refresh ad sets (Core statements, as for campaigns)."""
     records = [r for r in records if r.campaign_external_id in campaign_ids]
-    table = AdSet.__table__  # type: ignore[attr-defined]
+    table = table_of(AdSet)
     ids = sorted(set(campaign_ids.values()))
     existing: dict[tuple[int, str], Any] = {}
     for i in range(0, len(ids), 5000):
-        for row in session.execute(
+        for found in session.execute(
             select(table.c.campaign_id, table.c.external_id, table.c.id,
                    *(table.c[f] for f in _AD_SET_FIELDS))
             .where(table.c.campaign_id.in_(ids[i : i + 5000]))
         ):
-            existing[(row[0], row[1])] = row
+            existing[(found[0], found[1])] = found
     latest = {
         (campaign_ids[r.campaign_external_id], r.external_id):
             [r.name, r.status, r.daily_budget, r.lifetime_budget]
         for r in records
     }
     now = utcnow()
-    new, changed = [], []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for (cid, ext), values in latest.items():
         row = existing.get((cid, ext))
         if row is None:
@@ -230,8 +235,8 @@ def find_or_create_campaigns(
     for i in range(0, len(keys), 500):
         part = keys[i : i + 500]
         found = session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            select(col(Campaign.account_id), col(Campaign.external_id), col(Campaign.id)).where(
+                tuple_(col(Campaign.account_id), col(Campaign.external_id)).in_(part)
             )
         ).all()
         for account_id, ext, cid in found:
@@ -240,12 +245,12 @@ def find_or_create_campaigns(
     if not new:
         return 0
     networks = dict(session.execute(
-        select(AdAccount.id, AdAccount.network).where(
-            AdAccount.id.in_({k[0] for k in new})  # type: ignore[union-attr]
+        select(col(AdAccount.id), col(AdAccount.network)).where(
+            col(AdAccount.id).in_({k[0] for k in new})
         )
     ).all())
     now = utcnow()
-    session.execute(insert(Campaign.__table__), [  # type: ignore[attr-defined]
+    session.execute(insert(table_of(Campaign)), [
         {"account_id": a, "external_id": e, "network": networks[a], "name": wanted[(a, e)],
          "status": "active", "budget_level": "campaign", "budget_shared": False,
          "created_at": now, "updated_at": now}
@@ -254,8 +259,8 @@ def find_or_create_campaigns(
     for i in range(0, len(new), 500):
         part = new[i : i + 500]
         for account_id, ext, cid in session.execute(
-            select(Campaign.account_id, Campaign.external_id, Campaign.id).where(
-                tuple_(Campaign.account_id, Campaign.external_id).in_(part)
+            select(col(Campaign.account_id), col(Campaign.external_id), col(Campaign.id)).where(
+                tuple_(col(Campaign.account_id), col(Campaign.external_id)).in_(part)
             )
         ).all():
             campaigns[(account_id, ext)] = cid
@@ -266,7 +271,7 @@ def set_names_and_budgets(
     session: Session, latest: dict[int, tuple[str, Any]]
 ) -> None:
     """Campaign id -> (name, current daily budget or None: keep the budget), in bulk."""
-    table = Campaign.__table__  # type: ignore[attr-defined]
+    table = table_of(Campaign)
     now = utcnow()
     with_budget = [
         {"cid": cid, "name": name, "budget": budget, "now": now}

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
@@ -99,13 +99,13 @@ def metrics_window(
     end = today - dt.timedelta(days=1)
     first = today - dt.timedelta(days=history_days)
     last_end = session.scalars(
-        select(SyncRun.window_end)
+        select(col(SyncRun.window_end))
         .where(
-            SyncRun.account_id == account.id,
-            SyncRun.stream == "metrics",
-            SyncRun.status == "succeeded",
+            col(SyncRun.account_id) == account.id,
+            col(SyncRun.stream) == "metrics",
+            col(SyncRun.status) == "succeeded",
         )
-        .order_by(SyncRun.window_end.desc())  # type: ignore[union-attr]
+        .order_by(col(SyncRun.window_end).desc())
         .limit(1)
     ).first()
     if last_end is None:
@@ -214,7 +214,8 @@ def account_failure(
     log.error("%s: account could not be read: %s", label, err)
     with session_scope(engine) as session:
         account_id = session.scalars(
-            select(AdAccount.id).where(AdAccount.network == network, AdAccount.external_id == ext)
+            select(col(AdAccount.id)).where(col(AdAccount.network) == network,
+                                            col(AdAccount.external_id) == ext)
         ).first()
         stream = "entities" if account_id is not None else "accounts"
         session.add(SyncRun(
@@ -282,8 +283,9 @@ def sync_account(
                 session, settings,
                 portfolio_name_for(settings, source, record.network, record.external_id),
             )
-            acc = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
-            account_id = acc.id
+            assert portfolio.id is not None
+            stored = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
+            account_id = stored.id
         run.account_id = account_id
         # Entities: campaigns and ad sets in one unit of work.
         with session_scope(engine) as session:
@@ -340,7 +342,8 @@ def _load_metrics(
     known: dict[str, int] = {
         ext: cid
         for ext, cid in session.execute(
-            select(Campaign.external_id, Campaign.id).where(Campaign.account_id == acc.id)
+            select(col(Campaign.external_id),
+                   col(Campaign.id)).where(col(Campaign.account_id) == acc.id)
         ).all()
     }
     total = 0
@@ -360,5 +363,6 @@ def _load_metrics(
             total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
             batch = {}
     total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
-    refresh_account_days(session, [acc.id], start, end)  # type: ignore[list-item]
+    assert acc.id is not None  # read from the table
+    refresh_account_days(session, [acc.id], start, end)
     return total

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin import automation
 from campaigns.admin.auth import Principal, Role
@@ -50,7 +50,7 @@ class HardStopStep:
         policy = automation.automation_settings(self.settings)
         with Session(self.engine, expire_on_commit=False) as session:
             portfolio = session.scalars(
-                select(Portfolio).where(Portfolio.name == self.name)).first()
+                select(Portfolio).where(col(Portfolio.name) == self.name)).first()
             if portfolio is None:
                 return
             stop = hard_stop.check(session, portfolio, now=self.now(), settings=policy)

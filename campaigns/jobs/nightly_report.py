@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.models import AdAccount, Campaign, ShiftItem
 from connectors.currencies import decimals
@@ -52,9 +52,10 @@ def item_changes(
     """``items`` as changes; ``outcome`` is one word for all or one per item id."""
     ids = {i.campaign_id for i in items}
     rows = session.execute(
-        select(Campaign.id, Campaign.external_id, AdAccount.network, AdAccount.external_id)
-        .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
-        .where(Campaign.id.in_(ids))  # type: ignore[union-attr]
+        select(col(Campaign.id), col(Campaign.external_id), col(AdAccount.network),
+               col(AdAccount.external_id))
+        .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+        .where(col(Campaign.id).in_(ids))
     ).all() if ids else []
     where = {r[0]: (r[1], r[2], r[3]) for r in rows}
     errors = errors or {}

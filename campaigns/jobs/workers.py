@@ -21,6 +21,7 @@ from celery import Celery
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlmodel import col
 
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError, DatabaseBusyError
@@ -216,7 +217,7 @@ def apply_account_task(
     log.info("shift %d items %s: apply attempt %d", shift_id, item_ids, attempt)
     with Session(_engine(), expire_on_commit=False) as session:
         items = list(session.scalars(
-            select(ShiftItem).where(ShiftItem.id.in_(item_ids))  # type: ignore[union-attr]
+            select(ShiftItem).where(col(ShiftItem.id).in_(item_ids))
         ))
     report = writeback.apply_items(
         _engine(), shift_id, writeback.configured_connectors(settings), items=items,

@@ -18,7 +18,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.automation import AutomationSettings
@@ -145,16 +145,16 @@ def check(
     today = now.astimezone(dt.UTC).date()
     first, last = month_bounds(today)
     plans = list(session.scalars(select(BudgetPlan).where(
-        BudgetPlan.portfolio_id == portfolio.id, BudgetPlan.month == first,
-        BudgetPlan.hard.is_(True),  # type: ignore[attr-defined]
-    ).order_by(BudgetPlan.id)))
+        col(BudgetPlan.portfolio_id) == portfolio.id, col(BudgetPlan.month) == first,
+        col(BudgetPlan.hard).is_(True),
+    ).order_by(col(BudgetPlan.id))))
     if not plans:
         return HardStop([], {})
     data = load_portfolio_data(session, portfolio, today=today, days=1)
     units = {u.unit_id: u for u in data.units}
     currencies = {u.account.currency for u in data.units}
     accounts = list(session.scalars(select(AdAccount).where(
-        AdAccount.portfolio_id == portfolio.id)))
+        col(AdAccount.portfolio_id) == portfolio.id)))
     currencies |= {a.currency for a in accounts}
     fx = FxTable.load(session, portfolio.reporting_currency, currencies, first, today)
     breaches = []
@@ -224,11 +224,11 @@ def _campaign_spent(
         return ZERO
     end = min(last, local_today(account, now) - dt.timedelta(days=1))
     rows = session.execute(
-        select(DailyMetric.date, func.sum(DailyMetric.spend))
-        .join(Campaign, Campaign.id == DailyMetric.campaign_id)  # type: ignore[arg-type]
-        .where(Campaign.account_id == account.id, Campaign.external_id == campaign_id,
-               DailyMetric.date >= first, DailyMetric.date <= end)
-        .group_by(DailyMetric.date)
+        select(col(DailyMetric.date), func.sum(col(DailyMetric.spend)))
+        .join(Campaign, col(Campaign.id) == col(DailyMetric.campaign_id))
+        .where(col(Campaign.account_id) == account.id, col(Campaign.external_id) == campaign_id,
+               col(DailyMetric.date) >= first, col(DailyMetric.date) <= end)
+        .group_by(col(DailyMetric.date))
     ).all()
     return sum((Decimal(spend or 0) * fx.rate(account.currency, day) for day, spend in rows),
                ZERO)

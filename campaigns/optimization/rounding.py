@@ -190,10 +190,11 @@ class _Sums:
     def over(self, i: int) -> Decimal:
         a, n = self.account[i], self.network[i]
         over = self.total - self.limit
-        if self.a_max[a] is not None:
-            over = max(over, self.a_sum[a] - self.a_max[a])
-        if self.n_max[n] is not None:
-            over = max(over, self.n_sum[n] - self.n_max[n])
+        a_max, n_max = self.a_max[a], self.n_max[n]
+        if a_max is not None:
+            over = max(over, self.a_sum[a] - a_max)
+        if n_max is not None:
+            over = max(over, self.n_sum[n] - n_max)
         return over
 
     def short(self, i: int) -> Decimal:
@@ -210,10 +211,11 @@ class _Sums:
         total) is reached."""
         a, n = self.account[i], self.network[i]
         slack = self.limit - self.total
-        if self.a_max[a] is not None:
-            slack = min(slack, self.a_max[a] - self.a_sum[a])
-        if self.n_max[n] is not None:
-            slack = min(slack, self.n_max[n] - self.n_sum[n])
+        a_max, n_max = self.a_max[a], self.n_max[n]
+        if a_max is not None:
+            slack = min(slack, a_max - self.a_sum[a])
+        if n_max is not None:
+            slack = min(slack, n_max - self.n_sum[n])
         return slack
 
     def room_up(self, i: int, step: Decimal) -> int:
@@ -229,6 +231,6 @@ class _Sums:
         same_network = self.network[j] == n
         if self.n_min[n] > self.n_sum[n] and same_network:
             return False
-        network_full = self.n_max[n] is not None and self.n_max[n] - self.n_sum[n] < (
-            self.limit - self.total)
+        n_max = self.n_max[n]
+        network_full = n_max is not None and n_max - self.n_sum[n] < self.limit - self.total
         return same_network or not network_full

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import ValidationError
@@ -85,9 +85,11 @@ def finance_report(
     if len(_months(start, end)) > MAX_MONTHS:
         raise ValidationError(f"a report covers at most {MAX_MONTHS} months")
     p = get_portfolio(session, portfolio)
+    assert p.id is not None  # read from the table
+    portfolio_id = p.id
 
     def compute() -> FinanceReport:
-        return _compute(session, p.id, p.name, p.reporting_currency, start, end)  # type: ignore[arg-type]
+        return _compute(session, portfolio_id, p.name, p.reporting_currency, start, end)
 
     if cache is None:
         return compute()
@@ -110,8 +112,8 @@ def _compute(session: Session, portfolio_id: int, name: str, currency: str, star
         exact_sum[(day.replace(day=1), acc)] += reporting[acc][day]
     plans = {(pl.month, pl.scope, pl.scope_key): Decimal(pl.planned_spend).quantize(unit)
              for pl in session.scalars(
-        select(BudgetPlan).where(BudgetPlan.portfolio_id == portfolio_id,
-                                 BudgetPlan.month >= start, BudgetPlan.month <= end)
+        select(BudgetPlan).where(col(BudgetPlan.portfolio_id) == portfolio_id,
+                                 col(BudgetPlan.month) >= start, col(BudgetPlan.month) <= end)
     )}
 
     rows: list[FinanceRow] = []

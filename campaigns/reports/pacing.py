@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.lookup import get_portfolio
@@ -91,14 +91,15 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     fx = FxTable.load(session, p.reporting_currency, {a.currency for a in accounts}, start, end)
     by_account = to_reporting(account_daily_local(session, accounts, start, end), accounts, fx)
     plans = {(pl.scope, pl.scope_key): pl.planned_spend for pl in session.scalars(
-        select(BudgetPlan).where(BudgetPlan.portfolio_id == p.id, BudgetPlan.month == m_start)
+        select(BudgetPlan).where(col(BudgetPlan.portfolio_id) == p.id,
+                                 col(BudgetPlan.month) == m_start)
     )}
 
     series: dict[tuple[str, str], dict[dt.date, Decimal]] = defaultdict(dict)
     series[("total", "")] = {}
     for a in accounts:
-        for key in (("total", ""), ("network", a.network), ("account", a.key)):
-            target = series[key]
+        for scope_key in (("total", ""), ("network", a.network), ("account", a.key)):
+            target = series[scope_key]
             for day, amount in by_account.get(a.id, {}).items():
                 target[day] = target.get(day, Decimal(0)) + amount
     campaign_keys = {k for s, k in plans if s == "campaign"}

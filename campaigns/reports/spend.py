@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.models import AccountDay, AdAccount, Campaign, DailyMetric, Portfolio
@@ -27,7 +27,8 @@ class AccountInfo:
 
 def portfolio_accounts(session: Session, portfolio: Portfolio) -> list[AccountInfo]:
     rows = session.scalars(
-        select(AdAccount).where(AdAccount.portfolio_id == portfolio.id).order_by(AdAccount.id)
+        select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio.id)
+        .order_by(col(AdAccount.id))
     )
     return [AccountInfo(a.id, account_key(a), a.network, a.name, a.currency)  # type: ignore[arg-type]
             for a in rows]
@@ -41,9 +42,9 @@ def account_daily_local(
         return {}
     # The store keeps these totals as metrics are written: no sum over campaign rows here.
     d = AccountDay
-    stmt = select(d.account_id, d.date, d.spend).where(
-        d.account_id.in_([a.id for a in accounts]),  # type: ignore[attr-defined]
-        d.date >= start, d.date <= end,
+    stmt = select(col(d.account_id), col(d.date), col(d.spend)).where(
+        col(d.account_id).in_([a.id for a in accounts]),
+        col(d.date) >= start, col(d.date) <= end,
     )
     return {(acc, day): Decimal(total or 0) for acc, day, total in session.execute(stmt)}
 
@@ -58,13 +59,14 @@ def campaign_daily_reporting(
         return out
     m = DailyMetric
     stmt = (
-        select(AdAccount, Campaign, m.date, m.spend)
-        .join(Campaign, Campaign.id == m.campaign_id)
-        .join(AdAccount, AdAccount.id == m.account_id)
-        .where(AdAccount.portfolio_id == portfolio.id, m.date >= start, m.date <= end)
+        select(AdAccount, Campaign, col(m.date), col(m.spend))
+        .join(Campaign, col(Campaign.id) == col(m.campaign_id))
+        .join(AdAccount, col(AdAccount.id) == col(m.account_id))
+        .where(col(AdAccount.portfolio_id) == portfolio.id, col(m.date) >= start,
+               col(m.date) <= end)
     )
     wanted = {k.split(":")[2] for k in keys}
-    stmt = stmt.where(Campaign.external_id.in_(wanted))  # type: ignore[attr-defined]
+    stmt = stmt.where(col(Campaign.external_id).in_(wanted))
     for account, campaign, day, spend in session.execute(stmt):
         key = campaign_key(account, campaign)
         if key in out:

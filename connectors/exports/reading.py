@@ -8,9 +8,10 @@ says whether a line is its header.
 
 from __future__ import annotations
 
+import _csv
 import codecs
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -30,7 +31,7 @@ class FormatError(Exception):
 
 @dataclass
 class Opened:
-    reader: Iterator[list[str]]
+    reader: _csv.Reader  # an iterator of rows that knows its line number
     handle: IO[str]
     delimiter: str
     encoding: str

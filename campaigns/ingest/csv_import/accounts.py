@@ -4,7 +4,7 @@ the config gives them, in the time zone of the config's csv source."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.csv_import.cells import CellParser
@@ -28,7 +28,8 @@ def ensure_account(
     """The account's id and currency; a currency unlike the stored one is an error at
     ``column`` (the file's title for it)."""
     existing = session.scalars(
-        select(AdAccount).where(AdAccount.network == network, AdAccount.external_id == ext)
+        select(AdAccount).where(col(AdAccount.network) == network,
+                                col(AdAccount.external_id) == ext)
     ).first()
     if existing is not None:
         if existing.currency != currency:
@@ -39,7 +40,8 @@ def ensure_account(
                 f"in the database, not {currency}",
             )
             return None
-        return existing.id, existing.currency  # type: ignore[return-value]
+        assert existing.id is not None  # read from the table
+        return existing.id, existing.currency
     source = next(
         (s for s in csv_sources if network in s.options.get("networks", [network])),
         SourceSettings(name="csv", kind="csv"),
@@ -48,12 +50,14 @@ def ensure_account(
     portfolio = resolve_portfolio(
         session, settings, portfolio_name_for(settings, source, network, ext)
     )
+    assert portfolio.id is not None  # resolving stores it
     account = upsert_account(
         session,
         AccountRecord(
             network=network, external_id=ext, name=ext, currency=currency, timezone=timezone
         ),
         source=source.name if source.name != "csv" else "csv",
-        portfolio_id=portfolio.id,  # type: ignore[arg-type]
+        portfolio_id=portfolio.id,
     )
-    return account.id, account.currency  # type: ignore[return-value]
+    assert account.id is not None  # the upsert flushed it
+    return account.id, account.currency

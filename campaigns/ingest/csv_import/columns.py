@@ -31,8 +31,9 @@ class ColumnChecks:
                 if v in bad:
                     self.parser.fail(line, self.label["date"], str(parsed[v]))
             return [], []
-        iso = {v: d.isoformat() for v, d in parsed.items()}  # type: ignore[union-attr]
-        ordinal = {v: d.toordinal() for v, d in parsed.items()}  # type: ignore[union-attr]
+        dates = {v: d for v, d in parsed.items() if not isinstance(d, str)}  # all: none bad
+        iso = {v: d.isoformat() for v, d in dates.items()}
+        ordinal = {v: d.toordinal() for v, d in dates.items()}
         return list(map(iso.__getitem__, col)), list(map(ordinal.__getitem__, col))
 
     def _lookup(
@@ -46,7 +47,7 @@ class ColumnChecks:
                 if cache[v] is None:
                     self.parser.fail(line, self.label[column], self._why(column, v))
             return []
-        return [cache[v] for v in col]  # type: ignore[misc]
+        return [cache[v] for v in col]  # type: ignore[misc]  # no None left: returned above
 
     @staticmethod
     def _network(v: str) -> str | None:

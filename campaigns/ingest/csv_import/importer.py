@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -103,10 +103,10 @@ def import_csv(
             except TooManyErrors:
                 pass
             except UnicodeDecodeError:
-                parser.errors.append(f"{path}: line {reader.line_num + 1}: "  # type: ignore[attr-defined]
+                parser.errors.append(f"{path}: line {reader.line_num + 1}: "
                                      f"not {opened.encoding} text")
             except csv.Error as e:
-                parser.errors.append(f"{path}: line {reader.line_num}: {e}")  # type: ignore[attr-defined]
+                parser.errors.append(f"{path}: line {reader.line_num}: {e}")
             if parser.errors:
                 session.rollback()
                 raise ImportRejected(str(path), parser.errors)
@@ -164,7 +164,7 @@ def _import_rows(
     on_rows: Callable[[int], None] | None,
 ) -> None:
     reader = opened.reader
-    header_line = reader.line_num  # type: ignore[attr-defined]
+    header_line = reader.line_num
     if parser.errors:
         return
     header = [h.strip().lower() for h in opened.header]
@@ -181,11 +181,11 @@ def _import_rows(
     with Writer(session.connection()) as writer:
         state = _ImportState(session, parser, settings, header, writer, plan)
         while True:
-            start = reader.line_num  # type: ignore[attr-defined]
+            start = reader.line_num
             block = list(islice(reader, CHUNK))
             if not block:
                 break
-            lines = line_numbers(block, start, reader.line_num)  # type: ignore[attr-defined]
+            lines = line_numbers(block, start, reader.line_num)
             n = state.add_block(block, lines)
             result.rows += n
             result.skipped += state.skipped
@@ -329,7 +329,7 @@ class _ImportState(ColumnChecks):
                 account[0] if account is not None and account[1] == currency else None
             )
         if all(v is not None for v in ids.values()):
-            return list(map(ids.__getitem__, triples))  # type: ignore[arg-type]
+            return list(map(ids.__getitem__, triples))  # type: ignore[arg-type]  # no None: all()
         for (network, ext, currency), line in zip(triples, lines, strict=True):
             account = self.accounts[(network, ext)]
             if account is not None and account[1] != currency:
@@ -369,7 +369,7 @@ class _ImportState(ColumnChecks):
         if ordinals == sorted(ordinals):
             # Exports come sorted by date: a campaign's last row in the block is its newest,
             # so only one row per campaign needs a look (a dict keeps the last index).
-            picks = dict(zip(cids, range(len(cids)), strict=True)).values()
+            picks: Iterable[int] = dict(zip(cids, range(len(cids)), strict=True)).values()
         else:
             picks = range(len(cids))
         for i in picks:

@@ -60,7 +60,7 @@ def line_numbers(block: list[list[str]], start: int, end: int) -> Sequence[int]:
     holds a newline; only then is it worth counting."""
     if end - start == len(block):
         return range(start + 1, end + 1)
-    lines: Sequence[int] = []
+    lines: list[int] = []
     line = start + 1
     for cells in block:
         lines.append(line)
