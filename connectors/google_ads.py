@@ -26,7 +26,6 @@ from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.oauth2.credentials import Credentials
 
-from campaigns.config import SourceSettings, secret
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
@@ -39,12 +38,13 @@ from connectors.base import (
 )
 from connectors.currencies import ISO_4217
 from connectors.errors import PartialAccountList, classify_google, google_error_kind
+from connectors.google_ads_options import DEFAULT_TOKEN_URI, GoogleAdsOptions
 from connectors.retry import RETRYABLE, RetryPolicy, call_with_retry, retry_wait
+from connectors.settings import secret
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "v26"
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 MICROS = 1_000_000
 # Google's billable unit where it is coarser than the ISO minor unit
 # (developers.google.com/google-ads/api/data/codes-formats#currency-codes); other currencies
@@ -172,23 +172,29 @@ class GoogleAdsConnector:
         self.calls = 0
 
     @classmethod
-    def from_settings(cls, source: SourceSettings) -> GoogleAdsConnector:
-        o = source.options
-        what = f"source {source.name}"
-        min_budget = o.get("min_daily_budget")
+    def from_settings(cls, source: Any) -> GoogleAdsConnector:
+        """The connector of a ``[[sources]]`` entry (its ``name`` and ``options``)."""
+        return cls.from_options(source.name, source.options)
+
+    @classmethod
+    def from_options(
+        cls, name: str, options: GoogleAdsOptions | dict[str, Any]
+    ) -> GoogleAdsConnector:
+        o = GoogleAdsOptions.model_validate(options)
+        what = f"source {name}"
         return cls(
-            developer_token=secret(o.get("developer_token_env"), f"{what}: developer token"),
-            refresh_token=secret(o.get("refresh_token_env"), f"{what}: OAuth refresh token"),
-            client_id=secret(o.get("client_id_env"), f"{what}: OAuth client id"),
-            client_secret=secret(o.get("client_secret_env"), f"{what}: OAuth client secret"),
-            login_customer_id=o.get("login_customer_id"),
-            customer_ids=o.get("customer_ids"),
-            endpoint=o.get("endpoint"),
-            token_uri=o.get("token_uri", DEFAULT_TOKEN_URI),
-            policy=RetryPolicy.from_options(o),
-            include_removed=bool(o.get("include_removed", True)),
-            min_daily_budget=Decimal(str(min_budget)) if min_budget is not None else None,
-            billable_units=o.get("billable_units"),
+            developer_token=secret(o.developer_token_env, f"{what}: developer token"),
+            refresh_token=secret(o.refresh_token_env, f"{what}: OAuth refresh token"),
+            client_id=secret(o.client_id_env, f"{what}: OAuth client id"),
+            client_secret=secret(o.client_secret_env, f"{what}: OAuth client secret"),
+            login_customer_id=o.login_customer_id,
+            customer_ids=o.customer_ids,
+            endpoint=o.endpoint,
+            token_uri=o.token_uri,
+            policy=o.retry_policy(),
+            include_removed=o.include_removed,
+            min_daily_budget=o.min_daily_budget,
+            billable_units=o.billable_units,
         )
 
     # -- plumbing ---------------------------------------------------------------------------

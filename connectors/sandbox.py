@@ -41,6 +41,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.currencies import decimals
+from connectors.sandbox_options import SandboxOptions
 
 # Day-of-week multipliers, Monday first.
 DOW_PROFILE = {
@@ -337,17 +338,19 @@ class SandboxConnector:
         self.calls = 0
 
     @classmethod
-    def from_options(cls, name: str, options: dict[str, Any]) -> SandboxConnector:
-        now = options.get("now")
+    def from_options(
+        cls, name: str, options: SandboxOptions | dict[str, Any]
+    ) -> SandboxConnector:
+        o = SandboxOptions.model_validate(options)
         return cls(
             name=name,
-            seed=int(options.get("seed", 7)),
-            campaigns_per_account=int(options.get("campaigns_per_account", 6)),
-            accounts=sandbox_accounts(int(options.get("accounts", len(DEFAULT_ACCOUNTS)))),
-            state_path=options.get("state_path"),
-            now=dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC) if now else None,
-            fail_accounts=tuple(str(a) for a in options.get("fail_accounts", ())),
-            latency_ms=float(options.get("latency_ms", 0)),
+            seed=o.seed,
+            campaigns_per_account=o.campaigns_per_account,
+            accounts=sandbox_accounts(o.accounts or len(DEFAULT_ACCOUNTS)),
+            state_path=o.state_path,
+            now=o.now.replace(tzinfo=dt.UTC) if o.now else None,
+            fail_accounts=tuple(o.fail_accounts),
+            latency_ms=o.latency_ms,
         )
 
     # -- the clock -----------------------------------------------------------------------

@@ -623,7 +623,7 @@ def _unit(db: Any, *, skip: bool = False) -> Iterator[Session]:
 def configured_connectors(settings: Any = None) -> ConnectorLookup:
     """A lookup building (once per source) the connector an account syncs from."""
     from campaigns.config import load_settings
-    from connectors.registry import build_connector
+    from campaigns.ingest.connectors import connector_for
 
     cache: dict[str, Connector] = {}
 
@@ -631,7 +631,7 @@ def configured_connectors(settings: Any = None) -> ConnectorLookup:
         nonlocal settings
         if account.source not in cache:
             settings = settings or load_settings()
-            cache[account.source] = build_connector(settings.source(account.source), settings)
+            cache[account.source] = connector_for(settings.source(account.source), settings)
         return cache[account.source]
 
     return lookup

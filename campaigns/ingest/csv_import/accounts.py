@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.csv_import.cells import CellParser
+from campaigns.ingest.csv_import.source import CsvOptions
 from campaigns.ingest.store import upsert_account
 from campaigns.ingest.sync import portfolio_name_for, resolve_portfolio
 from campaigns.models import AdAccount
@@ -41,10 +42,10 @@ def ensure_account(
             return None
         return existing.id, existing.currency  # type: ignore[return-value]
     source = next(
-        (s for s in csv_sources if network in s.options.get("networks", [network])),
+        (s for s in csv_sources if network in (_csv(s).networks or [network])),
         SourceSettings(name="csv", kind="csv"),
     )
-    timezone = str(source.options.get("timezone", "UTC"))
+    timezone = _csv(source).timezone
     portfolio = resolve_portfolio(
         session, settings, portfolio_name_for(settings, source, network, ext)
     )
@@ -57,3 +58,7 @@ def ensure_account(
         portfolio_id=portfolio.id,  # type: ignore[arg-type]
     )
     return account.id, account.currency  # type: ignore[return-value]
+
+
+def _csv(source: SourceSettings) -> CsvOptions:
+    return CsvOptions.model_validate(source.options)
