@@ -30,10 +30,10 @@ def test_production_template_validates_and_names_env_vars_only(
     meta = s.source("meta")
     monkeypatch.delenv("META_ACCESS_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="META_ACCESS_TOKEN is not set"):
-        secret(meta.options["access_token_env"], "Meta access token")
+        secret(meta.options.access_token_env, "Meta access token")
     monkeypatch.setenv("META_ACCESS_TOKEN", "changeme")
     with pytest.raises(ConfigError, match="placeholder"):
-        secret(meta.options["access_token_env"], "Meta access token")
+        secret(meta.options.access_token_env, "Meta access token")
 
 
 def test_database_url_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
