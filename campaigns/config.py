@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -214,9 +215,20 @@ class Settings(Section):
     automation: AutomationSettings = AutomationSettings()
     path: Path | None = None
 
+    # Read from the environment once, when the settings are built, like everything else.
+    _database_url: str = PrivateAttr(DEFAULT_DATABASE_URL)
+
+    @model_validator(mode="after")
+    def _resolve_database_url(self) -> Settings:
+        self._database_url = (
+            os.environ.get(DATABASE_URL_ENV) or self.database.url or DEFAULT_DATABASE_URL
+        )
+        return self
+
     @property
     def database_url(self) -> str:
-        return os.environ.get(DATABASE_URL_ENV) or self.database.url or DEFAULT_DATABASE_URL
+        """``$BUDGETPILOT_DATABASE_URL``, else ``[database] url``, else a local SQLite file."""
+        return self._database_url
 
     def source(self, name: str) -> SourceSettings:
         for s in self.sources:
