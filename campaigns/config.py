@@ -275,9 +275,11 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
 
 
 def _what(err: ErrorDetails) -> str:
-    if err["type"] == "extra_forbidden":  # pydantic's "Extra inputs are not permitted"
-        return "unknown key (misspelt, or not one this section takes)"
-    return err["msg"]
+    if err["type"] != "extra_forbidden":
+        return err["msg"]
+    if err["loc"][0] == "sources" and err["loc"][-1] == "dry_run":  # a key once read nowhere
+        return "not a source option; use [automation] dry_run = true or nightly --dry-run"
+    return "unknown key (misspelt, or not one this section takes)"  # not pydantic's "Extra ..."
 
 
 def _where(err: ErrorDetails, raw: dict[str, Any]) -> str:
