@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
@@ -41,6 +41,9 @@ from connectors.base import (
     as_connector_error,
 )
 from connectors.redact import redact
+
+if TYPE_CHECKING:
+    from campaigns.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +137,7 @@ class _Work:
 def apply_items(
     db: Engine | Session | Callable[[], Session],
     shift: int | BudgetShift,
-    connector_for_account: ConnectorLookup | Sequence[ShiftItem] | None = None,
+    connector_for_account: ConnectorLookup,
     *,
     actor: str = "writeback",
     dry_run: bool = False,
@@ -148,18 +151,15 @@ def apply_items(
     ``db`` is an Engine or a session factory (each step gets its own committed session), or a
     Session (each step commits it: the caller's pending changes, such as the shift's move to
     ``applying``, are committed with the first claim; when nothing is claimed nothing is
-    committed). ``connector_for_account(account)`` returns the connector of an AdAccount; by
-    default connectors are built from the configured source each account syncs from.
-    ``items`` limits the run to those items (passing them as the third argument means the
-    same). ``due_only`` leaves failed items whose backoff has not passed (the nightly retry);
-    a person asking to apply again retries them at once.
+    committed). ``connector_for_account(account)`` returns the connector of an AdAccount
+    (:func:`configured_connectors` builds them from the settings the caller loaded).
+    ``items`` limits the run to those items. ``due_only`` leaves failed items whose backoff
+    has not passed (the nightly retry); a person asking to apply again retries them at once.
 
     With ``dry_run`` nothing is written anywhere: nothing is claimed, the platforms validate
     and the report says what would happen.
     """
-    if connector_for_account is not None and not callable(connector_for_account):
-        items, connector_for_account = connector_for_account, None
-    lookup = connector_for_account or configured_connectors()
+    lookup = connector_for_account  # built by the caller from its settings: never re-read here
     now = now or utcnow()
     shift_id = shift if isinstance(shift, int) else shift.id
     assert shift_id is not None
@@ -620,17 +620,14 @@ def _unit(db: Any, *, skip: bool = False) -> Iterator[Session]:
             raise
 
 
-def configured_connectors(settings: Any = None) -> ConnectorLookup:
+def configured_connectors(settings: Settings) -> ConnectorLookup:
     """A lookup building (once per source) the connector an account syncs from."""
-    from campaigns.config import load_settings
     from campaigns.ingest.connectors import connector_for
 
     cache: dict[str, Connector] = {}
 
     def lookup(account: AdAccount) -> Connector:
-        nonlocal settings
         if account.source not in cache:
-            settings = settings or load_settings()
             cache[account.source] = connector_for(settings.source(account.source), settings)
         return cache[account.source]
 
