@@ -1,5 +1,10 @@
 """Settings: one TOML file plus the environment, validated once at start-up.
 
+Every section is a typed model that refuses unknown keys, and each ``[[sources]]`` entry is
+validated with its kind's options model (owned by the connector, :mod:`connectors.registry`),
+so a typo (``max_chnage``, ``lag_days = "seven"``) stops every command with the key's name.
+The one :class:`Settings` is then passed down; nothing re-reads the file.
+
 Secrets never live in the file: a config names the environment variable that holds each one
 (``access_token_env = "META_ACCESS_TOKEN"``) and :func:`secret` reads it.
 """
@@ -8,25 +13,41 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from campaigns.errors import ConfigError
-from connectors.redact import remember_secret
+from campaigns.ingest.csv_import.source import CsvOptions
+from campaigns.policy import (
+    AlertSettings,
+    AutomationSettings,
+    PacingSettings,
+    SchedulerSettings,
+    ServicePolicy,
+)
+from connectors import registry
+from connectors.settings import ConnectorOptions, SettingsError
+from connectors.settings import secret as connector_secret
 
 DEFAULT_CONFIG = Path("configs/demo.toml")
 DEFAULT_DATABASE_URL = "sqlite:///budgetpilot.db"
 DATABASE_URL_ENV = "BUDGETPILOT_DATABASE_URL"
 CONFIG_ENV = "BUDGETPILOT_CONFIG"
+# optimizer.exploration.Method, spelled out: importing the optimiser (scipy) to read a config
+# would cost every command seconds. tests/campaigns/test_config.py pins that both agree.
+ExplorationMethod = Literal["none", "ucb", "thompson", "cautious"]
 
 
 class Section(BaseModel):
@@ -85,18 +106,12 @@ class QueueSettings(Section):
         return "rpc://" if self.broker_url else None
 
 
-class SourceSettings(BaseModel):
-    """One ad platform connection. Keys other than these go to the connector as options."""
+class SourceSettings(registry.SourceSettings):
+    """One ``[[sources]]``: a connector kind, or ``csv`` (accounts of CSV imports)."""
 
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    kind: Literal["sandbox", "meta", "google_ads", "csv"]
-    portfolio: str = "default"
-
-    @property
-    def options(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
+    kinds: ClassVar[Mapping[str, type[ConnectorOptions]]] = {
+        **registry.SourceSettings.kinds, "csv": CsvOptions,
+    }
 
 
 class PortfolioSettings(Section):
@@ -159,18 +174,28 @@ class ImportSettings(Section):
         return forms
 
 
-class OptimizerSettings(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class OptimizerSettings(Section):
+    """``[optimizer]``: what a run maximises and how far it may move each budget."""
 
     objective: Literal["conversions", "revenue"] = "conversions"
-    max_change: float = Field(0.2, gt=0, le=10)
-
-
-class ServiceSettings(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    host: str = "127.0.0.1"
-    port: int = 8000
+    max_change: float = Field(0.2, gt=0, le=10, description="largest move per run (0.2 = 20%)")
+    min_change: float = Field(
+        0.01, ge=0, lt=1,
+        description="a smaller move is not worth a platform edit (each can restart Meta's "
+        "learning phase, and edits per hour are limited): the budget stays",
+    )
+    lag_days: int = Field(
+        7, ge=0, le=60, description="recent days left out of curve fitting while conversions "
+        "are still arriving",
+    )
+    half_life_days: float | None = Field(
+        None, gt=0, description="days of history weigh half as much every this many days; "
+        "none: every day counts fully",
+    )
+    target_cpa: float | None = Field(None, gt=0)
+    min_roas: float | None = Field(None, gt=0)
+    exploration: ExplorationMethod = "ucb"
+    seed: int = Field(0, description="the seed of Thompson draws")
 
 
 class Settings(Section):
@@ -180,19 +205,30 @@ class Settings(Section):
     portfolios: list[PortfolioSettings] = Field(default_factory=list)
     imports: list[ImportSettings] = Field(default_factory=list)
     optimizer: OptimizerSettings = OptimizerSettings()
-    service: ServiceSettings = ServiceSettings()
     queue: QueueSettings = QueueSettings()
-    # Sections owned by the service (pacing thresholds, alerts, webhooks, scheduler) are
-    # validated where they are used; they are kept here as plain tables.
-    pacing: dict[str, Any] = Field(default_factory=dict)
-    alerts: dict[str, Any] = Field(default_factory=dict)
-    scheduler: dict[str, Any] = Field(default_factory=dict)
-    automation: dict[str, Any] = Field(default_factory=dict)  # campaigns.admin.automation
+    # The service's sections (campaigns.policy): typed here too, so that every command, not
+    # only `serve` and `nightly`, refuses a typo in them.
+    service: ServicePolicy = ServicePolicy()
+    pacing: PacingSettings = PacingSettings()
+    alerts: AlertSettings = AlertSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    automation: AutomationSettings = AutomationSettings()
     path: Path | None = None
+
+    # Read from the environment once, when the settings are built, like everything else.
+    _database_url: str = PrivateAttr(DEFAULT_DATABASE_URL)
+
+    @model_validator(mode="after")
+    def _resolve_database_url(self) -> Settings:
+        self._database_url = (
+            os.environ.get(DATABASE_URL_ENV) or self.database.url or DEFAULT_DATABASE_URL
+        )
+        return self
 
     @property
     def database_url(self) -> str:
-        return os.environ.get(DATABASE_URL_ENV) or self.database.url or DEFAULT_DATABASE_URL
+        """``$BUDGETPILOT_DATABASE_URL``, else ``[database] url``, else a local SQLite file."""
+        return self._database_url
 
     def source(self, name: str) -> SourceSettings:
         for s in self.sources:
@@ -229,18 +265,34 @@ def settings_from_dict(raw: dict[str, Any], path: Path | None = None) -> Setting
     try:
         settings = Settings.model_validate({**raw, "path": path})
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
+        problems = "; ".join(f"{_where(err, raw)}: {_what(err)}" for err in e.errors())
         raise ConfigError(f"{path or 'config'}: {problems}") from e
     names = [s.name for s in settings.sources]
     if len(names) != len(set(names)):
         raise ConfigError(f"{path or 'config'}: source names must be unique, got {names}")
     _check_imports(settings, path)
-    for source in settings.sources:
-        if source.kind == "meta":
-            _check_meta_action_types(source, path)
     return settings
+
+
+def _what(err: ErrorDetails) -> str:
+    if err["type"] != "extra_forbidden":
+        return err["msg"]
+    if err["loc"][0] == "sources" and err["loc"][-1] == "dry_run":  # a key once read nowhere
+        return "not a source option; use [automation] dry_run = true or nightly --dry-run"
+    return "unknown key (misspelt, or not one this section takes)"  # not pydantic's "Extra ..."
+
+
+def _where(err: ErrorDetails, raw: dict[str, Any]) -> str:
+    """The key a problem is at, as the file spells it: a source's options sit beside its
+    ``name`` (``sources.meta.page_size``), not under an ``options`` table."""
+    loc = list(err["loc"])
+    if len(loc) > 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        entries = raw.get("sources")
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        name = entry.get("name") if isinstance(entry, dict) else None
+        rest = loc[3:] if loc[2] == "options" else loc[2:]
+        loc = ["sources", name if isinstance(name, str) else loc[1], *rest]
+    return ".".join(str(x) for x in loc)
 
 
 def _check_imports(settings: Settings, path: Path | None) -> None:
@@ -253,34 +305,9 @@ def _check_imports(settings: Settings, path: Path | None) -> None:
                               "(a built-in format or another [[imports]] entry)")
 
 
-def _check_meta_action_types(source: SourceSettings, path: Path | None) -> None:
-    """Refuse a list of conversion action types that would count conversions twice."""
-    from connectors.meta_actions import check_action_types
-
-    where = f"{path or 'config'}: source {source.name!r}"
-    types = source.options.get("conversion_action_types", ["purchase"])
-    if (
-        not isinstance(types, list)
-        or not types
-        or not all(isinstance(t, str) and t.strip() for t in types)
-    ):
-        raise ConfigError(
-            f"{where}: conversion_action_types must be a non-empty list of Meta action types, "
-            f"got {types!r}"
-        )
-    problem = check_action_types(types)
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
-
-
 def secret(env_name: str | None, what: str) -> str:
     """The value of a secret's environment variable; refuses a missing or placeholder one."""
-    if not env_name:
-        raise ConfigError(f"{what}: the config must name the environment variable that holds it")
-    value = os.environ.get(env_name, "").strip()
-    if not value:
-        raise ConfigError(f"{what}: environment variable {env_name} is not set")
-    if value.lower() in {"changeme", "change-me", "xxx", "todo", "secret", "<token>"}:
-        raise ConfigError(f"{what}: environment variable {env_name} holds a placeholder value")
-    remember_secret(value)  # from now on no log line, stored error or response can show it
-    return value
+    try:
+        return connector_secret(env_name, what)
+    except SettingsError as e:
+        raise ConfigError(e.message) from e

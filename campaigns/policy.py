@@ -1,16 +1,19 @@
-"""The service's settings sections (``[service]``, ``[pacing]``, ``[alerts]``, ``[scheduler]``),
-validated at start-up so that a typo fails before the first request."""
+"""The service's settings sections (``[service]``, ``[pacing]``, ``[alerts]``, ``[scheduler]``,
+``[automation]``): fields of :class:`campaigns.config.Settings`, so a typo in any of them fails
+when the config loads, before the first request or command."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from campaigns.config import Settings
-from campaigns.errors import ConfigError
+if TYPE_CHECKING:
+    from campaigns.config import Settings
+
+DEFAULT_OVERDELIVERY = {"google": Decimal(2), "meta": Decimal("1.75")}
 
 
 class _Strict(BaseModel):
@@ -99,6 +102,35 @@ class SchedulerSettings(_Strict):
     )
 
 
+class AutomationSettings(_Strict):
+    """``[automation]``: guardrails of the nightly job (see :mod:`campaigns.admin.automation`)."""
+
+    dry_run: bool = Field(
+        False, description="the nightly job computes and records everything as 'would apply' "
+        "and writes nothing to the platforms",
+    )
+    hard_stop: Literal["lower", "pause"] = Field(
+        "lower", description="when a hard plan would be passed: lower the budgets in its scope "
+        "to land on it, or pause automation of its accounts and leave the decision to a person",
+    )
+    overdelivery: dict[str, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_OVERDELIVERY),
+        description="per network, the multiple of a daily budget a platform may spend on a day "
+        "(Google Ads up to 2x, Meta up to 1.75x); a network not named counts 1",
+    )
+
+    @field_validator("overdelivery")
+    @classmethod
+    def _bounded(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for network, factor in v.items():
+            if not 1 <= factor <= 10:
+                raise ValueError(f"{network}: an overdelivery factor is between 1 and 10")
+        return {**DEFAULT_OVERDELIVERY, **v}
+
+    def factor(self, network: str) -> Decimal:
+        return self.overdelivery.get(network, Decimal(1))
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     service: ServicePolicy
@@ -107,20 +139,10 @@ class ServiceConfig:
     scheduler: SchedulerSettings
 
 
-def _section(model: type[_Strict], raw: dict[str, Any], name: str) -> Any:
-    try:
-        return model.model_validate(raw)
-    except PydanticValidationError as e:
-        problems = "; ".join(
-            f"{name}.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise ConfigError(f"config: {problems}") from e
-
-
 def service_config(settings: Settings) -> ServiceConfig:
     return ServiceConfig(
-        service=_section(ServicePolicy, settings.service.model_dump(), "service"),
-        pacing=_section(PacingSettings, settings.pacing, "pacing"),
-        alerts=_section(AlertSettings, settings.alerts, "alerts"),
-        scheduler=_section(SchedulerSettings, settings.scheduler, "scheduler"),
+        service=settings.service,
+        pacing=settings.pacing,
+        alerts=settings.alerts,
+        scheduler=settings.scheduler,
     )

@@ -23,14 +23,13 @@ from typing import Any
 from google.ads.googleads.client import GoogleAdsClient
 from google.oauth2.credentials import Credentials
 
-from campaigns.config import SourceSettings, secret
 from connectors.base import AccountRecord
 from connectors.google_ads_budgets import GoogleAdsBudgets
+from connectors.google_ads_options import DEFAULT_TOKEN_URI, GoogleAdsOptions
 from connectors.google_ads_queries import GoogleAdsQueries
 from connectors.google_ads_stream import API_VERSION, customer_id
 from connectors.retry import RetryPolicy
-
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+from connectors.settings import secret
 
 
 class GoogleAdsConnector(GoogleAdsQueries, GoogleAdsBudgets):
@@ -81,21 +80,27 @@ class GoogleAdsConnector(GoogleAdsQueries, GoogleAdsBudgets):
         self.calls = 0
 
     @classmethod
-    def from_settings(cls, source: SourceSettings) -> GoogleAdsConnector:
-        o = source.options
-        what = f"source {source.name}"
-        min_budget = o.get("min_daily_budget")
+    def from_settings(cls, source: Any) -> GoogleAdsConnector:
+        """The connector of a ``[[sources]]`` entry (its ``name`` and ``options``)."""
+        return cls.from_options(source.name, source.options)
+
+    @classmethod
+    def from_options(
+        cls, name: str, options: GoogleAdsOptions | dict[str, Any]
+    ) -> GoogleAdsConnector:
+        o = GoogleAdsOptions.model_validate(options)
+        what = f"source {name}"
         return cls(
-            developer_token=secret(o.get("developer_token_env"), f"{what}: developer token"),
-            refresh_token=secret(o.get("refresh_token_env"), f"{what}: OAuth refresh token"),
-            client_id=secret(o.get("client_id_env"), f"{what}: OAuth client id"),
-            client_secret=secret(o.get("client_secret_env"), f"{what}: OAuth client secret"),
-            login_customer_id=o.get("login_customer_id"),
-            customer_ids=o.get("customer_ids"),
-            endpoint=o.get("endpoint"),
-            token_uri=o.get("token_uri", DEFAULT_TOKEN_URI),
-            policy=RetryPolicy.from_options(o),
-            include_removed=bool(o.get("include_removed", True)),
-            min_daily_budget=Decimal(str(min_budget)) if min_budget is not None else None,
-            billable_units=o.get("billable_units"),
+            developer_token=secret(o.developer_token_env, f"{what}: developer token"),
+            refresh_token=secret(o.refresh_token_env, f"{what}: OAuth refresh token"),
+            client_id=secret(o.client_id_env, f"{what}: OAuth client id"),
+            client_secret=secret(o.client_secret_env, f"{what}: OAuth client secret"),
+            login_customer_id=o.login_customer_id,
+            customer_ids=o.customer_ids,
+            endpoint=o.endpoint,
+            token_uri=o.token_uri,
+            policy=o.retry_policy(),
+            include_removed=o.include_removed,
+            min_daily_budget=o.min_daily_budget,
+            billable_units=o.billable_units,
         )

@@ -18,21 +18,19 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Any
 
 from facebook_business.api import FacebookAdsApi
 from facebook_business.session import FacebookSession
 
-from campaigns.config import SourceSettings, secret
-from campaigns.errors import ConfigError
 from connectors.base import AccountRecord
 from connectors.meta_actions import check_action_types
 from connectors.meta_budgets import MetaBudgets
 from connectors.meta_graph import act_id, reject_non_json_errors
 from connectors.meta_insights import MetaInsights
+from connectors.meta_options import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MetaOptions
 from connectors.retry import RetryPolicy
-
-DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_API_VERSION = "v26.0"
+from connectors.settings import SettingsError, secret
 
 
 class MetaConnector(MetaInsights, MetaBudgets):
@@ -74,7 +72,7 @@ class MetaConnector(MetaInsights, MetaBudgets):
         self.conversion_action_types = list(conversion_action_types)
         problem = check_action_types(self.conversion_action_types)
         if problem:
-            raise ConfigError(f"Meta: {problem}")
+            raise SettingsError(f"Meta: {problem}")
         self.attribution_windows = list(attribution_windows) if attribution_windows else None
         self.page_size = page_size
         self.usage_threshold = usage_threshold
@@ -94,29 +92,31 @@ class MetaConnector(MetaInsights, MetaBudgets):
         self.attribution_setting: str | None = None  # as reported by the last insights rows
 
     @classmethod
-    def from_settings(cls, source: SourceSettings) -> MetaConnector:
-        o = source.options
-        app_secret = (
-            secret(o["app_secret_env"], "Meta app secret") if o.get("app_secret_env") else None
-        )
-        min_budget = o.get("min_daily_budget")
+    def from_settings(cls, source: Any) -> MetaConnector:
+        """The connector of a ``[[sources]]`` entry (its ``name`` and ``options``)."""
+        return cls.from_options(source.name, source.options)
+
+    @classmethod
+    def from_options(cls, name: str, options: MetaOptions | dict[str, Any]) -> MetaConnector:
+        o = MetaOptions.model_validate(options)
+        app_secret = secret(o.app_secret_env, "Meta app secret") if o.app_secret_env else None
         return cls(
-            access_token=secret(o.get("access_token_env"), f"source {source.name}: access token"),
-            base_url=o.get("base_url", DEFAULT_BASE_URL),
-            api_version=o.get("api_version", DEFAULT_API_VERSION),
-            account_ids=o.get("account_ids"),
-            conversion_action_types=o.get("conversion_action_types", ["purchase"]),
-            attribution_windows=o.get("attribution_windows"),
-            policy=RetryPolicy.from_options(o),
-            page_size=int(o.get("page_size", 500)),
-            usage_threshold=float(o.get("usage_threshold_pct", 90)),
-            insights_async=bool(o.get("insights_async", True)),
-            insights_chunk_days=int(o.get("insights_chunk_days", 31)),
-            report_poll_seconds=float(o.get("report_poll_seconds", 5)),
-            report_timeout_seconds=float(o.get("report_timeout_seconds", 900)),
-            include_archived=bool(o.get("include_archived", True)),
-            min_daily_budget=Decimal(str(min_budget)) if min_budget is not None else None,
-            max_budget_edits_per_hour=int(o.get("max_budget_edits_per_hour", 4)),
-            currency_offsets=o.get("currency_offsets"),
+            access_token=secret(o.access_token_env, f"source {name}: access token"),
+            base_url=o.base_url,
+            api_version=o.api_version,
+            account_ids=o.account_ids,
+            conversion_action_types=o.conversion_action_types,
+            attribution_windows=o.attribution_windows,
+            policy=o.retry_policy(),
+            page_size=o.page_size,
+            usage_threshold=o.usage_threshold_pct,
+            insights_async=o.insights_async,
+            insights_chunk_days=o.insights_chunk_days,
+            report_poll_seconds=o.report_poll_seconds,
+            report_timeout_seconds=o.report_timeout_seconds,
+            include_archived=o.include_archived,
+            min_daily_budget=o.min_daily_budget,
+            max_budget_edits_per_hour=o.max_budget_edits_per_hour,
+            currency_offsets=o.currency_offsets,
             app_secret=app_secret,
         )

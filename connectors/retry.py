@@ -36,22 +36,6 @@ class RetryPolicy:
     timeout: float = 120.0  # per request, passed to the SDK
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> RetryPolicy:
-        """Read ``retry_*`` and ``timeout_seconds`` keys of a source's options."""
-        kw: dict[str, Any] = {}
-        for key, name, conv in (
-            ("retry_max_attempts", "max_attempts", int),
-            ("retry_base_delay", "base_delay", float),
-            ("retry_max_delay", "max_delay", float),
-            ("retry_max_wait", "max_retry_after", float),
-            ("retry_jitter", "jitter", float),
-            ("timeout_seconds", "timeout", float),
-        ):
-            if key in options:
-                kw[name] = conv(options[key])
-        return cls(**kw)
-
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1).
 

@@ -31,6 +31,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.currencies import decimals
+from connectors.sandbox_options import SandboxOptions
 from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states
 from connectors.sandbox_simulation import SandboxSimulation
 from connectors.sandbox_world import (
@@ -84,17 +85,19 @@ class SandboxConnector(SandboxSimulation):
         self.calls = 0
 
     @classmethod
-    def from_options(cls, name: str, options: dict[str, Any]) -> SandboxConnector:
-        now = options.get("now")
+    def from_options(
+        cls, name: str, options: SandboxOptions | dict[str, Any]
+    ) -> SandboxConnector:
+        o = SandboxOptions.model_validate(options)
         return cls(
             name=name,
-            seed=int(options.get("seed", 7)),
-            campaigns_per_account=int(options.get("campaigns_per_account", 6)),
-            accounts=sandbox_accounts(int(options.get("accounts", len(DEFAULT_ACCOUNTS)))),
-            state_path=options.get("state_path"),
-            now=dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC) if now else None,
-            fail_accounts=tuple(str(a) for a in options.get("fail_accounts", ())),
-            latency_ms=float(options.get("latency_ms", 0)),
+            seed=o.seed,
+            campaigns_per_account=o.campaigns_per_account,
+            accounts=sandbox_accounts(o.accounts or len(DEFAULT_ACCOUNTS)),
+            state_path=o.state_path,
+            now=o.now.replace(tzinfo=dt.UTC) if o.now else None,
+            fail_accounts=tuple(o.fail_accounts),
+            latency_ms=o.latency_ms,
         )
 
     def _account(self, external_id: str) -> SimAccount:

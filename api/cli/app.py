@@ -34,6 +34,7 @@ from campaigns.errors import (
     SchemaError,
 )
 from connectors.redact import install_log_redaction, redact, remember_settings_secrets
+from connectors.settings import SettingsError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_REJECTED, EXIT_DATABASE = 0, 1, 2, 3, 4
 
@@ -76,7 +77,7 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except (SchemaError, DatabaseBusyError) as e:
             typer.echo(f"error: database: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_DATABASE) from None
-        except ConfigError as e:
+        except (ConfigError, SettingsError) as e:
             typer.echo(f"error: {redact(e.message)}", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except BudgetPilotError as e:

@@ -114,8 +114,8 @@ def run_sync(
     now: dt.datetime | None = None,
 ) -> int:
     """Sync every source; prints one line per account and returns how many streams failed."""
+    from campaigns.ingest.connectors import connector_for, syncable_sources
     from campaigns.ingest.sync import sync_source
-    from connectors.registry import build_connector, syncable_sources
 
     sources = syncable_sources(settings)
     if only_source:
@@ -131,7 +131,7 @@ def run_sync(
     matched = False
     for source in sources:
         try:
-            connector = build_connector(source, settings)
+            connector = connector_for(source, settings)
         except BudgetPilotError as e:
             typer.echo(f"{source.name}: cannot connect: {redact(e.message)}", err=True)
             failed += 1

@@ -12,67 +12,26 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.access import session_portfolios
 from campaigns.config import Settings
-from campaigns.errors import ConfigError, NotFoundError, PermissionDeniedError, ValidationError
+from campaigns.errors import NotFoundError, PermissionDeniedError, ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import AdAccount, AutomationPause, Portfolio, as_utc, utcnow
+from campaigns.policy import DEFAULT_OVERDELIVERY, AutomationSettings
 from campaigns.scopes import account_key
 
 SCOPES = ("global", "portfolio", "account")
-DEFAULT_OVERDELIVERY = {"google": Decimal(2), "meta": Decimal("1.75")}
-
-
-class AutomationSettings(BaseModel):
-    """``[automation]`` in the config; an unknown key is refused at start-up."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dry_run: bool = Field(
-        False, description="the nightly job computes and records everything as 'would apply' "
-        "and writes nothing to the platforms",
-    )
-    hard_stop: Literal["lower", "pause"] = Field(
-        "lower", description="when a hard plan would be passed: lower the budgets in its scope "
-        "to land on it, or pause automation of its accounts and leave the decision to a person",
-    )
-    overdelivery: dict[str, Decimal] = Field(
-        default_factory=lambda: dict(DEFAULT_OVERDELIVERY),
-        description="per network, the multiple of a daily budget a platform may spend on a day "
-        "(Google Ads up to 2x, Meta up to 1.75x); a network not named counts 1",
-    )
-
-    @field_validator("overdelivery")
-    @classmethod
-    def _bounded(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
-        for network, factor in v.items():
-            if not 1 <= factor <= 10:
-                raise ValueError(f"{network}: an overdelivery factor is between 1 and 10")
-        return {**DEFAULT_OVERDELIVERY, **v}
-
-    def factor(self, network: str) -> Decimal:
-        return self.overdelivery.get(network, Decimal(1))
+__all__ = ["DEFAULT_OVERDELIVERY", "AutomationSettings", "automation_settings"]
 
 
 def automation_settings(settings: Settings) -> AutomationSettings:
-    raw: dict[str, Any] = dict(getattr(settings, "automation", None) or {})
-    try:
-        return AutomationSettings.model_validate(raw)
-    except PydanticValidationError as e:
-        problems = "; ".join(
-            f"automation.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
-            for err in e.errors()
-        )
-        raise ConfigError(f"config: {problems}") from e
+    """``[automation]``, validated with the rest of the config when it was loaded."""
+    return settings.automation
 
 
 @dataclass(frozen=True)

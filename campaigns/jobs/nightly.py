@@ -29,7 +29,7 @@ from campaigns.admin import automation
 from campaigns.alerts import service as alerts
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
-from campaigns.errors import BudgetPilotError, ConfigError
+from campaigns.errors import BudgetPilotError
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
@@ -56,18 +56,13 @@ def check_config(settings: Settings) -> ServiceConfig:
     config = service_config(settings)
     triggers(settings)
     automation.automation_settings(settings)
-    for source in settings.sources:
-        if "dry_run" in source.options:  # it was once read nowhere: refuse it, do not ignore it
-            raise ConfigError(
-                f"config: sources.{source.name}.dry_run: not a source option; use "
-                "[automation] dry_run = true or budgetpilot nightly --dry-run")
     return config
 
 
 def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
     """The sources whose accounts may belong to ``portfolio``: those assigned to it, or every
     source when the portfolio lists its accounts (they may come from any source)."""
-    from connectors.registry import syncable_sources
+    from campaigns.ingest.connectors import syncable_sources
 
     sources = syncable_sources(settings)
     listed = any(p.name == portfolio and p.accounts for p in settings.portfolios)
@@ -173,8 +168,8 @@ def _sync(
     engine: Engine, settings: Settings, portfolio: str, key: str, report: NightlyReport,
     synced: set[str], factory: ConnectorFactory | None, now: Callable[[], dt.datetime],
 ) -> None:
+    from campaigns.ingest.connectors import connector_for
     from campaigns.ingest.sync import sync_source
-    from connectors.registry import build_connector
 
     for source in feeding_sources(settings, portfolio):
         if source.name in synced:
@@ -185,7 +180,7 @@ def _sync(
                 report.sync_failures.append(f"{source.name}: being synced by another run")
                 continue
             try:
-                connector = (factory or build_connector)(source, settings)
+                connector = (factory or connector_for)(source, settings)
                 result = sync_source(engine, settings, source, connector, now=now())
                 failed = [f"{o.account} {o.stream}: {o.error}" for o in result.failed]
             except Exception as e:  # one source never stops the job

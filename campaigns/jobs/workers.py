@@ -96,10 +96,10 @@ def _engine() -> Engine:
 def _connector(source_name: str) -> Connector:
     key = f"connector:{os.getpid()}:{source_name}"
     if key not in _process:
-        from connectors.registry import build_connector
+        from campaigns.ingest.connectors import connector_for
 
         settings = _worker_settings()
-        _process[key] = build_connector(settings.source(source_name), settings)
+        _process[key] = connector_for(settings.source(source_name), settings)
     return _process[key]
 
 

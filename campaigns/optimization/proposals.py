@@ -58,12 +58,7 @@ from optimizer import (
 log = logging.getLogger("budgetpilot.optimize")
 
 HISTORY_DAYS = 97  # 90 usable days after the conversion-lag days are set aside
-DEFAULT_LAG_DAYS = 7
-# A move smaller than this fraction of the current budget is not worth a platform edit (each
-# edit can restart Meta's learning phase, and edits per hour are limited).
-DEFAULT_MIN_CHANGE = 0.01
-# Days of history weigh half as much every this many days (None: all days count fully).
-DEFAULT_HALF_LIFE_DAYS: float | None = None
+# lag_days, min_change, half_life_days and the exploration: campaigns.config.OptimizerSettings
 
 
 class InfeasibleLimitsError(ValidationError):
@@ -103,11 +98,8 @@ def propose(
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
-    extra = options.model_extra or {}
-    lag_days = int(extra.get("lag_days", DEFAULT_LAG_DAYS))
-    exploration = exploration or Exploration(
-        method=extra.get("exploration", "ucb"), seed=int(extra.get("seed", 0))
-    )
+    lag_days = options.lag_days
+    exploration = exploration or Exploration(method=options.exploration, seed=options.seed)
     owner = get_portfolio(session, portfolio)
     data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
     if not data.units:
@@ -120,11 +112,11 @@ def propose(
     # portfolio's configured daily_total (the nightly job) pass it explicitly.
     limits = limits_from_caps(
         data, total_budget=total_budget, max_change=max_change,
-        target_cpa=_optional(extra.get("target_cpa")), min_roas=_optional(extra.get("min_roas")),
+        target_cpa=options.target_cpa, min_roas=options.min_roas,
     )
     loaded = time.perf_counter()
-    min_change = float(extra.get("min_change", DEFAULT_MIN_CHANGE))
-    half_life = _optional(extra.get("half_life_days", DEFAULT_HALF_LIFE_DAYS))
+    min_change = options.min_change
+    half_life = options.half_life_days
     allocation, curves = _optimise(data, limits, objective, exploration, today, lag_days,
                                    min_change, half_life)
     solved = time.perf_counter()
@@ -168,10 +160,6 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
         "days are left out while conversions still come in): sync recent data, or plan "
         f"as of that time with --as-of {(newest + dt.timedelta(days=lag_days + 1)).isoformat()}"
     )
-
-
-def _optional(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _optimise(

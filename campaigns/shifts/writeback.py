@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -32,6 +32,9 @@ from campaigns.shifts.retry import RETRY, RetryPolicy
 from campaigns.shifts.work import Run, Steps
 from connectors.base import Connector
 
+if TYPE_CHECKING:
+    from campaigns.config import Settings
+
 __all__ = [
     "APPLICABLE", "CLAIMABLE", "RETRY", "STOPS_ACCOUNT", "ApplyReport", "ConnectorLookup",
     "ItemOutcome", "RetryPolicy", "apply_items", "apply_items_in_session",
@@ -40,15 +43,15 @@ __all__ = [
 
 
 def apply_items(
-    engine: Engine, shift_id: int, connector_for_account: ConnectorLookup | None = None, *,
+    engine: Engine, shift_id: int, connector_for_account: ConnectorLookup, *,
     actor: str = "writeback", dry_run: bool = False, items: Sequence[ShiftItem] | None = None,
     now: dt.datetime | None = None, due_only: bool = False, policy: RetryPolicy = RETRY,
 ) -> ApplyReport:
     """Apply the approved (and failed) items of shift ``shift_id``, each step in its own
     committed session.
 
-    ``connector_for_account(account)`` returns the connector of an AdAccount; by default
-    connectors are built from the configured source each account syncs from. ``items``
+    ``connector_for_account(account)`` returns the connector of an AdAccount
+    (:func:`configured_connectors` builds them from the settings the caller loaded). ``items``
     limits the run to those items. ``due_only`` leaves failed items whose backoff has not
     passed (the nightly retry); a person asking to apply again retries them at once.
 
@@ -60,7 +63,7 @@ def apply_items(
 
 
 def apply_items_in_session(
-    session: Session, shift_id: int, connector_for_account: ConnectorLookup | None = None, *,
+    session: Session, shift_id: int, connector_for_account: ConnectorLookup, *,
     actor: str = "writeback", dry_run: bool = False, items: Sequence[ShiftItem] | None = None,
     now: dt.datetime | None = None, due_only: bool = False, policy: RetryPolicy = RETRY,
 ) -> ApplyReport:
@@ -72,11 +75,10 @@ def apply_items_in_session(
 
 
 def _run(
-    steps: Steps, shift_id: int, connector_for_account: ConnectorLookup | None, *,
+    steps: Steps, shift_id: int, lookup: ConnectorLookup, *,
     actor: str, dry_run: bool, items: Sequence[ShiftItem] | None, now: dt.datetime | None,
     due_only: bool, policy: RetryPolicy,
 ) -> ApplyReport:
-    lookup = connector_for_account or configured_connectors()
     run = Run(shift_id, uuid.uuid4().hex[:16], actor, now or utcnow(), policy,
               ApplyReport(shift_id, dry_run=dry_run), dry_run=dry_run, due_only=due_only,
               settled=claims.settled_targets(steps, shift_id))
@@ -92,18 +94,16 @@ def _run(
     return run.report
 
 
-def configured_connectors(settings: Any = None) -> ConnectorLookup:
-    """A lookup building (once per source) the connector an account syncs from."""
-    from campaigns.config import load_settings
-    from connectors.registry import build_connector
+def configured_connectors(settings: Settings) -> ConnectorLookup:
+    """A lookup building (once per source) the connector an account syncs from, from the
+    settings the caller loaded (never re-read here)."""
+    from campaigns.ingest.connectors import connector_for
 
     cache: dict[str, Connector] = {}
 
     def lookup(account: AdAccount) -> Connector:
-        nonlocal settings
         if account.source not in cache:
-            settings = settings or load_settings()
-            cache[account.source] = build_connector(settings.source(account.source), settings)
+            cache[account.source] = connector_for(settings.source(account.source), settings)
         return cache[account.source]
 
     return lookup

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.config import load_settings, secret
+from campaigns.config import load_settings, secret, settings_from_dict
 from campaigns.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -30,10 +30,10 @@ def test_production_template_validates_and_names_env_vars_only(
     meta = s.source("meta")
     monkeypatch.delenv("META_ACCESS_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="META_ACCESS_TOKEN is not set"):
-        secret(meta.options["access_token_env"], "Meta access token")
+        secret(meta.options.access_token_env, "Meta access token")
     monkeypatch.setenv("META_ACCESS_TOKEN", "changeme")
     with pytest.raises(ConfigError, match="placeholder"):
-        secret(meta.options["access_token_env"], "Meta access token")
+        secret(meta.options.access_token_env, "Meta access token")
 
 
 def test_database_url_from_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,3 +54,74 @@ def test_production_template_builds_both_connectors_and_the_service_sections(
         monkeypatch.setenv(var, f"test-{var.lower()}")
     names = {type(build_connector(src, s)).__name__ for src in s.sources if src.kind != "csv"}
     assert names == {"MetaConnector", "GoogleAdsConnector"}
+
+
+def test_optimizer_settings_are_typed_with_the_documented_defaults() -> None:
+    from typing import get_args
+
+    from campaigns.config import ExplorationMethod, OptimizerSettings
+    from optimizer.exploration import Method
+
+    o = settings_from_dict({}).optimizer
+    assert (o.objective, o.max_change, o.min_change, o.lag_days) == ("conversions", 0.2, 0.01, 7)
+    assert (o.half_life_days, o.target_cpa, o.min_roas, o.exploration, o.seed) == (
+        None, None, None, "ucb", 0)
+    assert set(get_args(ExplorationMethod)) == set(get_args(Method))
+    given = settings_from_dict({"optimizer": {"lag_days": "3", "half_life_days": 21}}).optimizer
+    assert (given.lag_days, given.half_life_days) == (3, 21.0)
+    assert OptimizerSettings.model_config["extra"] == "forbid"
+
+
+@pytest.mark.parametrize(("raw", "named"), [
+    ({"optimizer": {"max_chnage": 0.2}}, "optimizer.max_chnage: unknown key"),
+    ({"optimizer": {"lag_days": "seven"}}, "optimizer.lag_days: Input should be a valid integer"),
+    ({"optimizer": {"exploration": "greedy"}}, "optimizer.exploration"),
+    ({"service": {"prot": 1}}, "service.prot: unknown key"),
+    ({"pacing": {"run_rate": 7}}, "pacing.run_rate: unknown key"),
+    ({"alerts": {"webhooks": [{"name": "s", "url": "x"}]}}, "alerts.webhooks.0.url"),
+    ({"scheduler": {"enable": True}}, "scheduler.enable: unknown key"),
+    ({"automation": {"dryrun": True}}, "automation.dryrun: unknown key"),
+    ({"sources": [{"name": "sb", "kind": "sandbox", "sed": 3}]}, "sources.sb.sed: unknown key"),
+    ({"sources": [{"name": "m", "kind": "meta", "page_size": "big"}]}, "sources.m.page_size"),
+    ({"sources": [{"name": "g", "kind": "google_ads", "customer_id": "1"}]},
+     "sources.g.customer_id: unknown key"),
+    ({"sources": [{"name": "c", "kind": "csv", "timezone": "Mars/Base"}]}, "sources.c.timezone"),
+    ({"sources": [{"name": "x", "kind": "tiktok"}]}, "sources.x.kind: Value error, unknown kind"),
+])
+def test_a_typo_anywhere_is_refused_at_load_naming_the_key(
+    raw: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(raw)
+    assert named in info.value.message
+
+
+def test_each_source_gets_its_kinds_options_model() -> None:
+    from campaigns.ingest.csv_import.source import CsvOptions
+    from connectors.google_ads_options import GoogleAdsOptions
+    from connectors.meta_options import MetaOptions
+
+    s = load_settings(CONFIGS / "production.example.toml")
+    kinds = {src.kind: type(src.options) for src in s.sources}
+    assert kinds == {"meta": MetaOptions, "google_ads": GoogleAdsOptions, "csv": CsvOptions}
+    meta = s.source("meta").options
+    assert isinstance(meta, MetaOptions)
+    assert (meta.page_size, meta.retry_policy().max_attempts, meta.retry_policy().timeout) == (
+        500, 8, 60)
+
+
+def test_a_connectors_settings_error_is_a_config_error_where_the_service_builds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from campaigns.ingest.connectors import connector_for
+    from connectors.registry import build_connector
+    from connectors.settings import SettingsError
+
+    s = load_settings(CONFIGS / "production.example.toml")
+    monkeypatch.delenv("META_ACCESS_TOKEN", raising=False)
+    with pytest.raises(SettingsError, match="META_ACCESS_TOKEN is not set"):
+        build_connector(s.source("meta"))
+    with pytest.raises(ConfigError, match="META_ACCESS_TOKEN is not set"):
+        connector_for(s.source("meta"), s)
+    with pytest.raises(ConfigError, match="imported with `budgetpilot import-csv`"):
+        connector_for(s.source("csv"), s)

@@ -61,7 +61,7 @@ def test_one_family_or_disjoint_parts_are_accepted(types: list[str]) -> None:
 
 def test_the_production_template_counts_purchases_once() -> None:
     settings = load_settings(REPO / "configs" / "production.example.toml")
-    meta = settings.source("meta").options["conversion_action_types"]
+    meta = settings.source("meta").options.conversion_action_types
     assert overlaps(meta) == []
 
 

@@ -8,6 +8,7 @@ from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.csv_import.cells import CellParser
+from campaigns.ingest.csv_import.source import CsvOptions
 from campaigns.ingest.store import upsert_account
 from campaigns.ingest.sync import portfolio_name_for, resolve_portfolio
 from campaigns.models import AdAccount
@@ -43,10 +44,10 @@ def ensure_account(
         assert existing.id is not None  # read from the table
         return existing.id, existing.currency
     source = next(
-        (s for s in csv_sources if network in s.options.get("networks", [network])),
+        (s for s in csv_sources if network in (_csv(s).networks or [network])),
         SourceSettings(name="csv", kind="csv"),
     )
-    timezone = str(source.options.get("timezone", "UTC"))
+    timezone = _csv(source).timezone
     portfolio = resolve_portfolio(
         session, settings, portfolio_name_for(settings, source, network, ext)
     )
@@ -61,3 +62,7 @@ def ensure_account(
     )
     assert account.id is not None  # the upsert flushed it
     return account.id, account.currency
+
+
+def _csv(source: SourceSettings) -> CsvOptions:
+    return CsvOptions.model_validate(source.options)

@@ -1,0 +1,32 @@
+"""``[[sources]] kind = "sandbox"``: the simulated platform's options, checked when the config
+loads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+
+from connectors.settings import ConnectorOptions, Identifier
+
+
+def _iso(value: object) -> object:
+    # Python's own reading of an ISO date or date-time, as the option was always read.
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class SandboxOptions(ConnectorOptions):
+    seed: int = Field(7, description="same seed, same numbers, to the cent")
+    campaigns_per_account: int = Field(6, ge=0)
+    accounts: int | None = Field(None, ge=1, description="default: the five built-in accounts")
+    state_path: str | None = Field(
+        None, description="budgets written back survive between runs in this file"
+    )
+    now: Annotated[dt.datetime | None, BeforeValidator(_iso)] = Field(
+        None, description="a fixed platform clock, in UTC"
+    )
+    fail_accounts: list[Identifier] = Field(
+        default_factory=list, description="accounts whose calls fail (tests, demos)"
+    )
+    latency_ms: float = Field(0, ge=0, description="each platform call waits this long")
