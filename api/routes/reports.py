@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from api import schemas_shifts as s
+from api.caching import Responses
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
-from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
 from campaigns.admin.auth import Action
 from campaigns.ingest.names import scope_names
 from campaigns.reports import finance
 from campaigns.reports import pacing as pacing_service
-from campaigns.reports.cache import ReportCache
+from campaigns.reports.cache import Cache
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
 from campaigns.reports.pacing import money
 
@@ -24,8 +24,12 @@ router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
 
 
-def _cache(request: Request) -> ReportCache:
+def _cache(request: Request) -> Cache[Any]:
     return request.app.state.cache
+
+
+def _responses(request: Request) -> Responses:
+    return request.app.state.responses
 
 
 def _ratio(value: float | None) -> float | None:
@@ -34,39 +38,35 @@ def _ratio(value: float | None) -> float | None:
 
 @router.get("/pacing", response_model=s.PacingReport)
 def get_pacing(
-    request: Request, session: SessionDep, config: ConfigDep, _: Reader,
+    request: Request, session: SessionDep, config: ConfigDep, user: Reader,
     portfolio: PortfolioName = "default", month: OptionalDay = None,
     as_of: OptionalDay = None,
 ) -> s.PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
-    responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", session)
-    day = as_of or pacing_service.default_as_of()
-    key = ("pacing", portfolio, month, day)
-    where = {"request": request, "kind": "reports", "action": Action.read,
-             "day": None if as_of else day}
-    hit = responses.get(key, stamp, **where)
-    if hit is not None:
-        return hit
-    report = pacing_service.pacing_report(
-        session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
-        cache=_cache(request),
-    )
-    names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
-    return responses.put(key, stamp, s.PacingReport(
-        portfolio=report.portfolio, month=report.month, as_of=report.as_of,
-        days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
-        data=[s.PacingRow(
-            scope=x.scope, scope_key=x.scope_key, currency=report.currency,
-            scope_name=names.get((x.scope, x.scope_key)),
-            planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
-            expected_to_date=money(x.result.expected_to_date),
-            forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
-            pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
-            status=x.result.status,  # type: ignore[arg-type]
-        ) for x in report.scopes],
-    ), **where)
+
+    def render() -> s.PacingReport:
+        report = pacing_service.pacing_report(
+            session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
+            cache=_cache(request),
+        )
+        names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
+        return s.PacingReport(
+            portfolio=report.portfolio, month=report.month, as_of=report.as_of,
+            days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
+            data=[s.PacingRow(
+                scope=x.scope, scope_key=x.scope_key, currency=report.currency,
+                scope_name=names.get((x.scope, x.scope_key)),
+                planned=money(x.result.planned), spend_to_date=money(x.result.spend_to_date),
+                expected_to_date=money(x.result.expected_to_date),
+                forecast=money(x.result.forecast), run_rate=money(x.result.run_rate),
+                pace_ratio=_ratio(x.result.pace_ratio),
+                forecast_ratio=_ratio(x.result.forecast_ratio),
+                status=x.result.status,  # type: ignore[arg-type]
+            ) for x in report.scopes],
+        )
+
+    return _responses(request).answer(request, session, user, Action.read, render)
 
 
 @router.get(
@@ -80,23 +80,21 @@ def get_pacing(
                          "schema": {"type": "string"}}}}},
 )
 def finance_report(
-    request: Request, session: SessionDep, _: FinanceReader, start_month: Day,
+    request: Request, session: SessionDep, user: FinanceReader, start_month: Day,
     end_month: Day, portfolio: PortfolioName = "default",
     format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> s.FinanceReport | Response:
     """Spend against plan by month x network x account in the reporting currency."""
-    as_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or ""))
-    responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", session)
-    key = ("finance", portfolio, start_month, end_month)
-    where = {"request": request, "kind": "reports", "action": Action.read_finance}
-    if not as_csv and (hit := responses.get(key, stamp, **where)) is not None:
-        return hit
-    report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
-                                    end_month=end_month, cache=_cache(request))
-    if as_csv:
-        return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE,
-                        headers=attachment(finance.csv_filename(report)))
-    return responses.put(key, stamp, s.FinanceReport.model_validate(dataclasses.asdict(report)),
-                         **where)
+
+    def report() -> finance.FinanceReport:
+        return finance.finance_report(session, portfolio=portfolio, start_month=start_month,
+                                      end_month=end_month, cache=_cache(request))
+
+    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+        csv = report()
+        return Response(finance.to_csv(csv), media_type=CSV_MEDIA_TYPE,
+                        headers=attachment(finance.csv_filename(csv)))
+    return _responses(request).answer(
+        request, session, user, Action.read_finance,
+        lambda: s.FinanceReport.model_validate(dataclasses.asdict(report())))
