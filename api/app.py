@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.admin.auth import PERMISSIONS, Action
 from campaigns.config import Settings
 from campaigns.policy import service_config
-from campaigns.reports.cache import Cache, data_stamp
+from campaigns.reports.cache import Cache, Clock, data_stamp
 from campaigns.shifts.lifecycle import ItemApplier, writeback_applier
 from campaigns.shifts.lifecycle import data_version as shift_versions
 
@@ -99,11 +100,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(
     settings: Settings, engine: Engine, *, applier: ItemApplier | None = None,
-    scheduler: bool = False, shared_cache: Path | None = None,
+    scheduler: bool = False, shared_cache: Path | None = None, clock: Clock = time.monotonic,
 ) -> FastAPI:
     """The application. With ``scheduler`` it runs the nightly scheduler while it serves,
     when the config enables it; ``shared_cache`` is a folder where the workers of one
-    service share rendered reports (``budgetpilot serve`` passes both; tests do not)."""
+    service share rendered reports (``budgetpilot serve`` passes both; tests do not).
+    ``clock`` times every cache (tests move it instead of sleeping)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,12 +132,12 @@ def create_app(
     app.state.config = service_config(settings)
     app.state.applier = applier or writeback_applier(settings)
     policy = app.state.config.service
-    app.state.cache = Cache(policy.cache_seconds, maxsize=256)  # computed reports
+    app.state.cache = Cache(policy.cache_seconds, maxsize=256, timer=clock)  # reports
     app.state.responses = Responses(
         ttl_seconds=policy.cache_seconds, freshness_seconds=policy.freshness_seconds,
-        version=data_version, shared_dir=shared_cache,
+        version=data_version, shared_dir=shared_cache, timer=clock,
     )
-    app.state.principals = Cache(policy.auth_cache_seconds)  # checked tokens, by hash
+    app.state.principals = Cache(policy.auth_cache_seconds, timer=clock)  # tokens, by hash
     app.add_middleware(CachedReads, responses=app.state.responses)
     # outermost: no body is read, and no cached answer given, before the token is checked
     app.add_middleware(RequestGate, prefix=API_PREFIX, max_body_bytes=policy.max_body_bytes,
