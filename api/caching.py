@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -118,8 +117,9 @@ def private_dir(path: Path, *, recreate: bool = True) -> Path | None:
 VERSION = "data"
 
 
-def utc_today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def utc_day() -> int:
+    """Today (UTC) as a day number: changes at midnight, for the keys of kept answers."""
+    return int(time.time() // 86400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +128,25 @@ class Kept:
 
     body: bytes
     action: Action
-    etag: str
+    etag: bytes
+    headers: list[tuple[bytes, bytes]]  # of a 200; the same list for every hit, never changed
 
     def reply(self, if_none_match: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, headers and body: 304 when the caller already holds these bytes."""
-        headers = [(b"cache-control", PRIVATE), (b"etag", self.etag.encode())]
+        if if_none_match and self._matches(if_none_match):
+            return 304, [(b"cache-control", PRIVATE), (b"etag", self.etag)], b""
+        return 200, self.headers, self.body
+
+    def _matches(self, if_none_match: bytes) -> bool:
         tags = {t.strip().removeprefix(b"W/") for t in if_none_match.split(b",")}
-        if self.etag.encode() in tags or b"*" in tags:
-            return 304, headers, b""
-        return 200, [(b"content-type", JSON), (b"content-length", b"%d" % len(self.body)),
-                     *headers], self.body
+        return self.etag in tags or b"*" in tags
 
 
 def kept(body: bytes, action: Action) -> Kept:
-    return Kept(body, action, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    etag = b'"%s"' % hashlib.sha256(body).hexdigest()[:32].encode()
+    return Kept(body, action, etag, [
+        (b"content-type", JSON), (b"content-length", b"%d" % len(body)),
+        (b"cache-control", PRIVATE), (b"etag", etag)])
 
 
 class Responses:
@@ -149,7 +154,7 @@ class Responses:
 
     def __init__(self, *, ttl_seconds: float, freshness_seconds: float, version: VersionReader,
                  shared_dir: Path | None = None, timer: Clock = time.monotonic,
-                 today: Callable[[], dt.date] = utc_today) -> None:
+                 today: Callable[[], Hashable] = utc_day) -> None:
         self.ttl, self.freshness, self.read_version, self.today = (
             ttl_seconds, freshness_seconds, version, today)
         # Rendered bytes shared by the workers of one service (``serve --workers N``): one
@@ -192,7 +197,7 @@ class Responses:
         status, headers, body = self._kept.get_or_compute(key, rendered).reply(
             header(request.scope, b"if-none-match"))
         response = Response(body, status_code=status)
-        response.raw_headers = headers
+        response.raw_headers = list(headers)  # the framework may add to them
         return response
 
     def hit(self, scope: Scope, principal: Principal) -> Kept | None:
@@ -262,7 +267,10 @@ class Responses:
 
 def header(scope: Scope, name: bytes) -> bytes:
     """The first value of header ``name`` (lower case), or empty."""
-    return next((value for key, value in scope["headers"] if key == name), b"")
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return b""
 
 
 class CachedReads:
