@@ -83,4 +83,5 @@ class Cache(Generic[V]):
             self._data.clear()
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._guard:  # counting drops expired entries: a change like any other
+            return len(self._data)
