@@ -136,3 +136,19 @@ def test_two_databases_do_not_share_answers(
     pg = create_db_engine("postgresql://bp:hunter2-secret@127.0.0.1:1/bp")
     pg_dir = shared_cache_dir(pg)
     assert pg_dir is not None and "hunter2" not in str(pg_dir)
+
+
+def test_a_kept_answer_is_not_served_the_next_day() -> None:
+    """A default ``as_of`` is yesterday: at midnight UTC every kept answer is rendered anew."""
+    day, rendered = [1], []
+    cache = Responses(ttl_seconds=300, freshness_seconds=1, version=lambda _: STAMP,
+                      today=lambda: day[0])
+
+    def answer() -> bytes:
+        response = cache.answer(_request(), None, CALLER, Action.read,  # type: ignore[arg-type]
+                                lambda: rendered.append(1) or Report(total=str(day[0])))
+        return bytes(response.body)
+
+    assert answer() == answer() == b'{"total":"1"}' and len(rendered) == 1
+    day[0] = 2
+    assert answer() == b'{"total":"2"}' and len(rendered) == 2
