@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,16 +15,17 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from starlette.routing import Route, compile_path
 
 from api import dashboard, docs_pages, problems
-from api.fastpath import FastReads, PrincipalCache, ResponseCache
+from api.caching import CachedReads, Responses
 from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.admin.auth import PERMISSIONS, Action
 from campaigns.config import Settings
 from campaigns.policy import service_config
-from campaigns.reports.cache import ReportCache, data_stamp
+from campaigns.reports.cache import Cache, Clock, data_stamp
 from campaigns.shifts.lifecycle import ItemApplier, writeback_applier
 from campaigns.shifts.lifecycle import data_version as shift_versions
 
@@ -98,11 +100,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(
     settings: Settings, engine: Engine, *, applier: ItemApplier | None = None,
-    scheduler: bool = False, shared_cache: Path | None = None,
+    scheduler: bool = False, shared_cache: Path | None = None, clock: Clock = time.monotonic,
 ) -> FastAPI:
     """The application. With ``scheduler`` it runs the nightly scheduler while it serves,
     when the config enables it; ``shared_cache`` is a folder where the workers of one
-    service share rendered reports (``budgetpilot serve`` passes both; tests do not)."""
+    service share rendered reports (``budgetpilot serve`` passes both; tests do not).
+    ``clock`` times every cache (tests move it instead of sleeping)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,14 +132,13 @@ def create_app(
     app.state.config = service_config(settings)
     app.state.applier = applier or writeback_applier(settings)
     policy = app.state.config.service
-    app.state.cache = ReportCache(policy.cache_seconds)
-    app.state.responses = ResponseCache(
+    app.state.cache = Cache(policy.cache_seconds, maxsize=256, timer=clock)  # reports
+    app.state.responses = Responses(
         ttl_seconds=policy.cache_seconds, freshness_seconds=policy.freshness_seconds,
-        readers={"reports": data_stamp, "shifts": shift_versions}, shared_dir=shared_cache,
+        version=data_version, shared_dir=shared_cache, timer=clock,
     )
-    app.state.principals = PrincipalCache(policy.auth_cache_seconds)
-    app.add_middleware(FastReads, responses=app.state.responses,
-                       principals=app.state.principals)
+    app.state.principals = Cache(policy.auth_cache_seconds, timer=clock)  # tokens, by hash
+    app.add_middleware(CachedReads, responses=app.state.responses)
     # outermost: no body is read, and no cached answer given, before the token is checked
     app.add_middleware(RequestGate, prefix=API_PREFIX, max_body_bytes=policy.max_body_bytes,
                        engine=engine, principals=app.state.principals)
@@ -158,6 +160,12 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.allowed_methods = _method_index(app)
     return app
+
+
+def data_version(session: Session) -> tuple[Any, ...]:
+    """The version of everything the cached answers show: reports (syncs, plans, FX) and
+    shifts. Either changing changes it."""
+    return (*data_stamp(session), *shift_versions(session))
 
 
 def _method_index(app: FastAPI) -> Callable[[str], list[str]]:

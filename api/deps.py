@@ -1,4 +1,5 @@
-"""Dependencies the routes declare: the session (one commit per request), settings, the caller.
+"""Dependencies the routes declare: the session (one commit per request), settings, the caller
+(whose token :class:`api.limits.RequestGate` checked before the request got here).
 
 ``Depends(get_session, scope="function")`` runs the code after ``yield`` when the endpoint
 returns, before the response is sent, so a failed commit still becomes the response (FastAPI
@@ -15,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.fastpath import PrincipalCache
-from campaigns.admin.auth import Action, Principal, authenticate, hash_token
+from api.limits import PRINCIPAL
+from campaigns.admin.auth import Action, Principal
 from campaigns.config import Settings
-from campaigns.errors import BudgetPilotError
+from campaigns.errors import AuthenticationError, BudgetPilotError
 from campaigns.policy import ServiceConfig
 
 
@@ -72,19 +73,15 @@ _bearer = HTTPBearer(auto_error=False, description="An API token: `budgetpilot t
 def get_current_user(
     request: Request,
     session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # declares the scheme in the OpenAPI document; the gate has read and checked the token
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    token = credentials.credentials.strip() if credentials else None
-    cache: PrincipalCache = request.app.state.principals
-    key = hash_token(token) if token else ""
-    principal = cache.get(key) if token else None
-    if principal is None:
-        principal = authenticate(session, token)
-        cache.put(key, principal)
-    # a token limited to some portfolios: this request's queries find only theirs, and
-    # responses shared between callers are neither served to it nor kept from it
+    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
+    if principal is None:  # a route outside the gate's prefix: no token was checked
+        raise AuthenticationError("missing bearer token (Authorization: Bearer <token>)")
+    # a token limited to some portfolios: this request's queries find only theirs, and the
+    # answers kept for it are keyed by its portfolios (see api.caching.Responses.key)
     principal.limit(session)
-    request.state.portfolios = principal.portfolios
     return principal
 
 

@@ -4,9 +4,10 @@ FastAPI reads and parses a request body before it resolves the dependencies that
 token, so without this gate anyone could make a worker hold hundreds of megabytes. Here, before
 a byte of the body is read:
 
-- a request under the API prefix without a bearer token is answered 401;
-- a request that carries a body (POST, PUT, PATCH, DELETE) must hold a live token, checked
-  against the database (or the recently checked tokens) — an unknown token is answered 401;
+- a request under the API prefix must hold a live bearer token, checked against the database
+  (or the recently checked tokens): without one, or with an unknown or revoked one, it is
+  answered 401. This is the one token check: the principal found is left in the request's
+  state for the routes' dependencies (:func:`api.deps.get_current_user`) and the cached reads;
 - a declared ``Content-Length`` above ``[service] max_body_bytes`` is answered 413, and a body
   without one (chunked) is counted while it streams in and cut off with 413 at the limit.
 """
@@ -23,18 +24,18 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.fastpath import PrincipalCache
 from api.problems import PROBLEM_MEDIA_TYPE
 from campaigns.admin.auth import Principal, authenticate, hash_token
 from campaigns.db import database_busy, is_locked
 from campaigns.errors import AuthenticationError
+from campaigns.reports.cache import Cache
 
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PRINCIPAL = "principal"  # the key of the checked caller in the ASGI scope's state
 
 
 class RequestGate:
     def __init__(self, app: ASGIApp, *, prefix: str, max_body_bytes: int, engine: Engine,
-                 principals: PrincipalCache) -> None:
+                 principals: Cache[Principal]) -> None:
         self.app, self.prefix, self.max_body = app, prefix, max_body_bytes
         self.engine, self.principals = engine, principals
 
@@ -49,20 +50,20 @@ class RequestGate:
                 await _problem(send, 401, "Unauthorized",
                                "missing bearer token (Authorization: Bearer <token>)")
                 return
-            if scope["method"] in BODY_METHODS:
-                try:
-                    live = await self._live(token)
-                except DBAPIError as exc:
-                    if is_locked(exc):  # what waited and what to do, not the statement
-                        busy = database_busy(f"{scope['method']} {path}")
-                        await _problem(send, busy.status_code, busy.title, busy.message)
-                    else:
-                        await _problem(send, 503, "Database unavailable",
-                                       "the database is busy or unreachable; retry shortly")
-                    return
-                if not live:
-                    await _problem(send, 401, "Unauthorized", "invalid or revoked token")
-                    return
+            try:
+                principal = await self._principal(token)
+            except AuthenticationError as exc:
+                await _problem(send, 401, "Unauthorized", exc.message)
+                return
+            except DBAPIError as exc:
+                if is_locked(exc):  # what waited and what to do, not the statement
+                    busy = database_busy(f"{scope['method']} {path}")
+                    await _problem(send, busy.status_code, busy.title, busy.message)
+                else:
+                    await _problem(send, 503, "Database unavailable",
+                                   "the database is busy or unreachable; retry shortly")
+                return
+            scope.setdefault("state", {})[PRINCIPAL] = principal
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             await _problem(send, 413, "Content too large",
@@ -70,16 +71,13 @@ class RequestGate:
             return
         await self.app(scope, _Counted(receive, self.max_body).receive, send)
 
-    async def _live(self, token: str) -> bool:
+    async def _principal(self, token: str) -> Principal:
         key = hash_token(token)
-        if self.principals.get(key) is not None:
-            return True
-        try:
-            principal = await run_in_threadpool(self._authenticate, token)
-        except AuthenticationError:
-            return False
-        self.principals.put(key, principal)
-        return True
+        principal = self.principals.get(key)
+        if principal is None:
+            principal = self.principals.put(
+                key, await run_in_threadpool(self._authenticate, token))
+        return principal
 
     def _authenticate(self, token: str) -> Principal:
         with Session(self.engine) as session:

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.fastpath import private_cache_dir
+from api.caching import private_cache_dir
 from campaigns.config import load_settings
 from campaigns.db import open_engine
 from connectors.redact import install_log_redaction, remember_settings_secrets

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from api.caching import Responses
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
-from api.fastpath import ResponseCache
 from api.params import Day, OptionalDay
 from api.schemas.finance import FinanceReport
 from api.schemas.pacing import PacingReport, PacingRow
@@ -17,7 +17,7 @@ from campaigns.admin.auth import Action
 from campaigns.ingest.names import scope_names
 from campaigns.reports import finance
 from campaigns.reports import pacing as pacing_service
-from campaigns.reports.cache import ReportCache
+from campaigns.reports.cache import Cache
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
 from campaigns.reports.pacing import to_cents
 
@@ -25,8 +25,12 @@ router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
 
 
-def _cache(request: Request) -> ReportCache:
+def _cache(request: Request) -> Cache[Any]:
     return request.app.state.cache
+
+
+def _responses(request: Request) -> Responses:
+    return request.app.state.responses
 
 
 def _ratio(value: float | None) -> float | None:
@@ -35,42 +39,38 @@ def _ratio(value: float | None) -> float | None:
 
 @router.get("/pacing", response_model=PacingReport)
 def get_pacing(
-    request: Request, session: SessionDep, config: ConfigDep, _: Reader,
+    request: Request, session: SessionDep, config: ConfigDep, user: Reader,
     portfolio: PortfolioName = "default", month: OptionalDay = None,
     as_of: OptionalDay = None,
 ) -> PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
     campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
-    responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", session)
-    day = as_of or pacing_service.default_as_of()
-    key = ("pacing", portfolio, month, day)
-    where = {"request": request, "kind": "reports", "action": Action.read,
-             "day": None if as_of else day}
-    hit = responses.get(key, stamp, **where)
-    if hit is not None:
-        return hit
-    report = pacing_service.pacing_report(
-        session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
-        cache=_cache(request),
-    )
-    names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
-    return responses.put(key, stamp, PacingReport(
-        portfolio=report.portfolio, month=report.month, as_of=report.as_of,
-        days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
-        data=[PacingRow(
-            scope=x.scope, scope_key=x.scope_key, currency=report.currency,
-            scope_name=names.get((x.scope, x.scope_key)),
-            planned=to_cents(x.result.planned), spend_to_date=to_cents(x.result.spend_to_date),
-            expected_to_date=to_cents(x.result.expected_to_date),
-            forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
-            pace_ratio=_ratio(x.result.pace_ratio), forecast_ratio=_ratio(x.result.forecast_ratio),
-            status=x.result.status,  # type: ignore[arg-type]
-            forecast_low=to_cents(x.result.forecast_low),
-            forecast_high=to_cents(x.result.forecast_high),
-            forecast_method=x.result.forecast_method,  # type: ignore[arg-type]
-        ) for x in report.scopes],
-    ), **where)
+
+    def render() -> PacingReport:
+        report = pacing_service.pacing_report(
+            session, portfolio=portfolio, settings=config.pacing, month=month, as_of=as_of,
+            cache=_cache(request),
+        )
+        names = scope_names(session, ((x.scope, x.scope_key) for x in report.scopes))
+        return PacingReport(
+            portfolio=report.portfolio, month=report.month, as_of=report.as_of,
+            days_elapsed=report.days_elapsed, days_in_month=report.days_in_month,
+            data=[PacingRow(
+                scope=x.scope, scope_key=x.scope_key, currency=report.currency,
+                scope_name=names.get((x.scope, x.scope_key)),
+                planned=to_cents(x.result.planned), spend_to_date=to_cents(x.result.spend_to_date),
+                expected_to_date=to_cents(x.result.expected_to_date),
+                forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
+                pace_ratio=_ratio(x.result.pace_ratio),
+                forecast_ratio=_ratio(x.result.forecast_ratio),
+                status=x.result.status,  # type: ignore[arg-type]
+                forecast_low=to_cents(x.result.forecast_low),
+                forecast_high=to_cents(x.result.forecast_high),
+                forecast_method=x.result.forecast_method,  # type: ignore[arg-type]
+            ) for x in report.scopes],
+        )
+
+    return _responses(request).answer(request, session, user, Action.read, render)
 
 
 @router.get(
@@ -84,23 +84,21 @@ def get_pacing(
                          "schema": {"type": "string"}}}}},
 )
 def finance_report(
-    request: Request, session: SessionDep, _: FinanceReader, start_month: Day,
+    request: Request, session: SessionDep, user: FinanceReader, start_month: Day,
     end_month: Day, portfolio: PortfolioName = "default",
     format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> FinanceReport | Response:
     """Spend against plan by month x network x account in the reporting currency."""
-    as_csv = format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or ""))
-    responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("reports", session)
-    key = ("finance", portfolio, start_month, end_month)
-    where = {"request": request, "kind": "reports", "action": Action.read_finance}
-    if not as_csv and (hit := responses.get(key, stamp, **where)) is not None:
-        return hit
-    report = finance.finance_report(session, portfolio=portfolio, start_month=start_month,
-                                    end_month=end_month, cache=_cache(request))
-    if as_csv:
-        return Response(finance.to_csv(report), media_type=CSV_MEDIA_TYPE,
-                        headers=attachment(finance.csv_filename(report)))
-    return responses.put(key, stamp, FinanceReport.model_validate(dataclasses.asdict(report)),
-                         **where)
+
+    def report() -> finance.FinanceReport:
+        return finance.finance_report(session, portfolio=portfolio, start_month=start_month,
+                                      end_month=end_month, cache=_cache(request))
+
+    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+        csv = report()
+        return Response(finance.to_csv(csv), media_type=CSV_MEDIA_TYPE,
+                        headers=attachment(finance.csv_filename(csv)))
+    return _responses(request).answer(
+        request, session, user, Action.read_finance,
+        lambda: FinanceReport.model_validate(dataclasses.asdict(report())))

@@ -4,13 +4,12 @@ run), roll back."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from sqlmodel import Session
 
+from api.caching import Responses
 from api.deps import ConfigDep, Reader, SessionDep, ShiftApplier, ShiftDecider
-from api.fastpath import ResponseCache
 from api.params import Name, PageDep, PathId
 from api.schemas import shifts as s
 from campaigns.admin.auth import Action
@@ -40,19 +39,15 @@ def detail(view: ShiftView, session: Session) -> s.ShiftDetail:
 
 @router.get("", response_model=s.ShiftsPublic)
 def list_shifts(
-    request: Request, session: SessionDep, _: Reader, page: PageDep,
+    request: Request, session: SessionDep, user: Reader, page: PageDep,
     status: s.ShiftStatus | None = None, portfolio: Name = None,
 ) -> s.ShiftsPublic | Response:
-    responses: ResponseCache = request.app.state.responses
-    stamp = responses.stamp("shifts", session)
-    key = ("shifts", page.limit, page.offset, status, portfolio)
-    where: dict[str, Any] = {"request": request, "kind": "shifts", "action": Action.read}
-    hit = responses.get(key, stamp, **where)
-    if hit is not None:
-        return hit
-    rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-    return responses.put(key, stamp, s.ShiftsPublic(data=rows, count=count),
-                         **where)
+    def render() -> s.ShiftsPublic:
+        rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
+        return s.ShiftsPublic(data=rows, count=count)  # type: ignore[arg-type]
+
+    responses: Responses = request.app.state.responses
+    return responses.answer(request, session, user, Action.read, render)
 
 
 @router.get("/{shift_id}", response_model=s.ShiftDetail)

@@ -40,7 +40,7 @@ from campaigns.models import (
     utcnow,
 )
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
-from campaigns.reports.cache import ReportCache
+from campaigns.reports.cache import Cache
 from campaigns.reports.pacing import pacing_report
 from campaigns.shifts.states import ShiftStatus
 from connectors.redact import redact, redact_data
@@ -65,7 +65,7 @@ class Condition:
 
 def pacing_conditions(
     session: Session, pacing: PacingSettings, settings: AlertSettings, *, as_of: dt.date,
-    cache: ReportCache | None = None,
+    cache: Cache[Any] | None = None,
 ) -> list[Condition]:
     out: list[Condition] = []
     for portfolio in session.scalars(select(Portfolio).order_by(Portfolio.id)):
@@ -325,7 +325,7 @@ class Evaluation:
 def evaluate(
     engine: Engine, pacing: PacingSettings, settings: AlertSettings, *,
     now: dt.datetime | None = None, as_of: dt.date | None = None,
-    cache: ReportCache | None = None, client: httpx.Client | None = None,
+    cache: Cache[Any] | None = None, client: httpx.Client | None = None,
 ) -> Evaluation:
     """The alert job: detect, store what is new (one unit of work), then deliver."""
     now = now or utcnow()

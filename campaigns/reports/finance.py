@@ -12,6 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -20,7 +21,7 @@ from campaigns.admin.fx import FxTable
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan
-from campaigns.reports.cache import ReportCache, data_stamp
+from campaigns.reports.cache import Cache, data_stamp
 from campaigns.reports.csv_export import Cell, Money, render
 from campaigns.reports.spend import account_daily_local, portfolio_accounts, to_reporting
 from connectors.currencies import ISO_4217
@@ -77,7 +78,7 @@ def _variance(spend: Decimal, plan: Decimal | None) -> Decimal | None:
 
 def finance_report(
     session: Session, *, portfolio: str, start_month: dt.date, end_month: dt.date,
-    cache: ReportCache | None = None,
+    cache: Cache[Any] | None = None,
 ) -> FinanceReport:
     start, end = start_month.replace(day=1), month_bounds(end_month)[1]
     if end < start:
@@ -93,7 +94,7 @@ def finance_report(
 
     if cache is None:
         return compute()
-    return cache.get_or_compute(("finance", p.id, start, end), data_stamp(session), compute)
+    return cache.get_or_compute(("finance", p.id, start, end, data_stamp(session)), compute)
 
 
 def _compute(session: Session, portfolio_id: int, name: str, currency: str, start: dt.date,

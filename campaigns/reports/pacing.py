@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -16,7 +17,7 @@ from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan, Portfolio
 from campaigns.policy import PacingSettings
 from campaigns.reports.budgets import budget_lines, scope_budgets
-from campaigns.reports.cache import ReportCache, data_stamp
+from campaigns.reports.cache import Cache, data_stamp
 from campaigns.reports.spend import (
     account_daily_local,
     campaign_daily_reporting,
@@ -67,7 +68,7 @@ def default_as_of(today: dt.date | None = None) -> dt.date:
 
 def pacing_report(
     session: Session, *, portfolio: str, settings: PacingSettings, month: dt.date | None = None,
-    as_of: dt.date | None = None, cache: ReportCache | None = None,
+    as_of: dt.date | None = None, cache: Cache[Any] | None = None,
 ) -> PacingReport:
     as_of = as_of or default_as_of()
     month = (month or as_of).replace(day=1)
@@ -78,8 +79,8 @@ def pacing_report(
 
     if cache is None:
         return compute()
-    key = ("pacing", p.id, month, as_of, settings)
-    return cache.get_or_compute(key, data_stamp(session), compute)
+    key = ("pacing", p.id, month, as_of, settings, data_stamp(session))
+    return cache.get_or_compute(key, compute)
 
 
 def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,

@@ -15,12 +15,13 @@ import pytest
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from api.fastpath import ResponseCache
+from api.caching import Responses
 from api.server import shared_cache_dir
-from campaigns.admin.auth import Action
+from campaigns.admin.auth import Action, Principal, Role
 from campaigns.db import create_db_engine
 
-KEY, STAMP = ("finance", "2024-01"), (1, 2, 3)
+STAMP = (1, 2, 3)
+CALLER = Principal(name="finance", role=Role.finance)
 
 
 class Report(BaseModel):
@@ -33,14 +34,24 @@ def _request() -> Request:
                     "server": ("testserver", 80)})
 
 
-def _service_cache(engine: Any) -> ResponseCache:
+def _service_cache(engine: Any) -> Responses:
     """The cache as ``budgetpilot serve`` builds it in each worker."""
-    return ResponseCache(ttl_seconds=300, freshness_seconds=1, readers={},
-                         shared_dir=shared_cache_dir(engine))
+    return Responses(ttl_seconds=300, freshness_seconds=1, version=lambda _: STAMP,
+                     shared_dir=shared_cache_dir(engine))
+
+
+def _answer(cache: Responses, total: str) -> bytes:
+    """The body served for the request: kept (here or by another worker), else ours."""
+    response = cache.answer(_request(), None, CALLER, Action.read,  # type: ignore[arg-type]
+                            lambda: Report(total=total))
+    return bytes(response.body)
 
 
 def _entry_name() -> str:
-    return hashlib.sha256(repr((KEY, STAMP)).encode()).hexdigest()
+    """The name a worker gives the answer in the shared folder."""
+    key = Responses(ttl_seconds=300, freshness_seconds=1, version=lambda _: STAMP).key(
+        _request().scope, CALLER, STAMP)
+    return hashlib.sha256(repr(key).encode()).hexdigest()
 
 
 def _private_all_the_way(path: Path, base: Path) -> bool:
@@ -79,16 +90,12 @@ def test_a_planted_world_writable_folder_is_not_used(tmp_root: Path, tmp_path: P
     planted.write_bytes(b'{"total": "planted"}')
 
     cache = _service_cache(engine)
-    assert cache.get(KEY, STAMP, request=_request(), kind="reports", action=Action.read) is None
-    cache.put(KEY, STAMP, Report(total="1.00"), request=_request(), kind="reports",
-              action=Action.read)
+    assert _answer(cache, "1.00") == b'{"total":"1.00"}'
     if cache.shared_dir is not None:
         assert _private_all_the_way(cache.shared_dir, tmp_root)
         assert not planted.exists() or planted.read_bytes() != b'{"total": "planted"}'
     # a fresh worker reads our answer, never the planted one
-    again = _service_cache(engine).get(KEY, STAMP, request=_request(), kind="reports",
-                                       action=Action.read)
-    assert again is None or b"planted" not in again.body
+    assert b"planted" not in _answer(_service_cache(engine), "2.00")
 
 
 def test_a_symlink_planted_in_its_place_is_not_followed(tmp_root: Path, tmp_path: Path) -> None:
@@ -105,8 +112,7 @@ def test_a_symlink_planted_in_its_place_is_not_followed(tmp_root: Path, tmp_path
     top.symlink_to(attacker, target_is_directory=True)
 
     cache = _service_cache(engine)
-    cache.put(KEY, STAMP, Report(total="1.00"), request=_request(), kind="reports",
-              action=Action.read)
+    _answer(cache, "1.00")
     assert list(attacker.rglob("*")) == []  # nothing written where the link points
     if cache.shared_dir is not None:
         assert _private_all_the_way(cache.shared_dir, tmp_root)
@@ -123,11 +129,26 @@ def test_two_databases_do_not_share_answers(
         caches.append(_service_cache(create_db_engine("sqlite:///budgetpilot.db")))
     a, b = caches
     assert a.shared_dir is not None and b.shared_dir is not None
-    a.put(KEY, STAMP, Report(total="brand A"), request=_request(), kind="reports",
-          action=Action.read)
-    assert b.get(KEY, STAMP, request=_request(), kind="reports", action=Action.read) is None
+    assert _answer(a, "brand A") == b'{"total":"brand A"}'
+    assert _answer(b, "brand B") == b'{"total":"brand B"}'  # not A's
     assert a.shared_dir != b.shared_dir
     # the password is not part of the name, and not written anywhere in it
     pg = create_db_engine("postgresql://bp:hunter2-secret@127.0.0.1:1/bp")
     pg_dir = shared_cache_dir(pg)
     assert pg_dir is not None and "hunter2" not in str(pg_dir)
+
+
+def test_a_kept_answer_is_not_served_the_next_day() -> None:
+    """A default ``as_of`` is yesterday: at midnight UTC every kept answer is rendered anew."""
+    day, rendered = [1], []
+    cache = Responses(ttl_seconds=300, freshness_seconds=1, version=lambda _: STAMP,
+                      today=lambda: day[0])
+
+    def answer() -> bytes:
+        response = cache.answer(_request(), None, CALLER, Action.read,  # type: ignore[arg-type]
+                                lambda: rendered.append(1) or Report(total=str(day[0])))
+        return bytes(response.body)
+
+    assert answer() == answer() == b'{"total":"1"}' and len(rendered) == 1
+    day[0] = 2
+    assert answer() == b'{"total":"2"}' and len(rendered) == 2

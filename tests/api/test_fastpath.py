@@ -1,11 +1,10 @@
 """Cached reads: a worker's own writes show at once; another worker's (written straight to the
 database here) within [service] freshness_seconds; a token revoked elsewhere stops working
-within auth_cache_seconds."""
+within auth_cache_seconds. The caches' clock is moved by hand: nothing here sleeps."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,17 +24,37 @@ from tests.api.factories import (
     create_campaign,
     create_plan,
     create_shift,
+    get_portfolio,
 )
 
 Headers = Callable[[str], dict[str, str]]
-WINDOW = 0.3
+# long in real time, so that the background refresh (every half window) never runs during a
+# test and what is served before the clock moves is the cache's doing
+WINDOW = 60
 PACING = "/api/v1/pacing?month=2024-01-01&as_of=2024-01-10"
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def past_the_window(self) -> None:
+        self.now += WINDOW + 1
+
+
 @pytest.fixture
-def client(engine: Engine) -> Iterator[TestClient]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
     service = {**SETTINGS["service"], "freshness_seconds": WINDOW, "auth_cache_seconds": WINDOW}
-    with TestClient(create_app(settings_from_dict({**SETTINGS, "service": service}), engine)) as c:
+    settings = settings_from_dict({**SETTINGS, "service": service})
+    with TestClient(create_app(settings, engine, clock=clock)) as c:
         yield c
 
 
@@ -46,7 +65,7 @@ def _planned(client: TestClient, headers: dict[str, str]) -> str:
 
 
 def test_reports_follow_own_writes_at_once_and_others_within_the_window(
-    client: TestClient, as_role: Headers, db: Session
+    client: TestClient, as_role: Headers, db: Session, clock: Clock
 ) -> None:
     camp = create_campaign(db, account=create_account(db), external_id="9")
     add_metrics(db, campaign=camp, start=dt.date(2024, 1, 1), spends=["100"] * 10)
@@ -64,11 +83,13 @@ def test_reports_follow_own_writes_at_once_and_others_within_the_window(
     db.get(BudgetPlan, plan.id).planned_spend = 5000  # type: ignore[union-attr]
     db.get(BudgetPlan, plan.id).updated_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
     db.commit()  # "another worker"
-    time.sleep(WINDOW + 0.1)
+    assert float(_planned(client, viewer)) == 4000  # the version is known fresh for a while
+    clock.past_the_window()
     assert float(_planned(client, viewer)) == 5000
 
 
-def test_shift_lists_follow_state_changes(client: TestClient, as_role: Headers, db: Session) -> None:
+def test_shift_lists_follow_state_changes(client: TestClient, as_role: Headers, db: Session,
+                                          clock: Clock) -> None:
     camp = create_campaign(db, account=create_account(db), external_id="9")
     shift = create_shift(db, campaigns=[camp], new_budgets=["105"])
     db.commit()
@@ -80,20 +101,22 @@ def test_shift_lists_follow_state_changes(client: TestClient, as_role: Headers, 
     assert client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()["count"] == 0
     db.add(create_shift(db, campaigns=[camp], new_budgets=["95"]))
     db.commit()
-    time.sleep(WINDOW + 0.1)
+    assert client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()["count"] == 0
+    clock.past_the_window()
     assert client.get("/api/v1/shifts?status=proposed", headers=as_role("viewer")).json()["count"] == 1
     assert db.scalars(select(BudgetShift)).all()
 
 
 def test_a_token_revoked_elsewhere_stops_within_the_window(
-    client: TestClient, as_role: Headers, db: Session
+    client: TestClient, as_role: Headers, db: Session, clock: Clock
 ) -> None:
     viewer = as_role("viewer")
     assert client.get("/api/v1/me", headers=viewer).status_code == 200
     row = db.exec(select(ApiToken).where(ApiToken.name == "viewer")).one()
     row.revoked_at = dt.datetime.now(dt.UTC)
     db.commit()  # `budgetpilot token revoke` in another process
-    time.sleep(WINDOW + 0.1)
+    assert client.get("/api/v1/me", headers=viewer).status_code == 200  # checked a moment ago
+    clock.past_the_window()
     assert client.get("/api/v1/me", headers=viewer).status_code == 401
 
 
@@ -117,3 +140,43 @@ def test_workers_share_rendered_reports(engine: Engine, as_role: Headers, db: Se
         shared = second.get(url, headers=as_role("finance"))
         assert shared.content == computed.content
         assert second.get(url, headers=as_role("service")).status_code == 403  # not finance
+
+
+def test_a_token_limited_to_portfolios_never_gets_answers_kept_for_others(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    other = get_portfolio(db, "brand-b")
+    camp = create_campaign(db, account=create_account(db), external_id="9")
+    add_metrics(db, campaign=camp, start=dt.date(2024, 1, 1), spends=["100"] * 10)
+    create_plan(db, month=dt.date(2024, 1, 1), planned="3100")
+    create_plan(db, month=dt.date(2024, 1, 1), planned="777", portfolio=other)
+    db.commit()
+    r = client.post("/api/v1/tokens", headers=as_role("admin"),
+                    json={"name": "brand-b", "role": "viewer", "portfolios": ["brand-b"]})
+    limited = {"Authorization": f"Bearer {r.json()['token']}"}
+    everything = client.get(PACING, headers=as_role("viewer"))
+    assert client.get(PACING, headers=as_role("viewer")).content == everything.content
+    refused = client.get(PACING, headers=limited)  # the same request, kept for a global token
+    assert refused.status_code == 404 and b"3100" not in refused.content
+    own = f"{PACING}&portfolio=brand-b"
+    first = client.get(own, headers=limited)
+    assert first.status_code == 200 and client.get(own, headers=limited).content == first.content
+    assert client.get(own, headers=as_role("viewer")).content == first.content  # same answer
+
+
+def test_kept_answers_are_private_to_the_caller_and_revalidate(
+    client: TestClient, as_role: Headers, db: Session
+) -> None:
+    create_plan(db, month=dt.date(2024, 1, 1), planned="3100")
+    db.commit()
+    viewer = as_role("viewer")
+    first = client.get(PACING, headers=viewer)  # rendered
+    again = client.get(PACING, headers=viewer)  # kept bytes
+    for r in (first, again):
+        assert r.headers["cache-control"] == "private, no-cache"
+        assert r.headers["content-type"] == "application/json"
+    assert first.headers["etag"] == again.headers["etag"]
+    same = client.get(PACING, headers={**viewer, "If-None-Match": first.headers["etag"]})
+    assert same.status_code == 304 and same.content == b""
+    changed = client.get(PACING, headers={**viewer, "If-None-Match": '"older"'})
+    assert changed.status_code == 200 and changed.content == first.content
