@@ -24,9 +24,10 @@ from api.limits import RequestGate
 from api.problems import PROBLEM_MEDIA_TYPE, Problem
 from campaigns.admin.auth import PERMISSIONS, Action
 from campaigns.config import Settings
+from campaigns.jobs.appliers import production_applier
 from campaigns.policy import service_config
 from campaigns.reports.cache import Cache, Clock, data_stamp
-from campaigns.shifts.lifecycle import ItemApplier, writeback_applier
+from campaigns.shifts.lifecycle import ItemApplier
 from campaigns.shifts.lifecycle import data_version as shift_versions
 
 API_PREFIX = "/api/v1"
@@ -130,7 +131,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.config = service_config(settings)
-    app.state.applier = applier or writeback_applier(settings)
+    app.state.applier = applier or production_applier(settings)
     policy = app.state.config.service
     app.state.cache = Cache(policy.cache_seconds, maxsize=256, timer=clock)  # reports
     app.state.responses = Responses(

@@ -29,7 +29,6 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from campaigns.errors import ConfigError
-from campaigns.ingest.csv_import.source import CsvOptions
 from campaigns.policy import (
     AlertSettings,
     AutomationSettings,
@@ -38,6 +37,7 @@ from campaigns.policy import (
     ServicePolicy,
 )
 from connectors import registry
+from connectors.csv_options import CsvOptions
 from connectors.settings import ConnectorOptions, SettingsError
 from connectors.settings import secret as connector_secret
 

@@ -36,6 +36,7 @@ from api.cli.app import (
 from campaigns.admin.auth import Principal, Role
 from campaigns.errors import BudgetPilotError, NotFoundError
 from campaigns.ingest.names import item_names
+from campaigns.jobs.appliers import production_applier
 from campaigns.lookup import Page
 from campaigns.models import utcnow
 from campaigns.policy import service_config
@@ -316,7 +317,7 @@ def apply_command(
     with unit(config) as (session, settings):
         view = shifts.apply(session, shift_id,
                             version=_current(session, shift_id, expect_version),
-                            user=operator(as_), applier=shifts.writeback_applier(settings),
+                            user=operator(as_), applier=production_applier(settings),
                             now=utcnow(), dry_run=dry_run)
         _show(session, view, as_json)
         status = view.shift.status

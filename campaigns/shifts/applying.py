@@ -172,16 +172,11 @@ def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime) -> list[tuple[
 
 
 def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemApplier:
-    """The production applier: the connector write-back, with connectors built from
+    """The in-process applier: the connector write-back, with connectors built from
     ``settings`` (or looked up with ``connectors(account)``). It claims and commits item by
     item (the move to ``applying`` with the first claim), so a crash mid-way leaves each
-    item's true state behind. With ``[queue] broker_url`` (and no ``connectors`` given) each
-    account's items are applied by a Celery worker (:mod:`campaigns.jobs.writeback_fanout`)."""
-    broker = getattr(getattr(settings, "queue", None), "broker_url", None)
-    if broker and connectors is None:
-        from campaigns.jobs.writeback_fanout import workers_applier
-
-        return workers_applier(settings)
+    item's true state behind. Whether a Celery worker applies instead is the caller's choice
+    (:func:`campaigns.jobs.appliers.production_applier`)."""
 
     def apply_with_writeback(
         session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,

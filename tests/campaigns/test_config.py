@@ -97,7 +97,7 @@ def test_a_typo_anywhere_is_refused_at_load_naming_the_key(
 
 
 def test_each_source_gets_its_kinds_options_model() -> None:
-    from campaigns.ingest.csv_import.source import CsvOptions
+    from connectors.csv_options import CsvOptions
     from connectors.google_ads_options import GoogleAdsOptions
     from connectors.meta_options import MetaOptions
 

@@ -18,6 +18,7 @@ from api.cli.data import run_sync
 from campaigns.admin.auth import Principal, Role
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
+from campaigns.jobs.appliers import production_applier
 from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization.proposals import propose
 from campaigns.policy import ShiftPolicy
@@ -64,13 +65,13 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
         with Session(engine, expire_on_commit=False) as db:
             version = db.get(BudgetShift, shift_id).version  # type: ignore[union-attr]
             shifts.apply(db, shift_id, version=version, user=BOSS, now=at,
-                         applier=shifts.writeback_applier(settings))
+                         applier=production_applier(settings))
             db.commit()
 
     # A dry run with a broker configured is read in this process: nothing is written.
     with Session(engine, expire_on_commit=False) as db:
         view = shifts.apply(db, shift_id, version=2, user=BOSS, now=now, dry_run=True,
-                            applier=shifts.writeback_applier(settings))
+                            applier=production_applier(settings))
         db.commit()
     assert view.shift.status == "approved"
     assert view.report and {o.outcome for o in view.report.outcomes} == {"would_apply"}

@@ -8,11 +8,11 @@ from sqlmodel import Session, col
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.csv_import.cells import CellParser
-from campaigns.ingest.csv_import.source import CsvOptions
 from campaigns.ingest.store import upsert_account
 from campaigns.ingest.sync import portfolio_name_for, resolve_portfolio
 from campaigns.models import AdAccount
 from connectors.base import AccountRecord
+from connectors.csv_options import CsvOptions
 
 
 def ensure_account(

@@ -1,5 +1,5 @@
-"""``[[sources]] kind = "csv"``: the options of the accounts a CSV import creates, checked when
-the config loads like every connector kind's."""
+"""``[[sources]] kind = "csv"``: the options of the accounts a CSV import (of a platform's
+export file) creates, checked when the config loads like every connector kind's."""
 
 from __future__ import annotations
 
