@@ -57,11 +57,11 @@ def import_command(
                                           "would change; write nothing.")] = False,
 ) -> None:
     """Create or update monthly plans from a CSV file, all or nothing."""
+    settings = load(config)  # a config typo is refused before the file is read
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ImportRejected(str(path), [f"cannot read the file: {e}"]) from None
-    settings = load(config)
     engine = engine_for(settings)
     with session_scope(engine) as session:
         result = import_plans(session, text, portfolio=portfolio, actor=_who(as_),
