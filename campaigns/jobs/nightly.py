@@ -34,7 +34,7 @@ from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
-from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.models import AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
 from campaigns.optimization import proposals as optimization
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts
@@ -133,16 +133,7 @@ def run_key(portfolio: str, at: dt.datetime) -> str:
 
 
 def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:
-    if factory is None:
-        return writeback.configured_connectors(settings)
-    cache: dict[str, Any] = {}
-
-    def lookup(account: AdAccount) -> Any:
-        if account.source not in cache:
-            cache[account.source] = factory(settings.source(account.source), settings)
-        return cache[account.source]
-
-    return lookup
+    return writeback.configured_connectors(settings, factory)
 
 
 def _finished(engine: Engine, key: str) -> bool:

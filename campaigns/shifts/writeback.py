@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -94,16 +94,20 @@ def _run(
     return run.report
 
 
-def configured_connectors(settings: Settings) -> ConnectorLookup:
+def configured_connectors(
+    settings: Settings, factory: Callable[[Any, Settings], Connector] | None = None,
+) -> ConnectorLookup:
     """A lookup building (once per source) the connector an account syncs from, from the
-    settings the caller loaded (never re-read here)."""
+    settings the caller loaded (never re-read here); ``factory(source, settings)`` builds
+    it (default: the registry's connector for the source's kind)."""
     from campaigns.ingest.connectors import connector_for
 
+    build = factory or connector_for
     cache: dict[str, Connector] = {}
 
     def lookup(account: AdAccount) -> Connector:
         if account.source not in cache:
-            cache[account.source] = connector_for(settings.source(account.source), settings)
+            cache[account.source] = build(settings.source(account.source), settings)
         return cache[account.source]
 
     return lookup

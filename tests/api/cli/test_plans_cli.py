@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from api.cli.main import EXIT_REJECTED, EXIT_USAGE, app
+from api.cli.main import EXIT_REJECTED, EXIT_USAGE
 from campaigns.models import BudgetPlan
+from tests.api.cli.conftest import group_runner
 from tests.api.factories import create_account, get_portfolio
 
 runner = CliRunner()
@@ -19,14 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("BUDGETPILOT_DATABASE_URL", db_url)
-    config = tmp_path / "bp.toml"
-    config.write_text("")
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, ["plans", *args, "--config", str(config)])
-
-    return run
+    return group_runner(db_url, tmp_path, monkeypatch, "plans")
 
 
 def test_import_dry_run_then_import_then_list(engine: Engine, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from api.cli.main import EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE, app
+from api.cli.main import EXIT_PARTIAL, EXIT_REJECTED, EXIT_USAGE
 from campaigns.models import AuditEvent, BudgetShift, ShiftItem
 from campaigns.shifts import writeback
 from connectors.base import ConnectorError
+from tests.api.cli.conftest import group_runner
 from tests.api.factories import create_account, create_campaign, create_shift
 from tests.api.fake_platform import FakePlatform
 
@@ -31,14 +32,8 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> FakePlatform:
 
 @pytest.fixture
 def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("BUDGETPILOT_DATABASE_URL", db_url)
-    config = tmp_path / "bp.toml"
-    config.write_text("[service]\nauto_approve_max_change = 0.1\n")
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, ["shifts", *args, "--config", str(config)])
-
-    return run
+    return group_runner(db_url, tmp_path, monkeypatch, "shifts",
+                        "[service]\nauto_approve_max_change = 0.1\n")
 
 
 def _shift(engine: Engine, platform: FakePlatform, new: list[str], *, prefix: str,
