@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlmodel import col
 
 from campaigns.models import AdAccount, Campaign, ShiftItem, as_utc
 from campaigns.shifts.recording import finish
@@ -49,11 +50,11 @@ def settled_targets(steps: Steps, shift_id: int) -> Settled:
     """Budgets already set by applied items of the shift: (account, level, target) -> item."""
     with steps.reading() as session:
         rows = session.execute(
-            select(Campaign.account_id, ShiftItem.level, ShiftItem.target_external_id,
-                   ShiftItem.id, ShiftItem.new_budget)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id,  # type: ignore[arg-type]
-                   ShiftItem.status == ItemStatus.APPLIED.value)
+            select(col(Campaign.account_id), col(ShiftItem.level),
+                   col(ShiftItem.target_external_id), col(ShiftItem.id), col(ShiftItem.new_budget))
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status) == ItemStatus.APPLIED.value)
         ).all()
     return {(r[0], r[1], r[2]): (r[3], Decimal(r[4])) for r in rows}
 

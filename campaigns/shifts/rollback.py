@@ -85,6 +85,8 @@ def _inverse_shift(
 
 
 def _inverse_item(shift: BudgetShift, item: ShiftItem, shift_id: int) -> ShiftItem:
+    assert shift.id is not None  # flushed by _inverse_shift
+    assert item.applied_budget is not None  # only applied items are rolled back
     return ShiftItem(
         shift_id=shift.id, campaign_id=item.campaign_id, adset_id=item.adset_id,
         level=item.level, target_external_id=item.target_external_id, currency=item.currency,
