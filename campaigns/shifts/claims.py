@@ -31,11 +31,11 @@ def candidates(steps: Steps, shift_id: int, wanted: set[int | None] | None
     with steps.reading() as session:
         rows = session.execute(
             select(ShiftItem, Campaign, AdAccount)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id,  # type: ignore[arg-type]
-                   ShiftItem.status.in_([s.value for s in APPLICABLE]))  # type: ignore[attr-defined]
-            .order_by(AdAccount.id, ShiftItem.id)  # type: ignore[arg-type]
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status).in_([s.value for s in APPLICABLE]))
+            .order_by(col(AdAccount.id), col(ShiftItem.id))
             .execution_options(populate_existing=True)
         ).all()
     groups: dict[int, tuple[AdAccount, Rows]] = {}

@@ -89,11 +89,12 @@ def _preload(session: Session, todo: list[Work]) -> None:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         items = session.scalars(
-            select(ShiftItem).where(ShiftItem.id.in_(chunk))  # type: ignore[union-attr]
+            select(ShiftItem).where(col(ShiftItem.id).in_(chunk))
             .execution_options(populate_existing=True)
         ).all()
         campaign_ids = {i.campaign_id for i in items}
-        session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))).all()  # type: ignore[union-attr]
+        session.scalars(
+            select(Campaign).where(col(Campaign.id).in_(campaign_ids))).all()
 
 
 def _mine(session: Session, work: Work, claim: str) -> ShiftItem | None:

@@ -51,7 +51,9 @@ def rollback(
 
 def _refuse_second_rollback(session: Session, shift_id: int) -> None:
     for other in rollbacks_of(session, shift_id):
-        status = session.get(BudgetShift, other).status  # type: ignore[union-attr]
+        row = session.get(BudgetShift, other)
+        assert row is not None  # listed by the query just above
+        status = row.status
         if status in (*OPEN, *ROLLBACK_FROM):
             raise ConflictError(
                 f"shift {shift_id} already has a rollback: shift {other} ({status})"
