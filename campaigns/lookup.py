@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.errors import NotFoundError
 from campaigns.models import Portfolio
@@ -28,14 +28,14 @@ def paginate(session: Session, stmt: Select[Any], page: Page) -> tuple[list[Any]
 
 
 def get_portfolio(session: Session, name: str) -> Portfolio:
-    row = session.scalars(select(Portfolio).where(Portfolio.name == name)).first()
+    row = session.scalars(select(Portfolio).where(col(Portfolio.name) == name)).first()
     if row is None:
         raise NotFoundError(f"no portfolio named {name!r}")
     return row
 
 
 def list_portfolios(session: Session) -> list[Portfolio]:
-    return list(session.scalars(select(Portfolio).order_by(Portfolio.id)))
+    return list(session.scalars(select(Portfolio).order_by(col(Portfolio.id))))
 
 
 def get(session: Session, model: type[T], id_: object, what: str) -> T:

@@ -86,9 +86,9 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         if not wanted:
             return
         done, failed = self._mutate_budgets(cid, wanted, validate_only=dry_run)
-        for bid, err in failed.items():
+        for bid, failure in failed.items():
             for index in waiting[bid]:
-                outcomes[index] = err
+                outcomes[index] = failure
         after: dict[str, PlatformBudget] = {}
         if done and not dry_run:
             try:

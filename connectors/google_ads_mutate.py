@@ -184,7 +184,7 @@ def partial_failures(response: Any) -> list[tuple[int, str, str]]:
     status = response.partial_failure_error
     if not status or not status.code:
         return []
-    out = []
+    out: list[tuple[int, str, str]] = []
     for detail in status.details:
         failure = GoogleAdsFailure.deserialize(detail.value)
         for error in failure.errors:

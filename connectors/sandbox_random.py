@@ -30,7 +30,7 @@ def _hashmix(value: np.ndarray, h: int) -> tuple[np.ndarray, int]:
 
 
 def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    r = _MIX_L * x - _MIX_R * y
+    r: np.ndarray = _MIX_L * x - _MIX_R * y
     return r ^ (r >> np.uint32(16))
 
 

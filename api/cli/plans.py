@@ -11,7 +11,7 @@ import getpass
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,7 +96,7 @@ def list_command(
     with session_scope(engine) as session:
         rows, count = plans.list_plans(session, Page(limit=1000), portfolio=portfolio,
                                        month=first)
-        found = [{"id": r.id, "month": r.month.isoformat(), "scope": r.scope,
+        found: list[dict[str, Any]] = [{"id": r.id, "month": r.month.isoformat(), "scope": r.scope,
                   "scope_key": r.scope_key,
                   "planned_spend": str(_amount(r.planned_spend, r.currency)),
                   "currency": r.currency, "hard": r.hard, "version": r.version} for r in rows]

@@ -30,7 +30,7 @@ def me(session: SessionDep, user: Reader) -> PrincipalPublic:
 @router.get("/portfolios", response_model=s.PortfoliosPublic)
 def list_portfolios(session: SessionDep, _: Reader) -> s.PortfoliosPublic:
     rows = lookup.list_portfolios(session)
-    return s.PortfoliosPublic(data=rows, count=len(rows))  # type: ignore[arg-type]
+    return s.PortfoliosPublic(data=rows, count=len(rows))
 
 
 @router.get("/accounts", response_model=s.AccountsPublic)
@@ -41,7 +41,7 @@ def list_accounts(
     rows, count = catalog.list_accounts(
         session, page, network=network, portfolio=portfolio, status=status
     )
-    return s.AccountsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.AccountsPublic(data=rows, count=count)
 
 
 @router.get("/accounts/{account_id}", response_model=s.AccountPublic)
@@ -58,7 +58,7 @@ def list_campaigns(
         session, page, network=network, account_id=account_id, status=status,
         portfolio=portfolio,
     )
-    return s.CampaignsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.CampaignsPublic(data=rows, count=count)
 
 
 @router.get("/campaigns/{campaign_id}", response_model=s.CampaignPublic)
@@ -75,7 +75,7 @@ def list_adsets(
         session, page, campaign_id=campaign_id, account_id=account_id, network=network,
         status=status,
     )
-    return s.AdSetsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.AdSetsPublic(data=rows, count=count)
 
 
 @router.get("/adsets/{adset_id}", response_model=s.AdSetPublic)
@@ -93,7 +93,7 @@ def metric_series(
         session, start=start, end=end, campaign_id=campaign_id, account_id=account_id,
         network=network,
     )
-    return s.MetricSeriesPublic(data=points, count=len(points))  # type: ignore[arg-type]
+    return s.MetricSeriesPublic(data=points, count=len(points))
 
 
 @router.get("/sync-runs", response_model=s.SyncRunsPublic)
@@ -104,7 +104,7 @@ def list_sync_runs(
     rows, count = catalog.list_sync_runs(
         session, page, account_id=account_id, status=status, stream=stream, source=source
     )
-    return s.SyncRunsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return s.SyncRunsPublic(data=rows, count=count)
 
 
 @router.get("/audit", response_model=AuditEventsPublic)
@@ -119,4 +119,4 @@ def list_audit(
         session, page, entity_type=entity_type, entity_id=entity_id, actor=actor,
         action=action, since=since, until=until,
     )
-    return AuditEventsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return AuditEventsPublic(data=rows, count=count)

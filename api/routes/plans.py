@@ -32,7 +32,7 @@ def list_plans(
     month: OptionalDay = None, scope: PlanScope | None = None,
 ) -> PlansPublic:
     rows, count = plans.list_plans(session, page, portfolio=portfolio, month=month, scope=scope)
-    return PlansPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return PlansPublic(data=rows, count=count)
 
 
 @router.post("/plans", response_model=PlanPublic, status_code=status.HTTP_201_CREATED)
@@ -87,7 +87,7 @@ def list_caps(
     scope: CapScope | None = None,
 ) -> CapsPublic:
     rows, count = caps.list_caps(session, page, portfolio=portfolio, scope=scope)
-    return CapsPublic(data=rows, count=count)  # type: ignore[arg-type]
+    return CapsPublic(data=rows, count=count)
 
 
 @router.post("/caps", response_model=CapPublic, status_code=status.HTTP_201_CREATED)

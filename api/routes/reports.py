@@ -63,10 +63,10 @@ def get_pacing(
                 forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
                 pace_ratio=_ratio(x.result.pace_ratio),
                 forecast_ratio=_ratio(x.result.forecast_ratio),
-                status=x.result.status,  # type: ignore[arg-type]
+                status=x.result.status,
                 forecast_low=to_cents(x.result.forecast_low),
                 forecast_high=to_cents(x.result.forecast_high),
-                forecast_method=x.result.forecast_method,  # type: ignore[arg-type]
+                forecast_method=x.result.forecast_method,
             ) for x in report.scopes],
         )
 

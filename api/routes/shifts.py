@@ -44,7 +44,7 @@ def list_shifts(
 ) -> s.ShiftsPublic | Response:
     def render() -> s.ShiftsPublic:
         rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-        return s.ShiftsPublic(data=rows, count=count)  # type: ignore[arg-type]
+        return s.ShiftsPublic(data=rows, count=count)
 
     responses: Responses = request.app.state.responses
     return responses.answer(request, session, user, Action.read, render)

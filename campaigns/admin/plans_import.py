@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.plans import snapshot
@@ -176,8 +176,8 @@ def import_plans(
 def _write(session: Session, portfolio_id: int, currency: str, row: PlanRow, key: str,
            actor: str, result: PlansImported) -> None:
     plan = session.scalars(select(BudgetPlan).where(
-        BudgetPlan.portfolio_id == portfolio_id, BudgetPlan.month == row.month,
-        BudgetPlan.scope == row.scope, BudgetPlan.scope_key == key,
+        col(BudgetPlan.portfolio_id) == portfolio_id, col(BudgetPlan.month) == row.month,
+        col(BudgetPlan.scope) == row.scope, col(BudgetPlan.scope_key) == key,
     )).first()
     if plan is None:
         plan = BudgetPlan(portfolio_id=portfolio_id, month=row.month, scope=row.scope,

@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.config import secret
@@ -68,7 +68,7 @@ def pacing_conditions(
     cache: Cache[Any] | None = None,
 ) -> list[Condition]:
     out: list[Condition] = []
-    for portfolio in session.scalars(select(Portfolio).order_by(Portfolio.id)):
+    for portfolio in session.scalars(select(Portfolio).order_by(col(Portfolio.id))):
         try:
             report = pacing_report(session, portfolio=portfolio.name, settings=pacing,
                                    as_of=as_of, cache=cache)
@@ -93,7 +93,7 @@ def pacing_conditions(
                 ))
         rates = {(x.scope, x.scope_key): x.result.run_rate for x in report.scopes}
         caps = session.scalars(select(SpendCap).where(
-            SpendCap.portfolio_id == portfolio.id, SpendCap.max_daily.is_not(None)  # type: ignore[union-attr]
+            col(SpendCap.portfolio_id) == portfolio.id, col(SpendCap.max_daily).is_not(None)
         ))
         for cap in caps:
             rate = rates.get((cap.scope, cap.scope_key))
@@ -113,12 +113,12 @@ def pacing_conditions(
 def sync_conditions(session: Session, settings: AlertSettings, now: dt.datetime) -> list[Condition]:
     out: list[Condition] = []
     latest = (
-        select(func.max(SyncRun.id))
-        .where(SyncRun.status != "running")
-        .group_by(SyncRun.account_id, SyncRun.stream, SyncRun.source)
+        select(func.max(col(SyncRun.id)))
+        .where(col(SyncRun.status) != "running")
+        .group_by(col(SyncRun.account_id), col(SyncRun.stream), col(SyncRun.source))
     )
-    owners = dict(session.execute(select(AdAccount.id, AdAccount.portfolio_id)).all())
-    for run in session.scalars(select(SyncRun).where(SyncRun.id.in_(latest))):  # type: ignore[union-attr]
+    owners = dict(session.execute(select(col(AdAccount.id), col(AdAccount.portfolio_id))).all())
+    for run in session.scalars(select(SyncRun).where(col(SyncRun.id).in_(latest))):
         if run.status == "failed":
             out.append(Condition(
                 kind="sync_failed", severity="critical", scope="account",
@@ -129,11 +129,11 @@ def sync_conditions(session: Session, settings: AlertSettings, now: dt.datetime)
             ))
     stale_before = now - dt.timedelta(hours=settings.stale_sync_hours)
     last_ok = dict(session.execute(
-        select(SyncRun.account_id, func.max(SyncRun.finished_at))
-        .where(SyncRun.status == "succeeded", SyncRun.account_id.is_not(None))  # type: ignore[union-attr]
-        .group_by(SyncRun.account_id)
+        select(col(SyncRun.account_id), func.max(col(SyncRun.finished_at)))
+        .where(col(SyncRun.status) == "succeeded", col(SyncRun.account_id).is_not(None))
+        .group_by(col(SyncRun.account_id))
     ).all())
-    for account in session.scalars(select(AdAccount).where(AdAccount.status == "active")):
+    for account in session.scalars(select(AdAccount).where(col(AdAccount.status) == "active")):
         if account.source == "" and account.id not in last_ok:
             continue  # CSV-imported accounts have no sync to go stale
         last = as_utc(last_ok.get(account.id))
@@ -155,7 +155,8 @@ def shift_conditions(
 ) -> list[Condition]:
     waiting_since = now - dt.timedelta(hours=settings.approval_wait_hours)
     rows = session.scalars(select(BudgetShift).where(
-        BudgetShift.status == ShiftStatus.PROPOSED.value, BudgetShift.created_at < waiting_since
+        col(BudgetShift.status) == ShiftStatus.PROPOSED.value,
+        col(BudgetShift.created_at) < waiting_since,
     ))
     return [Condition(
         kind="shift_waiting", scope="shift", scope_key=str(s.id),
@@ -174,7 +175,7 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
     known: set[str] = set()
     for i in range(0, len(keys), 500):
         known.update(session.scalars(
-            select(Alert.condition_key).where(Alert.condition_key.in_(keys[i:i + 500]))  # type: ignore[attr-defined]
+            select(col(Alert.condition_key)).where(col(Alert.condition_key).in_(keys[i:i + 500]))
         ))
     created = []
     for c in conditions:
@@ -198,12 +199,12 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
 
 def list_alerts(session: Session, page: Page, *, kind: str | None = None,
                 acknowledged: bool | None = None) -> tuple[list[Alert], int]:
-    stmt = select(Alert).order_by(Alert.id.desc())  # type: ignore[union-attr]
+    stmt = select(Alert).order_by(col(Alert.id).desc())
     if kind:
-        stmt = stmt.where(Alert.kind == kind)
+        stmt = stmt.where(col(Alert.kind) == kind)
     if acknowledged is not None:
-        col = Alert.acknowledged_at
-        stmt = stmt.where(col.is_not(None) if acknowledged else col.is_(None))  # type: ignore[union-attr]
+        acked = col(Alert.acknowledged_at)
+        stmt = stmt.where(acked.is_not(None) if acknowledged else acked.is_(None))
     return paginate(session, stmt, page)
 
 
@@ -255,9 +256,10 @@ def _claim(engine: Engine, alert: Alert) -> bool:
     with Session(engine) as s:
         result = s.execute(
             update(Alert)
-            .where(Alert.id == alert.id, Alert.delivery_attempts == alert.delivery_attempts,
-                   Alert.delivered_at.is_(None))  # type: ignore[union-attr]
-            .values(delivery_attempts=Alert.delivery_attempts + 1)
+            .where(col(Alert.id) == alert.id,
+                   col(Alert.delivery_attempts) == alert.delivery_attempts,
+                   col(Alert.delivered_at).is_(None))
+            .values(delivery_attempts=col(Alert.delivery_attempts) + 1)
         )
         s.commit()
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -273,13 +275,14 @@ def deliver_pending(
     with Session(engine, expire_on_commit=False) as s:
         pending = list(s.scalars(
             select(Alert).where(
-                Alert.delivered_at.is_(None), Alert.acknowledged_at.is_(None),  # type: ignore[union-attr]
-                Alert.delivery_attempts < settings.max_delivery_attempts,
+                col(Alert.delivered_at).is_(None), col(Alert.acknowledged_at).is_(None),
+                col(Alert.delivery_attempts) < settings.max_delivery_attempts,
                 # a claim without a recorded outcome may have been sent: never resend it
-                (Alert.delivery_attempts == 0) | Alert.last_delivery_error.is_not(None),  # type: ignore[union-attr]
-            ).order_by(Alert.id).limit(500)
+                (col(Alert.delivery_attempts) == 0) | col(Alert.last_delivery_error).is_not(None),
+            ).order_by(col(Alert.id)).limit(500)
         ))
-    delivered, failed = [], []
+    delivered: list[int] = []
+    failed: list[int] = []
     for alert in pending:
         if not _claim(engine, alert):
             continue
@@ -307,8 +310,9 @@ def deliver_pending(
             if not errors:
                 row.delivered_at = now or utcnow()
             s.commit()
-        (failed if errors else delivered).append(alert.id)  # type: ignore[arg-type]
-    return delivered, failed  # type: ignore[return-value]
+        assert alert.id is not None  # read from the table
+        (failed if errors else delivered).append(alert.id)
+    return delivered, failed
 
 
 def _hooks_for(hooks: list[WebhookSettings], kind: str) -> list[WebhookSettings]:

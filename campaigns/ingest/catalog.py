@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.errors import ValidationError
 from campaigns.lookup import Page, get_portfolio, paginate
@@ -30,13 +30,13 @@ def list_accounts(
     session: Session, page: Page, *, network: str | None = None, portfolio: str | None = None,
     status: str | None = None,
 ) -> tuple[list[AdAccount], int]:
-    stmt = select(AdAccount).order_by(AdAccount.id)
+    stmt = select(AdAccount).order_by(col(AdAccount.id))
     if network:
-        stmt = stmt.where(AdAccount.network == network)
+        stmt = stmt.where(col(AdAccount.network) == network)
     if status:
-        stmt = stmt.where(AdAccount.status == status)
+        stmt = stmt.where(col(AdAccount.status) == status)
     if portfolio:
-        stmt = stmt.where(AdAccount.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(AdAccount.portfolio_id) == get_portfolio(session, portfolio).id)
     return paginate(session, stmt, page)
 
 
@@ -44,17 +44,17 @@ def list_campaigns(
     session: Session, page: Page, *, network: str | None = None, account_id: int | None = None,
     status: str | None = None, portfolio: str | None = None,
 ) -> tuple[list[Campaign], int]:
-    stmt = select(Campaign).order_by(Campaign.id)
+    stmt = select(Campaign).order_by(col(Campaign.id))
     if network:
-        stmt = stmt.where(Campaign.network == network)
+        stmt = stmt.where(col(Campaign.network) == network)
     if account_id is not None:
-        stmt = stmt.where(Campaign.account_id == account_id)
+        stmt = stmt.where(col(Campaign.account_id) == account_id)
     if status:
-        stmt = stmt.where(Campaign.status == status)
+        stmt = stmt.where(col(Campaign.status) == status)
     if portfolio:
         pid = get_portfolio(session, portfolio).id
-        stmt = stmt.join(AdAccount, AdAccount.id == Campaign.account_id).where(
-            AdAccount.portfolio_id == pid
+        stmt = stmt.join(AdAccount, col(AdAccount.id) == col(Campaign.account_id)).where(
+            col(AdAccount.portfolio_id) == pid
         )
     return paginate(session, stmt, page)
 
@@ -63,17 +63,17 @@ def list_adsets(
     session: Session, page: Page, *, campaign_id: int | None = None,
     account_id: int | None = None, network: str | None = None, status: str | None = None,
 ) -> tuple[list[AdSet], int]:
-    stmt = select(AdSet).order_by(AdSet.id)
+    stmt = select(AdSet).order_by(col(AdSet.id))
     if campaign_id is not None:
-        stmt = stmt.where(AdSet.campaign_id == campaign_id)
+        stmt = stmt.where(col(AdSet.campaign_id) == campaign_id)
     if status:
-        stmt = stmt.where(AdSet.status == status)
+        stmt = stmt.where(col(AdSet.status) == status)
     if account_id is not None or network:
-        stmt = stmt.join(Campaign, Campaign.id == AdSet.campaign_id)
+        stmt = stmt.join(Campaign, col(Campaign.id) == col(AdSet.campaign_id))
         if account_id is not None:
-            stmt = stmt.where(Campaign.account_id == account_id)
+            stmt = stmt.where(col(Campaign.account_id) == account_id)
         if network:
-            stmt = stmt.where(Campaign.network == network)
+            stmt = stmt.where(col(Campaign.network) == network)
     return paginate(session, stmt, page)
 
 
@@ -100,20 +100,21 @@ def metric_series(
     m = DailyMetric
     stmt = (
         select(
-            m.date, AdAccount.currency, func.sum(m.spend), func.sum(m.impressions),
-            func.sum(m.clicks), func.sum(m.conversions), func.sum(m.revenue),
+            col(m.date), col(AdAccount.currency), func.sum(col(m.spend)),
+            func.sum(col(m.impressions)), func.sum(col(m.clicks)), func.sum(col(m.conversions)),
+            func.sum(col(m.revenue)),
         )
-        .join(AdAccount, AdAccount.id == m.account_id)
-        .where(m.date >= start, m.date <= end)
-        .group_by(m.date, AdAccount.currency)
-        .order_by(m.date, AdAccount.currency)
+        .join(AdAccount, col(AdAccount.id) == col(m.account_id))
+        .where(col(m.date) >= start, col(m.date) <= end)
+        .group_by(col(m.date), col(AdAccount.currency))
+        .order_by(col(m.date), col(AdAccount.currency))
     )
     if campaign_id is not None:
-        stmt = stmt.where(m.campaign_id == campaign_id)
+        stmt = stmt.where(col(m.campaign_id) == campaign_id)
     if account_id is not None:
-        stmt = stmt.where(m.account_id == account_id)
+        stmt = stmt.where(col(m.account_id) == account_id)
     if network:
-        stmt = stmt.where(AdAccount.network == network)
+        stmt = stmt.where(col(AdAccount.network) == network)
     return [
         SeriesPoint(d, cur, spend, int(imp or 0), int(clk or 0), conv, rev)
         for d, cur, spend, imp, clk, conv, rev in session.execute(stmt)
@@ -124,15 +125,15 @@ def list_sync_runs(
     session: Session, page: Page, *, account_id: int | None = None, status: str | None = None,
     stream: str | None = None, source: str | None = None,
 ) -> tuple[list[SyncRun], int]:
-    stmt = select(SyncRun).order_by(SyncRun.id.desc())  # type: ignore[union-attr]
+    stmt = select(SyncRun).order_by(col(SyncRun.id).desc())
     if account_id is not None:
-        stmt = stmt.where(SyncRun.account_id == account_id)
+        stmt = stmt.where(col(SyncRun.account_id) == account_id)
     if status:
-        stmt = stmt.where(SyncRun.status == status)
+        stmt = stmt.where(col(SyncRun.status) == status)
     if stream:
-        stmt = stmt.where(SyncRun.stream == stream)
+        stmt = stmt.where(col(SyncRun.stream) == stream)
     if source:
-        stmt = stmt.where(SyncRun.source == source)
+        stmt = stmt.where(col(SyncRun.source) == source)
     return paginate(session, stmt, page)
 
 
@@ -142,17 +143,17 @@ def list_audit(
     since: dt.datetime | None = None, until: dt.datetime | None = None,
 ) -> tuple[list[AuditEvent], int]:
     e = AuditEvent
-    stmt = select(e).order_by(e.id.desc())  # type: ignore[union-attr]
+    stmt = select(e).order_by(col(e.id).desc())
     if entity_type:
-        stmt = stmt.where(e.entity_type == entity_type)
+        stmt = stmt.where(col(e.entity_type) == entity_type)
     if entity_id:
-        stmt = stmt.where(e.entity_id == entity_id)
+        stmt = stmt.where(col(e.entity_id) == entity_id)
     if actor:
-        stmt = stmt.where(e.actor == actor)
+        stmt = stmt.where(col(e.actor) == actor)
     if action:
-        stmt = stmt.where(e.action == action)
+        stmt = stmt.where(col(e.action) == action)
     if since:
-        stmt = stmt.where(e.at >= since)
+        stmt = stmt.where(col(e.at) >= since)
     if until:
-        stmt = stmt.where(e.at < until)
+        stmt = stmt.where(col(e.at) < until)
     return paginate(session, stmt, page)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin import automation
@@ -138,9 +138,9 @@ def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.C
 
 def _finished(engine: Engine, key: str) -> bool:
     with Session(engine) as session:
-        return session.scalars(select(AuditEvent.id).where(
-            AuditEvent.entity_type == "nightly_run", AuditEvent.entity_id == key,
-            AuditEvent.action == "nightly.finish",
+        return session.scalars(select(col(AuditEvent.id)).where(
+            col(AuditEvent.entity_type) == "nightly_run", col(AuditEvent.entity_id) == key,
+            col(AuditEvent.action) == "nightly.finish",
         )).first() is not None
 
 
@@ -316,15 +316,15 @@ class _Run(HardStopStep):
     def _apply_approved(self) -> None:
         """Apply every approved shift of the portfolio (managers' and earlier runs')."""
         with Session(self.engine) as session:
-            todo = list(session.scalars(
-                select(BudgetShift.id)
-                .join(Portfolio, Portfolio.id == BudgetShift.portfolio_id)  # type: ignore[arg-type]
-                .where(Portfolio.name == self.name,  # none yet before its first sync
+            todo = [shift_id for shift_id in session.scalars(
+                select(col(BudgetShift.id))
+                .join(Portfolio, col(Portfolio.id) == col(BudgetShift.portfolio_id))
+                .where(col(Portfolio.name) == self.name,  # none yet before its first sync
                        # approved, or left applying by a crash: the ones to apply now
-                       BudgetShift.status.in_([s.value for s in OPEN  # type: ignore[attr-defined]
-                                               if s != ShiftStatus.PROPOSED]))
-                .order_by(BudgetShift.id)  # type: ignore[arg-type]
-            ))
+                       col(BudgetShift.status).in_([s.value for s in OPEN
+                                                    if s != ShiftStatus.PROPOSED]))
+                .order_by(col(BudgetShift.id))
+            ) if shift_id is not None]  # a primary key: never None
         self._apply(todo, retry=True)
 
     def _apply_proposal(self) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from celery import group
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from campaigns.config import Settings
 from campaigns.models import BudgetShift, Campaign, ShiftItem
@@ -58,10 +58,10 @@ def _by_account(session: Session, items: list[ShiftItem]) -> dict[int, list[int]
     """The items' ids per account (one task each), in a stable order."""
     by_account: dict[int, list[int]] = {}
     for item_id, account_id in session.execute(
-        select(ShiftItem.id, Campaign.account_id)
-        .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-        .where(ShiftItem.id.in_([i.id for i in items]))  # type: ignore[union-attr]
-        .order_by(Campaign.account_id, ShiftItem.id)
+        select(col(ShiftItem.id), col(Campaign.account_id))
+        .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+        .where(col(ShiftItem.id).in_([i.id for i in items]))
+        .order_by(col(Campaign.account_id), col(ShiftItem.id))
     ):
         by_account.setdefault(account_id, []).append(item_id)
     return by_account

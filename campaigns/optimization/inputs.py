@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Float, String, cast, func, select, type_coerce
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import ValidationError
@@ -85,13 +86,13 @@ def load_portfolio_data(
 ) -> PortfolioData:
     rows = session.execute(
         select(Campaign, AdAccount)
-        .join(AdAccount, AdAccount.id == Campaign.account_id)
-        .where(AdAccount.portfolio_id == portfolio.id, Campaign.status == "active")
-        .order_by(AdAccount.id, Campaign.id)
+        .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+        .where(col(AdAccount.portfolio_id) == portfolio.id, col(Campaign.status) == "active")
+        .order_by(col(AdAccount.id), col(Campaign.id))
     ).all()
     units = _units(session, [(c, a) for c, a in rows])
     history = _history(session, units, today - dt.timedelta(days=days), today)
-    caps = list(session.scalars(select(SpendCap).where(SpendCap.portfolio_id == portfolio.id)))
+    caps = list(session.scalars(select(SpendCap).where(col(SpendCap.portfolio_id) == portfolio.id)))
     return PortfolioData(portfolio, units, history, caps)
 
 
@@ -112,7 +113,8 @@ def _units(session: Session, rows: list[tuple[Campaign, AdAccount]]) -> list[Uni
     adsets: dict[int, list[AdSet]] = {}
     if adset_campaigns:
         for adset in session.scalars(
-            select(AdSet).where(AdSet.campaign_id.in_(adset_campaigns), AdSet.status == "active")  # type: ignore[attr-defined]
+            select(AdSet).where(col(AdSet.campaign_id).in_(adset_campaigns),
+                                col(AdSet.status) == "active")
         ):
             if adset.daily_budget is not None and adset.daily_budget > 0:
                 adsets.setdefault(adset.campaign_id, []).append(adset)
@@ -178,17 +180,17 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
     """
     owners: dict[int, list[tuple[int, float]]] = {}
     for pos, unit in enumerate(units):
-        for cid in unit.campaign_ids:
-            owners.setdefault(cid, []).append((pos, unit.shares.get(cid, 1.0)))
+        for campaign_id in unit.campaign_ids:
+            owners.setdefault(campaign_id, []).append((pos, unit.shares.get(campaign_id, 1.0)))
     columns = ["unit_id", "network", "date", "spend", "conversions", "revenue"]
     if not owners:
         return pd.DataFrame(columns=columns)
     result = session.execute(
-        select(DailyMetric.campaign_id, type_coerce(DailyMetric.date, String),
-               cast(DailyMetric.spend, Float), cast(DailyMetric.conversions, Float),
-               cast(DailyMetric.revenue, Float))
-        .where(DailyMetric.campaign_id.in_(list(owners)),  # type: ignore[attr-defined]
-               DailyMetric.date >= start, DailyMetric.date < end)
+        select(col(DailyMetric.campaign_id), type_coerce(col(DailyMetric.date), String),
+               cast(col(DailyMetric.spend), Float), cast(col(DailyMetric.conversions), Float),
+               cast(col(DailyMetric.revenue), Float))
+        .where(col(DailyMetric.campaign_id).in_(list(owners)),
+               col(DailyMetric.date) >= start, col(DailyMetric.date) < end)
         .execution_options(yield_per=HISTORY_CHUNK)
     )
     chunks: list[list[np.ndarray]] = []
@@ -250,7 +252,8 @@ def limits_from_caps(
         low = float(cap.min_daily) if cap.min_daily is not None else None
         high = float(cap.max_daily) if cap.max_daily is not None else None
         if cap.scope in ("network", "account"):
-            scope = "network" if cap.scope == "network" else "account"
+            scope: Literal["network", "account"] = (
+                "network" if cap.scope == "network" else "account")
             spend_limits.append(SpendLimit(scope, cap.scope_key, low, high, cap.max_change))
             if cap.locked:
                 locks.append(Lock(scope, cap.scope_key))
@@ -294,8 +297,8 @@ def newest_history_day(session: Session, data: PortfolioData, *, before: dt.date
     if not ids:
         return None
     return session.scalar(
-        select(func.max(DailyMetric.date)).where(
-            DailyMetric.campaign_id.in_(ids), DailyMetric.date < before  # type: ignore[attr-defined]
+        select(func.max(col(DailyMetric.date))).where(
+            col(DailyMetric.campaign_id).in_(ids), col(DailyMetric.date) < before
         )
     )
 
@@ -318,12 +321,13 @@ def day_start_budgets(session: Session, units: list[Unit], now: dt.datetime) -> 
         return [u.current_budget for u in units]
     campaign_account = {cid: u.account.id for u in units for cid in u.campaign_ids}
     rows = session.execute(
-        select(ShiftItem.campaign_id, ShiftItem.adset_id, ShiftItem.level,
-               ShiftItem.target_external_id, ShiftItem.old_budget, ShiftItem.applied_at)
-        .where(ShiftItem.status == ItemStatus.APPLIED.value,
-               ShiftItem.applied_at >= min(day_start.values()),  # type: ignore[operator]
-               ShiftItem.campaign_id.in_(list(campaign_account)))  # type: ignore[attr-defined]
-        .order_by(ShiftItem.applied_at, ShiftItem.id)
+        select(col(ShiftItem.campaign_id), col(ShiftItem.adset_id), col(ShiftItem.level),
+               col(ShiftItem.target_external_id), col(ShiftItem.old_budget),
+               col(ShiftItem.applied_at))
+        .where(col(ShiftItem.status) == ItemStatus.APPLIED.value,
+               col(ShiftItem.applied_at) >= min(day_start.values()),
+               col(ShiftItem.campaign_id).in_(list(campaign_account)))
+        .order_by(col(ShiftItem.applied_at), col(ShiftItem.id))
     ).all()
     first: dict[tuple[int, int | None, str, str], Decimal] = {}
     for campaign_id, adset_id, level, target, old_budget, applied_at in rows:

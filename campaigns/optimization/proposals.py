@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.config import Settings
@@ -308,13 +308,14 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
     from campaigns.shifts.states import ShiftStatus
 
     older = session.scalars(
-        select(BudgetShift.id).where(
-            BudgetShift.portfolio_id == shift.portfolio_id,
-            BudgetShift.status == ShiftStatus.PROPOSED.value,
-            BudgetShift.id != shift.id,
+        select(col(BudgetShift.id)).where(
+            col(BudgetShift.portfolio_id) == shift.portfolio_id,
+            col(BudgetShift.status) == ShiftStatus.PROPOSED.value,
+            col(BudgetShift.id) != shift.id,
         )
     ).all()
     for shift_id in older:
+        assert shift_id is not None  # a primary key
         shifts.expire(session, shifts.get_shift(session, shift_id),
                       reason=f"superseded by shift {shift.id}", actor=actor)
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import FxRateMissingError
@@ -49,13 +49,13 @@ def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list
     """The portfolio's active daily budgets, with the shifts applied since ``since`` and the
     approved ones not yet applied. Columns, not ORM rows: a portfolio has many campaigns."""
     accounts = {a.id: a for a in session.scalars(
-        select(AdAccount).where(AdAccount.portfolio_id == portfolio.id))}
+        select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio.id))}
     c = Campaign
     rows = session.execute(
-        select(c.id, c.account_id, c.external_id, c.budget_level, c.budget_external_id,
-               c.daily_budget)
-        .where(c.account_id.in_(accounts), c.status == "active")  # type: ignore[attr-defined]
-        .order_by(c.id)
+        select(col(c.id), col(c.account_id), col(c.external_id), col(c.budget_level),
+               col(c.budget_external_id), col(c.daily_budget))
+        .where(col(c.account_id).in_(accounts), col(c.status) == "active")
+        .order_by(col(c.id))
     ).all()
     lines: dict[tuple[int, str, str], BudgetLine] = {}
     adset_owners: dict[int, tuple[int, str]] = {}
@@ -74,8 +74,8 @@ def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list
     if adset_owners:
         a = AdSet
         for campaign_id, ext, daily_budget in session.execute(
-            select(a.campaign_id, a.external_id, a.daily_budget).where(
-                a.campaign_id.in_(adset_owners), a.status == "active")  # type: ignore[attr-defined]
+            select(col(a.campaign_id), col(a.external_id), col(a.daily_budget)).where(
+                col(a.campaign_id).in_(adset_owners), col(a.status) == "active")
         ):
             if daily_budget:
                 account_id, key = adset_owners[campaign_id]
@@ -90,12 +90,12 @@ def _attach_shifts(session: Session, portfolio: Portfolio,
     if not lines:
         return
     items = session.execute(
-        select(ShiftItem, BudgetShift.status, Campaign.account_id)
-        .join(BudgetShift, BudgetShift.id == ShiftItem.shift_id)
-        .join(Campaign, Campaign.id == ShiftItem.campaign_id)
-        .where(BudgetShift.portfolio_id == portfolio.id,
-               BudgetShift.updated_at >= dt.datetime.combine(since, dt.time(), dt.UTC))
-        .order_by(ShiftItem.id)
+        select(ShiftItem, col(BudgetShift.status), col(Campaign.account_id))
+        .join(BudgetShift, col(BudgetShift.id) == col(ShiftItem.shift_id))
+        .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+        .where(col(BudgetShift.portfolio_id) == portfolio.id,
+               col(BudgetShift.updated_at) >= dt.datetime.combine(since, dt.time(), dt.UTC))
+        .order_by(col(ShiftItem.id))
     ).all()
     for item, shift_status, account_id in items:
         line = lines.get((account_id, item.level, item.target_external_id))

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.models import BudgetPlan, BudgetShift, FxRate, SyncRun
 
@@ -30,12 +30,12 @@ def data_stamp(session: Session) -> tuple[Any, ...]:
     small tables and primary keys)."""
     sync = session.execute(select(func.max(SyncRun.id), func.max(SyncRun.finished_at))).one()
     plan = session.execute(
-        select(func.max(BudgetPlan.updated_at), func.count(BudgetPlan.id))
+        select(func.max(BudgetPlan.updated_at), func.count(col(BudgetPlan.id)))
     ).one()
-    fx = session.execute(select(func.max(FxRate.id), func.count(FxRate.id))).one()
+    fx = session.execute(select(func.max(FxRate.id), func.count(col(FxRate.id)))).one()
     # Pacing forecasts from approved and applied shifts: every transition bumps a version.
     shifts = session.execute(
-        select(func.count(BudgetShift.id), func.sum(BudgetShift.version))  # type: ignore[arg-type]
+        select(func.count(col(BudgetShift.id)), func.sum(col(BudgetShift.version)))
     ).one()
     return (*sync, *plan, *fx, *shifts)
 

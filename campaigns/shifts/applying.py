@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.auth import Principal
@@ -157,17 +157,18 @@ def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime) -> list[tuple[
     """(id, version) of the portfolio's shifts with an item to try again now."""
     retried = (ShiftStatus.PARTIALLY_APPLIED.value, ShiftStatus.FAILED.value)
     with Session(engine) as session:
-        portfolio_id = session.scalar(select(Portfolio.id).where(Portfolio.name == portfolio))
+        portfolio_id = session.scalar(
+            select(col(Portfolio.id)).where(col(Portfolio.name) == portfolio))
         if portfolio_id is None:
             return []  # not synced yet: nothing was ever applied
         return [(r[0], r[1]) for r in session.execute(
-            select(BudgetShift.id, BudgetShift.version).distinct()
-            .join(ShiftItem, ShiftItem.shift_id == BudgetShift.id)  # type: ignore[arg-type]
-            .where(BudgetShift.portfolio_id == portfolio_id,
-                   BudgetShift.status.in_(retried),  # type: ignore[attr-defined]
-                   or_(ShiftItem.status == ItemStatus.APPROVED.value,
-                       and_(ShiftItem.status == ItemStatus.FAILED.value, RETRY.due(now))))
-            .order_by(BudgetShift.id)  # type: ignore[arg-type]
+            select(col(BudgetShift.id), col(BudgetShift.version)).distinct()
+            .join(ShiftItem, col(ShiftItem.shift_id) == col(BudgetShift.id))
+            .where(col(BudgetShift.portfolio_id) == portfolio_id,
+                   col(BudgetShift.status).in_(retried),
+                   or_(col(ShiftItem.status) == ItemStatus.APPROVED.value,
+                       and_(col(ShiftItem.status) == ItemStatus.FAILED.value, RETRY.due(now))))
+            .order_by(col(BudgetShift.id))
         ).all()]
 
 

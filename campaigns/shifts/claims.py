@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlmodel import col
 
 from campaigns.models import AdAccount, Campaign, ShiftItem, as_utc
 from campaigns.shifts.recording import finish
@@ -30,11 +31,11 @@ def candidates(steps: Steps, shift_id: int, wanted: set[int | None] | None
     with steps.reading() as session:
         rows = session.execute(
             select(ShiftItem, Campaign, AdAccount)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .join(AdAccount, AdAccount.id == Campaign.account_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id,  # type: ignore[arg-type]
-                   ShiftItem.status.in_([s.value for s in APPLICABLE]))  # type: ignore[attr-defined]
-            .order_by(AdAccount.id, ShiftItem.id)  # type: ignore[arg-type]
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status).in_([s.value for s in APPLICABLE]))
+            .order_by(col(AdAccount.id), col(ShiftItem.id))
             .execution_options(populate_existing=True)
         ).all()
     groups: dict[int, tuple[AdAccount, Rows]] = {}
@@ -49,11 +50,11 @@ def settled_targets(steps: Steps, shift_id: int) -> Settled:
     """Budgets already set by applied items of the shift: (account, level, target) -> item."""
     with steps.reading() as session:
         rows = session.execute(
-            select(Campaign.account_id, ShiftItem.level, ShiftItem.target_external_id,
-                   ShiftItem.id, ShiftItem.new_budget)
-            .join(Campaign, Campaign.id == ShiftItem.campaign_id)  # type: ignore[arg-type]
-            .where(ShiftItem.shift_id == shift_id,  # type: ignore[arg-type]
-                   ShiftItem.status == ItemStatus.APPLIED.value)
+            select(col(Campaign.account_id), col(ShiftItem.level),
+                   col(ShiftItem.target_external_id), col(ShiftItem.id), col(ShiftItem.new_budget))
+            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status) == ItemStatus.APPLIED.value)
         ).all()
     return {(r[0], r[1], r[2]): (r[3], Decimal(r[4])) for r in rows}
 

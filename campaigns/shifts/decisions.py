@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.admin.auth import Principal
 from campaigns.errors import (
@@ -32,8 +32,8 @@ def stale_reason(session: Session, view: ShiftView, now: dt.datetime) -> str | N
     if expires is not None and now >= expires:
         return f"it expired at {expires.isoformat()}"
     ids = [i.campaign_id for i in view.items]
-    current = dict(session.execute(
-        select(Campaign.id, Campaign.daily_budget).where(Campaign.id.in_(ids))  # type: ignore[union-attr]
+    current: dict[int | None, Decimal | None] = dict(session.execute(
+        select(col(Campaign.id), col(Campaign.daily_budget)).where(col(Campaign.id).in_(ids))
     ).all()) if ids else {}
     for item in view.items:
         if item.level != "campaign":
@@ -62,8 +62,9 @@ def expire_overdue(session: Session, *, now: dt.datetime | None = None,
     now = now or utcnow()
     expired = []
     ids = session.scalars(
-        select(BudgetShift.id).where(BudgetShift.status == ShiftStatus.PROPOSED.value))
+        select(col(BudgetShift.id)).where(col(BudgetShift.status) == ShiftStatus.PROPOSED.value))
     for shift_id in list(ids):
+        assert shift_id is not None  # a primary key
         view = get_shift(session, shift_id)
         reason = stale_reason(session, view, now)
         if reason is not None:

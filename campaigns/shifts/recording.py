@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.models import AdSet, Campaign, ShiftItem
 from campaigns.shifts.report import ItemOutcome
@@ -89,11 +89,12 @@ def _preload(session: Session, todo: list[Work]) -> None:
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         items = session.scalars(
-            select(ShiftItem).where(ShiftItem.id.in_(chunk))  # type: ignore[union-attr]
+            select(ShiftItem).where(col(ShiftItem.id).in_(chunk))
             .execution_options(populate_existing=True)
         ).all()
         campaign_ids = {i.campaign_id for i in items}
-        session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))).all()  # type: ignore[union-attr]
+        session.scalars(
+            select(Campaign).where(col(Campaign.id).in_(campaign_ids))).all()
 
 
 def _mine(session: Session, work: Work, claim: str) -> ShiftItem | None:
@@ -176,9 +177,9 @@ def _store_budget(session: Session, item: ShiftItem, budget: Decimal, run: Run) 
         session.execute(
             update(AdSet)
             .where(
-                AdSet.campaign_id == item.campaign_id,  # type: ignore[arg-type]
-                AdSet.external_id == item.target_external_id,
-            )  # type: ignore[arg-type]
+                col(AdSet.campaign_id) == item.campaign_id,
+                col(AdSet.external_id) == item.target_external_id,
+            )
             .values(daily_budget=budget, updated_at=now)
         )
         return
@@ -188,9 +189,9 @@ def _store_budget(session: Session, item: ShiftItem, budget: Decimal, run: Run) 
         session.execute(
             update(Campaign)
             .where(
-                Campaign.account_id == campaign.account_id,  # type: ignore[arg-type]
-                Campaign.budget_external_id == item.target_external_id,
-            )  # type: ignore[arg-type]
+                col(Campaign.account_id) == campaign.account_id,
+                col(Campaign.budget_external_id) == item.target_external_id,
+            )
             .values(daily_budget=budget, updated_at=now)
         )
     campaign.daily_budget = budget

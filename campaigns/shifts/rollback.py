@@ -51,7 +51,9 @@ def rollback(
 
 def _refuse_second_rollback(session: Session, shift_id: int) -> None:
     for other in rollbacks_of(session, shift_id):
-        status = session.get(BudgetShift, other).status  # type: ignore[union-attr]
+        row = session.get(BudgetShift, other)
+        assert row is not None  # listed by the query just above
+        status = row.status
         if status in (*OPEN, *ROLLBACK_FROM):
             raise ConflictError(
                 f"shift {shift_id} already has a rollback: shift {other} ({status})"
@@ -85,6 +87,8 @@ def _inverse_shift(
 
 
 def _inverse_item(shift: BudgetShift, item: ShiftItem, shift_id: int) -> ShiftItem:
+    assert shift.id is not None  # flushed by _inverse_shift
+    assert item.applied_budget is not None  # only applied items are rolled back
     return ShiftItem(
         shift_id=shift.id, campaign_id=item.campaign_id, adset_id=item.adset_id,
         level=item.level, target_external_id=item.target_external_id, currency=item.currency,

@@ -174,11 +174,11 @@ def conditional_move(
     where] RETURNING id``: the rows that moved. The database decides, so of concurrent
     requests exactly one moves each row (an item's claim, a shift's settling)."""
     table: Any = model
-    rule = SHIFT_ALLOWED if isinstance(new, ShiftStatus) else ITEM_ALLOWED
+    olds = ([old.value for old in sources(SHIFT_ALLOWED, new)] if isinstance(new, ShiftStatus)
+            else [old.value for old in sources(ITEM_ALLOWED, new)])
     stmt = (
         update(model)
-        .where(table.id.in_(list(ids)),
-               table.status.in_([old.value for old in sources(rule, new)]))  # type: ignore[arg-type]
+        .where(table.id.in_(list(ids)), table.status.in_(olds))
         .values(**(values or {}), status=new.value)
         .returning(table.id)
         .execution_options(synchronize_session=False)

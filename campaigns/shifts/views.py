@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from campaigns.errors import NotFoundError
 from campaigns.lookup import Page, get_portfolio, paginate
@@ -27,7 +27,8 @@ class ShiftView:
 
     @property
     def change_fraction(self) -> float:
-        session = object_session(self.shift)
+        # The service opens sqlmodel sessions; object_session() is typed with SQLAlchemy's.
+        session = cast(Session | None, object_session(self.shift))
         assert session is not None, "a shift view is read in a session"
         return change_fraction(self.items, reporting_rates(session, self.shift, self.items))
 
@@ -62,11 +63,11 @@ def list_shifts(
     session: Session, page: Page, *, status: ShiftStatus | None = None,
     portfolio: str | None = None,
 ) -> tuple[list[BudgetShift], int]:
-    stmt = select(BudgetShift).order_by(BudgetShift.id.desc())  # type: ignore[union-attr]
+    stmt = select(BudgetShift).order_by(col(BudgetShift.id).desc())
     if status:
-        stmt = stmt.where(BudgetShift.status == status.value)
+        stmt = stmt.where(col(BudgetShift.status) == status.value)
     if portfolio:
-        stmt = stmt.where(BudgetShift.portfolio_id == get_portfolio(session, portfolio).id)
+        stmt = stmt.where(col(BudgetShift.portfolio_id) == get_portfolio(session, portfolio).id)
     return paginate(session, stmt, page)
 
 
@@ -74,8 +75,8 @@ def data_version(session: Session) -> tuple[Any, ...]:
     """Changes whenever a shift is added or changes state (every transition bumps its
     version): the key of cached shift lists."""
     return tuple(session.execute(select(
-        func.count(BudgetShift.id), func.max(BudgetShift.id),  # type: ignore[arg-type]
-        func.sum(BudgetShift.version), func.max(BudgetShift.updated_at),
+        func.count(col(BudgetShift.id)), func.max(col(BudgetShift.id)),
+        func.sum(col(BudgetShift.version)), func.max(col(BudgetShift.updated_at)),
     )).one())
 
 
@@ -85,7 +86,7 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
         raise NotFoundError(f"no shift with id {shift_id}")
     # ``fresh`` reloads every item in this one query, not a refresh (a query) per item.
     items = list(session.scalars(
-        select(ShiftItem).where(ShiftItem.shift_id == shift_id).order_by(ShiftItem.id)
+        select(ShiftItem).where(col(ShiftItem.shift_id) == shift_id).order_by(col(ShiftItem.id))
         .execution_options(populate_existing=fresh)
     ))
     return ShiftView(shift, items)
@@ -94,8 +95,8 @@ def get_shift(session: Session, shift_id: int, *, fresh: bool = False) -> ShiftV
 def rollbacks_of(session: Session, shift_id: int) -> list[int]:
     """The shifts proposed to undo ``shift_id``, oldest first."""
     return list(session.scalars(
-        select(BudgetShift.id).where(BudgetShift.rollback_of == shift_id)
-        .order_by(BudgetShift.id)  # type: ignore[arg-type]
+        select(col(BudgetShift.id)).where(col(BudgetShift.rollback_of) == shift_id)
+        .order_by(col(BudgetShift.id))
     ))
 
 

@@ -45,7 +45,7 @@ def ensure_account(
         return existing.id, existing.currency
     source = next(
         (s for s in csv_sources if network in (_csv(s).networks or [network])),
-        SourceSettings(name="csv", kind="csv"),
+        SourceSettings.model_validate({"name": "csv", "kind": "csv"}),
     )
     timezone = _csv(source).timezone
     portfolio = resolve_portfolio(
