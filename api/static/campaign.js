@@ -171,9 +171,11 @@ $("#signout").onclick = () => {
   return refresh();
 };
 $("#curve-metric").onchange = () => state.curve && drawCurves(state.curve);
-let resizing = 0;
-window.addEventListener("resize", () => {
-  clearTimeout(resizing);
-  resizing = setTimeout(draw, 150);
-});
+// Charts are drawn at their box's width (legible text on a phone): redraw when it changes.
+// A ResizeObserver runs before the next paint, so no frame shows a chart at the old width.
+let drawnAt = 0;
+new ResizeObserver(() => {
+  const width = $("#curves").clientWidth;
+  if (width && width !== drawnAt) { drawnAt = width; draw(); }
+}).observe($("#curves"));
 refresh();

@@ -20,7 +20,8 @@ export function svg(tag, attrs = {}, ...children) {
 
 const scale = ([d0, d1], [r0, r1]) => (v) => (d1 === d0 ? r0 : r0 + ((v - d0) / (d1 - d0)) * (r1 - r0));
 const line = (pts) => pts.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`).join("");
-const short = (v) => (Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)}k` : Number(v).toFixed(v >= 10 ? 0 : 1));
+const short = (v) => (!v ? "0" : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)}k`
+  : Number(v).toFixed(v >= 10 ? 0 : 1));
 const day = (iso) => new Date(`${iso}T00:00:00Z`).getTime();
 const label = (iso) => iso.slice(5);
 
