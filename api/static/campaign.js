@@ -80,12 +80,20 @@ function drawRecent(c) {
     : [el("tr", {}, el("td", { colSpan: 5, class: "empty" }, "No recent days."))]));
 }
 
+// One audit event as a step: the shift's (approved, applied, ...) or the item's own write.
+function step(event, currency) {
+  if (event.action === "shift_item.applied") {
+    return `platform budget ${money(event.old_budget, currency)} → ${money(event.new_budget, currency)}`;
+  }
+  if (event.action === "shift_item.failed") return "write to the platform failed";
+  return VERBS[event.action] || event.action.replace("shift.", "");
+}
+
 function trailRow(change, events) {
   const applied = change.applied_at
     ? `${when(change.applied_at)}${change.applied_budget != null ? `, ${money(change.applied_budget, change.currency)}` : ""}`
     : "—";
-  const lines = events.slice().reverse().map((e) =>
-    `${VERBS[e.action] || e.action.replace("shift.", "")} by ${e.actor} ${when(e.at)}`);
+  const lines = events.slice().reverse().map((e) => `${step(e, change.currency)} by ${e.actor} ${when(e.at)}`);
   if (change.rollback_of) lines.push(`undoes shift ${change.rollback_of}`);
   return el("tr", { "data-shift-id": change.shift_id, "data-status": change.status },
     el("td", { "data-label": "Shift" }, `#${change.shift_id}`),

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from campaigns.lookup import get
@@ -83,18 +83,28 @@ def budget_history(session: Session, campaign_id: int, *, with_events: bool) -> 
 
 
 def _events(session: Session, changes: list[BudgetChange]) -> list[BudgetEvent]:
-    # A shift holds at most one item per budget, so its id says which move an event is about.
-    moves = {c.shift_id: c for c in changes}
-    if not moves:
+    """The events of the shifts holding the campaign's items, and of those items themselves
+    (``shift_item.applied`` says what the platform held before and what it holds now)."""
+    if not changes:
         return []
+    shifts = {str(c.shift_id): c for c in changes}  # at most one item per budget and shift
+    items = {str(c.item_id): c for c in changes}
     e = AuditEvent
-    stmt = (select(e).where(col(e.entity_type) == "shift",
-                            col(e.entity_id).in_([str(s) for s in moves]))
+    stmt = (select(e).where(or_(
+                and_(col(e.entity_type) == "shift", col(e.entity_id).in_(list(shifts))),
+                and_(col(e.entity_type) == "shift_item", col(e.entity_id).in_(list(items)))))
             .order_by(col(e.at).desc(), col(e.id).desc()).limit(MAX_ROWS))
     out = []
     for event in session.execute(stmt).scalars():
-        move = moves[int(event.entity_id)]
-        out.append(BudgetEvent(at=event.at, actor=event.actor, action=event.action,
-                               shift_id=move.shift_id, old_budget=move.old_budget,
-                               new_budget=move.new_budget))
+        move = (shifts if event.entity_type == "shift" else items)[event.entity_id]
+        before, after = event.before or {}, event.after or {}
+        out.append(BudgetEvent(
+            at=event.at, actor=event.actor, action=event.action, shift_id=move.shift_id,
+            old_budget=_amount(before.get("platform_budget"), move.old_budget),
+            new_budget=_amount(after.get("applied_budget"), move.new_budget)))
     return out
+
+
+def _amount(value: object, default: Decimal) -> Decimal:
+    # Audit JSON keeps amounts as strings or numbers; the item's own figure when absent.
+    return default if value is None else Decimal(str(value))

@@ -148,6 +148,9 @@ def test_budget_history_lists_the_applied_change_with_its_events(
     assert change["applied_at"] is not None
     actions = [(e["action"], e["actor"]) for e in body["events"]]
     assert ("shift.approve", "manager") in actions and ("shift.applied", "manager") in actions
+    [written] = [e for e in body["events"] if e["action"] == "shift_item.applied"]
+    assert Decimal(written["old_budget"]) == 100  # what the platform held before
+    assert Decimal(written["new_budget"]) == Decimal(str(ids["proposed"]))
     assert actions[-1] == ("shift.propose", "nightly")  # newest first
     # the curve no longer shows a proposal once it is applied
     curve = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("viewer"))

@@ -118,6 +118,7 @@ def test_campaign_page_draws_series_curve_and_trail(browser: Any, page: dict[str
     assert row.get_attribute("data-status") == "applied"
     assert f"100.00 EUR → {page['proposed']:.2f} EUR" in row.text
     assert "applied by maria" in row.text and "approved by maria" in row.text
+    assert f"platform budget 100.00 EUR → {page['proposed']:.2f} EUR by maria" in row.text
     pending = driver.find_element(By.CSS_SELECTOR, f'#trail tr[data-shift-id="{page["again"]}"]')
     assert pending.get_attribute("data-status") == "pending"
     assert _unlabelled(driver) == []
