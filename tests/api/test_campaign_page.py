@@ -17,12 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.app import create_app
+from campaigns.admin.auth import create_token
 from campaigns.config import settings_from_dict
 from campaigns.models import Campaign, DailyMetric
 from campaigns.optimization.proposals import propose
 from campaigns.shifts import lifecycle as shifts
 from tests.api.conftest import SETTINGS
-from tests.api.factories import create_account, create_campaign
+from tests.api.factories import create_account, create_campaign, get_portfolio
 from tests.api.fake_platform import FakePlatform
 
 Headers = Callable[[str], dict[str, str]]
@@ -165,3 +166,18 @@ def test_viewer_gets_the_changes_but_not_the_audit_events(
                       headers=as_role("viewer")).json()
     assert body["events"] is None
     assert [c["status"] for c in body["changes"]] == ["pending"]
+
+
+def test_a_token_of_another_portfolio_does_not_see_the_campaign(
+    client: TestClient, engine: Engine
+) -> None:
+    ids = seed(engine)
+    with Session(engine) as db:
+        get_portfolio(db, "other")
+        _, secret = create_token(db, name="elsewhere", role="manager", actor="test",
+                                 portfolios=["other"])
+        db.commit()
+    for path in ("curve", "budget-history"):
+        r = client.get(f"/api/v1/campaigns/{ids['strong']}/{path}",
+                       headers={"Authorization": f"Bearer {secret}"})
+        assert r.status_code == 404, (path, r.text)
