@@ -34,6 +34,7 @@ def add_curve_days(db: Session, campaign: Campaign, *, gain: float, half: float,
                    base: float, today: dt.date) -> None:
     """DAYS days up to yesterday whose spend varies around `base` and whose results follow
     gain * s / (s + half): enough for the fit to pin the curve's shape."""
+    assert campaign.id is not None
     for i in range(DAYS):
         spend = base * (1 + 0.5 * math.sin(i * 0.7))
         conv = gain * spend / (spend + half)
