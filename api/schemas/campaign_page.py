@@ -24,6 +24,8 @@ class UnitCurvePublic(Public):
     level: str
     status: str
     days: int
+    current_budget: float
+    proposed_budget: float | None
     points: list[CurvePointPublic]
 
 

@@ -47,9 +47,9 @@ function drawCurves(c) {
     return;
   }
   const width = Math.max(300, box.clientWidth || 700);
-  const markers = [{ key: "current", value: c.current_budget, name: "current" },
-    { key: "proposed", value: c.proposed_budget, name: "proposed" }];
   box.replaceChildren(...c.curves.map((u) => {
+    const markers = [{ key: "current", value: u.current_budget, name: "current" },
+      { key: "proposed", value: u.proposed_budget, name: "proposed" }];
     const status = u.status === "identified" ? "fitted from its own data"
       : "shape borrowed from its network (the data did not pin it)";
     return el("figure", { class: "chart", "data-budget-id": u.budget_id, "data-status": u.status },
@@ -60,7 +60,7 @@ function drawCurves(c) {
         `Expected ${metric} per day by daily budget (${u.budget_id})`,
         `The curve rises from 0 to ${num(u.points.at(-1)[metric])} ${metric} at ${num(u.points.at(-1).budget)} `
         + `${c.currency} a day, with its 80% band; ${c.observed.length} observed days as dots; current budget `
-        + `${c.current_budget ?? "unknown"}, proposed ${c.proposed_budget ?? "none"}.`),
+        + `${u.current_budget}, proposed ${u.proposed_budget ?? "none"}.`),
       dataTable(`Response curve ${u.budget_id}`, [`Budget (${c.currency})`, "Expected", "Low (10%)", "High (90%)"],
         u.points.filter((_, i) => i % 4 === 0).map((p) => [num(p.budget), num(p[metric]),
           num(p[`${metric}_low`]), num(p[`${metric}_high`])])));

@@ -66,6 +66,8 @@ class UnitCurve:
     level: str
     status: str  # "identified": the data pinned the shape; "prior": it borrows its network's
     days: int
+    current_budget: float
+    proposed_budget: float | None  # this budget's newest open proposal
     points: list[CurvePoint]
 
 
@@ -93,14 +95,18 @@ def latest_run(session: Session, portfolio_id: int) -> OptimizationRun | None:
     return session.execute(stmt).scalars().first()
 
 
-def latest_proposal(session: Session, campaign_id: int) -> tuple[Decimal, int] | None:
-    """The newest open proposal's budget for the campaign, with its shift's id."""
+def latest_proposal(session: Session, campaign_id: int,
+                    target: str | None = None) -> tuple[Decimal, int] | None:
+    """The newest open proposal's budget for the campaign (or its budget ``target``: an ad
+    set or a shared budget), with its shift's id."""
     stmt = (select(col(ShiftItem.new_budget), col(BudgetShift.id))
             .join(BudgetShift, col(BudgetShift.id) == col(ShiftItem.shift_id))
             .where(col(ShiftItem.campaign_id) == campaign_id,
                    col(BudgetShift.status).in_(OPEN_SHIFTS),
                    col(ShiftItem.status).in_(("pending", "approved")))
             .order_by(col(BudgetShift.created_at).desc(), col(ShiftItem.id).desc()).limit(1))
+    if target is not None:
+        stmt = stmt.where(col(ShiftItem.target_external_id) == target)
     row = session.execute(stmt).first()
     return None if row is None else (row[0], row[1])
 
@@ -173,8 +179,11 @@ def _with_curves(session: Session, settings: Settings, base: CampaignCurve,
     curves = []
     for unit in mine:
         i, j = (int(f.index_of([unit.unit_id])[0]) for f in fits)
+        proposal = latest_proposal(session, base.campaign_id, unit.target_external_id)
         curves.append(UnitCurve(
             budget_id=unit.target_external_id, level=unit.level,
             status="identified" if bool(fits[0].identified[i]) else "prior",
-            days=int(fits[0].n_days[i]), points=_points(fits[0], fits[1], i, j, top)))
+            days=int(fits[0].n_days[i]), current_budget=float(unit.current_budget),
+            proposed_budget=None if proposal is None else float(proposal[0]),
+            points=_points(fits[0], fits[1], i, j, top)))
     return CampaignCurve(**{**base.__dict__, "curves": curves})

@@ -98,6 +98,7 @@ def test_curve_has_band_observed_days_and_both_budgets(
     assert body["proposed_shift_id"] == ids["shift"] and body["proposed_budget"] != 100.0
     [curve] = body["curves"]
     assert curve["budget_id"] == "c0" and curve["status"] in ("identified", "prior")
+    assert curve["current_budget"] == 100.0 and curve["proposed_budget"] == ids["proposed"]
     points = curve["points"]
     assert points[0]["budget"] == 0 and points[-1]["budget"] >= 2 * 100
     convs = [p["conversions"] for p in points]
