@@ -23,7 +23,7 @@ from campaigns.models import Campaign, DailyMetric
 from campaigns.optimization.proposals import propose
 from campaigns.shifts import lifecycle as shifts
 from tests.api.conftest import SETTINGS
-from tests.api.factories import create_account, create_campaign, get_portfolio
+from tests.api.factories import create_account, create_adset, create_campaign, get_portfolio
 from tests.api.fake_platform import FakePlatform
 
 Headers = Callable[[str], dict[str, str]]
@@ -183,3 +183,25 @@ def test_a_token_of_another_portfolio_does_not_see_the_campaign(
         r = client.get(f"/api/v1/campaigns/{ids['strong']}/{path}",
                        headers={"Authorization": f"Bearer {secret}"})
         assert r.status_code == 404, (path, r.text)
+
+
+def test_ad_set_budgets_get_a_curve_each_with_their_own_budgets(
+    client: TestClient, engine: Engine, as_role: Headers
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with Session(engine, expire_on_commit=False) as db:
+        account = create_account(db, external_id="act_2")
+        split = create_campaign(db, account=account, external_id="c5", name="Split")
+        split.budget_level, split.daily_budget = "adset", None
+        sets = [create_adset(db, campaign=split, daily_budget=b) for b in ("30", "70")]
+        other = create_campaign(db, account=account, external_id="c6")
+        add_curve_days(db, split, gain=10, half=90, base=100, today=today)
+        add_curve_days(db, other, gain=4, half=120, base=100, today=today)
+        db.flush()
+        propose(db, settings_from_dict(SETTINGS), created_by="nightly")
+        db.commit()
+    body = client.get(f"/api/v1/campaigns/{split.id}/curve", headers=as_role("viewer")).json()
+    assert body["current_budget"] is None
+    got = {c["budget_id"]: (c["level"], c["current_budget"]) for c in body["curves"]}
+    assert got == {sets[0].external_id: ("adset", 30.0), sets[1].external_id: ("adset", 70.0)}
+    assert all(c["points"][-1]["conversions"] > 0 for c in body["curves"])
