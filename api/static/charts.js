@@ -66,7 +66,7 @@ export function seriesChart(width, days, series, title, desc) {
     const left = x(day(arriving[0].date)) - step / 2;
     root.append(svg("rect", { x: left, y: PAD.top, width: Math.max(x1 - left, 4),
                               height: height - PAD.top - PAD.bottom, class: "arriving" }),
-      svg("text", { x: x1, y: height - 6, "text-anchor": "end", class: "arriving-label" },
+      svg("text", { x: x1 - 2, y: PAD.top + 10, "text-anchor": "end", class: "arriving-label" },
         "still arriving"));
   }
   series.forEach((s, i) => {
