@@ -1,6 +1,7 @@
-"""The approvers' dashboard: one server-rendered page at ``/`` and ``/dashboard`` plus its
-script and styles under ``/static``. The page holds no data: its script calls the JSON API
-with the token the user pastes (kept in sessionStorage), so the API's roles apply as they are.
+"""The approvers' dashboard: server-rendered pages at ``/`` and ``/dashboard`` and one per
+campaign at ``/campaigns/{id}``, plus their scripts and styles under ``/static``. The pages
+hold no data: their scripts call the JSON API with the token the user pastes (kept in
+sessionStorage), so the API's roles apply as they are.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ router = APIRouter(include_in_schema=False)
 
 
 @cache
-def _template() -> Template:
-    return Template((HERE / "templates" / "dashboard.html").read_text(encoding="utf-8"))
+def _template(name: str = "dashboard.html") -> Template:
+    return Template((HERE / "templates" / name).read_text(encoding="utf-8"))
 
 
 def render(request: Request) -> str:
@@ -46,6 +47,14 @@ def render(request: Request) -> str:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(request: Request) -> HTMLResponse:
     return HTMLResponse(render(request), headers=HEADERS)
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: int) -> HTMLResponse:
+    """One campaign: its series, response curve and budget trail (campaign.js fills it)."""
+    page = _template("campaign.html").substitute(
+        api=html.escape(request.app.state.api_prefix), campaign_id=str(campaign_id))
+    return HTMLResponse(page, headers=HEADERS)
 
 
 def install(app: FastAPI, api_prefix: str) -> None:

@@ -40,7 +40,8 @@ function itemRow(shift, item) {
       ? el("input", { type: "checkbox", className: "pick", value: item.id,
                       "aria-label": `Approve ${name}` })
       : el("span", { class: `status status-${item.status}` }, item.status)),
-    el("td", { "data-label": "Campaign" }, el("strong", {}, name),
+    el("td", { "data-label": "Campaign" },
+      el("strong", {}, el("a", { href: `/campaigns/${item.campaign_id}`, class: "campaign-link" }, name)),
       el("small", { class: "id" }, ` ${item.level} ${item.target_external_id}`)),
     el("td", { "data-label": "Account" }, item.account_name || item.account_external_id,
       el("small", { class: "id" }, ` ${item.network}`)),
@@ -197,7 +198,7 @@ export async function loadShifts() {
 }
 
 // -- history ----------------------------------------------------------------------------------
-const VERBS = { "shift.propose": "proposed", "shift.approve": "approved",
+export const VERBS = { "shift.propose": "proposed", "shift.approve": "approved",
   "shift.reject": "rejected", "shift.expire": "expired", "shift.applying": "apply started",
   "shift.applied": "applied", "shift.partially_applied": "partially applied",
   "shift.failed": "failed", "shift.apply_dry_run": "dry run", "shift.rollback_proposed":

@@ -1,0 +1,189 @@
+"""A campaign's fitted response curve as the campaign page draws it.
+
+Runs store how sure each curve was (``CurveSummary``), not its parameters, so the curve is
+fitted again the way the latest run of the campaign's portfolio fitted it: the same day
+(``as_of``), conversion lag, recency half-life and seed. Over the same stored history that
+gives the run's curve; history re-synced since then moves it with the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from campaigns.config import Settings
+from campaigns.lookup import get
+from campaigns.models import (
+    AdAccount,
+    BudgetShift,
+    Campaign,
+    DailyMetric,
+    OptimizationRun,
+    Portfolio,
+    ShiftItem,
+)
+from campaigns.optimization.inputs import load_portfolio_data
+from campaigns.optimization.proposals import HISTORY_DAYS
+from optimizer import fit_curves
+from optimizer.curves import CurveSet, response
+
+POINTS = 41  # budgets drawn along the curve
+BAND = (10.0, 90.0)  # percentiles of the posterior draws: an 80% band
+OPEN_SHIFTS = ("proposed", "approved")
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    budget: float
+    conversions: float
+    conversions_low: float
+    conversions_high: float
+    revenue: float
+    revenue_low: float
+    revenue_high: float
+
+
+@dataclass(frozen=True)
+class ObservedDay:
+    date: dt.date
+    daily_budget: float | None
+    spend: float
+    conversions: float
+    revenue: float
+    complete: bool  # False: within the conversion lag, results still arriving
+
+
+@dataclass(frozen=True)
+class UnitCurve:
+    """One budget of the campaign (the campaign's own, or one per ad set)."""
+
+    budget_id: str
+    level: str
+    status: str  # "identified": the data pinned the shape; "prior": it borrows its network's
+    days: int
+    current_budget: float
+    proposed_budget: float | None  # this budget's newest open proposal
+    points: list[CurvePoint]
+
+
+@dataclass(frozen=True)
+class CampaignCurve:
+    campaign_id: int
+    campaign_name: str
+    currency: str
+    run_id: str | None
+    as_of: dt.date | None
+    lag_days: int
+    today: dt.date
+    current_budget: float | None
+    proposed_budget: float | None
+    proposed_shift_id: int | None
+    curves: list[UnitCurve] = field(default_factory=list)
+    observed: list[ObservedDay] = field(default_factory=list)
+
+
+def latest_run(session: Session, portfolio_id: int) -> OptimizationRun | None:
+    stmt = (select(OptimizationRun)
+            .where(col(OptimizationRun.portfolio_id) == portfolio_id,
+                   col(OptimizationRun.status) == "succeeded")
+            .order_by(col(OptimizationRun.created_at).desc()).limit(1))
+    return session.execute(stmt).scalars().first()
+
+
+def latest_proposal(session: Session, campaign_id: int,
+                    target: str | None = None) -> tuple[Decimal, int] | None:
+    """The newest open proposal's budget for the campaign (or its budget ``target``: an ad
+    set or a shared budget), with its shift's id."""
+    stmt = (select(col(ShiftItem.new_budget), col(BudgetShift.id))
+            .join(BudgetShift, col(BudgetShift.id) == col(ShiftItem.shift_id))
+            .where(col(ShiftItem.campaign_id) == campaign_id,
+                   col(BudgetShift.status).in_(OPEN_SHIFTS),
+                   col(ShiftItem.status).in_(("pending", "approved")))
+            .order_by(col(BudgetShift.created_at).desc(), col(ShiftItem.id).desc()).limit(1))
+    if target is not None:
+        stmt = stmt.where(col(ShiftItem.target_external_id) == target)
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0], row[1])
+
+
+def observed_days(session: Session, campaign_id: int, *, today: dt.date, lag_days: int,
+                  days: int = HISTORY_DAYS) -> list[ObservedDay]:
+    m = DailyMetric
+    stmt = (select(m).where(col(m.campaign_id) == campaign_id,
+                            col(m.date) >= today - dt.timedelta(days=days))
+            .order_by(col(m.date)))
+    return [ObservedDay(date=r.date, spend=float(r.spend), conversions=float(r.conversions),
+                        revenue=float(r.revenue),
+                        daily_budget=None if r.daily_budget is None else float(r.daily_budget),
+                        complete=(today - r.date).days > lag_days)
+            for r in session.execute(stmt).scalars()]
+
+
+def _points(conv: CurveSet, rev: CurveSet, i: int, j: int, top: float) -> list[CurvePoint]:
+    budgets = np.linspace(0.0, top, POINTS)
+    out = []
+    for curves, k, key in ((conv, i, "conversions"), (rev, j, "revenue")):
+        mid = response(budgets, curves.gain[k], curves.half_spend[k])
+        draws = response(budgets[:, None], curves.draws_gain[k][None, :],
+                         curves.draws_half_spend[k][None, :])
+        low, high = np.percentile(draws, BAND, axis=1)
+        out.append((key, mid, np.minimum(low, mid), np.maximum(high, mid)))
+    (_, c, cl, ch), (_, r, rl, rh) = out
+    return [CurvePoint(round(float(b), 2), round(float(c[n]), 4), round(float(cl[n]), 4),
+                       round(float(ch[n]), 4), round(float(r[n]), 2), round(float(rl[n]), 2),
+                       round(float(rh[n]), 2)) for n, b in enumerate(budgets)]
+
+
+def campaign_curve(session: Session, settings: Settings, campaign_id: int) -> CampaignCurve:
+    campaign = get(session, Campaign, campaign_id, "campaign")
+    account = get(session, AdAccount, campaign.account_id, "account")
+    run = latest_run(session, account.portfolio_id)
+    inputs = (run.inputs or {}) if run else {}
+    lag_days = int(inputs.get("lag_days", settings.optimizer.lag_days))
+    today = dt.datetime.now(dt.UTC).date()
+    proposal = latest_proposal(session, campaign_id)
+    observed = observed_days(session, campaign_id, today=today, lag_days=lag_days)
+    base = CampaignCurve(
+        campaign_id=campaign_id, campaign_name=campaign.name, currency=account.currency,
+        run_id=run.id if run else None, lag_days=lag_days, today=today,
+        as_of=dt.date.fromisoformat(inputs["as_of"]) if "as_of" in inputs else None,
+        current_budget=None if campaign.daily_budget is None else float(campaign.daily_budget),
+        proposed_budget=None if proposal is None else float(proposal[0]),
+        proposed_shift_id=None if proposal is None else proposal[1], observed=observed,
+    )
+    if run is None or base.as_of is None:
+        return base
+    return _with_curves(session, settings, base, run, account.portfolio_id)
+
+
+def _with_curves(session: Session, settings: Settings, base: CampaignCurve,
+                 run: OptimizationRun, portfolio_id: int) -> CampaignCurve:
+    assert base.as_of is not None
+    portfolio = get(session, Portfolio, portfolio_id, "portfolio")
+    data = load_portfolio_data(session, portfolio, today=base.as_of, days=HISTORY_DAYS)
+    mine = [u for u in data.units if base.campaign_id in u.campaign_ids]
+    if not mine:
+        return base
+    seed = int(((run.inputs or {}).get("exploration") or {}).get("seed", settings.optimizer.seed))
+    units = data.frame()
+    fits = [fit_curves(data.history, today=base.as_of, metric=metric, lag_days=base.lag_days,
+                       units=units, seed=seed, half_life_days=settings.optimizer.half_life_days)
+            for metric in ("conversions", "revenue")]
+    spends = [d.spend for d in base.observed] + [float(u.current_budget) for u in mine]
+    top = 2.0 * max([*spends, base.proposed_budget or 0.0, 1.0])
+    curves = []
+    for unit in mine:
+        i, j = (int(f.index_of([unit.unit_id])[0]) for f in fits)
+        proposal = latest_proposal(session, base.campaign_id, unit.target_external_id)
+        curves.append(UnitCurve(
+            budget_id=unit.target_external_id, level=unit.level,
+            status="identified" if bool(fits[0].identified[i]) else "prior",
+            days=int(fits[0].n_days[i]), current_budget=float(unit.current_budget),
+            proposed_budget=None if proposal is None else float(proposal[0]),
+            points=_points(fits[0], fits[1], i, j, top)))
+    return CampaignCurve(**{**base.__dict__, "curves": curves})
