@@ -42,10 +42,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import alerts, catalog, fx, optimizations, plans, reports, shifts, tokens
+    from api.routes import (
+        alerts,
+        catalog,
+        fx,
+        nightly,
+        optimizations,
+        plans,
+        reports,
+        shifts,
+        tokens,
+    )
 
     return [catalog.router, plans.router, fx.router, reports.router, optimizations.router,
-            shifts.router, alerts.router, tokens.router]
+            shifts.router, alerts.router, tokens.router, nightly.router]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

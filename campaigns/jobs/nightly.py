@@ -32,9 +32,17 @@ from campaigns.db import session_scope
 from campaigns.errors import BudgetPilotError
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
-from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
+from campaigns.jobs.nightly_report import (
+    Change,
+    NightlyReport,
+    PortfolioOutcome,
+    StepTiming,
+    item_changes,
+    timed,
+)
+from campaigns.jobs.nightly_runs import run_key, run_record, this_holder
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
-from campaigns.models import AdAccount, AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.models import AdAccount, BudgetShift, Portfolio, ShiftItem, utcnow
 from campaigns.optimization import proposals as optimization
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts
@@ -80,13 +88,15 @@ def run_nightly(
     applier: shifts.ItemApplier | None = None,
     connector_factory: ConnectorFactory | None = None,
     now: Callable[[], dt.datetime] = utcnow,
+    holder: str | None = None,
 ) -> NightlyReport:
     """Run the nightly job for ``portfolios`` (default: all configured).
 
     ``slot`` is the scheduled time a scheduler fired for; without it a run stands for the
     latest time the portfolio's schedule fired. A finished slot is skipped unless ``force``.
     ``dry_run`` defaults to ``[automation] dry_run``. ``applier`` and ``connector_factory``
-    default to the configured platforms.
+    default to the configured platforms. ``holder`` names this process in the run record
+    (default: host and pid); a second scheduler for the same slot is told who ran it.
     """
     config = check_config(settings)
     schedule = triggers(settings)
@@ -95,18 +105,22 @@ def run_nightly(
     applier = applier or shifts.writeback_applier(settings, connectors=lookup)
     report = NightlyReport(dry_run=dry)
     synced: set[str] = set()
+    holder = holder or this_holder()
     for name in portfolios or portfolio_names(settings):
         at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
         key = run_key(name, at)
         with try_lock(engine, f"nightly:{name}") as held:
             if not held:
-                msg = f"another nightly run of portfolio {name!r} is in progress; skipped"
+                seen = run_record(engine, key)
+                by = seen.says() if seen else "already being run by another process"
+                msg = f"{by}: the run of portfolio {name!r} is in progress; skipped"
                 log.warning(msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
-            if not force and _finished(engine, key):
-                msg = (f"the run for {at.isoformat()} already finished; skipped "
-                       "(--force runs it again)")
+            seen = None if force else run_record(engine, key)
+            if seen is not None and seen.finished:
+                msg = (f"{seen.says()}: the run for {at.isoformat()} already finished; "
+                       "skipped (--force runs it again)")
                 log.info("%s: %s", name, msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
@@ -121,15 +135,12 @@ def run_nightly(
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
             run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
-                       applier, lookup, dry, now, report, synced, connector_factory)
+                       applier, lookup, dry, now, report, synced, connector_factory,
+                       holder=holder)
             report.portfolios.append(run.run())
     if not dry and any(p.status != "skipped" for p in report.portfolios):
         report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
-
-
-def run_key(portfolio: str, at: dt.datetime) -> str:
-    return f"{portfolio}@{at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
 
 
 def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:
@@ -143,14 +154,6 @@ def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.C
         return cache[account.source]
 
     return lookup
-
-
-def _finished(engine: Engine, key: str) -> bool:
-    with Session(engine) as session:
-        return session.scalars(select(AuditEvent.id).where(
-            AuditEvent.entity_type == "nightly_run", AuditEvent.entity_id == key,
-            AuditEvent.action == "nightly.finish",
-        )).first() is not None
 
 
 def _audit(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
@@ -167,7 +170,10 @@ def _error(exc: BaseException) -> str:
 def _sync(
     engine: Engine, settings: Settings, portfolio: str, key: str, report: NightlyReport,
     synced: set[str], factory: ConnectorFactory | None, now: Callable[[], dt.datetime],
+    timings: list[StepTiming],
 ) -> None:
+    """Sync each source feeding ``portfolio`` once per run; each source's wall time and
+    outcome (failed accounts named) goes to ``timings``."""
     from campaigns.ingest.connectors import connector_for
     from campaigns.ingest.sync import sync_source
 
@@ -175,17 +181,24 @@ def _sync(
         if source.name in synced:
             continue
         synced.add(source.name)
-        with try_lock(engine, f"sync:{source.name}") as held:
+        with try_lock(engine, f"sync:{source.name}") as held, \
+                timed(timings, "sync", source.name) as timing:
             if not held:
-                report.sync_failures.append(f"{source.name}: being synced by another run")
+                timing.error = "being synced by another run"
+                report.sync_failures.append(f"{source.name}: {timing.error}")
                 continue
             try:
                 connector = (factory or connector_for)(source, settings)
                 result = sync_source(engine, settings, source, connector, now=now())
                 failed = [f"{o.account} {o.stream}: {o.error}" for o in result.failed]
+                accounts = sorted({o.account for o in result.failed})
+                if accounts:
+                    timing.error = f"{len(failed)} streams failed"
+                    timing.detail = f"failed accounts: {', '.join(accounts)}"
             except Exception as e:  # one source never stops the job
                 log.exception("nightly: sync of %s failed", source.name)
-                failed = [_error(e)]
+                timing.error = _error(e)
+                failed = [timing.error]
                 result = None
         report.synced.append(source.name)
         report.sync_failures.extend(f"{source.name}: {f}" for f in failed)
@@ -203,9 +216,10 @@ class _Run(HardStopStep):
         self, engine: Engine, settings: Settings, config: ServiceConfig, name: str, key: str,
         applier: shifts.ItemApplier, lookup: writeback.ConnectorLookup, dry: bool,
         now: Callable[[], dt.datetime], report: NightlyReport, synced: set[str],
-        factory: ConnectorFactory | None,
+        factory: ConnectorFactory | None, *, holder: str,
     ) -> None:
         self.engine, self.settings, self.config = engine, settings, config
+        self.holder = holder
         self.name, self.key, self.applier, self.lookup = name, key, applier, lookup
         self.dry, self.now, self.report = dry, now, report
         self.synced, self.factory = synced, factory
@@ -217,7 +231,8 @@ class _Run(HardStopStep):
 
     def run(self) -> PortfolioOutcome:
         outcome, scheduler = self.outcome, self.config.scheduler
-        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry})
+        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry,
+                                                "holder": self.holder})
         # Apply what managers approved before anything else: the sync then reads the budgets
         # in force, and the new proposal is built on them (not expired on arrival).
         steps: list[tuple[str, bool, Callable[[], None]]] = [
@@ -232,20 +247,22 @@ class _Run(HardStopStep):
         for step, enabled, run in steps:
             if not enabled:
                 continue
-            try:
-                run()
-                _audit(self.engine, self.key, step, self._facts(step))
-            except Exception as e:  # recorded; the next steps and portfolios still run
-                log.exception("nightly: %s of portfolio %s failed", step, self.name)
-                outcome.errors[step] = _error(e)
-                outcome.status = "failed"
-                _audit(self.engine, self.key, step,
-                       {"status": "failed", "error": outcome.errors[step]})
+            with outcome.timed(step) as timing:
+                try:
+                    run()
+                except Exception as e:  # recorded; the next steps and portfolios still run
+                    log.exception("nightly: %s of portfolio %s failed", step, self.name)
+                    outcome.errors[step] = timing.error = _error(e)
+                    outcome.status = "failed"
+            facts = self._facts(step) if timing.error is None else {
+                "status": "failed", "error": timing.error}
+            _audit(self.engine, self.key, step, {**facts, "seconds": timing.seconds})
         _audit(self.engine, self.key, "finish", {
             "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
             "auto_approved": outcome.auto_approved, "applied": outcome.applied,
             "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
             "changes": [_change_facts(c) for c in outcome.changes[:500]],
+            "holder": self.holder, "timings": [t.facts() for t in outcome.timings],
         })
         return outcome
 
@@ -265,7 +282,7 @@ class _Run(HardStopStep):
 
     def _sync(self) -> None:
         _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
-              self.factory, self.now)
+              self.factory, self.now, self.outcome.timings)
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
@@ -399,15 +416,17 @@ def _change_facts(c: Change) -> dict[str, Any]:
 
 def _evaluate_alerts(engine: Engine, config: ServiceConfig, now: dt.datetime,
                      report: NightlyReport) -> int:
-    try:
-        result = alerts.evaluate(engine, config.pacing, config.alerts, now=now)
-    except Exception as e:
-        log.exception("nightly: alert evaluation failed")
-        report.sync_failures.append(f"alerts: {_error(e)}")
-        return 0
+    with timed(report.timings, "alerts") as timing:
+        try:
+            result = alerts.evaluate(engine, config.pacing, config.alerts, now=now)
+        except Exception as e:
+            log.exception("nightly: alert evaluation failed")
+            timing.error = _error(e)
+            report.sync_failures.append(f"alerts: {timing.error}")
+            return 0
     with session_scope(engine) as session:
         audit.record(session, actor=NIGHTLY.name, action="nightly.alerts",
                      entity_type="nightly_run", entity_id=f"alerts@{now:%Y-%m-%dT%H:%MZ}",
                      after={"created": len(result.created), "delivered": len(result.delivered),
-                            "failed": len(result.failed)})
+                            "failed": len(result.failed), "seconds": timing.seconds})
     return len(result.created)
