@@ -29,18 +29,19 @@ from campaigns.admin import automation
 from campaigns.alerts import service as alerts
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
-from campaigns.errors import BudgetPilotError
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.jobs.nightly_report import (
     Change,
     NightlyReport,
     PortfolioOutcome,
-    StepTiming,
     item_changes,
     timed,
 )
+from campaigns.jobs.nightly_runs import audit_step as _audit
+from campaigns.jobs.nightly_runs import error_text as _error
 from campaigns.jobs.nightly_runs import run_key, run_record, this_holder
+from campaigns.jobs.nightly_sync import feeding_sources, sync_portfolio
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
 from campaigns.models import AdAccount, BudgetShift, Portfolio, ShiftItem, utcnow
 from campaigns.optimization import proposals as optimization
@@ -49,7 +50,6 @@ from campaigns.shifts import lifecycle as shifts
 from campaigns.shifts import writeback
 from campaigns.shifts.fx import reporting_rates
 from campaigns.shifts.states import OPEN, ShiftStatus
-from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
 
@@ -65,16 +65,6 @@ def check_config(settings: Settings) -> ServiceConfig:
     triggers(settings)
     automation.automation_settings(settings)
     return config
-
-
-def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
-    """The sources whose accounts may belong to ``portfolio``: those assigned to it, or every
-    source when the portfolio lists its accounts (they may come from any source)."""
-    from campaigns.ingest.connectors import syncable_sources
-
-    sources = syncable_sources(settings)
-    listed = any(p.name == portfolio and p.accounts for p in settings.portfolios)
-    return sources if listed else [s for s in sources if s.portfolio == portfolio]
 
 
 def run_nightly(
@@ -156,58 +146,6 @@ def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.C
     return lookup
 
 
-def _audit(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
-    with session_scope(engine) as session:
-        audit.record(session, actor=NIGHTLY.name, action=f"nightly.{step}",
-                     entity_type="nightly_run", entity_id=key, after=after)
-
-
-def _error(exc: BaseException) -> str:
-    text = exc.message if isinstance(exc, BudgetPilotError) else f"{type(exc).__name__}: {exc}"
-    return redact(text)[:2000]  # printed, audited and logged: never a secret
-
-
-def _sync(
-    engine: Engine, settings: Settings, portfolio: str, key: str, report: NightlyReport,
-    synced: set[str], factory: ConnectorFactory | None, now: Callable[[], dt.datetime],
-    timings: list[StepTiming],
-) -> None:
-    """Sync each source feeding ``portfolio`` once per run; each source's wall time and
-    outcome (failed accounts named) goes to ``timings``."""
-    from campaigns.ingest.connectors import connector_for
-    from campaigns.ingest.sync import sync_source
-
-    for source in feeding_sources(settings, portfolio):
-        if source.name in synced:
-            continue
-        synced.add(source.name)
-        with try_lock(engine, f"sync:{source.name}") as held, \
-                timed(timings, "sync", source.name) as timing:
-            if not held:
-                timing.error = "being synced by another run"
-                report.sync_failures.append(f"{source.name}: {timing.error}")
-                continue
-            try:
-                connector = (factory or connector_for)(source, settings)
-                result = sync_source(engine, settings, source, connector, now=now())
-                failed = [f"{o.account} {o.stream}: {o.error}" for o in result.failed]
-                accounts = sorted({o.account for o in result.failed})
-                if accounts:
-                    timing.error = f"{len(failed)} streams failed"
-                    timing.detail = f"failed accounts: {', '.join(accounts)}"
-            except Exception as e:  # one source never stops the job
-                log.exception("nightly: sync of %s failed", source.name)
-                timing.error = _error(e)
-                failed = [timing.error]
-                result = None
-        report.synced.append(source.name)
-        report.sync_failures.extend(f"{source.name}: {f}" for f in failed)
-        _audit(engine, key, "sync", {
-            "source": source.name, "status": "failed" if failed else "succeeded",
-            "metric_rows": result.metric_rows if result else 0, "errors": failed[:20],
-        })
-
-
 class _Run(HardStopStep):
     """One portfolio's run: its steps in order, each recorded; a failed step is noted and
     the next ones still run."""
@@ -281,8 +219,9 @@ class _Run(HardStopStep):
             shifts.expire_overdue(session, now=self.now(), actor=NIGHTLY.name)
 
     def _sync(self) -> None:
-        _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
-              self.factory, self.now, self.outcome.timings)
+        self.report.unsynced |= sync_portfolio(
+            self.engine, self.settings, self.name, self.key, self.report, self.synced,
+            self.factory, self.now(), self.outcome.timings)
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
@@ -314,11 +253,17 @@ class _Run(HardStopStep):
         keys = {c.item_id: c.account_key for c in self.proposal_changes}
         raising = {i.id for i in self.proposal if i.new_budget > i.old_budget
                    and (keys[i.id], i.target_external_id) in self.capped}
-        chosen = [i for i in self.proposal if keys[i.id] not in paused and i.id not in raising]
+        out = paused | self.report.unsynced  # a paused account, or one whose sync failed tonight
+        chosen = [i for i in self.proposal if keys[i.id] not in out and i.id not in raising]
         held = sorted({keys[i.id] for i in self.proposal} & paused)
         if held:
             self.outcome.held.append(f"accounts {', '.join(held)} are paused: their items "
                                      "are not auto-approved")
+        stale = sorted({keys[i.id] for i in self.proposal} & self.report.unsynced - paused)
+        if stale:
+            self.outcome.held.append(f"accounts {', '.join(stale)} failed to sync: their "
+                                     "items are not auto-approved")
+            held += stale
         if raising:
             self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
                                      "plan: not auto-approved")
@@ -328,7 +273,7 @@ class _Run(HardStopStep):
         self.outcome.auto_approved = True
         if self.dry:
             self.outcome.changes.extend(
-                c for c in self.proposal_changes if c.account_key not in paused)
+                c for c in self.proposal_changes if c.account_key not in out)
             return
         assert self.outcome.shift_id is not None
         with session_scope(self.engine) as session:

@@ -139,6 +139,7 @@ class NightlyReport:
     sync_failures: list[str] = field(default_factory=list)
     alerts_created: int = 0
     timings: list[StepTiming] = field(default_factory=list)  # alerts (after every portfolio)
+    unsynced: set[str] = field(default_factory=set)  # accounts whose sync failed in this run
 
     @property
     def ok(self) -> bool:
@@ -156,8 +157,10 @@ class NightlyReport:
             out.extend(f"  hard stop: {s}" for s in p.stops)
             out.extend(f"  held: {h}" for h in p.held)
             out.extend(c.line() for c in p.changes)
-            if p.timings:
-                out.append(f"  timings: {', '.join(t.text() for t in p.timings)}")
+            # Per account only the failures: thousands of accounts stay in the stored report.
+            shown = [t for t in p.timings if t.step != "sync_account" or t.error]
+            if shown:
+                out.append(f"  timings: {', '.join(t.text() for t in shown)}")
         out.append("alerts: not evaluated (dry run)" if self.dry_run
                    else f"alerts: {self.alerts_created} new")
         if self.timings:

@@ -13,16 +13,34 @@ import datetime as dt
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from campaigns import audit
+from campaigns.db import session_scope
+from campaigns.errors import BudgetPilotError
+from campaigns.jobs.nightly_hard_stop import NIGHTLY
 from campaigns.models import AuditEvent
+from connectors.redact import redact
 
 
 def run_key(portfolio: str, at: dt.datetime) -> str:
     return f"{portfolio}@{at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def audit_step(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
+    """One step of the run ``key`` in the audit log, in a unit of work of its own."""
+    with session_scope(engine) as session:
+        audit.record(session, actor=NIGHTLY.name, action=f"nightly.{step}",
+                     entity_type="nightly_run", entity_id=key, after=after)
+
+
+def error_text(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, BudgetPilotError) else f"{type(exc).__name__}: {exc}"
+    return redact(text)[:2000]  # printed, audited and logged: never a secret
 
 
 def this_holder(role: str = "") -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from campaigns.config import Settings
 from campaigns.jobs.nightly import run_nightly
 from connectors.registry import build_connector
-from tests.api.sandbox import add_fx_rates, sandbox_settings
+from tests.api.sandbox import add_fx_rates, sandbox_settings, sync_sandbox
 
 SLOT = dt.datetime(2030, 1, 1, 2, 0, tzinfo=dt.UTC)
 STEPS = ["expire", "apply_approved", "sync", "hard_stop", "propose", "auto_approve", "apply"]
@@ -34,8 +34,11 @@ def test_every_stage_is_timed_in_the_report_and_the_api(
     assert report.ok, report.lines()
     [outcome] = report.portfolios
     assert [t.step for t in outcome.timings if not t.subject] == STEPS
-    [sync] = [t for t in outcome.timings if t.subject]
-    assert (sync.step, sync.subject, sync.outcome) == ("sync", "sandbox", "succeeded")
+    [sync] = [t for t in outcome.timings if t.step == "sync" and t.subject]
+    assert (sync.subject, sync.outcome) == ("sandbox", "succeeded")
+    accounts = [t for t in outcome.timings if t.step == "sync_account"]
+    assert len(accounts) == 5 and all(t.subject.count(":") == 1 for t in accounts)
+    assert sum(t.seconds for t in accounts) <= sync.seconds
     assert all(t.seconds >= 0 and t.outcome == "succeeded" for t in outcome.timings)
     assert [t.step for t in report.timings] == ["alerts"]
     text = "\n".join(report.lines())
@@ -58,7 +61,7 @@ def test_every_stage_is_timed_in_the_report_and_the_api(
 def test_a_failed_step_and_a_failed_account_are_timed_and_named(
     engine: Engine, tmp_path: Path,
 ) -> None:
-    add_fx_rates(engine)
+    sync_sandbox(engine, _settings(tmp_path))  # every account known, then one fails tonight
     settings = _settings(tmp_path, portfolios=[
         {"name": "empty", "reporting_currency": "EUR"},
         {"name": "default", "reporting_currency": "EUR"}], sources=[
@@ -68,9 +71,17 @@ def test_a_failed_step_and_a_failed_account_are_timed_and_named(
     by_name = {p.portfolio: p for p in report.portfolios}
     [propose] = [t for t in by_name["empty"].timings if t.step == "propose"]
     assert propose.outcome == "failed" and propose.error == by_name["empty"].errors["propose"]
-    sync = next(t for p in report.portfolios for t in p.timings if t.subject == "sandbox")
+    timings = [t for p in report.portfolios for t in p.timings]
+    sync = next(t for t in timings if t.subject == "sandbox")
     assert sync.outcome == "failed" and "act_1002" in sync.detail
-    assert "failed accounts: " in "\n".join(report.lines())
+    [bad] = [t for t in timings if t.step == "sync_account" and t.outcome == "failed"]
+    assert bad.subject.endswith(":act_1002") and bad.error
+    lines = "\n".join(report.lines())
+    assert "failed accounts: " in lines and f"sync_account {bad.subject} " in lines
+    assert "sync_account" not in lines.replace(f"sync_account {bad.subject} ", "")
+    # The account that failed to sync is left out of what the run approves.
+    assert f"accounts {bad.subject} failed to sync" in "".join(by_name["default"].held)
+    assert all(c.account_key != bad.subject for c in by_name["default"].changes)
 
 
 def test_a_second_scheduler_is_told_who_has_the_slot(engine: Engine, tmp_path: Path) -> None:
