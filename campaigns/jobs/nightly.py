@@ -40,7 +40,7 @@ from campaigns.jobs.nightly_report import (
 )
 from campaigns.jobs.nightly_runs import audit_step as _audit
 from campaigns.jobs.nightly_runs import error_text as _error
-from campaigns.jobs.nightly_runs import run_key, run_record, this_holder
+from campaigns.jobs.nightly_runs import holder_of, run_key, run_record, this_holder
 from campaigns.jobs.nightly_sync import feeding_sources, sync_portfolio
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
 from campaigns.models import AdAccount, BudgetShift, Portfolio, ShiftItem, utcnow
@@ -101,7 +101,7 @@ def run_nightly(
         key = run_key(name, at)
         with try_lock(engine, f"nightly:{name}") as held:
             if not held:
-                seen = run_record(engine, key)
+                seen = holder_of(engine, key)
                 by = seen.says() if seen else "already being run by another process"
                 msg = f"{by}: the run of portfolio {name!r} is in progress; skipped"
                 log.warning(msg)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,16 @@ class RunRecord:
         if self.finished:
             return f"already run by {self.holder} at {when}"
         return f"already being run by {self.holder} since {when}"
+
+
+def holder_of(engine: Engine, key: str, *, wait: float = 5.0) -> RunRecord | None:
+    """The record of a run whose lock another process holds. That process writes its start
+    just after taking the lock, so a scheduler firing at the same moment waits for it a
+    little (``wait`` seconds at most) to name the holder."""
+    deadline = time.monotonic() + wait
+    while (seen := run_record(engine, key)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
 
 
 def run_record(engine: Engine, key: str) -> RunRecord | None:

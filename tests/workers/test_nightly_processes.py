@@ -1,9 +1,11 @@
 """Two schedulers fire the same portfolio's slot at once: two real `budgetpilot nightly`
 processes on one PostgreSQL schema. Exactly one run happens (one proposal, one apply); the
-other exits 0 saying who already ran it."""
+other exits 0 saying who already ran it. And with a broker, the nightly's sync fans out
+to real `budgetpilot worker` processes, each account timed on its worker."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 from pathlib import Path
@@ -12,10 +14,12 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from campaigns.config import load_settings
 from campaigns.db import create_db_engine
+from campaigns.jobs.nightly import run_nightly
 from campaigns.models import AuditEvent, BudgetShift
 from tests.api.sandbox import add_fx_rates
-from tests.workers.processes import BUDGETPILOT
+from tests.workers.processes import BUDGETPILOT, queue_config, redis_skip_reason, workers
 
 SLOT = "2030-01-01T02:00"
 KEY = "default@2030-01-01T02:00Z"
@@ -74,4 +78,38 @@ def test_two_schedulers_for_one_slot_make_one_run(tmp_path: Path, own_pg_url: st
     assert third.returncode == 0, third.stdout + third.stderr
     assert "already run by budgetpilot nightly on " in third.stdout
     assert "already finished" in third.stdout
+    engine.dispose()
+
+
+_REDIS_SKIP = redis_skip_reason()
+
+
+@pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_the_nightly_sync_fans_out_to_workers_and_names_a_failed_account(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    engine = create_db_engine(own_pg_url)
+    add_fx_rates(engine)
+    cfg = tmp_path / "queue.toml"
+    queue_config(cfg, _config(tmp_path).read_text().replace(
+        "latency_ms = 50", 'latency_ms = 100\nfail_accounts = ["act_1002"]'))
+    settings = load_settings(cfg)
+    with workers(cfg, own_pg_url, tmp_path, count=2) as pool:
+        report = run_nightly(engine, settings, slot=dt.datetime(2030, 1, 1, 2, 0, tzinfo=dt.UTC),
+                             holder="test")
+        logs = "".join(w.text() for w in pool)
+    [outcome] = report.portfolios
+    [sync] = [t for t in outcome.timings if t.step == "sync" and t.subject]
+    accounts = {t.subject: t for t in outcome.timings if t.step == "sync_account"}
+    assert len(accounts) == 5 and "budgetpilot.sync_account" in logs
+    [bad] = [t for t in accounts.values() if t.outcome == "failed"]
+    assert bad.subject == "meta:act_1002" and bad.subject in sync.detail
+    assert report.unsynced == {bad.subject}
+    # Measured on the workers: every account makes a few 100 ms platform calls.
+    assert all(t.seconds >= 0.1 for t in accounts.values() if t.outcome == "succeeded")
+    print(f"sync {sync.seconds:.2f}s wall, accounts {sum(t.seconds for t in accounts.values()):.2f}s"
+          " summed on 2 workers")
     engine.dispose()
