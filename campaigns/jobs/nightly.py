@@ -30,6 +30,7 @@ from campaigns.alerts import service as alerts
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
 from campaigns.jobs.lock import try_lock
+from campaigns.jobs.nightly_apply import timed_applier
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
 from campaigns.jobs.nightly_report import (
     Change,
@@ -158,10 +159,11 @@ class _Run(HardStopStep):
     ) -> None:
         self.engine, self.settings, self.config = engine, settings, config
         self.holder = holder
-        self.name, self.key, self.applier, self.lookup = name, key, applier, lookup
+        self.name, self.key, self.lookup = name, key, lookup
         self.dry, self.now, self.report = dry, now, report
         self.synced, self.factory = synced, factory
         self.outcome = PortfolioOutcome(name)
+        self.applier = timed_applier(applier, self.outcome.timings)  # per account
         self.proposal: list[ShiftItem] = []
         self.proposal_rates: dict[str, Decimal] = {}  # item currency -> reporting rate
         self.proposal_changes: list[Change] = []

@@ -158,7 +158,7 @@ class NightlyReport:
             out.extend(f"  held: {h}" for h in p.held)
             out.extend(c.line() for c in p.changes)
             # Per account only the failures: thousands of accounts stay in the stored report.
-            shown = [t for t in p.timings if t.step != "sync_account" or t.error]
+            shown = [t for t in p.timings if not t.step.endswith("_account") or t.error]
             if shown:
                 out.append(f"  timings: {', '.join(t.text() for t in shown)}")
         out.append("alerts: not evaluated (dry run)" if self.dry_run

@@ -39,6 +39,10 @@ def test_every_stage_is_timed_in_the_report_and_the_api(
     accounts = [t for t in outcome.timings if t.step == "sync_account"]
     assert len(accounts) == 5 and all(t.subject.count(":") == 1 for t in accounts)
     assert sum(t.seconds for t in accounts) <= sync.seconds
+    applies = [t for t in outcome.timings if t.step == "apply_account"]
+    assert applies and {t.outcome for t in applies} == {"succeeded"}
+    assert len({t.subject for t in applies}) == len(applies)  # one call per account
+    assert all(t.detail.startswith(f"shift {outcome.shift_id}: ") for t in applies)
     assert all(t.seconds >= 0 and t.outcome == "succeeded" for t in outcome.timings)
     assert [t.step for t in report.timings] == ["alerts"]
     text = "\n".join(report.lines())
