@@ -194,6 +194,7 @@ class _Run(HardStopStep):
                     log.exception("nightly: %s of portfolio %s failed", step, self.name)
                     outcome.errors[step] = timing.error = _error(e)
                     outcome.status = "failed"
+            log.info("nightly %s: %s", self.key, timing.text())  # progress, step by step
             facts = self._facts(step) if timing.error is None else {
                 "status": "failed", "error": timing.error}
             _audit(self.engine, self.key, step, {**facts, "seconds": timing.seconds})
