@@ -42,11 +42,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import alerts, catalog, fx, optimizations, plans, reports, shifts, tokens
+    from api.routes import (
+        alerts,
+        catalog,
+        fx,
+        nightly,
+        optimizations,
+        plans,
+        reports,
+        shifts,
+        tokens,
+    )
     from api.routes.campaign_page import router as campaign_page  # the campaign page's reads
 
     return [catalog.router, plans.router, fx.router, reports.router, optimizations.router,
-            shifts.router, alerts.router, tokens.router, campaign_page]
+            shifts.router, alerts.router, tokens.router, nightly.router,
+            campaign_page]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

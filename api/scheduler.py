@@ -22,6 +22,7 @@ from campaigns.alerts import service as alerts
 from campaigns.config import Settings
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly import check_config, run_nightly
+from campaigns.jobs.nightly_runs import this_holder
 from campaigns.jobs.schedules import fires_between, triggers
 from campaigns.policy import service_config
 
@@ -45,7 +46,8 @@ def slot_for(trigger: CronTrigger, now: dt.datetime) -> dt.datetime:
 def run_scheduled(engine: Engine, settings: Settings, portfolio: str,
                   trigger: CronTrigger) -> None:
     slot = slot_for(trigger, dt.datetime.now(dt.UTC))
-    report = run_nightly(engine, settings, portfolios=[portfolio], slot=slot)
+    report = run_nightly(engine, settings, portfolios=[portfolio], slot=slot,
+                         holder=this_holder("serve scheduler"))
     for line in report.lines():
         log.info("nightly %s: %s", portfolio, line)
 

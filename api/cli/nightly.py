@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +23,11 @@ def nightly_command(
         "--dry-run/--no-dry-run",
         help="Compute everything and print what would change; approve nothing, write "
         "nothing to the platforms. Default: [automation] dry_run.")] = None,
+    slot: Annotated[dt.datetime | None, typer.Option(
+        "--slot", formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M"],
+        help="Run for this scheduled time (UTC unless an offset is given, e.g. "
+        "2026-06-15T02:00), e.g. to catch up a missed night. Default: the latest time the "
+        "portfolio's schedule fired.")] = None,
 ) -> None:
     """Apply approved shifts, sync, optimise and propose from the budgets now in force,
     auto-approve inside the policy, apply, and evaluate alerts, once; print each budget
@@ -29,13 +35,18 @@ def nightly_command(
 
     A run stands for the latest slot of the portfolio's schedule: a slot that has run is a
     no-op unless --force. A portfolio already being run elsewhere, or paused (budgetpilot
-    automation pause), is skipped with a message; the exit code is 1 when a step failed."""
+    automation pause), is skipped with a message naming who ran it and when (exit code 0);
+    the exit code is 1 when a step failed. Each step's wall time and outcome is printed."""
     from campaigns.jobs.nightly import check_config, run_nightly
+    from campaigns.jobs.nightly_runs import this_holder
 
     settings = load(config)
     check_config(settings)  # a bad schedule, time zone or [automation] key: exit 2, nothing run
+    if slot is not None and slot.tzinfo is None:
+        slot = slot.replace(tzinfo=dt.UTC)
     report = run_nightly(engine_for(settings), settings, portfolios=portfolio or None,
-                         force=force, dry_run=dry_run)
+                         force=force, dry_run=dry_run, slot=slot,
+                         holder=this_holder("budgetpilot nightly"))
     for line in report.lines():
         typer.echo(line)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)

@@ -45,6 +45,7 @@ class StreamOutcome:
     rows: int = 0
     window: tuple[dt.date, dt.date] | None = None
     error: str | None = None
+    seconds: float | None = None  # the account's wall time, where the runner measured it
 
 
 @dataclass

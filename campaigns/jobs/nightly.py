@@ -29,19 +29,28 @@ from campaigns.admin import automation
 from campaigns.alerts import service as alerts
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
-from campaigns.errors import BudgetPilotError
 from campaigns.jobs.lock import try_lock
+from campaigns.jobs.nightly_apply import timed_applier
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
-from campaigns.jobs.nightly_report import Change, NightlyReport, PortfolioOutcome, item_changes
+from campaigns.jobs.nightly_report import (
+    Change,
+    NightlyReport,
+    PortfolioOutcome,
+    item_changes,
+    timed,
+)
+from campaigns.jobs.nightly_runs import audit_step as _audit
+from campaigns.jobs.nightly_runs import error_text as _error
+from campaigns.jobs.nightly_runs import holder_of, run_key, run_record, this_holder
+from campaigns.jobs.nightly_sync import feeding_sources, sync_portfolio
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
-from campaigns.models import AuditEvent, BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.models import BudgetShift, Portfolio, ShiftItem, utcnow
 from campaigns.optimization import proposals as optimization
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts
 from campaigns.shifts import writeback
 from campaigns.shifts.fx import reporting_rates
 from campaigns.shifts.states import OPEN, ShiftStatus
-from connectors.redact import redact
 
 log = logging.getLogger("budgetpilot.nightly")
 
@@ -59,16 +68,6 @@ def check_config(settings: Settings) -> ServiceConfig:
     return config
 
 
-def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
-    """The sources whose accounts may belong to ``portfolio``: those assigned to it, or every
-    source when the portfolio lists its accounts (they may come from any source)."""
-    from campaigns.ingest.connectors import syncable_sources
-
-    sources = syncable_sources(settings)
-    listed = any(p.name == portfolio and p.accounts for p in settings.portfolios)
-    return sources if listed else [s for s in sources if s.portfolio == portfolio]
-
-
 def run_nightly(
     engine: Engine,
     settings: Settings,
@@ -80,13 +79,15 @@ def run_nightly(
     applier: shifts.ItemApplier | None = None,
     connector_factory: ConnectorFactory | None = None,
     now: Callable[[], dt.datetime] = utcnow,
+    holder: str | None = None,
 ) -> NightlyReport:
     """Run the nightly job for ``portfolios`` (default: all configured).
 
     ``slot`` is the scheduled time a scheduler fired for; without it a run stands for the
     latest time the portfolio's schedule fired. A finished slot is skipped unless ``force``.
     ``dry_run`` defaults to ``[automation] dry_run``. ``applier`` and ``connector_factory``
-    default to the configured platforms.
+    default to the configured platforms. ``holder`` names this process in the run record
+    (default: host and pid); a second scheduler for the same slot is told who ran it.
     """
     config = check_config(settings)
     schedule = triggers(settings)
@@ -95,18 +96,22 @@ def run_nightly(
     applier = applier or shifts.writeback_applier(settings, connectors=lookup)
     report = NightlyReport(dry_run=dry)
     synced: set[str] = set()
+    holder = holder or this_holder()
     for name in portfolios or portfolio_names(settings):
         at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
         key = run_key(name, at)
         with try_lock(engine, f"nightly:{name}") as held:
             if not held:
-                msg = f"another nightly run of portfolio {name!r} is in progress; skipped"
+                seen = holder_of(engine, key)
+                by = seen.says() if seen else "already being run by another process"
+                msg = f"{by}: the run of portfolio {name!r} is in progress; skipped"
                 log.warning(msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
-            if not force and _finished(engine, key):
-                msg = (f"the run for {at.isoformat()} already finished; skipped "
-                       "(--force runs it again)")
+            seen = None if force else run_record(engine, key)
+            if seen is not None and seen.finished:
+                msg = (f"{seen.says()}: the run for {at.isoformat()} already finished; "
+                       "skipped (--force runs it again)")
                 log.info("%s: %s", name, msg)
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
@@ -121,69 +126,16 @@ def run_nightly(
                 report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
                 continue
             run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
-                       applier, lookup, dry, now, report, synced, connector_factory)
+                       applier, lookup, dry, now, report, synced, connector_factory,
+                       holder=holder)
             report.portfolios.append(run.run())
     if not dry and any(p.status != "skipped" for p in report.portfolios):
         report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
 
 
-def run_key(portfolio: str, at: dt.datetime) -> str:
-    return f"{portfolio}@{at.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
-
-
 def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:
     return writeback.configured_connectors(settings, factory)
-
-
-def _finished(engine: Engine, key: str) -> bool:
-    with Session(engine) as session:
-        return session.scalars(select(col(AuditEvent.id)).where(
-            col(AuditEvent.entity_type) == "nightly_run", col(AuditEvent.entity_id) == key,
-            col(AuditEvent.action) == "nightly.finish",
-        )).first() is not None
-
-
-def _audit(engine: Engine, key: str, step: str, after: dict[str, Any]) -> None:
-    with session_scope(engine) as session:
-        audit.record(session, actor=NIGHTLY.name, action=f"nightly.{step}",
-                     entity_type="nightly_run", entity_id=key, after=after)
-
-
-def _error(exc: BaseException) -> str:
-    text = exc.message if isinstance(exc, BudgetPilotError) else f"{type(exc).__name__}: {exc}"
-    return redact(text)[:2000]  # printed, audited and logged: never a secret
-
-
-def _sync(
-    engine: Engine, settings: Settings, portfolio: str, key: str, report: NightlyReport,
-    synced: set[str], factory: ConnectorFactory | None, now: Callable[[], dt.datetime],
-) -> None:
-    from campaigns.ingest.connectors import connector_for
-    from campaigns.ingest.sync import sync_source
-
-    for source in feeding_sources(settings, portfolio):
-        if source.name in synced:
-            continue
-        synced.add(source.name)
-        with try_lock(engine, f"sync:{source.name}") as held:
-            if not held:
-                report.sync_failures.append(f"{source.name}: being synced by another run")
-                continue
-            try:
-                connector = (factory or connector_for)(source, settings)
-                result = sync_source(engine, settings, source, connector, now=now())
-                failed = [f"{o.account} {o.stream}: {o.error}" for o in result.failed]
-            except Exception as e:  # one source never stops the job
-                log.exception("nightly: sync of %s failed", source.name)
-                failed = [_error(e)]
-                result = None
-        report.synced.append(source.name)
-        report.sync_failures.extend(f"{source.name}: {f}" for f in failed)
-        _audit(engine, key, "sync", {
-            "source": source.name, "status": "failed" if failed else "succeeded",
-            "metric_rows": result.metric_rows if result else 0, "errors": failed[:20],
-        })
 
 
 class _Run(HardStopStep):
@@ -194,13 +146,15 @@ class _Run(HardStopStep):
         self, engine: Engine, settings: Settings, config: ServiceConfig, name: str, key: str,
         applier: shifts.ItemApplier, lookup: writeback.ConnectorLookup, dry: bool,
         now: Callable[[], dt.datetime], report: NightlyReport, synced: set[str],
-        factory: ConnectorFactory | None,
+        factory: ConnectorFactory | None, *, holder: str,
     ) -> None:
         self.engine, self.settings, self.config = engine, settings, config
-        self.name, self.key, self.applier, self.lookup = name, key, applier, lookup
+        self.holder = holder
+        self.name, self.key, self.lookup = name, key, lookup
         self.dry, self.now, self.report = dry, now, report
         self.synced, self.factory = synced, factory
         self.outcome = PortfolioOutcome(name)
+        self.applier = timed_applier(applier, self.outcome.timings)  # per account
         self.proposal: list[ShiftItem] = []
         self.proposal_rates: dict[str, Decimal] = {}  # item currency -> reporting rate
         self.proposal_changes: list[Change] = []
@@ -208,7 +162,8 @@ class _Run(HardStopStep):
 
     def run(self) -> PortfolioOutcome:
         outcome, scheduler = self.outcome, self.config.scheduler
-        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry})
+        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry,
+                                                "holder": self.holder})
         # Apply what managers approved before anything else: the sync then reads the budgets
         # in force, and the new proposal is built on them (not expired on arrival).
         steps: list[tuple[str, bool, Callable[[], None]]] = [
@@ -223,20 +178,23 @@ class _Run(HardStopStep):
         for step, enabled, run in steps:
             if not enabled:
                 continue
-            try:
-                run()
-                _audit(self.engine, self.key, step, self._facts(step))
-            except Exception as e:  # recorded; the next steps and portfolios still run
-                log.exception("nightly: %s of portfolio %s failed", step, self.name)
-                outcome.errors[step] = _error(e)
-                outcome.status = "failed"
-                _audit(self.engine, self.key, step,
-                       {"status": "failed", "error": outcome.errors[step]})
+            with outcome.timed(step) as timing:
+                try:
+                    run()
+                except Exception as e:  # recorded; the next steps and portfolios still run
+                    log.exception("nightly: %s of portfolio %s failed", step, self.name)
+                    outcome.errors[step] = timing.error = _error(e)
+                    outcome.status = "failed"
+            log.info("nightly %s: %s", self.key, timing.text())  # progress, step by step
+            facts = self._facts(step) if timing.error is None else {
+                "status": "failed", "error": timing.error}
+            _audit(self.engine, self.key, step, {**facts, "seconds": timing.seconds})
         _audit(self.engine, self.key, "finish", {
             "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
             "auto_approved": outcome.auto_approved, "applied": outcome.applied,
             "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
             "changes": [_change_facts(c) for c in outcome.changes[:500]],
+            "holder": self.holder, "timings": [t.facts() for t in outcome.timings],
         })
         return outcome
 
@@ -255,8 +213,9 @@ class _Run(HardStopStep):
             shifts.expire_overdue(session, now=self.now(), actor=NIGHTLY.name)
 
     def _sync(self) -> None:
-        _sync(self.engine, self.settings, self.name, self.key, self.report, self.synced,
-              self.factory, self.now)
+        self.report.unsynced |= sync_portfolio(
+            self.engine, self.settings, self.name, self.key, self.report, self.synced,
+            self.factory, self.now(), self.outcome.timings)
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
@@ -288,11 +247,17 @@ class _Run(HardStopStep):
         keys = {c.item_id: c.account_key for c in self.proposal_changes}
         raising = {i.id for i in self.proposal if i.new_budget > i.old_budget
                    and (keys[i.id], i.target_external_id) in self.capped}
-        chosen = [i for i in self.proposal if keys[i.id] not in paused and i.id not in raising]
+        out = paused | self.report.unsynced  # a paused account, or one whose sync failed tonight
+        chosen = [i for i in self.proposal if keys[i.id] not in out and i.id not in raising]
         held = sorted({keys[i.id] for i in self.proposal} & paused)
         if held:
             self.outcome.held.append(f"accounts {', '.join(held)} are paused: their items "
                                      "are not auto-approved")
+        stale = sorted({keys[i.id] for i in self.proposal} & self.report.unsynced - paused)
+        if stale:
+            self.outcome.held.append(f"accounts {', '.join(stale)} failed to sync: their "
+                                     "items are not auto-approved")
+            held += stale
         if raising:
             self.outcome.held.append(f"{len(raising)} items would raise budgets under a hard "
                                      "plan: not auto-approved")
@@ -302,7 +267,7 @@ class _Run(HardStopStep):
         self.outcome.auto_approved = True
         if self.dry:
             self.outcome.changes.extend(
-                c for c in self.proposal_changes if c.account_key not in paused)
+                c for c in self.proposal_changes if c.account_key not in out)
             return
         assert self.outcome.shift_id is not None
         with session_scope(self.engine) as session:
@@ -390,15 +355,17 @@ def _change_facts(c: Change) -> dict[str, Any]:
 
 def _evaluate_alerts(engine: Engine, config: ServiceConfig, now: dt.datetime,
                      report: NightlyReport) -> int:
-    try:
-        result = alerts.evaluate(engine, config.pacing, config.alerts, now=now)
-    except Exception as e:
-        log.exception("nightly: alert evaluation failed")
-        report.sync_failures.append(f"alerts: {_error(e)}")
-        return 0
+    with timed(report.timings, "alerts") as timing:
+        try:
+            result = alerts.evaluate(engine, config.pacing, config.alerts, now=now)
+        except Exception as e:
+            log.exception("nightly: alert evaluation failed")
+            timing.error = _error(e)
+            report.sync_failures.append(f"alerts: {timing.error}")
+            return 0
     with session_scope(engine) as session:
         audit.record(session, actor=NIGHTLY.name, action="nightly.alerts",
                      entity_type="nightly_run", entity_id=f"alerts@{now:%Y-%m-%dT%H:%MZ}",
                      after={"created": len(result.created), "delivered": len(result.delivered),
-                            "failed": len(result.failed)})
+                            "failed": len(result.failed), "seconds": timing.seconds})
     return len(result.created)

@@ -3,8 +3,12 @@ with its campaign, account, old and new budget and currency."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -72,6 +76,43 @@ def item_changes(
 
 
 @dataclass
+class StepTiming:
+    """How long one stage took and how it ended: a portfolio's step, one source's sync, alerts."""
+
+    step: str
+    subject: str = ""  # the source or account the stage was about; empty: the portfolio
+    seconds: float = 0.0
+    error: str | None = None
+    detail: str = ""  # e.g. the accounts a sync failed for
+
+    @property
+    def outcome(self) -> str:
+        return "failed" if self.error else "succeeded"
+
+    def facts(self) -> dict[str, Any]:
+        return {"step": self.step, "subject": self.subject, "seconds": self.seconds,
+                "outcome": self.outcome, "error": self.error, "detail": self.detail}
+
+    def text(self) -> str:
+        what = f"{self.step} {self.subject}".strip()
+        tail = f" ({self.detail})" if self.detail else ""
+        return f"{what} {self.seconds:.2f}s {self.outcome}{tail}"
+
+
+@contextmanager
+def timed(into: list[StepTiming], step: str, subject: str = "") -> Iterator[StepTiming]:
+    """Time the block (wall time, monotonic) and add it to ``into``; the block sets
+    ``error`` on the timing it is given when the stage failed."""
+    timing = StepTiming(step, subject)
+    start = time.monotonic()
+    try:
+        yield timing
+    finally:
+        timing.seconds = round(time.monotonic() - start, 3)
+        into.append(timing)
+
+
+@dataclass
 class PortfolioOutcome:
     portfolio: str
     status: str = "succeeded"  # succeeded | failed | skipped
@@ -84,6 +125,10 @@ class PortfolioOutcome:
     changes: list[Change] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # what the kill switch held back
     stops: list[str] = field(default_factory=list)  # hard plans the month would pass
+    timings: list[StepTiming] = field(default_factory=list)  # each step; sync per source
+
+    def timed(self, step: str) -> AbstractContextManager[StepTiming]:
+        return timed(self.timings, step)
 
 
 @dataclass
@@ -93,6 +138,8 @@ class NightlyReport:
     synced: list[str] = field(default_factory=list)
     sync_failures: list[str] = field(default_factory=list)
     alerts_created: int = 0
+    timings: list[StepTiming] = field(default_factory=list)  # alerts (after every portfolio)
+    unsynced: set[str] = field(default_factory=set)  # accounts whose sync failed in this run
 
     @property
     def ok(self) -> bool:
@@ -110,8 +157,14 @@ class NightlyReport:
             out.extend(f"  hard stop: {s}" for s in p.stops)
             out.extend(f"  held: {h}" for h in p.held)
             out.extend(c.line() for c in p.changes)
+            # Per account only the failures: thousands of accounts stay in the stored report.
+            shown = [t for t in p.timings if not t.step.endswith("_account") or t.error]
+            if shown:
+                out.append(f"  timings: {', '.join(t.text() for t in shown)}")
         out.append("alerts: not evaluated (dry run)" if self.dry_run
                    else f"alerts: {self.alerts_created} new")
+        if self.timings:
+            out.append(f"timings: {', '.join(t.text() for t in self.timings)}")
         return out
 
     def _detail(self, p: PortfolioOutcome) -> str:

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import time
 from typing import Any
 
 from celery import Celery
@@ -161,6 +162,7 @@ def sync_account_task(
             "(each one failed or lost its worker)"
         )
     log.info("%s: sync attempt %d", label, attempt)
+    start = time.monotonic()
     try:
         outcomes = sync_account(
             _engine(), settings, settings.source(source_name), _connector(source_name),
@@ -180,7 +182,8 @@ def sync_account_task(
         )
         log.warning("%s: attempt %d failed (%s); again in %d s", label, attempt, reason, delay)
         raise self.retry(countdown=delay, max_retries=None) from None
-    return [outcome_to_json(o) for o in outcomes]
+    took = round(time.monotonic() - start, 3)  # the account's time on this worker
+    return [outcome_to_json(dataclasses.replace(o, seconds=took)) for o in outcomes]
 
 
 def report_to_json(report: Any) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""Nightly runs as the API serves them: who ran which slot of a portfolio, how each stage
+went and how long it took."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+from api.schemas.base import RedactedData
+
+
+class StepTimingPublic(BaseModel):
+    step: str
+    subject: str  # the source synced; empty for the portfolio's own steps
+    seconds: float
+    outcome: str  # succeeded | failed
+    error: str | None
+    detail: str
+
+
+class NightlyRunPublic(BaseModel):
+    id: int  # the run's nightly.finish audit event
+    key: str  # portfolio@slot (a dry run's key ends in " dry-run")
+    portfolio: str
+    finished_at: dt.datetime
+    holder: str | None  # host, pid and what started it (serve scheduler, budgetpilot nightly)
+    status: str
+    dry_run: bool
+    shift_id: int | None
+    applied: list[int]
+    errors: RedactedData
+    seconds: float  # the portfolio's steps, summed
+    timings: list[StepTimingPublic]
+
+
+class NightlyRunsPublic(BaseModel):
+    data: list[NightlyRunPublic]
+    count: int
