@@ -41,10 +41,16 @@ def test_foreign_database_is_refused_untouched(tmp_path: Path) -> None:
 def test_unknown_newer_revision_is_refused(db_url: str) -> None:
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
+        current = conn.execute(text("select version_num from alembic_version")).scalar_one()
         conn.execute(text("update alembic_version set version_num = 'ffff_future'"))
-    with pytest.raises(SchemaError, match="does not know"):
-        ensure_schema(engine)
-    engine.dispose()
+    try:
+        with pytest.raises(SchemaError, match="does not know"):
+            ensure_schema(engine)
+    finally:
+        # The PostgreSQL schema is shared by the tests of this process: leave it as found.
+        with engine.begin() as conn:
+            conn.execute(text("update alembic_version set version_num = :v"), {"v": current})
+        engine.dispose()
 
 
 def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
