@@ -42,10 +42,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _routers() -> list[APIRouter]:
-    from api.routes import alerts, catalog, fx, optimizations, plans, reports, shifts, tokens
+    from api.routes import (
+        alerts,
+        catalog,
+        fx,
+        kpis,
+        optimizations,
+        plans,
+        reports,
+        shifts,
+        tokens,
+    )
 
-    return [catalog.router, plans.router, fx.router, reports.router, optimizations.router,
-            shifts.router, alerts.router, tokens.router]
+    return [catalog.router, plans.router, fx.router, reports.router, kpis.router,
+            optimizations.router, shifts.router, alerts.router, tokens.router]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
