@@ -1,5 +1,5 @@
-"""Meta's reach and social ``actions`` types reach the daily metric table through a sync;
-a count Graph did not send stays NULL, not 0."""
+"""Meta's reach and ``actions`` types, and Google's engagements and views, reach the daily
+metric table through a sync; a count the platform did not send stays NULL, not 0."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def test_only_requested_fields_come_back(graph, make_meta) -> None:
     st.set_metric(cid, DAY, spend="1.00", impressions=10, reach=7, social={"post": 1})
     [record] = list(make_meta().daily_metrics("act_1", DAY, DAY))
     assert record.reach == 7 and record.shares == 1 and record.engagements is None
+
+
+def test_google_engagements_and_video_views_reach_the_table(engine, gads, make_gads) -> None:
+    st = gads.state
+    st.add_customer("1000000001", manager=True)
+    st.add_customer("2000000002", currency="EUR", tz="Europe/Paris", parent="1000000001")
+    cid = st.add_campaign("2000000002", "500", st.add_budget("2000000002", "900", 10_000_000))
+    st.set_metric("2000000002", cid, DAY, cost_micros=7_500_000, impressions=100, clicks=3,
+                  engagements=17, video_views=9)
+    settings = settings_from_dict({"sync": {"lookback_days": 15, "history_days": 30},
+                                   "sources": [{"name": "google", "kind": "google_ads"}]})
+    sync_source(engine, settings, settings.sources[0], make_gads(), now=NOW)
+    got = _rows(engine)["500"]
+    assert (got.engagements, got.video_views) == (17, 9)
+    assert (got.reach, got.reactions, got.shares) == (None, None, None)  # Google sends none
