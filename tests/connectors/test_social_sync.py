@@ -81,3 +81,18 @@ def test_google_engagements_and_video_views_reach_the_table(engine, gads, make_g
     got = _rows(engine)["500"]
     assert (got.engagements, got.video_views) == (17, 9)
     assert (got.reach, got.reactions, got.shares) == (None, None, None)  # Google sends none
+
+
+def test_sandbox_social_counts_are_plausible_and_deterministic() -> None:
+    from connectors.sandbox import SandboxConnector
+
+    start, end = dt.date(2025, 3, 1), dt.date(2025, 3, 14)
+    a = list(SandboxConnector(seed=3, now=NOW).daily_metrics("act_1001", start, end))
+    b = list(SandboxConnector(seed=3, now=NOW).daily_metrics("act_1001", start, end))
+    assert a == b and a
+    for m in a:
+        assert m.reach is not None and m.engagements is not None and m.reactions is not None
+        assert m.reach <= m.impressions and m.engagements >= m.clicks
+        assert m.reactions + (m.comments or 0) + (m.shares or 0) <= m.engagements
+    busy = [m for m in a if m.impressions > 1000]
+    assert busy and all(1.5 <= m.impressions / (m.reach or 1) <= 2.6 for m in busy)
