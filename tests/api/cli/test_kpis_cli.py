@@ -77,3 +77,17 @@ def test_a_platform_export_brings_its_social_columns(cfg: Path, tmp_path: Path) 
     with Session(engine) as s:
         m = s.scalars(select(DailyMetric)).one()
     assert (m.reactions, m.comments, m.shares, m.follows, m.reach) == (7, 1, 2, 3, None)
+
+
+def test_a_configured_import_format_can_map_social_columns(cfg: Path, tmp_path: Path) -> None:
+    cfg.write_text(cfg.read_text() + '[[imports]]\nname = "xing"\nnetwork = "xing"\n'
+                   'currency = "EUR"\naccount_id = "x1"\n[imports.columns]\ndate = "Datum"\n'
+                   'spend = "Kosten"\ncampaign_name = "Kampagne"\nreach = "Reichweite"\n')
+    csv = tmp_path / "xing.csv"
+    csv.write_text("Datum,Kampagne,Kosten,Reichweite\n2026-01-05,Jobs,3.00,250\n")
+    result = runner.invoke(app, ["import-csv", str(csv), "--config", str(cfg), "--format",
+                                 "xing"])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(f"sqlite:///{tmp_path / 'bp.db'}")
+    with Session(engine) as s:
+        assert s.scalars(select(DailyMetric)).one().reach == 250
