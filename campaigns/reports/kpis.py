@@ -49,9 +49,9 @@ def kpi_report(
     if (end - start).days + 1 > MAX_DAYS:
         raise ValidationError(f"a KPI report covers at most {MAX_DAYS} days")
     p = get_portfolio(session, portfolio)
-    accounts = {
+    accounts: dict[int, AdAccount] = {
         a.id: a for a in session.scalars(
-            select(AdAccount).where(col(AdAccount.portfolio_id) == p.id))
+            select(AdAccount).where(col(AdAccount.portfolio_id) == p.id)) if a.id is not None
     }
     fx = FxTable.load(session, p.reporting_currency, {a.currency for a in accounts.values()},
                       start, end)
