@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from api.caching import Responses
@@ -16,6 +16,7 @@ from api.params import Day
 from api.schemas.kpis import PER_1000, KpiReport, KpiRow
 from campaigns.admin.auth import Action
 from campaigns.reports import kpis as service
+from campaigns.reports.csv_export import CSV_MEDIA_TYPE, Cell, Money, attachment, render
 from campaigns.reports.kpi_math import REACH_ESTIMATE
 
 router = APIRouter(tags=["reports"])
@@ -49,19 +50,41 @@ def _row(row: service.KpiRow) -> KpiRow:
     )
 
 
-@router.get("/kpis", response_model=KpiReport)
+def to_csv(report: KpiReport) -> str:
+    """One row per group, the JSON's fields as columns; empty where the JSON has null."""
+    names = list(KpiRow.model_fields)
+
+    def cell(value: object) -> Cell:
+        if value is None or isinstance(value, str):
+            return value
+        return Money(str(value))
+
+    return render(names, ([cell(getattr(r, n)) for n in names] for r in report.data))
+
+
+@router.get(
+    "/kpis", response_model=KpiReport,
+    responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+                     "description": "JSON, or CSV with `Accept: text/csv` or `format=csv`"}},
+)
 def get_kpis(
     request: Request, session: SessionDep, user: Reader, start: Day, end: Day,
     portfolio: Annotated[str, Query(min_length=1, max_length=100)] = "default",
     group_by: service.GroupBy = "campaign",
+    format: Literal["json", "csv"] | None = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> KpiReport | Response:
     """Spend, impressions, clicks, conversions, revenue, the social counts and their rates
     for ``start..end`` (the accounts' local days). Reach is a sum of daily reach, labelled
     so; a rate with a zero or unknown denominator is null."""
 
-    def render() -> KpiReport:
+    def report() -> KpiReport:
         return report_model(service.kpi_report(
             session, portfolio=portfolio, start=start, end=end, group_by=group_by))
 
+    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+        body = report()
+        stem = f"kpis-{body.portfolio}-{body.group_by}-{body.start}-{body.end}"
+        return Response(to_csv(body), media_type=CSV_MEDIA_TYPE, headers=attachment(stem))
     responses: Responses = request.app.state.responses
-    return responses.answer(request, session, user, Action.read, render)
+    return responses.answer(request, session, user, Action.read, report)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -65,6 +67,19 @@ def test_kpis_by_network_and_campaign(client: TestClient, as_role: Headers, db: 
 
     by_campaign = client.get(url + "campaign", headers=as_role("viewer")).json()["data"]
     assert [x["key"] for x in by_campaign] == ["google:111:g", "meta:act_1:s"]
+
+
+def test_kpis_as_csv(client: TestClient, as_role: Headers, db: Session) -> None:
+    arrange(db)
+    r = client.get("/api/v1/kpis?start=2024-03-01&end=2024-03-02&group_by=network&format=csv",
+                   headers=as_role("viewer"))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="kpis-default-network-2024-03-01-2024-03-02.csv"' in (
+        r.headers["content-disposition"])
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    by_key = {x["key"]: x for x in rows}
+    assert by_key["meta"]["reach"] == "800" and by_key["meta"]["cpm"] == "10.0"
+    assert by_key["google"]["reach"] == "" and by_key["google"]["spend"] == "20.00"
 
 
 def test_kpis_refuse_a_reversed_period(client: TestClient, as_role: Headers, db: Session) -> None:
