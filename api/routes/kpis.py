@@ -42,7 +42,7 @@ def _rounded(value: float | None) -> float | None:
 def _row(row: service.KpiRow) -> KpiRow:
     t = row.totals
     counts = {k: v for k, v in dataclasses.asdict(t).items()
-              if k not in ("spend", "revenue", "conversions")}
+              if k not in ("spend", "revenue", "conversions", "reported_impressions")}
     return KpiRow(
         key=row.key, name=row.name, spend=t.spend.quantize(CENT), revenue=t.revenue.quantize(CENT),
         conversions=Decimal(t.conversions).normalize(), **counts,

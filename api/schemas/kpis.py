@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-PER_1000 = "per 1,000 impressions"
+PER_1000 = "per 1,000 impressions (of the rows that reported the count)"
 
 
 class KpiRow(BaseModel):
@@ -26,8 +26,8 @@ class KpiRow(BaseModel):
     comments: int | None = Field(description="conversation")
     shares: int | None = Field(description="amplification")
     follows: int | None = Field(description="fan growth: new follows or page likes")
-    frequency: float | None = Field(description="impressions / reach (summed reach, so a "
-                                    "lower bound of the true frequency)")
+    frequency: float | None = Field(description="impressions (of rows with reach) / reach; "
+                                    "summed reach, so a lower bound of the true frequency")
     cpm: float | None = Field(description="spend per 1,000 impressions")
     cpc: float | None = Field(description="spend per click")
     ctr: float | None = Field(description="clicks / impressions, a fraction")

@@ -1,14 +1,17 @@
 """The KPI arithmetic: adding campaign-days up and the rates over the sums. Pure.
 
 Counts a platform did not report are None and stay None through sums (None + 5 is 5: a
-group's count is the sum of what was reported). A rate whose denominator is 0 or unknown is
-None, never a division error or an invented 0.
+group's count is the sum of what was reported). A social rate divides by the impressions of
+the rows that reported its count, so a network that reports no reactions does not dilute
+the applause rate of one that does. A rate whose denominator is 0 or unknown is None, never
+a division error or an invented 0.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from typing import Any
 
 SOCIAL = ("reach", "video_views", "engagements", "reactions", "comments", "shares", "follows")
 PER_MILLE = 1000  # the social rates are per 1,000 impressions
@@ -32,6 +35,15 @@ class Totals:
     comments: int | None = None
     shares: int | None = None
     follows: int | None = None
+    # per SOCIAL count: the impressions of the rows that reported it (the rates' denominator)
+    reported_impressions: tuple[int, ...] = (0,) * len(SOCIAL)
+
+    @classmethod
+    def day(cls, **values: Any) -> Totals:
+        """One row's totals, with the impressions behind each count it reported."""
+        t = cls(**values)
+        seen = tuple(t.impressions if getattr(t, n) is not None else 0 for n in SOCIAL)
+        return replace(t, reported_impressions=seen)
 
 
 def _plus(a: int | None, b: int | None) -> int | None:
@@ -47,6 +59,9 @@ def add(a: Totals, b: Totals) -> Totals:
         clicks=a.clicks + b.clicks, conversions=a.conversions + b.conversions,
         revenue=a.revenue + b.revenue,
         **{name: _plus(getattr(a, name), getattr(b, name)) for name in SOCIAL},
+        reported_impressions=tuple(
+            x + y for x, y in zip(a.reported_impressions, b.reported_impressions, strict=True)
+        ),
     )
 
 
@@ -65,6 +80,7 @@ class Rates:
     cpa: float | None  # spend per conversion
     roas: float | None  # revenue / spend
     frequency: float | None  # impressions / summed reach: a lower bound of true frequency
+    # per 1,000 impressions of the rows that reported the count
     engagement_rate: float | None  # engagements per 1,000 impressions
     amplification_rate: float | None  # shares per 1,000 impressions
     applause_rate: float | None  # reactions per 1,000 impressions
@@ -72,9 +88,10 @@ class Rates:
 
 
 def rates(t: Totals) -> Rates:
+    basis = dict(zip(SOCIAL, t.reported_impressions, strict=True))
     per_mille = {
-        "engagement_rate": t.engagements, "amplification_rate": t.shares,
-        "applause_rate": t.reactions, "conversation_rate": t.comments,
+        "engagement_rate": "engagements", "amplification_rate": "shares",
+        "applause_rate": "reactions", "conversation_rate": "comments",
     }
     return Rates(
         cpm=ratio(t.spend, t.impressions, PER_MILLE),
@@ -82,8 +99,8 @@ def rates(t: Totals) -> Rates:
         ctr=ratio(t.clicks, t.impressions),
         cpa=ratio(t.spend, t.conversions),
         roas=ratio(t.revenue, t.spend),
-        frequency=ratio(t.impressions, t.reach),
-        **{k: ratio(v, t.impressions, PER_MILLE) for k, v in per_mille.items()},
+        frequency=ratio(basis["reach"], t.reach),
+        **{k: ratio(getattr(t, n), basis[n], PER_MILLE) for k, n in per_mille.items()},
     )
 
 

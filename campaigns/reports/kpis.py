@@ -81,7 +81,7 @@ def _group(
 
 
 def _totals(values: dict[str, Any], rate: Decimal) -> Totals:
-    return Totals(
+    return Totals.day(
         spend=Decimal(values["spend"] or 0) * rate,
         impressions=int(values["impressions"] or 0), clicks=int(values["clicks"] or 0),
         conversions=Decimal(values["conversions"] or 0),

@@ -64,6 +64,8 @@ def test_kpis_by_network_and_campaign(client: TestClient, as_role: Headers, db: 
     total = client.get(url + "portfolio", headers=as_role("viewer")).json()["data"]
     assert [x["impressions"] for x in total] == [4000] and total[0]["reach"] == 800
     assert total[0]["spend"] == "40.00" and total[0]["roas"] == 3.75  # 150 EUR / 40
+    # Google reported no engagements: its impressions do not dilute Meta's rate.
+    assert total[0]["engagement_rate"] == 30.0 and total[0]["frequency"] == 2.5
 
     by_campaign = client.get(url + "campaign", headers=as_role("viewer")).json()["data"]
     assert [x["key"] for x in by_campaign] == ["google:111:g", "meta:act_1:s"]

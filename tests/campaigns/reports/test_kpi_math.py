@@ -13,7 +13,7 @@ from campaigns.reports.kpi_math import SOCIAL, Totals, add, rates, ratio
 counts = st.one_of(st.none(), st.integers(0, 10**9))
 money = st.decimals(0, 10**7, places=2, allow_nan=False, allow_infinity=False)
 totals = st.builds(
-    Totals, spend=money, impressions=st.integers(0, 10**10), clicks=st.integers(0, 10**8),
+    Totals.day, spend=money, impressions=st.integers(0, 10**10), clicks=st.integers(0, 10**8),
     conversions=money, revenue=money,
     **{name: counts for name in SOCIAL},
 )
@@ -28,11 +28,12 @@ def test_rates_of_any_sum_are_defined_or_null(days: list[Totals]) -> None:
     assert (r.cpc is None) == (t.clicks == 0)
     assert (r.roas is None) == (t.spend == 0)
     assert (r.frequency is None) == (not t.reach)
-    assert (r.engagement_rate is None) == (t.engagements is None or t.impressions == 0)
+    basis = sum(d.impressions for d in days if d.engagements is not None)
+    assert (r.engagement_rate is None) == (t.engagements is None or basis == 0)
     if r.cpm is not None:
         assert abs(r.cpm * t.impressions / 1000 - float(t.spend)) <= 1e-6 * (1 + float(t.spend))
     if r.engagement_rate is not None and t.engagements is not None:
-        back = r.engagement_rate * t.impressions / 1000
+        back = r.engagement_rate * basis / 1000
         assert abs(back - t.engagements) <= 1e-6 * (1 + t.engagements)
 
 
@@ -43,6 +44,13 @@ def test_sums_keep_unreported_apart_from_zero(days: list[Totals]) -> None:
     for name in SOCIAL:
         reported = [getattr(d, name) for d in days if getattr(d, name) is not None]
         assert getattr(t, name) == (sum(reported) if reported else None)
+
+
+def test_a_network_without_a_count_does_not_dilute_its_rate() -> None:
+    meta = Totals.day(impressions=1000, reactions=10, reach=500)
+    google = Totals.day(impressions=9000)
+    r = rates(add(meta, google))
+    assert r.applause_rate == 10.0 and r.frequency == 2.0 and r.cpm == 0.0
 
 
 def test_ratio_edges() -> None:
