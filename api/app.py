@@ -46,6 +46,7 @@ def _routers() -> list[APIRouter]:
         alerts,
         catalog,
         fx,
+        kpis,
         nightly,
         optimizations,
         plans,
@@ -55,8 +56,8 @@ def _routers() -> list[APIRouter]:
     )
     from api.routes.campaign_page import router as campaign_page  # the campaign page's reads
 
-    return [catalog.router, plans.router, fx.router, reports.router, optimizations.router,
-            shifts.router, alerts.router, tokens.router, nightly.router,
+    return [catalog.router, plans.router, fx.router, reports.router, kpis.router,
+            optimizations.router, shifts.router, alerts.router, tokens.router, nightly.router,
             campaign_page]
 
 

@@ -145,6 +145,14 @@ class ImportColumns(Section):
     conversions: str | list[str] | None = None
     revenue: str | list[str] | None = None
     daily_budget: str | list[str] | None = None
+    # the social counts (README: Social and performance KPIs)
+    reach: str | list[str] | None = None
+    video_views: str | list[str] | None = None
+    engagements: str | list[str] | None = None
+    reactions: str | list[str] | None = None
+    comments: str | list[str] | None = None
+    shares: str | list[str] | None = None
+    follows: str | list[str] | None = None
 
     @model_validator(mode="after")
     def _names_campaigns(self) -> ImportColumns:

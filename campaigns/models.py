@@ -45,6 +45,11 @@ def money_field(*, nullable: bool = False, default: Any = ...) -> Any:
     return Field(default=default, sa_column=Column(MONEY, nullable=nullable))
 
 
+def social_field() -> Any:
+    """A count a platform may not report: NULL then, never a made-up 0."""
+    return Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
 def ts_field(*, nullable: bool = False, index: bool = False) -> Any:
     column = Column(DateTime(timezone=True), nullable=nullable, index=index)
     if nullable:
@@ -143,6 +148,15 @@ class DailyMetric(SQLModel, table=True):
     clicks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     conversions: Decimal = money_field()
     revenue: Decimal = money_field()
+    # Social counts: NULL means the platform did not report the figure (not that it was 0).
+    # Frequency is impressions / reach and is derived, never stored.
+    reach: int | None = social_field()
+    video_views: int | None = social_field()
+    engagements: int | None = social_field()
+    reactions: int | None = social_field()
+    comments: int | None = social_field()
+    shares: int | None = social_field()
+    follows: int | None = social_field()
     daily_budget: Decimal | None = money_field(nullable=True)
     updated_at: datetime = ts_field()
 
@@ -161,6 +175,14 @@ class AccountDay(SQLModel, table=True):
     clicks: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     conversions: Decimal = money_field()
     revenue: Decimal = money_field()
+    # Sums of the campaign rows' social counts; NULL when no campaign that day reported one.
+    reach: int | None = social_field()
+    video_views: int | None = social_field()
+    engagements: int | None = social_field()
+    reactions: int | None = social_field()
+    comments: int | None = social_field()
+    shares: int | None = social_field()
+    follows: int | None = social_field()
 
 
 class BudgetPlan(SQLModel, table=True):

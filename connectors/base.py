@@ -61,6 +61,14 @@ class MetricRecord:
     clicks: int = 0
     conversions: Decimal = Decimal(0)
     revenue: Decimal = Decimal(0)
+    # Social counts; None when the platform did not report the figure (kept apart from 0).
+    reach: int | None = None
+    video_views: int | None = None
+    engagements: int | None = None
+    reactions: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    follows: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

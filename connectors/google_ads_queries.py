@@ -35,7 +35,8 @@ AD_GROUP_QUERY = """
 SELECT campaign.id, ad_group.id, ad_group.name, ad_group.status FROM ad_group"""
 METRICS_QUERY = """
 SELECT campaign.id, segments.date, metrics.cost_micros, metrics.impressions, metrics.clicks,
-  metrics.conversions, metrics.conversions_value
+  metrics.conversions, metrics.conversions_value, metrics.engagements,
+  metrics.video_trueview_views
 FROM campaign WHERE segments.date BETWEEN '{start}' AND '{end}'"""
 CLIENTS_QUERY = """
 SELECT customer_client.id, customer_client.descriptive_name, customer_client.currency_code,
@@ -199,4 +200,8 @@ class GoogleAdsQueries(GoogleAdsStreams):
                 clicks=int(m.clicks),
                 conversions=_float_dec(m.conversions),
                 revenue=_float_dec(m.conversions_value),
+                # Google reports both for every campaign (0 where none happened). It has no
+                # daily reach, reactions, comments, shares or follows here: those stay None.
+                engagements=int(m.engagements),
+                video_views=int(m.video_trueview_views),
             )

@@ -23,10 +23,48 @@ INSIGHT_FIELDS = [
     "spend",
     "impressions",
     "clicks",
+    "reach",  # people reached that campaign-day; frequency = impressions / reach, derived
     "actions",
     "action_values",
     "attribution_setting",
 ]
+
+
+# Graph's action types for the social counts (the Marketing API's insights ``actions``):
+# ``post`` is shares, ``like`` new Page likes (fan growth), ``video_view`` 3-second views.
+SOCIAL_ACTION_TYPES = {
+    "post_engagement": "engagements",
+    "post_reaction": "reactions",
+    "comment": "comments",
+    "post": "shares",
+    "video_view": "video_views",
+    "like": "follows",
+}
+
+
+def _count(value: Any) -> int | None:
+    """A count Graph sent, or None when it sent none (not reported is not zero)."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _social(row: dict[str, Any]) -> dict[str, int | None]:
+    """The social counts of an insights row: ``reach`` and the mapped ``actions`` types.
+
+    A type missing from ``actions`` stays None: Graph leaves out types with no events as
+    well as types it does not track, and the two cannot be told apart per row.
+    """
+    counts: dict[str, int | None] = {"reach": _count(row.get("reach"))}
+    for action in row.get("actions") or []:
+        name = SOCIAL_ACTION_TYPES.get(str(action.get("action_type")))
+        value = _count(action.get("value"))
+        if name is not None and value is not None:
+            counts[name] = (counts.get(name) or 0) + value
+    return counts
 
 
 def _dec(value: Any) -> Decimal:
@@ -154,4 +192,5 @@ class MetaInsights(MetaEntities):
             clicks=int(row.get("clicks") or 0),
             conversions=conversions,
             revenue=revenue,
+            **_social(row),
         )

@@ -27,6 +27,25 @@ from connectors.sandbox_world import (
 )
 
 
+def social_counts(index: int, day: dt.date, impressions: int, clicks: int) -> dict[str, int]:
+    """Plausible social counts from the day's impressions and clicks.
+
+    Integer arithmetic on a hash of campaign and day, not the seeded generators: drawing
+    from those would change every figure the sandbox already reports.
+    """
+    h = (index * 2654435761 + day.toordinal() * 40503) % 2**32
+    engagements = clicks + impressions * (2 + h % 13) // 1000
+    return {
+        "reach": impressions * 1000 // (1600 + h % 900),  # frequency 1.6 to 2.5
+        "video_views": impressions * (10 + h % 30) // 100,
+        "engagements": engagements,
+        "reactions": engagements * (30 + h % 20) // 100,
+        "comments": engagements * (2 + h % 5) // 100,
+        "shares": engagements * (3 + (h >> 8) % 4) // 100,
+        "follows": engagements // (40 + (h >> 4) % 40),
+    }
+
+
 class SandboxSimulation(SandboxBudgetStore):
     """The simulated platform's clock and the numbers it reports for each campaign-day."""
 
@@ -105,6 +124,7 @@ class SandboxSimulation(SandboxBudgetStore):
             clicks=clicks,
             conversions=Decimal(reported),
             revenue=Decimal(repr(revenue)).quantize(q, ROUND_HALF_UP),
+            **social_counts(c.index, day, impressions, clicks),
         )
 
     # -- exchange rates (the demo's finance and optimiser need them) -----------------------

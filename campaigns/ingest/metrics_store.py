@@ -18,19 +18,30 @@ from sqlmodel import Session
 from campaigns.models import utcnow
 
 METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
+# Counts a platform may leave out (None, stored as NULL). A writer that carries none of them
+# (with_social=False) leaves whatever the rows already hold.
+SOCIAL_COLUMNS = (
+    "reach", "video_views", "engagements", "reactions", "comments", "shares", "follows",
+)  # fmt: skip
 
 _METRIC_COLUMNS = (
-    "campaign_id", "account_id", "date", *METRIC_VALUE_COLUMNS, "daily_budget", "updated_at",
+    "campaign_id", "account_id", "date", *METRIC_VALUE_COLUMNS, *SOCIAL_COLUMNS,
+    "daily_budget", "updated_at",
 )  # fmt: skip
 
 
-def _metric_columns(with_budget: bool) -> list[str]:
-    return [c for c in _METRIC_COLUMNS if with_budget or c != "daily_budget"]
+def _metric_columns(with_budget: bool, with_social: bool = False) -> list[str]:
+    return [
+        c for c in _METRIC_COLUMNS
+        if (with_budget or c != "daily_budget") and (with_social or c not in SOCIAL_COLUMNS)
+    ]
 
 
-def _upsert_metrics_sql(dialect: str, with_budget: bool, *, source: str | None = None) -> str:
+def _upsert_metrics_sql(
+    dialect: str, with_budget: bool, *, with_social: bool = False, source: str | None = None
+) -> str:
     """The upsert, reading bound parameters, or ``source`` (a table of the same columns)."""
-    columns = _metric_columns(with_budget)
+    columns = _metric_columns(with_budget, with_social)
     mark = "?" if dialect == "sqlite" else "%s"
     distinct = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
     compared = [c for c in columns if c not in ("campaign_id", "date", "updated_at")]
@@ -51,21 +62,26 @@ def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or overwrite campaign-days; a row whose values did not change is left alone.
 
     Each row: campaign_id, account_id, date, spend, impressions, clicks, conversions, revenue
-    and optionally daily_budget. This is the import's and the sync's hot path, so it speaks
-    the driver's own SQL: the ORM's per-value processing costs more than the database.
+    and optionally the social counts and daily_budget. This is the import's and the sync's
+    hot path, so it speaks the driver's own SQL: the ORM's per-value processing costs more
+    than the database.
     """
     if not rows:
         return 0
     with_budget = any(r.get("daily_budget") is not None for r in rows)
+    with_social = any(c in r for r in rows for c in SOCIAL_COLUMNS)
     params = [
         (
             r["campaign_id"], r["account_id"], r["date"], r["spend"], r["impressions"],
             r["clicks"], r["conversions"], r["revenue"],
+            *((r.get(c) for c in SOCIAL_COLUMNS) if with_social else ()),
             *((r.get("daily_budget"),) if with_budget else ()),
         )
         for r in rows
     ]
-    return upsert_metric_tuples(session, params, with_budget=with_budget)
+    return upsert_metric_tuples(
+        session, params, with_budget=with_budget, with_social=with_social
+    )
 
 
 def refresh_account_days(
@@ -93,7 +109,8 @@ def refresh_account_days(
         )
 
 
-_DAY_TOTALS = ("spend", "impressions", "clicks", "conversions", "revenue")
+# sum() of only NULLs is NULL, so a day no campaign reported a count for stays "unreported".
+_DAY_TOTALS = ("spend", "impressions", "clicks", "conversions", "revenue", *SOCIAL_COLUMNS)
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -105,10 +122,14 @@ def _sqlite_value(v: Any) -> Any:
 
 
 def upsert_metric_tuples(
-    session: Session | Connection, params: Sequence[tuple[Any, ...]], *, with_budget: bool
+    session: Session | Connection,
+    params: Sequence[tuple[Any, ...]],
+    *,
+    with_budget: bool,
+    with_social: bool = False,
 ) -> int:
     """The same upsert for rows already in column order: campaign_id, account_id, date,
-    spend, impressions, clicks, conversions, revenue[, daily_budget].
+    spend, impressions, clicks, conversions, revenue[, the SOCIAL_COLUMNS][, daily_budget].
 
     Money may be a Decimal or an already validated decimal string (the CSV import passes the
     file's own text, which the database reads exactly).
@@ -127,10 +148,12 @@ def upsert_metric_tuples(
         else:  # already text and integers, as the CSV import hands them over
             params = [(*row, stamp) for row in params]
     elif dialect == "postgresql" and len(params) >= COPY_THRESHOLD:
-        return _copy_upsert(conn, params, with_budget=with_budget, now=now)
+        return _copy_upsert(
+            conn, params, with_budget=with_budget, with_social=with_social, now=now
+        )
     else:
         params = [(*row, now) for row in params]
-    conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget), params)
+    conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget, with_social=with_social), params)
     return len(params)
 
 
@@ -139,18 +162,20 @@ _STAGE = "_metric_stage"
 
 
 def _copy_upsert(
-    conn: Any, params: Sequence[tuple[Any, ...]], *, with_budget: bool, now: Any
+    conn: Any, params: Sequence[tuple[Any, ...]], *, with_budget: bool, with_social: bool,
+    now: Any,
 ) -> int:
     """PostgreSQL's fast path: COPY the batch into a temporary table, then one upsert.
 
     Row-by-row upserts cost a round trip and a plan each; COPY streams the batch.
     """
-    columns = _metric_columns(with_budget)
+    columns = _metric_columns(with_budget, with_social)
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ("
         "campaign_id integer, account_id integer, date date, spend numeric, "
         "impressions bigint, clicks bigint, conversions numeric, revenue numeric, "
-        "daily_budget numeric, updated_at timestamptz) ON COMMIT DROP"
+        + "".join(f"{c} bigint, " for c in SOCIAL_COLUMNS)
+        + "daily_budget numeric, updated_at timestamptz) ON COMMIT DROP"
     )
     conn.exec_driver_sql(f"TRUNCATE {_STAGE}")
     raw = conn.connection.driver_connection
@@ -159,5 +184,7 @@ def _copy_upsert(
     ) as copy:
         for row in params:
             copy.write_row((*row, now))
-    conn.exec_driver_sql(_upsert_metrics_sql("postgresql", with_budget, source=_STAGE))
+    conn.exec_driver_sql(
+        _upsert_metrics_sql("postgresql", with_budget, with_social=with_social, source=_STAGE)
+    )
     return len(params)

@@ -359,11 +359,16 @@ def _load_metrics(
         # The last value for a campaign-day in a batch wins: ON CONFLICT cannot touch a row
         # twice.
         batch[(cid, m.date)] = (cid, acc.id, m.date, m.spend, m.impressions, m.clicks,
-                                m.conversions, m.revenue)
+                                m.conversions, m.revenue, m.reach, m.video_views,
+                                m.engagements, m.reactions, m.comments, m.shares, m.follows)
         if len(batch) >= METRIC_BATCH:
-            total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
+            total += upsert_metric_tuples(
+                session, list(batch.values()), with_budget=False, with_social=True
+            )
             batch = {}
-    total += upsert_metric_tuples(session, list(batch.values()), with_budget=False)
+    total += upsert_metric_tuples(
+        session, list(batch.values()), with_budget=False, with_social=True
+    )
     assert acc.id is not None  # read from the table
     refresh_account_days(session, [acc.id], start, end)
     return total

@@ -18,6 +18,7 @@ from typing import Any
 COLUMNS = (
     "date", "account_id", "campaign_id", "campaign_name", "currency", "spend",
     "impressions", "clicks", "conversions", "revenue", "daily_budget",
+    "reach", "video_views", "engagements", "reactions", "comments", "shares", "follows",
 )  # fmt: skip
 # Without these a file cannot be imported at all.
 ESSENTIAL = ("date", "spend")

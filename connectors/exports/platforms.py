@@ -3,7 +3,8 @@
 Titles are the ones each platform's reporting UI writes in its English export (and VK's in
 Russian too), several per column where the platform has renamed it or offers variants. Dates
 and decimals are as each platform writes them; a trailing total row is skipped wherever it
-appears (see :mod:`connectors.exports.reading`).
+appears (see :mod:`connectors.exports.reading`). The social counts (reach, video views,
+engagements, reactions, comments, shares, follows) are taken where an export has them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ TIKTOK = Format(
         "conversions": ["Conversions", "Complete payment"],
         "revenue": ["Total complete payment value", "Total purchase value", "Purchase value"],
         "daily_budget": ["Campaign budget", "Budget"],
+        "reach": ["Reach"],
+        "video_views": ["Video views"],
+        "reactions": ["Paid likes"],
+        "comments": ["Paid comments"],
+        "shares": ["Paid shares"],
+        "follows": ["Paid follows"],
     },
     date_forms=("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"),
 )
@@ -46,6 +53,9 @@ SNAPCHAT = Format(
         "conversions": ["Purchases"],
         "revenue": ["Purchases value", "Purchase value"],
         "daily_budget": ["Campaign daily budget", "Daily budget"],
+        "reach": ["Paid reach", "Reach"],
+        "video_views": ["Video views"],
+        "shares": ["Shares"],
     },
     date_forms=("%m/%d/%Y", "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
 )
@@ -66,6 +76,12 @@ X = Format(
         "conversions": ["Conversions", "Website conversions", "Purchases"],
         "revenue": ["Sale amount", "Conversion sale amount", "Purchase value"],
         "daily_budget": ["Daily budget", "Campaign daily budget"],
+        "engagements": ["Engagements"],
+        "video_views": ["Video views"],
+        "reactions": ["Likes"],
+        "comments": ["Replies"],
+        "shares": ["Reposts", "Retweets"],
+        "follows": ["Follows"],
     },
     date_forms=("%Y-%m-%d", "%m/%d/%Y", "%b %d, %Y", "%Y-%m-%d %H:%M:%S"),
 )
@@ -86,6 +102,13 @@ LINKEDIN = Format(
         "conversions": ["Conversions"],
         "revenue": ["Total Conversion Value", "Conversion Value"],
         "daily_budget": ["Daily Budget"],
+        "reach": ["Reach"],
+        "video_views": ["Video Views"],
+        "engagements": ["Total Engagements"],
+        "reactions": ["Reactions"],
+        "comments": ["Comments"],
+        "shares": ["Shares"],
+        "follows": ["Follows"],
     },
     date_forms=("%m/%d/%Y", "%Y-%m-%d"),
 )
@@ -106,6 +129,7 @@ VK = Format(
         "conversions": ["Результаты", "Конверсии", "Results", "Conversions"],
         "revenue": ["Доход", "Ценность конверсий", "Revenue", "Conversion value"],
         "daily_budget": ["Дневной бюджет", "Daily budget"],
+        "reach": ["Охват", "Reach"],
     },
     date_forms=("%d.%m.%Y", "%Y-%m-%d"),
 )
@@ -126,6 +150,13 @@ META = Format(
         "conversions": ["Purchases", "Results"],
         "revenue": ["Purchases conversion value", "Purchase conversion value"],
         "daily_budget": ["Campaign budget", "Ad set budget"],
+        "reach": ["Reach"],
+        "video_views": ["3-second video plays"],
+        "engagements": ["Post engagements"],
+        "reactions": ["Post reactions"],
+        "comments": ["Post comments"],
+        "shares": ["Post shares"],
+        "follows": ["Page likes", "Follows or likes"],
     },
     date_forms=("%Y-%m-%d",),
 )
@@ -146,6 +177,8 @@ GOOGLE = Format(
         "conversions": ["Conversions"],
         "revenue": ["Conv. value", "Conversion value"],
         "daily_budget": ["Budget"],
+        "video_views": ["Views", "Video views"],
+        "engagements": ["Engagements"],
     },
     date_forms=("%Y-%m-%d", "%b %d, %Y", "%A, %B %d, %Y"),
 )

@@ -18,7 +18,8 @@ from connectors.exports.numbers import clean_dates, clean_numbers, human_form
 from connectors.exports.reading import FormatError
 
 AMOUNTS = ("spend", "conversions", "revenue", "daily_budget")
-COUNTS = ("impressions", "clicks")
+COUNTS = ("impressions", "clicks",
+          "reach", "video_views", "engagements", "reactions", "comments", "shares", "follows")
 # "Total", "Total: Campaigns", "Total of 12 results", "Итого", "Всего": summary rows.
 _SUMMARY = re.compile(r"^\s*(total|итого|всего)\b", re.IGNORECASE)
 

@@ -140,5 +140,9 @@ def _metric_rows(st: GadsState, cust: str, query: str) -> Iterator[Any]:
             mm.cost_micros, mm.impressions = metric["cost_micros"], metric["impressions"]
             mm.clicks, mm.conversions = metric["clicks"], metric["conversions"]
             mm.conversions_value = metric["value"]
+            # Only what the query selects comes back, as in GAQL.
+            for name in ("engagements", "video_trueview_views"):
+                if f"metrics.{name}" in query:
+                    setattr(mm, name, metric.get(name, 0))
             yield row
         day += dt.timedelta(days=1)

@@ -153,6 +153,8 @@ class GadsState:
         clicks: int = 0,
         conversions: float = 0.0,
         value: float = 0.0,
+        engagements: int = 0,
+        video_views: int = 0,
     ) -> None:
         self.metrics[(cust, cid, day)] = {
             "cost_micros": cost_micros,
@@ -160,6 +162,8 @@ class GadsState:
             "clicks": clicks,
             "conversions": conversions,
             "value": value,
+            "engagements": engagements,
+            "video_trueview_views": video_views,
         }
 
     def reject(self, cust: str, budget: str, **kw: Any) -> OpRejection:

@@ -169,7 +169,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._start_report(node, params)
             if edge == "insights":
                 keys = st.insight_keys(node, params)
-                return self._page(keys, params, parts, st.insight_row)
+                fields = params.get("fields")
+                return self._page(keys, params, parts, lambda k: st.insight_row(k, fields))
         if node in st.reports:
             return self._report(st.reports[node], edge, params, parts)
         for table in (st.campaigns, st.adsets):
@@ -231,13 +232,16 @@ class Handler(BaseHTTPRequestHandler):
             rid = str(next(st._ids))
         failed = st.report_max_days is not None and days > st.report_max_days
         st.reports[rid] = Report(
-            rid, act, [] if failed else st.insight_keys(act, params), st.report_polls, failed
+            rid, act, [] if failed else st.insight_keys(act, params), st.report_polls, failed,
+            params.get("fields"),
         )
         return {"report_run_id": rid}
 
     def _report(self, report: Report, edge: str | None, params: dict[str, str], parts: list[str]):
         if edge == "insights":
-            return self._page(report.keys, params, parts, self.state.insight_row)
+            return self._page(
+                report.keys, params, parts, lambda k: self.state.insight_row(k, report.fields)
+            )
         if report.failed:
             status = "Job Failed"
         elif report.polls_left > 0:

@@ -43,6 +43,7 @@ class Report:
     keys: list[tuple[str, dt.date]]
     polls_left: int
     failed: bool
+    fields: str | None = None  # the report run's requested fields, as Graph honours them
 
 
 class GraphState:
@@ -140,17 +141,29 @@ class GraphState:
         clicks: int = 0,
         purchases: str | None = None,
         purchase_value: str | None = None,
+        reach: int | None = None,
+        social: dict[str, int] | None = None,
     ) -> None:
+        """``social`` maps Graph action types (post_engagement, post_reaction, comment, post,
+        video_view, like) to counts; they arrive in ``actions`` like conversions do."""
         row: dict[str, Any] = {
             "spend": spend,
             "impressions": str(impressions),
             "clicks": str(clicks),
         }
+        if reach is not None:
+            row["reach"] = str(reach)
+            # Graph reports frequency beside reach, as impressions per person.
+            row["frequency"] = str(impressions / reach) if reach else "0"
+        actions = [{"action_type": k, "value": str(v)} for k, v in (social or {}).items()]
         if purchases is not None:
-            row["actions"] = [
+            actions = [
                 {"action_type": "link_click", "value": str(clicks)},
                 {"action_type": "purchase", "value": purchases},
+                *actions,
             ]
+        if actions:
+            row["actions"] = actions
         if purchase_value is not None:
             row["action_values"] = [{"action_type": "purchase", "value": purchase_value}]
         self.metrics[(cid, day)] = row
@@ -191,9 +204,14 @@ class GraphState:
             day += dt.timedelta(days=1)
         return keys
 
-    def insight_row(self, key: tuple[str, dt.date]) -> dict[str, Any]:
+    def insight_row(
+        self, key: tuple[str, dt.date], fields: str | None = None
+    ) -> dict[str, Any]:
         cid, day = key
         row = dict(self.metric(cid, day) or {})
+        if fields:  # Graph answers only the fields asked for
+            wanted = set(fields.split(","))
+            row = {k: v for k, v in row.items() if k in wanted}
         row.update(
             campaign_id=cid,
             date_start=day.isoformat(),

@@ -16,7 +16,9 @@ REQUIRED = (
     "date", "network", "account_id", "campaign_id", "campaign_name", "currency", "spend",
     "impressions", "clicks", "conversions", "revenue",
 )  # fmt: skip
-OPTIONAL = ("daily_budget",)
+# The social counts, in the store's column order; a blank cell is "not reported" (NULL).
+SOCIAL = ("reach", "video_views", "engagements", "reactions", "comments", "shares", "follows")
+OPTIONAL = ("daily_budget", *SOCIAL)
 MAX_ERRORS = 20
 NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 # Time zones run up to UTC+14: a row dated "tomorrow" in UTC can be today somewhere.

@@ -92,3 +92,12 @@ class ColumnChecks:
         if plain_counts(col):
             return list(col)  # digits only: both databases read the text as a number
         return [self.parser.count(v, line, column) for v, line in zip(col, lines, strict=True)]
+
+    def _optional_counts(
+        self, col: tuple[str, ...], lines: Sequence[int], column: str
+    ) -> list[Any]:
+        """Counts a file may leave blank: a blank cell is None (not reported), not 0."""
+        if plain_counts(col):
+            return list(col)
+        return [None if not v.strip() else self.parser.count(v, line, column)
+                for v, line in zip(col, lines, strict=True)]

@@ -27,6 +27,7 @@ from campaigns.ingest.csv_import.accounts import ensure_account
 from campaigns.ingest.csv_import.cells import (
     OPTIONAL,
     REQUIRED,
+    SOCIAL,
     CellParser,
     TooManyErrors,
 )
@@ -269,6 +270,8 @@ class _ImportState(ColumnChecks):
         revenue = self._money(cols["revenue"], lines, L["revenue"])
         budgets = (self._money(cols["daily_budget"], lines, L["daily_budget"], blank=None)
                    if "daily_budget" in cols else None)
+        social = [self._optional_counts(cols[c], lines, L[c]) if c in cols else [None] * len(lines)
+                  for c in SOCIAL] if any(c in cols for c in SOCIAL) else []
         if len(p.errors) > before:
             return 0
         account_ids = self._accounts(networks, account_ext, currencies, lines)
@@ -287,11 +290,12 @@ class _ImportState(ColumnChecks):
         self.first_day = lo if self.first_day is None else min(self.first_day, lo)
         self.last_day = hi if self.last_day is None else max(self.last_day, hi)
         columns: list[Any] = [cids, account_ids, iso, spend, impressions, clicks, conversions,
-                              revenue]
+                              revenue, *social]
         with_budget = budgets is not None and any(b is not None for b in budgets)
         if with_budget:
             columns.append(budgets)
-        self.writer.submit(list(zip(*columns, strict=True)), with_budget=with_budget)
+        self.writer.submit(list(zip(*columns, strict=True)), with_budget=with_budget,
+                           with_social=bool(social))
         return len(cids)
 
     def _columns(

@@ -29,13 +29,18 @@ class Writer:
         )
         self._pending: Future[int] | None = None
 
-    def submit(self, params: list[tuple[Any, ...]], *, with_budget: bool) -> None:
+    def submit(
+        self, params: list[tuple[Any, ...]], *, with_budget: bool, with_social: bool = False
+    ) -> None:
         self.wait()
         if self._pool is None:
-            upsert_metric_tuples(self.conn, params, with_budget=with_budget)
+            upsert_metric_tuples(
+                self.conn, params, with_budget=with_budget, with_social=with_social
+            )
             return
         self._pending = self._pool.submit(
-            upsert_metric_tuples, self.conn, params, with_budget=with_budget
+            upsert_metric_tuples, self.conn, params, with_budget=with_budget,
+            with_social=with_social,
         )
 
     def wait(self) -> None:
