@@ -34,11 +34,11 @@ from api.cli.app import (
     load,
 )
 from campaigns.admin.auth import Principal, Role
+from campaigns.columns import utcnow
 from campaigns.errors import BudgetPilotError, NotFoundError
 from campaigns.ingest.names import item_names
 from campaigns.jobs.appliers import production_applier
 from campaigns.lookup import Page
-from campaigns.models import utcnow
 from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts
 

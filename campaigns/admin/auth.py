@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.access import limit_session
+from campaigns.columns import as_utc, utcnow
 from campaigns.errors import (
     AuthenticationError,
     NotFoundError,
@@ -29,7 +30,7 @@ from campaigns.errors import (
     ValidationError,
 )
 from campaigns.lookup import get_portfolio
-from campaigns.models import ApiToken, ApiTokenPortfolio, Portfolio, as_utc, utcnow
+from campaigns.models import ApiToken, ApiTokenPortfolio, Portfolio
 
 TOKEN_PREFIX = "bp_"
 LAST_USED_RESOLUTION = timedelta(minutes=5)

@@ -18,10 +18,11 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.access import session_portfolios
+from campaigns.columns import as_utc, utcnow
 from campaigns.config import Settings
 from campaigns.errors import NotFoundError, PermissionDeniedError, ValidationError
 from campaigns.lookup import get_portfolio
-from campaigns.models import AdAccount, AutomationPause, Portfolio, as_utc, utcnow
+from campaigns.models import AdAccount, AutomationPause, Portfolio
 from campaigns.policy import DEFAULT_OVERDELIVERY, AutomationSettings
 from campaigns.scopes import account_key
 

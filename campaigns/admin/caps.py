@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from campaigns import audit
+from campaigns.columns import utcnow
 from campaigns.concurrency import versioned_update
 from campaigns.errors import ConflictError, NotFoundError, ValidationError
 from campaigns.lookup import Page, get_portfolio, paginate
-from campaigns.models import SpendCap, utcnow
+from campaigns.models import SpendCap
 from campaigns.scopes import validate_scope
 
 

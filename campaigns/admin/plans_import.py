@@ -24,9 +24,10 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.plans import snapshot
+from campaigns.columns import utcnow
 from campaigns.errors import BudgetPilotError, ImportRejected
 from campaigns.lookup import get_portfolio
-from campaigns.models import BudgetPlan, utcnow
+from campaigns.models import BudgetPlan
 from campaigns.scopes import SCOPES, validate_scope
 from connectors.currencies import decimals
 from connectors.exports.numbers import clean_number

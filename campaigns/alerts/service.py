@@ -26,19 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from campaigns import audit
+from campaigns.columns import as_utc, utcnow
 from campaigns.config import secret
 from campaigns.errors import BudgetPilotError, NotFoundError
 from campaigns.lookup import Page, paginate
-from campaigns.models import (
-    AdAccount,
-    Alert,
-    BudgetShift,
-    Portfolio,
-    SpendCap,
-    SyncRun,
-    as_utc,
-    utcnow,
-)
+from campaigns.models import AdAccount, Alert, BudgetShift, Portfolio, SpendCap, SyncRun
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from campaigns.reports.cache import Cache
 from campaigns.reports.pacing import pacing_report

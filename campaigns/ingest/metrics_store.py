@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
 
-from campaigns.models import utcnow
+from campaigns.columns import utcnow
 
 METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
 # Counts a platform may leave out (None, stored as NULL). A writer that carries none of them

@@ -20,9 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from campaigns.columns import utcnow
 from campaigns.db import table_of
 from campaigns.errors import ValidationError
-from campaigns.models import AdAccount, AdSet, Campaign, Portfolio, utcnow
+from campaigns.models import AdAccount, AdSet, Campaign, Portfolio
 from connectors.base import AccountRecord, AdSetRecord, CampaignRecord
 
 T = TypeVar("T")

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
+from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
 from campaigns.ingest.metrics_store import refresh_account_days, upsert_metric_tuples
@@ -28,7 +29,7 @@ from campaigns.ingest.store import (
     upsert_ad_sets,
     upsert_campaigns,
 )
-from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun, utcnow
+from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun
 from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
 from connectors.errors import PartialAccountList
 from connectors.redact import redact

@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from campaigns import audit
 from campaigns.admin import automation
 from campaigns.alerts import service as alerts
+from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
 from campaigns.jobs.lock import try_lock
@@ -44,7 +45,7 @@ from campaigns.jobs.nightly_runs import error_text as _error
 from campaigns.jobs.nightly_runs import holder_of, run_key, run_record, this_holder
 from campaigns.jobs.nightly_sync import feeding_sources, sync_portfolio
 from campaigns.jobs.schedules import latest_slot, portfolio_names, triggers
-from campaigns.models import BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.models import BudgetShift, Portfolio, ShiftItem
 from campaigns.optimization import proposals as optimization
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts

@@ -21,17 +21,9 @@ from sqlalchemy import Float, String, cast, func, select, type_coerce
 from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
+from campaigns.columns import as_utc
 from campaigns.errors import ValidationError
-from campaigns.models import (
-    AdAccount,
-    AdSet,
-    Campaign,
-    DailyMetric,
-    Portfolio,
-    ShiftItem,
-    SpendCap,
-    as_utc,
-)
+from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, ShiftItem, SpendCap
 from campaigns.scopes import account_key, campaign_key, validate_scope
 from campaigns.shifts.states import ItemStatus
 from optimizer import Limits, Lock, SpendLimit

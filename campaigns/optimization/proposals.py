@@ -22,10 +22,11 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from campaigns import audit
+from campaigns.columns import utcnow
 from campaigns.config import Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
-from campaigns.models import BudgetShift, OptimizationRun, ShiftItem, utcnow
+from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
 from campaigns.optimization.inputs import (
     PortfolioData,
     Unit,

@@ -14,9 +14,10 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.admin.auth import Principal
+from campaigns.columns import utcnow
 from campaigns.db import session_scope
 from campaigns.errors import ConflictError, StaleVersionError
-from campaigns.models import BudgetShift, Portfolio, ShiftItem, utcnow
+from campaigns.models import BudgetShift, Portfolio, ShiftItem
 from campaigns.shifts.retry import RETRY
 from campaigns.shifts.states import (
     ItemStatus,

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
-from campaigns.models import AdAccount, Campaign, ShiftItem, as_utc
+from campaigns.columns import as_utc
+from campaigns.models import AdAccount, Campaign, ShiftItem
 from campaigns.shifts.recording import finish
 from campaigns.shifts.report import ItemOutcome
 from campaigns.shifts.states import ITEM_ALLOWED, ItemStatus, conditional_move, sources

@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from campaigns.admin.auth import Principal
+from campaigns.columns import as_utc, utcnow
 from campaigns.errors import (
     PermissionDeniedError,
     ShiftExpiredError,
     StaleVersionError,
     ValidationError,
 )
-from campaigns.models import BudgetShift, Campaign, ShiftItem, as_utc, utcnow
+from campaigns.models import BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts.fx import reporting_rates
 from campaigns.shifts.states import ItemStatus, Note, ShiftStatus, require_move, transition

@@ -14,7 +14,8 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from campaigns.admin.fx import FxTable
-from campaigns.models import BudgetShift, ShiftItem, as_utc
+from campaigns.columns import as_utc
+from campaigns.models import BudgetShift, ShiftItem
 
 
 def reporting_rates(

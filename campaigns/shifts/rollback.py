@@ -10,8 +10,9 @@ from sqlmodel import Session
 
 from campaigns import audit
 from campaigns.admin.auth import Principal
+from campaigns.columns import utcnow
 from campaigns.errors import ConflictError
-from campaigns.models import BudgetShift, ShiftItem, utcnow
+from campaigns.models import BudgetShift, ShiftItem
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts.fx import reporting_rates
 from campaigns.shifts.states import OPEN, ROLLBACK_FROM, ItemStatus, require

@@ -19,9 +19,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from campaigns import audit
+from campaigns.columns import utcnow
 from campaigns.concurrency import versioned_update
 from campaigns.errors import ConflictError, StaleVersionError
-from campaigns.models import BudgetShift, ShiftItem, utcnow
+from campaigns.models import BudgetShift, ShiftItem
 
 
 class ShiftStatus(StrEnum):

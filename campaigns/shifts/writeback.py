@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.models import AdAccount, ShiftItem, utcnow
+from campaigns.columns import utcnow
+from campaigns.models import AdAccount, ShiftItem
 from campaigns.shifts import claims
 from campaigns.shifts.account_apply import STOPS_ACCOUNT, ConnectorLookup, apply_account
 from campaigns.shifts.claims import APPLICABLE, CLAIMABLE

@@ -301,9 +301,9 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 
 def test_the_nightly_job_applies_failed_items_again(engine: Engine) -> None:
+    from campaigns.columns import utcnow
     from campaigns.config import settings_from_dict
     from campaigns.jobs.nightly import run_nightly
-    from campaigns.models import utcnow
     from connectors.base import ConnectorError
 
     platform = FakePlatform()

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from campaigns.admin.automation import AutomationSettings, pause_state
+from campaigns.columns import utcnow
 from campaigns.jobs.nightly import run_nightly
-from campaigns.models import Alert, BudgetPlan, BudgetShift, ShiftItem, utcnow
+from campaigns.models import Alert, BudgetPlan, BudgetShift, ShiftItem
 from campaigns.optimization.hard_stop import Committed, check, land_on_cap, smallest
 from tests.api.factories import (
     add_fx,

@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 from api.cli.main import app as cli
 from campaigns.admin.auth import Principal, Role
+from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.errors import ConfigError
 from campaigns.jobs.nightly import run_nightly
-from campaigns.models import BudgetShift, ShiftItem, utcnow
+from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization import proposals as optimization
 from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts

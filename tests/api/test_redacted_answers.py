@@ -7,7 +7,8 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from campaigns.models import Alert, AuditEvent, SyncRun, utcnow
+from campaigns.columns import utcnow
+from campaigns.models import Alert, AuditEvent, SyncRun
 
 RAW = ("Max retries exceeded with url: /v26.0/me/adaccounts?access_token=EAAGm0PX4ZCpsBAPlanted"
        "&appsecret_proof=5f1d9a0c; retry with Authorization: Bearer bp_PlantedPlantedPlanted123")

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from campaigns.columns import utcnow
 from campaigns.config import Settings
 from campaigns.errors import ImportRejected
 from campaigns.ingest.csv_import.accounts import ensure_account
@@ -36,7 +37,7 @@ from campaigns.ingest.csv_import.columns import ColumnChecks
 from campaigns.ingest.csv_import.writer import Writer, line_numbers
 from campaigns.ingest.metrics_store import refresh_account_days
 from campaigns.ingest.store import find_or_create_campaigns, set_names_and_budgets
-from campaigns.models import SyncRun, utcnow
+from campaigns.models import SyncRun
 from connectors.exports.reading import OUR_FORMAT, FormatError, Opened, open_export
 from connectors.exports.translate import Plan, is_summary_row, translate
 
