@@ -23,13 +23,12 @@ from optimizer.bounds import UnitBounds, unit_bounds
 from optimizer.confidence import move_confidence, portfolio_price
 from optimizer.constraints import Limits
 from optimizer.curves import CurveSet, UnitCurves, marginal, response
-from optimizer.errors import InfeasibleError, InvalidInputError
+from optimizer.errors import InvalidInputError
 from optimizer.explain import ExplainInput, explain
 from optimizer.exploration import Exploration, exploring_curves
+from optimizer.negligible import hold_negligible
 
 OBJECTIVES = ("conversions", "revenue")
-# Finding which small moves the limits need costs a solve per try: a bounded search.
-_MAX_HOLD_SOLVES = 40
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def optimize_budgets(
     bounds = unit_bounds(frame, limits, fx, mean, objective)
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
-    problem, solution, kept_move = _hold_negligible(problem, solution, bounds.current, min_change)
+    problem, solution, kept_move = hold_negligible(problem, solution, bounds.current, min_change)
     allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
                              exploration, currency, kept_move, min_change)
     curves = conversions if objective == "conversions" else revenue
@@ -126,71 +125,6 @@ def _with_confidence(
     )
     return allocations.assign(prob_gain=sure.prob_gain, effect=sure.effect,
                               effect_low=sure.effect_low, effect_high=sure.effect_high)
-
-
-def _hold_negligible(
-    problem: AllocationProblem, solution: AllocationSolution, current: np.ndarray,
-    min_change: float,
-) -> tuple[AllocationProblem, AllocationSolution, np.ndarray]:
-    """Hold units whose move is below `min_change` at their current budget and re-solve.
-
-    Dropping such moves after the solve would leave the money they freed or took unaccounted
-    for (a proposal above the total, a network below its minimum). Holding them is a tighter
-    problem, so the re-solve may find new small moves: repeat until none is left. A unit
-    whose current budget lies outside its bounds must move, however little. Returns the
-    move each held unit was denied (NaN for the others).
-    """
-    kept_move = np.full(current.size, np.nan)
-    if min_change <= 0:
-        return problem, solution, kept_move
-    held = np.zeros(current.size, dtype=bool)
-    inside = (problem.lower <= current) & (current <= problem.upper)
-    for _ in range(current.size):
-        moved = np.abs(solution.spend - current)
-        small = ~held & inside & (current > 0) & (moved > 1e-12 * current)
-        small &= moved < min_change * current
-        if not small.any():
-            break
-        found = _hold(problem, current, small, moved)
-        if found is None:
-            break  # the limits need each of these moves, however small: keep them
-        trial, trial_solution, small = found
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kept_move = np.where(small, solution.spend / current - 1, kept_move)
-        held |= small
-        problem, solution = trial, trial_solution
-    return problem, solution, kept_move
-
-
-def _hold(
-    problem: AllocationProblem, current: np.ndarray, small: np.ndarray, moved: np.ndarray
-) -> tuple[AllocationProblem, AllocationSolution, np.ndarray] | None:
-    """Hold as many small movers as the limits allow: all of them when they can, else
-    groups of them found by halving (a total or minimum may need some of these moves),
-    within a bounded number of solves."""
-    candidates = np.flatnonzero(small)
-    candidates = candidates[np.argsort(moved[candidates], kind="stable")]
-    chosen = np.zeros(current.size, dtype=bool)
-    best: tuple[AllocationProblem, AllocationSolution] | None = None
-    groups = [candidates]
-    for _ in range(_MAX_HOLD_SOLVES):
-        if not groups:
-            break
-        group = groups.pop()
-        trial_chosen = chosen.copy()
-        trial_chosen[group] = True
-        trial = replace(problem, lower=np.where(trial_chosen, current, problem.lower),
-                        upper=np.where(trial_chosen, current, problem.upper))
-        try:
-            best = trial, solve_allocation(trial)
-            chosen = trial_chosen
-        except InfeasibleError:
-            if group.size > 1:  # the smaller moves are tried first
-                half = group.size // 2
-                groups += [group[half:], group[:half]]
-    if best is None:
-        return None
-    return best[0], best[1], chosen
 
 
 def _validate(units: pd.DataFrame) -> pd.DataFrame:
@@ -294,55 +228,121 @@ def _group(limits: dict, keys: list[str], attr: str, default: float) -> np.ndarr
     return np.asarray([default if v is None else float(v) for v in values], dtype=float)
 
 
+@dataclass(frozen=True)
+class _Expected:
+    """Per unit, by the mean curves: results at the current and proposed budgets and what
+    the next unit of spend would cost (CPA) or return (ROAS) at the proposed budget."""
+
+    conv_now: np.ndarray
+    conv_new: np.ndarray
+    rev_now: np.ndarray
+    rev_new: np.ndarray
+    marginal_cpa: np.ndarray
+    marginal_roas: np.ndarray
+
+
 def _allocation(
-    frame: pd.DataFrame,
-    bounds: UnitBounds,
-    limits: Limits,
-    mean: UnitCurves,
-    problem: AllocationProblem,
-    solution: AllocationSolution,
-    objective: str,
-    exploration: Exploration,
-    currency: str,
-    kept_move: np.ndarray,
-    min_change: float,
+    frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, mean: UnitCurves,
+    problem: AllocationProblem, solution: AllocationSolution, objective: str,
+    exploration: Exploration, currency: str, kept_move: np.ndarray, min_change: float,
 ) -> ProposedAllocation:
+    """The solved plan as a proposal: a row per unit with its reason, the expected results
+    now and as proposed, what is left unspent and why, and the optimality certificate."""
     fx = frame["fx"].to_numpy(dtype=float)
     current = bounds.current
     proposed = solution.spend
-    conv_now = response(current, mean.conv_gain, mean.conv_half)
-    conv_new = response(proposed, mean.conv_gain, mean.conv_half)
-    rev_now = response(current, mean.rev_gain, mean.rev_half)
-    rev_new = response(proposed, mean.rev_gain, mean.rev_half)
-    with np.errstate(divide="ignore"):
+    expected = _expected(current, proposed, mean)
+    binding, reasons = _explained(frame, bounds, limits, problem, solution, objective,
+                                  currency, expected)
+    kept = _mark_kept(binding, reasons, kept_move, min_change)
+    allocations = _rows(frame, fx, current, proposed, expected, objective, binding, reasons,
+                        kept)
+    unspent = max(problem.total_budget - solution.total_spend, 0.0)
+    return ProposedAllocation(
+        objective=objective,
+        currency=currency,
+        exploration=exploration.method,
+        total_budget=problem.total_budget,
+        expected=Outcome(float(expected.conv_new.sum()), float(expected.rev_new.sum()),
+                         solution.total_spend),
+        baseline=Outcome(float(expected.conv_now.sum()), float(expected.rev_now.sum()),
+                         float(current.sum())),
+        unspent=unspent,
+        unspent_reason=_unspent_reason(unspent, problem, solution, limits, objective),
+        allocations=allocations,
+        certificate=Certificate(
+            solution.duality_gap, solution.relative_gap, solution.max_violation, solution.price
+        ),
+        problem=problem,
+    )
+
+
+def _expected(current: np.ndarray, proposed: np.ndarray, mean: UnitCurves) -> _Expected:
+    # The mean curves, not the optimised (exploration) ones: what the manager may expect.
+    with np.errstate(divide="ignore"):  # a unit with no marginal conversions: infinite CPA
         marginal_cpa = 1.0 / marginal(proposed, mean.conv_gain, mean.conv_half)
-    marginal_roas = marginal(proposed, mean.rev_gain, mean.rev_half)
+    return _Expected(
+        conv_now=response(current, mean.conv_gain, mean.conv_half),
+        conv_new=response(proposed, mean.conv_gain, mean.conv_half),
+        rev_now=response(current, mean.rev_gain, mean.rev_half),
+        rev_new=response(proposed, mean.rev_gain, mean.rev_half),
+        marginal_cpa=marginal_cpa,
+        marginal_roas=marginal(proposed, mean.rev_gain, mean.rev_half),
+    )
+
+
+def _explained(
+    frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, problem: AllocationProblem,
+    solution: AllocationSolution, objective: str, currency: str, expected: _Expected,
+) -> tuple[list[str | None], list[str]]:
+    """Per unit, the limit that binds it (if any) and the reason for its proposal."""
+    # An account's price above its network's means the account's maximum binds (below it,
+    # its minimum); likewise a network's price against the portfolio's.
     account_price = solution.account_price[problem.unit_account]
     network_price = solution.network_price[problem.account_network[problem.unit_account]]
-    binding, reasons = explain(
+    return explain(
         ExplainInput(
             objective=objective,
             currency=currency,
             bounds=bounds,
-            proposed=proposed,
+            proposed=solution.spend,
             account=tuple(frame["account_id"]),
             network=tuple(frame["network"]),
             account_surcharge=account_price - network_price,
             network_surcharge=network_price - solution.price,
-            marginal_cpa=marginal_cpa,
-            marginal_roas=marginal_roas,
+            marginal_cpa=expected.marginal_cpa,
+            marginal_roas=expected.marginal_roas,
             price_floor_binds=problem.price_floor > 0 and not solution.budget_binding,
             target_cpa=limits.target_cpa,
             min_roas=limits.min_roas,
         )
     )
-    marginal_return = 1.0 / marginal_cpa if objective == "conversions" else marginal_roas
+
+
+def _mark_kept(
+    binding: list[str | None], reasons: list[str], kept_move: np.ndarray, min_change: float
+) -> np.ndarray:
+    """Which units are held at their current budget for a negligible move: no limit binds
+    them, and their reason says why they keep their budget."""
     kept = ~np.isnan(kept_move)
     for i in np.flatnonzero(kept):
         binding[i] = None
         reasons[i] = (f"kept: a move of {kept_move[i]:+.1%} is below the {min_change:.0%} "
                       "worth an edit")
-    allocations = pd.DataFrame(
+    return kept
+
+
+def _rows(
+    frame: pd.DataFrame, fx: np.ndarray, current: np.ndarray, proposed: np.ndarray,
+    expected: _Expected, objective: str, binding: list[str | None], reasons: list[str],
+    kept: np.ndarray,
+) -> pd.DataFrame:
+    """One row per unit: budgets in its own and the reporting currency, expected results."""
+    if objective == "conversions":
+        marginal_return = 1.0 / expected.marginal_cpa
+    else:
+        marginal_return = expected.marginal_roas
+    return pd.DataFrame(
         {
             "unit_id": frame["unit_id"],
             "network": frame["network"],
@@ -352,33 +352,17 @@ def _allocation(
             "proposed_budget": proposed / fx,
             "current_budget_reporting": current,
             "proposed_budget_reporting": proposed,
-            "expected_conversions_current": conv_now,
-            "expected_conversions": conv_new,
-            "expected_revenue_current": rev_now,
-            "expected_revenue": rev_new,
+            "expected_conversions_current": expected.conv_now,
+            "expected_conversions": expected.conv_new,
+            "expected_revenue_current": expected.rev_now,
+            "expected_revenue": expected.rev_new,
             "marginal_return": marginal_return,
-            "marginal_cpa": marginal_cpa,
-            "marginal_roas": marginal_roas,
+            "marginal_cpa": expected.marginal_cpa,
+            "marginal_roas": expected.marginal_roas,
             "binding_limit": binding,
             "reason": reasons,
             "kept": kept,
         }
-    )
-    unspent = max(problem.total_budget - solution.total_spend, 0.0)
-    return ProposedAllocation(
-        objective=objective,
-        currency=currency,
-        exploration=exploration.method,
-        total_budget=problem.total_budget,
-        expected=Outcome(float(conv_new.sum()), float(rev_new.sum()), solution.total_spend),
-        baseline=Outcome(float(conv_now.sum()), float(rev_now.sum()), float(current.sum())),
-        unspent=unspent,
-        unspent_reason=_unspent_reason(unspent, problem, solution, limits, objective),
-        allocations=allocations,
-        certificate=Certificate(
-            solution.duality_gap, solution.relative_gap, solution.max_violation, solution.price
-        ),
-        problem=problem,
     )
 
 

@@ -19,14 +19,28 @@ Sums are exact: Decimal amounts times the Decimal FX rates the plan was built wi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from optimizer import InfeasibleError, ProposedAllocation
+from optimizer import AllocationProblem, InfeasibleError, ProposedAllocation
 
 # A float bound within this many minor units of a grid point is taken to be on it.
 _GRID_TOL = 1e-9
+
+
+@dataclass
+class _Grid:
+    """Per unit, in its own currency: the amount being settled, the lowest and highest
+    amount its own limits allow, its minor unit and what one minor unit is worth in the
+    reporting currency. The steps below move `amount` in place."""
+
+    amount: list[Decimal]
+    lo: list[Decimal]
+    hi: list[Decimal]
+    steps: Sequence[Decimal]
+    value: list[Decimal]
 
 
 def settle_budgets(
@@ -48,13 +62,37 @@ def settle_budgets(
     rows = allocation.allocations
     fx = rows["fx"].to_numpy(dtype=float)
     optimum = rows["proposed_budget"].to_numpy(dtype=float)
+    grid = _start_grid(p, current, rates, steps, fx, optimum, min_change)
+    sums = _Sums(p.unit_account, p.account_network, p.account_min, p.account_max,
+                 p.network_min, p.network_max, total)
+    sums.start(grid.amount, rates)
+    # How far rounding moved each unit from its optimum, in the reporting currency: the
+    # units rounded up most give back first, those rounded down most take first.
+    excess = (np.array([float(a) for a in grid.amount]) - optimum) * fx
+    up_first = [int(i) for i in np.argsort(-excess, kind="stable")]
+    down_first = up_first[::-1]
+    _give_back_over_maximum(grid, sums, up_first)
+    _fill_short_minimum(grid, sums, up_first, down_first)
+    _spend_what_is_left(grid, sums, optimum, down_first)
+    _check_every_maximum(sums, len(current), allocation.currency)
+    return grid.amount
+
+
+def _start_grid(
+    p: AllocationProblem, current: Sequence[Decimal], rates: Sequence[Decimal],
+    steps: Sequence[Decimal], fx: np.ndarray, optimum: np.ndarray, min_change: float,
+) -> _Grid:
+    """1. each unit's interval on its grid and its optimum rounded down into it; a held
+    unit (lock, negligible move) keeps its exact current budget."""
     n = len(current)
     value = [steps[i] * rates[i] for i in range(n)]  # one step, in the reporting currency
     low_k, high_k, start_k, held = _intervals(
         np.array([float(c) for c in current]), np.array([float(s) for s in steps]),
         p.lower / fx, p.upper / fx, optimum, min_change,
     )
-    lo, hi, amount = [], [], []
+    lo: list[Decimal] = []
+    hi: list[Decimal] = []
+    amount: list[Decimal] = []
     for i in range(n):
         if held[i]:
             lo.append(current[i])
@@ -64,13 +102,12 @@ def settle_budgets(
         lo.append(int(low_k[i]) * steps[i])
         hi.append(int(high_k[i]) * steps[i])
         amount.append(int(start_k[i]) * steps[i])
-    sums = _Sums(p.unit_account, p.account_network, p.account_min, p.account_max,
-                 p.network_min, p.network_max, total)
-    sums.start(amount, rates)
-    excess = (np.array([float(a) for a in amount]) - optimum) * fx  # in the reporting currency
-    up_first = [int(i) for i in np.argsort(-excess, kind="stable")]
-    down_first = up_first[::-1]
-    # 2. over a maximum: the units rounded up most give back first
+    return _Grid(amount, lo, hi, steps, value)
+
+
+def _give_back_over_maximum(grid: _Grid, sums: _Sums, up_first: list[int]) -> None:
+    """2. over a maximum: the units rounded up most give back first."""
+    amount, lo, steps, value = grid.amount, grid.lo, grid.steps, grid.value
     for i in up_first:
         over = sums.over(i)
         if over > 0 and amount[i] > lo[i]:
@@ -79,36 +116,59 @@ def settle_budgets(
             if take > 0:
                 amount[i] -= take * steps[i]
                 sums.add(i, -take * value[i])
-    # 3. under a minimum: the units rounded down most take first, from elsewhere if the
-    # total (or their network's maximum) has no room left
+
+
+def _fill_short_minimum(
+    grid: _Grid, sums: _Sums, up_first: list[int], down_first: list[int]
+) -> None:
+    """3. under a minimum: the units rounded down most take first, from elsewhere if the
+    total (or their network's maximum) has no room left."""
+    amount, hi, steps, value = grid.amount, grid.hi, grid.steps, grid.value
     for i in down_first:
         short = sums.short(i)
         if short <= 0 or amount[i] >= hi[i]:
             continue
         want = min(_ceil(short / value[i]), _count(hi[i] - amount[i], steps[i]))
         if sums.room_up(i, value[i]) < want:
-            for j in up_first:
-                if sums.room_up(i, value[i]) >= want:
-                    break
-                if not sums.may_donate(j, i) or amount[j] <= lo[j]:
-                    continue
-                free = want * value[i] - sums.slack_up(i)
-                take = min(_ceil(free / value[j]), _count(amount[j] - lo[j], steps[j]),
-                           sums.room_down(j, value[j]))
-                if take > 0:
-                    amount[j] -= take * steps[j]
-                    sums.add(j, -take * value[j])
+            _make_room(grid, sums, i, want, up_first)
         give = min(want, sums.room_up(i, value[i]))
         if give > 0:
             amount[i] += give * steps[i]
             sums.add(i, give * value[i])
-    # 4. what the total still allows, one step each, largest rounding loss first
+
+
+def _make_room(grid: _Grid, sums: _Sums, i: int, want: int, up_first: list[int]) -> None:
+    """Take steps from the units rounded up most (down to their own lowest amount, and only
+    those `_Sums.may_donate` allows) until the maxima leave room for `want` steps of unit i."""
+    amount, lo, steps, value = grid.amount, grid.lo, grid.steps, grid.value
+    for j in up_first:
+        if sums.room_up(i, value[i]) >= want:
+            break
+        if not sums.may_donate(j, i) or amount[j] <= lo[j]:
+            continue
+        free = want * value[i] - sums.slack_up(i)
+        take = min(_ceil(free / value[j]), _count(amount[j] - lo[j], steps[j]),
+                   sums.room_down(j, value[j]))
+        if take > 0:
+            amount[j] -= take * steps[j]
+            sums.add(j, -take * value[j])
+
+
+def _spend_what_is_left(
+    grid: _Grid, sums: _Sums, optimum: np.ndarray, down_first: list[int]
+) -> None:
+    """4. what the total still allows, one step each, largest rounding loss first."""
+    amount, hi, steps, value = grid.amount, grid.hi, grid.steps, grid.value
     for i in down_first:
         if float(amount[i]) + 1e-9 >= optimum[i]:
             continue
         if amount[i] + steps[i] <= hi[i] and sums.room_up(i, value[i]) >= 1:
             amount[i] += steps[i]
             sums.add(i, value[i])
+
+
+def _check_every_maximum(sums: _Sums, n: int, currency: str) -> None:
+    """Raise rather than return amounts that break a total or maximum."""
     worst = max((sums.over(i) for i in range(n)), default=Decimal(0))
     if worst > 0:
         # The limits meet in the continuous plan but leave no amount on the grid (e.g. a
@@ -116,10 +176,9 @@ def settle_budgets(
         raise InfeasibleError(
             f"on whole minor units (cents, yen) the limits cannot all hold: the lowest "
             f"amounts the budgets allow exceed a total or maximum by {worst:.4f} "
-            f"{allocation.currency}; loosen the total or the tightest cap slightly",
+            f"{currency}; loosen the total or the tightest cap slightly",
             ("total budget", "minor units"),
         )
-    return amount
 
 
 def _intervals(
