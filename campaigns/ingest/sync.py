@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -21,21 +20,19 @@ from sqlmodel import Session, col
 from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
-from campaigns.ingest.metrics_store import refresh_account_days, upsert_metric_tuples
 from campaigns.ingest.store import (
-    ensure_campaigns,
     get_or_create_portfolio,
     upsert_account,
     upsert_ad_sets,
     upsert_campaigns,
 )
-from campaigns.models import AdAccount, Campaign, Portfolio, SyncRun
+from campaigns.ingest.sync_metrics import load_metrics, local_today, metrics_window
+from campaigns.models import AdAccount, Portfolio, SyncRun
 from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
 from connectors.errors import PartialAccountList
 from connectors.redact import redact
 
 log = logging.getLogger(__name__)
-METRIC_BATCH = 5000
 
 
 @dataclass
@@ -86,35 +83,6 @@ def resolve_portfolio(session: Session, settings: Settings, name: str) -> Portfo
     return get_or_create_portfolio(session, name, reporting_currency=currency)
 
 
-def local_today(now: dt.datetime, timezone: str) -> dt.date:
-    try:
-        return now.astimezone(ZoneInfo(timezone)).date()
-    except (KeyError, ValueError):
-        return now.astimezone(dt.UTC).date()
-
-
-def metrics_window(
-    session: Session, account: AdAccount, *, today: dt.date, lookback_days: int,
-    history_days: int,
-) -> tuple[dt.date, dt.date]:
-    """Complete days to read: from history's start on the first sync, else the lookback."""
-    end = today - dt.timedelta(days=1)
-    first = today - dt.timedelta(days=history_days)
-    last_end = session.scalars(
-        select(col(SyncRun.window_end))
-        .where(
-            col(SyncRun.account_id) == account.id,
-            col(SyncRun.stream) == "metrics",
-            col(SyncRun.status) == "succeeded",
-        )
-        .order_by(col(SyncRun.window_end).desc())
-        .limit(1)
-    ).first()
-    if last_end is None:
-        return first, end
-    return max(first, min(last_end, end) - dt.timedelta(days=lookback_days - 1)), end
-
-
 def _error_text(exc: BaseException) -> str:
     kind = getattr(exc, "kind", None)
     text = str(exc) or type(exc).__name__
@@ -157,41 +125,19 @@ def sync_source(
     """
     now = now or dt.datetime.now(dt.UTC)
     report = SyncReport(source=source.name)
-    unreachable: dict[str, ConnectorError] = {}
-    try:
-        accounts = connector.list_accounts()
-    except PartialAccountList as partial:  # the accounts that answered still sync
-        accounts, unreachable = list(partial.accounts), dict(partial.failures)
-    except Exception as exc:  # reported, never raised: the other sources still sync
-        log.error("source %s: listing accounts failed: %s", source.name, _error_text(exc))
-        _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
-        report.outcomes.append(
-            StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
-        )
+    listing = _list_accounts(engine, source, connector, report)
+    if listing is None:
         return report
+    accounts, unreachable = listing
     network = getattr(connector, "name", source.kind)
     if account is not None:
-        accounts = [
-            a for a in accounts if account in (a.external_id, f"{a.network}:{a.external_id}")
-        ]
-        unreachable = {
-            ext: err for ext, err in unreachable.items()
-            if account in (ext, f"{network}:{ext}")
-        }
+        accounts, unreachable = _only_account(accounts, unreachable, account, network)
     for ext, err in unreachable.items():
         report.outcomes.append(account_failure(engine, source, network, ext, err))
-    if run_accounts is None:
-        for record in accounts:
-            report.outcomes.extend(
-                sync_account(engine, settings, source, connector, record, now=now)
-            )
-            if on_account:
-                on_account(f"{record.network}:{record.external_id}")
-    else:  # on workers: the same per-account unit of work, its outcomes in the same order
-        for outcomes in run_accounts(source, accounts, now):
-            report.outcomes.extend(outcomes)
-            if on_account and outcomes:
-                on_account(outcomes[0].account)
+    report.outcomes.extend(_sync_accounts(
+        engine, settings, source, connector, accounts,
+        now=now, on_account=on_account, run_accounts=run_accounts,
+    ))
     if not unreachable and account is None:
         with session_scope(engine) as session:  # every account answered: clears old failures
             session.add(SyncRun(
@@ -201,6 +147,61 @@ def sync_source(
     if isinstance(connector, FxSource) and accounts:
         report.outcomes.append(sync_fx(engine, settings, source, connector, accounts, now=now))
     return report
+
+
+def _list_accounts(
+    engine: Engine, source: SourceSettings, connector: Connector, report: SyncReport
+) -> tuple[list[AccountRecord], dict[str, ConnectorError]] | None:
+    """The accounts the source reaches and those that would not answer; None (the failure
+    recorded and reported) when even the listing failed."""
+    try:
+        return connector.list_accounts(), {}
+    except PartialAccountList as partial:  # the accounts that answered still sync
+        return list(partial.accounts), dict(partial.failures)
+    except Exception as exc:  # reported, never raised: the other sources still sync
+        log.error("source %s: listing accounts failed: %s", source.name, _error_text(exc))
+        _record_failure(engine, SyncRun(source=source.name, stream="accounts"), exc)
+        report.outcomes.append(
+            StreamOutcome(source.name, "accounts", "failed", error=_error_text(exc))
+        )
+        return None
+
+
+def _only_account(
+    accounts: list[AccountRecord], unreachable: dict[str, ConnectorError], account: str,
+    network: str,
+) -> tuple[list[AccountRecord], dict[str, ConnectorError]]:
+    """The listing narrowed to the one account asked for, by external id or network:id."""
+    return (
+        [a for a in accounts if account in (a.external_id, f"{a.network}:{a.external_id}")],
+        {ext: err for ext, err in unreachable.items() if account in (ext, f"{network}:{ext}")},
+    )
+
+
+def _sync_accounts(
+    engine: Engine,
+    settings: Settings,
+    source: SourceSettings,
+    connector: Connector,
+    accounts: list[AccountRecord],
+    *,
+    now: dt.datetime,
+    on_account: Callable[[str], None] | None,
+    run_accounts: AccountsRunner | None,
+) -> list[StreamOutcome]:
+    """Each account's outcomes in the listing's order, synced here or on the workers."""
+    outcomes: list[StreamOutcome] = []
+    if run_accounts is None:
+        for record in accounts:
+            outcomes.extend(sync_account(engine, settings, source, connector, record, now=now))
+            if on_account:
+                on_account(f"{record.network}:{record.external_id}")
+    else:  # on workers: the same per-account unit of work, its outcomes in the same order
+        for account_outcomes in run_accounts(source, accounts, now):
+            outcomes.extend(account_outcomes)
+            if on_account and account_outcomes:
+                on_account(account_outcomes[0].account)
+    return outcomes
 
 
 def account_failure(
@@ -275,42 +276,62 @@ def sync_account(
     *,
     now: dt.datetime,
 ) -> list[StreamOutcome]:
+    """Sync one account: store it, then its entities, then (if those worked) its metrics."""
     label = f"{record.network}:{record.external_id}"
-    outcomes: list[StreamOutcome] = []
     # The account first, on its own: a later failure is then recorded against it.
     run = SyncRun(source=source.name, stream="entities")
     try:
-        with session_scope(engine) as session:
-            portfolio = resolve_portfolio(
-                session, settings,
-                portfolio_name_for(settings, source, record.network, record.external_id),
-            )
-            assert portfolio.id is not None
-            stored = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
-            account_id = stored.id
-        run.account_id = account_id
-        # Entities: campaigns and ad sets in one unit of work.
-        with session_scope(engine) as session:
-            acc = session.get(AdAccount, account_id)
-            assert acc is not None
-            campaign_ids = upsert_campaigns(
-                session, acc, connector.list_campaigns(record.external_id)
-            )
-            n = len(campaign_ids) + upsert_ad_sets(
-                session, campaign_ids, connector.list_ad_sets(record.external_id)
-            )
-            session.add(SyncRun(
-                account_id=acc.id, source=source.name, stream="entities", rows=n,
-                status="succeeded", finished_at=utcnow(), started_at=run.started_at,
-            ))
-        outcomes.append(StreamOutcome(label, "entities", "succeeded", rows=n))
+        run.account_id = _store_account(engine, settings, source, record)
+        n = _sync_entities(engine, source, connector, record, run)
     except Exception as exc:
         log.error("%s: entities failed: %s", label, _error_text(exc))
         _record_failure(engine, run, exc, label)
-        outcomes.append(StreamOutcome(label, "entities", "failed", error=_error_text(exc)))
-        return outcomes
+        return [StreamOutcome(label, "entities", "failed", error=_error_text(exc))]
+    entities = StreamOutcome(label, "entities", "succeeded", rows=n)
+    return [entities, _sync_metrics(engine, settings, source, connector, label,
+                                    run.account_id, now=now)]
 
-    # Metrics: the whole window in one unit of work, so a failure half-way keeps the old rows.
+
+def _store_account(
+    engine: Engine, settings: Settings, source: SourceSettings, record: AccountRecord
+) -> int | None:
+    """Upsert the account into its portfolio; its id."""
+    with session_scope(engine) as session:
+        portfolio = resolve_portfolio(
+            session, settings,
+            portfolio_name_for(settings, source, record.network, record.external_id),
+        )
+        assert portfolio.id is not None
+        stored = upsert_account(session, record, source=source.name, portfolio_id=portfolio.id)
+        return stored.id
+
+
+def _sync_entities(
+    engine: Engine, source: SourceSettings, connector: Connector, record: AccountRecord,
+    run: SyncRun,
+) -> int:
+    """Entities: campaigns and ad sets in one unit of work; the rows upserted."""
+    with session_scope(engine) as session:
+        acc = session.get(AdAccount, run.account_id)
+        assert acc is not None
+        campaign_ids = upsert_campaigns(
+            session, acc, connector.list_campaigns(record.external_id)
+        )
+        n = len(campaign_ids) + upsert_ad_sets(
+            session, campaign_ids, connector.list_ad_sets(record.external_id)
+        )
+        session.add(SyncRun(
+            account_id=acc.id, source=source.name, stream="entities", rows=n,
+            status="succeeded", finished_at=utcnow(), started_at=run.started_at,
+        ))
+    return n
+
+
+def _sync_metrics(
+    engine: Engine, settings: Settings, source: SourceSettings, connector: Connector,
+    label: str, account_id: int | None, *, now: dt.datetime,
+) -> StreamOutcome:
+    """Metrics: the whole window in one unit of work, so a failure half-way keeps the old rows."""
     run = SyncRun(source=source.name, stream="metrics", account_id=account_id)
     try:
         with session_scope(engine) as session:
@@ -324,52 +345,14 @@ def sync_account(
             run.window_start, run.window_end = start, end
             rows = 0
             if start <= end:
-                rows = _load_metrics(session, connector, acc, start, end)
+                rows = load_metrics(session, connector, acc, start, end)
             session.add(SyncRun(
                 account_id=acc.id, source=source.name, stream="metrics", rows=rows,
                 window_start=start, window_end=end, status="succeeded",
                 started_at=run.started_at, finished_at=utcnow(),
             ))
-        outcomes.append(StreamOutcome(label, "metrics", "succeeded", rows, (start, end)))
+        return StreamOutcome(label, "metrics", "succeeded", rows, (start, end))
     except Exception as exc:
         log.error("%s: metrics failed: %s", label, _error_text(exc))
         _record_failure(engine, run, exc, label)
-        outcomes.append(StreamOutcome(label, "metrics", "failed", error=_error_text(exc)))
-    return outcomes
-
-
-def _load_metrics(
-    session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date
-) -> int:
-    known: dict[str, int] = {
-        ext: cid
-        for ext, cid in session.execute(
-            select(col(Campaign.external_id),
-                   col(Campaign.id)).where(col(Campaign.account_id) == acc.id)
-        ).all()
-    }
-    total = 0
-    # Rows go to the upsert as tuples in its column order: one dict per row and a second
-    # pass to build tuples cost as much as the database at 50,000 campaigns.
-    batch: dict[tuple[int, dt.date], tuple] = {}
-    for m in connector.daily_metrics(acc.external_id, start, end):
-        cid = known.get(m.campaign_external_id)
-        if cid is None:
-            ensure_campaigns(session, acc, [m.campaign_external_id], known)
-            cid = known[m.campaign_external_id]
-        # The last value for a campaign-day in a batch wins: ON CONFLICT cannot touch a row
-        # twice.
-        batch[(cid, m.date)] = (cid, acc.id, m.date, m.spend, m.impressions, m.clicks,
-                                m.conversions, m.revenue, m.reach, m.video_views,
-                                m.engagements, m.reactions, m.comments, m.shares, m.follows)
-        if len(batch) >= METRIC_BATCH:
-            total += upsert_metric_tuples(
-                session, list(batch.values()), with_budget=False, with_social=True
-            )
-            batch = {}
-    total += upsert_metric_tuples(
-        session, list(batch.values()), with_budget=False, with_social=True
-    )
-    assert acc.id is not None  # read from the table
-    refresh_account_days(session, [acc.id], start, end)
-    return total
+        return StreamOutcome(label, "metrics", "failed", error=_error_text(exc))

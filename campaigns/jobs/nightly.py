@@ -102,29 +102,9 @@ def run_nightly(
         at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
         key = run_key(name, at)
         with try_lock(engine, f"nightly:{name}") as held:
-            if not held:
-                seen = holder_of(engine, key)
-                by = seen.says() if seen else "already being run by another process"
-                msg = f"{by}: the run of portfolio {name!r} is in progress; skipped"
-                log.warning(msg)
-                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
-                continue
-            seen = None if force else run_record(engine, key)
-            if seen is not None and seen.finished:
-                msg = (f"{seen.says()}: the run for {at.isoformat()} already finished; "
-                       "skipped (--force runs it again)")
-                log.info("%s: %s", name, msg)
-                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
-                continue
-            with Session(engine) as session:
-                pause = automation.pause_state(session).portfolio_pause(name)
-            if pause is not None:
-                msg = (f"automation is paused ({pause.where}) by {pause.paused_by}: "
-                       f"{pause.reason}; skipped")
-                log.warning("%s: %s", name, msg)
-                _audit(engine, key, "paused", {"portfolio": name, "reason": pause.reason,
-                                               "scope": pause.scope, "dry_run": dry})
-                report.portfolios.append(PortfolioOutcome(name, "skipped", msg))
+            skipped = _why_skipped(engine, name, key, at, held=held, force=force, dry=dry)
+            if skipped is not None:
+                report.portfolios.append(PortfolioOutcome(name, "skipped", skipped))
                 continue
             run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
                        applier, lookup, dry, now, report, synced, connector_factory,
@@ -133,6 +113,35 @@ def run_nightly(
     if not dry and any(p.status != "skipped" for p in report.portfolios):
         report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
+
+
+def _why_skipped(
+    engine: Engine, name: str, key: str, at: dt.datetime, *, held: bool, force: bool, dry: bool,
+) -> str | None:
+    """Why the portfolio's run for slot ``at`` is skipped (logged, and audited when paused):
+    another process holds it, it already finished, or automation is paused; None to run."""
+    if not held:
+        seen = holder_of(engine, key)
+        by = seen.says() if seen else "already being run by another process"
+        msg = f"{by}: the run of portfolio {name!r} is in progress; skipped"
+        log.warning(msg)
+        return msg
+    seen = None if force else run_record(engine, key)
+    if seen is not None and seen.finished:
+        msg = (f"{seen.says()}: the run for {at.isoformat()} already finished; "
+               "skipped (--force runs it again)")
+        log.info("%s: %s", name, msg)
+        return msg
+    with Session(engine) as session:
+        pause = automation.pause_state(session).portfolio_pause(name)
+    if pause is not None:
+        msg = (f"automation is paused ({pause.where}) by {pause.paused_by}: "
+               f"{pause.reason}; skipped")
+        log.warning("%s: %s", name, msg)
+        _audit(engine, key, "paused", {"portfolio": name, "reason": pause.reason,
+                                       "scope": pause.scope, "dry_run": dry})
+        return msg
+    return None
 
 
 def _lookup(settings: Settings, factory: ConnectorFactory | None) -> writeback.ConnectorLookup:

@@ -99,14 +99,38 @@ def propose(
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
-    lag_days = options.lag_days
     exploration = exploration or Exploration(method=options.exploration, seed=options.seed)
+    data, limits = _load_inputs(session, settings, portfolio, today=today, now=now,
+                                total_budget=total_budget, max_change=max_change)
+    loaded = time.perf_counter()
+    allocation, curves = _optimise(data, limits, objective, exploration, today,
+                                   options.lag_days, options.min_change, options.half_life_days)
+    solved = time.perf_counter()
+    proposed = _proposed_budgets(data, allocation, limits, options.min_change)
+    run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
+                      exploration, today, now)
+    shift_id = None if as_of_past else _record_shift(
+        session, settings, data, allocation, run, created_by, proposed, now).id
+    run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
+                   "total_s": time.perf_counter() - started}
+    result = build_result(run.id, shift_id, today, data, allocation, proposed,
+                          curve_summaries(curves[objective], data))
+    _store_outputs(session, run, result, data, allocation)
+    return result
+
+
+def _load_inputs(
+    session: Session, settings: Settings, portfolio: str, *, today: dt.date, now: dt.datetime,
+    total_budget: float | None, max_change: float,
+) -> tuple[PortfolioData, Any]:
+    """The portfolio's units, history, rates and day-start budgets, and the limits on them."""
+    options = settings.optimizer
     owner = get_portfolio(session, portfolio)
     data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
     if not data.units:
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
     check_cap_keys(session, data)
-    _check_history(session, data, today, lag_days)
+    _check_history(session, data, today, options.lag_days)
     load_rates(session, data, today)
     data = replace(data, base_budgets=day_start_budgets(session, data.units, now))
     # DESIGN.md: the default total is the sum of current budgets. Callers that budget to the
@@ -115,29 +139,19 @@ def propose(
         data, total_budget=total_budget, max_change=max_change,
         target_cpa=options.target_cpa, min_roas=options.min_roas,
     )
-    loaded = time.perf_counter()
-    min_change = options.min_change
-    half_life = options.half_life_days
-    allocation, curves = _optimise(data, limits, objective, exploration, today, lag_days,
-                                   min_change, half_life)
-    solved = time.perf_counter()
-    proposed = _proposed_budgets(data, allocation, limits, min_change)
-    run = _record_run(session, data, allocation, created_by, limits, lag_days, exploration,
-                      today, now)
-    shift_id = None
-    if not as_of_past:
-        shift_id = _record_shift(session, settings, data, allocation, run, created_by, proposed,
-                                 now).id
-    run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
-                   "total_s": time.perf_counter() - started}
-    result = build_result(run.id, shift_id, today, data, allocation, proposed,
-                          curve_summaries(curves[objective], data))
+    return data, limits
+
+
+def _store_outputs(
+    session: Session, run: OptimizationRun, result: ProposalResult, data: PortfolioData,
+    allocation: ProposedAllocation,
+) -> None:
+    """Keep the result (``optimize --json``'s object) on the run and log what it expects."""
     run.outputs = result.to_json()
     session.add(run)
     session.flush()
     log.info("run %s: %d units, expected %.1f conversions (baseline %.1f)", run.id,
              len(data.units), allocation.expected.conversions, allocation.baseline.conversions)
-    return result
 
 
 def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_days: int) -> None:

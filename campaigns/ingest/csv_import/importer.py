@@ -32,13 +32,15 @@ from campaigns.ingest.csv_import.cells import (
     CellParser,
     TooManyErrors,
 )
-from campaigns.ingest.csv_import.choose import format_names, import_formats, plan_export
+from campaigns.ingest.csv_import.choose import format_names as format_names  # the CLI lists them
+from campaigns.ingest.csv_import.choose import plan_export
 from campaigns.ingest.csv_import.columns import ColumnChecks
+from campaigns.ingest.csv_import.opening import header_is_ours, open_file
+from campaigns.ingest.csv_import.runs import record_rejection, record_success
 from campaigns.ingest.csv_import.writer import Writer, line_numbers
 from campaigns.ingest.metrics_store import refresh_account_days
 from campaigns.ingest.store import find_or_create_campaigns, set_names_and_budgets
-from campaigns.models import SyncRun
-from connectors.exports.reading import OUR_FORMAT, FormatError, Opened, open_export
+from connectors.exports.reading import OUR_FORMAT, Opened
 from connectors.exports.translate import Plan, is_summary_row, translate
 
 CHUNK = 20_000
@@ -71,23 +73,8 @@ def import_csv(
 ) -> ImportResult:
     """Import one file; raises :class:`ImportRejected` (and writes nothing) on any bad row."""
     path = Path(path)
-    if not path.exists():
-        raise ImportRejected(str(path), [f"{path}: no such file"])
-    formats = import_formats(settings)
-    if format not in formats and format not in ("auto", OUR_FORMAT):
-        raise ImportRejected(str(path), [f"{path}: unknown format {format!r} (one of "
-                                         f"{', '.join(format_names(settings))})"])
+    opened = open_file(path, format, settings)
     today = today or dt.datetime.now(dt.UTC).date()
-    try:
-        opened = open_export(path, format, formats, REQUIRED)
-    except FormatError as e:
-        where = f"line {e.line}: " if e.line else ""
-        raise ImportRejected(str(path), [f"{path}: {where}{e.message}"]) from e
-    except UnicodeDecodeError as e:
-        raise ImportRejected(str(path), [f"{path}: not UTF-8 or UTF-16 text ({e.reason})"]) from e
-    except OSError as e:
-        raise ImportRejected(str(path), [f"{path}: cannot be read: {e.strerror or e}"]) from e
-    reader = opened.reader
     parser = CellParser(str(path), decimal_comma=opened.delimiter == ";", today=today)
     result = ImportResult(str(path), format=OUR_FORMAT if opened.match is None
                           else opened.match.format.name)
@@ -98,35 +85,13 @@ def import_csv(
     gc.disable()
     try:
         with opened.handle, Session(engine, expire_on_commit=False) as session:
-            try:
-                plan = plan_export(opened, parser, account=account, currency=currency)
-                result.warnings.extend(plan.notes if plan else [])
-                _import_rows(session, opened, plan, parser, settings, result, on_rows)
-            except TooManyErrors:
-                pass
-            except UnicodeDecodeError:
-                parser.errors.append(f"{path}: line {reader.line_num + 1}: "
-                                     f"not {opened.encoding} text")
-            except csv.Error as e:
-                parser.errors.append(f"{path}: line {reader.line_num}: {e}")
-            if parser.errors:
-                session.rollback()
-                raise ImportRejected(str(path), parser.errors)
-            session.add(
-                SyncRun(
-                    source=f"csv:{path.name}",
-                    stream="csv",
-                    rows=result.rows,
-                    status="succeeded",
-                    window_start=result.first_date,
-                    window_end=result.last_date,
-                    started_at=started,
-                    finished_at=utcnow(),
-                )
-            )
+            _load_file(session, opened, parser, settings, result, on_rows,
+                       account=account, currency=currency)
+            record_success(session, path, result.rows, (result.first_date, result.last_date),
+                           started)
             session.commit()
     except ImportRejected as rejected:
-        _record_rejection(engine, path, rejected, started)
+        record_rejection(engine, path, rejected, started)
         raise
     finally:
         if collecting:
@@ -134,19 +99,33 @@ def import_csv(
     return result
 
 
-def _record_rejection(engine: Engine, path: Path, rejected: ImportRejected, started: Any) -> None:
-    with Session(engine) as session:
-        session.add(
-            SyncRun(
-                source=f"csv:{path.name}",
-                stream="csv",
-                status="failed",
-                started_at=started,
-                finished_at=utcnow(),
-                error=rejected.message[:4000],
-            )
-        )
-        session.commit()
+def _load_file(
+    session: Session,
+    opened: Opened,
+    parser: CellParser,
+    settings: Settings,
+    result: ImportResult,
+    on_rows: Callable[[int], None] | None,
+    *,
+    account: str | None,
+    currency: str | None,
+) -> None:
+    """Check and write every row; roll back and reject the file when any row is bad."""
+    reader = opened.reader
+    try:
+        plan = plan_export(opened, parser, account=account, currency=currency)
+        result.warnings.extend(plan.notes if plan else [])
+        _import_rows(session, opened, plan, parser, settings, result, on_rows)
+    except TooManyErrors:
+        pass
+    except UnicodeDecodeError:
+        parser.errors.append(f"{parser.path}: line {reader.line_num + 1}: "
+                             f"not {opened.encoding} text")
+    except csv.Error as e:
+        parser.errors.append(f"{parser.path}: line {reader.line_num}: {e}")
+    if parser.errors:
+        session.rollback()
+        raise ImportRejected(str(result.path), parser.errors)
 
 
 @dataclass
@@ -170,16 +149,8 @@ def _import_rows(
     if parser.errors:
         return
     header = [h.strip().lower() for h in opened.header]
-    if plan is None:
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            parser.fail(1, None, f"missing column(s): {', '.join(missing)} "
-                        f"(expected {','.join(REQUIRED)}[,daily_budget])")
-            return
-        dupes = sorted({h for h in header if header.count(h) > 1 and h in REQUIRED + OPTIONAL})
-        if dupes:
-            parser.fail(1, None, f"column(s) appear twice: {', '.join(dupes)}")
-            return
+    if plan is None and not header_is_ours(header, parser):
+        return
     with Writer(session.connection()) as writer:
         state = _ImportState(session, parser, settings, header, writer, plan)
         while True:
@@ -195,8 +166,12 @@ def _import_rows(
                 on_rows(n)
     if not parser.errors and result.rows == 0:
         parser.fail(header_line + 1, None, "the file has a header but no data rows")
-    if parser.errors:
-        return
+    if not parser.errors:
+        _finish_campaigns(session, state, result)
+
+
+def _finish_campaigns(session: Session, state: _ImportState, result: ImportResult) -> None:
+    """Give campaigns their newest name and budget, refresh account days, fill the result."""
     set_names_and_budgets(
         session, {cid: (v.name, v.budget) for cid, v in state.latest.items()}
     )
@@ -245,13 +220,7 @@ class _ImportState(ColumnChecks):
         """Check a block column by column; write it unless the file already has errors."""
         p = self.parser
         if set(map(len, rows)) != {self.width}:
-            keep = [i for i, cells in enumerate(rows) if len(cells) == self.width]
-            for line, cells in zip(lines, rows, strict=True):
-                if len(cells) != self.width and cells and not (
-                    len(cells) == 1 and not cells[0].strip()
-                ) and not (self.plan is not None and is_summary_row(cells)):
-                    p.fail(line, None, f"expected {self.width} fields, found {len(cells)}")
-            lines, rows = [lines[i] for i in keep], [rows[i] for i in keep]
+            rows, lines = self._full_width_rows(rows, lines)
         cols, lines = self._columns(rows, lines)
         if not lines:
             return 0
@@ -287,17 +256,36 @@ class _ImportState(ColumnChecks):
         if p.errors:
             return 0
         self._track_latest(cids, ordinals, names, campaign_ext, budgets)
+        self._widen_window(ordinals)
+        self._write([cids, account_ids, iso, spend, impressions, clicks, conversions, revenue,
+                     *social], budgets, with_social=bool(social))
+        return len(cids)
+
+    def _full_width_rows(
+        self, rows: list[list[str]], lines: Sequence[int]
+    ) -> tuple[list[list[str]], list[int]]:
+        """The rows with the header's width; others fail unless blank or an export's summary."""
+        keep = [i for i, cells in enumerate(rows) if len(cells) == self.width]
+        for line, cells in zip(lines, rows, strict=True):
+            if len(cells) != self.width and cells and not (
+                len(cells) == 1 and not cells[0].strip()
+            ) and not (self.plan is not None and is_summary_row(cells)):
+                self.parser.fail(line, None, f"expected {self.width} fields, found {len(cells)}")
+        return [rows[i] for i in keep], [lines[i] for i in keep]
+
+    def _widen_window(self, ordinals: list[int]) -> None:
+        """Stretch the imported date window to cover this block's days."""
         lo, hi = min(ordinals), max(ordinals)
         self.first_day = lo if self.first_day is None else min(self.first_day, lo)
         self.last_day = hi if self.last_day is None else max(self.last_day, hi)
-        columns: list[Any] = [cids, account_ids, iso, spend, impressions, clicks, conversions,
-                              revenue, *social]
+
+    def _write(self, columns: list[Any], budgets: list[Any] | None, *, with_social: bool) -> None:
+        """Hand the block's rows to the writer, with the budget column only when it has one."""
         with_budget = budgets is not None and any(b is not None for b in budgets)
         if with_budget:
             columns.append(budgets)
         self.writer.submit(list(zip(*columns, strict=True)), with_budget=with_budget,
-                           with_social=bool(social))
-        return len(cids)
+                           with_social=with_social)
 
     def _columns(
         self, rows: list[list[str]], lines: Sequence[int]
