@@ -1,6 +1,6 @@
 // The campaign page: daily series with the days still arriving, the fitted response curve
 // with its band and budgets, the recent days, and the audit trail of the budget.
-import { $, TOKEN_KEY, api, el, money, note, say, session, when } from "./core.js";
+import { $, api, el, money, note, signInPage, when } from "./core.js";
 import { curveChart, dataTable, seriesChart } from "./charts.js";
 import { VERBS } from "./shifts.js";
 
@@ -142,42 +142,7 @@ async function load() {
   else note($("#trail-message"), `Budget history: ${history.reason.message}`);
 }
 
-async function refresh() {
-  const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
-  $("#page").hidden = !signedIn;
-  $("#signout").hidden = !signedIn;
-  $("#signin-fields").hidden = signedIn;
-  $("#who").textContent = "";
-  delete document.body.dataset.ready;
-  if (!signedIn) return;
-  try {
-    session.me = await api("/me");
-  } catch (error) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    session.me = null;
-    say(`Sign-in failed: ${error.message}`);
-    return refresh();
-  }
-  $("#who").textContent = `Signed in as ${session.me.name} (${session.me.role})`;
-  await load();
-  document.body.dataset.ready = "1";
-}
-
-$("#signin-form").onsubmit = (event) => {
-  event.preventDefault();
-  const token = $("#token").value.trim();
-  if (!token) return say("Paste an API token first.");
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $("#token").value = "";
-  say("");
-  return refresh();
-};
-$("#signout").onclick = () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  session.me = null;
-  say("");
-  return refresh();
-};
+const refresh = signInPage("#page", load);
 $("#curve-metric").onchange = () => state.curve && drawCurves(state.curve);
 // Charts are drawn at their box's width (legible text on a phone): redraw when it changes.
 // A ResizeObserver runs before the next paint, so no frame shows a chart at the old width.

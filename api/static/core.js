@@ -72,3 +72,46 @@ export function matches(row, f = filters()) {
   if (f.account && row.account !== f.account) return false;
   return !f.search || row.names.some((n) => (n || "").toLowerCase().includes(f.search));
 }
+
+// Sign-in, the same on every page: the token lives in this tab's sessionStorage; `page` is the
+// element shown once signed in, `load` fills it after /me named the caller. Returns the
+// refresh function (call it to load again, e.g. when the portfolio changes).
+export function signInPage(page, load) {
+  async function refresh() {
+    const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
+    $(page).hidden = !signedIn;
+    $("#signout").hidden = !signedIn;
+    $("#signin-fields").hidden = signedIn;
+    $("#who").textContent = "";
+    delete document.body.dataset.ready;
+    if (!signedIn) return;
+    try {
+      session.me = await api("/me");
+    } catch (error) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      session.me = null;
+      say(`Sign-in failed: ${error.message}`);
+      return refresh();
+    }
+    $("#who").textContent = `Signed in as ${session.me.name} (${session.me.role})`;
+    document.body.dataset.role = session.me.role;
+    await load();
+    document.body.dataset.ready = "1";
+  }
+  $("#signin-form").onsubmit = (event) => {
+    event.preventDefault();
+    const token = $("#token").value.trim();
+    if (!token) return say("Paste an API token first.");
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $("#token").value = "";
+    say("");
+    return refresh();
+  };
+  $("#signout").onclick = () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    session.me = null;
+    say("");
+    return refresh();
+  };
+  return refresh;
+}

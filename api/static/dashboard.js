@@ -1,5 +1,5 @@
 // The approvers' dashboard: the JSON API with the token kept in sessionStorage (gone with the tab).
-import { $, $$, TOKEN_KEY, api, can, el, matches, money, note, portfolio, say, session, when }
+import { $, $$, api, can, el, matches, money, note, portfolio, say, signInPage, when }
   from "./core.js";
 import { filterShifts, loadHistory, loadShifts } from "./shifts.js";
 
@@ -129,47 +129,15 @@ $("#pause-portfolio").onclick = () =>
   control("pause", { scope: "portfolio", scope_key: $("#portfolio").value || "default" });
 
 // -- sign in ----------------------------------------------------------------------------------
-async function refresh() {
-  const signedIn = Boolean(sessionStorage.getItem(TOKEN_KEY));
-  $("#board").hidden = !signedIn;
-  $("#signout").hidden = !signedIn;
-  $("#signin-fields").hidden = signedIn;
-  $("#who").textContent = "";
-  delete document.body.dataset.ready;
-  if (!signedIn) return;
-  try {
-    session.me = await api("/me");
-  } catch (error) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    session.me = null;
-    say(`Sign-in failed: ${error.message}`);
-    return refresh();
-  }
-  $("#who").textContent = `Signed in as ${session.me.name} (${session.me.role})`;
-  document.body.dataset.role = session.me.role;
+async function loadBoard() {
   const results = await Promise.allSettled([loadFilters(), loadShifts(), loadHistory(),
     loadPacing(), loadAlerts(), loadAutomation()]);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) say(failed.reason.message);
   applyFilters();
-  document.body.dataset.ready = "1";
 }
 
-$("#signin-form").onsubmit = (event) => {
-  event.preventDefault();
-  const token = $("#token").value.trim();
-  if (!token) return say("Paste an API token first.");
-  sessionStorage.setItem(TOKEN_KEY, token);
-  $("#token").value = "";
-  say("");
-  return refresh();
-};
-$("#signout").onclick = () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  session.me = null;
-  say("");
-  return refresh();
-};
+const refresh = signInPage("#board", loadBoard);
 $("#portfolio").onchange = () => refresh();
 $("#filters").oninput = () => applyFilters();
 $("#filters").onchange = () => applyFilters();
