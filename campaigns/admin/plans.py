@@ -17,7 +17,7 @@ from campaigns.models import BudgetPlan
 from campaigns.scopes import validate_scope
 
 
-def snapshot(plan: BudgetPlan) -> dict[str, object]:
+def _snapshot(plan: BudgetPlan) -> dict[str, object]:
     return {"month": plan.month, "scope": plan.scope, "scope_key": plan.scope_key,
             "currency": plan.currency, "planned_spend": plan.planned_spend,
             "hard": plan.hard, "version": plan.version}
@@ -71,7 +71,7 @@ def create_plan(
     session.add(plan)
     session.flush()
     audit.record(session, actor=actor, action="plan.create", entity_type="plan",
-                 entity_id=plan.id, after=snapshot(plan))
+                 entity_id=plan.id, after=_snapshot(plan))
     return plan
 
 
@@ -79,13 +79,13 @@ def update_plan(
     session: Session, plan_id: int, *, planned_spend: Decimal, version: int, actor: str,
     hard: bool | None = None,
 ) -> BudgetPlan:
-    before = snapshot(get_plan(session, plan_id))
+    before = _snapshot(get_plan(session, plan_id))
     values = {"planned_spend": planned_spend, "updated_at": utcnow()}
     if hard is not None:
         values["hard"] = hard
     plan = versioned_update(session, BudgetPlan, plan_id, version, values, what="plan")
     audit.record(session, actor=actor, action="plan.update", entity_type="plan",
-                 entity_id=plan_id, before=before, after=snapshot(plan))
+                 entity_id=plan_id, before=before, after=_snapshot(plan))
     return plan
 
 
@@ -94,6 +94,6 @@ def delete_plan(session: Session, plan_id: int, *, version: int | None, actor: s
     if version is not None and version != plan.version:
         raise ConflictError(f"plan {plan_id} is at version {plan.version}, not {version}")
     audit.record(session, actor=actor, action="plan.delete", entity_type="plan",
-                 entity_id=plan_id, before=snapshot(plan))
+                 entity_id=plan_id, before=_snapshot(plan))
     session.delete(plan)
     session.flush()

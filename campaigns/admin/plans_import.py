@@ -22,12 +22,10 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from campaigns import audit
-from campaigns.admin.plans import snapshot
-from campaigns.columns import utcnow
+from campaigns.admin.plans import create_plan, update_plan
 from campaigns.errors import BudgetPilotError, ImportRejected
 from campaigns.lookup import get_portfolio
-from campaigns.models import BudgetPlan
+from campaigns.models import BudgetPlan, Portfolio
 from campaigns.scopes import SCOPES, validate_scope
 from connectors.currencies import decimals
 from connectors.exports.numbers import clean_number
@@ -169,39 +167,30 @@ def import_plans(
         raise ImportRejected(source, ["the file has no plan rows"])
     result = PlansImported()
     for row, key in checked:
-        _write(session, p.id, currency, row, key, actor, result)
+        _write(session, p, row, key, actor, result)
     session.flush()
     return result
 
 
-def _write(session: Session, portfolio_id: int, currency: str, row: PlanRow, key: str,
-           actor: str, result: PlansImported) -> None:
+def _write(session: Session, portfolio: Portfolio, row: PlanRow, key: str, actor: str,
+           result: PlansImported) -> None:
+    """One row through the same create and update the API uses (audited alike); a row that
+    matches its plan is left alone."""
     plan = session.scalars(select(BudgetPlan).where(
-        col(BudgetPlan.portfolio_id) == portfolio_id, col(BudgetPlan.month) == row.month,
+        col(BudgetPlan.portfolio_id) == portfolio.id, col(BudgetPlan.month) == row.month,
         col(BudgetPlan.scope) == row.scope, col(BudgetPlan.scope_key) == key,
     )).first()
     if plan is None:
-        plan = BudgetPlan(portfolio_id=portfolio_id, month=row.month, scope=row.scope,
-                          scope_key=key, currency=currency, planned_spend=row.planned_spend,
-                          hard=bool(row.hard))
-        session.add(plan)
-        session.flush()
-        audit.record(session, actor=actor, action="plan.create", entity_type="plan",
-                     entity_id=plan.id, after=snapshot(plan))
+        plan = create_plan(session, portfolio=portfolio.name, month=row.month, scope=row.scope,
+                           scope_key=key, planned_spend=row.planned_spend, currency=None,
+                           actor=actor, hard=bool(row.hard))
         result.created += 1
+    elif Decimal(plan.planned_spend) == row.planned_spend and row.hard in (None, plan.hard):
+        result.unchanged += 1
     else:
-        hard = plan.hard if row.hard is None else row.hard
-        if Decimal(plan.planned_spend) == row.planned_spend and plan.hard == hard:
-            result.unchanged += 1
-        else:
-            before = snapshot(plan)
-            plan.planned_spend, plan.hard = row.planned_spend, hard
-            plan.version += 1
-            plan.updated_at = utcnow()
-            session.add(plan)
-            session.flush()
-            audit.record(session, actor=actor, action="plan.update", entity_type="plan",
-                         entity_id=plan.id, before=before, after=snapshot(plan))
-            result.updated += 1
+        assert plan.id is not None
+        plan = update_plan(session, plan.id, planned_spend=row.planned_spend,
+                           version=plan.version, actor=actor, hard=row.hard)
+        result.updated += 1
     assert plan.id is not None
     result.plan_ids.append(plan.id)
