@@ -7,6 +7,8 @@ at all" and "how many decimals does ISO give it".
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 # code -> ISO 4217 minor unit exponent (active codes, plus the common precious-metal-free set).
 ISO_4217: dict[str, int] = {
     "AED": 2, "AFN": 2, "ALL": 2, "AMD": 2, "ANG": 2, "AOA": 2, "ARS": 2, "AUD": 2, "AWG": 2,
@@ -36,3 +38,8 @@ def is_currency(code: str) -> bool:
 
 def decimals(code: str) -> int:
     return ISO_4217[code]
+
+
+def minor_unit(code: str) -> Decimal:
+    """The currency's smallest amount: 0.01 EUR, 1 JPY, 0.001 KWD."""
+    return Decimal(1).scaleb(-decimals(code))

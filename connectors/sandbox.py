@@ -30,7 +30,7 @@ from connectors.base import (
     ConnectorError,
     MetricRecord,
 )
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 from connectors.sandbox_options import SandboxOptions
 from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states
 from connectors.sandbox_simulation import SandboxSimulation
@@ -124,7 +124,7 @@ class SandboxConnector(SandboxSimulation):
         return [c for c in self.campaigns if c.account.external_id == account.external_id]
 
     def _money(self, value: float, currency: str) -> Decimal:
-        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals(currency)))
+        return Decimal(repr(value)).quantize(minor_unit(currency))
 
     def list_campaigns(self, account_external_id: str) -> list[CampaignRecord]:
         account = self._account(account_external_id)
@@ -224,7 +224,7 @@ class SandboxConnector(SandboxSimulation):
             raise ConnectorError(
                 f"sandbox: budget must be positive, got {daily_budget}", kind="invalid"
             )
-        amount = daily_budget.quantize(Decimal(1).scaleb(-decimals(currency)), ROUND_HALF_UP)
+        amount = daily_budget.quantize(minor_unit(currency), ROUND_HALF_UP)
         if dry_run:  # what the platform would hold, as a validate-only call answers
             return BudgetResult(target, daily_budget, amount, changed=False, dry_run=True)
         current = self.read_budget(target)

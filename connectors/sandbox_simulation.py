@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from connectors.base import FxRecord, MetricRecord
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 from connectors.sandbox_random import seeded_rng, text_key
 from connectors.sandbox_state import SandboxBudgetStore
 from connectors.sandbox_world import (
@@ -115,7 +115,7 @@ class SandboxSimulation(SandboxBudgetStore):
         revenue = float(order_values[:reported].sum())
         impressions = int(spend / max(c.account.fx_to_eur, 1e-9) * rng.uniform(80, 160))
         clicks = int(impressions * rng.uniform(0.008, 0.03))
-        q = Decimal(1).scaleb(-decimals(c.account.currency))
+        q = minor_unit(c.account.currency)
         return MetricRecord(
             campaign_external_id=c.external_id,
             date=day,

@@ -21,7 +21,7 @@ from campaigns.admin.plans_import import import_plans
 from campaigns.db import session_scope
 from campaigns.errors import ImportRejected
 from campaigns.lookup import Page
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 
 plans_app = typer.Typer(help="Monthly spend plans: import a CSV file, list them.",
                         no_args_is_help=True)
@@ -41,7 +41,7 @@ def _who(name: str | None) -> str:
 
 def _amount(value: Decimal, currency: str) -> Decimal:
     """As the currency writes it: 7500.00 EUR, 900000 JPY (stored with six decimals)."""
-    return Decimal(value).quantize(Decimal(1).scaleb(-decimals(currency)))
+    return Decimal(value).quantize(minor_unit(currency))
 
 
 @plans_app.command("import")

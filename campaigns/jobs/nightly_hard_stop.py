@@ -23,6 +23,7 @@ from campaigns.optimization import hard_stop
 from campaigns.policy import ServiceConfig
 from campaigns.scopes import account_key
 from campaigns.shifts import lifecycle as shifts
+from connectors.currencies import minor_unit
 
 NIGHTLY = Principal(name="nightly", role=Role.service)
 
@@ -74,7 +75,7 @@ class HardStopStep:
                     continue
                 # A platform refuses a zero budget: the smallest amount is as close to a stop
                 # as a budget gets (the alert asks a person to pause what must not spend).
-                lowered[unit_id] = max(budget, hard_stop.smallest(unit.account.currency))
+                lowered[unit_id] = max(budget, minor_unit(unit.account.currency))
             held = sorted(set(in_scope) & paused)
             action = (f"{len(lowered)} budgets lowered to land on it"
                       + (f"; accounts {', '.join(held)} are paused and were left alone"

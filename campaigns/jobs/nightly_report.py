@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from campaigns.models import AdAccount, Campaign, ShiftItem
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Change:
             where += f" ({self.level} budget {self.target})"
         shift = f" [shift {self.shift_id}]" if self.shift_id is not None else ""
         error = f": {self.error}" if self.error else ""
-        step = Decimal(1).scaleb(-decimals(self.currency))
+        step = minor_unit(self.currency)
         old, new = self.old.quantize(step), self.new.quantize(step)
         return f"  {self.outcome}: {where}: {old} → {new} {self.currency}{shift}{error}"
 

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 
 from connectors.base import BudgetTarget
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
 from optimizer import Exploration, Limits, fit_curves, optimize_budgets
@@ -124,7 +124,7 @@ def _noon(day: dt.date) -> dt.datetime:
 
 
 def _apply(sandbox: SandboxConnector, unit: SandboxUnit, amount: float) -> None:
-    step = Decimal(1).scaleb(-decimals(unit.target.currency))
+    step = minor_unit(unit.target.currency)
     budget = Decimal(repr(amount)).quantize(step, ROUND_HALF_UP)
     if budget > 0:
         sandbox.apply_budget(unit.target, budget)

@@ -35,16 +35,11 @@ from campaigns.models import (
 from campaigns.optimization.inputs import Unit, load_portfolio_data
 from campaigns.reports.spend import AccountInfo, account_daily_local, to_reporting
 from campaigns.scopes import account_key, campaign_key
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 from optimizer.pacing import month_bounds
 
 ZERO = Decimal(0)
 ACTOR = "hard_stop"  # the proposer of a lowering; the nightly job approves it
-
-
-def smallest(currency: str) -> Decimal:
-    """The currency's smallest amount (0.01 EUR, 1 JPY)."""
-    return Decimal(1).scaleb(-decimals(currency))
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ def land_on_cap(spent: Decimal, cap: Decimal, units: Sequence[Committed]) -> dic
         scale = room / rest
         out = {}
         for u in units:
-            new = (u.budget * scale).quantize(smallest(u.currency), rounding=ROUND_FLOOR)
+            new = (u.budget * scale).quantize(minor_unit(u.currency), rounding=ROUND_FLOOR)
             if new < u.budget:
                 out[u.unit_id] = new
         return out

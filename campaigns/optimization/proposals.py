@@ -46,7 +46,7 @@ from campaigns.optimization.result import (
 )
 from campaigns.optimization.rounding import settle_budgets
 from campaigns.policy import service_config
-from connectors.currencies import decimals
+from connectors.currencies import minor_unit
 from optimizer import (
     Exploration,
     InfeasibleError,
@@ -260,14 +260,13 @@ def _proposed_budgets(
     try:
         return settle_budgets(
             allocation, [u.current_budget for u in data.units], [u.rate for u in data.units],
-            [_step(u.account.currency) for u in data.units], total=total, min_change=min_change,
+            [minor_unit(u.account.currency) for u in data.units], total=total,
+            min_change=min_change,
         )
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
 
 
-def _step(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-decimals(currency))
 
 
 def _record_shift(

@@ -18,7 +18,8 @@ from campaigns.admin.automation import AutomationSettings, pause_state
 from campaigns.columns import utcnow
 from campaigns.jobs.nightly import run_nightly
 from campaigns.models import Alert, BudgetPlan, BudgetShift, ShiftItem
-from campaigns.optimization.hard_stop import Committed, check, land_on_cap, smallest
+from campaigns.optimization.hard_stop import Committed, check, land_on_cap
+from connectors.currencies import minor_unit as smallest
 from tests.api.factories import (
     add_fx,
     add_metrics,
