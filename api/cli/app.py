@@ -13,6 +13,7 @@ Exit codes scripts can rely on:
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from collections.abc import Callable
@@ -106,6 +107,17 @@ def load(config: Path | None) -> Settings:
     settings = load_settings(config)
     remember_settings_secrets(settings)
     return settings
+
+
+def actor_name(name: str | None, fallback: str) -> str:
+    """Who acts, for the audit log: the name given (``--as``, ``--by``), else the OS user,
+    else ``fallback``."""
+    if not name:
+        try:
+            name = getpass.getuser()
+        except (OSError, KeyError):  # no login name in this environment (a container)
+            name = fallback
+    return name.strip()[:100] or fallback
 
 
 def engine_for(settings: Settings, *, upgrade: bool = True) -> Engine:

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.app import EXIT_OK, EXIT_PARTIAL, ConfigOption, app, engine_for, handles_errors, load
+from api.cli.app import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigOption,
+    actor_name,
+    app,
+    engine_for,
+    handles_errors,
+    load,
+)
 
 
 @app.command("nightly")
@@ -66,12 +75,6 @@ Actor = Annotated[str | None, typer.Option(
     "--by", help="Who (for the audit log). Default: $USER.")]
 
 
-def _actor(by: str | None) -> str:
-    import getpass
-
-    return (by or getpass.getuser() or "cli").strip()[:100]
-
-
 def _print_state(session: Any) -> None:
     from campaigns.admin.automation import pause_state
 
@@ -96,7 +99,7 @@ def automation_pause(reason: Reason, portfolio: PortfolioScope = None,
 
     engine = engine_for(load(config))
     with Session(engine) as session:
-        done = pause(session, actor=_actor(by), reason=reason, portfolio=portfolio,
+        done = pause(session, actor=actor_name(by, "cli"), reason=reason, portfolio=portfolio,
                      account=account)
         session.commit()
         typer.echo(f"paused {done.where}")
@@ -115,7 +118,7 @@ def automation_resume(reason: Reason, portfolio: PortfolioScope = None,
 
     engine = engine_for(load(config))
     with Session(engine) as session:
-        lifted = resume(session, actor=_actor(by), reason=reason, portfolio=portfolio,
+        lifted = resume(session, actor=actor_name(by, "cli"), reason=reason, portfolio=portfolio,
                         account=account)
         session.commit()
         if lifted is None:

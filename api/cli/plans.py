@@ -7,7 +7,6 @@ column) and either all of the file's plans are created or updated, or none is (e
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.app import EXIT_USAGE, ConfigOption, app, engine_for, handles_errors, load
+from api.cli.app import EXIT_USAGE, ConfigOption, actor_name, app, engine_for, handles_errors, load
 from campaigns.admin import plans
 from campaigns.admin.plans_import import import_plans
 from campaigns.db import session_scope
@@ -28,15 +27,6 @@ plans_app = typer.Typer(help="Monthly spend plans: import a CSV file, list them.
 app.add_typer(plans_app, name="plans")
 
 PortfolioOption = Annotated[str, typer.Option(help="The portfolio the plans are for.")]
-
-
-def _who(name: str | None) -> str:
-    if name:
-        return name.strip()[:100] or "finance"
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in this environment (a container)
-        return "finance"
 
 
 def _amount(value: Decimal, currency: str) -> Decimal:
@@ -64,7 +54,7 @@ def import_command(
         raise ImportRejected(str(path), [f"cannot read the file: {e}"]) from None
     engine = engine_for(settings)
     with session_scope(engine) as session:
-        result = import_plans(session, text, portfolio=portfolio, actor=_who(as_),
+        result = import_plans(session, text, portfolio=portfolio, actor=actor_name(as_, "finance"),
                               source=str(path))
         if dry_run:
             session.rollback()

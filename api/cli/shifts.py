@@ -10,7 +10,6 @@ does not approve its own large shift, and every change is in the audit log.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from api.cli.app import (
     EXIT_REJECTED,
     EXIT_USAGE,
     ConfigOption,
+    actor_name,
     app,
     engine_for,
     handles_errors,
@@ -87,12 +87,7 @@ def refuses(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def operator(name: str | None) -> Principal:
-    if not name:
-        try:
-            name = getpass.getuser()
-        except (OSError, KeyError):  # no login name in this environment (a container)
-            name = "operator"
-    return Principal(name=name.strip()[:100] or "operator", role=Role.manager)
+    return Principal(name=actor_name(name, "operator"), role=Role.manager)
 
 
 @contextmanager
