@@ -89,8 +89,12 @@ class QueueSettings(Section):
     wait_timeout: int = Field(
         6 * 3600, ge=1, description="seconds `budgetpilot sync` waits for the workers"
     )
+    limits_url: str | None = Field(
+        None, description="a Redis holding the platforms' rate limits for every worker; "
+        "default: the Redis broker or result backend, else each process its own"
+    )
 
-    @field_validator("broker_url", "result_backend")
+    @field_validator("broker_url", "result_backend", "limits_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and "://" not in v:
@@ -104,6 +108,16 @@ class QueueSettings(Section):
         if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return "rpc://" if self.broker_url else None
+
+    @property
+    def rate_limits_url(self) -> str | None:
+        """Where the platforms' rate limits are shared: a Redis, or None (this process)."""
+        if self.limits_url:
+            return self.limits_url
+        if not self.broker_url:
+            return None  # in-process: one process, its own memory
+        return next((u for u in (self.broker_url, self.backend_url)
+                     if u and u.startswith(("redis://", "rediss://"))), None)
 
 
 class SourceSettings(registry.SourceSettings):

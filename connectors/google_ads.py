@@ -16,6 +16,7 @@ per-campaign change to it is refused rather than silently moving the other campa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,8 @@ from connectors.base import AccountRecord
 from connectors.google_ads_budgets import GoogleAdsBudgets
 from connectors.google_ads_options import DEFAULT_TOKEN_URI, GoogleAdsOptions
 from connectors.google_ads_queries import GoogleAdsQueries
-from connectors.google_ads_stream import API_VERSION, customer_id
+from connectors.google_ads_stream import API_VERSION, CUSTOMER, TOKEN, customer_id
+from connectors.rate_limits import PlatformLimits, rule
 from connectors.retry import RetryPolicy
 from connectors.settings import secret
 
@@ -53,8 +55,18 @@ class GoogleAdsConnector(GoogleAdsQueries, GoogleAdsBudgets):
         min_daily_budget: Decimal | None = None,
         billable_units: dict[str, int] | None = None,
         client_factory: Callable[..., GoogleAdsClient] = GoogleAdsClient,
+        limits: PlatformLimits | None = None,
+        rate_limit_developer_token: str | None = None,
+        rate_limit_customer: str | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
+        # Google's limits are per developer token and per customer: shared by every worker.
+        self.limits = limits or PlatformLimits()
+        self.token_key = hashlib.sha256(developer_token.encode()).hexdigest()[:16]
+        self.rate_rules = {
+            TOKEN: rule(rate_limit_developer_token, "rate_limit_developer_token"),
+            CUSTOMER: rule(rate_limit_customer, "rate_limit_customer"),
+        }
         credentials = Credentials(
             None,
             refresh_token=refresh_token,
@@ -86,7 +98,8 @@ class GoogleAdsConnector(GoogleAdsQueries, GoogleAdsBudgets):
 
     @classmethod
     def from_options(
-        cls, name: str, options: GoogleAdsOptions | dict[str, Any]
+        cls, name: str, options: GoogleAdsOptions | dict[str, Any],
+        limits: PlatformLimits | None = None,
     ) -> GoogleAdsConnector:
         o = GoogleAdsOptions.model_validate(options)
         what = f"source {name}"
@@ -103,4 +116,7 @@ class GoogleAdsConnector(GoogleAdsQueries, GoogleAdsBudgets):
             include_removed=o.include_removed,
             min_daily_budget=o.min_daily_budget,
             billable_units=o.billable_units,
+            limits=limits,
+            rate_limit_developer_token=o.rate_limit_developer_token,
+            rate_limit_customer=o.rate_limit_customer,
         )

@@ -175,8 +175,13 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
             request.operations.append(operation)
         request.partial_failure = True
         request.validate_only = validate_only
+        self._turn(cid, f"Google Ads customer {cid} budget write")
         self.calls += 1
-        return service.mutate_campaign_budgets(request=request, timeout=self.policy.timeout)
+        try:
+            return service.mutate_campaign_budgets(request=request, timeout=self.policy.timeout)
+        except Exception as exc:  # noted for every worker; classified by the caller
+            self._note(exc, cid)
+            raise
 
 
 def partial_failures(response: Any) -> list[tuple[int, str, str]]:

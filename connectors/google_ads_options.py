@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from connectors.settings import Identifier, RetryOptions
+from connectors.settings import Identifier, Rate, RetryOptions
 
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
@@ -25,6 +25,10 @@ class GoogleAdsOptions(RetryOptions):
     token_uri: str = DEFAULT_TOKEN_URI
     include_removed: bool = True
     min_daily_budget: Decimal | None = Field(None, ge=0)
+    rate_limit_developer_token: Rate | None = Field(
+        None, description='calls per window for the developer token, shared by every worker')
+    rate_limit_customer: Rate | None = Field(
+        None, description="calls per window per customer, shared by every worker")
     billable_units: dict[str, int] | None = Field(
         None, description="currency -> Google's billable unit in micros, where it differs"
     )

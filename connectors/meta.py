@@ -28,7 +28,9 @@ from connectors.meta_actions import check_action_types
 from connectors.meta_budgets import MetaBudgets
 from connectors.meta_graph import act_id, reject_non_json_errors
 from connectors.meta_insights import MetaInsights
+from connectors.meta_limits import ACCOUNT, APP, MetaLimitsAdapter, app_key
 from connectors.meta_options import DEFAULT_API_VERSION, DEFAULT_BASE_URL, MetaOptions
+from connectors.rate_limits import PlatformLimits, rule
 from connectors.retry import RetryPolicy
 from connectors.settings import SettingsError, secret
 
@@ -60,6 +62,9 @@ class MetaConnector(MetaInsights, MetaBudgets):
         currency_offsets: dict[str, int] | None = None,
         app_secret: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        limits: PlatformLimits | None = None,
+        rate_limit_app: str | None = None,
+        rate_limit_account: str | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
         session = FacebookSession(
@@ -67,6 +72,14 @@ class MetaConnector(MetaInsights, MetaBudgets):
         )
         session.GRAPH = base_url.rstrip("/")  # per-instance: the class default stays untouched
         session.requests.hooks["response"].extend([self._count, reject_non_json_errors])
+        # Every request waits its turn under the app's and the account's shared limits.
+        self.limits_adapter = MetaLimitsAdapter(
+            limits or PlatformLimits(), app_key(app_secret, access_token),
+            rules={APP: rule(rate_limit_app, "rate_limit_app"),
+                   ACCOUNT: rule(rate_limit_account, "rate_limit_account")},
+            policy=self.policy, threshold=usage_threshold)
+        for prefix in ("https://", "http://"):
+            session.requests.mount(prefix, self.limits_adapter)
         self.api = FacebookAdsApi(session, api_version=api_version)
         self.account_ids = [act_id(a) for a in account_ids] if account_ids else None
         self.conversion_action_types = list(conversion_action_types)
@@ -97,7 +110,9 @@ class MetaConnector(MetaInsights, MetaBudgets):
         return cls.from_options(source.name, source.options)
 
     @classmethod
-    def from_options(cls, name: str, options: MetaOptions | dict[str, Any]) -> MetaConnector:
+    def from_options(
+        cls, name: str, options: MetaOptions | dict[str, Any], limits: PlatformLimits | None = None
+    ) -> MetaConnector:
         o = MetaOptions.model_validate(options)
         app_secret = secret(o.app_secret_env, "Meta app secret") if o.app_secret_env else None
         return cls(
@@ -119,4 +134,7 @@ class MetaConnector(MetaInsights, MetaBudgets):
             max_budget_edits_per_hour=o.max_budget_edits_per_hour,
             currency_offsets=o.currency_offsets,
             app_secret=app_secret,
+            limits=limits,
+            rate_limit_app=o.rate_limit_app,
+            rate_limit_account=o.rate_limit_account,
         )

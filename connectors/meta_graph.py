@@ -1,4 +1,4 @@
-"""The Graph API plumbing of the Meta connector: requests, retries, pacing and paging.
+"""The Graph API plumbing of the Meta connector: requests, retries and paging.
 
 No SDK globals: each connector builds its own ``FacebookSession`` and ``FacebookAdsApi`` and
 passes ``api=`` to every object, so two sources with different tokens never mix. Listing uses
@@ -8,7 +8,6 @@ building one SDK object per row costs more than the request.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import requests
 from facebook_business.api import Cursor, FacebookAdsApi
 
-from connectors.errors import classify_meta, meta_usage_wait
+from connectors.errors import classify_meta
 from connectors.retry import RetryPolicy, call_with_retry
 
 # One logger for the whole connector: its messages keep the name they have always carried.
@@ -26,27 +25,6 @@ log = logging.getLogger("connectors.meta")
 def act_id(account_id: str) -> str:
     account_id = str(account_id).strip()
     return account_id if account_id.startswith("act_") else f"act_{account_id}"
-
-
-def _usage_pct(headers: Any) -> float:
-    """Highest utilisation (0-100) announced by Meta's usage headers on any response."""
-    if not headers:
-        return 0.0
-    pcts: list[float] = []
-    for name in ("x-app-usage", "x-ad-account-usage", "x-business-use-case-usage"):
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        entries = [e for v in data.values() for e in v] if "business" in name else [data]
-        for entry in entries:
-            for key in ("call_count", "total_cputime", "total_time", "acc_id_util_pct"):
-                if isinstance(entry.get(key), int | float):
-                    pcts.append(float(entry[key]))
-    return max(pcts, default=0.0)
 
 
 def reject_non_json_errors(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -70,11 +48,10 @@ class _RawRows:
 
 
 class MetaGraph:
-    """Requests to the Graph API, retried, paced by Meta's usage headers and paged."""
+    """Requests to the Graph API, retried and paged; paced by :mod:`connectors.meta_limits`."""
 
     api: FacebookAdsApi
     policy: RetryPolicy
-    usage_threshold: float
     calls: int  # requests sent, retries included (for the benchmark and logs)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -82,15 +59,6 @@ class MetaGraph:
 
     def _retry(self, fn: Callable[[], Any], what: str) -> Any:
         return call_with_retry(fn, classify=classify_meta, policy=self.policy, what=what)
-
-    def _pace(self, headers: Any) -> None:
-        """Slow down before Meta throttles us: the usage headers say how close we are."""
-        pct = _usage_pct(headers)
-        if pct >= self.usage_threshold:
-            wait = meta_usage_wait(headers) or self.policy.base_delay * 10
-            wait = min(wait, self.policy.max_delay)
-            log.warning("Meta usage at %.0f%%: pausing %.1fs before the next call", pct, wait)
-            self.policy.sleep(wait)
 
     def _iterate(
         self, node: str, edge: str, cls: type, fields: list[str], params: dict[str, Any], what: str
@@ -111,7 +79,6 @@ class MetaGraph:
             object_parser=_RawRows(),
         )
         done = object()
-        seen_headers: Any = None
 
         def step() -> Any:
             try:
@@ -123,15 +90,10 @@ class MetaGraph:
             item = self._retry(step, what)
             if item is done:
                 return
-            headers = cursor.headers()
-            if headers is not seen_headers:  # a page was just loaded
-                seen_headers = headers
-                self._pace(headers)
             yield item
 
     def _call(self, method: str, path: tuple[str, ...], params: dict[str, Any], what: str) -> Any:
         response = self._retry(lambda: self.api.call(method, path, params=params), what)
-        self._pace(response.headers())
         return response.json()
 
     def _pages(self, path: tuple[str, ...], params: dict[str, Any], what: str) -> Iterator[dict]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import Field, field_validator
 
 from connectors.meta_actions import check_action_types
-from connectors.settings import Identifier, RetryOptions
+from connectors.settings import Identifier, Rate, RetryOptions
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v26.0"
@@ -27,6 +27,10 @@ class MetaOptions(RetryOptions):
     attribution_windows: list[str] | None = None
     page_size: int = Field(500, ge=1, le=5000)
     usage_threshold_pct: float = Field(90, ge=0, le=100)
+    rate_limit_app: Rate | None = Field(
+        None, description='calls per window for the app, shared by every worker ("200/minute")')
+    rate_limit_account: Rate | None = Field(
+        None, description="calls per window per ad account, shared by every worker")
     insights_async: bool = True
     insights_chunk_days: int = Field(31, ge=1)
     report_poll_seconds: float = Field(5, ge=0)

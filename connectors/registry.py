@@ -19,6 +19,7 @@ from pydantic import (
 from connectors.base import Connector
 from connectors.google_ads_options import GoogleAdsOptions
 from connectors.meta_options import MetaOptions
+from connectors.rate_limits import PlatformLimits
 from connectors.sandbox_options import SandboxOptions
 from connectors.settings import ConnectorOptions, SettingsError
 
@@ -26,25 +27,27 @@ from connectors.settings import ConnectorOptions, SettingsError
 @dataclass(frozen=True)
 class ConnectorKind:
     options: type[ConnectorOptions]
-    factory: Callable[[str, Any], Connector]  # (source name, its options) -> the connector
+    # (source name, its options, the shared rate limits) -> the connector
+    factory: Callable[[str, Any, PlatformLimits | None], Connector]
 
 
-def _sandbox(name: str, options: SandboxOptions) -> Connector:
+def _sandbox(name: str, options: SandboxOptions, limits: PlatformLimits | None) -> Connector:
     from connectors.sandbox import SandboxConnector
 
-    return SandboxConnector.from_options(name, options)
+    return SandboxConnector.from_options(name, options, limits)
 
 
-def _meta(name: str, options: MetaOptions) -> Connector:
+def _meta(name: str, options: MetaOptions, limits: PlatformLimits | None) -> Connector:
     from connectors.meta import MetaConnector
 
-    return MetaConnector.from_options(name, options)
+    return MetaConnector.from_options(name, options, limits)
 
 
-def _google_ads(name: str, options: GoogleAdsOptions) -> Connector:
+def _google_ads(name: str, options: GoogleAdsOptions, limits: PlatformLimits | None
+                ) -> Connector:
     from connectors.google_ads import GoogleAdsConnector
 
-    return GoogleAdsConnector.from_options(name, options)
+    return GoogleAdsConnector.from_options(name, options, limits)
 
 
 CONNECTORS: Mapping[str, ConnectorKind] = {
@@ -106,10 +109,13 @@ class HasSources(Protocol):
     def sources(self) -> list[Any]: ...
 
 
-def build_connector(source: SourceSettings, settings: object = None) -> Connector:
+def build_connector(
+    source: SourceSettings, settings: object = None, limits: PlatformLimits | None = None
+) -> Connector:
     """The connector for one ``[[sources]]`` entry of the config.
 
-    ``settings`` is accepted so that a caller's connector factory can take the whole config.
+    ``settings`` is accepted so that a caller's connector factory can take the whole config;
+    ``limits`` holds the platforms' rate limits (this process's memory when ``None``).
     """
     entry = CONNECTORS.get(source.kind)
     if entry is None:
@@ -117,7 +123,7 @@ def build_connector(source: SourceSettings, settings: object = None) -> Connecto
             f"source {source.name!r} is of kind {source.kind!r}, which is imported with "
             "`budgetpilot import-csv`, not synced"
         )
-    return entry.factory(source.name, source.options)
+    return entry.factory(source.name, source.options, limits)
 
 
 def syncable_sources(settings: HasSources) -> list[Any]:

@@ -31,6 +31,7 @@ from connectors.base import (
     MetricRecord,
 )
 from connectors.currencies import minor_unit
+from connectors.rate_limits import PlatformLimits, rule
 from connectors.sandbox_options import SandboxOptions
 from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states
 from connectors.sandbox_simulation import SandboxSimulation
@@ -64,6 +65,9 @@ class SandboxConnector(SandboxSimulation):
         now: dt.datetime | None = None,
         fail_accounts: tuple[str, ...] = (),
         latency_ms: float = 0,
+        limits: PlatformLimits | None = None,
+        rate_limit_app: str | None = None,
+        rate_limit_account: str | None = None,
     ) -> None:
         self.name = name
         # Seconds each platform call waits: a real platform's network and report time, for
@@ -83,10 +87,16 @@ class SandboxConnector(SandboxSimulation):
         self._factors: dict[str, tuple[int, float]] = {}
         self._load_state()
         self.calls = 0
+        # The platforms' rate limits, simulated: per app (this source) and per account.
+        self.limits = limits or PlatformLimits()
+        self.rate_rules = {"sandbox_app": rule(rate_limit_app, "rate_limit_app"),
+                           "sandbox_account": rule(rate_limit_account, "rate_limit_account")}
+        self._limited = any(self.rate_rules.values())
 
     @classmethod
     def from_options(
-        cls, name: str, options: SandboxOptions | dict[str, Any]
+        cls, name: str, options: SandboxOptions | dict[str, Any],
+        limits: PlatformLimits | None = None,
     ) -> SandboxConnector:
         o = SandboxOptions.model_validate(options)
         return cls(
@@ -98,9 +108,15 @@ class SandboxConnector(SandboxSimulation):
             now=o.now.replace(tzinfo=dt.UTC) if o.now else None,
             fail_accounts=tuple(o.fail_accounts),
             latency_ms=o.latency_ms,
+            limits=limits,
+            rate_limit_app=o.rate_limit_app,
+            rate_limit_account=o.rate_limit_account,
         )
 
     def _account(self, external_id: str) -> SimAccount:
+        if self._limited:
+            self.limits.wait_turn([("sandbox_app", self.name), ("sandbox_account", external_id)],
+                                  f"sandbox account {external_id}", rules=self.rate_rules)
         self.calls += 1
         if self.latency:
             time.sleep(self.latency)

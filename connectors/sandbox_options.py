@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from connectors.settings import ConnectorOptions, Identifier
+from connectors.settings import ConnectorOptions, Identifier, Rate
 
 
 def _iso(value: object) -> object:
@@ -30,3 +30,7 @@ class SandboxOptions(ConnectorOptions):
         default_factory=list, description="accounts whose calls fail (tests, demos)"
     )
     latency_ms: float = Field(0, ge=0, description="each platform call waits this long")
+    rate_limit_app: Rate | None = Field(
+        None, description='calls per window for the whole source, shared by workers ("600/minute")')
+    rate_limit_account: Rate | None = Field(
+        None, description="calls per window per account, shared by workers")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from connectors.redact import remember_secret
 from connectors.retry import RetryPolicy
@@ -29,6 +29,21 @@ def _as_text(value: object) -> object:
 
 # An account or customer id: text, also when the config wrote it as a number.
 Identifier = Annotated[str, BeforeValidator(_as_text)]
+
+
+def _rate(value: str) -> str:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError(
+            f'{value!r} is not a rate: write it as "200/minute", "10/second"') from None
+    return value
+
+
+# A budget of calls per window in the ``limits`` notation ("200/minute", "5 per second").
+Rate = Annotated[str, AfterValidator(_rate)]
 
 
 class SettingsError(ValueError):

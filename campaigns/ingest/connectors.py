@@ -18,7 +18,12 @@ __all__ = ["connector_for", "syncable_sources"]
 
 def connector_for(source: SourceSettings, settings: Settings | None = None) -> Connector:
     """The connector for one ``[[sources]]`` entry; its SDK is imported only now."""
+    from connectors.rate_limits import limits_for
+
+    # With workers the platforms' limits live in Redis, shared by every process that calls
+    # them; in-process they are kept in this process's memory.
+    url = settings.queue.rate_limits_url if settings is not None else None
     try:
-        return build_connector(source, settings)
+        return build_connector(source, settings, limits_for(url))
     except SettingsError as e:
         raise ConfigError(e.message) from e
