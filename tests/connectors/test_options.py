@@ -76,3 +76,32 @@ def test_the_readme_names_every_key_of_every_kind() -> None:
     for kind, entry in CONNECTORS.items():
         missing = [k for k in entry.options.model_fields if f"`{k}`" not in section]
         assert not missing, f"{kind}: {missing} not in the README's Source options"
+
+
+@pytest.mark.parametrize("model,key", [
+    (MetaOptions, "rate_limit_app"), (MetaOptions, "rate_limit_account"),
+    (GoogleAdsOptions, "rate_limit_developer_token"), (GoogleAdsOptions, "rate_limit_customer"),
+    (SandboxOptions, "rate_limit_account"),
+])
+def test_a_rate_that_is_not_a_rate_is_refused_naming_the_key(model: type, key: str) -> None:
+    with pytest.raises(ValidationError, match=key):
+        model.model_validate({key: "200 per fortnight"})
+    assert getattr(model.model_validate({key: "200/minute"}), key) == "200/minute"
+
+
+def test_a_platform_pause_is_waited_out_before_the_next_call_in_that_scope_only() -> None:
+    from connectors.rate_limits import PlatformLimits
+
+    now = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limits = PlatformLimits(clock=lambda: now[0])  # in memory: the in-process sync's limiter
+    limits.pause(("sandbox_account", "a1"), 4.0, "usage over the threshold")
+    assert limits.wait_turn([("sandbox_account", "a2")], "call", sleep=sleep) == 0.0
+    assert limits.wait_turn([("sandbox_account", "a1")], "call", sleep=sleep) == pytest.approx(4.0)
+    assert slept == [pytest.approx(4.0)]
+    assert limits.wait_turn([("sandbox_account", "a1")], "call", sleep=sleep) == 0.0
