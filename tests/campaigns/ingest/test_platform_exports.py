@@ -110,6 +110,40 @@ def test_a_broken_sample_is_refused_naming_line_and_column_and_nothing_is_writte
     engine.dispose()
 
 
+# A negative amount or count in each format, in the ways exports write one (a minus before
+# or after the symbol, accounting parentheses, a typographic minus): (file, line, column,
+# cell as written, negative cell).
+NEGATIVE = [
+    ("tiktok_campaign_by_day.csv", 3, "Cost", '"1,100.25"', '"-1,100.25"'),
+    ("snapchat_campaign_daily.csv", 2, "Amount spent", '"12,000"', '"(12,000)"'),
+    ("x_campaign_daily.csv", 2, "Spend", "$250.40", "-$250.40"),
+    ("x_campaign_daily.csv", 3, "Impressions", '"19,800"', '"\u221219,800"'),
+    ("meta_ads_manager.csv", 2, "Amount spent (EUR)", '"1,500.75"', '"-1,500.75"'),
+    ("google_ads_campaigns.csv", 5, "Cost", "980.10", "$-980.10"),
+    ("vk_ads_statistics.csv", 2, "Потрачено", "12 345,67", "-12 345,67"),
+    ("linkedin_campaign_performance.csv", 6, "Total Spent", "2,040.00", "2,040.00-"),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "column", "cell", "negative"), NEGATIVE)
+def test_a_negative_amount_in_any_export_is_called_negative_with_line_and_column(
+    tmp_path: Path, name: str, line: int, column: str, cell: str, negative: str,
+) -> None:
+    encoding = "utf-16" if name.startswith("linkedin") else "utf-8-sig"
+    text = (DATA / name).read_text(encoding=encoding)
+    assert cell in text
+    broken = tmp_path / name
+    broken.write_text(text.replace(cell, negative, 1), encoding=encoding)
+    opts = {"x": ["--account", "a1", "--currency", "USD"], "vk": ["--account", "a1"],
+            "linkedin": ["--account", "a1"]}.get(name.split("_")[0], [])
+    result = runner.invoke(app, ["import-csv", str(broken), "--config", str(config(tmp_path)),
+                                 *opts])
+    assert result.exit_code == EXIT_REJECTED, result.output
+    shown = negative.strip('"')
+    assert f"{name}: line {line}, column {column}: {shown} is negative" in result.stderr
+    assert "not a number" not in result.stderr
+
+
 def test_utf16_linkedin_broken_row_names_its_line(tmp_path: Path) -> None:
     text = (DATA / "linkedin_campaign_performance.csv").read_text(encoding="utf-16")
     broken = tmp_path / "li.csv"
