@@ -9,6 +9,7 @@ platform tables are in :mod:`connectors.exports.platforms`;
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,22 @@ class Format:
     description: str = ""
     # values for columns the export has no title for (e.g. a config's fixed currency)
     fixed: Mapping[str, str] = field(default_factory=dict)
+    # patterns for a report line above the header that names the account (LinkedIn's
+    # "Account: Acme GmbH (508000001)"); group "id" is the account id
+    account_lines: Sequence[str] = ()
+
+    def account_in(self, preamble: Sequence[tuple[int, str]]) -> tuple[int, str, str] | None:
+        """The account id a report line above the header names: (line, id, the line)."""
+        for line_no, text in preamble:
+            # the line as a spreadsheet saved it: maybe quoted, maybe followed by delimiters
+            delimiter = max((",", ";", "\t"), key=text.count)
+            cells = next(csv.reader([text.replace("\ufeff", "")], delimiter=delimiter), [])
+            cleaned = next((c.strip() for c in cells if c.strip()), "")
+            for pattern in self.account_lines:
+                m = re.fullmatch(pattern, cleaned, re.IGNORECASE)
+                if m:
+                    return line_no, m.group("id"), cleaned
+        return None
 
     def match(self, header: Sequence[str]) -> Match | None:
         """Where each of our columns is in this header, or None if it is not this format's."""

@@ -60,6 +60,33 @@ _CELL_POINT = r"(?>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
 _COLUMN_POINT = re.compile(rf"(?>{_CELL_POINT})(?>\x00(?>{_CELL_POINT}))*+").fullmatch
 
 
+# The ways exports and spreadsheets write a negative amount: a leading minus (ASCII or the
+# typographic U+2212), a minus after the currency symbol, a trailing minus, or accounting
+# parentheses. Refunds and corrections come out like this; they are refused, but by name.
+_MINUS = "-\u2212\u2012\u2013"
+_NEGATIVE = re.compile(
+    rf"^\((?P<paren>.+)\)$|^[{_MINUS}]\s?(?P<lead>.+)$|^(?P<trail>.+?)\s?[{_MINUS}]$"
+    rf"|^(?P<sym>[A-Z]{{3}}\s?|[{_SYMBOLS}]\s?)[{_MINUS}](?P<rest>.+)$"
+)
+
+
+def is_negative_amount(text: str) -> bool:
+    """Whether a cell is an amount or count written with a minus sign (in any of the shapes
+    above, with either decimal convention), so an error can say "negative" and not "not a
+    number"."""
+    match = _NEGATIVE.match(text.strip())
+    if match is None:
+        return False
+    if match.group("sym") is not None:
+        unsigned = match.group("sym") + match.group("rest")
+    else:
+        unsigned = next(g for g in match.group("paren", "lead", "trail") if g is not None)
+    if unsigned.strip() in _NO_DATA:
+        return False
+    return any(_PLAIN_POINT.match(clean_number(unsigned, decimal_comma=comma))
+               for comma in (False, True))
+
+
 def clean_numbers(col: Sequence[str], *, decimal_comma: bool) -> tuple[str, ...]:
     """:func:`clean_number` over a column: at once for a column of ``1,204.50`` cells, else
     once per distinct cell."""

@@ -111,6 +111,12 @@ LINKEDIN = Format(
         "follows": ["Follows"],
     },
     date_forms=("%m/%d/%Y", "%Y-%m-%d"),
+    # The report lines above the header name the account: "Account: NAME (ID)", or the id
+    # alone, or "Account ID: ID".
+    account_lines=(
+        r"account(?: name)?:\s*.*\((?P<id>[0-9]+)\)",
+        r"account(?: id)?:\s*(?P<id>[0-9]+)",
+    ),
 )
 
 VK = Format(

@@ -12,7 +12,7 @@ import _csv
 import codecs
 import csv
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +37,8 @@ class Opened:
     encoding: str
     header: list[str]
     match: Match | None  # None: our own format
+    # the report lines above the header (title, date range, account), with their line numbers
+    preamble: list[tuple[int, str]] = field(default_factory=list)
 
 
 def encoding_of(head: bytes) -> str:
@@ -70,7 +72,9 @@ def open_export(
     except BaseException:
         handle.close()
         raise
-    return Opened(reader, handle, delimiter, encoding, header, match)
+    preamble = [(n + 1, text) for n, text in enumerate(sample.splitlines()[:line_no - 1])
+                if text.strip()]
+    return Opened(reader, handle, delimiter, encoding, header, match, preamble)
 
 
 def _find_header(

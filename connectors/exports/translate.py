@@ -43,7 +43,7 @@ class Plan:
 
 def plan_for(
     match: Match, header: Sequence[str], *, account: str | None, currency: str | None,
-    decimal_comma: bool,
+    decimal_comma: bool, preamble: Sequence[tuple[int, str]] = (),
 ) -> Plan:
     """Resolve every column of our format for this export, or say which cannot be known."""
     fmt = match.format
@@ -57,8 +57,15 @@ def plan_for(
         labels[column] = f"{column} (from {origin})"
         index.pop(column, None)
 
+    named = fmt.account_in(preamble) if "account_id" not in index else None
+    if named is not None and account and account.strip() != named[1]:
+        raise FormatError(named[0], f"--account {account.strip()} conflicts with the account "
+                          f"this export is for ({named[2]!r}): leave --account out, or "
+                          "import the right file")
     if account:
         take("account_id", account, "--account")
+    elif named is not None:
+        take("account_id", named[1], f"line {named[0]} {named[2]!r}")
     elif "account_id" not in index and fmt.fixed.get("account_id"):
         take("account_id", fmt.fixed["account_id"], f"the {fmt.name} mapping")
     if currency:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from connectors.exports.numbers import is_negative_amount
+
 REQUIRED = (
     "date", "network", "account_id", "campaign_id", "campaign_name", "currency", "spend",
     "impressions", "clicks", "conversions", "revenue",
@@ -25,6 +27,11 @@ NETWORK_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 FUTURE_SLACK = dt.timedelta(days=1)
 MAX_AMOUNT = Decimal(10) ** 12
 MAX_COUNT = 10**18  # BIGINT holds up to 9.2e18
+
+
+# Spend, counts and budgets cannot be below zero; a platform's refund or correction row is
+# left out of the export rather than netted in.
+NEGATIVE_HINT = "(amounts and counts cannot be below zero)"
 
 
 class TooManyErrors(Exception):
@@ -85,13 +92,15 @@ class CellParser:
         try:
             number = Decimal(value)
         except InvalidOperation:
-            self.fail(line, column, f"{text.strip()!r} is not a number")
-            return None
+            number = Decimal("NaN")
         if not number.is_finite():
-            self.fail(line, column, f"{text.strip()!r} is not a number")
+            if is_negative_amount(text):
+                self.fail(line, column, f"{text.strip()} is negative {NEGATIVE_HINT}")
+            else:
+                self.fail(line, column, f"{text.strip()!r} is not a number")
             return None
         if number < 0:
-            self.fail(line, column, f"{text.strip()} is negative")
+            self.fail(line, column, f"{text.strip()} is negative {NEGATIVE_HINT}")
             return None
         if number >= MAX_AMOUNT:
             self.fail(line, column, f"{text.strip()} is too large (at most 12 digits before "

@@ -31,7 +31,7 @@ def plan_export(
         return None
     try:
         plan = plan_for(opened.match, opened.header, account=account, currency=currency,
-                        decimal_comma=opened.delimiter == ";")
+                        decimal_comma=opened.delimiter == ";", preamble=opened.preamble)
     except FormatError as e:
         parser.fail(e.line, None, e.message)
         return None

@@ -9,7 +9,12 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.exports.numbers import clean_dates, clean_number, clean_numbers
+from connectors.exports.numbers import (
+    clean_dates,
+    clean_number,
+    clean_numbers,
+    is_negative_amount,
+)
 
 amounts = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2)
 counts = st.integers(min_value=0, max_value=10**15)
@@ -48,6 +53,22 @@ def test_grouped_counts_round_trip(value: int) -> None:
 def test_anything_not_exactly_a_known_shape_is_handed_back_unchanged(text: str) -> None:
     # ... so the cell check reports the user's own text instead of a guess
     assert clean_number(text) == text
+
+
+@given(amounts.filter(lambda v: v > 0), affixes,
+       st.sampled_from(["-{}", "\u2212{}", "({})", "{}-", "- {}"]), st.booleans())
+def test_a_negative_amount_in_any_shape_is_known_as_negative(
+    value: Decimal, prefix: str, shape: str, comma: bool,
+) -> None:
+    written = prefix + grouped(value, "." if comma else ",", "," if comma else ".")
+    assert not is_negative_amount(written)
+    assert is_negative_amount(shape.format(written))
+    if prefix.strip():  # "$-3": the minus after the symbol
+        assert is_negative_amount(prefix + "-" + written[len(prefix):])
+
+
+def test_what_is_not_an_amount_is_not_negative_either() -> None:
+    assert not any(map(is_negative_amount, ["-", "--", "-abc", "-1,20.5", "(x)", "-5%", "--5"]))
 
 
 def test_no_data_marks_are_blank() -> None:

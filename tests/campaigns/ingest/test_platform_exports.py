@@ -28,7 +28,7 @@ SAMPLES = [
      "JPY"), "23500", "45000", 5900, 78, "3", 2, 0),
     ("x_campaign_daily.csv", ["--account", "18ce54d4x5t", "--currency", "USD"],
      ("x", "18ce54d4x5t", "USD"), "500.00", "0", 40300, 589, "7", 2, 0),
-    ("linkedin_campaign_performance.csv", ["--account", "508000001"],
+    ("linkedin_campaign_performance.csv", [],  # the account from its "Account:" line
      ("linkedin", "508000001", "EUR"), "3999.99", "3300.00", 80000, 400, "11", 2, 0),
     ("vk_ads_statistics.csv", ["--account", "vk_cab_1"], ("vk", "vk_cab_1", "RUB"),
      "22346.00", "0", 190000, 2334, "22", 2, 1),
@@ -110,14 +110,80 @@ def test_a_broken_sample_is_refused_naming_line_and_column_and_nothing_is_writte
     engine.dispose()
 
 
+# A negative amount or count in each format, in the ways exports write one (a minus before
+# or after the symbol, accounting parentheses, a typographic minus): (file, line, column,
+# cell as written, negative cell).
+NEGATIVE = [
+    ("tiktok_campaign_by_day.csv", 3, "Cost", '"1,100.25"', '"-1,100.25"'),
+    ("snapchat_campaign_daily.csv", 2, "Amount spent", '"12,000"', '"(12,000)"'),
+    ("x_campaign_daily.csv", 2, "Spend", "$250.40", "-$250.40"),
+    ("x_campaign_daily.csv", 3, "Impressions", '"19,800"', '"\u221219,800"'),
+    ("meta_ads_manager.csv", 2, "Amount spent (EUR)", '"1,500.75"', '"-1,500.75"'),
+    ("google_ads_campaigns.csv", 5, "Cost", "980.10", "$-980.10"),
+    ("vk_ads_statistics.csv", 2, "Потрачено", "12 345,67", "-12 345,67"),
+    ("linkedin_campaign_performance.csv", 7, "Total Spent", "2,040.00", "2,040.00-"),
+]
+
+
+@pytest.mark.parametrize(("name", "line", "column", "cell", "negative"), NEGATIVE)
+def test_a_negative_amount_in_any_export_is_called_negative_with_line_and_column(
+    tmp_path: Path, name: str, line: int, column: str, cell: str, negative: str,
+) -> None:
+    encoding = "utf-16" if name.startswith("linkedin") else "utf-8-sig"
+    text = (DATA / name).read_text(encoding=encoding)
+    assert cell in text
+    broken = tmp_path / name
+    broken.write_text(text.replace(cell, negative, 1), encoding=encoding)
+    opts = {"x": ["--account", "a1", "--currency", "USD"],
+            "vk": ["--account", "a1"]}.get(name.split("_")[0], [])
+    result = runner.invoke(app, ["import-csv", str(broken), "--config", str(config(tmp_path)),
+                                 *opts])
+    assert result.exit_code == EXIT_REJECTED, result.output
+    shown = negative.strip('"')
+    assert f"{name}: line {line}, column {column}: {shown} is negative" in result.stderr
+    assert "not a number" not in result.stderr
+
+
 def test_utf16_linkedin_broken_row_names_its_line(tmp_path: Path) -> None:
     text = (DATA / "linkedin_campaign_performance.csv").read_text(encoding="utf-16")
     broken = tmp_path / "li.csv"
     broken.write_text(text.replace("39,200", "39.200.1"), encoding="utf-16")
-    result = runner.invoke(app, ["import-csv", str(broken), "--config", str(config(tmp_path)),
-                                 "--account", "1"])
+    result = runner.invoke(app, ["import-csv", str(broken), "--config", str(config(tmp_path))])
     assert result.exit_code == EXIT_REJECTED
-    assert "li.csv: line 7, column Impressions: '39.200.1' is not a number" in result.stderr
+    assert "li.csv: line 8, column Impressions: '39.200.1' is not a number" in result.stderr
+
+
+def test_linkedin_reads_its_account_from_the_report_lines_and_refuses_a_conflicting_one(
+    tmp_path: Path,
+) -> None:
+    sample = DATA / "linkedin_campaign_performance.csv"
+    cfg = config(tmp_path)
+    same = runner.invoke(app, ["import-csv", str(sample), "--config", str(cfg),
+                               "--account", "508000001"])  # saying it again is fine
+    assert same.exit_code == 0, same.output
+    other = runner.invoke(app, ["import-csv", str(sample), "--config", str(cfg),
+                                "--account", "508000999"])
+    assert other.exit_code == EXIT_REJECTED
+    assert ("line 4: --account 508000999 conflicts with the account this export is for "
+            "('Account: Acme GmbH (508000001)')") in other.stderr
+    assert totals(tmp_path)[0] == ("linkedin", "508000001", "EUR")  # nothing else written
+    text = sample.read_text(encoding="utf-16")
+    for line, account in (("Account ID: 508000002", "508000002"),
+                          ('"Account: 508000003",,,', "508000003")):
+        (tmp_path / account).mkdir()
+        variant = tmp_path / f"{account}.csv"
+        variant.write_text(text.replace("Account: Acme GmbH (508000001)", line),
+                           encoding="utf-16")
+        result = runner.invoke(app, ["import-csv", str(variant), "--config",
+                                     str(config(tmp_path / account))])
+        assert result.exit_code == 0, result.output
+        assert totals(tmp_path / account)[0] == ("linkedin", account, "EUR")
+    without = tmp_path / "no-account.csv"
+    without.write_text(text.replace("Account: Acme GmbH (508000001)\n", ""),
+                       encoding="utf-16")
+    result = runner.invoke(app, ["import-csv", str(without), "--config", str(cfg)])
+    assert result.exit_code == EXIT_REJECTED
+    assert "no account_id column, so it cannot be known: pass --account" in result.stderr
 
 
 def test_what_an_export_lacks_is_asked_for_not_guessed(tmp_path: Path) -> None:
@@ -192,8 +258,7 @@ def test_excel_csv_downloads_in_utf16_with_tabs_and_without_a_mark_import_alike(
     linkedin = (DATA / "linkedin_campaign_performance.csv").read_text(encoding="utf-16")
     bare = tmp_path / "bare.csv"
     bare.write_bytes(linkedin.encode("utf-16-le"))  # no mark
-    result = runner.invoke(app, ["import-csv", str(bare), "--config", str(cfg),
-                                 "--account", "508000001"])
+    result = runner.invoke(app, ["import-csv", str(bare), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
     assert "(linkedin format)" in result.stdout
 
