@@ -44,6 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _routers() -> list[APIRouter]:
     from api.routes import (
         alerts,
+        campaign_results,
         catalog,
         fx,
         kpis,
@@ -56,9 +57,9 @@ def _routers() -> list[APIRouter]:
     )
     from api.routes.campaign_page import router as campaign_page  # the campaign page's reads
 
-    return [catalog.router, plans.router, fx.router, reports.router, kpis.router,
-            optimizations.router, shifts.router, alerts.router, tokens.router, nightly.router,
-            campaign_page]
+    return [catalog.router, campaign_results.router, plans.router, fx.router, reports.router,
+            kpis.router, optimizations.router, shifts.router, alerts.router, tokens.router,
+            nightly.router, campaign_page]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

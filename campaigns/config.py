@@ -128,6 +128,23 @@ class SourceSettings(registry.SourceSettings):
     }
 
 
+class ResultValues(Section):
+    """``[optimizer.values]`` (and a portfolio's ``values``): what one result is worth in
+    the reporting currency, for the ``value`` objective."""
+
+    conversions: float | None = Field(None, ge=0, description="per conversion")
+    revenue: float | None = Field(
+        None, ge=0, description="per unit of revenue (none: 1, revenue is money already)")
+    reach: float | None = Field(None, ge=0, description="per 1,000 people reached")
+    engagement: float | None = Field(None, ge=0, description="per engagement")
+    video_views: float | None = Field(None, ge=0, description="per video view")
+
+    def over(self, base: ResultValues) -> ResultValues:
+        """These values, each unset one taken from ``base``."""
+        mine = self.model_dump(exclude_none=True)
+        return ResultValues(**{**base.model_dump(exclude_none=True), **mine})
+
+
 class PortfolioSettings(Section):
     name: str
     reporting_currency: str = "EUR"
@@ -135,6 +152,9 @@ class PortfolioSettings(Section):
     schedule: str = "0 2 * * *"
     accounts: list[str] = Field(
         default_factory=list, description="'network:external_id' of the accounts it holds"
+    )
+    values: ResultValues | None = Field(
+        None, description="what one result is worth here, over [optimizer.values]"
     )
 
     @field_validator("reporting_currency")
@@ -199,7 +219,13 @@ class ImportSettings(Section):
 class OptimizerSettings(Section):
     """``[optimizer]``: what a run maximises and how far it may move each budget."""
 
-    objective: Literal["conversions", "revenue"] = "conversions"
+    objective: Literal["conversions", "revenue", "value"] = "conversions"
+    values: ResultValues = ResultValues()
+    sales_result: Literal["conversions", "revenue"] = Field(
+        "conversions", description="what a campaign the platform runs for sales, leads or "
+        "traffic (no awareness, engagement or video objective) counts under the value "
+        "objective, unless a manager set its result",
+    )
     max_change: float = Field(0.2, gt=0, le=10, description="largest move per run (0.2 = 20%)")
     min_change: float = Field(
         0.01, ge=0, lt=1,
@@ -218,6 +244,13 @@ class OptimizerSettings(Section):
     min_roas: float | None = Field(None, gt=0)
     exploration: ExplorationMethod = "ucb"
     seed: int = Field(0, description="the seed of Thompson draws")
+
+    def values_for(self, portfolio: str, portfolios: list[PortfolioSettings]) -> ResultValues:
+        """The result values of ``portfolio``: its own ``values`` over ``[optimizer.values]``."""
+        for p in portfolios:
+            if p.name == portfolio and p.values is not None:
+                return p.values.over(self.values)
+        return self.values
 
 
 class Settings(Section):

@@ -72,6 +72,10 @@ class Campaign(SQLModel, table=True):
     budget_shared: bool = False
     daily_budget: Decimal | None = money_field(nullable=True)
     lifetime_budget: Decimal | None = money_field(nullable=True)
+    # What the campaign buys (conversions, revenue, reach, engagement, video_views): synced
+    # from the platform's objective, and a manager's setting, which sync never touches, wins.
+    result_kind: str | None = Field(default=None, max_length=20)
+    result_kind_user: str | None = Field(default=None, max_length=20)
     created_at: datetime = ts_field()
     updated_at: datetime = ts_field()
 

@@ -38,6 +38,8 @@ class CampaignRecord:
     objective: str | None = None
     bid_strategy: str | None = None
     effective_status: str | None = None
+    # What the campaign buys (connectors/result_kinds.py); None: the platform does not say.
+    result_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

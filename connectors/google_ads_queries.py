@@ -18,6 +18,7 @@ from connectors.base import (
 from connectors.errors import PartialAccountList
 from connectors.google_ads_money import from_micros
 from connectors.google_ads_stream import GoogleAdsStreams, customer_id, enum_name
+from connectors.result_kinds import google_result_kind
 
 # One logger for the whole connector: its messages keep the name they have always carried.
 log = logging.getLogger("connectors.google_ads")
@@ -156,6 +157,8 @@ class GoogleAdsQueries(GoogleAdsStreams):
                     effective_status=enum_name(c, "serving_status").lower() or None,
                     objective=enum_name(c, "advertising_channel_type") or None,
                     bid_strategy=enum_name(c, "bidding_strategy_type") or None,
+                    result_kind=google_result_kind(enum_name(c, "advertising_channel_type"),
+                                                   enum_name(c, "bidding_strategy_type")),
                     budget_level="shared" if shared else "campaign",
                     daily_budget=daily,
                     lifetime_budget=total,

@@ -13,6 +13,7 @@ from connectors.base import AccountRecord, AdSetRecord, CampaignRecord, Connecto
 from connectors.errors import PartialAccountList
 from connectors.meta_graph import MetaGraph, act_id
 from connectors.meta_money import from_minor
+from connectors.result_kinds import meta_result_kind
 
 log = logging.getLogger("connectors.meta")
 
@@ -146,6 +147,7 @@ class MetaEntities(MetaGraph):
                     effective_status=str(row.get("effective_status", "")).lower() or None,
                     objective=row.get("objective"),
                     bid_strategy=row.get("bid_strategy"),
+                    result_kind=meta_result_kind(row.get("objective")),
                     # The campaign holds the budget (Advantage campaign budget) when it has
                     # one; otherwise each ad set holds its own.
                     budget_level="campaign" if daily or life else "adset",

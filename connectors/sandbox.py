@@ -158,7 +158,8 @@ class SandboxConnector(SandboxSimulation):
                     budget_external_id=c.budget_key,
                     budget_shared=c.level == "shared",
                     objective=c.objective,
-                    bid_strategy="LOWEST_COST",
+                    bid_strategy=c.bid_strategy,
+                    result_kind=c.result,
                 )
             )
         return out

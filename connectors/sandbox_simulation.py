@@ -124,8 +124,24 @@ class SandboxSimulation(SandboxBudgetStore):
             clicks=clicks,
             conversions=Decimal(reported),
             revenue=Decimal(repr(revenue)).quantize(q, ROUND_HALF_UP),
-            **social_counts(c.index, day, impressions, clicks),
+            **self._social(c, day, spend, noise, impressions, clicks),
         )
+
+    @staticmethod
+    def _social(c: SimCampaign, day: dt.date, spend: float, noise: float, impressions: int,
+                clicks: int) -> dict[str, int]:
+        """The day's social counts; the result an awareness, engagement or video campaign
+        buys follows its curve (never more people reached than impressions allow)."""
+        counts = social_counts(c.index, day, impressions, clicks)
+        if c.result == "conversions":
+            return counts
+        dow = DOW_PROFILE.get(c.account.network, DOW_PROFILE["meta"])[day.weekday()]
+        bought = int(c.expected_result(spend) * dow * noise)
+        key = {"reach": "reach", "engagement": "engagements",
+               "video_views": "video_views"}[c.result]
+        if key == "reach":
+            bought = min(bought, impressions * 1000 // 1200)  # a frequency of at least 1.2
+        return {**counts, key: bought}
 
     # -- exchange rates (the demo's finance and optimiser need them) -----------------------
     def fx_rates(self, start: dt.date, end: dt.date, quote: str) -> list[FxRecord]:

@@ -5,6 +5,11 @@ curve ``a * s / (s + h)`` (diminishing returns), scaled by a network day-of-week
 day-to-day noise; revenue is conversions times an average order value. Platforms overdeliver
 on some days (Meta up to 75%, Google up to 2x a daily budget). Conversions are reported with
 a lag: a day's count keeps rising for about two weeks (restated by later syncs).
+
+Some campaigns run for awareness, engagement or video views, with the objectives their
+platform gives them (a Meta awareness objective, a Google video campaign bidding per
+thousand impressions or per view): their result (people reached, engagements, video views)
+follows the same saturating curve, scaled to what a day at the base budget buys.
 """
 
 from __future__ import annotations
@@ -70,9 +75,37 @@ class SimCampaign:
     share: float = 1.0  # share of a shared budget this campaign spends
     status: str = "ACTIVE"
     objective: str = "OUTCOME_SALES"
+    bid_strategy: str = "LOWEST_COST"
+    result: str = "conversions"  # what its objective buys: conversions, reach, ...
 
     def expected_conversions(self, spend: float) -> float:
         return self.ceiling * spend / (spend + self.half_saturation) if spend > 0 else 0.0
+
+    def expected_result(self, spend: float) -> float:
+        """People reached, engagements or video views a day at ``spend`` (awareness, engagement
+        and video campaigns): ``RESULT_AT_BASE`` per euro at the base budget, saturating."""
+        at_base = self.expected_conversions(self.base_budget)
+        per_euro = RESULT_AT_BASE.get(self.result, 0.0)
+        if at_base <= 0 or not per_euro:
+            return 0.0
+        base_eur = self.base_budget / max(self.account.fx_to_eur, 1e-9)
+        return per_euro * base_eur * self.expected_conversions(spend) / at_base
+
+
+# What one euro buys at a campaign's base budget: 50 people reached (a CPM near 5 EUR at
+# a frequency of 4 a week), 20 engagements (0.05 EUR each), 30 video views.
+RESULT_AT_BASE = {"reach": 50.0, "engagement": 20.0, "video_views": 30.0}
+
+# A theme's purpose per network: (objective, bidding strategy, result). The rest sells.
+PURPOSES: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("meta", "Brand"): ("OUTCOME_AWARENESS", "LOWEST_COST", "reach"),
+    ("meta", "Lookalike"): ("OUTCOME_ENGAGEMENT", "LOWEST_COST", "engagement"),
+    ("meta", "Video"): ("VIDEO_VIEWS", "LOWEST_COST", "video_views"),
+    ("google", "Brand"): ("VIDEO", "TARGET_CPM", "reach"),
+    ("google", "Video"): ("VIDEO", "MANUAL_CPV", "video_views"),
+    ("tiktok", "Brand"): ("REACH", "LOWEST_COST", "reach"),
+    ("tiktok", "Video"): ("VIDEO_VIEWS", "LOWEST_COST", "video_views"),
+}
 
 
 DEFAULT_ACCOUNTS = (
@@ -122,6 +155,8 @@ def build_campaigns(
             conv_at_base = base_eur / cpa_eur
             ceiling = conv_at_base * (base + h) / base
             ext = f"{account.external_id.replace('act_', '')}{i + 1:03d}"
+            objective, bidding, result = PURPOSES.get(
+                (account.network, theme), ("OUTCOME_SALES", "LOWEST_COST", "conversions"))
             campaigns.append(
                 SimCampaign(
                     account=account,
@@ -135,6 +170,7 @@ def build_campaigns(
                     varies=bool(rng.random() < 0.8),
                     change_period=int(rng.integers(7, 22)),
                     budget_key=_budget_id(account, ext),
+                    objective=objective, bid_strategy=bidding, result=result,
                     history_key=ext,  # the same simulated past as before budgets had ids
                     status="PAUSED"
                     if i == per_account - 1 and account.network == "google"

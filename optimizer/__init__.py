@@ -14,8 +14,10 @@ from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
 from optimizer.exploration import Exploration
 from optimizer.fitting import fit_curves
 from optimizer.optimize import Certificate, Outcome, ProposedAllocation, optimize_budgets
+from optimizer.value import RESULT_KINDS, ResultCurves, describe_buy, result_curves
 
 __all__ = [
+    "RESULT_KINDS",
     "AllocationProblem",
     "AllocationSolution",
     "Certificate",
@@ -28,12 +30,15 @@ __all__ = [
     "OptimizerError",
     "Outcome",
     "ProposedAllocation",
+    "ResultCurves",
     "SpendLimit",
     "UnitCurves",
+    "describe_buy",
     "fit_curves",
     "marginal",
     "optimize_budgets",
     "response",
+    "result_curves",
     "solve_allocation",
     "spend_at_marginal",
 ]

@@ -29,6 +29,8 @@ class ExplainInput:
     price_floor_binds: bool
     target_cpa: float | None
     min_roas: float | None
+    # Value objective: the value (reporting currency) the next unit of spend buys.
+    marginal_value: np.ndarray | None = None
 
 
 def explain(x: ExplainInput) -> tuple[list[str | None], list[str]]:
@@ -109,6 +111,9 @@ def _target_note(x: ExplainInput, i: int) -> str:
 
 
 def _marginal(x: ExplainInput, i: int) -> str:
+    if x.objective == "value" and x.marginal_value is not None:
+        per = f"{x.currency} per {x.currency} spent" if x.currency else "per unit spent"
+        return f"marginal value {x.marginal_value[i]:.2f} {per}"
     if x.objective == "revenue":
         return f"marginal ROAS {x.marginal_roas[i]:.2f}"
     return f"marginal CPA {format_money(x.marginal_cpa[i], x.currency)}"

@@ -27,8 +27,9 @@ from optimizer.errors import InvalidInputError
 from optimizer.explain import ExplainInput, explain
 from optimizer.exploration import Exploration, exploring_curves
 from optimizer.negligible import hold_negligible
+from optimizer.value import ResultCurves, describe_buy
 
-OBJECTIVES = ("conversions", "revenue")
+OBJECTIVES = ("conversions", "revenue", "value")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Outcome:
     conversions: float
     revenue: float
     spend: float
+    value: float | None = None  # under the value objective: what the results are worth
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def optimize_budgets(
     weekday: int | None = None,
     currency: str = "",
     min_change: float = 0.0,
+    results: ResultCurves | None = None,
 ) -> ProposedAllocation:
     """Propose daily budgets.
 
@@ -85,27 +88,77 @@ def optimize_budgets(
     `weekday` (Monday=0) applies that day's day-of-week factors. A move smaller than
     `min_change` (a fraction of the current budget) is not worth an edit: such units are
     held at their current budget and the rest re-solved, so the total and every limit still
-    hold. Raises InfeasibleError when the limits conflict.
+    hold. The "value" objective needs `results` (`optimizer.value.result_curves`): each
+    unit is judged by what its own result is worth; target CPA and minimum ROAS speak of
+    conversions and revenue and do not apply to it. Raises InfeasibleError when the limits
+    conflict.
     """
     limits = limits or Limits()
     exploration = exploration or Exploration()
     if objective not in OBJECTIVES:
         raise InvalidInputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective == "value" and results is None:
+        raise InvalidInputError("the value objective needs each unit's result curves and values")
     frame = _validate(units)
     fx = frame["fx"].to_numpy(dtype=float)
     mean = _mean_curves(frame, conversions, revenue, fx, weekday)
-    opt_gain, opt_half = _objective_curves(
-        frame, conversions, revenue, fx, weekday, objective, exploration
-    )
+    curves = _objective_set(objective, conversions, revenue, results)
+    opt_gain, opt_half = _objective_curves(frame, curves, fx, weekday, objective, exploration)
     bounds = unit_bounds(frame, limits, fx, mean, objective)
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
     problem, solution, kept_move = hold_negligible(problem, solution, bounds.current, min_change)
+    own = _own_results(frame, conversions, revenue, results, fx, weekday, objective)
     allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
-                             exploration, currency, kept_move, min_change)
-    curves = conversions if objective == "conversions" else revenue
+                             exploration, currency, kept_move, min_change, own)
     rows = _with_confidence(allocation.allocations, curves, weekday, objective)
     return replace(allocation, allocations=rows)
+
+
+def _objective_set(
+    objective: str, conv: CurveSet, rev: CurveSet, results: ResultCurves | None
+) -> CurveSet:
+    if objective == "conversions":
+        return conv
+    if objective == "revenue":
+        return rev
+    assert results is not None  # checked by the caller
+    return results.value
+
+
+@dataclass(frozen=True)
+class _OwnResults:
+    """Per unit: the result its move is measured in (the objective's metric, or under the
+    value objective its own), that result's mean curve in the reporting currency, and what
+    one result is worth there (None when not valuing)."""
+
+    kinds: tuple[str, ...]
+    gain: np.ndarray
+    half: np.ndarray
+    worth: np.ndarray | None
+
+
+def _own_results(
+    frame: pd.DataFrame, conv: CurveSet, rev: CurveSet, results: ResultCurves | None,
+    fx: np.ndarray, weekday: int | None, objective: str,
+) -> _OwnResults:
+    ids = frame["unit_id"].tolist()
+    if objective != "value":
+        curves = conv if objective == "conversions" else rev
+        rows = curves.index_of(ids)
+        gain = curves.gain[rows] * curves.day_factor(weekday)[rows]
+        if objective == "revenue":
+            gain = gain * fx
+        return _OwnResults((objective,) * len(ids), gain, curves.half_spend[rows] * fx, None)
+    assert results is not None
+    rows = results.rows(ids)
+    own = results.own
+    kinds = tuple(results.kinds[r] for r in rows)
+    money = np.asarray([k == "revenue" for k in kinds])
+    gain = own.gain[rows] * own.day_factor(weekday)[rows] * np.where(money, fx, 1.0)
+    # One result's worth in the reporting currency (revenue: already in money, at fx).
+    worth = results.scale[rows] * fx / np.where(money, fx, 1.0)
+    return _OwnResults(kinds, gain, own.half_spend[rows] * fx, worth)
 
 
 def _with_confidence(
@@ -121,7 +174,7 @@ def _with_confidence(
     sure = move_confidence(
         curves, rows, current, proposed, fx=allocations["fx"].to_numpy(dtype=float),
         day_factor=curves.day_factor(weekday)[rows], price=price,
-        revenue=objective == "revenue",
+        revenue=objective != "conversions",
     )
     return allocations.assign(prob_gain=sure.prob_gain, effect=sure.effect,
                               effect_low=sure.effect_low, effect_high=sure.effect_high)
@@ -163,18 +216,16 @@ def _mean_curves(
 
 def _objective_curves(
     frame: pd.DataFrame,
-    conv: CurveSet,
-    rev: CurveSet,
+    curves: CurveSet,
     fx: np.ndarray,
     weekday: int | None,
     objective: str,
     exploration: Exploration,
 ) -> tuple[np.ndarray, np.ndarray]:
-    curves = conv if objective == "conversions" else rev
     rows = curves.index_of(frame["unit_id"].tolist())
     gain, half = exploring_curves(curves, rows, exploration)
     gain = gain * curves.day_factor(weekday)[rows]
-    if objective == "revenue":
+    if objective != "conversions":  # revenue and value are money in the unit's currency
         gain = gain * fx
     return gain, half * fx
 
@@ -239,34 +290,44 @@ class _Expected:
     rev_new: np.ndarray
     marginal_cpa: np.ndarray
     marginal_roas: np.ndarray
+    result_now: np.ndarray  # each unit's measured result (_OwnResults)
+    result_new: np.ndarray
+    marginal_result: np.ndarray  # per unit of spend (reporting currency)
 
 
 def _allocation(
     frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, mean: UnitCurves,
     problem: AllocationProblem, solution: AllocationSolution, objective: str,
     exploration: Exploration, currency: str, kept_move: np.ndarray, min_change: float,
+    own: _OwnResults,
 ) -> ProposedAllocation:
     """The solved plan as a proposal: a row per unit with its reason, the expected results
     now and as proposed, what is left unspent and why, and the optimality certificate."""
     fx = frame["fx"].to_numpy(dtype=float)
     current = bounds.current
     proposed = solution.spend
-    expected = _expected(current, proposed, mean)
+    expected = _expected(current, proposed, mean, own)
     binding, reasons = _explained(frame, bounds, limits, problem, solution, objective,
-                                  currency, expected)
+                                  currency, expected, own)
     kept = _mark_kept(binding, reasons, kept_move, min_change)
+    if own.worth is not None:
+        _say_what_moves_buy(reasons, bounds, proposed, kept, expected, own, currency)
     allocations = _rows(frame, fx, current, proposed, expected, objective, binding, reasons,
-                        kept)
+                        kept, own)
     unspent = max(problem.total_budget - solution.total_spend, 0.0)
+    value_now = value_new = None
+    if own.worth is not None:
+        value_now = float((expected.result_now * own.worth).sum())
+        value_new = float((expected.result_new * own.worth).sum())
     return ProposedAllocation(
         objective=objective,
         currency=currency,
         exploration=exploration.method,
         total_budget=problem.total_budget,
         expected=Outcome(float(expected.conv_new.sum()), float(expected.rev_new.sum()),
-                         solution.total_spend),
+                         solution.total_spend, value_new),
         baseline=Outcome(float(expected.conv_now.sum()), float(expected.rev_now.sum()),
-                         float(current.sum())),
+                         float(current.sum()), value_now),
         unspent=unspent,
         unspent_reason=_unspent_reason(unspent, problem, solution, limits, objective),
         allocations=allocations,
@@ -277,7 +338,9 @@ def _allocation(
     )
 
 
-def _expected(current: np.ndarray, proposed: np.ndarray, mean: UnitCurves) -> _Expected:
+def _expected(
+    current: np.ndarray, proposed: np.ndarray, mean: UnitCurves, own: _OwnResults
+) -> _Expected:
     # The mean curves, not the optimised (exploration) ones: what the manager may expect.
     with np.errstate(divide="ignore"):  # a unit with no marginal conversions: infinite CPA
         marginal_cpa = 1.0 / marginal(proposed, mean.conv_gain, mean.conv_half)
@@ -288,12 +351,16 @@ def _expected(current: np.ndarray, proposed: np.ndarray, mean: UnitCurves) -> _E
         rev_new=response(proposed, mean.rev_gain, mean.rev_half),
         marginal_cpa=marginal_cpa,
         marginal_roas=marginal(proposed, mean.rev_gain, mean.rev_half),
+        result_now=response(current, own.gain, own.half),
+        result_new=response(proposed, own.gain, own.half),
+        marginal_result=marginal(proposed, own.gain, own.half),
     )
 
 
 def _explained(
     frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, problem: AllocationProblem,
     solution: AllocationSolution, objective: str, currency: str, expected: _Expected,
+    own: _OwnResults,
 ) -> tuple[list[str | None], list[str]]:
     """Per unit, the limit that binds it (if any) and the reason for its proposal."""
     # An account's price above its network's means the account's maximum binds (below it,
@@ -315,8 +382,23 @@ def _explained(
             price_floor_binds=problem.price_floor > 0 and not solution.budget_binding,
             target_cpa=limits.target_cpa,
             min_roas=limits.min_roas,
+            marginal_value=None if own.worth is None else expected.marginal_result * own.worth,
         )
     )
+
+
+def _say_what_moves_buy(
+    reasons: list[str], bounds: UnitBounds, proposed: np.ndarray, kept: np.ndarray,
+    expected: _Expected, own: _OwnResults, currency: str,
+) -> None:
+    """Under the value objective each moving unit's reason ends with what its move buys
+    (or gives up) in its own result, so a manager sees reach traded against conversions."""
+    moved = ~kept & (np.abs(proposed - bounds.current)
+                     > 1e-9 * np.maximum(np.abs(bounds.current), 1.0))
+    for i in np.flatnonzero(moved):
+        change = float(expected.result_new[i] - expected.result_now[i])
+        verb = "buys" if change >= 0 else "gives up"
+        reasons[i] = f"{reasons[i]}; {verb} {describe_buy(own.kinds[i], change, currency)}"
 
 
 def _mark_kept(
@@ -335,13 +417,17 @@ def _mark_kept(
 def _rows(
     frame: pd.DataFrame, fx: np.ndarray, current: np.ndarray, proposed: np.ndarray,
     expected: _Expected, objective: str, binding: list[str | None], reasons: list[str],
-    kept: np.ndarray,
+    kept: np.ndarray, own: _OwnResults,
 ) -> pd.DataFrame:
     """One row per unit: budgets in its own and the reporting currency, expected results."""
     if objective == "conversions":
         marginal_return = 1.0 / expected.marginal_cpa
-    else:
+    elif objective == "revenue":
         marginal_return = expected.marginal_roas
+    else:
+        assert own.worth is not None
+        marginal_return = expected.marginal_result * own.worth
+    worth = np.full(fx.size, np.nan) if own.worth is None else own.worth
     return pd.DataFrame(
         {
             "unit_id": frame["unit_id"],
@@ -359,6 +445,12 @@ def _rows(
             "marginal_return": marginal_return,
             "marginal_cpa": expected.marginal_cpa,
             "marginal_roas": expected.marginal_roas,
+            # The result the unit's move is measured in, and (value objective) its worth.
+            "result_kind": own.kinds,
+            "expected_result_current": expected.result_now,
+            "expected_result": expected.result_new,
+            "expected_value_current": expected.result_now * worth,
+            "expected_value": expected.result_new * worth,
             "binding_limit": binding,
             "reason": reasons,
             "kept": kept,

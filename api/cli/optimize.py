@@ -22,6 +22,12 @@ log = logging.getLogger("budgetpilot.optimize")
 class ObjectiveChoice(StrEnum):
     conversions = "conversions"
     revenue = "revenue"
+    value = "value"
+
+
+class BacktestObjective(StrEnum):  # the sandbox replay budgets by one metric
+    conversions = "conversions"
+    revenue = "revenue"
 
 
 @app.command("optimize")
@@ -120,6 +126,9 @@ def render_table(result: ProposalResult) -> str:
         f"baseline: {base.conversions:,.1f} conversions, {base.revenue:,.2f} {cur} revenue "
         f"on {base.spend:,.2f} {cur}",
     ]
+    if exp.value is not None and base.value is not None:
+        lines.append(f"value: {exp.value:,.2f} {cur} expected, {base.value:,.2f} {cur} at the "
+                     "current budgets (each campaign's result at its configured worth)")
     if result.unspent_reason:
         lines.append(f"unspent {result.unspent:,.2f} {cur}: {result.unspent_reason}")
     lines += ["", f"{'network':<8} {'account':<12} {'campaign':<16} {'ccy':<4} {'current':>11} "
@@ -156,7 +165,7 @@ def backtest_command(
         typer.Option("--as-of", help="Last simulated day (YYYY-MM-DD), instead of --start."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Sandbox seed.")] = 7,
-    objective: Annotated[ObjectiveChoice, typer.Option()] = ObjectiveChoice.conversions,
+    objective: Annotated[BacktestObjective, typer.Option()] = BacktestObjective.conversions,
     max_change: Annotated[float, typer.Option(min=0, max=10)] = 0.2,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from api.schemas.base import Public, Redacted
 
@@ -54,6 +57,10 @@ class CampaignPublic(Public):
     budget_shared: bool
     daily_budget: Decimal | None
     lifetime_budget: Decimal | None
+    result_kind: str | None = Field(
+        None, description="what the campaign buys, as synced from the platform's objective")
+    result_kind_user: str | None = Field(
+        None, description="what a manager set it buys; wins over the synced one")
 
 
 class CampaignsPublic(Public):
@@ -108,3 +115,12 @@ class SyncRunPublic(Public):
 class SyncRunsPublic(Public):
     data: list[SyncRunPublic]
     count: int
+
+
+class CampaignResultUpdate(BaseModel):
+    """``PUT /campaigns/{id}/result``: what the campaign buys; null clears the manager's
+    setting, so the synced result counts again."""
+
+    model_config = {"extra": "forbid"}
+
+    result_kind: Literal["conversions", "revenue", "reach", "engagement", "video_views"] | None

@@ -16,7 +16,7 @@ class OptimizationCreate(BaseModel):
 
     portfolio: str = Field("default", min_length=1, max_length=100)
     total_budget: float | None = Field(None, gt=0, le=1e12)
-    objective: Literal["conversions", "revenue"] | None = None
+    objective: Literal["conversions", "revenue", "value"] | None = None
     max_change: float | None = Field(None, gt=0, le=10)
 
 

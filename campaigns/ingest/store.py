@@ -111,7 +111,7 @@ def upsert_account(
 
 _CAMPAIGN_FIELDS = (
     "name", "status", "effective_status", "objective", "bid_strategy", "budget_level",
-    "budget_external_id", "budget_shared", "daily_budget", "lifetime_budget",
+    "budget_external_id", "budget_shared", "daily_budget", "lifetime_budget", "result_kind",
 )  # fmt: skip
 
 

@@ -29,6 +29,8 @@ from campaigns.shifts.states import ItemStatus
 from optimizer import Limits, Lock, SpendLimit
 
 HISTORY_CHUNK = 100_000  # metric rows read per round trip
+# The history column of each social result, and the daily metric it is read from.
+RESULT_COLUMNS = {"reach": "reach", "engagement": "engagements", "video_views": "video_views"}
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Unit:
     shares: dict[int, float] = field(default_factory=dict)
     fx: float = 1.0
     rate: Decimal = Decimal(1)  # the exact FX rate behind `fx`: unit currency -> reporting
+    result_kind: str = "conversions"  # what the unit buys (a shared budget: its first campaign)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class PortfolioData:
                 "account_id": [account_key(u.account) for u in self.units],
                 "current_budget": [float(u.current_budget) for u in self.units],
                 "fx": [u.fx for u in self.units],
+                "result_kind": [u.result_kind for u in self.units],
             }
         )
         if self.base_budgets is not None:
@@ -73,9 +77,21 @@ class PortfolioData:
         return frame
 
 
+def result_kind(campaign: Campaign, sales_result: str = "conversions") -> str:
+    """What a campaign buys: a manager's setting, else what sync read from the platform; a
+    campaign the platform runs for sales, leads or traffic counts ``sales_result``."""
+    if campaign.result_kind_user:
+        return campaign.result_kind_user
+    kind = campaign.result_kind or "conversions"
+    return sales_result if kind in ("conversions", "revenue") else kind
+
+
 def load_portfolio_data(
-    session: Session, portfolio: Portfolio, *, today: dt.date, days: int
+    session: Session, portfolio: Portfolio, *, today: dt.date, days: int,
+    sales_result: str = "conversions", results: bool = False,
 ) -> PortfolioData:
+    """The portfolio's units, their history and caps. ``results``: the history also holds
+    each social result (reach, engagement, video_views), NaN where not reported."""
     rows = session.execute(
         select(Campaign, AdAccount)
         .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
@@ -83,7 +99,10 @@ def load_portfolio_data(
         .order_by(col(AdAccount.id), col(Campaign.id))
     ).all()
     units = _units(session, [(c, a) for c, a in rows])
-    history = _history(session, units, today - dt.timedelta(days=days), today)
+    for unit in units:
+        unit.result_kind = result_kind(unit.campaign, sales_result)
+    extra = tuple(RESULT_COLUMNS) if results else ()
+    history = _history(session, units, today - dt.timedelta(days=days), today, extra)
     caps = list(session.scalars(select(SpendCap).where(col(SpendCap.portfolio_id) == portfolio.id)))
     return PortfolioData(portfolio, units, history, caps)
 
@@ -163,7 +182,9 @@ def _adset_units(
     return out
 
 
-def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) -> pd.DataFrame:
+def _history(
+    session: Session, units: list[Unit], start: dt.date, end: dt.date, extra: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Each unit's daily rows, split by share where a campaign feeds several units.
 
     Built column-wise from the driver's rows in chunks: at 50,000 campaigns x 97 days a tuple
@@ -174,29 +195,31 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
     for pos, unit in enumerate(units):
         for campaign_id in unit.campaign_ids:
             owners.setdefault(campaign_id, []).append((pos, unit.shares.get(campaign_id, 1.0)))
-    columns = ["unit_id", "network", "date", "spend", "conversions", "revenue"]
+    values = ["spend", "conversions", "revenue", *extra]
+    columns = ["unit_id", "network", "date", *values]
     if not owners:
         return pd.DataFrame(columns=columns)
+    metric = {"spend": "spend", "conversions": "conversions", "revenue": "revenue",
+              **RESULT_COLUMNS}
     result = session.execute(
         select(col(DailyMetric.campaign_id), type_coerce(col(DailyMetric.date), String),
-               cast(col(DailyMetric.spend), Float), cast(col(DailyMetric.conversions), Float),
-               cast(col(DailyMetric.revenue), Float))
+               *(cast(getattr(DailyMetric, metric[v]), Float) for v in values))
         .where(col(DailyMetric.campaign_id).in_(list(owners)),
                col(DailyMetric.date) >= start, col(DailyMetric.date) < end)
         .execution_options(yield_per=HISTORY_CHUNK)
     )
     chunks: list[list[np.ndarray]] = []
     for part in result.partitions():
-        cids, days, spend, conversions, revenue = zip(*part, strict=True)
+        cids, days, *amounts = zip(*part, strict=True)
+        # A social count the platform did not report is None: NaN, not 0.
         chunks.append([
             np.fromiter(cids, dtype=np.int64, count=len(cids)),
             pd.to_datetime(pd.Series(days)).to_numpy(),
-            np.asarray(spend, dtype=float), np.asarray(conversions, dtype=float),
-            np.asarray(revenue, dtype=float),
+            *(np.asarray(a, dtype=float) for a in amounts),
         ])
     if not chunks:
         return pd.DataFrame(columns=columns)
-    cid, day, spend_v, conv_v, rev_v = (np.concatenate(c) for c in zip(*chunks, strict=True))
+    cid, day, *amount_v = (np.concatenate(c) for c in zip(*chunks, strict=True))
     del chunks
     # Campaign -> its run of (unit, share) in flat arrays, then one row per (metric, owner).
     keys = np.fromiter(owners, dtype=np.int64, count=len(owners))
@@ -213,7 +236,8 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
         row = np.repeat(np.arange(len(cid)), n)
         first = np.repeat(np.cumsum(n) - n, n)
         pick = starts[at][row] + (np.arange(len(row)) - first)
-        cid, day, spend_v, conv_v, rev_v = (a[row] for a in (cid, day, spend_v, conv_v, rev_v))
+        cid, day = cid[row], day[row]
+        amount_v = [a[row] for a in amount_v]
     unit_pos = flat_unit[pick]
     share = flat_share[pick]
     del cid, at, n, pick  # 8 bytes a row each, while the frame is built
@@ -221,7 +245,7 @@ def _history(session: Session, units: list[Unit], start: dt.date, end: dt.date) 
     networks = np.array([u.network for u in units], dtype=object)
     return pd.DataFrame({
         "unit_id": unit_ids[unit_pos], "network": networks[unit_pos], "date": day,
-        "spend": spend_v * share, "conversions": conv_v * share, "revenue": rev_v * share,
+        **{name: a * share for name, a in zip(values, amount_v, strict=True)},
     }, columns=columns, copy=False)  # the arrays are ours: no second copy of the history
 
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.columns import utcnow
-from campaigns.config import Settings
+from campaigns.config import ResultValues, Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
@@ -44,6 +44,7 @@ from campaigns.optimization.result import (
     limit_label,
     move_confidence,
 )
+from campaigns.optimization.result_fits import value_inputs
 from campaigns.optimization.rounding import settle_budgets
 from campaigns.policy import service_config
 from connectors.currencies import minor_unit
@@ -101,14 +102,19 @@ def propose(
     max_change = options.max_change if max_change is None else max_change
     exploration = exploration or Exploration(method=options.exploration, seed=options.seed)
     data, limits = _load_inputs(session, settings, portfolio, today=today, now=now,
-                                total_budget=total_budget, max_change=max_change)
+                                total_budget=total_budget, max_change=max_change,
+                                objective=objective)
     loaded = time.perf_counter()
+    values = options.values_for(portfolio, settings.portfolios) if objective == "value" else None
     allocation, curves = _optimise(data, limits, objective, exploration, today,
-                                   options.lag_days, options.min_change, options.half_life_days)
+                                   options.lag_days, options.min_change, options.half_life_days,
+                                   values)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
                       exploration, today, now)
+    if values is not None:  # what the run priced each result at
+        run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(
         session, settings, data, allocation, run, created_by, proposed, now).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
@@ -121,12 +127,15 @@ def propose(
 
 def _load_inputs(
     session: Session, settings: Settings, portfolio: str, *, today: dt.date, now: dt.datetime,
-    total_budget: float | None, max_change: float,
+    total_budget: float | None, max_change: float, objective: str = "conversions",
 ) -> tuple[PortfolioData, Any]:
     """The portfolio's units, history, rates and day-start budgets, and the limits on them."""
     options = settings.optimizer
     owner = get_portfolio(session, portfolio)
-    data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS)
+    # A sales campaign counts revenue when the run maximises revenue, or values revenue.
+    sales = {"revenue": "revenue", "value": options.sales_result}.get(objective, "conversions")
+    data = load_portfolio_data(session, owner, today=today, days=HISTORY_DAYS,
+                               sales_result=sales, results=objective == "value")
     if not data.units:
         raise ValidationError(f"portfolio {portfolio!r} has no active campaign with a daily budget")
     check_cap_keys(session, data)
@@ -180,18 +189,26 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
+    values: ResultValues | None = None,
 ) -> tuple[ProposedAllocation, dict[str, Any]]:
+    """The allocation, and the curves each unit's confidence is shown for (by objective)."""
     units = data.frame()
-    fits = {
-        metric: fit_curves(data.history, today=today, metric=metric, lag_days=lag_days,
-                           units=units, seed=exploration.seed, half_life_days=half_life)
-        for metric in ("conversions", "revenue")
-    }
+
+    def fit(history: pd.DataFrame, metric: str, frame: pd.DataFrame) -> Any:
+        return fit_curves(history, today=today, metric=metric, lag_days=lag_days,
+                          units=frame, seed=exploration.seed, half_life_days=half_life)
+
+    fits = {metric: fit(data.history, metric, units) for metric in ("conversions", "revenue")}
+    results = None
+    if objective == "value":
+        results = value_inputs(data, units, fits, values or ResultValues(), fit=fit)
+        fits = {**fits, "value": results.own}
     try:
         return optimize_budgets(
             units, fits["conversions"], fits["revenue"], limits, objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
             currency=data.portfolio.reporting_currency, min_change=min_change,
+            results=results,
         ), fits
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e

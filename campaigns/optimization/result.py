@@ -37,14 +37,35 @@ class Totals:
     conversions: float
     revenue: float
     spend: float
+    value: float | None = None  # the value objective's total worth of the results
 
     @classmethod
     def of(cls, outcome: Outcome) -> Totals:
+        value = None if outcome.value is None else round(outcome.value, 2)
         return cls(round(outcome.conversions, 4), round(outcome.revenue, 2),
-                   round(outcome.spend, 2))
+                   round(outcome.spend, 2), value)
 
     def to_json(self) -> dict[str, float]:
-        return {"conversions": self.conversions, "revenue": self.revenue, "spend": self.spend}
+        out = {"conversions": self.conversions, "revenue": self.revenue, "spend": self.spend}
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Buys:
+    """What a move buys, in the result the run measured the unit by (its own result under
+    the value objective, the objective's metric otherwise), per day at the mean curves."""
+
+    result: str
+    current: float
+    proposed: float
+    change: float
+    value: float | None  # the change's worth in the reporting currency (value objective)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "current": self.current, "proposed": self.proposed,
+                "change": self.change, "value": self.value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +91,18 @@ class UnitProposal:
     effect_low: float
     effect_high: float
     curve: CurveSummary
+    result_kind: str  # what the campaign buys (a manager's setting, else the synced one)
+    buys: Buys
 
     def to_json(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _UNIT_KEYS}
         out["curve"] = self.curve.to_json()
+        out["buys"] = self.buys.to_json()
         return out
 
 
-_UNIT_KEYS = tuple(name for name in UnitProposal.__dataclass_fields__ if name != "curve")
+_UNIT_KEYS = tuple(name for name in UnitProposal.__dataclass_fields__
+                   if name not in ("curve", "buys"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +189,17 @@ def unit_proposal(unit: Unit, row: Any, new_budget: Decimal, curve: CurveSummary
         reason=row.reason,
         **move_confidence(row),
         curve=curve,
+        result_kind=unit.result_kind,
+        buys=_buys(row),
+    )
+
+
+def _buys(row: Any) -> Buys:
+    current, proposed = float(row.expected_result_current), float(row.expected_result)
+    worth = float(row.expected_value) - float(row.expected_value_current)
+    return Buys(
+        result=str(row.result_kind), current=round(current, 4), proposed=round(proposed, 4),
+        change=round(proposed - current, 4), value=None if worth != worth else round(worth, 4),
     )
 
 

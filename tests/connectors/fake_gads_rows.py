@@ -12,6 +12,9 @@ from typing import Any
 from google.ads.googleads.v26.enums.types.advertising_channel_type import (
     AdvertisingChannelTypeEnum,
 )
+from google.ads.googleads.v26.enums.types.bidding_strategy_type import (
+    BiddingStrategyTypeEnum,
+)
 from google.ads.googleads.v26.enums.types.campaign_status import CampaignStatusEnum
 from google.ads.googleads.v26.enums.types.customer_status import CustomerStatusEnum
 from google.ads.googleads.v26.services.types import google_ads_service as gas
@@ -19,7 +22,8 @@ from google.ads.googleads.v26.services.types import google_ads_service as gas
 from tests.connectors.fake_gads_state import GadsState, budget_path
 
 RowPb = gas.GoogleAdsRow.pb()
-SEARCH = AdvertisingChannelTypeEnum.AdvertisingChannelType.SEARCH
+CHANNEL = AdvertisingChannelTypeEnum.AdvertisingChannelType
+BIDDING = BiddingStrategyTypeEnum.BiddingStrategyType
 
 
 def rows(st: GadsState, cust: str, query: str) -> Iterator[Any]:
@@ -95,7 +99,8 @@ def _campaign_rows(st: GadsState, cust: str, query: str) -> Iterator[Any]:
         row = RowPb()
         row.campaign.id, row.campaign.name = int(cid), camp["name"]
         row.campaign.status = CampaignStatusEnum.CampaignStatus[camp["status"]]
-        row.campaign.advertising_channel_type = SEARCH
+        row.campaign.advertising_channel_type = CHANNEL[camp.get("channel", "SEARCH")]
+        row.campaign.bidding_strategy_type = BIDDING[camp.get("bidding", "MAXIMIZE_CONVERSIONS")]
         row.campaign.campaign_budget = budget_path(cust, camp["budget"])
         fill_budget(st, row.campaign_budget, cust, camp["budget"], counts)
         yield row

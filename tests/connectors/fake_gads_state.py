@@ -127,7 +127,8 @@ class GadsState:
         return bid
 
     def add_campaign(
-        self, cust: str, cid: str | None, budget: str, *, status: str = "ENABLED"
+        self, cust: str, cid: str | None, budget: str, *, status: str = "ENABLED",
+        channel: str = "SEARCH", bidding: str = "MAXIMIZE_CONVERSIONS",
     ) -> str:
         """A campaign drawing on ``budget``; ``cid`` None draws a fresh campaign id."""
         cid = cid or str(next(self._campaign_ids))
@@ -139,6 +140,8 @@ class GadsState:
             "name": f"Campaign {cid}",
             "status": status,
             "budget": budget,
+            "channel": channel,
+            "bidding": bidding,
         }
         return cid
 

@@ -25,6 +25,7 @@ COMMANDS: list[list[str]] = [
     ["shifts", "list"], ["shifts", "show", "1"], ["shifts", "approve", "1"],
     ["shifts", "reject", "1"], ["shifts", "apply", "1"], ["shifts", "rollback", "1"],
     ["plans", "import", "results.csv"], ["plans", "list"], ["kpis"],
+    ["campaigns", "results"], ["campaigns", "set-result", "1", "reach"],
 ]
 SANDBOX = '[[sources]]\nname = "sandbox"\nkind = "sandbox"\nseed = 7\n'
 TYPOS = {  # the config's tail -> the key the message names
@@ -37,6 +38,7 @@ TYPOS = {  # the config's tail -> the key the message names
                       "sources.g.include_removed"),
     "csv-option": ('[[sources]]\nname = "csv"\nkind = "csv"\ntimezon = "UTC"\n',
                    "sources.csv.timezon"),
+    "result-value": ("[optimizer.values]\nreech = 4.0\n", "optimizer.values.reech"),
     "service-key": ("[service]\nprot = 8000\n", "service.prot"),
     "service-value": ('[service]\nshift_ttl_hours = "a day"\n', "service.shift_ttl_hours"),
 }
