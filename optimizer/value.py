@@ -117,9 +117,12 @@ def _mixed(ids: tuple[str, ...], kinds: tuple[str, ...],
 
 
 def _scaled(own: CurveSet, scale: np.ndarray) -> CurveSet:
+    # A result worth nothing still has a curve (the allocation needs a positive gain): the
+    # unit then gets what its limits force on it and no more.
     return CurveSet(
         unit_ids=own.unit_ids, network=own.network, metric="value",
-        gain=own.gain * scale, half_spend=own.half_spend, gain_sd=own.gain_sd * scale,
+        gain=np.maximum(own.gain * scale, 1e-12), half_spend=own.half_spend,
+        gain_sd=own.gain_sd * scale,
         log_half_spend_sd=own.log_half_spend_sd, level_sd=own.level_sd,
         typical_spend=own.typical_spend, n_days=own.n_days, identified=own.identified,
         draws_gain=own.draws_gain * scale[:, None], draws_half_spend=own.draws_half_spend,
@@ -133,16 +136,16 @@ def _result_name(kind: str) -> str:
             "revenue": "unit of revenue"}.get(kind, kind)
 
 
-def describe_buy(kind: str, change: float, currency: str) -> str:
-    """What a move buys (or gives up), in its own result: "+4,200 people reached a day"."""
+def describe_buy(kind: str, amount: float, currency: str) -> str:
+    """A day's amount of a result, in words: "4,200 people reached a day (estimate)"."""
+    amount = abs(amount)
     if kind == "revenue":
-        sign = "+" if change >= 0 else "-"
-        return f"{sign}{format_money(abs(change), currency)} revenue a day"
+        return f"{format_money(amount, currency)} revenue a day"
     if kind == "conversions":
-        return f"{change:+,.1f} conversions a day"
+        return f"{amount:,.1f} conversions a day"
     if kind == "reach":
         # Daily reach does not add up to a period's reach: the figure is an estimate.
-        return f"{change:+,.0f} people reached a day (estimate)"
+        return f"{amount:,.0f} people reached a day (estimate)"
     if kind == "engagement":
-        return f"{change:+,.0f} engagements a day"
-    return f"{change:+,.0f} video views a day"
+        return f"{amount:,.0f} engagements a day"
+    return f"{amount:,.0f} video views a day"

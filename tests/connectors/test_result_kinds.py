@@ -65,3 +65,17 @@ def test_google_campaigns_carry_their_result(gads: FakeGoogleAds, make_gads) -> 
         "501": "reach", "502": "video_views", "503": "reach", "504": "conversions",
     }
     assert (campaigns["501"].objective, campaigns["501"].bid_strategy) == ("VIDEO", "TARGET_CPM")
+
+
+def test_sandbox_campaigns_carry_objectives_that_map_to_their_result() -> None:
+    from connectors.sandbox import SandboxConnector
+
+    sandbox = SandboxConnector(seed=7)
+    seen = set()
+    for account in sandbox.list_accounts():
+        for c in sandbox.list_campaigns(account.external_id):
+            mapped = (google_result_kind(c.objective, c.bid_strategy)
+                      if account.network == "google" else meta_result_kind(c.objective))
+            assert c.result_kind == mapped, (account.network, c.objective, c.bid_strategy)
+            seen.add(c.result_kind)
+    assert seen == {"conversions", "reach", "engagement"}  # the default six per account

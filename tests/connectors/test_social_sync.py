@@ -94,5 +94,14 @@ def test_sandbox_social_counts_are_plausible_and_deterministic() -> None:
         assert m.reach is not None and m.engagements is not None and m.reactions is not None
         assert m.reach <= m.impressions and m.engagements >= m.clicks
         assert m.reactions + (m.comments or 0) + (m.shares or 0) <= m.engagements
-    busy = [m for m in a if m.impressions > 1000]
+    sandbox = SandboxConnector(seed=3, now=NOW)
+    kinds = {c.external_id: c.result_kind for c in sandbox.list_campaigns("act_1001")}
+    busy = [m for m in a if m.impressions > 1000 and kinds[m.campaign_external_id] != "reach"]
     assert busy and all(1.5 <= m.impressions / (m.reach or 1) <= 2.6 for m in busy)
+    # An awareness campaign buys reach: fewer impressions per person, and fewer people per
+    # euro as its spend rises (its reach saturates).
+    brand = sorted((m for m in a if kinds[m.campaign_external_id] == "reach"),
+                   key=lambda m: m.spend)
+    assert brand and all(m.impressions / (m.reach or 1) >= 1.2 for m in brand)
+    per_euro = [float(m.reach or 0) / float(m.spend) for m in brand]
+    assert per_euro[0] > per_euro[-1]

@@ -25,6 +25,7 @@ from optimizer import (
     Lock,
     SpendLimit,
     optimize_budgets,
+    result_curves,
 )
 
 STEP = {"EUR": Decimal("0.01"), "USD": Decimal("0.01"), "JPY": Decimal(1)}
@@ -91,6 +92,16 @@ def portfolios(draw: st.DrawFn) -> dict:
                              spend_limits=tuple(limits), locks=locks)}
 
 
+@st.composite
+def valued_portfolios(draw: st.DrawFn) -> dict:
+    """A portfolio whose units buy mixed results, each with its worth."""
+    case = draw(portfolios())
+    kinds = ("conversions", "revenue", "reach", "engagement", "video_views")
+    case["kinds"] = [draw(st.sampled_from(kinds)) for _ in case["units"]]
+    case["values"] = {k: draw(st.floats(0.0, 50.0)) for k in kinds}
+    return case
+
+
 def _proposal(case: dict) -> list[Decimal]:
     units, rates = case["units"], case["rates"]
     ids = tuple(u["unit_id"] for u in units)
@@ -103,9 +114,18 @@ def _proposal(case: dict) -> list[Decimal]:
     })
     gain = np.array([u["gain"] for u in units])
     half = np.array([u["half"] for u in units])
+    conv = _curves(ids, networks, gain, half, "conversions")
+    rev = _curves(ids, networks, gain * 40, half, "revenue")
+    results, objective = None, "conversions"
+    if "kinds" in case:  # the value objective: each unit's own result (reach in thousands)
+        frame["result_kind"] = case["kinds"]
+        own = {k: _curves(ids, networks, gain * (1000 if k == "reach" else 1), half, k)
+               for k in ("reach", "engagement", "video_views")}
+        results = result_curves(frame, {"conversions": conv, "revenue": rev, **own},
+                                case["values"])
+        objective = "value"
     plan = optimize_budgets(
-        frame, _curves(ids, networks, gain, half, "conversions"),
-        _curves(ids, networks, gain * 40, half, "revenue"), case["limits"],
+        frame, conv, rev, case["limits"], objective=objective, results=results,
         exploration=Exploration("none"), currency="EUR", min_change=case["min_change"],
     )
     return settle_budgets(
@@ -139,6 +159,17 @@ def _unit_range(u: dict, limits: Limits) -> tuple[Decimal, Decimal]:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(portfolios())
 def test_proposal_never_exceeds_the_total_and_keeps_every_limit(case: dict) -> None:
+    _holds(case)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valued_portfolios())
+def test_the_value_objective_keeps_the_total_and_every_limit(case: dict) -> None:
+    """Mixed results at any worth (zero included): the same limits hold to the minor unit."""
+    _holds(case)
+
+
+def _holds(case: dict) -> None:
     note(repr(case))
     try:
         proposed = _proposal(case)

@@ -100,9 +100,9 @@ def test_lowering_the_reach_value_moves_budget_away_from_reach() -> None:
 
 def test_reasons_say_what_each_move_buys() -> None:
     rows = plan(reach_value=4.0).allocations.set_index("unit_id")
-    assert "buys +" in rows.loc["reach1", "reason"]
+    assert "; buys " in rows.loc["reach1", "reason"]
     assert "people reached a day (estimate)" in rows.loc["reach1", "reason"]
-    assert "gives up -" in rows.loc["conv1", "reason"]
+    assert "; gives up " in rows.loc["conv1", "reason"]
     assert "conversions a day" in rows.loc["conv1", "reason"]
     assert "marginal value" in rows.loc["reach2", "reason"] or rows.loc[
         "reach2", "binding_limit"] is not None
@@ -143,3 +143,11 @@ def test_a_kind_without_a_value_is_refused_by_name() -> None:
         result_curves(units(), {"conversions": CONV}, {"conversions": 30.0, "reach": 2.0})
     with pytest.raises(InvalidInputError, match="needs each unit's result curves"):
         optimize_budgets(units(), CONV, REV, Limits(), objective="value")
+
+
+def test_a_result_worth_nothing_gets_only_what_its_limits_force() -> None:
+    allocation = plan(reach_value=0.0)
+    rows = allocation.allocations.set_index("unit_id")
+    assert rows.loc["reach1", "proposed_budget"] == pytest.approx(50.0)  # the max change floor
+    assert rows.loc["reach1", "expected_value"] == 0.0
+    assert rows.loc[["conv1", "conv2"], "proposed_budget"].to_numpy() == pytest.approx(150.0)
