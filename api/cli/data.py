@@ -205,6 +205,12 @@ def summary(engine: Engine) -> str:
             .group_by(col(AdAccount.network), col(AdAccount.currency))
             .order_by(col(AdAccount.network), col(AdAccount.currency))
         ).all()
+        kind = func.coalesce(col(Campaign.result_kind_user), col(Campaign.result_kind),
+                             "conversions")
+        by_result = session.execute(
+            select(kind, func.count()).where(col(Campaign.status) == "active")
+            .group_by(kind).order_by(func.count().desc(), kind)
+        ).all()
         latest = session.execute(
             select(col(AdAccount.network), col(AdAccount.external_id), col(AdAccount.name),
                    col(SyncRun.stream),
@@ -214,6 +220,12 @@ def summary(engine: Engine) -> str:
         ).all()
     lines = [
         f"{n_accounts} accounts, {n_campaigns} campaigns, metrics from {span[0]} to {span[1]}",
+    ]
+    if by_result:
+        bought = ", ".join(f"{n} {k}" for k, n in by_result)
+        lines.append(f"active campaigns by what they buy: {bought} "
+                     "(budgetpilot campaigns results)")
+    lines += [
         "",
         f"{'network':<10} {'currency':<8} {'campaigns':>9} {'spend':>16} {'conversions':>12} "
         f"{'CPA':>10} {'ROAS':>6}",

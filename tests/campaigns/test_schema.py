@@ -92,6 +92,10 @@ def test_upgrade_from_the_first_schema_keeps_the_data(tmp_path: Path) -> None:
         totals = conn.execute(text("select date, spend from accountday order by date")).all()
         assert [(str(d), float(s)) for d, s in totals] == [
             ("2026-01-02", 10.5), ("2026-01-03", 4.0)]
+        # A campaign from before result kinds: nothing synced, nothing set (it buys
+        # conversions until the next sync reads its objective).
+        assert conn.execute(text("select result_kind, result_kind_user from campaign")).all() == [
+            (None, None)]
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

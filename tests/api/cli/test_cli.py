@@ -125,6 +125,8 @@ def test_demo_from_a_shell_prints_the_summary(workdir: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "5 accounts, 15 campaigns" in out
+    # Each account's third campaign runs for awareness: the sandbox's objectives, synced.
+    assert "active campaigns by what they buy: 10 conversions, 3 reach" in out
     for network in ("meta", "google", "tiktok"):
         assert f"\n{network}" in out
     assert "ROAS" in out and "succeeded" in out
