@@ -79,3 +79,23 @@ def test_sandbox_campaigns_carry_objectives_that_map_to_their_result() -> None:
             assert c.result_kind == mapped, (account.network, c.objective, c.bid_strategy)
             seen.add(c.result_kind)
     assert seen == {"conversions", "reach", "engagement"}  # the default six per account
+
+
+def test_every_mapped_name_is_one_the_sdks_know() -> None:
+    """A misspelt objective or strategy would silently map a campaign to conversions."""
+    from facebook_business.adobjects.campaign import Campaign
+    from google.ads.googleads.v26.enums.types.advertising_channel_type import (
+        AdvertisingChannelTypeEnum,
+    )
+    from google.ads.googleads.v26.enums.types.bidding_strategy_type import (
+        BiddingStrategyTypeEnum,
+    )
+
+    from connectors import result_kinds
+
+    meta = {v for k, v in vars(Campaign.Objective).items() if not k.startswith("_")}
+    assert set(result_kinds._META) <= meta
+    strategies = {e.name for e in BiddingStrategyTypeEnum.BiddingStrategyType}
+    assert result_kinds._GOOGLE_CPM | result_kinds._GOOGLE_CPV <= strategies
+    channels = {e.name for e in AdvertisingChannelTypeEnum.AdvertisingChannelType}
+    assert result_kinds._GOOGLE_AWARENESS_CHANNELS <= channels
