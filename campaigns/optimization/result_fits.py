@@ -35,17 +35,21 @@ def value_inputs(
     worth = values.model_dump()
     if worth["revenue"] is None:
         worth["revenue"] = DEFAULT_REVENUE_VALUE
+    present = list(dict.fromkeys(units["result_kind"]))
+    missing = [k for k in present if worth.get(k) is None]
+    if missing:
+        examples = {"reach": "4.0 (per 1,000 people reached)", "engagement": "0.05",
+                    "video_views": "0.02", "conversions": "30.0"}
+        keys = ", ".join(f"{k} = {examples.get(k, '1.0')}" for k in missing)
+        raise ValidationError(
+            f"the value objective needs a value for {' and '.join(missing)}: campaigns of "
+            f"portfolio {data.portfolio.name!r} buy {'them' if len(missing) > 1 else 'it'}; "
+            f"set [optimizer.values] {keys} (or "
+            "the portfolio's values), or give those campaigns another result "
+            "(budgetpilot campaigns set-result)"
+        )
     curves = dict(fits)
-    for kind in dict.fromkeys(units["result_kind"]):
-        if worth.get(kind) is None:
-            example = {"reach": "4.0 (per 1,000 people reached)", "engagement": "0.05",
-                       "video_views": "0.02", "conversions": "30.0"}.get(kind, "1.0")
-            raise ValidationError(
-                f"the value objective needs a value for {kind}: campaigns of portfolio "
-                f"{data.portfolio.name!r} buy it; set [optimizer.values] {kind} = {example} "
-                "(or the portfolio's values), or give those campaigns another result "
-                "(budgetpilot campaigns set-result)"
-            )
+    for kind in present:
         if kind in curves:
             continue
         members = units[units["result_kind"] == kind]

@@ -235,3 +235,28 @@ def test_backtest_as_of_ends_on_that_day() -> None:
     assert json.loads(result.stdout)["start"] == "2026-06-01"
     both = runner.invoke(app, ["backtest", "--start", "2026-06-01", "--as-of", "2026-06-02"])
     assert both.exit_code == EXIT_USAGE
+
+
+def test_the_value_objective_prices_each_campaigns_own_result(synced: Path) -> None:
+    missing = runner.invoke(app, ["optimize", "--config", str(synced), "--objective", "value"])
+    assert missing.exit_code == EXIT_USAGE
+    assert "needs a value for conversions and reach" in missing.output
+    assert "set [optimizer.values] conversions = 30.0, reach = 4.0" in missing.output
+    valued = synced.parent / "valued.toml"
+    valued.write_text(synced.read_text() + "[optimizer.values]\nconversions = 30.0\n"
+                      "reach = 12.0\n")
+    out = _optimize(valued, "--objective", "value")
+    assert out["objective"] == "value"
+    for block in ("expected", "baseline"):  # the earlier keys, and what the results are worth
+        assert set(out[block]) == {"conversions", "revenue", "spend", "value"}
+    kinds = {a["campaign_id"]: a["result_kind"] for a in out["allocations"]}
+    assert set(kinds.values()) == {"conversions", "reach"}  # each account's Brand campaign
+    for a in out["allocations"]:
+        assert a["buys"]["result"] == a["result_kind"]
+        assert a["buys"]["change"] == pytest.approx(
+            a["buys"]["proposed"] - a["buys"]["current"], abs=1e-3)
+        moved = a["proposed_budget"] != a["current_budget"]
+        if a["result_kind"] == "reach" and moved and not a["reason"].startswith("kept"):
+            assert "people reached a day (estimate)" in a["reason"]
+    spent = sum(a["proposed_budget_reporting"] for a in out["allocations"])
+    assert spent <= out["total_budget"] + 0.01
