@@ -134,6 +134,53 @@ def test_a_paused_account_is_neither_auto_approved_nor_applied(
     assert f"accounts {paused} are paused" in "\n".join(report.lines())
 
 
+def test_a_paused_account_s_failed_items_are_not_retried_by_the_nightly(
+    engine: Engine, tmp_path: Path, db: Session
+) -> None:
+    settings = sandbox_settings(tmp_path, optimizer={"max_change": 0.05})
+    sync_sandbox(engine, settings)
+    with Session(engine, expire_on_commit=False) as session:
+        failed = optimization.propose(session, settings, created_by="olga").shift_id
+        view = shifts.get_shift(session, failed)
+        shifts.approve(session, failed, version=view.shift.version, user=MANAGER,
+                       policy=service_config(settings).service)
+        session.commit()
+    # An earlier apply failed on every item (the platform was down); the backoff has passed.
+    with Session(engine) as session:
+        shift = session.get(BudgetShift, failed)
+        assert shift is not None
+        shift.status = "failed"
+        for item in session.scalars(select(ShiftItem).where(ShiftItem.shift_id == failed)):
+            item.status, item.attempts, item.next_attempt_at = "failed", 1, None
+            session.add(item)
+        session.add(shift)
+        session.commit()
+    platform = build_connector(settings.source("sandbox"), settings)
+    accounts = {f"{c.account.network}:{c.account.external_id}"  # type: ignore[attr-defined]
+                for c in platform.campaigns  # type: ignore[attr-defined]
+                if c.budget_key in {i.target_external_id for i in view.items}}
+    paused = sorted(accounts)[0]
+    with Session(engine) as session:
+        automation.pause(session, actor="maria", account=paused, reason="client disputes spend")
+        session.commit()
+    report = run_nightly(engine, settings)
+    [outcome] = report.portfolios
+    assert outcome.status == "succeeded", report.lines()
+    assert any(h.startswith(f"shift {failed} waits") and paused in h for h in outcome.held)
+    db.expire_all()
+    assert db.get(BudgetShift, failed).status == "failed"  # type: ignore[union-attr]
+    assert {i.attempts for i in db.scalars(select(ShiftItem).where(
+        ShiftItem.shift_id == failed))} == {1}  # not one more attempt
+    # resumed: the next run retries it
+    with Session(engine) as session:
+        automation.resume(session, actor="maria", account=paused, reason="settled")
+        session.commit()
+    again = run_nightly(engine, settings, force=True)
+    assert not any(h.startswith(f"shift {failed} waits") for h in again.portfolios[0].held)
+    db.expire_all()
+    assert db.get(BudgetShift, failed).status == "applied"  # type: ignore[union-attr]
+
+
 def test_the_automation_command(tmp_path: Path) -> None:
     db = tmp_path / "bp.db"
     cfg = tmp_path / "bp.toml"
