@@ -51,6 +51,7 @@ def _routers() -> list[APIRouter]:
         optimizations,
         plans,
         reports,
+        scopes,
         shifts,
         tokens,
     )
@@ -58,7 +59,7 @@ def _routers() -> list[APIRouter]:
 
     return [catalog.router, plans.router, fx.router, reports.router, kpis.router,
             optimizations.router, shifts.router, alerts.router, tokens.router, nightly.router,
-            campaign_page]
+            campaign_page, scopes.router]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:
