@@ -45,8 +45,8 @@ def _reload(driver: Any, ws: dict[str, Any]) -> None:
 
 
 def test_pausing_one_account_holds_its_items_in_the_nightly_and_the_panel_shows_it(
-    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine, platform: FakePlatform,
-    tmp_path: Path,
+    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine,  # noqa: F811
+    platform: FakePlatform, tmp_path: Path,  # noqa: F811
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -103,7 +103,7 @@ def test_pausing_one_account_holds_its_items_in_the_nightly_and_the_panel_shows_
 
 
 def test_the_panel_shows_dry_run_and_the_schedule(
-    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine
+    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine  # noqa: F811
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -126,7 +126,8 @@ def test_the_panel_shows_dry_run_and_the_schedule(
 
 
 def test_inbox_sorts_by_change_budget_and_name_and_filters_by_direction_and_reason(
-    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine, tmp_path: Path
+    browser: Any, workspace: dict[str, Any], sqlite_engine: Engine,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select

@@ -53,7 +53,6 @@ def site(sqlite_engine: Engine) -> Iterator[dict[str, Any]]:
 
 def _open(driver: Any, site: dict[str, Any], name: str, page: str = "/plans") -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{site['base']}{page}")
     driver.find_element(By.ID, "token").send_keys(site["tokens"][name])
