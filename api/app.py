@@ -52,6 +52,7 @@ def _routers() -> list[APIRouter]:
         optimizations,
         plans,
         reports,
+        scopes,
         shifts,
         tokens,
     )
@@ -59,7 +60,7 @@ def _routers() -> list[APIRouter]:
 
     return [catalog.router, campaign_results.router, plans.router, fx.router, reports.router,
             kpis.router, optimizations.router, shifts.router, alerts.router, tokens.router,
-            nightly.router, campaign_page]
+            nightly.router, campaign_page, scopes.router]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

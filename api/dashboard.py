@@ -31,12 +31,14 @@ def _template(name: str = "dashboard.html") -> Template:
     return Template((HERE / "templates" / name).read_text(encoding="utf-8"))
 
 
+def _portfolio_options(request: Request) -> str:
+    names = [p.name for p in request.app.state.settings.portfolios] or ["default"]
+    return "".join(f'<option value="{html.escape(n)}">{html.escape(n)}</option>' for n in names)
+
+
 def render(request: Request) -> str:
-    settings = request.app.state.settings
     threshold = request.app.state.config.service.auto_approve_max_change
-    names = [p.name for p in settings.portfolios] or ["default"]
-    options = "".join(f'<option value="{html.escape(n)}">{html.escape(n)}</option>'
-                      for n in names)
+    options = _portfolio_options(request)
     return _template().substitute(
         api=html.escape(request.app.state.api_prefix), portfolios=options,
         threshold=f"{threshold:g}", threshold_pct=f"{threshold:.0%}",
@@ -54,6 +56,14 @@ def campaign_page(request: Request, campaign_id: int) -> HTMLResponse:
     """One campaign: its series, response curve and budget trail (campaign.js fills it)."""
     page = _template("campaign.html").substitute(
         api=html.escape(request.app.state.api_prefix), campaign_id=str(campaign_id))
+    return HTMLResponse(page, headers=HEADERS)
+
+
+@router.get("/plans", response_class=HTMLResponse)
+def plans_page(request: Request) -> HTMLResponse:
+    """Monthly plans, caps and locks, with scope pickers and a CSV upload (plans.js fills it)."""
+    page = _template("plans.html").substitute(
+        api=html.escape(request.app.state.api_prefix), portfolios=_portfolio_options(request))
     return HTMLResponse(page, headers=HEADERS)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from campaigns.db import database_busy, is_locked
-from campaigns.errors import BudgetPilotError
+from campaigns.errors import BudgetPilotError, ImportRejected
 from connectors.redact import redact
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,22 @@ def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | N
 
 async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BudgetPilotError)
+    if isinstance(exc, ImportRejected):
+        # each bad cell as its own entry, so a page can show line and column without parsing
+        return problem(exc.status_code, exc.title, exc.message,
+                       errors=[_file_error(e) for e in exc.errors])
     return problem(exc.status_code, exc.title, exc.message)
+
+
+_WHERE = re.compile(r"^line (?P<line>\d+)(?:, column (?P<column>[^:]+))?: (?P<msg>.*)$", re.S)
+
+
+def _file_error(text: str) -> dict[str, Any]:
+    """``line N, column C: what`` as ``{"line": N, "column": C, "msg": what}``."""
+    m = _WHERE.match(text)
+    if m is None:
+        return {"line": None, "column": None, "msg": text}
+    return {"line": int(m["line"]), "column": m["column"], "msg": m["msg"]}
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

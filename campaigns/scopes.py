@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -22,6 +24,44 @@ def account_key(account: AdAccount) -> str:
 
 def campaign_key(account: AdAccount, campaign: Campaign) -> str:
     return f"{account.network}:{account.external_id}:{campaign.external_id}"
+
+
+@dataclass(frozen=True)
+class ScopeOption:
+    """A scope a plan, cap or lock may name, as a picker offers it."""
+
+    scope: str  # network | account | campaign
+    key: str
+    name: str
+    network: str
+    account_key: str | None = None  # an account's or campaign's account
+    account_name: str | None = None
+    status: str | None = None  # an account's or campaign's platform status
+
+
+def list_scopes(session: Session, portfolio_id: int, scope: str | None = None) -> list[ScopeOption]:
+    """The networks, accounts and campaigns of a portfolio, with their names, in that order
+    (networks by key, accounts by network and name, campaigns by account and name): every
+    key :func:`validate_scope` accepts, so a picker never offers one it would refuse."""
+    accounts = list(session.scalars(
+        select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio_id)
+        .order_by(col(AdAccount.network), col(AdAccount.name), col(AdAccount.external_id))))
+    out: list[ScopeOption] = []
+    if scope in (None, "network"):
+        out += [ScopeOption("network", n, n, n) for n in sorted({a.network for a in accounts})]
+    if scope in (None, "account"):
+        out += [ScopeOption("account", account_key(a), a.name or a.external_id, a.network,
+                            account_key(a), a.name or a.external_id, a.status) for a in accounts]
+    if scope in (None, "campaign") and accounts:
+        by_id = {a.id: a for a in accounts}
+        rows = session.scalars(select(Campaign).where(col(Campaign.account_id).in_(list(by_id))))
+        found = sorted(((by_id[c.account_id], c) for c in rows),
+                       key=lambda ac: (ac[0].network, ac[0].name, ac[0].external_id,
+                                       ac[1].name, ac[1].external_id))
+        out += [ScopeOption("campaign", campaign_key(a, c), c.name or c.external_id, a.network,
+                            account_key(a), a.name or a.external_id, c.status)
+                for a, c in found]
+    return out
 
 
 def validate_scope(session: Session, portfolio_id: int, scope: str, key: str) -> str:

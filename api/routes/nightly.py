@@ -41,4 +41,6 @@ def _run(event: AuditEvent) -> s.NightlyRunPublic:
         finished_at=event.at, holder=after.get("holder"), status=after.get("status", ""),
         dry_run=bool(after.get("dry_run")), shift_id=after.get("shift_id"),
         applied=after.get("applied", []), errors=after.get("errors", {}),
-        seconds=round(sum(t.seconds for t in timings if not t.subject), 3), timings=timings)
+        seconds=round(sum(t.seconds for t in timings if not t.subject), 3), timings=timings,
+        held=after.get("held", []),
+        changes=[s.ChangePublic(**c) for c in after.get("changes", [])])

@@ -15,9 +15,31 @@ class PausePublic(BaseModel):
     paused_at: dt.datetime | None
 
 
+class SchedulePublic(BaseModel):
+    portfolio: str
+    cron: str = Field(description="the portfolio's nightly schedule ([[portfolios]] schedule)")
+    next_run: dt.datetime | None = Field(description="the next slot, in UTC")
+    paused: bool = Field(description="a global or this portfolio's pause skips its runs")
+
+
+class SchedulerPublic(BaseModel):
+    enabled: bool = Field(description="serve runs the nightly itself ([scheduler] enabled); "
+                          "otherwise cron runs `budgetpilot nightly`")
+    timezone: str = Field(description="the time zone of the schedules")
+    sync: bool
+    auto_approve: bool
+    apply: bool
+
+
 class AutomationState(BaseModel):
     paused: bool = Field(description="a global pause is in force: automation does nothing")
     pauses: list[PausePublic]
+    dry_run: bool = Field(False, description="[automation] dry_run: the nightly records what it "
+                          "would apply and writes nothing to the platforms (read-only)")
+    hard_stop: str = Field("lower", description="[automation] hard_stop (read-only)")
+    scheduler: SchedulerPublic | None = Field(None, description="[scheduler] (read-only)")
+    schedules: list[SchedulePublic] = Field(default_factory=list,
+                                            description="each portfolio's nightly schedule")
 
 
 class PauseRequest(BaseModel):

@@ -4,8 +4,9 @@ went and how long it took."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.schemas.base import RedactedData
 
@@ -17,6 +18,19 @@ class StepTimingPublic(BaseModel):
     outcome: str  # succeeded | failed
     error: str | None
     detail: str
+
+
+class ChangePublic(BaseModel):
+    """One budget the run changed (or, dry, would change)."""
+
+    shift: int | None
+    account: str  # network:external_id
+    campaign: str  # its name, else its id
+    target: str  # the campaign, ad set or shared budget id
+    old: Decimal
+    new: Decimal
+    currency: str
+    outcome: str  # applied | already | would apply | failed | would fail
 
 
 class NightlyRunPublic(BaseModel):
@@ -32,6 +46,10 @@ class NightlyRunPublic(BaseModel):
     errors: RedactedData
     seconds: float  # the portfolio's steps, summed
     timings: list[StepTimingPublic]
+    held: list[str] = Field(default_factory=list, description="what the run left for a person "
+                            "(a paused account's items, a shift waiting for a resume)")
+    changes: list[ChangePublic] = Field(default_factory=list,
+                                        description="each budget it changed (the first 500)")
 
 
 class NightlyRunsPublic(BaseModel):

@@ -2,6 +2,7 @@
 import { $, $$, api, can, el, matches, money, note, portfolio, say, signInPage, when }
   from "./core.js";
 import { filterShifts, loadHistory, loadShifts } from "./shifts.js";
+import { loadAutomation } from "./automation.js";
 
 // -- filters ----------------------------------------------------------------------------------
 async function loadFilters() {
@@ -82,51 +83,6 @@ async function loadAlerts() {
   $("#alerts").replaceChildren(...(items.length ? items
     : [el("li", { class: "empty" }, "No open alerts.")]));
 }
-
-// -- the kill switch --------------------------------------------------------------------------
-function where(pause) {
-  return pause.scope === "global" ? "all automation" : `${pause.scope} ${pause.scope_key}`;
-}
-
-async function control(action, scope) {
-  const box = $("#automation-message");
-  const reason = $("#automation-reason").value.trim();
-  if (!reason) return note(box, "Say why first: the reason goes to the audit log.");
-  const body = { reason };
-  if (scope.scope === "portfolio") body.portfolio = scope.scope_key;
-  if (scope.scope === "account") body.account = scope.scope_key;
-  try {
-    await api(`/automation/${action}`, { method: "POST", body });
-    note(box, `${action === "pause" ? "Paused" : "Resumed"} ${where(scope)}.`, true);
-    $("#automation-reason").value = "";
-  } catch (error) {
-    note(box, `Automation: ${error.message}`);
-  }
-  return loadAutomation();
-}
-
-async function loadAutomation() {
-  const state = await api("/automation");
-  const allowed = can("control_automation");
-  $("#automation-controls").hidden = !allowed;
-  $("#automation-state").textContent = state.paused ? "All automation is paused."
-    : state.pauses.length ? "Automation runs, except where paused." : "Automation is running.";
-  document.body.dataset.automation = state.paused ? "paused" : "running";
-  $("#pauses").replaceChildren(...state.pauses.map((pause) => {
-    const li = el("li", { class: "pause", "data-scope": pause.scope, "data-key": pause.scope_key },
-      `Paused: ${where(pause)} by ${pause.paused_by} since ${when(pause.paused_at)}: ${pause.reason} `);
-    if (allowed) {
-      const resume = el("button", { className: "resume", type: "button" }, "Resume");
-      resume.onclick = () => control("resume", pause);
-      li.append(resume);
-    }
-    return li;
-  }));
-}
-
-$("#pause-all").onclick = () => control("pause", { scope: "global", scope_key: "" });
-$("#pause-portfolio").onclick = () =>
-  control("pause", { scope: "portfolio", scope_key: $("#portfolio").value || "default" });
 
 // -- sign in ----------------------------------------------------------------------------------
 async function loadBoard() {

@@ -35,7 +35,11 @@ function itemRow(shift, item) {
   const delta = Number(item.new_budget) - Number(item.old_budget);
   return el("tr", { "data-item-id": item.id, "data-network": item.network,
                     "data-account": `${item.network}:${item.account_external_id}`,
-                    "data-names": [item.campaign_name, item.adset_name, item.account_name].join("\n") },
+                    "data-names": [item.campaign_name, item.adset_name, item.account_name].join("\n"),
+                    "data-name": name.toLowerCase(), "data-delta": delta,
+                    "data-amount": Number(item.new_budget),
+                    "data-direction": delta > 0 ? "up" : delta < 0 ? "down" : "none",
+                    "data-limit": item.binding_limit || "" },
     el("td", { "data-label": decidable ? "Approve" : "Status" }, decidable
       ? el("input", { type: "checkbox", className: "pick", value: item.id,
                       "aria-label": `Approve ${name}` })
@@ -175,12 +179,40 @@ function wire(card, shift) {
   });
 }
 
+// Reasons by the limit that shaped a move (the reason's text carries figures of its own).
+const LIMITS = { "": "balancing returns (no limit)", lock: "a lock", max_change: "max change per run",
+  unit_max: "campaign max", unit_min: "campaign minimum", account_max: "account max",
+  account_min: "account minimum", network_max: "network max", network_min: "network minimum",
+  target_cpa: "target CPA", min_roas: "minimum ROAS" };
+const ORDER = {
+  change: (a, b) => Math.abs(b.dataset.delta) - Math.abs(a.dataset.delta),
+  amount: (a, b) => b.dataset.amount - a.dataset.amount,
+  name: (a, b) => a.dataset.name.localeCompare(b.dataset.name),
+  "": (a, b) => a.dataset.itemId - b.dataset.itemId,
+};
+
+function fillReasons() {
+  const select = $("#filter-reason");
+  const was = select.value;
+  const found = [...new Set($$("#shifts tr[data-item-id]").map((r) => r.dataset.limit))].sort();
+  select.replaceChildren(select.options[0], ...found.map((l) =>
+    el("option", { value: l || "none" }, LIMITS[l] || l.replace("_", " "))));
+  select.value = [...select.options].some((o) => o.value === was) ? was : "";
+}
+
 export function filterShifts() {
+  const direction = $("#filter-direction").value;
+  const reason = $("#filter-reason").value;
+  const order = ORDER[$("#sort-items").value] || ORDER[""];
   for (const card of $$("#shifts .shift")) {
     let shown = 0;
-    for (const row of $$("tbody tr[data-item-id]", card)) {
+    const body = $("tbody", card);
+    body.append(...$$("tr[data-item-id]", body).sort(order));
+    for (const row of $$("tr[data-item-id]", body)) {
       const ok = matches({ network: row.dataset.network, account: row.dataset.account,
-                           names: row.dataset.names.split("\n") });
+                           names: row.dataset.names.split("\n") })
+        && (!direction || row.dataset.direction === direction)
+        && (!reason || (row.dataset.limit || "none") === reason);
       row.hidden = !ok;
       shown += ok ? 1 : 0;
     }
@@ -194,6 +226,7 @@ export async function loadShifts() {
   const shifts = await Promise.all(open.map((s) => api(`/shifts/${s.id}`)));
   $("#shifts").replaceChildren(...(shifts.length ? shifts.map((s) => shiftCard(s))
     : [el("p", { class: "empty" }, "Nothing waits for a decision or to be applied.")]));
+  fillReasons();
   filterShifts();
 }
 

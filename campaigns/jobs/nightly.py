@@ -314,10 +314,16 @@ class _Run(HardStopStep):
             except Exception as e:  # the next shift still applies
                 failures.append(f"shift {shift_id}: {_error(e)}")
         if retry and not self.dry:
-            # Failed items of earlier shifts whose backoff has passed are applied again.
-            failures += [line for line in shifts.retry_due(self.engine, self.name, user=NIGHTLY,
-                                                           applier=self.applier)
-                         if not line.endswith(": applied")]
+            # Failed items of earlier shifts whose backoff has passed are applied again, but
+            # not in a paused account: such a shift waits, whole, as an approved one does.
+            with Session(self.engine) as session:
+                paused = automation.pause_state(session).paused_accounts
+            for line in shifts.retry_due(self.engine, self.name, user=NIGHTLY,
+                                         applier=self.applier, paused=paused):
+                if " waits: " in line:
+                    self.outcome.held.append(line)
+                elif not line.endswith(": applied"):
+                    failures.append(line)
         if failures:
             raise RuntimeError("; ".join(failures))
 

@@ -4,6 +4,12 @@ Runs store how sure each curve was (``CurveSummary``), not its parameters, so th
 fitted again the way the latest run of the campaign's portfolio fitted it: the same day
 (``as_of``), conversion lag, recency half-life and seed. Over the same stored history that
 gives the run's curve; history re-synced since then moves it with the data.
+
+A fit covers the whole portfolio (each curve borrows from its network's), and takes seconds,
+so the fitted curves are kept (:data:`FITS`) under the run, its fitting options and a stamp of
+the portfolio's stored campaigns, ad sets and metric days: viewing the campaign again, or
+another campaign of the portfolio, reads them; a sync, an import or an applied budget changes
+the stamp and the next view fits again.
 """
 
 from __future__ import annotations
@@ -13,13 +19,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from campaigns.config import Settings
 from campaigns.lookup import get
 from campaigns.models import (
     AdAccount,
+    AdSet,
     BudgetShift,
     Campaign,
     DailyMetric,
@@ -29,12 +36,30 @@ from campaigns.models import (
 )
 from campaigns.optimization.inputs import load_portfolio_data
 from campaigns.optimization.proposals import HISTORY_DAYS
+from campaigns.reports.cache import Cache
 from optimizer import fit_curves
 from optimizer.curves import CurveSet, response
 
 POINTS = 41  # budgets drawn along the curve
 BAND = (10.0, 90.0)  # percentiles of the posterior draws: an 80% band
 OPEN_SHIFTS = ("proposed", "approved")
+
+
+@dataclass(frozen=True)
+class FittedUnit:
+    """What the page needs of a fitted budget: plain values, kept beyond the session."""
+
+    unit_id: str
+    level: str
+    target_external_id: str
+    current_budget: float
+    campaign_ids: tuple[int, ...]
+
+
+# The portfolio's units and their (conversions, revenue) fits, by run, options and data stamp.
+# An entry whose data changed is never looked up again (the stamp is in its key); an hour
+# bounds how long one is kept, a handful of portfolios how many.
+FITS: Cache[tuple[list[FittedUnit], tuple[CurveSet, CurveSet]]] = Cache(3600, maxsize=16)
 
 
 @dataclass(frozen=True)
@@ -161,19 +186,47 @@ def campaign_curve(session: Session, settings: Settings, campaign_id: int) -> Ca
     return _with_curves(session, settings, base, run, account.portfolio_id)
 
 
+def portfolio_stamp(session: Session, portfolio_id: int, since: dt.date) -> tuple[object, ...]:
+    """Changes whenever the fit's inputs may: a metric day of the window written or changed,
+    a campaign or ad set added or changed (budgets included). Indexed, small reads."""
+    accounts = select(col(AdAccount.id)).where(col(AdAccount.portfolio_id) == portfolio_id)
+    metrics = session.execute(
+        select(func.count(col(DailyMetric.id)), func.max(col(DailyMetric.updated_at)))
+        .where(col(DailyMetric.account_id).in_(accounts), col(DailyMetric.date) >= since)).one()
+    campaigns = session.execute(
+        select(func.count(col(Campaign.id)), func.max(col(Campaign.updated_at)))
+        .where(col(Campaign.account_id).in_(accounts))).one()
+    adsets = session.execute(
+        select(func.count(col(AdSet.id)), func.max(col(AdSet.updated_at)))
+        .join(Campaign, col(Campaign.id) == col(AdSet.campaign_id))
+        .where(col(Campaign.account_id).in_(accounts))).one()
+    return (*metrics, *campaigns, *adsets)
+
+
 def _with_curves(session: Session, settings: Settings, base: CampaignCurve,
                  run: OptimizationRun, portfolio_id: int) -> CampaignCurve:
     assert base.as_of is not None
-    portfolio = get(session, Portfolio, portfolio_id, "portfolio")
-    data = load_portfolio_data(session, portfolio, today=base.as_of, days=HISTORY_DAYS)
-    mine = [u for u in data.units if base.campaign_id in u.campaign_ids]
+    as_of = base.as_of
+    seed = int(((run.inputs or {}).get("exploration") or {}).get("seed", settings.optimizer.seed))
+    half_life = settings.optimizer.half_life_days
+    key = (portfolio_id, run.id, as_of, base.lag_days, seed, half_life,
+           portfolio_stamp(session, portfolio_id, as_of - dt.timedelta(days=HISTORY_DAYS)))
+
+    def fit() -> tuple[list[FittedUnit], tuple[CurveSet, CurveSet]]:
+        portfolio = get(session, Portfolio, portfolio_id, "portfolio")
+        data = load_portfolio_data(session, portfolio, today=as_of, days=HISTORY_DAYS)
+        units = data.frame()
+        conv, rev = (fit_curves(data.history, today=as_of, metric=metric,
+                                lag_days=base.lag_days, units=units, seed=seed,
+                                half_life_days=half_life)
+                     for metric in ("conversions", "revenue"))
+        return [FittedUnit(u.unit_id, u.level, u.target_external_id, float(u.current_budget),
+                           tuple(u.campaign_ids)) for u in data.units], (conv, rev)
+
+    all_units, fits = FITS.get_or_compute(key, fit)
+    mine = [u for u in all_units if base.campaign_id in u.campaign_ids]
     if not mine:
         return base
-    seed = int(((run.inputs or {}).get("exploration") or {}).get("seed", settings.optimizer.seed))
-    units = data.frame()
-    fits = [fit_curves(data.history, today=base.as_of, metric=metric, lag_days=base.lag_days,
-                       units=units, seed=seed, half_life_days=settings.optimizer.half_life_days)
-            for metric in ("conversions", "revenue")]
     spends = [d.spend for d in base.observed] + [float(u.current_budget) for u in mine]
     top = 2.0 * max([*spends, base.proposed_budget or 0.0, 1.0])
     curves = []

@@ -6,6 +6,7 @@ module moves the shift."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
@@ -17,7 +18,7 @@ from campaigns.admin.auth import Principal
 from campaigns.columns import utcnow
 from campaigns.db import session_scope
 from campaigns.errors import ConflictError, StaleVersionError
-from campaigns.models import BudgetShift, Portfolio, ShiftItem
+from campaigns.models import AdAccount, BudgetShift, Campaign, Portfolio, ShiftItem
 from campaigns.shifts.retry import RETRY
 from campaigns.shifts.states import (
     ItemStatus,
@@ -136,14 +137,20 @@ def _outcomes(report: Any) -> list[dict[str, Any]]:
 
 def retry_due(
     engine: Engine, portfolio: str, *, user: Principal, applier: ItemApplier,
-    now: dt.datetime | None = None,
+    now: dt.datetime | None = None, paused: Collection[str] = (),
 ) -> list[str]:
     """Apply again the failed items of the portfolio's partially applied or failed shifts
     whose backoff has passed (the nightly job's retry). Returns one line per retried shift;
-    a shift another request is applying right now is left to it."""
+    a shift another request is applying right now is left to it, and one with an item in a
+    ``paused`` account (``network:external_id``) waits, whole, for the resume (a
+    ``"shift N waits: ..."`` line)."""
     now = now or utcnow()
     lines = []
     for shift_id, version in _due_shifts(engine, portfolio, now):
+        blocked = sorted(_accounts_to_apply(engine, shift_id) & set(paused))
+        if blocked:
+            lines.append(f"shift {shift_id} waits: accounts {', '.join(blocked)} are paused")
+            continue
         try:
             with session_scope(engine) as session:
                 view = apply(session, shift_id, version=version, user=user, applier=applier,
@@ -152,6 +159,18 @@ def retry_due(
         except ConflictError as e:  # someone else is applying it, or it moved on
             lines.append(f"shift {shift_id} not retried: {e.message}")
     return lines
+
+
+def _accounts_to_apply(engine: Engine, shift_id: int) -> set[str]:
+    """``network:external_id`` of the accounts of the shift's items an apply would send."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(col(AdAccount.network), col(AdAccount.external_id)).distinct()
+            .join(Campaign, col(Campaign.account_id) == col(AdAccount.id))
+            .join(ShiftItem, col(ShiftItem.campaign_id) == col(Campaign.id))
+            .where(col(ShiftItem.shift_id) == shift_id,
+                   col(ShiftItem.status).in_([s.value for s in APPLICABLE]))).all()
+    return {f"{network}:{external_id}" for network, external_id in rows}
 
 
 def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime) -> list[tuple[int, int]]:

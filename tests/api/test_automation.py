@@ -21,7 +21,7 @@ from campaigns.optimization import proposals as optimization
 from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts
 from connectors.registry import build_connector
-from tests.api.factories import create_account
+from tests.api.factories import create_account, get_portfolio
 from tests.api.sandbox import platform_budgets, sandbox_settings, sync_sandbox
 
 Headers = Callable[[str], dict[str, str]]
@@ -32,7 +32,8 @@ def test_pause_and_resume_over_the_api(client: TestClient, as_role: Headers, db:
     create_account(db, network="meta", external_id="act_77")
     db.commit()
     state = client.get("/api/v1/automation", headers=as_role("viewer"))
-    assert state.status_code == 200 and state.json() == {"paused": False, "pauses": []}
+    assert state.status_code == 200
+    assert (state.json()["paused"], state.json()["pauses"]) == (False, [])
     body = {"reason": "black friday freeze"}
     assert client.post("/api/v1/automation/pause", json=body,
                        headers=as_role("viewer")).status_code == 403
@@ -134,6 +135,58 @@ def test_a_paused_account_is_neither_auto_approved_nor_applied(
     assert f"accounts {paused} are paused" in "\n".join(report.lines())
 
 
+def test_a_paused_account_s_failed_items_are_not_retried_by_the_nightly(
+    engine: Engine, tmp_path: Path, db: Session, client: TestClient, as_role: Headers
+) -> None:
+    settings = sandbox_settings(tmp_path, optimizer={"max_change": 0.05})
+    sync_sandbox(engine, settings)
+    with Session(engine, expire_on_commit=False) as session:
+        failed = optimization.propose(session, settings, created_by="olga").shift_id
+        view = shifts.get_shift(session, failed)
+        shifts.approve(session, failed, version=view.shift.version, user=MANAGER,
+                       policy=service_config(settings).service)
+        session.commit()
+    # An earlier apply failed on every item (the platform was down); the backoff has passed.
+    with Session(engine) as session:
+        shift = session.get(BudgetShift, failed)
+        assert shift is not None
+        shift.status = "failed"
+        for item in session.scalars(select(ShiftItem).where(ShiftItem.shift_id == failed)):
+            item.status, item.attempts, item.next_attempt_at = "failed", 1, None
+            session.add(item)
+        session.add(shift)
+        session.commit()
+    platform = build_connector(settings.source("sandbox"), settings)
+    accounts = {f"{c.account.network}:{c.account.external_id}"  # type: ignore[attr-defined]
+                for c in platform.campaigns  # type: ignore[attr-defined]
+                if c.budget_key in {i.target_external_id for i in view.items}}
+    paused = sorted(accounts)[0]
+    with Session(engine) as session:
+        automation.pause(session, actor="maria", account=paused, reason="client disputes spend")
+        session.commit()
+    report = run_nightly(engine, settings)
+    [outcome] = report.portfolios
+    assert outcome.status == "succeeded", report.lines()
+    assert any(h.startswith(f"shift {failed} waits") and paused in h for h in outcome.held)
+    db.expire_all()
+    assert db.get(BudgetShift, failed).status == "failed"  # type: ignore[union-attr]
+    assert {i.attempts for i in db.scalars(select(ShiftItem).where(
+        ShiftItem.shift_id == failed))} == {1}  # not one more attempt
+    # the automation panel's list of runs says what waits and what changed
+    [run] = client.get("/api/v1/nightly-runs", headers=as_role("manager")).json()["data"]
+    assert any(h.startswith(f"shift {failed} waits") for h in run["held"])
+    assert run["changes"] and all(c["account"] != paused for c in run["changes"])
+    assert {c["outcome"] for c in run["changes"]} == {"applied"}
+    # resumed: the next run retries it
+    with Session(engine) as session:
+        automation.resume(session, actor="maria", account=paused, reason="settled")
+        session.commit()
+    again = run_nightly(engine, settings, force=True)
+    assert not any(h.startswith(f"shift {failed} waits") for h in again.portfolios[0].held)
+    db.expire_all()
+    assert db.get(BudgetShift, failed).status == "applied"  # type: ignore[union-attr]
+
+
 def test_the_automation_command(tmp_path: Path) -> None:
     db = tmp_path / "bp.db"
     cfg = tmp_path / "bp.toml"
@@ -156,3 +209,33 @@ def test_the_automation_command(tmp_path: Path) -> None:
                         "--config", str(cfg)])
     assert resumed.exit_code == 0 and "resumed all automation" in resumed.output
     assert "nothing paused" in resumed.output
+
+
+def test_the_state_shows_dry_run_and_each_portfolio_s_schedule(
+    engine: Engine, as_role: Headers, db: Session
+) -> None:
+    from api.app import create_app
+    from campaigns.config import settings_from_dict
+
+    settings = settings_from_dict({
+        "automation": {"dry_run": True},
+        "scheduler": {"enabled": True, "timezone": "Europe/Berlin", "auto_approve": False},
+        "portfolios": [{"name": "default", "schedule": "30 3 * * *"},
+                       {"name": "dach", "schedule": "0 5 * * mon"}],
+    })
+    with TestClient(create_app(settings, engine)) as c:
+        get_portfolio(db, "dach")
+        automation.pause(db, actor="maria", portfolio="dach", reason="brand review")
+        db.commit()
+        body = c.get("/api/v1/automation", headers=as_role("viewer")).json()
+    assert body["dry_run"] is True and body["hard_stop"] == "lower"
+    assert body["scheduler"] == {"enabled": True, "timezone": "Europe/Berlin", "sync": True,
+                                 "auto_approve": False, "apply": True}
+    by = {s["portfolio"]: s for s in body["schedules"]}
+    assert (by["default"]["cron"], by["default"]["paused"]) == ("30 3 * * *", False)
+    assert (by["dach"]["cron"], by["dach"]["paused"]) == ("0 5 * * mon", True)
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    nxt = dt.datetime.fromisoformat(by["dach"]["next_run"]).astimezone(ZoneInfo("Europe/Berlin"))
+    assert (nxt.weekday(), nxt.hour, nxt.minute) == (0, 5, 0)  # Monday 05:00 Berlin time

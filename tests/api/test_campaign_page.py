@@ -205,3 +205,37 @@ def test_ad_set_budgets_get_a_curve_each_with_their_own_budgets(
     got = {c["budget_id"]: (c["level"], c["current_budget"]) for c in body["curves"]}
     assert got == {sets[0].external_id: ("adset", 30.0), sets[1].external_id: ("adset", 70.0)}
     assert all(c["points"][-1]["conversions"] > 0 for c in body["curves"])
+
+
+def test_a_second_view_reads_the_kept_fit_until_the_data_changes(
+    client: TestClient, engine: Engine, as_role: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaigns.optimization import curve_view
+
+    fits: list[str] = []
+    real = curve_view.fit_curves
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        fits.append(kwargs["metric"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(curve_view, "fit_curves", counted)
+    curve_view.FITS.clear()
+    ids = seed(engine)
+    first = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("viewer"))
+    assert fits == ["conversions", "revenue"]
+    again = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("manager"))
+    other = client.get(f"/api/v1/campaigns/{ids['weak']}/curve", headers=as_role("viewer"))
+    assert fits == ["conversions", "revenue"]  # the page again, and its neighbour: no refit
+    assert again.json()["curves"] == first.json()["curves"] and other.json()["curves"]
+    # a new day of data for the portfolio: the next view fits again, over it
+    with Session(engine) as db:
+        strong = db.get(Campaign, ids["strong"])
+        assert strong is not None and strong.id is not None
+        db.add(DailyMetric(campaign_id=strong.id, account_id=strong.account_id,
+                           date=ids["today"] - dt.timedelta(days=DAYS + 1),
+                           spend=Decimal("400"), conversions=Decimal("40"), revenue=Decimal(1200)))
+        db.commit()
+    moved = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("viewer"))
+    assert fits == ["conversions", "revenue"] * 2
+    assert moved.json()["curves"][0]["points"] != first.json()["curves"][0]["points"]
