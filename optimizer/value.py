@@ -100,7 +100,7 @@ def _mixed(ids: tuple[str, ...], kinds: tuple[str, ...],
     width = min((curves[k].draws_gain.shape[1] for k in present), default=0)
 
     def pick(attr: str, dtype: type = float) -> np.ndarray:
-        out = np.empty(n, dtype=dtype)
+        out: np.ndarray = np.empty(n, dtype=dtype)
         for k, (pos, rows) in places.items():
             out[pos] = getattr(curves[k], attr)[rows]
         return out
