@@ -28,7 +28,8 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[dict[str, Any]] | None = None  # the request's own fields (a 422 of validation)
+    lines: list[dict[str, Any]] | None = None  # a rejected file's problems, by line and column
 
 
 def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None,
@@ -50,7 +51,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ImportRejected):
         # each bad cell as its own entry, so a page can show line and column without parsing
         return problem(exc.status_code, exc.title, exc.message,
-                       errors=[_file_error(e) for e in exc.errors])
+                       lines=[_file_error(e) for e in exc.errors])
     return problem(exc.status_code, exc.title, exc.message)
 
 

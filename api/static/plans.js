@@ -131,7 +131,7 @@ async function upload(dryRun) {
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    const errors = body.errors || [];
+    const errors = body.lines || [];
     if (errors.length && errors.every((e) => "line" in e)) {
       $("#upload-errors tbody").replaceChildren(...errors.map((e) => el("tr", {},
         el("td", { class: "num", "data-label": "Line" }, e.line ?? "—"),

@@ -52,6 +52,9 @@ def test_a_bad_upload_is_a_422_naming_line_and_column_and_writes_nothing(
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "line 3, column scope_key" in answer.json()["detail"]
+    # each problem by line and column too, for a page to show without parsing the text
+    [where] = answer.json()["lines"]
+    assert (where["line"], where["column"]) == (3, "scope_key") and "snapchat" in where["msg"]
     assert client.get("/api/v1/plans", headers=as_role("viewer")).json()["count"] == 0
     binary = client.post("/api/v1/plans/import", content=b"\xff\xfe\x00bad",
                          headers=_csv(as_role("finance")))
