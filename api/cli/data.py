@@ -168,8 +168,28 @@ def demo(config: ConfigOption = None) -> None:
     typer.echo("")
     typer.echo(summary(engine))
     typer.echo("")
+    typer.echo(kpis_for_demo(engine))
+    typer.echo("")
     typer.echo(propose_for_demo(engine, settings))
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def kpis_for_demo(engine: Engine, days: int = 30) -> str:
+    """Reach, engagement and cost rates per network over the last ``days`` days synced, as
+    `budgetpilot kpis --by network` prints them."""
+    from api.cli.kpis import kpi_lines
+    from api.routes.kpis import report_model
+    from campaigns.reports.kpis import kpi_report
+
+    with Session(engine) as session:
+        last = session.scalar(select(func.max(col(DailyMetric.date))))
+        if last is None:
+            return "no metrics synced: no KPIs to show"
+        report = report_model(kpi_report(
+            session, portfolio="default", start=last - dt.timedelta(days=days - 1), end=last,
+            group_by="network"))
+    return f"KPIs of the last {days} days by network (budgetpilot kpis):\n" + "\n".join(
+        kpi_lines(report))
 
 
 def propose_for_demo(engine: Engine, settings: Settings) -> str:
