@@ -9,8 +9,9 @@ above the header, "1,204.50" amounts, "--" for no value, two trailing total rows
 TikTok Ads Manager custom report (its titles, quoted "1,204.50" amounts and "12,000"
 counts, derived CTR and CPM columns, "-" for none, a trailing "Total of N results" row);
 ``both`` is ours and Google's, ``all`` the three. Each is imported once per back end in a
-fresh process, which prints rows/s and its peak resident memory. PostgreSQL (BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is
-used in a scratch schema that is dropped afterwards.
+fresh process, which prints rows/s and its peak resident memory. PostgreSQL
+(BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is used in a scratch schema
+that is dropped afterwards.
 """
 
 from __future__ import annotations
