@@ -174,22 +174,18 @@ def demo(config: ConfigOption = None) -> None:
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
 
 
-def kpis_for_demo(engine: Engine, days: int = 30) -> str:
-    """Reach, engagement and cost rates per network over the last ``days`` days synced, as
-    `budgetpilot kpis --by network` prints them."""
-    from api.cli.kpis import kpi_lines
+def kpis_for_demo(engine: Engine) -> str:
+    """Reach, engagement and cost rates per network over the 30 days to yesterday, as
+    `budgetpilot kpis` prints them."""
+    from api.cli.kpis import default_period, kpi_lines
     from api.routes.kpis import report_model
     from campaigns.reports.kpis import kpi_report
 
+    start, end = default_period()
     with Session(engine) as session:
-        last = session.scalar(select(func.max(col(DailyMetric.date))))
-        if last is None:
-            return "no metrics synced: no KPIs to show"
         report = report_model(kpi_report(
-            session, portfolio="default", start=last - dt.timedelta(days=days - 1), end=last,
-            group_by="network"))
-    return f"KPIs of the last {days} days by network (budgetpilot kpis):\n" + "\n".join(
-        kpi_lines(report))
+            session, portfolio="default", start=start, end=end, group_by="network"))
+    return "KPIs by network (budgetpilot kpis):\n" + "\n".join(kpi_lines(report))
 
 
 def propose_for_demo(engine: Engine, settings: Settings) -> str:

@@ -79,8 +79,7 @@ def kpis_command(
     marked "~" it is a sum of daily reach, an upper bound of the people reached. Social
     rates are per 1,000 impressions. "-" means no platform reported the figure.
     """
-    last = end.date() if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    first = start.date() if start else last - dt.timedelta(days=29)
+    first, last = default_period(start.date() if start else None, end.date() if end else None)
     settings = load(config)
     with Session(engine_for(settings)) as session:
         report = report_model(service.kpi_report(
@@ -90,6 +89,15 @@ def kpis_command(
         return
     for line in kpi_lines(report):
         typer.echo(line)
+
+
+def default_period(
+    start: dt.date | None = None, end: dt.date | None = None, today: dt.date | None = None
+) -> tuple[dt.date, dt.date]:
+    """The 30 days to yesterday (UTC) unless given: the period the sync also asks the
+    platforms' period reach for."""
+    last = end or (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
+    return start or last - dt.timedelta(days=29), last
 
 
 def kpi_lines(report: KpiReport) -> list[str]:

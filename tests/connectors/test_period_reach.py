@@ -109,3 +109,31 @@ def test_the_periods_asked_for() -> None:
     assert reach_periods(D(2025, 2, 18), D(2025, 3, 3)) == [
         (D(2025, 3, 1), D(2025, 3, 3)), (D(2025, 2, 1), D(2025, 2, 28)),
         (D(2025, 2, 2), D(2025, 3, 3))]
+
+
+def test_the_sandbox_counts_meta_people_once_and_the_demo_period_uses_it(engine: Engine) -> None:
+    """With ``period_reach`` the sandbox's Meta accounts answer as Meta does; the other
+    networks have no such query and stay an estimate."""
+    from api.cli.kpis import default_period
+    from connectors.sandbox import SandboxConnector
+
+    now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)  # every account's yesterday is the 19th
+    settings = settings_from_dict({
+        "sync": {"history_days": 40},
+        "sources": [{"name": "sandbox", "kind": "sandbox", "period_reach": True}]})
+    sandbox = SandboxConnector(now=now, campaigns_per_account=3, period_reach=True)
+    sync_source(engine, settings, settings.sources[0], sandbox, now=now)
+    start, end = default_period(today=now.date())
+    with Session(engine) as s:
+        rows = {r.key: r for r in kpi_report(s, portfolio="default", start=start, end=end,
+                                              group_by="account").rows}
+        summed = {r.key: r.totals.reach for r in kpi_report(
+            s, portfolio="default", start=start + dt.timedelta(days=1), end=end,
+            group_by="account").rows}
+    for key, row in rows.items():
+        if key.startswith("meta:"):
+            assert row.reach_estimated is False, key
+            # far fewer people than 30 days of daily reach added up (29 of them, even)
+            assert row.totals.reach is not None and row.totals.reach < summed[key] / 2
+        else:
+            assert row.reach_estimated is True, key
