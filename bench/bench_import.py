@@ -1,14 +1,17 @@
 """Benchmark: CSV import throughput and peak memory, into SQLite and PostgreSQL.
 
     python bench/bench_import.py [--rows 1000000] [--backend sqlite|postgres|both]
-                                 [--format budgetpilot|google|both]
+                                 [--format budgetpilot|google|tiktok|both|all ...]
 
 Writes a CSV of N campaign-days (10,000 campaigns x N/10,000 days over four networks) in our
-format, and the same campaign-days as a Google Ads report download (title and date-range
-lines above the header, "1,204.50" amounts, "--" for no value, two trailing total rows),
-then imports each once per back end in a fresh process and prints rows/s and that process's
-peak resident memory. PostgreSQL (BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is
-used in a scratch schema that is dropped afterwards.
+format, the same campaign-days as a Google Ads report download (title and date-range lines
+above the header, "1,204.50" amounts, "--" for no value, two trailing total rows) and as a
+TikTok Ads Manager custom report (its titles, quoted "1,204.50" amounts and "12,000"
+counts, derived CTR and CPM columns, "-" for none, a trailing "Total of N results" row);
+``both`` is ours and Google's, ``all`` the three. Each is imported once per back end in a
+fresh process, which prints rows/s and its peak resident memory. PostgreSQL
+(BUDGETPILOT_BENCH_PG_URL, default the local `test` database) is used in a scratch schema
+that is dropped afterwards.
 """
 
 from __future__ import annotations
@@ -74,6 +77,26 @@ def write_google_csv(path: Path, rows: int) -> None:
         f.write("Total: Campaigns,,,,,,,,,,,\nTotal: Account,,,,,,,,,,,\n")
 
 
+TIKTOK_HEADER = ("By Day,Advertiser ID,Campaign ID,Campaign name,Currency,Campaign budget,Cost,"
+                 "Impressions,Clicks (destination),CTR,CPM,Conversions,"
+                 "Total complete payment value")
+
+
+def write_tiktok_csv(path: Path, rows: int) -> None:
+    """The same campaign-days as a TikTok Ads Manager custom report export."""
+    with path.open("w") as f:
+        f.write(TIKTOK_HEADER + "\n")
+        for day, c, spend, conv in campaign_days(rows):
+            currency = NETWORKS[c % 4][1]
+            impressions, clicks = int(spend * 90), int(spend * 2)
+            value = f'"{spend * 2.3:,.2f}"' if conv else "-"
+            f.write(f'{day},70000{c % 40:02d},{c},Campaign {c},{currency},"{spend + 5:,.2f}",'
+                    f'"{spend:,.2f}","{impressions:,}",{clicks},'
+                    f'{clicks / impressions:.2%},{spend / impressions * 1000:.2f},{conv},'
+                    f'{value}\n')
+        f.write(f"Total of {rows} results,-,-,-,-,-,-,-,-,-,-,-,-\n")
+
+
 def child(url: str, csv_path: str) -> None:
     """Runs in its own process so that its peak memory is the import's alone."""
     from campaigns.config import Settings
@@ -100,15 +123,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--format", choices=["budgetpilot", "google", "both"], default="both")
+    parser.add_argument("--format", choices=["budgetpilot", "google", "tiktok", "both", "all"],
+                        nargs="+", default=["both"])
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    writers = {"budgetpilot": write_csv, "google": write_google_csv}
-    formats = list(writers) if args.format == "both" else [args.format]
+    writers = {"budgetpilot": write_csv, "google": write_google_csv,
+               "tiktok": write_tiktok_csv}
+    groups = {"both": ["budgetpilot", "google"], "all": list(writers)}
+    formats = list(dict.fromkeys(f for name in args.format for f in groups.get(name, [name])))
     with tempfile.TemporaryDirectory() as tmp:
+        print(f"# load average before: {Path('/proc/loadavg').read_text().strip()}")
         print(f"{'format':<12} {'backend':<10} {'rows':>10} {'seconds':>8} {'rows/s':>9} "
               f"{'peak MiB':>9}")
         for fmt in formats:
@@ -130,6 +157,7 @@ def main() -> None:
                 print(f"{fmt:<12} {name:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
                       f"{r['rows'] / r['seconds']:>9,.0f} {r['peak_mib']:>9.0f}")
             csv_path.unlink()
+        print(f"# load average after: {Path('/proc/loadavg').read_text().strip()}")
 
 
 def run_pg(csv_path: Path) -> dict | None:

@@ -153,6 +153,26 @@ class AccountDay(SQLModel, table=True):
     follows: int | None = social_field()
 
 
+class PeriodReach(SQLModel, table=True):
+    """People reached over a whole period, as the platform's own period query counts them.
+
+    Reach is not additive: a person reached on two days (or by two campaigns) is one person
+    of the period, and only the platform can tell. ``campaign_id`` is NULL for the account's
+    own figure. ``impressions`` are the same query's, so frequency is over the same people.
+    """
+
+    __table_args__ = (Index("ix_period_reach_account", "account_id", "start", "end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="adaccount.id")
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    start: dt.date
+    end: dt.date
+    reach: int = Field(sa_column=Column(BigInteger, nullable=False))
+    impressions: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    fetched_at: datetime = ts_field()
+
+
 class BudgetPlan(SQLModel, table=True):
     """Planned spend for one month and scope, in the portfolio's reporting currency."""
 

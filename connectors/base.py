@@ -138,6 +138,31 @@ class FxSource(Protocol):
     def fx_rates(self, start: dt.date, end: dt.date, quote: str) -> list[FxRecord]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodReachRecord:
+    """People reached over ``start..end`` as the platform counts them (each person once).
+
+    ``campaign_external_id`` is None for the account's own figure (people reached by any of
+    its campaigns, once). ``impressions`` are the same query's.
+    """
+
+    campaign_external_id: str | None
+    start: dt.date
+    end: dt.date
+    reach: int
+    impressions: int = 0
+
+
+@runtime_checkable
+class PeriodReachSource(Protocol):
+    """A connector whose platform answers one query over a whole period with unique reach
+    (Meta's insights without ``time_increment``). Reach of days does not add up to it."""
+
+    def period_reach(
+        self, account_external_id: str, start: dt.date, end: dt.date
+    ) -> list[PeriodReachRecord]: ...
+
+
 # What a caller may do about a failure: retry (throttled, transient), fix credentials, or not.
 ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid"]
 

@@ -29,12 +29,13 @@ from connectors.base import (
     CampaignRecord,
     ConnectorError,
     MetricRecord,
+    PeriodReachRecord,
 )
 from connectors.currencies import minor_unit
 from connectors.rate_limits import PlatformLimits, rule
 from connectors.sandbox_options import SandboxOptions
 from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states
-from connectors.sandbox_simulation import SandboxSimulation
+from connectors.sandbox_simulation import AUDIENCE_DAYS, SandboxSimulation, unique_reach
 from connectors.sandbox_world import (
     DEFAULT_ACCOUNTS,
     SimAccount,
@@ -68,8 +69,10 @@ class SandboxConnector(SandboxSimulation):
         limits: PlatformLimits | None = None,
         rate_limit_app: str | None = None,
         rate_limit_account: str | None = None,
+        period_reach: bool = False,
     ) -> None:
         self.name = name
+        self.answers_period_reach = period_reach
         # Seconds each platform call waits: a real platform's network and report time, for
         # benchmarks of work spread over several processes.
         self.latency = max(0.0, float(latency_ms)) / 1000
@@ -111,6 +114,7 @@ class SandboxConnector(SandboxSimulation):
             limits=limits,
             rate_limit_app=o.rate_limit_app,
             rate_limit_account=o.rate_limit_account,
+            period_reach=o.period_reach,
         )
 
     def _account(self, external_id: str) -> SimAccount:
@@ -206,6 +210,33 @@ class SandboxConnector(SandboxSimulation):
             for c, a, b in zip(campaigns, firsts, seconds, strict=True):
                 yield self.day_metrics(c, day, observed, (delivery.at(a), noise.at(b)))
             day += dt.timedelta(days=1)
+
+    def period_reach(
+        self, account_external_id: str, start: dt.date, end: dt.date
+    ) -> list[PeriodReachRecord]:
+        """People reached over ``start..end`` per campaign and for the account, each once
+        (with ``period_reach``, Meta accounts only: the other networks have no such query).
+        Campaigns of an account share part of their audience, so the account's figure is
+        below the sum of its campaigns'."""
+        account = self._account(account_external_id)
+        if not self.answers_period_reach or account.network != "meta":
+            return []
+        daily: dict[str, list[int]] = {}
+        impressions: dict[str, int] = {}
+        for m in self.daily_metrics(account_external_id, start, end):
+            if m.reach:
+                daily.setdefault(m.campaign_external_id, []).append(m.reach)
+                impressions[m.campaign_external_id] = (
+                    impressions.get(m.campaign_external_id, 0) + m.impressions)
+        audiences = {c: AUDIENCE_DAYS * sum(r) / len(r) for c, r in daily.items()}
+        out = [PeriodReachRecord(c, start, end, unique_reach(r, audiences[c]), impressions[c])
+               for c, r in daily.items()]
+        if daily:
+            pooled = [x for r in daily.values() for x in r]
+            out.append(PeriodReachRecord(
+                None, start, end, unique_reach(pooled, 0.7 * sum(audiences.values())),
+                sum(impressions.values())))
+        return out
 
     def _target_campaigns(self, target: BudgetTarget) -> list[SimCampaign]:
         account = self._account(target.account_external_id)

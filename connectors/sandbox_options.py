@@ -30,6 +30,9 @@ class SandboxOptions(ConnectorOptions):
         default_factory=list, description="accounts whose calls fail (tests, demos)"
     )
     latency_ms: float = Field(0, ge=0, description="each platform call waits this long")
+    period_reach: bool = Field(
+        False, description="its Meta accounts answer period reach queries (people reached over "
+        "a period, each once), as Meta's insights do")
     rate_limit_app: Rate | None = Field(
         None, description='calls per window for the whole source, shared by workers ("600/minute")')
     rate_limit_account: Rate | None = Field(

@@ -46,6 +46,22 @@ def social_counts(index: int, day: dt.date, impressions: int, clicks: int) -> di
     }
 
 
+AUDIENCE_DAYS = 12  # a campaign's audience: this many average days of reach
+
+
+def unique_reach(daily: list[int], audience: float) -> int:
+    """People reached over several days when each day reaches ``daily[i]`` people drawn at
+    random from an audience of ``audience``: at least the largest day, at most the sum."""
+    if not daily:
+        return 0
+    if audience <= 0:
+        return max(daily)
+    missed = 1.0
+    for r in daily:
+        missed *= max(0.0, 1.0 - r / audience)
+    return max(max(daily), min(sum(daily), round(audience * (1.0 - missed))))
+
+
 class SandboxSimulation(SandboxBudgetStore):
     """The simulated platform's clock and the numbers it reports for each campaign-day."""
 

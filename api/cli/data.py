@@ -168,8 +168,24 @@ def demo(config: ConfigOption = None) -> None:
     typer.echo("")
     typer.echo(summary(engine))
     typer.echo("")
+    typer.echo(kpis_for_demo(engine))
+    typer.echo("")
     typer.echo(propose_for_demo(engine, settings))
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def kpis_for_demo(engine: Engine) -> str:
+    """Reach, engagement and cost rates per network over the 30 days to yesterday, as
+    `budgetpilot kpis` prints them."""
+    from api.cli.kpis import default_period, kpi_lines
+    from api.routes.kpis import report_model
+    from campaigns.reports.kpis import kpi_report
+
+    start, end = default_period()
+    with Session(engine) as session:
+        report = report_model(kpi_report(
+            session, portfolio="default", start=start, end=end, group_by="network"))
+    return "KPIs by network (budgetpilot kpis):\n" + "\n".join(kpi_lines(report))
 
 
 def propose_for_demo(engine: Engine, settings: Settings) -> str:

@@ -18,6 +18,7 @@ from campaigns.admin.auth import Action
 from campaigns.reports import kpis as service
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, Cell, Money, attachment, render
 from campaigns.reports.kpi_math import REACH_ESTIMATE
+from campaigns.reports.kpi_units import rounded
 
 router = APIRouter(tags=["reports"])
 
@@ -35,10 +36,6 @@ def report_model(report: service.KpiReport) -> KpiReport:
 CENT = Decimal("0.01")
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
 def _row(row: service.KpiRow) -> KpiRow:
     t = row.totals
     counts = {k: v for k, v in dataclasses.asdict(t).items()
@@ -46,7 +43,8 @@ def _row(row: service.KpiRow) -> KpiRow:
     return KpiRow(
         key=row.key, name=row.name, spend=t.spend.quantize(CENT), revenue=t.revenue.quantize(CENT),
         conversions=Decimal(t.conversions).normalize(), **counts,
-        **{k: _rounded(v) for k, v in dataclasses.asdict(row.rates).items()},
+        **{k: rounded(v) for k, v in dataclasses.asdict(row.rates).items()},
+        reach_estimated=row.reach_estimated,
     )
 
 
@@ -57,6 +55,8 @@ def to_csv(report: KpiReport) -> str:
     def cell(value: object) -> Cell:
         if value is None or isinstance(value, str):
             return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return Money(str(value))
 
     return render(names, ([cell(getattr(r, n)) for n in names] for r in report.data))
@@ -75,8 +75,9 @@ def get_kpis(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> KpiReport | Response:
     """Spend, impressions, clicks, conversions, revenue, the social counts and their rates
-    for ``start..end`` (the accounts' local days). Reach is a sum of daily reach, labelled
-    so; a rate with a zero or unknown denominator is null."""
+    for ``start..end`` (the accounts' local days). Reach is the platform's own figure for the
+    period where the sync stored one, else a sum labelled ``reach_estimated``; a rate with a
+    zero or unknown denominator is null."""
 
     def report() -> KpiReport:
         return report_model(service.kpi_report(

@@ -12,13 +12,16 @@ from api.caching import Responses
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
 from api.params import Day, OptionalDay
 from api.schemas.finance import FinanceReport
+from api.schemas.kpis import ScopeKpis
 from api.schemas.pacing import PacingReport, PacingRow
 from campaigns.admin.auth import Action
 from campaigns.ingest.names import scope_names
 from campaigns.reports import finance
 from campaigns.reports import pacing as pacing_service
 from campaigns.reports.cache import Cache
-from campaigns.reports.csv_export import CSV_MEDIA_TYPE, attachment
+from campaigns.reports.csv_export import CSV_MEDIA_TYPE, Cell, Money, attachment
+from campaigns.reports.csv_export import render as render_csv
+from campaigns.reports.kpi_units import KPI_COLUMNS, KpiFields, kpi_cells
 from campaigns.reports.pacing import to_cents
 
 router = APIRouter(tags=["reports"])
@@ -37,14 +40,24 @@ def _ratio(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-@router.get("/pacing", response_model=PacingReport)
+@router.get(
+    "/pacing", response_model=PacingReport,
+    responses={200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+                     "description": "JSON, or CSV with `Accept: text/csv` or `format=csv` "
+                     "(one row per scope, the KPI columns last)",
+                     "headers": {"Content-Disposition": {
+                         "description": 'CSV only: `attachment; filename="pacing-….csv"`',
+                         "schema": {"type": "string"}}}}},
+)
 def get_pacing(
     request: Request, session: SessionDep, config: ConfigDep, user: Reader,
     portfolio: PortfolioName = "default", month: OptionalDay = None,
-    as_of: OptionalDay = None,
+    as_of: OptionalDay = None, format: Literal["json", "csv"] | None = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
-    campaign; ``as_of`` defaults to yesterday, ``month`` to the month of ``as_of``."""
+    campaign, with each scope's month-to-date KPIs; ``as_of`` defaults to yesterday,
+    ``month`` to the month of ``as_of``."""
 
     def render() -> PacingReport:
         report = pacing_service.pacing_report(
@@ -67,10 +80,30 @@ def get_pacing(
                 forecast_low=to_cents(x.result.forecast_low),
                 forecast_high=to_cents(x.result.forecast_high),
                 forecast_method=x.result.forecast_method,
+                kpis=ScopeKpis.model_validate(dataclasses.asdict(x.kpis) if x.kpis else {}),
             ) for x in report.scopes],
         )
 
+    if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
+        body = render()
+        stem = f"pacing-{body.portfolio}-{body.month:%Y-%m}-{body.as_of}"
+        return Response(pacing_csv(body), media_type=CSV_MEDIA_TYPE, headers=attachment(stem))
     return _responses(request).answer(request, session, user, Action.read, render)
+
+
+def pacing_csv(report: PacingReport) -> str:
+    """One row per scope: the JSON row's fields in order, then the KPI columns; empty for
+    null, text cells escaped against formulas."""
+    fields = [n for n in PacingRow.model_fields if n != "kpis"]
+
+    def cell(value: object) -> Cell:
+        if value is None or isinstance(value, str):
+            return value
+        return Money(str(value))
+
+    rows = ([cell(getattr(r, n)) for n in fields]
+            + kpi_cells(KpiFields(**r.kpis.model_dump())) for r in report.data)
+    return render_csv([*fields, *KPI_COLUMNS], rows)
 
 
 @router.get(

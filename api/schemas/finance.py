@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.kpis import ScopeKpis
+
 
 class FinanceRow(BaseModel):
     month: dt.date
@@ -18,6 +20,7 @@ class FinanceRow(BaseModel):
     spend: Decimal = Field(description="in the reporting currency, rounded per row")
     plan: Decimal | None = Field(description="the account-scope plan, if any")
     variance: Decimal | None
+    kpis: ScopeKpis = Field(description="the account-month's KPIs")
 
 
 class FinanceTotal(BaseModel):
@@ -26,6 +29,7 @@ class FinanceTotal(BaseModel):
     spend: Decimal
     plan: Decimal | None
     variance: Decimal | None
+    kpis: ScopeKpis = Field(description="the KPIs of the rows below (rates from summed counts)")
 
 
 class FinanceReport(BaseModel):

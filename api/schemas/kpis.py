@@ -8,6 +8,9 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 PER_1000 = "per 1,000 impressions (of the rows that reported the count)"
+REACH_ESTIMATED = (
+    "false: reach is the platform's own count of people over the period (each once); true: "
+    "a sum of daily, campaign or account reach, an upper bound; null: no reach reported")
 
 
 class KpiRow(BaseModel):
@@ -18,8 +21,9 @@ class KpiRow(BaseModel):
     clicks: int
     conversions: Decimal
     revenue: Decimal = Field(description="in the reporting currency")
-    reach: int | None = Field(description="sum of daily reach: an estimate (see reach_estimate)"
-                              "; null when no platform reported reach")
+    reach: int | None = Field(description="the platform's unique reach of the period where "
+                              "the sync stored it (reach_estimated false), else the sum of "
+                              "daily reach, an estimate; null when no platform reported reach")
     video_views: int | None
     engagements: int | None
     reactions: int | None = Field(description="applause")
@@ -37,6 +41,27 @@ class KpiRow(BaseModel):
     amplification_rate: float | None = Field(description=f"shares {PER_1000}")
     applause_rate: float | None = Field(description=f"reactions {PER_1000}")
     conversation_rate: float | None = Field(description=f"comments {PER_1000}")
+    reach_estimated: bool | None = Field(
+        None, description=REACH_ESTIMATED)
+
+
+class ScopeKpis(BaseModel):
+    """The KPI columns of the finance and pacing reports, over the row's scope and period."""
+
+    reach: int | None = Field(description="people reached: the platform's own figure for the "
+                              "period, or an estimate (reach_estimated)")
+    reach_estimated: bool | None = Field(description=REACH_ESTIMATED)
+    frequency: float | None = Field(description="impressions / reach")
+    engagement_rate: float | None = Field(description=f"engagements {PER_1000}")
+    amplification_rate: float | None = Field(description=f"shares {PER_1000}")
+    applause_rate: float | None = Field(description=f"reactions {PER_1000}")
+    conversation_rate: float | None = Field(description=f"comments {PER_1000}")
+    follows: int | None = Field(description="fan growth: new follows or page likes")
+    cpm: float | None = Field(description="spend per 1,000 impressions")
+    cpc: float | None = Field(description="spend per click")
+    ctr: float | None = Field(description="clicks / impressions, a fraction")
+    cpa: float | None = Field(description="spend per conversion")
+    roas: float | None = Field(description="revenue / spend")
 
 
 class KpiReport(BaseModel):
@@ -45,6 +70,7 @@ class KpiReport(BaseModel):
     start: dt.date
     end: dt.date
     group_by: str
-    reach_estimate: str = Field(description="how reach was obtained; it is not unique reach")
+    reach_estimate: str = Field(description="what an estimated reach (reach_estimated true) "
+                                "is; it is not unique reach")
     rate_basis: str = Field(description="what the social rates are relative to")
     data: list[KpiRow]

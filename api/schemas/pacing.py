@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas.kpis import ScopeKpis
+
 
 class PacingRow(BaseModel):
     scope: str
@@ -27,6 +29,8 @@ class PacingRow(BaseModel):
     forecast_high: Decimal = Field(description="the forecast's 80% range, high end")
     forecast_method: Literal["budgets", "run_rate"] = Field(
         description="budgets: daily budgets x delivery ratio; run_rate: no budgets known")
+    kpis: ScopeKpis = Field(description="month to date (to as_of): reach, engagement and cost "
+                            "rates of the scope")
 
 
 class PacingReport(BaseModel):

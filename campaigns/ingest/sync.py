@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
+from campaigns.ingest.period_reach import load_period_reach
 from campaigns.ingest.store import (
     get_or_create_portfolio,
     upsert_account,
@@ -346,6 +347,7 @@ def _sync_metrics(
             rows = 0
             if start <= end:
                 rows = load_metrics(session, connector, acc, start, end)
+                load_period_reach(session, connector, acc, start, end)
             session.add(SyncRun(
                 account_id=acc.id, source=source.name, stream="metrics", rows=rows,
                 window_start=start, window_end=end, status="succeeded",

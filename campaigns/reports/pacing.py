@@ -1,5 +1,6 @@
 """Pacing of a portfolio's month: loads spend and plans, calls the pure math
-(:mod:`optimizer.pacing`) for the total, each network, each account and each planned campaign."""
+(:mod:`optimizer.pacing`) for the total, each network, each account and each planned campaign,
+beside each scope's month-to-date KPIs (:mod:`campaigns.reports.kpi_units`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,18 @@ from campaigns.models import BudgetPlan, Portfolio
 from campaigns.policy import PacingSettings
 from campaigns.reports.budgets import budget_lines, scope_budgets
 from campaigns.reports.cache import Cache, data_stamp
+from campaigns.reports.kpi_units import (
+    KpiFields,
+    UnitKpis,
+    Units,
+    account_units,
+    campaign_days,
+    combine,
+    day_totals,
+    kpi_fields,
+)
 from campaigns.reports.spend import (
+    AccountInfo,
     account_daily_local,
     campaign_daily_reporting,
     portfolio_accounts,
@@ -41,6 +53,7 @@ class ScopePacing:
     scope: str
     scope_key: str
     result: PacingResult
+    kpis: KpiFields | None = None  # month to date: reach, engagement and cost rates
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,9 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     for scope_key in plans:
         series.setdefault(scope_key, {})
 
+    kpis = _scope_kpis(session, accounts, fx, m_start, min(as_of, m_end), campaign_keys)
+    no_kpis = kpi_fields(combine([]))
+
     # From the history's start: how budgets moved over those weeks widens the range.
     budgets = scope_budgets(budget_lines(session, p, start), fx, start=start, as_of=as_of,
                             month_end=m_end, campaign_keys=campaign_keys)
@@ -128,10 +144,36 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
                       month=month, as_of=as_of, thresholds=t, budgets=outlook)
         if scope == "network":
             priors[key] = result.delivery_ratio
-        scopes.append(ScopePacing(scope, key, result))
+        scopes.append(ScopePacing(scope, key, result, kpis.get((scope, key), no_kpis)))
     total = scopes[0].result
     return PacingReport(p.name, p.reporting_currency, month, as_of, total.days_elapsed,
                         total.days_in_month, scopes)
+
+
+def _scope_kpis(
+    session: Session, accounts: list[AccountInfo], fx: FxTable, start: dt.date, end: dt.date,
+    campaign_keys: set[str],
+) -> dict[tuple[str, str], KpiFields]:
+    """Month-to-date KPIs of the total, each network, account and planned campaign."""
+    by_id = {a.id: a for a in accounts}
+    units = account_units(session, by_id, fx, [(start, end)] if start <= end else [])
+    parts: dict[tuple[str, str], list[UnitKpis]] = defaultdict(list)
+    parts[("total", "")] = []
+    for (acc_id, _), unit in units.items():
+        a = by_id[acc_id]
+        for scope in (("total", ""), ("network", a.network), ("account", a.key)):
+            parts[scope].append(unit)
+    campaigns = Units()
+    wanted = {k.split(":")[2] for k in campaign_keys}
+    for acc, campaign, day, values in campaign_days(session, list(by_id), start, end, wanted):
+        a = by_id[acc]
+        ckey = f"{a.key}:{campaign.external_id}"
+        if ckey in campaign_keys:
+            campaigns.add(ckey, account_id=acc, campaign_id=campaign.id, period=(start, end),
+                          day=day, totals=day_totals(values, fx.rate(a.currency, day)))
+    for done, cunit in campaigns.resolve(session).items():
+        parts[("campaign", str(done))].append(cunit)
+    return {scope: kpi_fields(combine(p)) for scope, p in parts.items()}
 
 
 def to_cents(value: float) -> Decimal:

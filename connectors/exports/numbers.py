@@ -58,6 +58,12 @@ def clean_number(text: str, *, decimal_comma: bool = False) -> str:
 # Atomic groups: a failing cell must not send the match back through every earlier cell.
 _CELL_POINT = r"(?>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
 _COLUMN_POINT = re.compile(rf"(?>{_CELL_POINT})(?>\x00(?>{_CELL_POINT}))*+").fullmatch
+# The same with "no data" cells among the numbers (a TikTok "-", a Google " --" wherever a
+# campaign-day had no conversions): without it one such cell sent the whole column through
+# the per-cell path, a dictionary of every distinct amount (the most of the import's time).
+_CELL_NONE = r" *(?:--?|—|n/a|N/A) *"
+_COLUMN_POINT_NONE = re.compile(
+    rf"(?>{_CELL_POINT}|{_CELL_NONE})(?>\x00(?>{_CELL_POINT}|{_CELL_NONE}))*+").fullmatch
 
 
 # The ways exports and spreadsheets write a negative amount: a leading minus (ASCII or the
@@ -94,6 +100,9 @@ def clean_numbers(col: Sequence[str], *, decimal_comma: bool) -> tuple[str, ...]
         joined = "\x00".join(col)
         if _COLUMN_POINT(joined):
             return tuple(joined.replace(",", "").split("\x00"))
+        if _COLUMN_POINT_NONE(joined):
+            return tuple("" if v.strip() in _NO_DATA else v for v in
+                         joined.replace(",", "").split("\x00"))
     cleaned = {v: clean_number(v, decimal_comma=decimal_comma) for v in set(col)}
     return tuple(map(cleaned.__getitem__, col))
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MetricFn = Callable[[str, dt.date], dict[str, Any] | None]
+# (campaign id, day) for a daily row; (level, object id, since, until) for a whole-range row
+InsightKey = tuple[Any, ...]
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Fault:
 class Report:
     id: str
     account: str
-    keys: list[tuple[str, dt.date]]
+    keys: list[InsightKey]
     polls_left: int
     failed: bool
     fields: str | None = None  # the report run's requested fields, as Graph honours them
@@ -54,6 +56,8 @@ class GraphState:
         self.campaigns: dict[str, dict[str, Any]] = {}
         self.adsets: dict[str, dict[str, Any]] = {}
         self.metrics: dict[tuple[str, dt.date], dict[str, Any]] = {}
+        # unique people of an account or campaign over since..until, as Meta counts them
+        self.period_reach: dict[tuple[str, dt.date, dt.date], int] = {}
         self.metric_fn: MetricFn | None = None  # the benchmark computes rows instead of storing
         self.reports: dict[str, Report] = {}
         self.faults: list[Fault] = []
@@ -168,6 +172,11 @@ class GraphState:
             row["action_values"] = [{"action_type": "purchase", "value": purchase_value}]
         self.metrics[(cid, day)] = row
 
+    def set_period_reach(self, obj: str, since: dt.date, until: dt.date, reach: int) -> None:
+        """The people an account (``act_...``) or campaign reached over ``since..until``,
+        each counted once: what Graph answers for that range without ``time_increment``."""
+        self.period_reach[(obj, since, until)] = reach
+
     def fail(self, match: str, **kw: Any) -> Fault:
         fault = Fault(match=match, **kw)
         with self.lock:
@@ -184,7 +193,12 @@ class GraphState:
             return self.metric_fn(cid, day)
         return self.metrics.get((cid, day))
 
-    def insight_keys(self, act: str, params: dict[str, str]) -> list[tuple[str, dt.date]]:
+    def insight_keys(self, act: str, params: dict[str, str]) -> list[InsightKey]:
+        """The rows an insights query answers, as Graph documents them: with
+        ``time_increment=1`` one row per object and day; without it (the default,
+        ``all_days``) one row per object for the whole ``time_range``. ``level`` is the
+        object (``account`` or ``campaign``; the default is the queried node's own level,
+        here the account). Objects without delivery in the range have no row."""
         tr = json.loads(params["time_range"])
         since, until = dt.date.fromisoformat(tr["since"]), dt.date.fromisoformat(tr["until"])
         statuses = None
@@ -197,16 +211,22 @@ class GraphState:
             if row["account_id"] == act
             and (statuses is None or row["effective_status"] in statuses)
         ]
-        keys = []
-        day = since
-        while day <= until:
-            keys.extend((c, day) for c in cids if self.metric(c, day) is not None)
-            day += dt.timedelta(days=1)
-        return keys
+        days = [since + dt.timedelta(days=i) for i in range((until - since).days + 1)]
+        increment = params.get("time_increment", "all_days")
+        level = params.get("level", "account")
+        if increment == "all_days":
+            if level == "account":
+                delivered = any(self.metric(c, d) is not None for c in cids for d in days)
+                return [("account", act, since, until)] if delivered else []
+            return [("campaign", c, since, until) for c in cids
+                    if any(self.metric(c, d) is not None for d in days)]
+        if str(increment) != "1":
+            raise ValueError(f"the fake answers time_increment 1 or all_days, not {increment}")
+        return [(c, day) for day in days for c in cids if self.metric(c, day) is not None]
 
-    def insight_row(
-        self, key: tuple[str, dt.date], fields: str | None = None
-    ) -> dict[str, Any]:
+    def insight_row(self, key: InsightKey, fields: str | None = None) -> dict[str, Any]:
+        if len(key) == 4:
+            return self._range_row(key, fields)
         cid, day = key
         row = dict(self.metric(cid, day) or {})
         if fields:  # Graph answers only the fields asked for
@@ -219,3 +239,29 @@ class GraphState:
             attribution_setting="7d_click_1d_view",
         )
         return row
+
+    def _range_row(self, key: InsightKey, fields: str | None) -> dict[str, Any]:
+        """One object's row over a whole range: counts summed over its days, reach the
+        period's unique people (never the sum of daily reach). Without a figure set by the
+        test, the largest day's reach stands in: a period reaches at least that many."""
+        level, obj, since, until = key
+        cids = [c for c, r in self.campaigns.items() if r["account_id"] == obj] \
+            if level == "account" else [obj]
+        rows = [r for c in cids for i in range((until - since).days + 1)
+                if (r := self.metric(c, since + dt.timedelta(days=i))) is not None]
+        out: dict[str, Any] = {
+            "impressions": str(sum(int(r.get("impressions") or 0) for r in rows)),
+            "clicks": str(sum(int(r.get("clicks") or 0) for r in rows)),
+            "spend": str(sum(float(r.get("spend") or 0) for r in rows)),
+        }
+        daily = [int(r["reach"]) for r in rows if "reach" in r]
+        reach = self.period_reach.get((obj, since, until), max(daily) if daily else None)
+        if reach is not None:
+            out["reach"] = str(reach)
+            out["frequency"] = str(int(out["impressions"]) / reach) if reach else "0"
+        if fields:
+            wanted = set(fields.split(","))
+            out = {k: v for k, v in out.items() if k in wanted}
+        ident = {"account_id": obj.removeprefix("act_")} if level == "account" else {
+            "campaign_id": obj}
+        return {**out, **ident, "date_start": since.isoformat(), "date_stop": until.isoformat()}

@@ -130,6 +130,17 @@ def test_demo_from_a_shell_prints_the_summary(workdir: Path) -> None:
     for network in ("meta", "google", "tiktok"):
         assert f"\n{network}" in out
     assert "ROAS" in out and "succeeded" in out
+    # The sandbox's social counts: reach and engagement rates per network.
+    table = out.split("KPIs by network")[1].split("\n\n")[0].splitlines()
+    heading = table[2].split()
+    assert {"reach", "freq", "eng/1k", "shr/1k", "rct/1k", "cmt/1k", "fans"} <= set(heading)
+    rows = {line.split()[0]: dict(zip(heading, line.split(), strict=True))
+            for line in table[3:]}
+    assert set(rows) == {"google", "meta", "tiktok"}
+    for row in rows.values():
+        # a network of several accounts adds their figures: an estimate, marked ~
+        assert row["reach"].endswith("~") and int(row["reach"].rstrip("~")) > 0
+        assert float(row["eng/1k"]) > 0 and float(row["freq"]) > 1
     # The main job ends with tomorrow's proposal, waiting for approval.
     assert "proposed budgets for tomorrow" in out and "shift 1 (proposed)" in out
     assert EXIT_PARTIAL == 1

@@ -84,7 +84,9 @@ def test_dates_in_each_platform_form_come_back_iso(day: dt.date) -> None:
 
 
 @given(st.lists(st.one_of(amounts.map(lambda v: grouped(v, ",", ".")), amounts.map(str),
-                          st.sampled_from(["$1.00", "--", "1,2", "x"])), max_size=30))
+                          st.sampled_from(["$1.00", "--", " --", "-", "—", "n/a", "- -",
+                                           "-5", "5-", "1,2", "x", " 5", ""])),
+                max_size=30))
 def test_a_column_cleans_exactly_as_its_cells_do(col: list[str]) -> None:
     assert clean_numbers(col, decimal_comma=False) == tuple(clean_number(v) for v in col)
     assert clean_numbers(col, decimal_comma=True) == tuple(
