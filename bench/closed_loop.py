@@ -34,7 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from bench.market import MAX_LAG, Market, history_budgets, make_market
 from campaigns.admin.caps import create_cap
@@ -42,6 +43,7 @@ from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
 from campaigns.db import open_engine
 from campaigns.ingest.csv_import.importer import import_csv
+from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization.proposals import propose
 from connectors.currencies import decimals
 
@@ -147,6 +149,14 @@ class _Loop:
             result = propose(session, self.settings, total_budget=total,
                              objective=self.objective, max_change=MAX_CHANGE,
                              created_by="closed-loop", today=day, now=now)
+            if result.shift_id is not None:  # applied at once, as the nightly job would
+                session.execute(update(ShiftItem)
+                                .where(col(ShiftItem.shift_id) == result.shift_id)
+                                .values(status="applied", applied_at=now,
+                                        applied_budget=col(ShiftItem.new_budget)))
+                session.execute(update(BudgetShift)
+                                .where(col(BudgetShift.id) == result.shift_id)
+                                .values(status="applied"))
             session.commit()
         proposed = {a.campaign_id: a.proposed_budget for a in result.allocations}
         return np.asarray([proposed[c] for c in self.ids])

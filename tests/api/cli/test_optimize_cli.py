@@ -235,3 +235,21 @@ def test_backtest_as_of_ends_on_that_day() -> None:
     assert json.loads(result.stdout)["start"] == "2026-06-01"
     both = runner.invoke(app, ["backtest", "--start", "2026-06-01", "--as-of", "2026-06-02"])
     assert both.exit_code == EXIT_USAGE
+
+
+def test_edits_are_worth_their_cost_and_summarised(synced: Path) -> None:
+    """With the default edit cost, every move left gains more than an edit costs, moves that
+    do not are kept where they are with the reason, and the JSON sums the edits up (fields
+    added, none taken away)."""
+    out = _optimize(synced)
+    edits = out["edits"]
+    assert edits["cost"] == 1.0 and edits["min_prob_gain"] == 0.5
+    assert edits["max_per_week"] is None
+    moved = [a for a in out["allocations"] if a["proposed_budget"] != a["current_budget"]]
+    assert edits["made"] == len(moved)
+    for a in moved:
+        if a["binding_limit"] is None:  # a move no limit forced
+            assert a["net_gain"] > 0 and a["prob_gain"] >= 0.5
+    kept = [a for a in out["allocations"] if a["reason"].startswith("kept:")]
+    assert edits["not_worth"] == len(kept)
+    assert all(a["net_gain"] is None for a in kept)
