@@ -9,6 +9,7 @@ The CLI (`optimize --json`), the API (`POST /optimizations`), the nightly job an
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -200,8 +201,10 @@ def unit_proposal(unit: Unit, row: Any, new_budget: Decimal, curve: CurveSummary
 
 
 def _net_gain(row: Any, moves: bool) -> float | None:
+    # Not finite when money buys nothing at the margin (no price to value conversions by):
+    # JSON has no infinity, so null, like a budget that does not move.
     net = float(getattr(row, "net_gain", float("nan")))
-    return None if not moves or net != net else round(net, 4)
+    return round(net, 4) if moves and math.isfinite(net) else None
 
 
 def curve_summaries(curves: Any, data: PortfolioData) -> list[CurveSummary]:
