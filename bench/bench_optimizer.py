@@ -1,13 +1,20 @@
-"""Allocation and curve-fitting timings, with SLSQP on the same instances for reference.
+"""Allocation and curve-fitting timings, with SLSQP on the same instances for reference;
+`--cli N` times `budgetpilot optimize --json` end to end (a fresh process, SQLite) over N
+campaigns with 90 days of history, reading one stored history and writing one proposal.
 
-Run: python bench/bench_optimizer.py [--quick]
+Run: python bench/bench_optimizer.py [--quick] [--cli 10000] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -148,10 +155,101 @@ def bench_fitting(n_units: int, days: int) -> None:
     )
 
 
+def _fill_database(url: str, n_campaigns: int, days: int, today: dt.date) -> None:
+    """n campaigns over 10 EUR accounts on two networks, `days` of varied spend before today."""
+    from sqlalchemy import insert
+    from sqlmodel import Session
+
+    from campaigns.db import create_db_engine, ensure_schema
+    from campaigns.ingest.store import get_or_create_portfolio
+    from campaigns.models import AdAccount, Campaign, DailyMetric
+
+    engine = create_db_engine(url)
+    ensure_schema(engine)
+    rng = np.random.default_rng(11)
+    stamp = dt.datetime.now(dt.UTC)
+    with Session(engine) as session:
+        portfolio = get_or_create_portfolio(session, "default", reporting_currency="EUR")
+        accounts = []
+        for a in range(10):
+            account = AdAccount(portfolio_id=portfolio.id, network=("meta", "google")[a % 2],
+                                external_id=f"act_{a}", name=f"Account {a}", currency="EUR",
+                                timezone="UTC")
+            session.add(account)
+            accounts.append(account)
+        session.flush()
+        budgets = rng.uniform(20, 400, n_campaigns).round(2)
+        session.execute(insert(Campaign), [
+            {"account_id": accounts[i % 10].id, "network": accounts[i % 10].network,
+             "external_id": f"c{i}", "name": f"Campaign {i}", "status": "active",
+             "daily_budget": f"{budgets[i]:.2f}", "budget_level": "campaign",
+             "created_at": stamp, "updated_at": stamp}
+            for i in range(n_campaigns)])
+        ids = [c for (c,) in session.execute(
+            Campaign.__table__.select().with_only_columns(Campaign.__table__.c.id)
+            .order_by(Campaign.__table__.c.id))]
+        gain, half = rng.uniform(5, 60, n_campaigns), budgets * rng.uniform(0.5, 2.0, n_campaigns)
+        for d in range(days, 0, -1):
+            day = today - dt.timedelta(days=d)
+            spend = budgets * rng.uniform(0.6, 1.5, n_campaigns)
+            conv = rng.poisson(response(spend, gain, half))
+            session.execute(insert(DailyMetric), [
+                {"campaign_id": ids[i], "account_id": accounts[i % 10].id, "date": day,
+                 "spend": f"{spend[i]:.2f}", "conversions": int(conv[i]),
+                 "revenue": f"{conv[i] * 40.0:.2f}", "daily_budget": f"{budgets[i]:.2f}",
+                 "updated_at": stamp}
+                for i in range(n_campaigns)])
+        session.commit()
+    engine.dispose()
+
+
+def _children_cpu() -> float:
+    """CPU seconds of finished child processes: what a busy machine disturbs least."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_cli(n_campaigns: int, days: int, profile: Path | None) -> None:
+    """`budgetpilot optimize --json` in a fresh process, as a manager or cron runs it."""
+    today = dt.datetime.now(dt.UTC).date()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        start = time.perf_counter()
+        _fill_database(url, n_campaigns, days, today)
+        print(f"\noptimize end to end (CLI, SQLite): {n_campaigns:,} campaigns x {days} days "
+              f"(database filled in {time.perf_counter() - start:.0f} s)")
+        config = Path(tmp) / "budgetpilot.toml"
+        config.write_text(f'[database]\nurl = "{url}"\n')
+        command = [sys.executable, "-m", "api.cli.main", "optimize", "--config", str(config),
+                   "--json"]
+        if profile is not None:
+            command[1:1] = ["-m", "cProfile", "-o", str(profile)]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        for attempt in range(2):  # the second run reads a warm page cache
+            start = time.perf_counter()
+            cpu = _children_cpu()
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
+            if done.returncode != 0:
+                raise SystemExit(f"optimize failed ({done.returncode}): {done.stderr[-2000:]}")
+            out = json.loads(done.stdout)
+            moved = sum(a["proposed_budget"] != a["current_budget"] for a in out["allocations"])
+            print(f"  run {attempt + 1}: {seconds:.1f} s wall, {cpu:.1f} s CPU (load "
+                  f"{os.getloadavg()[0]:.1f}), {len(out['allocations']):,} "
+                  f"budgets, {moved:,} moved; edits {out.get('edits')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip 1e6 units and 300-unit SLSQP")
+    parser.add_argument("--cli", type=int, metavar="N",
+                        help="only time `optimize` end to end over N campaigns")
+    parser.add_argument("--days", type=int, default=90, help="history days for --cli")
+    parser.add_argument("--profile", type=Path, help="with --cli: cProfile the run into FILE")
     args = parser.parse_args()
+    if args.cli:
+        bench_cli(args.cli, args.days, args.profile)
+        return
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     bench_allocation(sizes)
     bench_slsqp([100] if args.quick else [100, 300])

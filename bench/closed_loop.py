@@ -34,7 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from bench.market import MAX_LAG, Market, history_budgets, make_market
 from campaigns.admin.caps import create_cap
@@ -42,6 +43,7 @@ from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
 from campaigns.db import open_engine
 from campaigns.ingest.csv_import.importer import import_csv
+from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization.proposals import propose
 from connectors.currencies import decimals
 
@@ -69,6 +71,8 @@ class RunScore:
     cap_violations: int
     failed_calls: int
     seconds: float
+    edits: int = 0  # budgets changed over the run (each a platform edit)
+    weekly_edits: int = 0  # the most edits one campaign got in any 7 days
 
     @property
     def captured(self) -> float:
@@ -145,6 +149,14 @@ class _Loop:
             result = propose(session, self.settings, total_budget=total,
                              objective=self.objective, max_change=MAX_CHANGE,
                              created_by="closed-loop", today=day, now=now)
+            if result.shift_id is not None:  # applied at once, as the nightly job would
+                session.execute(update(ShiftItem)
+                                .where(col(ShiftItem.shift_id) == result.shift_id)
+                                .values(status="applied", applied_at=now,
+                                        applied_budget=col(ShiftItem.new_budget)))
+                session.execute(update(BudgetShift)
+                                .where(col(BudgetShift.id) == result.shift_id)
+                                .values(status="applied"))
             session.commit()
         proposed = {a.campaign_id: a.proposed_budget for a in result.allocations}
         return np.asarray([proposed[c] for c in self.ids])
@@ -199,9 +211,14 @@ def run(scenario: str, n: int, seed: int, days: int,
         loop.add_fx_and_caps(np.random.default_rng(seed + 7))
         static = market.base_budget
         total = float((static * market.fx).sum())
-        ours, oracle = static.copy(), static.copy()
+        oracle = static.copy()
+        # What the database holds: the export writes budgets to the currency's minor unit,
+        # so a budget the first run keeps is not counted as an edit.
+        ours = np.asarray([round(float(b), decimals(c))
+                           for b, c in zip(static, market.currency, strict=True)])
         score = {"static": 0.0, "ours": 0.0, "oracle": 0.0}
         bad = {"total": 0, "change": 0, "cap": 0, "failed": 0}
+        edited = np.zeros((n, days), dtype=bool)
         for d in range(HISTORY_DAYS, HISTORY_DAYS + days):
             if d > HISTORY_DAYS:
                 loop.load(d, d - RESTATE_DAYS)
@@ -213,6 +230,7 @@ def run(scenario: str, n: int, seed: int, days: int,
                 bad["failed"] += 1
                 proposed = ours
             _check(proposed, ours, market, total, loop.cap, bad)
+            edited[:, d - HISTORY_DAYS] = proposed != ours
             ours = proposed
             oracle = oracle_budgets(market, d, oracle, total, loop.cap, objective)
             loop.deliver(d, ours)
@@ -221,7 +239,16 @@ def run(scenario: str, n: int, seed: int, days: int,
         loop.engine.dispose()
     return RunScore(scenario, seed, n, score["static"], score["ours"], score["oracle"],
                     bad["total"], bad["change"], bad["cap"], bad["failed"],
-                    time.perf_counter() - started)
+                    time.perf_counter() - started, int(edited.sum()), _weekly_max(edited))
+
+
+def _weekly_max(edited: np.ndarray) -> int:
+    """The most edits any campaign got in a window of 7 consecutive days."""
+    if edited.shape[1] == 0:
+        return 0
+    counts = np.cumsum(np.pad(edited.astype(int), ((0, 0), (1, 0))), axis=1)
+    window = min(7, edited.shape[1])
+    return int((counts[:, window:] - counts[:, :-window]).max())
 
 
 def _check(proposed: np.ndarray, current: np.ndarray, market: Market, total: float,
@@ -239,14 +266,15 @@ def _check(proposed: np.ndarray, current: np.ndarray, market: Market, total: flo
 
 def table(scores: list[RunScore]) -> str:
     head = (f"{'seed':>5} {'campaigns':>9} {'static':>12} {'ours':>12} {'oracle':>12} "
-            f"{'uplift':>7} {'captured':>8} {'viol tot/chg/cap':>16} {'failed':>6} {'s':>6}")
+            f"{'uplift':>7} {'captured':>8} {'viol tot/chg/cap':>16} {'failed':>6} {'edits':>6} "
+            f"{'max/7d':>6} {'s':>6}")
     lines = [f"scenario {scores[0].scenario}", head]
     for s in scores:
         lines.append(
             f"{s.seed:>5} {s.campaigns:>9} {s.static:>12,.1f} {s.ours:>12,.1f} "
             f"{s.oracle:>12,.1f} {s.ours / s.static - 1:>+7.2%} {s.captured:>8.3f} "
             f"{f'{s.total_violations}/{s.change_violations}/{s.cap_violations}':>16} "
-            f"{s.failed_calls:>6} {s.seconds:>6.1f}")
+            f"{s.failed_calls:>6} {s.edits:>6} {s.weekly_edits:>6} {s.seconds:>6.1f}")
     mean = np.mean([s.captured for s in scores])
     lines.append(f"{'mean':>5} {'':>9} {'':>12} {'':>12} {'':>12} {'':>7} {mean:>8.3f}")
     return "\n".join(lines)

@@ -216,6 +216,13 @@ class ImportSettings(Section):
         return forms
 
 
+# A euro, dollar or pound an edit: enough to skip moves that buy next to nothing, not
+# enough to stop a move the curves are sure of.
+DEFAULT_EDIT_COST = 1.0
+# A move must be more likely to gain than to lose.
+DEFAULT_MIN_PROB_GAIN = 0.5
+
+
 class OptimizerSettings(Section):
     """``[optimizer]``: what a run maximises and how far it may move each budget."""
 
@@ -239,6 +246,27 @@ class OptimizerSettings(Section):
     half_life_days: float | None = Field(
         None, gt=0, description="days of history weigh half as much every this many days; "
         "none: every day counts fully",
+    )
+    edit_cost: float = Field(
+        DEFAULT_EDIT_COST, ge=0, description="what one budget edit costs, in the portfolio's "
+        "reporting currency (a learning phase restarted, an edit of the hour's few): a move "
+        "whose expected gain for a day does not exceed it is not made; 0: edits are free",
+    )
+    min_prob_gain: float = Field(
+        DEFAULT_MIN_PROB_GAIN, ge=0, lt=1, description="a move less likely than this to gain "
+        "(its prob_gain) is not made",
+    )
+    max_edits_per_week: int | None = Field(
+        None, ge=1, description="a budget edited this many times in the last 7 days is held; "
+        "none: no limit",
+    )
+    hold_learning: bool = Field(
+        True, description="leave alone the budgets of Meta ad sets in their learning phase "
+        "(and campaign budgets over one)",
+    )
+    move_in_learning: list[str] = Field(
+        default_factory=list, description="campaign keys (network:account:campaign) whose "
+        "budgets may move during Meta's learning phase all the same",
     )
     target_cpa: float | None = Field(None, gt=0)
     min_roas: float | None = Field(None, gt=0)

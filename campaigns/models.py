@@ -90,6 +90,8 @@ class AdSet(SQLModel, table=True):
     status: str = Field(default="active", max_length=40)
     daily_budget: Decimal | None = money_field(nullable=True)
     lifetime_budget: Decimal | None = money_field(nullable=True)
+    # Meta's learning_stage_info.status (LEARNING, SUCCESS, FAIL); None: not reported.
+    learning_stage: str | None = Field(default=None, max_length=20)
     updated_at: datetime = ts_field()
 
 

@@ -50,6 +50,8 @@ class AdSetRecord:
     status: str
     daily_budget: Decimal | None = None
     lifetime_budget: Decimal | None = None
+    # Meta's learning stage (LEARNING, SUCCESS, FAIL); None where the platform reports none.
+    learning_stage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

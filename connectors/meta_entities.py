@@ -50,7 +50,11 @@ ADSET_FIELDS = [
     "effective_status",
     "daily_budget",
     "lifetime_budget",
+    "learning_stage_info",
 ]
+# AdCampaignLearningStageInfo.status, as Meta documents it; only active ad sets of eligible
+# accounts report one (not Dynamic Creative ones), so its absence means "not reported".
+LEARNING_STAGES = frozenset({"LEARNING", "SUCCESS", "FAIL"})
 ACCOUNT_FIELDS = [
     "id",
     "account_id",
@@ -173,6 +177,7 @@ class MetaEntities(MetaGraph):
                 lifetime_budget=from_minor(
                     row.get("lifetime_budget"), account.currency, self.currency_offsets
                 ),
+                learning_stage=learning_stage(row.get("learning_stage_info")),
             )
             for row in self._iterate(
                 account.external_id,
@@ -183,3 +188,13 @@ class MetaEntities(MetaGraph):
                 f"Meta ad sets of {account.external_id}",
             )
         ]
+
+
+def learning_stage(info: Any) -> str | None:
+    """The ad set's learning stage from its ``learning_stage_info`` object (``{"status":
+    "LEARNING", "conversions": 12, "last_sig_edit_ts": ..., ...}``); None when absent or a
+    status this version does not know."""
+    if not isinstance(info, dict):
+        return None
+    status = str(info.get("status") or "").upper()
+    return status if status in LEARNING_STAGES else None

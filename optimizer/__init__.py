@@ -10,6 +10,7 @@ Imports only numpy, scipy, pandas and the standard library; no database, HTTP or
 from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
 from optimizer.constraints import Limits, Lock, SpendLimit
 from optimizer.curves import CurveSet, UnitCurves, marginal, response, spend_at_marginal
+from optimizer.edits import EditPolicy
 from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
 from optimizer.exploration import Exploration
 from optimizer.fitting import fit_curves
@@ -22,6 +23,7 @@ __all__ = [
     "AllocationSolution",
     "Certificate",
     "CurveSet",
+    "EditPolicy",
     "Exploration",
     "InfeasibleError",
     "InvalidInputError",

@@ -34,6 +34,7 @@ class UnitBounds:
     target_high: np.ndarray
     max_change: np.ndarray
     lock_label: tuple[str, ...]
+    lock_limit: tuple[str, ...] = ()  # the binding limit a lock names ("lock" by default)
 
 
 def unit_bounds(
@@ -66,7 +67,7 @@ def unit_bounds(
     upper = np.where(unit_min > unit_max, unit_max, upper)
     target_high = _target_high(limits, mean, objective)
     upper = np.where(upper > lower, np.maximum(np.minimum(upper, target_high), lower), upper)
-    labels = _lock_labels(frame, limits)
+    labels, lock_limits = _lock_labels(frame, limits)
     locked = np.asarray([bool(label) for label in labels])
     lower = np.where(locked, current, lower)
     upper = np.where(locked, current, upper)
@@ -81,6 +82,7 @@ def unit_bounds(
         target_high,
         delta,
         labels,
+        lock_limits,
     )
 
 
@@ -115,19 +117,26 @@ def _target_high(limits: Limits, mean: UnitCurves, objective: str) -> np.ndarray
     return high
 
 
-def _lock_labels(frame: pd.DataFrame, limits: Limits) -> tuple[str, ...]:
-    units, accounts = limits.locked("unit"), limits.locked("account")
+def _lock_labels(frame: pd.DataFrame, limits: Limits) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Per unit, why it is held ("" when it is not) and the binding limit that names."""
+    units, accounts = limits.unit_holds(), limits.locked("account")
     networks = limits.locked("network")
-    labels = []
+    labels, names = [], []
     for unit, account, network in zip(
         frame["unit_id"], frame["account_id"], frame["network"], strict=True
     ):
-        if unit in units:
-            labels.append("locked by manager")
+        lock = units.get(unit)
+        name = "lock"
+        if lock is not None and not lock.reason:
+            label = "locked by manager"
         elif account in accounts:
-            labels.append(f"account {account} locked by manager")
+            label = f"account {account} locked by manager"
         elif network in networks:
-            labels.append(f"{network} network locked by manager")
+            label = f"{network} network locked by manager"
+        elif lock is not None:
+            label, name = lock.reason, lock.limit
         else:
-            labels.append("")
-    return tuple(labels)
+            label = ""
+        labels.append(label)
+        names.append(name)
+    return tuple(labels), tuple(names)

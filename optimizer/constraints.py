@@ -39,10 +39,17 @@ class SpendLimit:
 
 @dataclass(frozen=True)
 class Lock:
-    """Hold a unit, every unit of an account, or every unit of a network at its current budget."""
+    """Hold a unit, every unit of an account, or every unit of a network at its current budget.
+
+    A manager's lock has no `reason`; a lock the service sets for a rule (an edit limit,
+    Meta's learning phase) says why in `reason` and names the rule in `limit`, which is the
+    unit's binding limit. A manager's lock wins over a rule's.
+    """
 
     scope: Scope
     key: str
+    reason: str = ""
+    limit: str = "lock"
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -81,3 +88,11 @@ class Limits:
 
     def locked(self, scope: Scope) -> set[str]:
         return {lock.key for lock in self.locks if lock.scope == scope}
+
+    def unit_holds(self) -> dict[str, Lock]:
+        """Unit locks by unit id, a manager's over a rule's."""
+        held: dict[str, Lock] = {}
+        for lock in self.locks:
+            if lock.scope == "unit" and (lock.key not in held or not lock.reason):
+                held[lock.key] = lock
+        return held

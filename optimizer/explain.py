@@ -50,7 +50,8 @@ def _near(a: float, b: float) -> bool:
 def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
     cur = x.currency
     if x.bounds.lock_label[i]:
-        return "lock", f"held: {x.bounds.lock_label[i]}"
+        held = x.bounds.lock_limit[i] if x.bounds.lock_limit else "lock"
+        return held, f"held: {x.bounds.lock_label[i]}"
     s = x.proposed[i]
     fixed = _near(x.bounds.lower[i], x.bounds.upper[i])
     if _near(s, x.bounds.upper[i]) and (not fixed or s >= x.bounds.current[i]):

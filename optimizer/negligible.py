@@ -1,12 +1,15 @@
-"""Hold moves too small to be worth an edit, and re-solve so every limit still holds.
+"""Hold moves not worth an edit, and re-solve so every limit still holds.
 
-A move below the minimum change costs a platform edit for next to nothing. Dropping it after
-the solve would leave the money it freed or took unaccounted for, so such units are held at
-their current budget in the problem itself and the rest re-solved.
+A move below the minimum change, or one whose expected gain does not pay for the edit (see
+`edits.py`), costs a platform edit for too little. Dropping it after the solve would leave
+the money it freed or took unaccounted for, so such units are held at their current budget
+in the problem itself and the rest re-solved: their money goes to the remaining moves, or
+stays unspent when no remaining move may take it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -14,8 +17,27 @@ import numpy as np
 from optimizer.allocate import AllocationProblem, AllocationSolution, solve_allocation
 from optimizer.errors import InfeasibleError
 
-# Finding which small moves the limits need costs a solve per try: a bounded search.
+# Finding which moves the limits need costs a solve per try: a bounded search.
 _MAX_HOLD_SOLVES = 40
+
+# Given the problem as now solved, its solution and which units are already held: which
+# further units to hold, and per unit a row of figures saying why (kept for the reasons).
+Selector = Callable[
+    [AllocationProblem, AllocationSolution, np.ndarray], tuple[np.ndarray, np.ndarray]
+]
+
+
+def moved_units(current: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """Units whose solved budget differs from the current one by more than float noise."""
+    return np.abs(spend - current) > 1e-12 * np.maximum(current, 1e-9)
+
+
+def negligible_moves(current: np.ndarray, spend: np.ndarray, min_change: float) -> np.ndarray:
+    """Moves smaller than `min_change` of the current budget (a paused unit never has one)."""
+    if min_change <= 0:
+        return np.zeros(current.size, dtype=bool)
+    moved = np.abs(spend - current)
+    return moved_units(current, spend) & (current > 0) & (moved < min_change * current)
 
 
 def hold_negligible(
@@ -24,38 +46,53 @@ def hold_negligible(
 ) -> tuple[AllocationProblem, AllocationSolution, np.ndarray]:
     """Hold units whose move is below `min_change` at their current budget and re-solve.
 
-    Dropping such moves after the solve would leave the money they freed or took unaccounted
-    for (a proposal above the total, a network below its minimum). Holding them is a tighter
-    problem, so the re-solve may find new small moves: repeat until none is left. A unit
-    whose current budget lies outside its bounds must move, however little. Returns the
-    move each held unit was denied (NaN for the others).
+    Returns the move each held unit was denied, relative to its current budget (NaN for
+    the others).
     """
-    kept_move = np.full(current.size, np.nan)
-    if min_change <= 0:
-        return problem, solution, kept_move
+    def select(p: AllocationProblem, s: AllocationSolution, held: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = s.spend / current - 1
+        return negligible_moves(current, s.spend, min_change), ratio[None, :]
+
+    problem, solution, _, info = hold_moves(problem, solution, current, select, rows=1)
+    return problem, solution, info[0]
+
+
+def hold_moves(
+    problem: AllocationProblem, solution: AllocationSolution, current: np.ndarray,
+    select: Selector, *, rows: int,
+) -> tuple[AllocationProblem, AllocationSolution, np.ndarray, np.ndarray]:
+    """Hold the units `select` names at their current budget and re-solve, until it names
+    none (holding is a tighter problem, so a re-solve may bring new moves to judge).
+
+    A unit whose current budget lies outside its bounds must move, however little, and
+    moves the limits need (a total below the current budgets, a minimum) are kept. Returns
+    the final problem and solution, which units were held, and `select`'s `rows` figures of
+    each held unit as they were when it was held (NaN for the others).
+    """
     held = np.zeros(current.size, dtype=bool)
+    info = np.full((rows, current.size), np.nan)
     inside = (problem.lower <= current) & (current <= problem.upper)
     for _ in range(current.size):
-        moved = np.abs(solution.spend - current)
-        small = ~held & inside & (current > 0) & (moved > 1e-12 * current)
-        small &= moved < min_change * current
-        if not small.any():
+        wanted, figures = select(problem, solution, held)
+        wanted = wanted & ~held & inside
+        if not wanted.any():
             break
-        found = _hold(problem, current, small, moved)
+        found = _hold(problem, current, wanted, np.abs(solution.spend - current))
         if found is None:
             break  # the limits need each of these moves, however small: keep them
-        trial, trial_solution, small = found
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kept_move = np.where(small, solution.spend / current - 1, kept_move)
-        held |= small
+        trial, trial_solution, chosen = found
+        info[:, chosen] = figures[:, chosen]
+        held |= chosen
         problem, solution = trial, trial_solution
-    return problem, solution, kept_move
+    return problem, solution, held, info
 
 
 def _hold(
     problem: AllocationProblem, current: np.ndarray, small: np.ndarray, moved: np.ndarray
 ) -> tuple[AllocationProblem, AllocationSolution, np.ndarray] | None:
-    """Hold as many small movers as the limits allow: all of them when they can, else
+    """Hold as many of the named movers as the limits allow: all of them when they can, else
     groups of them found by halving (a total or minimum may need some of these moves),
     within a bounded number of solves."""
     candidates = np.flatnonzero(small)

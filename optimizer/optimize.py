@@ -25,8 +25,17 @@ from optimizer.constraints import Limits
 from optimizer.curves import CurveSet, UnitCurves, marginal, response
 from optimizer.errors import InvalidInputError
 from optimizer.explain import ExplainInput, explain
+from optimizer.edits import (
+    NEGLIGIBLE,
+    NOT_WORTH_COST,
+    UNLIKELY,
+    EditPolicy,
+    held_reason,
+    money_gain,
+    unworthy,
+)
 from optimizer.exploration import Exploration, exploring_curves
-from optimizer.negligible import hold_negligible
+from optimizer.negligible import hold_moves, moved_units, negligible_moves
 from optimizer.value import ResultCurves, describe_buy
 
 OBJECTIVES = ("conversions", "revenue", "value")
@@ -78,6 +87,7 @@ def optimize_budgets(
     currency: str = "",
     min_change: float = 0.0,
     results: ResultCurves | None = None,
+    edits: EditPolicy | None = None,
 ) -> ProposedAllocation:
     """Propose daily budgets.
 
@@ -90,10 +100,12 @@ def optimize_budgets(
     held at their current budget and the rest re-solved, so the total and every limit still
     hold. The "value" objective needs `results` (`optimizer.value.result_curves`): each
     unit is judged by what its own result is worth; target CPA and minimum ROAS speak of
-    conversions and revenue and do not apply to it. Raises InfeasibleError when the limits
-    conflict.
+    conversions and revenue and do not apply to it. A move whose expected gain does not pay
+    for its edit under `edits` (see `edits.py`) is held too. Raises InfeasibleError when the
+    limits conflict.
     """
     limits = limits or Limits()
+    edits = edits or EditPolicy()
     exploration = exploration or Exploration()
     if objective not in OBJECTIVES:
         raise InvalidInputError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -107,11 +119,14 @@ def optimize_budgets(
     bounds = unit_bounds(frame, limits, fx, mean, objective)
     problem = _problem(frame, bounds, limits, opt_gain, opt_half, objective, currency)
     solution = solve_allocation(problem)
-    problem, solution, kept_move = hold_negligible(problem, solution, bounds.current, min_change)
     own = _own_results(frame, conversions, revenue, results, fx, weekday, objective)
+    judge = _Judge(frame, bounds, limits, mean, curves, weekday, objective, currency,
+                   min_change, edits, own)
+    problem, solution, _, held = hold_moves(problem, solution, bounds.current, judge.select,
+                                            rows=4)
     allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
-                             exploration, currency, kept_move, min_change, own)
-    rows = _with_confidence(allocation.allocations, curves, weekday, objective)
+                             exploration, currency, held, judge, own)
+    rows = _with_confidence(allocation.allocations, curves, weekday, objective, edits)
     return replace(allocation, allocations=rows)
 
 
@@ -161,10 +176,67 @@ def _own_results(
     return _OwnResults(kinds, gain, own.half_spend[rows] * fx, worth)
 
 
+@dataclass(frozen=True)
+class _Judge:
+    """Which moves of a solved plan are not worth an edit: below the minimum change, or
+    (under an active edit policy) with too little expected gain for the edit's cost or too
+    low a probability of gaining. The gain and its price are read exactly as the returned
+    rows' `effect` is (`_with_confidence`), so what is kept is what the manager sees."""
+
+    frame: pd.DataFrame
+    bounds: UnitBounds
+    limits: Limits
+    mean: UnitCurves
+    curves: CurveSet
+    weekday: int | None
+    objective: str
+    currency: str
+    min_change: float
+    edits: EditPolicy
+    own: _OwnResults
+
+    def select(self, problem: AllocationProblem, solution: AllocationSolution,
+               held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        current, spend = self.bounds.current, solution.spend
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = spend / current - 1
+        small = negligible_moves(current, spend, self.min_change)
+        figures = np.full((4, current.size), np.nan)
+        figures[0] = np.where(small, NEGLIGIBLE, np.nan)
+        figures[1] = ratio
+        moving = moved_units(current, spend) & ~small & ~held
+        if not self.edits.active or not moving.any():
+            return small, figures
+        expected = _expected(current, spend, self.mean, self.own)
+        binding, _ = _explained(self.frame, self.bounds, self.limits, problem, solution,
+                                self.objective, self.currency, expected, self.own)
+        free = np.asarray([b is None for b in binding]) & ~held
+        price = portfolio_price(_marginal_return(expected, self.objective, self.own), free, spend)
+        rows = self.curves.index_of(self.frame["unit_id"].tolist())
+        sure = move_confidence(
+            self.curves, rows, current, spend, fx=self.frame["fx"].to_numpy(dtype=float),
+            day_factor=self.curves.day_factor(self.weekday)[rows], price=price,
+            revenue=self.objective != "conversions",
+        )
+        money = money_gain(sure.effect, price, self.objective)
+        short, unlikely = unworthy(moving, money, sure.prob_gain, self.edits)
+        figures[0] = np.select([small, short, unlikely],
+                               [NEGLIGIBLE, NOT_WORTH_COST, UNLIKELY], np.nan)
+        figures[2], figures[3] = money, sure.prob_gain
+        return small | short | unlikely, figures
+
+    def reason(self, figures: np.ndarray) -> str:
+        code, ratio, money, prob = (float(v) for v in figures)
+        return held_reason(code, ratio, money, prob, self.edits, min_change=self.min_change,
+                           currency=self.currency)
+
+
 def _with_confidence(
-    allocations: pd.DataFrame, curves: CurveSet, weekday: int | None, objective: str
+    allocations: pd.DataFrame, curves: CurveSet, weekday: int | None, objective: str,
+    edits: EditPolicy,
 ) -> pd.DataFrame:
-    """Add each move's probability of gaining and its 80% effect interval."""
+    """Add each move's probability of gaining, its 80% effect interval and its expected
+    gain in the reporting currency net of the edit's cost (NaN where nothing moves)."""
     rows = curves.index_of(allocations["unit_id"].tolist())
     current = allocations["current_budget_reporting"].to_numpy(dtype=float)
     proposed = allocations["proposed_budget_reporting"].to_numpy(dtype=float)
@@ -176,8 +248,11 @@ def _with_confidence(
         day_factor=curves.day_factor(weekday)[rows], price=price,
         revenue=objective != "conversions",
     )
+    net = np.where(np.isnan(sure.prob_gain), np.nan,
+                   money_gain(sure.effect, price, objective) - edits.cost)
     return allocations.assign(prob_gain=sure.prob_gain, effect=sure.effect,
-                              effect_low=sure.effect_low, effect_high=sure.effect_high)
+                              effect_low=sure.effect_low, effect_high=sure.effect_high,
+                              net_gain=net)
 
 
 def _validate(units: pd.DataFrame) -> pd.DataFrame:
@@ -298,7 +373,7 @@ class _Expected:
 def _allocation(
     frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, mean: UnitCurves,
     problem: AllocationProblem, solution: AllocationSolution, objective: str,
-    exploration: Exploration, currency: str, kept_move: np.ndarray, min_change: float,
+    exploration: Exploration, currency: str, held: np.ndarray, judge: _Judge,
     own: _OwnResults,
 ) -> ProposedAllocation:
     """The solved plan as a proposal: a row per unit with its reason, the expected results
@@ -309,7 +384,7 @@ def _allocation(
     expected = _expected(current, proposed, mean, own)
     binding, reasons = _explained(frame, bounds, limits, problem, solution, objective,
                                   currency, expected, own)
-    kept = _mark_kept(binding, reasons, kept_move, min_change)
+    kept = _mark_kept(binding, reasons, held, judge)
     if own.worth is not None:
         _say_what_moves_buy(reasons, bounds, proposed, kept, expected, own, currency)
     allocations = _rows(frame, fx, current, proposed, expected, objective, binding, reasons,
@@ -402,15 +477,14 @@ def _say_what_moves_buy(
 
 
 def _mark_kept(
-    binding: list[str | None], reasons: list[str], kept_move: np.ndarray, min_change: float
+    binding: list[str | None], reasons: list[str], held: np.ndarray, judge: _Judge
 ) -> np.ndarray:
-    """Which units are held at their current budget for a negligible move: no limit binds
-    them, and their reason says why they keep their budget."""
-    kept = ~np.isnan(kept_move)
+    """Which units are held at their current budget for a move not worth an edit: no
+    limit binds them, and their reason says why they keep their budget."""
+    kept = ~np.isnan(held[0])
     for i in np.flatnonzero(kept):
         binding[i] = None
-        reasons[i] = (f"kept: a move of {kept_move[i]:+.1%} is below the {min_change:.0%} "
-                      "worth an edit")
+        reasons[i] = judge.reason(held[:, i])
     return kept
 
 
@@ -420,13 +494,7 @@ def _rows(
     kept: np.ndarray, own: _OwnResults,
 ) -> pd.DataFrame:
     """One row per unit: budgets in its own and the reporting currency, expected results."""
-    if objective == "conversions":
-        marginal_return = 1.0 / expected.marginal_cpa
-    elif objective == "revenue":
-        marginal_return = expected.marginal_roas
-    else:
-        assert own.worth is not None
-        marginal_return = expected.marginal_result * own.worth
+    marginal_return = _marginal_return(expected, objective, own)
     worth = np.full(fx.size, np.nan) if own.worth is None else own.worth
     return pd.DataFrame(
         {
@@ -472,3 +540,14 @@ def _unspent_reason(
             return f"further spend would cost more than the target CPA {limits.target_cpa:.2f}"
         return f"further spend would return less than the minimum ROAS {limits.min_roas:.2f}"
     return "every campaign is at its maximum (caps, max change, locks or targets)"
+
+
+def _marginal_return(expected: _Expected, objective: str, own: _OwnResults) -> np.ndarray:
+    """What one more unit of spend returns: conversions, revenue, or (value objective) the
+    worth of the unit's own result."""
+    if objective == "conversions":
+        return np.asarray(1.0 / expected.marginal_cpa)
+    if objective == "revenue":
+        return expected.marginal_roas
+    assert own.worth is not None
+    return np.asarray(expected.marginal_result * own.worth)

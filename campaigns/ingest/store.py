@@ -181,7 +181,7 @@ def ensure_campaigns(
     return known
 
 
-_AD_SET_FIELDS = ("name", "status", "daily_budget", "lifetime_budget")
+_AD_SET_FIELDS = ("name", "status", "daily_budget", "lifetime_budget", "learning_stage")
 
 
 def upsert_ad_sets(
@@ -201,7 +201,7 @@ def upsert_ad_sets(
             existing[(found[0], found[1])] = found
     latest = {
         (campaign_ids[r.campaign_external_id], r.external_id):
-            [r.name, r.status, r.daily_budget, r.lifetime_budget]
+            [r.name, r.status, r.daily_budget, r.lifetime_budget, r.learning_stage]
         for r in records
     }
     now = utcnow()

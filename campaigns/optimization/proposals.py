@@ -27,6 +27,7 @@ from campaigns.config import ResultValues, Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
+from campaigns.optimization.holds import rule_holds
 from campaigns.optimization.inputs import (
     PortfolioData,
     Unit,
@@ -38,6 +39,7 @@ from campaigns.optimization.inputs import (
     newest_history_day,
 )
 from campaigns.optimization.result import (
+    EditSummary,
     ProposalResult,
     build_result,
     curve_summaries,
@@ -49,6 +51,7 @@ from campaigns.optimization.rounding import settle_budgets
 from campaigns.policy import service_config
 from connectors.currencies import minor_unit
 from optimizer import (
+    EditPolicy,
     Exploration,
     InfeasibleError,
     OptimizerError,
@@ -108,7 +111,7 @@ def propose(
     values = options.values_for(portfolio, settings.portfolios) if objective == "value" else None
     allocation, curves = _optimise(data, limits, objective, exploration, today,
                                    options.lag_days, options.min_change, options.half_life_days,
-                                   values)
+                                   EditPolicy(options.edit_cost, options.min_prob_gain), values)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
@@ -119,8 +122,12 @@ def propose(
         session, settings, data, allocation, run, created_by, proposed, now).id
     run.timings = {"load_s": loaded - started, "optimise_s": solved - loaded,
                    "total_s": time.perf_counter() - started}
+    changed = sum(b != u.current_budget for u, b in zip(data.units, proposed, strict=True))
+    edits = EditSummary.of(allocation, changed, cost=options.edit_cost,
+                           min_prob_gain=options.min_prob_gain,
+                           max_per_week=options.max_edits_per_week)
     result = build_result(run.id, shift_id, today, data, allocation, proposed,
-                          curve_summaries(curves[objective], data))
+                          curve_summaries(curves[objective], data), edits)
     _store_outputs(session, run, result, data, allocation)
     return result
 
@@ -148,6 +155,8 @@ def _load_inputs(
         data, total_budget=total_budget, max_change=max_change,
         target_cpa=options.target_cpa, min_roas=options.min_roas,
     )
+    # Edits this week and Meta's learning phase hold budgets too, each saying why.
+    limits = replace(limits, locks=limits.locks + rule_holds(session, data, options, now))
     return data, limits
 
 
@@ -189,7 +198,7 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
 def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
-    values: ResultValues | None = None,
+    edits: EditPolicy, values: ResultValues | None = None,
 ) -> tuple[ProposedAllocation, dict[str, Any]]:
     """The allocation, and the curves each unit's confidence is shown for (by objective)."""
     units = data.frame()
@@ -208,7 +217,7 @@ def _optimise(
             units, fits["conversions"], fits["revenue"], limits, objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
             currency=data.portfolio.reporting_currency, min_change=min_change,
-            results=results,
+            results=results, edits=edits,
         ), fits
     except InfeasibleError as e:
         raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e

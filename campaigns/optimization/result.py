@@ -9,6 +9,7 @@ The CLI (`optimize --json`), the API (`POST /optimizations`), the nightly job an
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,6 +91,7 @@ class UnitProposal:
     effect: float
     effect_low: float
     effect_high: float
+    net_gain: float | None  # expected gain a day less the edit cost; null when it stays
     curve: CurveSummary
     result_kind: str  # what the campaign buys (a manager's setting, else the synced one)
     buys: Buys
@@ -103,6 +105,32 @@ class UnitProposal:
 
 _UNIT_KEYS = tuple(name for name in UnitProposal.__dataclass_fields__
                    if name not in ("curve", "buys"))
+
+
+@dataclass(frozen=True, slots=True)
+class EditSummary:
+    """The edits a proposal makes and the moves it did not make, by why."""
+
+    cost: float  # reporting currency per edit
+    min_prob_gain: float
+    max_per_week: int | None
+    made: int  # budgets that change
+    not_worth: int  # moves left out: too small, not worth the edit cost, or unlikely to help
+    held_edits_per_week: int
+    held_learning: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def of(cls, allocation: ProposedAllocation, changed: int, *, cost: float,
+           min_prob_gain: float, max_per_week: int | None) -> EditSummary:
+        rows = allocation.allocations
+        binding = rows["binding_limit"]
+        return cls(cost=cost, min_prob_gain=min_prob_gain, max_per_week=max_per_week,
+                   made=changed, not_worth=int(rows["kept"].sum()),
+                   held_edits_per_week=int((binding == "edits_per_week").sum()),
+                   held_learning=int((binding == "learning_phase").sum()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +151,7 @@ class ProposalResult:
     duality_gap: float
     allocations: tuple[UnitProposal, ...]
     as_of: dt.date
+    edits: EditSummary | None = None
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's `optimize --json` object; what `OptimizationRun.outputs` stores."""
@@ -140,12 +169,14 @@ class ProposalResult:
             "duality_gap": self.duality_gap,
             "allocations": [a.to_json() for a in self.allocations],
             "as_of": self.as_of.isoformat(),
+            **({"edits": self.edits.to_json()} if self.edits is not None else {}),
         }
 
 
 def build_result(
     run_id: str, shift_id: int | None, as_of: dt.date, data: PortfolioData,
     allocation: ProposedAllocation, proposed: list[Decimal], curves: list[CurveSummary],
+    edits: EditSummary | None = None,
 ) -> ProposalResult:
     units = tuple(
         unit_proposal(unit, row, new_budget, curve)
@@ -168,6 +199,7 @@ def build_result(
         duality_gap=allocation.certificate.duality_gap,
         allocations=units,
         as_of=as_of,
+        edits=edits,
     )
 
 
@@ -188,6 +220,7 @@ def unit_proposal(unit: Unit, row: Any, new_budget: Decimal, curve: CurveSummary
         binding_limit=limit_label(row.binding_limit),
         reason=row.reason,
         **move_confidence(row),
+        net_gain=_net_gain(row, new_budget != unit.current_budget),
         curve=curve,
         result_kind=unit.result_kind,
         buys=_buys(row),
@@ -201,6 +234,13 @@ def _buys(row: Any) -> Buys:
         result=str(row.result_kind), current=round(current, 4), proposed=round(proposed, 4),
         change=round(proposed - current, 4), value=None if worth != worth else round(worth, 4),
     )
+
+
+def _net_gain(row: Any, moves: bool) -> float | None:
+    # Not finite when money buys nothing at the margin (no price to value conversions by):
+    # JSON has no infinity, so null, like a budget that does not move.
+    net = float(getattr(row, "net_gain", float("nan")))
+    return round(net, 4) if moves and math.isfinite(net) else None
 
 
 def curve_summaries(curves: Any, data: PortfolioData) -> list[CurveSummary]:

@@ -120,8 +120,13 @@ class GraphState:
         return cid
 
     def add_adset(
-        self, cid: str, sid: str, *, daily_budget: int | None = None, status: str = "ACTIVE"
+        self, cid: str, sid: str, *, daily_budget: int | None = None, status: str = "ACTIVE",
+        learning: str | None = None, learning_conversions: int = 0,
+        last_significant_edit: int = 1_764_000_000,
     ) -> str:
+        """``learning``: the ad set's learning stage (LEARNING, SUCCESS, FAIL), answered as
+        Meta's AdCampaignLearningStageInfo object; Meta returns one only for active ad sets,
+        so an inactive one has none, as has one given no stage."""
         row: dict[str, Any] = {
             "id": sid,
             "campaign_id": cid,
@@ -132,6 +137,12 @@ class GraphState:
         }
         if daily_budget is not None:
             row["daily_budget"] = str(daily_budget)
+        if learning is not None and status == "ACTIVE":
+            row["learning_stage_info"] = {
+                "status": learning,
+                "conversions": learning_conversions,
+                "last_sig_edit_ts": last_significant_edit,
+            }
         self.adsets[sid] = row
         return sid
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from campaigns.optimization.rounding import settle_budgets
 from optimizer import (
     CurveSet,
+    EditPolicy,
     Exploration,
     InfeasibleError,
     Limits,
@@ -87,7 +88,11 @@ def portfolios(draw: st.DrawFn) -> dict:
             limits.append(SpendLimit(scope, str(value), lo, hi, change))
     total = round(sum(reporting.values()) * draw(st.floats(0.7, 1.3)), 2)  # as typed
     locks = tuple(Lock("unit", u["unit_id"]) for u in units if u["locked"])
-    return {"units": units, "rates": rates, "min_change": min_change,
+    # What an edit costs (EUR) and how likely a move must be to help: moves that fall short
+    # are held and the rest re-solved, which must keep every limit too.
+    edits = EditPolicy(draw(st.sampled_from([0.0, 0.0, 0.05, 1.0, 20.0])),
+                       draw(st.sampled_from([0.0, 0.0, 0.6])))
+    return {"units": units, "rates": rates, "min_change": min_change, "edits": edits,
             "limits": Limits(total_budget=total, max_change=max_change,
                              spend_limits=tuple(limits), locks=locks)}
 
@@ -127,6 +132,7 @@ def _proposal(case: dict) -> list[Decimal]:
     plan = optimize_budgets(
         frame, conv, rev, case["limits"], objective=objective, results=results,
         exploration=Exploration("none"), currency="EUR", min_change=case["min_change"],
+        edits=case["edits"],
     )
     return settle_budgets(
         plan, [u["current"] for u in units], [rates[u["currency"]] for u in units],

@@ -260,3 +260,21 @@ def test_the_value_objective_prices_each_campaigns_own_result(synced: Path) -> N
             assert "people reached a day (estimate)" in a["reason"]
     spent = sum(a["proposed_budget_reporting"] for a in out["allocations"])
     assert spent <= out["total_budget"] + 0.01
+
+
+def test_edits_are_worth_their_cost_and_summarised(synced: Path) -> None:
+    """With the default edit cost, every move left gains more than an edit costs, moves that
+    do not are kept where they are with the reason, and the JSON sums the edits up (fields
+    added, none taken away)."""
+    out = _optimize(synced)
+    edits = out["edits"]
+    assert edits["cost"] == 1.0 and edits["min_prob_gain"] == 0.5
+    assert edits["max_per_week"] is None
+    moved = [a for a in out["allocations"] if a["proposed_budget"] != a["current_budget"]]
+    assert edits["made"] == len(moved)
+    for a in moved:
+        if a["binding_limit"] is None:  # a move no limit forced
+            assert a["net_gain"] > 0 and a["prob_gain"] >= 0.5
+    kept = [a for a in out["allocations"] if a["reason"].startswith("kept:")]
+    assert edits["not_worth"] == len(kept)
+    assert all(a["net_gain"] is None for a in kept)
