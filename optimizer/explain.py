@@ -101,6 +101,8 @@ def _at_lower(x: ExplainInput, i: int) -> tuple[str | None, str]:
 
 
 def _target_note(x: ExplainInput, i: int) -> str:
+    if x.objective == "value":  # targets on conversions and revenue do not bind it
+        return ""
     if x.target_cpa is not None and x.marginal_cpa[i] > x.target_cpa:
         return (
             f" (marginal CPA {format_money(x.marginal_cpa[i], x.currency)} above target "

@@ -151,3 +151,12 @@ def test_a_result_worth_nothing_gets_only_what_its_limits_force() -> None:
     assert rows.loc["reach1", "proposed_budget"] == pytest.approx(50.0)  # the max change floor
     assert rows.loc["reach1", "expected_value"] == 0.0
     assert rows.loc[["conv1", "conv2"], "proposed_budget"].to_numpy() == pytest.approx(150.0)
+
+
+def test_targets_on_conversions_and_revenue_do_not_bind_the_value_objective() -> None:
+    free = plan(reach_value=1.0)
+    targeted = plan(reach_value=1.0, limits=Limits(max_change=0.5, target_cpa=1.0, min_roas=50.0))
+    assert targeted.allocations["proposed_budget"].to_numpy() == pytest.approx(
+        free.allocations["proposed_budget"].to_numpy())
+    assert not targeted.allocations["reason"].str.contains("target|minimum ROAS").any()
+    assert targeted.unspent_reason is None
