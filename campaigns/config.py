@@ -216,11 +216,10 @@ class ImportSettings(Section):
         return forms
 
 
-# A euro, dollar or pound an edit: enough to skip moves that buy next to nothing, not
-# enough to stop a move the curves are sure of.
-DEFAULT_EDIT_COST = 1.0
-# A move must be more likely to gain than to lose.
-DEFAULT_MIN_PROB_GAIN = 0.5
+# Off by default: on a young portfolio (a few weeks of history) most moves are coin flips
+# and a cost would stop every one; README recommends 1.0 and 0.5 once history is varied.
+DEFAULT_EDIT_COST = 0.0
+DEFAULT_MIN_PROB_GAIN = 0.0
 
 
 class OptimizerSettings(Section):

@@ -263,9 +263,14 @@ def test_the_value_objective_prices_each_campaigns_own_result(synced: Path) -> N
 
 
 def test_edits_are_worth_their_cost_and_summarised(synced: Path) -> None:
-    """With the default edit cost, every move left gains more than an edit costs, moves that
-    do not are kept where they are with the reason, and the JSON sums the edits up (fields
-    added, none taken away)."""
+    """With an edit cost, every move left gains more than an edit costs, moves that do not
+    are kept where they are with the reason, and the JSON sums the edits up (fields added,
+    none taken away)."""
+    text = synced.read_text()
+    synced.write_text(text + "\n[optimizer]\nedit_cost = 1.0\nmin_prob_gain = 0.5\n"
+                      if "[optimizer]" not in text else
+                      text.replace("[optimizer]", "[optimizer]\nedit_cost = 1.0\n"
+                                   "min_prob_gain = 0.5", 1))
     out = _optimize(synced)
     edits = out["edits"]
     assert edits["cost"] == 1.0 and edits["min_prob_gain"] == 0.5
