@@ -305,7 +305,8 @@ class ShiftItem(SQLModel, table=True):
     effect_high: float | None = None
     binding_limit: str | None = Field(default=None, max_length=200)
     reason: str = ""
-    # pending → approved | rejected → applying → applied | failed | skipped
+    # pending → approved | rejected → applying → applied | failed | skipped;
+    # approved → exported → applied | confirmed (campaigns/shifts/states.py)
     status: str = Field(default="pending", max_length=20)
     applied_budget: Decimal | None = money_field(nullable=True)
     applied_at: datetime | None = ts_field(nullable=True)
@@ -317,6 +318,11 @@ class ShiftItem(SQLModel, table=True):
     claimed_at: datetime | None = ts_field(nullable=True)
     next_attempt_at: datetime | None = ts_field(nullable=True)
     comment: str | None = None  # the approver's, per item
+    # Apply by file (networks without a write connector): when the item was first written
+    # to a bulk-edit file, and who confirmed the platform took it (when no import showed it).
+    exported_at: datetime | None = ts_field(nullable=True)
+    confirmed_by: str | None = Field(default=None, max_length=200)
+    confirmed_at: datetime | None = ts_field(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):

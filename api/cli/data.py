@@ -82,6 +82,18 @@ def import_csv_command(
     )
     for note in result.warnings:
         typer.echo(f"note: {note}")
+    _settle_exported(engine, "import-csv")
+
+
+def _settle_exported(engine: Engine, actor: str) -> None:
+    """Exported shift items whose new budget the data now shows are applied (ingest cannot
+    do it: shifts sit above it)."""
+    from campaigns.shifts.settling import settle_after_ingest
+
+    settled = settle_after_ingest(engine, actor=actor)
+    if settled:
+        typer.echo(f"settled exported shift items {', '.join(map(str, settled))}: the "
+                   "platform shows their new budgets")
 
 
 @app.command("sync")
@@ -102,6 +114,7 @@ def sync_command(
     settings = load(config)
     engine = engine_for(settings)
     failed = run_sync(engine, settings, account=account, only_source=source)
+    _settle_exported(engine, "sync")
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
 
 

@@ -1,5 +1,5 @@
-"""`budgetpilot shifts list|show|approve|reject|apply|rollback`: the shift lifecycle without
-curl.
+"""`budgetpilot shifts list|show|approve|reject|apply|export|confirm|rollback`: the shift
+lifecycle without curl.
 
 The operator is named with ``--as`` (default: the OS user) and acts with the manager role,
 under the same rules as the API: a decision names the version it read (``--expect-version``,
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from decimal import Decimal
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -41,9 +42,11 @@ from campaigns.jobs.appliers import production_applier
 from campaigns.lookup import Page
 from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts
+from campaigns.shifts.delivery import Delivery, file_items
 
 shifts_app = typer.Typer(
-    help="Budget shifts: list, show, approve, reject, apply (again, or as a dry run), roll back.",
+    help="Budget shifts: list, show, approve, reject, apply (again, or as a dry run), export "
+    "(networks without a write connector), confirm, roll back.",
     no_args_is_help=True,
 )
 app.add_typer(shifts_app, name="shifts")
@@ -155,7 +158,7 @@ def shift_json(session: Session, view: shifts.ShiftView) -> dict[str, Any]:
     return out
 
 
-def render(session: Session, view: shifts.ShiftView) -> str:
+def render(session: Session, view: shifts.ShiftView, delivery: Delivery | None = None) -> str:
     s = view.shift
     links = ""
     if s.rollback_of is not None:
@@ -189,11 +192,13 @@ def render(session: Session, view: shifts.ShiftView) -> str:
                      f"{_clip(name, 28):<28} {i.currency:<4} "
                      f"{_money(i.old_budget):>12} {_money(i.new_budget):>12} {i.status:<10} "
                      f"{i.attempts:>5}  {note}")
+    lines += _by_file_lines(session, view, delivery)
     if view.report is not None:
         head = "dry run, nothing written" if view.report.dry_run else "this run"
         for o in view.report.outcomes:
             was = "" if o.platform_budget is None else f"{_money(o.platform_budget)} -> "
-            said = {"would_apply": "would apply", "already": "already there"}.get(
+            said = {"would_apply": "would apply", "already": "already there",
+                    "by_file": "by file", "exported": "awaiting confirmation"}.get(
                 o.outcome, o.outcome)
             error = f" ({o.error})" if o.error else ""
             lines.append(f"{head}: item {o.item_id} {o.target}: {was}{_money(o.new_budget)}: "
@@ -201,11 +206,38 @@ def render(session: Session, view: shifts.ShiftView) -> str:
     return "\n".join(lines)
 
 
-def _show(session: Session, view: shifts.ShiftView, as_json: bool) -> None:
+def _by_file_lines(session: Session, view: shifts.ShiftView, delivery: Delivery | None
+                   ) -> list[str]:
+    """What awaits confirmation, and (knowing the config) what is still to export."""
+    s = view.shift
+    lines = []
+    awaiting = [i for i in view.items if i.status == shifts.ItemStatus.EXPORTED]
+    if awaiting:
+        lines.append(
+            f"awaiting confirmation: items {', '.join(str(i.id) for i in awaiting)} (exported "
+            f"{_when(min(i.exported_at for i in awaiting if i.exported_at))}); they settle "
+            "when an import shows the new budgets, or with "
+            f"`budgetpilot shifts confirm {s.id}`")
+    if delivery is not None:
+        todo = file_items(session, [i for i in view.items if i.status in (
+            shifts.ItemStatus.APPROVED, shifts.ItemStatus.FAILED)], delivery)
+        if todo:
+            nets = sorted({f.account.network for f in todo.values()})
+            lines.append(f"to export: items {', '.join(str(i) for i in sorted(todo))} "
+                         f"({', '.join(nets)}: no write connector): "
+                         f"`budgetpilot shifts export {s.id}`")
+    for i in view.items:
+        if i.confirmed_by:
+            lines.append(f"item {i.id} confirmed by {i.confirmed_by} at {_when(i.confirmed_at)}")
+    return lines
+
+
+def _show(session: Session, view: shifts.ShiftView, as_json: bool,
+          delivery: Delivery | None = None) -> None:
     if as_json:
         typer.echo(json.dumps(shift_json(session, view), indent=2))
     else:
-        typer.echo(render(session, view))
+        typer.echo(render(session, view, delivery))
 
 
 @shifts_app.command("list")
@@ -248,8 +280,8 @@ def list_command(
 def show_command(shift_id: ShiftId, config: ConfigOption = None,
                  as_json: JsonOption = False) -> None:
     """A shift with its items: current and proposed budget, status, attempts, errors."""
-    with unit(config) as (session, _):
-        _show(session, shifts.get_shift(session, shift_id), as_json)
+    with unit(config) as (session, settings):
+        _show(session, shifts.get_shift(session, shift_id), as_json, Delivery.of(settings))
 
 
 @shifts_app.command("approve")
@@ -308,15 +340,16 @@ def apply_command(
     as_json: JsonOption = False,
 ) -> None:
     """Apply an approved shift to the platforms, or apply again the failed and unattempted
-    items of a partially applied or failed one. Exit 1 when items failed."""
+    items of a partially applied or failed one. Items on networks without a write connector
+    are left to `shifts export`. Exit 1 when items failed or are left to export."""
     with unit(config) as (session, settings):
         view = shifts.apply(session, shift_id,
                             version=_current(session, shift_id, expect_version),
                             user=operator(as_), applier=production_applier(settings),
-                            now=utcnow(), dry_run=dry_run)
-        _show(session, view, as_json)
+                            now=utcnow(), dry_run=dry_run, delivery=Delivery.of(settings))
+        _show(session, view, as_json, Delivery.of(settings))
         status = view.shift.status
-    if not dry_run and status != shifts.ShiftStatus.APPLIED:
+    if not dry_run and status not in (shifts.ShiftStatus.APPLIED, shifts.ShiftStatus.EXPORTED):
         raise typer.Exit(EXIT_PARTIAL)
     raise typer.Exit(EXIT_OK)
 
@@ -337,3 +370,100 @@ def rollback_command(
                                policy=service_config(settings).service, reason=reason,
                                now=utcnow())
         _show(session, view, as_json)
+
+
+@shifts_app.command("export")
+@refuses
+def export_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    network: Annotated[str | None, typer.Option(
+        help="Only this network's items (default: every network without a write connector).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="The file to write (a folder: shift-ID-NETWORK.csv in it, one per "
+        "network); default: shift-ID-NETWORK.csv here.")] = None,
+    as_: AsOption = None,
+) -> None:
+    """Write the approved items on networks without a write connector (TikTok, Snapchat, X,
+    LinkedIn, VK, any CSV-imported account) as the platform's bulk-edit file, and mark them
+    exported. They settle when an import shows the new budgets, or with `shifts confirm`.
+    Exporting again writes the same file and changes nothing."""
+    from campaigns.ingest.csv_import.choose import import_formats
+    from campaigns.shifts.exporting import export
+
+    with unit(config) as (session, settings):
+        result = export(session, shift_id, user=operator(as_), delivery=Delivery.of(settings),
+                        network=network, formats=import_formats(settings), now=utcnow())
+        paths = _export_paths(shift_id, [f.network for f in result.files], out)
+        # Written before the unit commits: a file that cannot be written marks nothing.
+        for f, path in zip(result.files, paths, strict=True):
+            path.write_bytes(f.content)
+        for f, path in zip(result.files, paths, strict=True):
+            now_marked = [i for i in f.item_ids if i in result.exported]
+            again = "" if now_marked else " (again: nothing changed)"
+            typer.echo(f"wrote {path}: {len(f.item_ids)} {f.network} budgets, items "
+                       f"{', '.join(map(str, f.item_ids))}{again}")
+        typer.echo(f"shift {shift_id} is {result.view.shift.status}; exported items settle when "
+                   "an import or sync shows the new budgets, or with "
+                   f"`budgetpilot shifts confirm {shift_id}`")
+
+
+def _export_paths(shift_id: int, networks: list[str], out: Path | None) -> list[Path]:
+    names = [Path(f"shift-{shift_id}-{n}.csv") for n in networks]
+    if out is None:
+        return names
+    if out.is_dir():
+        return [out / n for n in names]
+    if len(networks) > 1:
+        raise typer.BadParameter(
+            f"the shift has items on {', '.join(networks)}: give a folder, or one --network",
+            param_hint="--out")
+    if not out.parent.is_dir():
+        raise typer.BadParameter(f"{out.parent} is not a folder", param_hint="--out")
+    return [out]
+
+
+@shifts_app.command("confirm")
+@refuses
+def confirm_command(
+    shift_id: ShiftId,
+    config: ConfigOption = None,
+    items: Annotated[list[str] | None, typer.Option(
+        "--items", help="Only these exported items: ids, comma-separated (repeatable); "
+        "default: every exported item of the shift.")] = None,
+    as_: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Say the platform took the exported items (after uploading the file): each becomes
+    confirmed, recording who confirmed. Items settled before are left as they are."""
+    from campaigns.shifts.settling import confirm
+
+    with unit(config) as (session, settings):
+        result = confirm(session, shift_id, user=operator(as_), item_ids=_ids(items),
+                         now=utcnow())
+        if as_json:
+            typer.echo(json.dumps({**shift_json(session, result.view),
+                                   "confirmed": result.confirmed, "already": result.already},
+                                  indent=2))
+            return
+        if result.confirmed:
+            typer.echo(f"confirmed items {', '.join(map(str, result.confirmed))}")
+        if result.already:
+            typer.echo(f"already settled, nothing written: items "
+                       f"{', '.join(map(str, result.already))}")
+        if not result.confirmed and not result.already:
+            typer.echo(f"shift {shift_id} has no exported item to confirm")
+        typer.echo(render(session, result.view, Delivery.of(settings)))
+
+
+def _ids(values: list[str] | None) -> list[int] | None:
+    if not values:
+        return None
+    out = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip().isdigit():
+                raise typer.BadParameter(f"{part!r} is not an item id", param_hint="--items")
+            out.append(int(part))
+    return out

@@ -49,6 +49,11 @@ class ShiftItemPublic(Public):
         None, description="a failed item is tried again (by the nightly job) from then on"
     )
     comment: str | None = Field(None, description="the approver's comment on this item")
+    exported_at: dt.datetime | None = Field(
+        None, description="when the item was written to its platform's bulk-edit file")
+    confirmed_by: str | None = Field(
+        None, description="who confirmed the platform took the exported budget")
+    confirmed_at: dt.datetime | None = None
 
 
 class ShiftPublic(Public):
@@ -81,13 +86,18 @@ class ShiftDetail(ShiftPublic):
     rolled_back_by: list[int] = Field(
         default_factory=list, description="shifts proposed to undo this one"
     )
+    awaiting_confirmation: list[int] = Field(
+        default_factory=list, description="items exported to a file and not yet seen on the "
+        "platform: they settle when an import or sync shows the new budget, or on confirm")
 
 
 class ItemOutcome(BaseModel):
     item_id: int
     target: str = Field(description="level:platform id of the budget")
     outcome: Literal["applied", "already", "skipped", "failed", "not_attempted", "busy",
-                     "would_apply"]
+                     "would_apply", "by_file", "exported"] = Field(
+        description="by_file: a network without a write connector, left to the export; "
+        "exported: in a file already, awaiting confirmation")
     platform_budget: Decimal | None = Field(description="what the platform held before")
     new_budget: Decimal
     error: str | None
@@ -146,3 +156,23 @@ class ShiftReject(Version):
     comment: str | None = Field(None, max_length=2000)
     item_comments: ItemComments | None = Field(
         None, max_length=10_000, description="item id -> a comment kept on that item")
+
+
+class ShiftExport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    network: str | None = Field(
+        None, max_length=40, description="the network whose file to write; needed when the "
+        "shift has items on several networks without a write connector")
+
+
+class ShiftConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[int] | None = Field(
+        None, max_length=10_000, description="confirm only these exported items (default: all)")
+
+
+class ShiftConfirmResult(ShiftDetail):
+    confirmed: list[int] = Field(description="items confirmed by this request")
+    already: list[int] = Field(description="items settled before: nothing was written")

@@ -235,7 +235,8 @@ export const VERBS = { "shift.propose": "proposed", "shift.approve": "approved",
   "shift.reject": "rejected", "shift.expire": "expired", "shift.applying": "apply started",
   "shift.applied": "applied", "shift.partially_applied": "partially applied",
   "shift.failed": "failed", "shift.apply_dry_run": "dry run", "shift.rollback_proposed":
-  "proposed as a rollback", "shift.rollback_requested": "rollback requested" };
+  "proposed as a rollback", "shift.rollback_requested": "rollback requested",
+  "shift.export": "exported to a file", "shift.exported": "awaiting confirmation" };
 
 async function timelines() {
   if (!can("read_audit")) return new Map();

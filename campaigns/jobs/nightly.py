@@ -50,7 +50,9 @@ from campaigns.optimization import proposals as optimization
 from campaigns.policy import ServiceConfig, service_config
 from campaigns.shifts import lifecycle as shifts
 from campaigns.shifts import writeback
+from campaigns.shifts.delivery import Delivery, file_items, ids_text, networks_of
 from campaigns.shifts.fx import reporting_rates
+from campaigns.shifts.settling import settle_after_ingest
 from campaigns.shifts.states import OPEN, ShiftStatus
 
 log = logging.getLogger("budgetpilot.nightly")
@@ -163,6 +165,7 @@ class _Run(HardStopStep):
         self.name, self.key, self.lookup = name, key, lookup
         self.dry, self.now, self.report = dry, now, report
         self.synced, self.factory = synced, factory
+        self.delivery = Delivery.of(settings)  # which items go by file, never to a platform
         self.outcome = PortfolioOutcome(name)
         self.applier = timed_applier(applier, self.outcome.timings)  # per account
         self.proposal: list[ShiftItem] = []
@@ -226,6 +229,9 @@ class _Run(HardStopStep):
         self.report.unsynced |= sync_portfolio(
             self.engine, self.settings, self.name, self.key, self.report, self.synced,
             self.factory, self.now(), self.outcome.timings)
+        if not self.dry:
+            # Exported items whose new budget the sync now shows are applied.
+            settle_after_ingest(self.engine, actor=NIGHTLY.name, now=self.now())
 
     def _propose(self) -> None:
         """Propose from the budgets in force now. A dry run computes the proposal and rolls
@@ -319,10 +325,11 @@ class _Run(HardStopStep):
             with Session(self.engine) as session:
                 paused = automation.pause_state(session).paused_accounts
             for line in shifts.retry_due(self.engine, self.name, user=NIGHTLY,
-                                         applier=self.applier, paused=paused):
+                                         applier=self.applier, paused=paused,
+                                         delivery=self.delivery):
                 if " waits: " in line:
                     self.outcome.held.append(line)
-                elif not line.endswith(": applied"):
+                elif not line.endswith((": applied", ": exported")):
                     failures.append(line)
         if failures:
             raise RuntimeError("; ".join(failures))
@@ -331,8 +338,18 @@ class _Run(HardStopStep):
         with Session(self.engine) as session:
             view = shifts.get_shift(session, shift_id)
             todo = [i for i in view.items if i.status in writeback.APPLICABLE]
+            by_file = file_items(session, todo, self.delivery)
+            todo = [i for i in todo if i.id not in by_file]
             accounts = {c.item_id: c.account_key for c in item_changes(session, todo, "")}
             paused = automation.pause_state(session).paused_accounts
+        if by_file:
+            # Never written to a platform by us: a manager exports the file.
+            self.outcome.held.append(
+                f"shift {shift_id}: items {ids_text(list(by_file))} on "
+                f"{', '.join(networks_of(by_file.values()))} go by file: "
+                f"`budgetpilot shifts export {shift_id}`")
+        if not todo:
+            return
         blocked = sorted(set(accounts.values()) & paused)
         if blocked:
             # All or nothing: a shift is one decision, and it applies once they resume.
@@ -351,7 +368,7 @@ class _Run(HardStopStep):
         with session_scope(self.engine) as session:
             # The job's clock stamps the items: tomorrow's max-change step is measured from it.
             view = shifts.apply(session, shift_id, version=view.shift.version, user=NIGHTLY,
-                                applier=self.applier, now=self.now())
+                                applier=self.applier, now=self.now(), delivery=self.delivery)
         self.outcome.applied.append(shift_id)
         done = {i.id for i in todo}
         with Session(self.engine) as session:
@@ -359,7 +376,9 @@ class _Run(HardStopStep):
             touched = [i for i in now.items if i.id in done]
             self.outcome.changes.extend(item_changes(
                 session, touched, {i.id or 0: i.status for i in touched}))
-        if view.shift.status != ShiftStatus.APPLIED:
+        waiting = bool(by_file) and not any(i.status == shifts.ItemStatus.FAILED
+                                             for i in view.items)
+        if view.shift.status not in (ShiftStatus.APPLIED, ShiftStatus.EXPORTED) and not waiting:
             raise RuntimeError(f"shift {shift_id} ended {view.shift.status}")
 
 

@@ -19,6 +19,8 @@ from campaigns.columns import utcnow
 from campaigns.db import session_scope
 from campaigns.errors import ConflictError, StaleVersionError
 from campaigns.models import AdAccount, BudgetShift, Campaign, Portfolio, ShiftItem
+from campaigns.shifts.delivery import Delivery, file_items, ids_text, networks_of
+from campaigns.shifts.report import ItemOutcome
 from campaigns.shifts.retry import RETRY
 from campaigns.shifts.states import (
     ItemStatus,
@@ -49,14 +51,19 @@ class ItemApplier(Protocol):
 def apply(
     session: Session, shift_id: int, *, version: int, user: Principal, applier: ItemApplier,
     now: dt.datetime | None = None, dry_run: bool = False, due_only: bool = False,
+    delivery: Delivery | None = None,
 ) -> ShiftView:
-    """approved → applying → applied | partially_applied | failed.
+    """approved → applying → applied | partially_applied | failed | exported.
 
     Applying again is how failed items are retried: on a ``partially_applied`` or
     ``failed`` shift only the failed and unattempted items are sent (``due_only``: only those
     whose backoff has passed, as the nightly job does). A shift left ``applying`` by a crash
     may be applied again too. Items are claimed one by one by the applier, so two requests at
     once never write an item twice; the one that wins nothing gets a 409 and writes nothing.
+
+    With ``delivery``, items on networks without a write connector are never sent to the
+    applier: they go by file (``shifts export``), and the report says so; a shift with
+    nothing else to apply is refused (409). Without it every item goes to the applier.
 
     With ``dry_run`` nothing changes but one audit event: the view carries the report of
     what would be applied.
@@ -69,8 +76,21 @@ def apply(
             f"shift {shift_id} is at version {view.shift.version}, not {version}; reload it"
         )
     todo = [i for i in view.items if i.status in APPLICABLE]
+    by_file = ({} if delivery is None else
+               file_items(session, [*todo, *(i for i in view.items
+                                             if i.status == ItemStatus.EXPORTED)], delivery))
+    todo = [i for i in todo if i.id not in by_file]
+    if by_file and not todo:
+        waiting = [f.item.id for f in by_file.values() if f.item.status in APPLICABLE]
+        raise ConflictError(
+            f"shift {shift_id} has nothing to apply through a connector: "
+            + (f"items {ids_text(waiting)} on {', '.join(networks_of(by_file.values()))} go by "
+               f"file: `budgetpilot shifts export {shift_id}`" if waiting else
+               f"its items await confirmation: `budgetpilot shifts confirm {shift_id}`"))
     if dry_run:
-        return _dry_run(session, view, todo, applier, actor=user.name, now=now)
+        view = _dry_run(session, view, todo, applier, actor=user.name, now=now)
+        _note_by_file(view.report, by_file.values())
+        return view
     before = snapshot(view)
     shift = transition(session, view.shift, ShiftStatus.APPLYING, version=version,
                        note=Note(user.name, "shift.applying", before,
@@ -80,7 +100,25 @@ def apply(
         _nothing_claimed(shift_id, report, retry=before["status"] != ShiftStatus.APPLYING)
     session.flush()
     view = settle(session, shift_id, actor=user.name, now=now)
+    _note_by_file(report, by_file.values())
     return ShiftView(view.shift, view.items, report)
+
+
+def _note_by_file(report: Any, found: Any) -> None:
+    """The report says which items this apply left to a file (and which await one)."""
+    if report is None:
+        return
+    for f in sorted(found, key=lambda f: f.item.id):
+        item = f.item
+        label = f"{item.level}:{item.target_external_id}"
+        if item.status == ItemStatus.EXPORTED:
+            report.add(ItemOutcome(item.id, label, "exported", item.new_budget, error=(
+                f"exported to the {f.account.network} file; awaiting an import showing it "
+                f"or `budgetpilot shifts confirm {item.shift_id}`")))
+        else:
+            report.add(ItemOutcome(item.id, label, "by_file", item.new_budget, error=(
+                f"{f.account.network} has no write connector: "
+                f"`budgetpilot shifts export {item.shift_id}`")))
 
 
 def _dry_run(session: Session, view: ShiftView, todo: list[ShiftItem], applier: ItemApplier,
@@ -138,6 +176,7 @@ def _outcomes(report: Any) -> list[dict[str, Any]]:
 def retry_due(
     engine: Engine, portfolio: str, *, user: Principal, applier: ItemApplier,
     now: dt.datetime | None = None, paused: Collection[str] = (),
+    delivery: Delivery | None = None,
 ) -> list[str]:
     """Apply again the failed items of the portfolio's partially applied or failed shifts
     whose backoff has passed (the nightly job's retry). Returns one line per retried shift;
@@ -146,7 +185,7 @@ def retry_due(
     ``"shift N waits: ..."`` line)."""
     now = now or utcnow()
     lines = []
-    for shift_id, version in _due_shifts(engine, portfolio, now):
+    for shift_id, version in _due_shifts(engine, portfolio, now, delivery):
         blocked = sorted(_accounts_to_apply(engine, shift_id) & set(paused))
         if blocked:
             lines.append(f"shift {shift_id} waits: accounts {', '.join(blocked)} are paused")
@@ -154,7 +193,7 @@ def retry_due(
         try:
             with session_scope(engine) as session:
                 view = apply(session, shift_id, version=version, user=user, applier=applier,
-                             now=now, due_only=True)
+                             now=now, due_only=True, delivery=delivery)
             lines.append(f"shift {shift_id} retried: {view.shift.status}")
         except ConflictError as e:  # someone else is applying it, or it moved on
             lines.append(f"shift {shift_id} not retried: {e.message}")
@@ -173,15 +212,18 @@ def _accounts_to_apply(engine: Engine, shift_id: int) -> set[str]:
     return {f"{network}:{external_id}" for network, external_id in rows}
 
 
-def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime) -> list[tuple[int, int]]:
-    """(id, version) of the portfolio's shifts with an item to try again now."""
+def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime,
+                delivery: Delivery | None = None) -> list[tuple[int, int]]:
+    """(id, version) of the portfolio's shifts with an item to try again now. With
+    ``delivery``, only items a connector writes count: an item that goes by file (or was
+    exported) is never retried on a platform."""
     retried = (ShiftStatus.PARTIALLY_APPLIED.value, ShiftStatus.FAILED.value)
     with Session(engine) as session:
         portfolio_id = session.scalar(
             select(col(Portfolio.id)).where(col(Portfolio.name) == portfolio))
         if portfolio_id is None:
             return []  # not synced yet: nothing was ever applied
-        return [(r[0], r[1]) for r in session.execute(
+        stmt = (
             select(col(BudgetShift.id), col(BudgetShift.version)).distinct()
             .join(ShiftItem, col(ShiftItem.shift_id) == col(BudgetShift.id))
             .where(col(BudgetShift.portfolio_id) == portfolio_id,
@@ -189,7 +231,12 @@ def _due_shifts(engine: Engine, portfolio: str, now: dt.datetime) -> list[tuple[
                    or_(col(ShiftItem.status) == ItemStatus.APPROVED.value,
                        and_(col(ShiftItem.status) == ItemStatus.FAILED.value, RETRY.due(now))))
             .order_by(col(BudgetShift.id))
-        ).all()]
+        )
+        if delivery is not None:
+            stmt = (stmt.join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+                    .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+                    .where(col(AdAccount.source).not_in(sorted(delivery.file_sources))))
+        return [(r[0], r[1]) for r in session.execute(stmt).all()]
 
 
 def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemApplier:

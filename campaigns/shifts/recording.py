@@ -171,8 +171,11 @@ def release(session: Session, run: Run, work: Work) -> None:
 
 
 def _store_budget(session: Session, item: ShiftItem, budget: Decimal, run: Run) -> None:
+    store_budget(session, item, budget, run.now)
+
+
+def store_budget(session: Session, item: ShiftItem, budget: Decimal, now: Any) -> None:
     """Mirror the platform's new budget on our rows (every campaign of a shared budget)."""
-    now = run.now
     if item.level == "adset":
         session.execute(
             update(AdSet)

@@ -12,7 +12,9 @@ from campaigns.shifts.states import ShiftStatus, final_from_counts
 class ItemOutcome:
     item_id: int
     target: str  # level:external id
-    outcome: str  # applied | already | skipped | failed | not_attempted | busy | would_apply
+    # applied | already | skipped | failed | not_attempted | busy | would_apply, and for
+    # items of networks without a write connector: by_file (to export) | exported (awaiting)
+    outcome: str
     new_budget: Decimal
     platform_budget: Decimal | None = None  # what the platform held before
     error: str | None = None
@@ -29,6 +31,8 @@ class ApplyReport:
     skipped: int = 0  # another item of the shift already set the same budget
     busy: int = 0  # claimed by another request that is applying them right now
     claimed: int = 0  # items this request won
+    by_file: int = 0  # on a network without a write connector: to export (`shifts export`)
+    exported: int = 0  # exported, awaiting an import showing them or a confirmation
     errors: dict[int, str] = field(default_factory=dict)  # item id -> error
     outcomes: list[ItemOutcome] = field(default_factory=list)
 
@@ -39,7 +43,7 @@ class ApplyReport:
     @property
     def status(self) -> ShiftStatus:
         """What the shift becomes if this run's items were all of it."""
-        return final_from_counts(self.done, len(self.outcomes))
+        return final_from_counts(self.done, len(self.outcomes), self.exported)
 
     def add(self, outcome: ItemOutcome) -> None:
         self.outcomes.append(outcome)

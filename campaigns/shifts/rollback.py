@@ -15,7 +15,7 @@ from campaigns.errors import ConflictError
 from campaigns.models import BudgetShift, ShiftItem
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts.fx import reporting_rates
-from campaigns.shifts.states import OPEN, ROLLBACK_FROM, ItemStatus, require
+from campaigns.shifts.states import OPEN, ROLLBACK_FROM, SETTLED, ItemStatus, require
 from campaigns.shifts.views import ShiftView, get_shift, rollbacks_of, snapshot
 
 
@@ -30,8 +30,16 @@ def rollback(
     view = get_shift(session, shift_id)
     require(view.shift, *ROLLBACK_FROM)
     _refuse_second_rollback(session, shift_id)
+    awaiting = [i.id for i in view.items if i.status == ItemStatus.EXPORTED]
+    if awaiting:
+        # A rollback puts back budgets we know were set; an exported one may never have been
+        # uploaded, and undoing it blind could set a budget nobody chose.
+        raise ConflictError(
+            f"shift {shift_id}: items {', '.join(map(str, awaiting))} were exported to a file "
+            "and not yet seen on the platform; import the platform's report showing them, or "
+            f"confirm them (`budgetpilot shifts confirm {shift_id}`), then roll back")
     applied = [i for i in view.items
-               if i.status == ItemStatus.APPLIED and i.applied_budget is not None]
+               if i.status in SETTLED and i.applied_budget is not None]
     if not applied:
         raise ConflictError(f"shift {shift_id} has no applied item to roll back")
     shift = _inverse_shift(session, view, applied, user=user, policy=policy, reason=reason,

@@ -34,6 +34,9 @@ class ShiftStatus(StrEnum):
     APPLIED = "applied"
     PARTIALLY_APPLIED = "partially_applied"
     FAILED = "failed"
+    # Every item is applied or exported to a platform's bulk-edit file; the exported ones
+    # await an import or sync showing their budget, or a manager's confirmation.
+    EXPORTED = "exported"
 
 
 class ItemStatus(StrEnum):
@@ -42,19 +45,31 @@ class ItemStatus(StrEnum):
     REJECTED = "rejected"
     SKIPPED = "skipped"  # left as it was: its shift expired, or another item set the budget
     APPLYING = "applying"  # claimed by one request, which is calling the platform
-    APPLIED = "applied"
+    APPLIED = "applied"  # the platform took it: written by its connector, or seen by an import
     FAILED = "failed"
+    # Written to a bulk-edit file for a network without a write connector; not yet seen on
+    # the platform.
+    EXPORTED = "exported"
+    CONFIRMED = "confirmed"  # an exported item a manager says the platform took
 
 
 SHIFT_ALLOWED: dict[ShiftStatus, set[ShiftStatus]] = {
     ShiftStatus.PROPOSED: {ShiftStatus.APPROVED, ShiftStatus.REJECTED, ShiftStatus.EXPIRED},
-    ShiftStatus.APPROVED: {ShiftStatus.APPLYING},
+    # Exporting the last items (all by file) settles an approved shift without an apply.
+    ShiftStatus.APPROVED: {ShiftStatus.APPLYING, ShiftStatus.EXPORTED,
+                           ShiftStatus.PARTIALLY_APPLIED},
     # Applying again is how a crashed apply is taken over.
     ShiftStatus.APPLYING: {ShiftStatus.APPLYING, ShiftStatus.APPLIED,
-                           ShiftStatus.PARTIALLY_APPLIED, ShiftStatus.FAILED},
-    # Neither is a dead end: applying again sends the failed and unattempted items.
-    ShiftStatus.PARTIALLY_APPLIED: {ShiftStatus.APPLYING},
-    ShiftStatus.FAILED: {ShiftStatus.APPLYING},
+                           ShiftStatus.PARTIALLY_APPLIED, ShiftStatus.FAILED,
+                           ShiftStatus.EXPORTED},
+    # Neither is a dead end: applying again sends the failed and unattempted items, and
+    # exporting sends the items of networks without a write connector.
+    ShiftStatus.PARTIALLY_APPLIED: {ShiftStatus.APPLYING, ShiftStatus.EXPORTED,
+                                    ShiftStatus.APPLIED},
+    ShiftStatus.FAILED: {ShiftStatus.APPLYING, ShiftStatus.EXPORTED,
+                         ShiftStatus.PARTIALLY_APPLIED},
+    # Its exported items settle (an import shows them, or a manager confirms).
+    ShiftStatus.EXPORTED: {ShiftStatus.APPLIED},
     # An applied shift is undone by a new shift (``rollback_of``), not by a move of its own.
     ShiftStatus.APPLIED: set(),
     ShiftStatus.REJECTED: set(),
@@ -63,13 +78,16 @@ SHIFT_ALLOWED: dict[ShiftStatus, set[ShiftStatus]] = {
 
 ITEM_ALLOWED: dict[ItemStatus, set[ItemStatus]] = {
     ItemStatus.PENDING: {ItemStatus.APPROVED, ItemStatus.REJECTED, ItemStatus.SKIPPED},
-    ItemStatus.APPROVED: {ItemStatus.APPLYING},
+    ItemStatus.APPROVED: {ItemStatus.APPLYING, ItemStatus.EXPORTED},
     # A claim ends applied, failed or skipped (a duplicate budget), or is given back
     # unattempted (approved / failed, as before), or is taken over once it went stale.
     ItemStatus.APPLYING: {ItemStatus.APPLYING, ItemStatus.APPLIED, ItemStatus.FAILED,
                           ItemStatus.SKIPPED, ItemStatus.APPROVED},
-    ItemStatus.FAILED: {ItemStatus.APPLYING},
+    ItemStatus.FAILED: {ItemStatus.APPLYING, ItemStatus.EXPORTED},
+    # Seen with its new budget by an import or sync, or confirmed by a manager: once.
+    ItemStatus.EXPORTED: {ItemStatus.APPLIED, ItemStatus.CONFIRMED},
     ItemStatus.APPLIED: set(),
+    ItemStatus.CONFIRMED: set(),
     ItemStatus.REJECTED: set(),
     ItemStatus.SKIPPED: set(),
 }
@@ -77,13 +95,15 @@ ITEM_ALLOWED: dict[ItemStatus, set[ItemStatus]] = {
 INITIAL_SHIFT = ShiftStatus.PROPOSED
 INITIAL_ITEM = ItemStatus.PENDING
 # The shifts a rollback may undo.
-ROLLBACK_FROM = (ShiftStatus.APPLIED, ShiftStatus.PARTIALLY_APPLIED)
+ROLLBACK_FROM = (ShiftStatus.APPLIED, ShiftStatus.PARTIALLY_APPLIED, ShiftStatus.EXPORTED)
 # Shifts still on their way to the platforms.
 OPEN = (ShiftStatus.PROPOSED, ShiftStatus.APPROVED, ShiftStatus.APPLYING)
 # Item statuses that leave the budget where it was.
 KEEP_BUDGET = (ItemStatus.REJECTED, ItemStatus.SKIPPED)
 # Item statuses whose budget is where the shift wants it.
-DONE = (ItemStatus.APPLIED, ItemStatus.SKIPPED)
+DONE = (ItemStatus.APPLIED, ItemStatus.SKIPPED, ItemStatus.CONFIRMED)
+# Item statuses whose budget is on the platform with its old value put back by a rollback.
+SETTLED = (ItemStatus.APPLIED, ItemStatus.CONFIRMED)
 
 Status = TypeVar("Status", ShiftStatus, ItemStatus)
 
@@ -99,19 +119,23 @@ def allowed(table: Mapping[Status, set[Status]], old: str, new: Status) -> bool:
 
 def final_status(items: Iterable[ShiftItem]) -> ShiftStatus | None:
     """What an ``applying`` shift ends as, from its items: ``applied`` when every chosen
-    (not rejected) item is done, ``failed`` when none is, ``partially_applied`` between;
-    None while an item is still being applied."""
+    (not rejected) item is done, ``exported`` when the others are exported (awaiting an
+    import or a confirmation), ``failed`` when none is either, ``partially_applied``
+    between; None while an item is still being applied."""
     chosen = [i.status for i in items if i.status != ItemStatus.REJECTED]
     if ItemStatus.APPLYING in chosen:
         return None
     done = sum(status in DONE for status in chosen)
-    return final_from_counts(done, len(chosen))
+    exported = sum(status == ItemStatus.EXPORTED for status in chosen)
+    return final_from_counts(done, len(chosen), exported)
 
 
-def final_from_counts(done: int, chosen: int) -> ShiftStatus:
+def final_from_counts(done: int, chosen: int, exported: int = 0) -> ShiftStatus:
     if done == chosen:
         return ShiftStatus.APPLIED
-    return ShiftStatus.PARTIALLY_APPLIED if done else ShiftStatus.FAILED
+    if done + exported == chosen:
+        return ShiftStatus.EXPORTED
+    return ShiftStatus.PARTIALLY_APPLIED if done + exported else ShiftStatus.FAILED
 
 
 @dataclass(frozen=True)

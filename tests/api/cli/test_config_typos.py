@@ -24,6 +24,7 @@ COMMANDS: list[list[str]] = [
     ["token", "revoke", "--name", "ci"],
     ["shifts", "list"], ["shifts", "show", "1"], ["shifts", "approve", "1"],
     ["shifts", "reject", "1"], ["shifts", "apply", "1"], ["shifts", "rollback", "1"],
+    ["shifts", "export", "1"], ["shifts", "confirm", "1"],
     ["plans", "import", "results.csv"], ["plans", "list"], ["kpis"],
     ["campaigns", "results"], ["campaigns", "set-result", "1", "reach"],
 ]
