@@ -41,12 +41,13 @@ def queue_config(path: Path, source: str, *, visibility_timeout: int = 3600) -> 
 
 
 class Worker:
-    def __init__(self, config: Path, database_url: str, log: Path, concurrency: int) -> None:
+    def __init__(self, config: Path, database_url: str, log: Path, concurrency: int,
+                 pool: str = "prefork") -> None:
         self.log = log
         env = {**os.environ, "BUDGETPILOT_DATABASE_URL": database_url}
         self.proc = subprocess.Popen(
             [str(BUDGETPILOT), "worker", "--config", str(config),
-             "--concurrency", str(concurrency), "--loglevel", "INFO"],
+             "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO"],
             stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
 
@@ -71,12 +72,14 @@ class Worker:
 
 @contextmanager
 def workers(
-    config: Path, database_url: str, tmp: Path, count: int = 2, concurrency: int = 1
+    config: Path, database_url: str, tmp: Path, count: int = 2, concurrency: int = 1,
+    pool: str = "prefork",
 ) -> Iterator[list[Worker]]:
     started: list[Worker] = []
     try:
         for i in range(count):
-            started.append(Worker(config, database_url, tmp / f"worker{i}.log", concurrency))
+            started.append(Worker(config, database_url, tmp / f"worker{i}.log", concurrency,
+                                  pool))
         for w in started:
             w.wait_for(" ready.")
         yield started
