@@ -149,7 +149,9 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
     run = Run(n, accounts)
     with _database(kind, here) as url:
         config = here / "agency.toml"
-        queue_config(config, config_text(args, accounts, url, here / "sandbox.json"))
+        # The workers' results are awaited for as long as a night may take.
+        queue_config(config, config_text(args, accounts, url, here / "sandbox.json"),
+                     visibility_timeout=6 * 3600, wait_timeout=6 * 3600)
         engine = create_db_engine(url)
         ensure_schema(engine)
         settings = load_settings(config)

@@ -30,12 +30,14 @@ def redis_skip_reason() -> str | None:
         return f"Redis not reachable at {REDIS_URL}: {type(e).__name__}: {e}"
 
 
-def queue_config(path: Path, source: str, *, visibility_timeout: int = 3600) -> str:
+def queue_config(
+    path: Path, source: str, *, visibility_timeout: int = 3600, wait_timeout: int = 120
+) -> str:
     """A config with ``source`` (TOML text) and a queue of its own on the test Redis."""
     queue = f"bp-test-{uuid.uuid4().hex[:10]}"
     path.write_text(
         f"{source}\n[queue]\nbroker_url = \"{REDIS_URL}\"\nqueue = \"{queue}\"\n"
-        f"visibility_timeout = {visibility_timeout}\nwait_timeout = 120\n"
+        f"visibility_timeout = {visibility_timeout}\nwait_timeout = {wait_timeout}\n"
     )
     return queue
 
