@@ -44,7 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_nightly import _database
-from tests.workers.processes import queue_config, redis_skip_reason, workers
+from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, workers
 
 NOW = dt.datetime(2026, 6, 15, 2, 0, tzinfo=dt.UTC)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
@@ -151,7 +151,8 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
         config = here / "agency.toml"
         # The workers' results are awaited for as long as a night may take.
         queue_config(config, config_text(args, accounts, url, here / "sandbox.json"),
-                     visibility_timeout=6 * 3600, wait_timeout=6 * 3600)
+                     visibility_timeout=6 * 3600, wait_timeout=6 * 3600,
+                     broker_url=args.broker)
         engine = create_db_engine(url)
         ensure_schema(engine)
         settings = load_settings(config)
@@ -259,6 +260,10 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--target-accounts", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
+    # A Redis database of its own: Celery's Redis transport gives back the unacknowledged
+    # tasks of a whole database after the shortest visibility timeout of anyone using it,
+    # so sharing one with the test suite (db 0) would deliver tasks twice.
+    parser.add_argument("--broker", default=REDIS_URL.rsplit("/", 1)[0] + "/13")
     args = parser.parse_args(argv)
     reason = redis_skip_reason()
     if reason:
@@ -272,7 +277,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
           f"({args.accounts * args.campaigns_per_account} campaigns), {args.latency_ms:g} ms a "
           f"call, async reports {low:g}-{high:g} s, rate limits app {args.rate_limit_app} / "
           f"account {args.rate_limit_account}, {args.history_days} days, {kind}; "
-          f"`budgetpilot worker --pool {args.pool} --concurrency {args.concurrency}`"
+          f"`budgetpilot worker --pool {args.pool} --concurrency {args.concurrency}`, broker "
+          f"{args.broker}"
           f"{', no apply' if args.no_apply else ''}", flush=True)
     if small:
         print(f"  {', '.join(map(str, sorted(small)))} worker(s) run at {args.small_accounts} "

@@ -31,12 +31,13 @@ def redis_skip_reason() -> str | None:
 
 
 def queue_config(
-    path: Path, source: str, *, visibility_timeout: int = 3600, wait_timeout: int = 120
+    path: Path, source: str, *, visibility_timeout: int = 3600, wait_timeout: int = 120,
+    broker_url: str = REDIS_URL,
 ) -> str:
     """A config with ``source`` (TOML text) and a queue of its own on the test Redis."""
     queue = f"bp-test-{uuid.uuid4().hex[:10]}"
     path.write_text(
-        f"{source}\n[queue]\nbroker_url = \"{REDIS_URL}\"\nqueue = \"{queue}\"\n"
+        f"{source}\n[queue]\nbroker_url = \"{broker_url}\"\nqueue = \"{queue}\"\n"
         f"visibility_timeout = {visibility_timeout}\nwait_timeout = {wait_timeout}\n"
     )
     return queue
