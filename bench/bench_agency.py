@@ -5,7 +5,7 @@
         [--latency-ms 150] [--report-seconds 3,20]
         [--rate-limit-app 100/second] [--rate-limit-account 60/minute]
         [--history-days 28] [--small-accounts 250 --small-workers 1,2]
-        [--no-apply] [--target-accounts 20000]
+        [--no-apply] [--target-accounts 20000] [--baseline WORKERS:RATE:SYNC_RATE]
 
 A sandbox agency where the platform sets the pace: every call waits ``--latency-ms``, every
 account's metrics window first waits for an async report of ``--report-seconds`` (drawn per
@@ -23,6 +23,8 @@ speed-up over the fewest workers measured and its share of linear, the machine's
 /proc/loadavg while it ran; then the workers needed for ``--target-accounts`` in under the
 largest run's wall time. Worker counts in ``--small-workers`` run at ``--small-accounts``
 (their full-size run would take hours); their figures are per second, so they compare.
+Counts run in the order given; ``--baseline`` compares with a count measured in an earlier
+invocation.
 """
 
 from __future__ import annotations
@@ -234,6 +236,16 @@ def _per_second(rate: str | None) -> float | None:
     return item.amount / item.get_expiry()
 
 
+def _baseline(text: str) -> Run:
+    """``WORKERS:ACCOUNTS_PER_S:SYNC_ACCOUNTS_PER_S`` of an earlier run, as a run to compare
+    with (when the worker counts are measured in separate invocations)."""
+    workers, rate, sync_rate = text.split(":")
+    scale = 1_000_000
+    accounts = round(float(rate) * scale)
+    return Run(int(workers), accounts, wall=scale,
+               stages={"sync": accounts / float(sync_rate)}, load=[loadavg()])
+
+
 def _pair(text: str) -> tuple[float, float]:
     low, _, high = text.partition(",")
     return float(low), float(high or low)
@@ -258,6 +270,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--no-apply", action="store_true",
                         help="approve but do not apply (the scheduler's apply = false)")
     parser.add_argument("--target-accounts", type=int, default=20000)
+    parser.add_argument("--baseline", help="WORKERS:ACCOUNTS_PER_S:SYNC_ACCOUNTS_PER_S of an "
+                        "earlier run: the speed-ups are over it (worker counts measured apart)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
     # A Redis database of its own: Celery's Redis transport gives back the unacknowledged
@@ -271,7 +285,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     logging.basicConfig(level=logging.WARNING)
     kind = args.db if args.db != "auto" else ("postgres" if pg_reachable() else "sqlite")
     small = {int(x) for x in args.small_workers.split(",") if x}
-    counts = sorted({int(x) for x in args.workers.split(",")} | small)
+    counts = [int(x) for x in args.workers.split(",")]  # in the order given
+    counts += sorted(small - set(counts))
     low, high = args.report_seconds
     print(f"agency: {args.accounts} accounts x {args.campaigns_per_account} campaigns "
           f"({args.accounts * args.campaigns_per_account} campaigns), {args.latency_ms:g} ms a "
@@ -285,11 +300,15 @@ def main(argv: list[str] | None = None) -> list[Run]:
               "accounts: their full-size run would not fit the time at hand", flush=True)
     print(f"load before: {' '.join(map(str, loadavg()))} (/proc/loadavg)", flush=True)
     runs: list[Run] = []
+    base = _baseline(args.baseline) if args.baseline else None
+    if base:
+        print(f"speed-ups are over {base.workers} workers' {base.rate:.3f} accounts/s "
+              f"(sync {base.sync_rate:.3f}) measured before (--baseline)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             accounts = args.small_accounts if n in small else args.accounts
             runs.append(run_once(args, n, accounts, kind, Path(tmp)))
-            print(describe(runs[-1], runs[0], args.accounts), flush=True)
+            print(describe(runs[-1], base or runs[0], args.accounts), flush=True)
     for line in projection(args, runs):
         print(line)
     print(f"load after: {' '.join(map(str, loadavg()))}")
