@@ -13,6 +13,7 @@ from connectors.base import BudgetResult, BudgetTarget, ConnectorError
 from connectors.errors import classify_meta
 from connectors.meta_entities import MetaEntities
 from connectors.meta_graph import act_id
+from connectors.meta_limits import MetaLimitsAdapter
 from connectors.meta_money import currency_offset, to_minor
 from connectors.retry import write_once
 
@@ -24,6 +25,7 @@ class MetaBudgets(MetaEntities):
     max_budget_edits_per_hour: int
     _edits: dict[str, deque[float]]
     _clock: Callable[[], float]
+    limits_adapter: MetaLimitsAdapter
 
     def _node(self, target: BudgetTarget) -> Campaign | AdSet:
         if target.level == "campaign":
@@ -45,7 +47,8 @@ class MetaBudgets(MetaEntities):
         )
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
-        daily, _ = self._read_minor(target)
+        with self.limits_adapter.on_behalf_of(target.account_external_id):
+            daily, _ = self._read_minor(target)
         if daily is None:
             raise ConnectorError(
                 f"Meta {target.level} {target.external_id} holds no daily budget", kind="invalid"
@@ -76,6 +79,14 @@ class MetaBudgets(MetaEntities):
 
     def apply_budget(
         self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+    ) -> BudgetResult:
+        # The requests go to the campaign's or ad set's own id, but Meta counts them against
+        # its ad account: so do the account's shared budget and pauses.
+        with self.limits_adapter.on_behalf_of(target.account_external_id):
+            return self._apply_budget(target, daily_budget, dry_run=dry_run)
+
+    def _apply_budget(
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool
     ) -> BudgetResult:
         offset = currency_offset(target.currency, self.currency_offsets)
         wanted = to_minor(daily_budget, target.currency, self.currency_offsets)

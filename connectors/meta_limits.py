@@ -2,8 +2,11 @@
 
 Mounted as the requests adapter of a connector's session, so every request the SDK sends
 (cursor pages, report polls, budget writes) goes through it. Before a request: wait out any
-pause on the app and on the ad account (``act_…`` in the path), and take a call from their
-budgets (``rate_limit_app``, ``rate_limit_account``). After it, Meta's usage headers
+pause on the app and on the ad account, and take a call from their budgets
+(``rate_limit_app``, ``rate_limit_account``). The account is the ``act_…`` in the path, or,
+for a request to a campaign's or ad set's own id (a budget read or write), the account the
+connector names around the call (:meth:`MetaLimitsAdapter.on_behalf_of`): Meta counts those
+against the account too. After it, Meta's usage headers
 (https://developers.facebook.com/docs/graph-api/overview/rate-limiting):
 
 - ``x-app-usage`` ``{"call_count", "total_cputime", "total_time"}`` (percent of the app's
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlparse
 
@@ -35,6 +40,8 @@ from connectors.rate_limits import PlatformLimits, Scope
 from connectors.retry import RetryPolicy
 
 APP, ACCOUNT = "meta_app", "meta_account"
+# The ad account a request without ``act_…`` in its path is made for (per thread and task).
+_ACCOUNT_OF_CALL: ContextVar[str | None] = ContextVar("meta_account_of_call", default=None)
 
 
 def app_key(app_secret: str | None, access_token: str) -> str:
@@ -74,11 +81,23 @@ class MetaLimitsAdapter(HTTPAdapter):
         self.limits, self.app, self.rules = limits, app, dict(rules)
         self.policy, self.threshold = policy, threshold
 
+    @staticmethod
+    @contextmanager
+    def on_behalf_of(account: str) -> Iterator[None]:
+        """Requests in the block that name no account in their path (a campaign's or ad
+        set's id) count against ``account``'s budget and pauses as well as the app's."""
+        token = _ACCOUNT_OF_CALL.set(_act(account))
+        try:
+            yield
+        finally:
+            _ACCOUNT_OF_CALL.reset(token)
+
     def _scopes(self, url: str) -> list[Scope]:
         parts = [p for p in urlparse(url).path.split("/") if p][1:]
         scopes: list[Scope] = [(APP, self.app)]
-        if parts and parts[0].startswith("act_"):
-            scopes.append((ACCOUNT, parts[0]))
+        account = parts[0] if parts and parts[0].startswith("act_") else _ACCOUNT_OF_CALL.get()
+        if account:
+            scopes.append((ACCOUNT, account))
         return scopes
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any

@@ -12,6 +12,13 @@ customer, the sandbox's app and account):
 Both live in a ``limits`` storage: Redis when workers run (the broker's Redis, by default),
 else the process's memory, so the in-process sync keeps the same rules. Times are wall-clock
 seconds (``time.time``): the processes sharing one Redis are expected to keep NTP time.
+
+Two clocks, on purpose: the ``limits`` library stamps each call of a window with its own
+``time.time()`` (there is no clock to give it: memory or Redis, every process stamps its own
+calls), so the window, and the wait until it has room again, are on that clock. The pauses are
+ours, on :attr:`PlatformLimits.clock` (``time.time`` too unless a test injects one). A wait is
+never measured across the two: an injected clock moves the pauses and leaves the window's wait
+to the window's own clock.
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ def rule(text: str | None, what: str) -> RateLimitItem | None:
 class PlatformLimits:
     """Calls per window and platform pauses per scope, in one storage (one per process and
     storage: :func:`limits_for`). Each connector brings its own budgets per scope kind and
-    its retry policy's sleep; ``clock`` is injectable.
+    its retry policy's sleep; ``clock`` (the pauses' clock) is injectable.
     """
 
     storage_uri: str = MEMORY
@@ -153,7 +160,8 @@ class PlatformLimits:
                 continue
             while not window.hit(item, PREFIX, scope[0], scope[1]):
                 reset, _ = window.get_window_stats(item, PREFIX, scope[0], scope[1])
-                wait = max(0.001, reset - self.clock())
+                # ``reset`` is on the library's clock (see the module's note), not ours.
+                wait = max(0.001, reset - time.time())
                 sleep(wait)
                 waited += wait
         return waited

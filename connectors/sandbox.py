@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from connectors.base import (
 from connectors.currencies import minor_unit
 from connectors.rate_limits import PlatformLimits, rule
 from connectors.sandbox_options import SandboxOptions
-from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states
+from connectors.sandbox_random import KEY_MASK, SeededStreams, pcg_states, seeded_rng
 from connectors.sandbox_simulation import AUDIENCE_DAYS, SandboxSimulation, unique_reach
 from connectors.sandbox_world import (
     DEFAULT_ACCOUNTS,
@@ -70,18 +71,27 @@ class SandboxConnector(SandboxSimulation):
         rate_limit_app: str | None = None,
         rate_limit_account: str | None = None,
         period_reach: bool = False,
+        report_seconds: tuple[float, float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
         self.answers_period_reach = period_reach
         # Seconds each platform call waits: a real platform's network and report time, for
         # benchmarks of work spread over several processes.
         self.latency = max(0.0, float(latency_ms)) / 1000
+        # An async insights report's wait before a metrics window arrives (Meta's take seconds
+        # to minutes): drawn per seed, account and window, so every run waits the same.
+        self.report_seconds = report_seconds
+        self._sleep = sleep
         self.seed = seed
         self.accounts = {a.external_id: a for a in accounts}
         self.campaigns = build_campaigns(seed, accounts, campaigns_per_account)
         self.by_key: dict[str, list[SimCampaign]] = {}
+        # Each account's campaigns, in order: an agency-sized sandbox has 100,000 of them.
+        self.by_account: dict[str, list[SimCampaign]] = {}
         for c in self.campaigns:
             self.by_key.setdefault(c.budget_key, []).append(c)
+            self.by_account.setdefault(c.account.external_id, []).append(c)
         self.state_path = Path(state_path) if state_path else None
         self._now = now
         self.fail_accounts = set(fail_accounts)
@@ -115,6 +125,7 @@ class SandboxConnector(SandboxSimulation):
             rate_limit_app=o.rate_limit_app,
             rate_limit_account=o.rate_limit_account,
             period_reach=o.period_reach,
+            report_seconds=o.report_seconds,
         )
 
     def _account(self, external_id: str) -> SimAccount:
@@ -123,7 +134,7 @@ class SandboxConnector(SandboxSimulation):
                                   f"sandbox account {external_id}", rules=self.rate_rules)
         self.calls += 1
         if self.latency:
-            time.sleep(self.latency)
+            self._sleep(self.latency)
         if external_id in self.fail_accounts:
             raise ConnectorError(
                 f"sandbox: access to account {external_id} was revoked", kind="auth"
@@ -141,7 +152,17 @@ class SandboxConnector(SandboxSimulation):
         ]
 
     def _campaigns_of(self, account: SimAccount) -> list[SimCampaign]:
-        return [c for c in self.campaigns if c.account.external_id == account.external_id]
+        return self.by_account.get(account.external_id, [])
+
+    def report_wait(self, account_external_id: str, start: dt.date, end: dt.date) -> float:
+        """Seconds the async report of this account's window takes (0 without
+        ``report_seconds``): the same for the same seed, account and window."""
+        if not self.report_seconds:
+            return 0.0
+        low, high = self.report_seconds
+        key = zlib.crc32(account_external_id.encode())
+        draw = seeded_rng(self.seed, key, start.toordinal(), end.toordinal(), 2).random()
+        return low + (high - low) * float(draw)
 
     def _money(self, value: float, currency: str) -> Decimal:
         return Decimal(repr(value)).quantize(minor_unit(currency))
@@ -195,6 +216,9 @@ class SandboxConnector(SandboxSimulation):
         account = self._account(account_external_id)
         observed = self.local_today(account)
         end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
+        wait = self.report_wait(account_external_id, start, end)
+        if wait:
+            self._sleep(wait)  # the report runs on the platform before any row comes back
         day = start
         campaigns = [c for c in self._campaigns_of(account) if c.status == "ACTIVE"]
         indexes = np.array([c.index & KEY_MASK for c in campaigns], dtype=np.uint32)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from connectors.settings import ConnectorOptions, Identifier, Rate
 
@@ -33,7 +33,19 @@ class SandboxOptions(ConnectorOptions):
     period_reach: bool = Field(
         False, description="its Meta accounts answer period reach queries (people reached over "
         "a period, each once), as Meta's insights do")
+    report_seconds: tuple[float, float] | None = Field(
+        None, description="each metrics window waits for an async report first: seconds, "
+        "drawn per seed, account and window between [min, max] (benchmarks)")
     rate_limit_app: Rate | None = Field(
         None, description='calls per window for the whole source, shared by workers ("600/minute")')
     rate_limit_account: Rate | None = Field(
         None, description="calls per window per account, shared by workers")
+
+    @model_validator(mode="after")
+    def _report_range(self) -> SandboxOptions:
+        if self.report_seconds is not None:
+            low, high = self.report_seconds
+            if low < 0 or high < low:
+                raise ValueError(f"report_seconds: [{low:g}, {high:g}] is not a range of "
+                                 "seconds (write [min, max], 0 <= min <= max)")
+        return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -12,15 +13,26 @@ from api.cli.app import ConfigOption, app, engine_for, handles_errors, load
 from campaigns.errors import ConfigError
 
 
+class Pool(StrEnum):
+    prefork = "prefork"
+    threads = "threads"
+
+
 @app.command("worker")
 @handles_errors
 def worker(
     config: ConfigOption = None,
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=512, help="Processes running tasks (default: the CPU count). "
-                     "Syncs wait on the platforms, so more than the CPU count pays."),
+        typer.Option(min=1, max=512, help="Tasks run at once: processes, or threads with "
+                     "--pool threads (default: the CPU count). Syncs wait on the platforms, "
+                     "so more than the CPU count pays."),
     ] = None,
+    pool: Annotated[
+        Pool,
+        typer.Option(help="prefork: a process per task slot; threads: one process whose "
+                     "threads wait on the platforms side by side (less memory per slot)."),
+    ] = Pool.prefork,
     loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
 ) -> None:
     """Run sync tasks submitted by `budgetpilot sync` on a broker ([queue] broker_url).
@@ -45,6 +57,7 @@ def worker(
         f"--queues={settings.queue.queue}",
         f"--hostname=budgetpilot-{os.getpid()}@{socket.gethostname()}",
         "--prefetch-multiplier=1",
+        f"--pool={pool.value}",
     ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -36,7 +37,9 @@ ATTEMPTS_TTL = 7 * 24 * 3600
 celery_app = Celery("budgetpilot")
 _settings: Settings | None = None
 # Per worker process (prefork children fork after configure): engine, connectors, Redis client.
+# With `--pool threads` the threads of a process share them; the lock makes one of each.
 _process: dict[str, Any] = {}
+_process_lock = threading.RLock()
 
 
 class TaskGaveUp(BudgetPilotError):
@@ -86,22 +89,25 @@ def _worker_settings() -> Settings:
 
 def _engine() -> Engine:
     key = f"engine:{os.getpid()}"
-    if key not in _process:
-        from campaigns.db import create_db_engine
+    with _process_lock:
+        if key not in _process:
+            from campaigns.db import create_db_engine
 
-        settings = _worker_settings()
-        _process[key] = create_db_engine(settings.database_url, echo=settings.database.echo)
-    return _process[key]
+            settings = _worker_settings()
+            _process[key] = create_db_engine(settings.database_url,
+                                             echo=settings.database.echo)
+        return _process[key]
 
 
 def _connector(source_name: str) -> Connector:
     key = f"connector:{os.getpid()}:{source_name}"
-    if key not in _process:
-        from campaigns.ingest.connectors import connector_for
+    with _process_lock:
+        if key not in _process:
+            from campaigns.ingest.connectors import connector_for
 
-        settings = _worker_settings()
-        _process[key] = connector_for(settings.source(source_name), settings)
-    return _process[key]
+            settings = _worker_settings()
+            _process[key] = connector_for(settings.source(source_name), settings)
+        return _process[key]
 
 
 def count_attempt(task_id: str, retries: int) -> int:
@@ -116,11 +122,12 @@ def count_attempt(task_id: str, retries: int) -> int:
     if url is None:
         return retries + 1
     key = f"redis:{os.getpid()}"
-    if key not in _process:
-        import redis
+    with _process_lock:
+        if key not in _process:
+            import redis
 
-        _process[key] = redis.Redis.from_url(url)
-    client = _process[key]
+            _process[key] = redis.Redis.from_url(url)
+        client = _process[key]
     n = int(client.incr(ATTEMPTS_KEY + task_id))
     client.expire(ATTEMPTS_KEY + task_id, ATTEMPTS_TTL)
     return n

@@ -57,3 +57,36 @@ def test_a_lost_answer_counts_once_toward_the_hourly_edit_limit(graph, make_meta
         meta.apply_budget(TARGET, D("103"))
     assert info.value.kind == "throttled"
     assert [v for _, v in graph.state.budget_posts] == [10100, 10200]
+
+
+@pytest.mark.parametrize("paused, waits", [("act_1", True), ("act_2", False)],
+                         ids=["its-account-paused", "another-account-paused"])
+def test_a_budget_write_to_a_campaign_id_counts_against_its_account(
+    graph, make_meta, sleeps, paused, waits
+) -> None:
+    """The write's URL is the campaign's own id (no act_ in the path), yet Meta counts it
+    against the ad account: an account Meta paused holds its writes back too."""
+    from connectors.meta_limits import ACCOUNT
+    from connectors.rate_limits import PlatformLimits
+
+    _world(graph)
+    limits = PlatformLimits(clock=lambda: 1_000_000.0)  # in memory, a fixed clock
+    limits.pause((ACCOUNT, paused), 30.0, "x-ad-account-usage over the threshold")
+    result = make_meta(limits=limits).apply_budget(TARGET, D("120.50"))
+    assert result.changed and graph.state.budget_posts == [("c1", 12050)]
+    assert (30.0 in sleeps) is waits
+
+
+def test_a_budget_write_takes_its_calls_from_its_accounts_budget(graph, make_meta) -> None:
+    from connectors.meta_limits import ACCOUNT
+    from connectors.rate_limits import PREFIX, PlatformLimits, rule
+
+    _world(graph)
+    limits = PlatformLimits()
+    make_meta(limits=limits, rate_limit_account="100/hour").apply_budget(TARGET, D("120.50"))
+    _, window = limits._connect()
+    item = rule("100/hour", "rate_limit_account")
+    assert item is not None
+    left = window.get_window_stats(item, PREFIX, ACCOUNT, "act_1").remaining
+    # the read before, the write, the read back: each one of the account's 100 an hour
+    assert 100 - left == graph.state.requests["GET /c1"] + graph.state.requests["POST /c1"]

@@ -105,3 +105,12 @@ def test_a_platform_pause_is_waited_out_before_the_next_call_in_that_scope_only(
     assert limits.wait_turn([("sandbox_account", "a1")], "call", sleep=sleep) == pytest.approx(4.0)
     assert slept == [pytest.approx(4.0)]
     assert limits.wait_turn([("sandbox_account", "a1")], "call", sleep=sleep) == 0.0
+
+
+def test_sandbox_report_seconds_is_a_range_of_seconds() -> None:
+    from connectors.sandbox_options import SandboxOptions
+
+    assert SandboxOptions.model_validate({"report_seconds": [3, 20]}).report_seconds == (3, 20)
+    for bad in ([20, 3], [-1, 2]):
+        with pytest.raises(ValidationError, match="report_seconds"):
+            SandboxOptions.model_validate({"report_seconds": bad})

@@ -82,3 +82,34 @@ def test_many_budget_writes_survive_a_restart_and_the_journal_folding(
         assert again.read_budget(target) == expected
     c = next(x for x in folded.campaigns if x.budget_key == first.external_id)
     assert folded.budget_on(c, NOW.date()) == float(written[first])
+
+
+def _waits(**kw: object) -> tuple[SandboxConnector, list[float]]:
+    slept: list[float] = []
+    return SandboxConnector(now=NOW, accounts=sandbox_accounts(40), sleep=slept.append,
+                            **kw), slept  # type: ignore[arg-type]
+
+
+def test_each_metrics_window_waits_for_its_async_report_the_same_on_every_run() -> None:
+    start, end = dt.date(2026, 6, 1), dt.date(2026, 6, 14)
+    sb, slept = _waits(report_seconds=(3.0, 20.0), latency_ms=150)
+    again, slept_again = _waits(report_seconds=(3.0, 20.0), latency_ms=150)
+    accounts = list(sb.accounts)
+    for account in accounts:
+        rows = list(sb.daily_metrics(account, start, end))
+        assert rows == list(again.daily_metrics(account, start, end))
+    assert slept == slept_again  # same seed, same waits
+    reports = slept[1::2]  # each window: the call's 150 ms, then its report
+    assert slept[::2] == [0.15] * len(accounts)
+    assert all(3.0 <= w <= 20.0 for w in reports)
+    assert len(set(reports)) == len(accounts)  # drawn per account, not one wait for all
+    assert max(reports) - min(reports) > 8  # spread over the range
+    other, slept_other = _waits(report_seconds=(3.0, 20.0), latency_ms=150, seed=8)
+    list(other.daily_metrics(accounts[0], start, end))
+    assert slept_other[1] != reports[0]  # another seed, another agency
+
+
+def test_without_report_seconds_a_window_waits_only_for_its_call() -> None:
+    sb, slept = _waits(latency_ms=150)
+    list(sb.daily_metrics(next(iter(sb.accounts)), dt.date(2026, 6, 1), dt.date(2026, 6, 14)))
+    assert slept == [0.15]

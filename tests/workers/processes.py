@@ -30,23 +30,27 @@ def redis_skip_reason() -> str | None:
         return f"Redis not reachable at {REDIS_URL}: {type(e).__name__}: {e}"
 
 
-def queue_config(path: Path, source: str, *, visibility_timeout: int = 3600) -> str:
+def queue_config(
+    path: Path, source: str, *, visibility_timeout: int = 3600, wait_timeout: int = 120,
+    broker_url: str = REDIS_URL,
+) -> str:
     """A config with ``source`` (TOML text) and a queue of its own on the test Redis."""
     queue = f"bp-test-{uuid.uuid4().hex[:10]}"
     path.write_text(
-        f"{source}\n[queue]\nbroker_url = \"{REDIS_URL}\"\nqueue = \"{queue}\"\n"
-        f"visibility_timeout = {visibility_timeout}\nwait_timeout = 120\n"
+        f"{source}\n[queue]\nbroker_url = \"{broker_url}\"\nqueue = \"{queue}\"\n"
+        f"visibility_timeout = {visibility_timeout}\nwait_timeout = {wait_timeout}\n"
     )
     return queue
 
 
 class Worker:
-    def __init__(self, config: Path, database_url: str, log: Path, concurrency: int) -> None:
+    def __init__(self, config: Path, database_url: str, log: Path, concurrency: int,
+                 pool: str = "prefork") -> None:
         self.log = log
         env = {**os.environ, "BUDGETPILOT_DATABASE_URL": database_url}
         self.proc = subprocess.Popen(
             [str(BUDGETPILOT), "worker", "--config", str(config),
-             "--concurrency", str(concurrency), "--loglevel", "INFO"],
+             "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO"],
             stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
 
@@ -71,12 +75,14 @@ class Worker:
 
 @contextmanager
 def workers(
-    config: Path, database_url: str, tmp: Path, count: int = 2, concurrency: int = 1
+    config: Path, database_url: str, tmp: Path, count: int = 2, concurrency: int = 1,
+    pool: str = "prefork",
 ) -> Iterator[list[Worker]]:
     started: list[Worker] = []
     try:
         for i in range(count):
-            started.append(Worker(config, database_url, tmp / f"worker{i}.log", concurrency))
+            started.append(Worker(config, database_url, tmp / f"worker{i}.log", concurrency,
+                                  pool))
         for w in started:
             w.wait_for(" ready.")
         yield started

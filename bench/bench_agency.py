@@ -1,0 +1,320 @@
+"""The agency benchmark: one nightly run over thousands of sandbox accounts on 1-8 workers.
+
+    .venv/bin/python -m bench.bench_agency [--accounts 5000] [--campaigns-per-account 20]
+        [--workers 1,2,4,8] [--concurrency 8] [--pool threads]
+        [--latency-ms 150] [--report-seconds 3,20]
+        [--rate-limit-app 100/second] [--rate-limit-account 60/minute]
+        [--history-days 28] [--small-accounts 250 --small-workers 1,2]
+        [--no-apply] [--target-accounts 20000] [--baseline WORKERS:RATE:SYNC_RATE]
+
+A sandbox agency where the platform sets the pace: every call waits ``--latency-ms``, every
+account's metrics window first waits for an async report of ``--report-seconds`` (drawn per
+seed, account and window, so every run waits the same), and calls take turns under the
+platform's rate limits, per app and per account, shared by the workers in Redis. For each
+worker count, a fresh PostgreSQL schema (SQLite when PostgreSQL is unreachable) gets one
+nightly run through ``run_nightly`` (what ``budgetpilot nightly`` runs: sync fanned out to
+the workers, optimise, auto-approve, apply, alerts) while that many ``budgetpilot worker
+--concurrency N`` processes run the tasks. The database starts empty, and the first sync
+reads ``--history-days``; with the default 28 that is as many days as a later night's
+28-day lookback re-reads, so the sync moves the rows of a steady night.
+
+Prints per worker count the wall time (and the sync's share), accounts per second, the
+speed-up over the fewest workers measured and its share of linear, the machine's load from
+/proc/loadavg while it ran; then the workers needed for ``--target-accounts`` in under the
+largest run's wall time. Worker counts in ``--small-workers`` run at ``--small-accounts``
+(their full-size run would take hours); their figures are per second, so they compare.
+Counts run in the order given; ``--baseline`` compares with a count measured in an earlier
+invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import logging
+import math
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_nightly import _database
+from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, workers
+
+NOW = dt.datetime(2026, 6, 15, 2, 0, tzinfo=dt.UTC)
+CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
+
+
+@dataclass
+class Run:
+    workers: int
+    accounts: int
+    wall: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    load: list[tuple[float, float, float]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.accounts / self.wall
+
+    @property
+    def sync_rate(self) -> float:
+        return self.accounts / max(self.stages.get("sync", self.wall), 1e-9)
+
+
+def loadavg() -> tuple[float, float, float]:
+    one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
+    return float(one), float(five), float(fifteen)
+
+
+@contextlib.contextmanager
+def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) -> Iterator[None]:
+    """/proc/loadavg every ``every`` seconds while the block runs (and once at each end)."""
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            into.append(loadavg())
+
+    into.append(loadavg())
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        into.append(loadavg())
+
+
+def pg_reachable() -> bool:
+    from sqlalchemy import text
+
+    from bench.bench_nightly import PG_URL
+    from campaigns.db import create_db_engine
+
+    try:
+        engine = create_db_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:  # any failure: measure on SQLite instead, and say so
+        return False
+
+
+def config_text(args: argparse.Namespace, accounts: int, url: str, state: Path) -> str:
+    low, high = args.report_seconds
+    limits = "".join(f'{key} = "{value}"\n' for key, value in (
+        ("rate_limit_app", args.rate_limit_app), ("rate_limit_account", args.rate_limit_account),
+    ) if value)
+    return (
+        f'[database]\nurl = "{url}"\n\n'
+        f"[sync]\nlookback_days = {args.history_days}\nhistory_days = {args.history_days}\n\n"
+        f'[[sources]]\nname = "agency"\nkind = "sandbox"\nseed = {args.seed}\n'
+        f"accounts = {accounts}\ncampaigns_per_account = {args.campaigns_per_account}\n"
+        f"latency_ms = {args.latency_ms}\nreport_seconds = [{low}, {high}]\n{limits}"
+        f'state_path = "{state}"\nnow = "{NOW.replace(tzinfo=None).isoformat()}"\n\n'
+        '[[portfolios]]\nname = "default"\nreporting_currency = "EUR"\n\n'
+        '[optimizer]\nobjective = "conversions"\nmax_change = 0.2\n\n'
+        # Every proposal is approved, so the apply step runs at its largest.
+        "[service]\nauto_approve_max_change = 10\n\n"
+        f"[scheduler]\napply = {'false' if args.no_apply else 'true'}\n"
+    )
+
+
+def stage_seconds(report: object) -> dict[str, float]:
+    """Each step's wall time as the run reports it (the portfolio's steps, then alerts)."""
+    out: dict[str, float] = {}
+    timings = [t for p in getattr(report, "portfolios", []) for t in getattr(p, "timings", [])]
+    for t in [*timings, *getattr(report, "timings", [])]:
+        if not getattr(t, "subject", ""):
+            out[t.step] = out.get(t.step, 0.0) + t.seconds
+    return out
+
+
+def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Path) -> Run:
+    from campaigns.config import load_settings
+    from campaigns.db import create_db_engine, ensure_schema
+    from campaigns.jobs.nightly import run_nightly
+
+    here = tmp / f"{n}-workers"
+    here.mkdir()
+    run = Run(n, accounts)
+    with _database(kind, here) as url:
+        config = here / "agency.toml"
+        # The workers' results are awaited for as long as a night may take.
+        queue_config(config, config_text(args, accounts, url, here / "sandbox.json"),
+                     visibility_timeout=6 * 3600, wait_timeout=6 * 3600,
+                     broker_url=args.broker)
+        engine = create_db_engine(url)
+        ensure_schema(engine)
+        settings = load_settings(config)
+        with workers(config, url, here, count=n, concurrency=args.concurrency,
+                     pool=args.pool), sampling_load(run.load):
+            start = time.perf_counter()
+            report = run_nightly(engine, settings, now=lambda: NOW, force=True)
+            run.wall = time.perf_counter() - start
+        engine.dispose()
+    run.stages = stage_seconds(report)
+    run.failed = sorted(getattr(report, "unsynced", set())) + [
+        f"{p.portfolio} {step}: {error}" for p in report.portfolios
+        for step, error in p.errors.items()]
+    return run
+
+
+def describe(run: Run, base: Run, full: int) -> str:
+    speedup = run.rate / base.rate
+    linear = speedup * base.workers / run.workers
+    sync_speedup = run.sync_rate / base.sync_rate
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.stages.items()
+                       if seconds >= 0.05)
+    ones = [x[0] for x in run.load]
+    size = "" if run.accounts == full else f" [smaller: {run.accounts} accounts]"
+    ok = "" if not run.failed else f"  NOT OK: {len(run.failed)} failed: {run.failed[:3]}"
+    return (
+        f"{run.workers} worker{'s' if run.workers > 1 else ' '}{size}: nightly "
+        f"{run.wall:8.1f} s wall, {run.rate:6.2f} accounts/s, speed-up {speedup:5.2f}x over "
+        f"{base.workers} ({linear:.0%} of linear); sync alone {run.sync_rate:6.2f} accounts/s "
+        f"({sync_speedup:.2f}x)\n"
+        f"    steps: {stages}\n"
+        f"    load (1-min, /proc/loadavg): start {ones[0]:.2f}, mean "
+        f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}{ok}"
+    )
+
+
+def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
+    """Workers for ``--target-accounts`` in under the wall time of the largest full run: the
+    steps after the sync (optimise, apply, ...) grow with the campaigns, the sync's rate per
+    worker is the largest run's (assumed to hold past it: it is linear only while the
+    platforms, not the CPU, set the pace)."""
+    full = [r for r in runs if r.accounts == args.accounts]
+    if not full:
+        return []
+    top = max(full, key=lambda r: r.workers)
+    target = args.target_accounts
+    sync = top.stages.get("sync", top.wall)
+    rest = (top.wall - sync) * target / top.accounts
+    budget = top.wall - rest
+    lines = [f"projection for {target} accounts in under {top.wall:.0f} s (the "
+             f"{top.workers}-worker wall time): the steps besides the sync took "
+             f"{top.wall - sync:.0f} s and would take about {rest:.0f} s"]
+    if budget <= 0:
+        lines.append("  they alone pass the wall time: more workers cannot make it")
+        return lines
+    needed = target / budget
+    per_worker = top.sync_rate / top.workers
+    count = math.ceil(needed / per_worker)
+    lines.append(
+        f"  the sync needs {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per worker "
+        f"(--concurrency {args.concurrency}): {count} workers ({count * args.concurrency} "
+        f"task slots, as many PostgreSQL connections)")
+    app = _per_second(args.rate_limit_app)
+    if app:
+        cap = app / CALLS_PER_ACCOUNT
+        verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
+            "not the worker count, sets the pace"
+        lines.append(f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.1f} "
+                     f"accounts/s at {CALLS_PER_ACCOUNT} calls an account: {verdict}")
+    return lines
+
+
+def _per_second(rate: str | None) -> float | None:
+    if not rate:
+        return None
+    from limits import parse
+
+    item = parse(rate)
+    return item.amount / item.get_expiry()
+
+
+def _baseline(text: str) -> Run:
+    """``WORKERS:ACCOUNTS_PER_S:SYNC_ACCOUNTS_PER_S`` of an earlier run, as a run to compare
+    with (when the worker counts are measured in separate invocations)."""
+    workers, rate, sync_rate = text.split(":")
+    scale = 1_000_000
+    accounts = round(float(rate) * scale)
+    return Run(int(workers), accounts, wall=scale,
+               stages={"sync": accounts / float(sync_rate)}, load=[loadavg()])
+
+
+def _pair(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return float(low), float(high or low)
+
+
+def main(argv: list[str] | None = None) -> list[Run]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--accounts", type=int, default=5000)
+    parser.add_argument("--campaigns-per-account", type=int, default=20)
+    parser.add_argument("--workers", default="1,2,4,8", help="worker process counts")
+    parser.add_argument("--concurrency", type=int, default=8, help="task slots per worker")
+    parser.add_argument("--pool", choices=["threads", "prefork"], default="threads")
+    parser.add_argument("--latency-ms", type=float, default=150)
+    parser.add_argument("--report-seconds", type=_pair, default=(3.0, 20.0),
+                        help="MIN,MAX seconds of each async report")
+    parser.add_argument("--rate-limit-app", default="100/second")
+    parser.add_argument("--rate-limit-account", default="60/minute")
+    parser.add_argument("--history-days", type=int, default=28)
+    parser.add_argument("--small-accounts", type=int, default=250)
+    parser.add_argument("--small-workers", default="",
+                        help="worker counts run at --small-accounts instead (e.g. 1,2)")
+    parser.add_argument("--no-apply", action="store_true",
+                        help="approve but do not apply (the scheduler's apply = false)")
+    parser.add_argument("--target-accounts", type=int, default=20000)
+    parser.add_argument("--baseline", help="WORKERS:ACCOUNTS_PER_S:SYNC_ACCOUNTS_PER_S of an "
+                        "earlier run: the speed-ups are over it (worker counts measured apart)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", choices=["auto", "postgres", "sqlite"], default="auto")
+    # A Redis database of its own: Celery's Redis transport gives back the unacknowledged
+    # tasks of a whole database after the shortest visibility timeout of anyone using it,
+    # so sharing one with the test suite (db 0) would deliver tasks twice.
+    parser.add_argument("--broker", default=REDIS_URL.rsplit("/", 1)[0] + "/13")
+    args = parser.parse_args(argv)
+    reason = redis_skip_reason()
+    if reason:
+        raise SystemExit(reason)
+    logging.basicConfig(level=logging.WARNING)
+    kind = args.db if args.db != "auto" else ("postgres" if pg_reachable() else "sqlite")
+    small = {int(x) for x in args.small_workers.split(",") if x}
+    counts = [int(x) for x in args.workers.split(",")]  # in the order given
+    counts += sorted(small - set(counts))
+    low, high = args.report_seconds
+    print(f"agency: {args.accounts} accounts x {args.campaigns_per_account} campaigns "
+          f"({args.accounts * args.campaigns_per_account} campaigns), {args.latency_ms:g} ms a "
+          f"call, async reports {low:g}-{high:g} s, rate limits app {args.rate_limit_app} / "
+          f"account {args.rate_limit_account}, {args.history_days} days, {kind}; "
+          f"`budgetpilot worker --pool {args.pool} --concurrency {args.concurrency}`, broker "
+          f"{args.broker}"
+          f"{', no apply' if args.no_apply else ''}", flush=True)
+    if small:
+        print(f"  {', '.join(map(str, sorted(small)))} worker(s) run at {args.small_accounts} "
+              "accounts: their full-size run would not fit the time at hand", flush=True)
+    print(f"load before: {' '.join(map(str, loadavg()))} (/proc/loadavg)", flush=True)
+    runs: list[Run] = []
+    base = _baseline(args.baseline) if args.baseline else None
+    if base:
+        print(f"speed-ups are over {base.workers} workers' {base.rate:.3f} accounts/s "
+              f"(sync {base.sync_rate:.3f}) measured before (--baseline)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in counts:
+            accounts = args.small_accounts if n in small else args.accounts
+            runs.append(run_once(args, n, accounts, kind, Path(tmp)))
+            print(describe(runs[-1], base or runs[0], args.accounts), flush=True)
+    for line in projection(args, runs):
+        print(line)
+    print(f"load after: {' '.join(map(str, loadavg()))}")
+    return runs
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    main()
