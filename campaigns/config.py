@@ -89,6 +89,11 @@ class QueueSettings(Section):
     wait_timeout: int = Field(
         6 * 3600, ge=1, description="seconds `budgetpilot sync` waits for the workers"
     )
+    account_time_limit: int = Field(
+        1800, ge=10, le=86400,
+        description="seconds one account's sync may take in a nightly run on the workers; "
+        "then it is stopped and the account named as failed, and the run goes on without it",
+    )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "
         "default: the Redis broker or result backend, else each process its own"
