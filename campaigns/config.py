@@ -87,7 +87,8 @@ class QueueSettings(Section):
         "longer than the slowest task",
     )
     wait_timeout: int = Field(
-        6 * 3600, ge=1, description="seconds `budgetpilot sync` waits for the workers"
+        6 * 3600, ge=1, description="seconds `sync`, `shifts apply` and `nightly` wait for "
+        "the workers"
     )
     account_time_limit: int = Field(
         1800, ge=10, le=86400,

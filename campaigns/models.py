@@ -390,6 +390,7 @@ class NightlyProgress(SQLModel, table=True):
     holder: str = Field(default="", max_length=300)
     on_workers: bool = False
     step: str = Field(default="start", max_length=40)
+    stage: int = 0  # the workflow's last task to start: each runs once, never on redelivery
     accounts_total: int = 0
     accounts_synced: int = 0
     accounts_failed: int = 0

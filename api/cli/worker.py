@@ -23,7 +23,8 @@ def worker(
     ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
 ) -> None:
-    """Run sync tasks submitted by `budgetpilot sync` on a broker ([queue] broker_url).
+    """Run the tasks submitted on a broker ([queue] broker_url): the per-account sync of
+    `budgetpilot sync`, the write-back of `shifts apply`, and the nightly run's workflow.
 
     Each task is one account; it is acknowledged when done and given back to the broker if
     this worker dies, so another worker syncs that account again (the writes are upserts).

@@ -59,6 +59,18 @@ def account_done(engine: Engine, key: str, *, failed: bool) -> None:
     _move(engine, key, **{"accounts_failed" if failed else "accounts_synced": column + 1})
 
 
+def claim(engine: Engine, key: str, stage: int, *, again: bool = False) -> bool:
+    """Take stage ``stage`` of the run's workflow; False when the run is past it (or closed).
+    ``again``: a task delivered again after its worker died may take its stage once more,
+    as long as the run has not moved past it (e.g. the dead delivery had not proposed yet)."""
+    with session_scope(engine) as session:
+        won = session.execute(update(NightlyProgress).where(
+            col(NightlyProgress.key) == key, col(NightlyProgress.finished_at).is_(None),
+            col(NightlyProgress.stage) <= stage if again else col(NightlyProgress.stage) < stage,
+        ).values(stage=stage, updated_at=utcnow()))
+        return bool(getattr(won, "rowcount", 0))
+
+
 def close(engine: Engine, key: str, outcome: dict[str, Any], finish: dict[str, Any]) -> bool:
     """Close the run with its report and write its ``nightly.finish`` event (``finish``), in
     one transaction; False, and nothing written, when it was closed already (a task

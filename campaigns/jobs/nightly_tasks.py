@@ -14,8 +14,10 @@ worker from the run's context: what the earlier tasks decided travels as JSON (`
 header task never fails the chord: an account whose sync failed, gave up after
 ``max_attempts`` or ran past ``[queue] account_time_limit`` comes back as that account's
 failed outcome, so the callback always runs and the run names the account and goes on
-without it. Tasks are acknowledged late; a redelivered apply claims its items again and finds
-them taken (exactly once), and the run's finish is written once (:func:`progress.close`).
+without it. Tasks are acknowledged late: a task delivered again after its worker died runs
+again unless the run has moved past its stage (:func:`progress.claim`: never two proposals
+for one run); a redelivered apply claims its items again and finds them taken (exactly
+once), and the run's finish is written once (:func:`progress.close`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ from connectors.base import AccountRecord, FxSource
 
 log = logging.getLogger("budgetpilot.nightly")
 TASK: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+# The workflow's stages (progress.claim): a task delivered again after its worker died runs
+# its stage again unless the run moved past it, so nothing is proposed or approved twice.
+PREPARE, OPTIMISE, PROPOSED = 1, 2, 3
 
 
 def _run_for(ctx: dict[str, Any]) -> _Run:
@@ -122,6 +127,9 @@ def _steps(run: _Run, *names: str) -> list[Any]:
 @celery_app.task(name="budgetpilot.nightly_prepare", **TASK)
 def nightly_prepare(self: Any, ctx: dict[str, Any]) -> None:
     """Apply what managers approved, then list the accounts and fan their syncs out."""
+    if not progress.claim(_engine(), ctx["key"], PREPARE, again=True):
+        log.warning("nightly %s: prepared already; this delivery does nothing", ctx["key"])
+        return
     run = _run_for(ctx)
     run.run_steps(_steps(run, "expire", "apply_approved"))
     body = nightly_optimise.s(_saved(run, ctx))
@@ -215,10 +223,16 @@ def _failed(source_name: str, record: dict[str, Any], error: BaseException) -> S
 def nightly_optimise(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
     """The chord's callback: the portfolio's accounts are in (or named as failed). Record
     the sync, then hard stop, propose and auto-approve, and fan the apply out."""
+    if not progress.claim(_engine(), ctx["key"], OPTIMISE, again=True):
+        # A delivery after a lost worker whose run had proposed already: never twice.
+        log.warning("nightly %s: proposed already; this delivery does nothing", ctx["key"])
+        return
     run = _run_for(ctx)
     if run.config.scheduler.sync:
         _record_sync(run, ctx, results)
-    run.run_steps(_steps(run, "hard_stop", "propose", "auto_approve"))
+    run.run_steps(_steps(run, "hard_stop"))
+    progress.claim(run.engine, run.key, PROPOSED)
+    run.run_steps(_steps(run, "propose", "auto_approve"))
     ctx = _saved(run, ctx)
     if run.config.scheduler.apply:
         progress.at_step(run.engine, run.key, "apply")

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('on_workers', sa.Boolean(), nullable=False),
     sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('stage', sa.Integer(), nullable=False),
     sa.Column('accounts_total', sa.Integer(), nullable=False),
     sa.Column('accounts_synced', sa.Integer(), nullable=False),
     sa.Column('accounts_failed', sa.Integer(), nullable=False),
