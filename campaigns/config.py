@@ -91,7 +91,7 @@ class QueueSettings(Section):
         "the workers"
     )
     account_time_limit: int = Field(
-        1800, ge=10, le=86400,
+        1800, ge=1, le=86400,
         description="seconds one account's sync may take in a nightly run on the workers; "
         "then it is stopped and the account named as failed, and the run goes on without it",
     )

@@ -36,6 +36,7 @@ def worker(
             f"{settings.path or 'config'}: `budgetpilot worker` needs [queue] broker_url "
             '(e.g. "redis://127.0.0.1:6379/0"); without one, sync runs in-process'
         )
+    import campaigns.jobs.nightly_tasks  # noqa: F401  (registers the nightly workflow's tasks)
     from campaigns.jobs.workers import configure
 
     engine_for(settings).dispose()  # the schema is this version's before any task runs

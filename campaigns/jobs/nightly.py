@@ -252,6 +252,7 @@ class _Run(HardStopStep):
             "sync_failures": self.report.sync_failures,
             "unsynced": sorted(self.report.unsynced),
             "alerts_created": self.report.alerts_created,
+            "timings": [t.facts() for t in self.report.timings],
         }, {
             "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
             "auto_approved": outcome.auto_approved, "applied": outcome.applied,

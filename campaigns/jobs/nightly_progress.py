@@ -18,7 +18,6 @@ from sqlmodel import Session, col, select
 from campaigns import audit
 from campaigns.columns import utcnow
 from campaigns.db import session_scope
-from campaigns.jobs.nightly_hard_stop import NIGHTLY
 from campaigns.models import NightlyProgress
 
 
@@ -82,6 +81,8 @@ def close(engine: Engine, key: str, outcome: dict[str, Any], finish: dict[str, A
         ).values(finished_at=now, updated_at=now, step="finished", outcome=outcome))
         if not getattr(won, "rowcount", 0):
             return False
+        from campaigns.jobs.nightly_hard_stop import NIGHTLY  # loads the optimiser: only here
+
         audit.record(session, actor=NIGHTLY.name, action="nightly.finish",
                      entity_type="nightly_run", entity_id=key, after=finish)
         return True

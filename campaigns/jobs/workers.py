@@ -51,7 +51,6 @@ def configure(settings: Settings) -> Celery:
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
     _settings = settings
     _process.clear()
-    import campaigns.jobs.nightly_tasks  # noqa: F401  (registers the nightly workflow's tasks)
     celery_app.conf.update(
         broker_url=queue.broker_url,
         result_backend=queue.backend_url,

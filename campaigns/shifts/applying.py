@@ -70,23 +70,16 @@ def apply(
     todo = [i for i in view.items if i.status in APPLICABLE]
     if dry_run:
         return _dry_run(session, view, todo, applier, actor=user.name, now=now)
-    was = view.shift.status
-    shift = start_applying(session, view, user=user)
+    before = snapshot(view)
+    shift = transition(session, view.shift, ShiftStatus.APPLYING, version=version,
+                       note=Note(user.name, "shift.applying", before,
+                                 {"status": ShiftStatus.APPLYING.value}))
     report = applier(session, shift, todo, actor=user.name, now=now, due_only=due_only)
     if report is not None and report.claimed == 0:
-        _nothing_claimed(shift_id, report, retry=was != ShiftStatus.APPLYING)
+        _nothing_claimed(shift_id, report, retry=before["status"] != ShiftStatus.APPLYING)
     session.flush()
     view = settle(session, shift_id, actor=user.name, now=now)
     return ShiftView(view.shift, view.items, report)
-
-
-def start_applying(session: Session, view: ShiftView, *, user: Principal) -> BudgetShift:
-    """The shift's move to ``applying`` (checked and audited), before any item is sent; a
-    caller sending the items elsewhere (the nightly workflow's tasks) settles it after."""
-    require_move(view.shift, ShiftStatus.APPLYING)
-    return transition(session, view.shift, ShiftStatus.APPLYING, version=view.shift.version,
-                      note=Note(user.name, "shift.applying", snapshot(view),
-                                {"status": ShiftStatus.APPLYING.value}))
 
 
 def _dry_run(session: Session, view: ShiftView, todo: list[ShiftItem], applier: ItemApplier,
@@ -200,3 +193,12 @@ def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemAp
             due_only=due_only)
 
     return apply_with_writeback
+
+
+def start_applying(session: Session, view: ShiftView, *, user: Principal) -> BudgetShift:
+    """The shift's move to ``applying`` (checked and audited), before any item is sent; a
+    caller sending the items elsewhere (the nightly workflow's tasks) settles it after."""
+    require_move(view.shift, ShiftStatus.APPLYING)
+    return transition(session, view.shift, ShiftStatus.APPLYING, version=view.shift.version,
+                      note=Note(user.name, "shift.applying", snapshot(view),
+                                {"status": ShiftStatus.APPLYING.value}))

@@ -94,6 +94,9 @@ def test_the_nightly_on_workers_gives_the_in_process_budgets_to_the_cent(
                  "nightly_apply_account", "nightly_finish"):
         assert f"budgetpilot.{task}[" in logs and f"Task budgetpilot.{task}" in logs, task
     assert outcome.auto_approved and outcome.applied == [outcome.shift_id]
+    assert [t.step for t in report.timings] == ["alerts"]  # evaluated by the last task
+    assert [t.step for t in outcome.timings if not t.subject] == [
+        t.step for t in expected.portfolios[0].timings if not t.subject]
     assert got[0] and got == want  # each item's new budget, and every budget in force after
     assert all(status == "applied" for _, status in got[0].values())
     assert sorted(c.line() for c in outcome.changes) == sorted(
@@ -213,4 +216,29 @@ def test_two_schedulers_submitting_one_slot_make_one_run_on_the_workers(
             col(AuditEvent.action) == "shift.applied")).all()
     assert len(shifts) == 1 and shifts[0].status == "applied"
     assert len(finishes) == 1 and len(applies) == 1
+    engine.dispose()
+
+
+def test_an_account_past_its_time_limit_is_named_and_not_waited_on(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    engine = create_db_engine(own_pg_url)
+    add_fx_rates(engine)
+    cfg = tmp_path / "queue.toml"
+    # 1.5 s a platform call: every account needs several, past a limit of 2 s.
+    queue_config(cfg, _toml(tmp_path / "s.json", latency_ms=1500))
+    cfg.write_text(cfg.read_text() + "account_time_limit = 2\n")
+    with workers(cfg, own_pg_url, tmp_path, count=2):
+        start = time.monotonic()
+        report = run_nightly(engine, load_settings(cfg), slot=SLOT, holder="test")
+        took = time.monotonic() - start
+    [outcome] = report.portfolios
+    accounts = [t for t in outcome.timings if t.step == "sync_account"]
+    assert len(accounts) == 5 and {t.outcome for t in accounts} == {"failed"}
+    assert all("account_time_limit (2 s)" in (t.error or "") for t in accounts), accounts
+    assert len(report.unsynced) == 5 and outcome.shift_id is None
+    assert took < 120  # each account stopped at its limit, not waited on
+    with Session(engine) as s:
+        assert s.scalars(select(AuditEvent).where(
+            col(AuditEvent.entity_id) == KEY, col(AuditEvent.action) == "nightly.finish")).one()
     engine.dispose()
