@@ -198,3 +198,8 @@ def outcome_from_json(data: dict[str, Any]) -> PortfolioOutcome:
                     for c in data.get("changes", [])],
         "timings": [StepTiming(**t) for t in data.get("timings", [])],
     })
+
+
+def timing_from_facts(facts: dict[str, Any]) -> StepTiming:
+    """A timing back from its :meth:`StepTiming.facts` (``outcome`` follows from ``error``)."""
+    return StepTiming(**{k: v for k, v in facts.items() if k != "outcome"})

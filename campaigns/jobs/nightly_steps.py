@@ -31,16 +31,13 @@ from decimal import Decimal
 from typing import Any
 
 from celery import chord, group
-from celery.exceptions import Retry, SoftTimeLimitExceeded
-from sqlalchemy.exc import SQLAlchemyError
+from celery.exceptions import Retry
 from sqlmodel import Session
 
 from campaigns.columns import utcnow
 from campaigns.db import session_scope
 from campaigns.ingest.sync import (
-    StreamOutcome,
     SyncReport,
-    _error_text,
     _list_accounts,
     account_failure,
     sync_fx,
@@ -54,6 +51,7 @@ from campaigns.jobs.nightly_report import (
     item_changes,
     outcome_from_json,
     outcome_to_json,
+    timing_from_facts,
 )
 from campaigns.jobs.nightly_runs import error_text
 from campaigns.jobs.nightly_sync import feeding_sources, source_done
@@ -68,7 +66,6 @@ from campaigns.jobs.workers import (
     _engine,
     _worker_settings,
     apply_one,
-    sync_one,
 )
 from campaigns.jobs.workers import (
     outcome_from_json as stream_from_json,
@@ -99,7 +96,7 @@ def _run_for(ctx: dict[str, Any]) -> _Run:
     report.sync_failures = list(saved.get("sync_failures", []))
     report.unsynced = set(saved.get("unsynced", []))
     report.alerts_created = int(saved.get("alerts_created", 0))
-    report.timings = [StepTiming(**t) for t in saved.get("timings", [])]
+    report.timings = [timing_from_facts(t) for t in saved.get("timings", [])]
     run = _Run(_engine(), settings, check_config(settings), ctx["portfolio"], ctx["key"],
                shifts.writeback_applier(settings, connectors=lookup), lookup, ctx["dry"],
                utcnow, report, set(), None, holder=ctx["holder"])
@@ -189,37 +186,6 @@ def _listings(run: _Run, now: dt.datetime) -> tuple[list[dict[str, Any]], list[A
             for record in entry["accounts"]
         ]
     return sources, signatures
-
-
-def sync_account(
-    self: Any, key: str, source_name: str, record: dict[str, Any], now: str,
-) -> list[dict[str, Any]]:
-    """One account's sync for a nightly run: the same task body as ``budgetpilot sync``'s,
-    but a failure is the account's failed outcome, never the chord's."""
-    start = time.monotonic()
-    try:
-        outcomes = sync_one(self, source_name, record, now)
-    except Retry:
-        raise  # retried by Celery (the database went away): still this task
-    except Exception as e:
-        if isinstance(e, SoftTimeLimitExceeded):
-            limit = _worker_settings().queue.account_time_limit
-            e = TimeoutError(f"no result within [queue] account_time_limit ({limit} s)")
-        outcomes = [stream_to_json(dataclasses.replace(
-            _failed(source_name, record, e), seconds=round(time.monotonic() - start, 3)))]
-    progress.account_done(_engine(), key,
-                          failed=any(o["status"] != "succeeded" for o in outcomes))
-    return outcomes
-
-
-def _failed(source_name: str, record: dict[str, Any], error: BaseException) -> StreamOutcome:
-    account = AccountRecord(**record)
-    try:  # recorded as a failed sync of the account, as the in-process sync does
-        return account_failure(_engine(), _worker_settings().source(source_name),
-                               account.network, account.external_id, error)
-    except SQLAlchemyError:
-        return StreamOutcome(f"{account.network}:{account.external_id}", "entities", "failed",
-                             error=_error_text(error)[:4000])
 
 
 def optimise(results: list[Any], ctx: dict[str, Any]) -> None:

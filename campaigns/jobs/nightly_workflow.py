@@ -25,9 +25,9 @@ from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.nightly_report import (
     NightlyReport,
     PortfolioOutcome,
-    StepTiming,
     outcome_from_json,
     outcome_to_json,
+    timing_from_facts,
 )
 from campaigns.jobs.nightly_runs import audit_step
 from campaigns.models import NightlyProgress
@@ -108,7 +108,7 @@ def _read_back(row: NightlyProgress, report: NightlyReport) -> PortfolioOutcome:
     report.sync_failures += data.get("sync_failures", [])
     report.unsynced |= set(data.get("unsynced", []))
     report.alerts_created += int(data.get("alerts_created", 0))
-    report.timings += [StepTiming(**t) for t in data.get("timings", [])]
+    report.timings += [timing_from_facts(t) for t in data.get("timings", [])]
     return outcome_from_json(data["portfolio"])
 
 
