@@ -87,7 +87,13 @@ class QueueSettings(Section):
         "longer than the slowest task",
     )
     wait_timeout: int = Field(
-        6 * 3600, ge=1, description="seconds `budgetpilot sync` waits for the workers"
+        6 * 3600, ge=1, description="seconds `sync`, `shifts apply` and `nightly` wait for "
+        "the workers"
+    )
+    account_time_limit: int = Field(
+        1800, ge=1, le=86400,
+        description="seconds one account's sync may take in a nightly run on the workers; "
+        "then it is stopped and the account named as failed, and the run goes on without it",
     )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "

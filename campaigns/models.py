@@ -410,3 +410,23 @@ class ApiTokenPortfolio(SQLModel, table=True):
 
     token_id: int = Field(foreign_key="apitoken.id", primary_key=True)
     portfolio_id: int = Field(foreign_key="portfolio.id", primary_key=True, index=True)
+
+
+class NightlyProgress(SQLModel, table=True):
+    """Where a nightly run is now: its step and how many of its accounts are in. One row per
+    run key, written as the run goes (in-process or by the workers of its workflow), so the
+    API can show a run in progress; ``finished_at`` closes it, once."""
+
+    key: str = Field(primary_key=True, max_length=100)  # the run's key (portfolio@slot)
+    portfolio: str = Field(max_length=100, index=True)
+    holder: str = Field(default="", max_length=300)
+    on_workers: bool = False
+    step: str = Field(default="start", max_length=40)
+    stage: int = 0  # the workflow's last task to start: each runs once, never on redelivery
+    accounts_total: int = 0
+    accounts_synced: int = 0
+    accounts_failed: int = 0
+    started_at: datetime = ts_field()
+    updated_at: datetime = ts_field()
+    finished_at: datetime | None = ts_field(nullable=True)
+    outcome: dict | None = json_field()  # the finished run's report, for its submitter

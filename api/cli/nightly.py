@@ -45,7 +45,11 @@ def nightly_command(
     A run stands for the latest slot of the portfolio's schedule: a slot that has run is a
     no-op unless --force. A portfolio already being run elsewhere, or paused (budgetpilot
     automation pause), is skipped with a message naming who ran it and when (exit code 0);
-    the exit code is 1 when a step failed. Each step's wall time and outcome is printed."""
+    the exit code is 1 when a step failed. Each step's wall time and outcome is printed.
+
+    With [queue] broker_url the run is a Celery workflow on `budgetpilot worker` processes
+    (one sync task per account, then the portfolio optimised, approved and applied as
+    tasks); this command submits it, prints its progress on stderr and waits for its end."""
     from campaigns.jobs.nightly import check_config, run_nightly
     from campaigns.jobs.nightly_runs import this_holder
 
@@ -55,7 +59,8 @@ def nightly_command(
         slot = slot.replace(tzinfo=dt.UTC)
     report = run_nightly(engine_for(settings), settings, portfolios=portfolio or None,
                          force=force, dry_run=dry_run, slot=slot,
-                         holder=this_holder("budgetpilot nightly"))
+                         holder=this_holder("budgetpilot nightly"),
+                         on_progress=lambda line: typer.echo(line, err=True))
     for line in report.lines():
         typer.echo(line)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)

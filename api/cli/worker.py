@@ -35,7 +35,8 @@ def worker(
     ] = Pool.prefork,
     loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
 ) -> None:
-    """Run sync tasks submitted by `budgetpilot sync` on a broker ([queue] broker_url).
+    """Run the tasks submitted on a broker ([queue] broker_url): the per-account sync of
+    `budgetpilot sync`, the write-back of `shifts apply`, and the nightly run's workflow.
 
     Each task is one account; it is acknowledged when done and given back to the broker if
     this worker dies, so another worker syncs that account again (the writes are upserts).
@@ -47,6 +48,7 @@ def worker(
             f"{settings.path or 'config'}: `budgetpilot worker` needs [queue] broker_url "
             '(e.g. "redis://127.0.0.1:6379/0"); without one, sync runs in-process'
         )
+    import campaigns.jobs.nightly_tasks  # noqa: F401  (registers the nightly workflow's tasks)
     from campaigns.jobs.workers import configure
 
     engine_for(settings).dispose()  # the schema is this version's before any task runs

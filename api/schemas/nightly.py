@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,10 +35,17 @@ class ChangePublic(BaseModel):
 
 
 class NightlyRunPublic(BaseModel):
-    id: int  # the run's nightly.finish audit event
+    id: int  # a finished run's nightly.finish audit event; a running one's nightly.start
     key: str  # portfolio@slot (a dry run's key ends in " dry-run")
     portfolio: str
-    finished_at: dt.datetime
+    state: Literal["running", "finished"]
+    step: str | None  # running: the step it is on (sync, propose, apply, ...)
+    on_workers: bool  # its steps run as a Celery workflow on `budgetpilot worker` processes
+    accounts_total: int  # accounts listed for its sync (so far, while running)
+    accounts_synced: int
+    accounts_failed: int  # named in its report and left out of what it approves
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None  # None while running
     holder: str | None  # host, pid and what started it (serve scheduler, budgetpilot nightly)
     status: str
     dry_run: bool

@@ -30,6 +30,7 @@ from campaigns.alerts import service as alerts
 from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import session_scope
+from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_apply import timed_applier
 from campaigns.jobs.nightly_hard_stop import NIGHTLY, HardStopStep
@@ -37,7 +38,9 @@ from campaigns.jobs.nightly_report import (
     Change,
     NightlyReport,
     PortfolioOutcome,
+    StepTiming,
     item_changes,
+    outcome_to_json,
     timed,
 )
 from campaigns.jobs.nightly_runs import audit_step as _audit
@@ -83,6 +86,7 @@ def run_nightly(
     connector_factory: ConnectorFactory | None = None,
     now: Callable[[], dt.datetime] = utcnow,
     holder: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> NightlyReport:
     """Run the nightly job for ``portfolios`` (default: all configured).
 
@@ -91,15 +95,23 @@ def run_nightly(
     ``dry_run`` defaults to ``[automation] dry_run``. ``applier`` and ``connector_factory``
     default to the configured platforms. ``holder`` names this process in the run record
     (default: host and pid); a second scheduler for the same slot is told who ran it.
+
+    With ``[queue] broker_url`` (and the platforms not replaced by ``connector_factory`` or
+    ``applier``, which live in this process only) each portfolio's run is a Celery workflow
+    (:mod:`campaigns.jobs.nightly_workflow`): this process holds the portfolio's lock, submits
+    it, waits and tells ``on_progress`` how far it is.
     """
     config = check_config(settings)
     schedule = triggers(settings)
     dry = automation.automation_settings(settings).dry_run if dry_run is None else dry_run
     lookup = _lookup(settings, connector_factory)
+    applier_given = applier is not None
     applier = applier or shifts.writeback_applier(settings, connectors=lookup)
     report = NightlyReport(dry_run=dry)
     synced: set[str] = set()
     holder = holder or this_holder()
+    workflow = bool(settings.queue.broker_url) and connector_factory is None \
+        and applier_given is False
     for name in portfolios or portfolio_names(settings):
         at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
         key = run_key(name, at)
@@ -108,11 +120,21 @@ def run_nightly(
             if skipped is not None:
                 report.portfolios.append(PortfolioOutcome(name, "skipped", skipped))
                 continue
-            run = _Run(engine, settings, config, name, f"{key} dry-run" if dry else key,
+            run_as = f"{key} dry-run" if dry else key
+            progress.begin(engine, run_as, name, holder=holder, on_workers=workflow)
+            if workflow:
+                from campaigns.jobs.nightly_workflow import run_on_workers
+
+                report.portfolios.append(run_on_workers(
+                    engine, settings, name, run_as, dry=dry, holder=holder, report=report,
+                    on_progress=on_progress))
+                continue
+            run = _Run(engine, settings, config, name, run_as,
                        applier, lookup, dry, now, report, synced, connector_factory,
                        holder=holder)
             report.portfolios.append(run.run())
-    if not dry and any(p.status != "skipped" for p in report.portfolios):
+    # On the workers each portfolio's workflow evaluates the alerts as its last task.
+    if not dry and not workflow and any(p.status != "skipped" for p in report.portfolios):
         report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
 
@@ -167,19 +189,19 @@ class _Run(HardStopStep):
         self.synced, self.factory = synced, factory
         self.delivery = Delivery.of(settings)  # which items go by file, never to a platform
         self.outcome = PortfolioOutcome(name)
+        self.started_at = utcnow()
         self.applier = timed_applier(applier, self.outcome.timings)  # per account
         self.proposal: list[ShiftItem] = []
         self.proposal_rates: dict[str, Decimal] = {}  # item currency -> reporting rate
         self.proposal_changes: list[Change] = []
         self.capped: set[tuple[str, str]] = set()  # budgets under a breached hard plan
 
-    def run(self) -> PortfolioOutcome:
-        outcome, scheduler = self.outcome, self.config.scheduler
-        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry,
-                                                "holder": self.holder})
+    def steps(self) -> list[tuple[str, bool, Callable[[], None]]]:
+        """The run's steps in order, and whether the config has each one on."""
+        scheduler = self.config.scheduler
         # Apply what managers approved before anything else: the sync then reads the budgets
         # in force, and the new proposal is built on them (not expired on arrival).
-        steps: list[tuple[str, bool, Callable[[], None]]] = [
+        return [
             ("expire", not self.dry, self._expire),
             ("apply_approved", scheduler.apply, self._apply_approved),
             ("sync", scheduler.sync, self._sync),
@@ -188,28 +210,60 @@ class _Run(HardStopStep):
             ("auto_approve", scheduler.auto_approve, self._auto_approve),
             ("apply", scheduler.apply, self._apply_proposal),
         ]
+
+    def run(self) -> PortfolioOutcome:
+        self.begin()
+        self.run_steps(self.steps())
+        self.finish()
+        return self.outcome
+
+    def begin(self, **facts: Any) -> None:
+        _audit(self.engine, self.key, "start", {"portfolio": self.name, "dry_run": self.dry,
+                                                "holder": self.holder, **facts})
+
+    def run_steps(self, steps: Sequence[tuple[str, bool, Callable[[], None]]]) -> None:
+        """Run each enabled step, timed and audited; a failing step is noted and the next
+        ones still run."""
         for step, enabled, run in steps:
             if not enabled:
                 continue
-            with outcome.timed(step) as timing:
+            progress.at_step(self.engine, self.key, step)
+            with self.outcome.timed(step) as timing:
                 try:
                     run()
                 except Exception as e:  # recorded; the next steps and portfolios still run
                     log.exception("nightly: %s of portfolio %s failed", step, self.name)
-                    outcome.errors[step] = timing.error = _error(e)
-                    outcome.status = "failed"
-            log.info("nightly %s: %s", self.key, timing.text())  # progress, step by step
-            facts = self._facts(step) if timing.error is None else {
-                "status": "failed", "error": timing.error}
-            _audit(self.engine, self.key, step, {**facts, "seconds": timing.seconds})
-        _audit(self.engine, self.key, "finish", {
+                    self.fail(step, timing, e)
+            self.step_done(step, timing)
+
+    def fail(self, step: str, timing: StepTiming, e: BaseException) -> None:
+        self.outcome.errors[step] = timing.error = _error(e)
+        self.outcome.status = "failed"
+
+    def step_done(self, step: str, timing: StepTiming) -> None:
+        log.info("nightly %s: %s", self.key, timing.text())  # progress, step by step
+        facts = self._facts(step) if timing.error is None else {
+            "status": "failed", "error": timing.error}
+        _audit(self.engine, self.key, step, {**facts, "seconds": timing.seconds})
+
+    def finish(self, *, on_workers: bool = False) -> bool:
+        """The run's ``nightly.finish`` and its progress closed, at once; False when it was
+        closed already (then nothing is written)."""
+        outcome = self.outcome
+        return progress.close(self.engine, self.key, {
+            "portfolio": outcome_to_json(outcome), "synced": self.report.synced,
+            "sync_failures": self.report.sync_failures,
+            "unsynced": sorted(self.report.unsynced),
+            "alerts_created": self.report.alerts_created,
+            "timings": [t.facts() for t in self.report.timings],
+        }, {
             "status": outcome.status, "shift_id": outcome.shift_id, "dry_run": self.dry,
             "auto_approved": outcome.auto_approved, "applied": outcome.applied,
             "errors": outcome.errors, "held": outcome.held, "hard_stops": outcome.stops,
             "changes": [_change_facts(c) for c in outcome.changes[:500]],
             "holder": self.holder, "timings": [t.facts() for t in outcome.timings],
+            "started_at": self.started_at.isoformat(), "on_workers": on_workers,
         })
-        return outcome
 
     def _facts(self, step: str) -> dict[str, Any]:
         o = self.outcome

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -181,3 +181,25 @@ class NightlyReport:
         applied = f"; applied shifts {p.applied}" if p.applied else ""
         errors = "".join(f"; {step} failed: {err}" for step, err in p.errors.items())
         return f"{detail}{applied}{errors}"
+
+
+def outcome_to_json(o: PortfolioOutcome) -> dict[str, Any]:
+    """A portfolio's outcome as JSON (amounts as exact strings): what a run on the workers
+    hands back to the process that submitted it."""
+    data = asdict(o)
+    data["changes"] = [{**asdict(c), "old": str(c.old), "new": str(c.new)} for c in o.changes]
+    return data
+
+
+def outcome_from_json(data: dict[str, Any]) -> PortfolioOutcome:
+    return PortfolioOutcome(**{
+        **data,
+        "changes": [Change(**{**c, "old": Decimal(c["old"]), "new": Decimal(c["new"])})
+                    for c in data.get("changes", [])],
+        "timings": [StepTiming(**t) for t in data.get("timings", [])],
+    })
+
+
+def timing_from_facts(facts: dict[str, Any]) -> StepTiming:
+    """A timing back from its :meth:`StepTiming.facts` (``outcome`` follows from ``error``)."""
+    return StepTiming(**{k: v for k, v in facts.items() if k != "outcome"})

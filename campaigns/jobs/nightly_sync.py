@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from campaigns.config import Settings, SourceSettings
 from campaigns.ingest.sync import AccountsRunner, StreamOutcome, SyncReport
+from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_report import NightlyReport, StepTiming, timed
 from campaigns.jobs.nightly_runs import audit_step, error_text
@@ -60,33 +61,43 @@ def sync_portfolio(
                 timing.error = "being synced by another run"
                 report.sync_failures.append(f"{source.name}: {timing.error}")
                 continue
-            result, failed = _sync_source(engine, settings, source, factory, now, workers)
-            if failed:
-                timing.error = f"{len(failed)} streams failed"
-        accounts = _account_timings(result, timings) if result else set()
-        if accounts:
-            timing.detail = f"failed accounts: {', '.join(sorted(accounts))}"
-        unsynced |= accounts
-        report.synced.append(source.name)
-        report.sync_failures.extend(f"{source.name}: {f}" for f in failed)
-        audit_step(engine, key, "sync", {
-            "source": source.name, "status": "failed" if failed else "succeeded",
-            "metric_rows": result.metric_rows if result else 0, "errors": failed[:20],
-            "seconds": timing.seconds, "failed_accounts": sorted(accounts),
-        })
+            result, failed = _sync_source(engine, settings, source, factory, now, workers, key)
+        unsynced |= source_done(engine, key, report, timings, timing, result, failed)
     return unsynced
+
+
+def source_done(
+    engine: Engine, key: str, report: NightlyReport, timings: list[StepTiming],
+    timing: StepTiming, result: SyncReport | None, failed: list[str],
+) -> set[str]:
+    """One source's sync in the run's report, timings and audit log (its ``timing`` already
+    measured); returns its accounts that failed. In-process and on the workers alike."""
+    if failed:
+        timing.error = f"{len(failed)} streams failed"
+    accounts = _account_timings(result, timings) if result else set()
+    if accounts:
+        timing.detail = f"failed accounts: {', '.join(sorted(accounts))}"
+    report.synced.append(timing.subject)
+    report.sync_failures.extend(f"{timing.subject}: {f}" for f in failed)
+    audit_step(engine, key, "sync", {
+        "source": timing.subject, "status": "failed" if failed else "succeeded",
+        "metric_rows": result.metric_rows if result else 0, "errors": failed[:20],
+        "seconds": timing.seconds, "failed_accounts": sorted(accounts),
+    })
+    return accounts
 
 
 def _sync_source(
     engine: Engine, settings: Settings, source: SourceSettings,
     factory: ConnectorFactory | None, now: dt.datetime, workers: AccountsRunner | None,
+    key: str,
 ) -> tuple[SyncReport | None, list[str]]:
     from campaigns.ingest.connectors import connector_for
     from campaigns.ingest.sync import sync_source
 
     try:
         connector = (factory or connector_for)(source, settings)
-        runner = workers or _in_process(engine, settings, connector)
+        runner = workers or _in_process(engine, settings, connector, key)
         result = sync_source(engine, settings, source, connector, now=now, run_accounts=runner)
     except Exception as e:  # one source never stops the job
         log.exception("nightly: sync of %s failed", source.name)
@@ -102,16 +113,20 @@ def _workers(settings: Settings, engine: Engine) -> AccountsRunner | None:
     return worker_runner(settings, engine)
 
 
-def _in_process(engine: Engine, settings: Settings, connector: Any) -> AccountsRunner:
-    """The accounts synced here in turn, as :func:`sync_source` does, each one timed."""
+def _in_process(engine: Engine, settings: Settings, connector: Any, key: str) -> AccountsRunner:
+    """The accounts synced here in turn, as :func:`sync_source` does, each one timed and
+    counted in the run's progress."""
     from campaigns.ingest.sync import sync_account
 
     def run(source: SourceSettings, accounts: list[AccountRecord],
             now: dt.datetime) -> Iterator[list[StreamOutcome]]:
+        progress.add_accounts(engine, key, len(accounts))
         for record in accounts:
             start = time.monotonic()
             outcomes = sync_account(engine, settings, source, connector, record, now=now)
             took = round(time.monotonic() - start, 3)
+            progress.account_done(engine, key,
+                                  failed=any(o.status != "succeeded" for o in outcomes))
             yield [dataclasses.replace(o, seconds=took) for o in outcomes]
 
     return run

@@ -157,6 +157,14 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
 def sync_account_task(
     self: Any, source_name: str, record: dict[str, Any], now: str
 ) -> list[dict[str, Any]]:
+    return sync_one(self, source_name, record, now)
+
+
+def sync_one(
+    self: Any, source_name: str, record: dict[str, Any], now: str
+) -> list[dict[str, Any]]:
+    """The body of a sync task (``self``: the bound task running it, for its id and
+    retries): one account synced as in-process, its outcomes as JSON."""
     from campaigns.ingest.sync import sync_account
 
     account = AccountRecord(**record)
@@ -214,6 +222,13 @@ def apply_account_task(
     """Apply one account's items of a shift. Each item is claimed in the database (a
     conditional UPDATE committed before the platform call) and the platform's budget is read
     before it is written, so a delivery after a lost worker never writes a budget twice."""
+    return apply_one(self, shift_id, item_ids, actor, now, due_only)
+
+
+def apply_one(
+    self: Any, shift_id: int, item_ids: list[int], actor: str, now: str, due_only: bool
+) -> dict[str, Any]:
+    """The body of an apply task (``self``: the bound task running it)."""
     from sqlmodel import Session, select
 
     from campaigns.models import ShiftItem

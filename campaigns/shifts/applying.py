@@ -259,3 +259,12 @@ def writeback_applier(settings: Any = None, *, connectors: Any = None) -> ItemAp
             due_only=due_only)
 
     return apply_with_writeback
+
+
+def start_applying(session: Session, view: ShiftView, *, user: Principal) -> BudgetShift:
+    """The shift's move to ``applying`` (checked and audited), before any item is sent; a
+    caller sending the items elsewhere (the nightly workflow's tasks) settles it after."""
+    require_move(view.shift, ShiftStatus.APPLYING)
+    return transition(session, view.shift, ShiftStatus.APPLYING, version=view.shift.version,
+                      note=Note(user.name, "shift.applying", snapshot(view),
+                                {"status": ShiftStatus.APPLYING.value}))

@@ -18,6 +18,7 @@ from campaigns.shifts.applying import (
     apply,
     retry_due,
     settle,
+    start_applying,
     writeback_applier,
 )
 from campaigns.shifts.decisions import approve, expire, expire_overdue, reject, stale_reason
@@ -39,5 +40,6 @@ __all__ = [
     "APPLICABLE", "KEEP_BUDGET", "OPEN", "SHIFT_STATUSES", "ItemApplier", "ItemStatus",
     "ShiftStatus", "ShiftView", "apply", "approve", "approved_total", "change_fraction",
     "data_version", "expire", "expire_overdue", "get_shift", "list_shifts", "reject",
-    "retry_due", "rollback", "rollbacks_of", "settle", "stale_reason", "writeback_applier",
+    "retry_due", "rollback", "rollbacks_of", "settle", "stale_reason", "start_applying",
+    "writeback_applier",
 ]

@@ -112,3 +112,45 @@ def test_a_second_scheduler_is_told_who_has_the_slot(engine: Engine, tmp_path: P
     assert busy.message.startswith("already being run by serve A since ")
     [done] = run_nightly(engine, settings, slot=SLOT, holder="cron").portfolios
     assert done.status == "skipped" and done.message.startswith("already run by serve A at ")
+
+
+def test_a_run_in_progress_is_listed_as_running_with_its_step(
+    engine: Engine, tmp_path: Path, client: TestClient, as_role: Callable[[str], Any],
+) -> None:
+    settings = _settings(tmp_path)
+    add_fx_rates(engine)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_connector(source: Any, settings: Settings) -> Any:
+        entered.set()
+        assert release.wait(30)
+        return build_connector(source, settings)
+
+    run = threading.Thread(target=lambda: run_nightly(
+        engine, settings, slot=SLOT, holder="serve A", connector_factory=slow_connector))
+    run.start()
+    try:
+        assert entered.wait(30)
+        during = client.get("/api/v1/nightly-runs", headers=as_role("finance")).json()
+    finally:
+        release.set()
+        run.join(60)
+    [running] = during["data"]
+    assert during["count"] == 1
+    assert (running["state"], running["step"], running["status"]) == ("running", "sync",
+                                                                      "running")
+    assert running["key"] == "default@2030-01-01T02:00Z" and running["holder"] == "serve A"
+    assert running["finished_at"] is None and running["started_at"] is not None
+    assert running["on_workers"] is False and running["timings"] == []
+    after = client.get("/api/v1/nightly-runs", headers=as_role("finance")).json()
+    [finished] = after["data"]
+    assert finished["state"] == "finished" and finished["step"] is None
+    assert finished["status"] == "succeeded" and finished["finished_at"] is not None
+    assert (finished["accounts_total"], finished["accounts_synced"],
+            finished["accounts_failed"]) == (5, 5, 0)
+    # Paging: newest first, the first run second.
+    run_nightly(engine, settings, slot=SLOT + dt.timedelta(days=1), holder="serve A",
+                connector_factory=slow_connector)  # released: runs straight through
+    page = client.get("/api/v1/nightly-runs?limit=1&offset=1",
+                      headers=as_role("finance")).json()
+    assert page["count"] == 2 and page["data"][0]["id"] == finished["id"]

@@ -1,0 +1,118 @@
+"""The nightly workflow's Celery tasks, registered by every ``budgetpilot worker``.
+
+Only the registrations live here, so a worker that never runs a nightly does not load the
+optimiser and its libraries; each task's body is in :mod:`campaigns.jobs.nightly_steps`
+(the workflow's shape is drawn there), imported when the task first runs. All of them are
+acknowledged late and given back if their worker dies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from celery.exceptions import Retry, SoftTimeLimitExceeded
+from sqlalchemy.exc import SQLAlchemyError
+
+from campaigns.ingest.sync import StreamOutcome, _error_text, account_failure
+from campaigns.jobs import nightly_progress as progress
+from campaigns.jobs.workers import (
+    _engine,
+    _worker_settings,
+    celery_app,
+    sync_one,
+)
+from campaigns.jobs.workers import outcome_from_json as stream_from_json
+from campaigns.jobs.workers import outcome_to_json as stream_to_json
+from connectors.base import AccountRecord
+
+TASK: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+@celery_app.task(name="budgetpilot.nightly_prepare", **TASK)
+def nightly_prepare(self: Any, ctx: dict[str, Any]) -> None:
+    """Expire, apply what managers approved, list the accounts, send the sync chord."""
+    from campaigns.jobs import nightly_steps
+
+    nightly_steps.prepare(ctx)
+
+
+@celery_app.task(name="budgetpilot.nightly_sync_account", **TASK)
+def nightly_sync_account(
+    self: Any, key: str, source_name: str, record: dict[str, Any], now: str,
+) -> list[dict[str, Any]]:
+    """One account's sync; its failure is its outcome, never the chord's. Its body loads
+    nothing heavy: a time limit arriving mid-import would leave a module half loaded."""
+    return sync_account(self, key, source_name, record, now)
+
+
+def sync_account(
+    self: Any, key: str, source_name: str, record: dict[str, Any], now: str,
+) -> list[dict[str, Any]]:
+    """One account's sync for a nightly run: the same task body as ``budgetpilot sync``'s,
+    but a failure is the account's failed outcome, never the chord's."""
+    start = time.monotonic()
+    try:
+        try:
+            outcomes = [stream_from_json(o) for o in sync_one(self, source_name, record, now)]
+        except Retry:
+            raise  # retried by Celery (the database went away): still this task
+        except Exception as e:
+            outcomes = [_failed(source_name, record, _timed_out(e))]
+    except SoftTimeLimitExceeded as e:  # the limit arrived while a failure was recorded
+        account = AccountRecord(**record)
+        outcomes = [StreamOutcome(f"{account.network}:{account.external_id}", "entities",
+                                  "failed", error=str(_timed_out(e)))]
+    took = round(time.monotonic() - start, 3)
+    # The sync may have caught the limit itself, as a failed stream: named the same way.
+    limit = str(_timed_out(SoftTimeLimitExceeded()))
+    outcomes = [dataclasses.replace(
+        o, seconds=took, error=limit if o.error and "SoftTimeLimitExceeded" in o.error
+        else o.error) for o in outcomes]
+    progress.account_done(_engine(), key, failed=any(o.status != "succeeded" for o in outcomes))
+    return [stream_to_json(o) for o in outcomes]
+
+
+def _timed_out(e: Exception) -> Exception:
+    if isinstance(e, SoftTimeLimitExceeded):
+        limit = _worker_settings().queue.account_time_limit
+        return TimeoutError(f"no result within [queue] account_time_limit ({limit} s)")
+    return e
+
+
+def _failed(source_name: str, record: dict[str, Any], error: BaseException) -> StreamOutcome:
+    account = AccountRecord(**record)
+    try:  # recorded as a failed sync of the account, as the in-process sync does
+        return account_failure(_engine(), _worker_settings().source(source_name),
+                               account.network, account.external_id, error)
+    except SQLAlchemyError:
+        return StreamOutcome(f"{account.network}:{account.external_id}", "entities", "failed",
+                             error=_error_text(error)[:4000])
+
+
+@celery_app.task(name="budgetpilot.nightly_optimise", **TASK)
+def nightly_optimise(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
+    """The sync chord's callback: record the sync, hard stop, propose, auto-approve, and
+    send the apply chord."""
+    from campaigns.jobs import nightly_steps
+
+    nightly_steps.optimise(results, ctx)
+
+
+@celery_app.task(name="budgetpilot.nightly_apply_account", **TASK)
+def nightly_apply_account(
+    self: Any, shift_id: int, item_ids: list[int], actor: str, now: str,
+) -> dict[str, Any]:
+    """One account's items of the run's shift; a failure is the items' error."""
+    from campaigns.jobs import nightly_steps
+
+    return nightly_steps.apply_account(self, shift_id, item_ids, actor, now)
+
+
+@celery_app.task(name="budgetpilot.nightly_finish", **TASK)
+def nightly_finish(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
+    """Settle the shift, evaluate alerts, close the run (once)."""
+    from campaigns.jobs import nightly_steps
+
+    nightly_steps.finish(results, ctx)
