@@ -19,6 +19,8 @@ export const withCurrency = (value, currency) =>
   (value === null || value === undefined ? "—" : `${amount(value)} ${currency}`);
 
 const n = (v) => Number(v || 0);
+const monthShort = (iso) => new Date(`${iso.slice(0, 7)}-01T00:00:00Z`)
+  .toLocaleString("en", { month: "short", year: "numeric", timeZone: "UTC" });
 const short = (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M`
   : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(v >= 1e4 ? 0 : 1)}k` : String(Math.round(v)));
 
@@ -30,18 +32,22 @@ function titled(width, height, title, desc) {
 }
 
 /** One scope's pacing as a horizontal bar: spend to date over the forecast with its range,
- * the plan as a line and the plan's expectation by now as a notch. Each row is scaled so
- * its plan sits at the same place (80% across) unless the forecast reaches further. */
-export function pacingBar(width, row, title, desc) {
-  const height = 34;
-  const [x0, x1, top, bar] = [2, width - 6, 8, 16];
+ * the plan as a line and the plan's expectation by now as a notch under the bar. Each row is
+ * scaled so its plan sits at the same place (80% across) unless the forecast reaches further.
+ * Drawn on a 1000-wide box stretched to its container (height fixed), so it fills a phone
+ * as it fills a laptop and follows the window when it is resized. */
+export function pacingBar(row, title, desc) {
+  const [width, height] = [1000, 34];
+  const [x0, x1, top, bar] = [2, width - 8, 8, 16];
   const plan = n(row.planned);
   const max = Math.max(plan * 1.25, n(row.forecast_high), n(row.forecast), n(row.spend_to_date)) || 1;
   const x = (v) => x0 + (Math.max(0, v) / max) * (x1 - x0);
   const mid = top + bar / 2;
   const root = titled(width, height, title, desc);
+  root.setAttribute("width", "100%");
+  root.setAttribute("preserveAspectRatio", "none");
   root.append(
-    svg("rect", { x: x0, y: top, width: x1 - x0, height: bar, class: "bar-track", rx: 2 }),
+    svg("rect", { x: x0, y: top, width: x1 - x0, height: bar, class: "bar-track" }),
     svg("rect", { x: x0, y: top, width: x(n(row.forecast)) - x0, height: bar,
                   class: `bar-forecast bar-${row.status}`, "data-value": row.forecast }),
     svg("rect", { x: x0, y: top + 3, width: x(n(row.spend_to_date)) - x0, height: bar - 6,
@@ -53,8 +59,9 @@ export function pacingBar(width, row, title, desc) {
     root.append(
       svg("line", { x1: x(plan), x2: x(plan), y1: top - 5, y2: top + bar + 5, class: "bar-plan",
                     "data-value": row.planned }),
-      svg("path", { class: "bar-expected", d: `M${x(n(row.expected_to_date)) - 4},${top + bar + 7}`
-        + `l4,-6l4,6Z`, "data-value": row.expected_to_date }));
+      svg("line", { x1: x(n(row.expected_to_date)), x2: x(n(row.expected_to_date)),
+                    y1: top + bar + 1, y2: height, class: "bar-expected",
+                    "data-value": row.expected_to_date }));
   }
   return root;
 }
@@ -88,7 +95,7 @@ export function monthBars(width, months, currency, title, desc) {
                              class: "bar-plan" }));
     }
     g.append(svg("text", { x: cx, y: height - pad.bottom + 14, "text-anchor": "middle", class: "tick" },
-      m.month.slice(0, 7)), svg("title", {}, `${m.month.slice(0, 7)}: spend ${amount(m.spend)}, `
+      monthShort(m.month)), svg("title", {}, `${m.month.slice(0, 7)}: spend ${amount(m.spend)}, `
       + `plan ${amount(m.plan)}, forecast ${amount(m.forecast)} ${currency}`));
     root.append(g);
   });
@@ -100,7 +107,8 @@ export function legend() {
   const item = (cls, text) => {
     const li = document.createElement("li");
     li.append(svg("svg", { width: 22, height: 12, "aria-hidden": "true", class: "chart-svg" },
-      cls === "bar-plan" ? svg("line", { x1: 11, x2: 11, y1: 0, y2: 12, class: cls })
+      cls === "bar-plan" || cls === "bar-expected"
+        ? svg("line", { x1: 11, x2: 11, y1: cls === "bar-plan" ? 0 : 6, y2: 12, class: cls })
         : cls === "bar-range" ? svg("path", { d: "M2,2v8M2,6H20M20,2v8", class: cls })
           : svg("rect", { x: 0, y: 1, width: 22, height: 10, class: cls })), ` ${text}`);
     return li;
@@ -108,6 +116,7 @@ export function legend() {
   const ul = document.createElement("ul");
   ul.className = "legend";
   ul.append(item("bar-spend", "spend to date"), item("bar-forecast bar-legend", "forecast"),
-    item("bar-range", "80% range"), item("bar-plan", "plan"));
+    item("bar-range", "80% range"), item("bar-plan", "plan"),
+    item("bar-expected", "plan's expectation by now"));
   return ul;
 }

@@ -112,8 +112,17 @@ function drawMissing(report) {
   box.replaceChildren(...(report.missing_rates.length ? [
     el("p", {}, el("strong", {}, "Missing FX rates."), " The marked rows have no spend in "
       + `${report.currency} and are left out of the totals until the rate is added:`),
-    el("ul", {}, ...report.missing_rates.map((m) => el("li", { "data-rate": `${m.currency}→${m.quote}` },
-      `${m.currency}→${m.quote} from ${m.first_day} (accounts ${m.accounts.join(", ")}): ${m.message}`))),
+    el("ul", {}, ...report.missing_rates.map((m) => {
+      const names = m.accounts.map((key) => {
+        const row = report.rows.find((r) => r.account === key);
+        return row && row.account_name ? `${row.account_name} (${key})` : key;
+      });
+      const days = m.first_day === m.last_day ? m.first_day : `${m.first_day} to ${m.last_day}`;
+      return el("li", { "data-rate": `${m.currency}→${m.quote}` },
+        el("strong", {}, `${m.currency}→${m.quote}`), ` for ${days}, needed by ${names.join(", ")}. `
+        + `Add the rate of ${m.first_day} (it also covers the 7 days after it) with `,
+        el("code", {}, `POST ${API}/fx-rates`), " (finance or admin).");
+    })),
   ] : []));
   note($("#forecast-note"), report.forecast_note || "");
 }
@@ -183,5 +192,11 @@ $("#portfolio").onchange = () => refresh();
 $("#from-month").onchange = reload;
 $("#to-month").onchange = reload;
 $("#download").onclick = download;
+// The month chart is drawn at its box's width: draw it again when the window changes width.
+let resized = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resized);
+  resized = setTimeout(() => state.report && drawChart(state.report), 150);
+});
 $("#pick").onsubmit = (event) => event.preventDefault();
 refresh();

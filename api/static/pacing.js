@@ -47,7 +47,7 @@ function figures(row) {
   return parts.join(" · ");
 }
 
-function barRow(row, width) {
+function barRow(row) {
   const name = scopeName(row);
   const li = el("li", { class: `pace-row pace-${row.status}`, "data-scope": row.scope,
     "data-key": row.scope_key, "data-status": row.status, "data-spend": row.spend_to_date,
@@ -56,14 +56,13 @@ function barRow(row, width) {
   el("div", { class: "pace-head" }, el("span", { class: "pace-name" }, name),
     row.scope_key && row.scope !== "network" ? el("small", { class: "id" }, ` ${row.scope_key}`) : null,
     " ", el("span", { class: `status status-${row.status}` }, statusText(row))),
-  pacingBar(width, row, `${name}: ${statusText(row)}`, figures(row)),
+  pacingBar(row, `${name}: ${statusText(row)}`, figures(row)),
   el("p", { class: "pace-figures" }, figures(row)));
   return li;
 }
 
 function drawBars(report) {
   const box = $("#bars");
-  const width = Math.max(280, Math.min(box.clientWidth || 800, 900));
   if (!report.data.length) {
     box.replaceChildren(el("p", { class: "empty" }, "No spend or plan in this month."));
     return;
@@ -72,17 +71,20 @@ function drawBars(report) {
     const rows = report.data.filter((r) => r.scope === scope);
     if (!rows.length) return null;
     return el("div", { class: "pace-group", "data-group": scope },
-      el("h3", {}, title), el("ul", { class: "pace-list" }, ...rows.map((r) => barRow(r, width))));
+      el("h3", {}, title), el("ul", { class: "pace-list" }, ...rows.map(barRow)));
   });
   box.replaceChildren(legend(), ...groups.filter(Boolean));
 }
+
+const planned = (r) => r.status !== "no_plan";
 
 function drawTable(report) {
   const cell = (label, text, cls = "num") => el("td", { class: cls, "data-label": label }, text);
   const rows = report.data.map((r) => el("tr", { "data-scope": r.scope, "data-key": r.scope_key },
     cell("Scope", r.scope, ""), cell("Name", scopeName(r), ""),
     cell("Spend to date", withCurrency(r.spend_to_date, r.currency)),
-    cell("Expected to date", amount(r.expected_to_date)), cell("Plan", amount(r.planned)),
+    cell("Expected to date", planned(r) ? amount(r.expected_to_date) : "—"),
+    cell("Plan", planned(r) ? amount(r.planned) : "—"),
     cell("Forecast", amount(r.forecast)),
     cell("80% range", `${amount(r.forecast_low)}–${amount(r.forecast_high)}`),
     el("td", { "data-label": "Status" }, el("span", { class: `status status-${r.status}` }, statusText(r)))));
