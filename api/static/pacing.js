@@ -29,9 +29,13 @@ function fillMonths(chosen) {
   select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
 }
 
+// An ended month's forecast is what it spent: say so instead of "forecast".
+const view = { ended: false };
+
 function statusText(row) {
   if (row.status === "no_plan") return STATUS.no_plan;
-  const pct = row.forecast_ratio === null ? "" : `: forecast ${Math.round(row.forecast_ratio * 100)}% of plan`;
+  const pct = row.forecast_ratio === null ? ""
+    : `: ${view.ended ? "spent" : "forecast"} ${Math.round(row.forecast_ratio * 100)}% of plan`;
   return `${STATUS[row.status]}${pct}`;
 }
 
@@ -40,6 +44,10 @@ const scopeName = (row) => (row.scope === "total" ? "All accounts" : row.scope_n
 function figures(row) {
   const c = row.currency;
   const parts = [`spent ${withCurrency(row.spend_to_date, c)}`];
+  if (view.ended) {
+    if (row.status !== "no_plan") parts.push(`plan ${amount(row.planned)}`);
+    return `${parts.join(" · ")} (the whole month)`;
+  }
   if (row.status !== "no_plan") {
     parts.push(`expected by now ${amount(row.expected_to_date)}`, `plan ${amount(row.planned)}`);
   }
@@ -98,6 +106,7 @@ async function loadPacing() {
     + (chosen ? `&month=${chosen}` : "");
   const report = await api(query);
   const ended = report.days_elapsed === report.days_in_month;
+  view.ended = ended;
   $("#pacing-when").textContent = ended
     ? `${monthName(report.month)}, the whole month (to ${report.as_of})`
     : `${monthName(report.month)}, day ${report.days_elapsed} of ${report.days_in_month} (as of ${report.as_of})`;
