@@ -30,8 +30,8 @@ OptionalDay = Annotated[dt.date | None,
                         Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=DAY_SCHEMA)]
 # A month as ``YYYY-MM`` (or any day in it, ``YYYY-MM-DD``, as before): the first of that month.
 MONTH_PATTERN = YEARS + r"-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?"
-MONTH_SCHEMA = {"pattern": f"^{MONTH_PATTERN}$", "formatMinimum": "2000-01",
-                "formatMaximum": "2100-12", "examples": ["2026-11"]}
+MONTH_SCHEMA = {"pattern": f"^{MONTH_PATTERN}$", "formatMinimum": "2000-01-01",
+                "formatMaximum": "2100-12-31", "examples": ["2026-11"]}
 
 
 def _month(value: object) -> object:
