@@ -8,12 +8,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session
 
 from tests.api.factories import (
@@ -217,3 +220,46 @@ def test_amounts_in_the_currency_own_decimals(client: TestClient, as_role: Heade
     total = next(x for x in csv.DictReader(io.StringIO(r.text)) if x["level"] == "total")
     assert (total["spend_jpy"], total["plan"], total["variance"]) == ("4514", "5000", "-486")
     assert total["forecast"] == pacing[("total", "")]["forecast"]
+
+
+_examples = itertools.count(1)
+ACCOUNT = st.tuples(st.sampled_from(["meta", "google"]), st.sampled_from(["EUR", "USD", "SEK"]),
+                    st.lists(st.decimals(0, 500, places=2), min_size=1, max_size=5))
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(ACCOUNT, min_size=1, max_size=4),
+       st.decimals(Decimal("0.01"), Decimal("20"), places=6))
+def test_finance_and_pacing_agree_to_the_cent_whatever_the_amounts(
+    client: TestClient, as_role: Headers, db: Session,
+    accounts: list[tuple[str, str, list[Decimal]]], rate: Decimal,
+) -> None:
+    # each example in a portfolio and a March of its own (FX rates are shared by portfolios)
+    n = next(_examples)
+    name, month = f"agree{n}", D(2001 + n % 90, 3, 1)
+    as_of = month + dt.timedelta(days=4)
+    portfolio = get_portfolio(db, name)
+    for i, (network, currency, spends) in enumerate(accounts):
+        acc = create_account(db, network=network, currency=currency, portfolio=portfolio,
+                             external_id=f"{name}_{i}")
+        add_metrics(db, campaign=create_campaign(db, account=acc), start=month,
+                    spends=list(spends))
+    for currency in ("USD", "SEK"):
+        add_fx(db, day=month, currency=currency, quote="EUR", rate=str(rate))
+    db.commit()
+    query = f"portfolio={name}&as_of={as_of}"
+    pacing = _rows(client.get(f"/api/v1/pacing?{query}&month={month:%Y-%m}",
+                              headers=as_role("viewer")).json())
+    body = client.get(f"/api/v1/finance/spend-vs-plan?{query}&start_month={month:%Y-%m}"
+                      f"&end_month={month:%Y-%m}", headers=as_role("viewer")).json()
+    for row in body["rows"]:
+        assert row["spend"] == pacing[("account", row["account"])]["spend_to_date"]
+        assert row["forecast"] == pacing[("account", row["account"])]["forecast"]
+    for t in body["network_totals"]:
+        assert t["spend"] == pacing[("network", t["network"])]["spend_to_date"]
+        assert t["forecast"] == pacing[("network", t["network"])]["forecast"]
+    (total,) = body["month_totals"]
+    assert total["spend"] == pacing[("total", "")]["spend_to_date"] == body["total"]["spend"]
+    assert total["forecast"] == pacing[("total", "")]["forecast"]
+    assert sum(Decimal(r["spend"]) for r in body["rows"]) == Decimal(total["spend"])
