@@ -1,7 +1,7 @@
 // The finance page: spend against plan and the end-of-month forecast by month x network x
 // account in the reporting currency, a chart of the months, and the CSV download. A row
 // without an FX rate is marked with the rate to add; the rest of the page stays.
-import { $, API, TOKEN_KEY, api, el, note, say, signInPage } from "./core.js";
+import { $, API, TOKEN_KEY, api, can, el, note, say, session, signInPage } from "./core.js";
 import { dataTable } from "./charts.js";
 import { amount, monthBars } from "./bars.js";
 
@@ -35,15 +35,18 @@ const cell = (label, value, cls = "num") =>
   el("td", { class: cls, "data-label": label }, value);
 const signed = (v) => (v === null || v === undefined ? "—"
   : `${Number(v) > 0 ? "+" : ""}${amount(v)}`);
+// Above plan is money beyond what finance planned: shown in red (below, as it is).
+const above = (v) => (v !== null && v !== undefined && Number(v) > 0 ? " above-plan" : "");
 
 function moneyCells(x, currency) {
   return [
     cell(`Spend (${currency})`, x.spend === null ? el("span", { class: "no-rate" }, "no FX rate")
       : amount(x.spend), "num spend"),
     cell("Plan", amount(x.plan), "num plan"),
-    cell("Spend − plan", signed(x.variance), "num variance"),
+    cell("Spend − plan", signed(x.variance), `num variance${above(x.variance)}`),
     cell("Forecast", amount(x.forecast), "num forecast"),
-    cell("Forecast − plan", signed(x.forecast_variance), "num forecast-variance"),
+    cell("Forecast − plan", signed(x.forecast_variance),
+      `num forecast-variance${above(x.forecast_variance)}`),
   ];
 }
 
@@ -180,6 +183,12 @@ async function reload() {
 
 async function load() {
   if (!$("#from-month").options.length) fillMonths();
+  const allowed = can("read_finance");
+  $("#download").hidden = !allowed;
+  if (!allowed) {
+    say(`The ${session.me.role} role may not read finance reports.`);
+    return;
+  }
   try {
     await loadReport();
   } catch (error) {

@@ -80,7 +80,8 @@ def _seed(db: Session, *, sek: bool = False) -> dict[str, Any]:
                     scope_key="google", condition_key="t:2", message="google under plan")]
     db.add_all(alerts)
     tokens = {name: create_token(db, name=name, role=role, actor="test")[1]
-              for name, role in (("fiona", "finance"), ("victor", "viewer"))}
+              for name, role in (("fiona", "finance"), ("victor", "viewer"),
+                                 ("sam", "service"))}
     db.commit()
     return {"as_of": as_of, "month": month, "prev": prev, "tokens": tokens,
             "alerts": [a.id for a in alerts]}
@@ -330,3 +331,14 @@ def test_finance_marks_rows_without_an_fx_rate(browser: Any,
         By.CSS_SELECTOR, f'#finance-table tr[data-level="month"][data-month="{month}"]').text
     assert _unlabelled(driver) == []
     _shots(driver, tmp_path, "finance-missing-fx")
+
+
+def test_a_role_that_may_not_read_finance_gets_no_download(browser: Any,
+                                                           board: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _open(driver, board, "/finance", "sam")
+    assert driver.find_element(By.ID, "who").text == "Signed in as sam (service)"
+    assert not driver.find_element(By.ID, "download").is_displayed()
+    assert "may not read finance reports" in driver.find_element(By.ID, "message").text
