@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -38,6 +39,8 @@ from connectors.currencies import ISO_4217
 from optimizer.pacing import month_bounds
 
 MAX_MONTHS = 36
+# (month, scope, scope key, its spend) → its end-of-month forecast
+Forecaster = Callable[[dt.date, str, str, Decimal | None], Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -145,8 +148,7 @@ def _compute(session: Session, name: str, currency: str, start: dt.date, end: dt
              cache: Cache[Any] | None) -> FinanceReport:
     p = get_portfolio(session, name)
     accounts = portfolio_accounts(session, p)
-    local = {k: v for k, v in account_daily_local(session, accounts, start, min(end, as_of))
-             .items()}
+    local = account_daily_local(session, accounts, start, min(end, as_of))
     fx = FxTable.load(session, currency, {a.currency for a in accounts}, start, end)
     unit = Decimal(1).scaleb(-ISO_4217.get(currency, 2))
     by_id = {a.id: a for a in accounts}
@@ -227,11 +229,11 @@ def _row(month: dt.date, a: AccountInfo, plan: Decimal | None,
          local_sum: dict[tuple[dt.date, int], Decimal],
          exact_sum: dict[tuple[dt.date, int], Decimal],
          unconverted: dict[tuple[dt.date, int], list[dt.date]], currency: str, unit: Decimal,
-         forecast: Any) -> FinanceRow:
+         forecast: Forecaster) -> FinanceRow:
     key = (month, a.id)
     local_unit = Decimal(1).scaleb(-ISO_4217.get(a.currency, 2))
     spend_local = local_sum.get(key, Decimal(0))
-    if spend_local == spend_local.quantize(local_unit):  # what the platform reported, tidied
+    if spend_local == spend_local.quantize(local_unit):  # in its currency's decimals
         spend_local = spend_local.quantize(local_unit)
     if key in unconverted:
         days = unconverted[key]
