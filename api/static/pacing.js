@@ -104,7 +104,18 @@ async function loadPacing() {
   const chosen = $("#month").value;
   const query = `/pacing?portfolio=${encodeURIComponent($("#portfolio").value || "default")}`
     + (chosen ? `&month=${chosen}` : "");
-  const report = await api(query);
+  let report;
+  try {
+    report = await api(query);
+  } catch (error) {
+    // No figures of another month under this one's name: clear them and say why, here.
+    $("#pacing-when").textContent = "";
+    $("#bars").replaceChildren();
+    $("#pacing-table tbody").replaceChildren();
+    note($("#board-message"), `Pacing: ${error.message}`);
+    return;
+  }
+  note($("#board-message"), "");
   const ended = report.days_elapsed === report.days_in_month;
   view.ended = ended;
   $("#pacing-when").textContent = ended

@@ -343,3 +343,15 @@ def test_a_role_that_may_not_read_finance_gets_no_download(browser: Any,
     assert driver.find_element(By.ID, "who").text == "Signed in as sam (service)"
     assert not driver.find_element(By.ID, "download").is_displayed()
     assert "may not read finance reports" in driver.find_element(By.ID, "message").text
+
+
+def test_pacing_without_an_fx_rate_says_which_here(browser: Any,
+                                                   board_without_sek_rate: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    _open(driver, board_without_sek_rate, "/pacing", "fiona")
+    message = driver.find_element(By.ID, "board-message")
+    assert message.is_displayed() and "no FX rate SEK→EUR" in message.text
+    assert not _bars(driver)  # no figures that leave an account out unsaid
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#alerts li[data-alert-id]")) == 2
