@@ -131,7 +131,19 @@ function drawMissing(report) {
 }
 
 async function loadReport() {
-  const report = await api(query());
+  let report;
+  try {
+    report = await api(query());
+  } catch (error) {
+    // Not the figures of other months under these months' names: clear them.
+    state.report = null;
+    $("#finance-when").textContent = "";
+    for (const part of ["#chart", "#finance-table tbody", "#finance-table tfoot", "#fx-missing"]) {
+      $(part).replaceChildren();
+    }
+    $("#fx-missing").hidden = true;
+    throw error;
+  }
   state.report = report;
   $("#finance-when").textContent = `${monthName(report.start)} – ${monthName(report.end)}, `
     + `${report.currency}, spend through ${report.as_of}`;

@@ -262,6 +262,7 @@ def _api_figures(x: dict[str, Any]) -> dict[str, str]:
 def test_finance_totals_and_csv_equal_the_api(browser: Any, board: dict[str, Any],
                                               tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     driver, ws = browser, board
     downloads = tmp_path / "downloads"
@@ -307,6 +308,13 @@ def test_finance_totals_and_csv_equal_the_api(browser: Any, board: dict[str, Any
     accounts = [Decimal(x["spend_eur"]) for x in lines if x["level"] == "account"]
     assert sum(accounts) == Decimal(report["total"]["spend"])
     assert "Downloaded" in driver.find_element(By.ID, "download-message").text
+
+    # From after To: the reason, and no figures left standing under the new months
+    later = (ws["month"] + dt.timedelta(days=32)).replace(day=1)
+    Select(driver.find_element(By.ID, "from-month")).select_by_value(f"{later:%Y-%m}")
+    WebDriverWait(driver, WAIT).until(lambda d: "end_month is before start_month"
+                                      in d.find_element(By.ID, "message").text)
+    assert not driver.find_elements(By.CSS_SELECTOR, "#finance-table tr[data-level]")
 
 
 def test_finance_marks_rows_without_an_fx_rate(browser: Any,
