@@ -1,7 +1,8 @@
-"""The approvers' dashboard: server-rendered pages at ``/`` and ``/dashboard`` and one per
-campaign at ``/campaigns/{id}``, plus their scripts and styles under ``/static``. The pages
-hold no data: their scripts call the JSON API with the token the user pastes (kept in
-sessionStorage), so the API's roles apply as they are.
+"""The approvers' dashboard: server-rendered pages at ``/`` and ``/dashboard``, one per
+campaign at ``/campaigns/{id}``, the pacing board at ``/pacing`` and finance at ``/finance``,
+plus their scripts and styles under ``/static``. The pages hold no data: their scripts call
+the JSON API with the token the user pastes (kept in sessionStorage), so the API's roles apply
+as they are.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ def _portfolio_options(request: Request) -> str:
 
 def render(request: Request) -> str:
     threshold = request.app.state.config.service.auto_approve_max_change
-    options = _portfolio_options(request)
     return _template().substitute(
-        api=html.escape(request.app.state.api_prefix), portfolios=options,
+        api=html.escape(request.app.state.api_prefix), portfolios=_portfolio_options(request),
         threshold=f"{threshold:g}", threshold_pct=f"{threshold:.0%}",
     )
 
@@ -64,6 +64,26 @@ def plans_page(request: Request) -> HTMLResponse:
     """Monthly plans, caps and locks, with scope pickers and a CSV upload (plans.js fills it)."""
     page = _template("plans.html").substitute(
         api=html.escape(request.app.state.api_prefix), portfolios=_portfolio_options(request))
+    return HTMLResponse(page, headers=HEADERS)
+
+
+@router.get("/pacing", response_class=HTMLResponse)
+def pacing_page(request: Request) -> HTMLResponse:
+    """The pacing board: month to date, plan and forecast per scope, past months, alerts."""
+    return _report_page(request, "pacing.html")
+
+
+@router.get("/finance", response_class=HTMLResponse)
+def finance_page(request: Request) -> HTMLResponse:
+    """Spend against plan and forecast by month x network x account, with its CSV."""
+    return _report_page(request, "finance.html")
+
+
+def _report_page(request: Request, name: str) -> HTMLResponse:
+    pacing = request.app.state.config.pacing
+    page = _template(name).substitute(
+        api=html.escape(request.app.state.api_prefix), portfolios=_portfolio_options(request),
+        over_pct=f"{pacing.over_threshold:.0%}", under_pct=f"{pacing.under_threshold:.0%}")
     return HTMLResponse(page, headers=HEADERS)
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
+from pydantic import AfterValidator, BeforeValidator
 
 from campaigns.lookup import Page
 
@@ -27,6 +28,34 @@ MOMENT_SCHEMA = {"pattern": r"^20\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T",
 Day = Annotated[dt.date, Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=DAY_SCHEMA)]
 OptionalDay = Annotated[dt.date | None,
                         Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=DAY_SCHEMA)]
+# A month as ``YYYY-MM`` (or any day in it, ``YYYY-MM-DD``, as before): the first of that month.
+MONTH_PATTERN = YEARS + r"-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?"
+MONTH_SCHEMA = {"pattern": f"^{MONTH_PATTERN}$", "formatMinimum": "2000-01-01",
+                "formatMaximum": "2100-12-31", "examples": ["2026-11"]}
+
+
+def _month(value: object) -> object:
+    """``YYYY-MM`` read as its first day; anything else is left for the date parser (so
+    ``2026-13`` or ``2026-02-30`` is a 422 naming the parameter)."""
+    if isinstance(value, str) and len(value) == 7 and value[4] == "-":
+        return f"{value}-01"
+    return value
+
+
+def _first_of_month(value: dt.date | None) -> dt.date | None:
+    return None if value is None else value.replace(day=1)
+
+
+OptionalMonth = Annotated[
+    dt.date | None, BeforeValidator(_month), AfterValidator(_first_of_month),
+    Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=MONTH_SCHEMA,
+          description="a month, `YYYY-MM` (a day in it, `YYYY-MM-DD`, is read as its month)"),
+]
+Month = Annotated[
+    dt.date, BeforeValidator(_month),
+    Query(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra=MONTH_SCHEMA,
+          description="a month, `YYYY-MM` (or a day in it, `YYYY-MM-DD`)"),
+]
 Moment = Annotated[
     dt.datetime | None,
     Query(ge=dt.datetime(2000, 1, 1, tzinfo=dt.UTC), le=dt.datetime(2100, 12, 31, tzinfo=dt.UTC),

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from api.caching import Responses
 from api.deps import ConfigDep, FinanceReader, Reader, SessionDep
-from api.params import Day, OptionalDay
+from api.params import Month, OptionalDay, OptionalMonth
 from api.schemas.finance import FinanceReport
 from api.schemas.kpis import ScopeKpis
 from api.schemas.pacing import PacingReport, PacingRow
@@ -22,7 +22,6 @@ from campaigns.reports.cache import Cache
 from campaigns.reports.csv_export import CSV_MEDIA_TYPE, Cell, Money, attachment
 from campaigns.reports.csv_export import render as render_csv
 from campaigns.reports.kpi_units import KPI_COLUMNS, KpiFields, kpi_cells
-from campaigns.reports.pacing import to_cents
 
 router = APIRouter(tags=["reports"])
 PortfolioName = Annotated[str, Query(min_length=1, max_length=100)]
@@ -51,13 +50,14 @@ def _ratio(value: float | None) -> float | None:
 )
 def get_pacing(
     request: Request, session: SessionDep, config: ConfigDep, user: Reader,
-    portfolio: PortfolioName = "default", month: OptionalDay = None,
+    portfolio: PortfolioName = "default", month: OptionalMonth = None,
     as_of: OptionalDay = None, format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> PacingReport | Response:
     """Month-to-date spend against plan for the total, each network, account and planned
-    campaign, with each scope's month-to-date KPIs; ``as_of`` defaults to yesterday,
-    ``month`` to the month of ``as_of``."""
+    campaign, with each scope's month-to-date KPIs; ``as_of`` defaults to yesterday, ``month``
+    (`YYYY-MM`) to the month of ``as_of``. A past month is reported as of its last day; a month
+    not begun by ``as_of`` is a 422."""
 
     def render() -> PacingReport:
         report = pacing_service.pacing_report(
@@ -71,14 +71,14 @@ def get_pacing(
             data=[PacingRow(
                 scope=x.scope, scope_key=x.scope_key, currency=report.currency,
                 scope_name=names.get((x.scope, x.scope_key)),
-                planned=to_cents(x.result.planned), spend_to_date=to_cents(x.result.spend_to_date),
-                expected_to_date=to_cents(x.result.expected_to_date),
-                forecast=to_cents(x.result.forecast), run_rate=to_cents(x.result.run_rate),
+                planned=x.amounts.planned, spend_to_date=x.amounts.spend_to_date,
+                expected_to_date=x.amounts.expected_to_date,
+                forecast=x.amounts.forecast, run_rate=x.amounts.run_rate,
                 pace_ratio=_ratio(x.result.pace_ratio),
                 forecast_ratio=_ratio(x.result.forecast_ratio),
                 status=x.result.status,
-                forecast_low=to_cents(x.result.forecast_low),
-                forecast_high=to_cents(x.result.forecast_high),
+                forecast_low=x.amounts.forecast_low,
+                forecast_high=x.amounts.forecast_high,
                 forecast_method=x.result.forecast_method,
                 kpis=ScopeKpis.model_validate(dataclasses.asdict(x.kpis) if x.kpis else {}),
             ) for x in report.scopes],
@@ -117,16 +117,19 @@ def pacing_csv(report: PacingReport) -> str:
                          "schema": {"type": "string"}}}}},
 )
 def finance_report(
-    request: Request, session: SessionDep, user: FinanceReader, start_month: Day,
-    end_month: Day, portfolio: PortfolioName = "default",
-    format: Literal["json", "csv"] | None = None,
+    request: Request, session: SessionDep, config: ConfigDep, user: FinanceReader,
+    start_month: Month, end_month: Month, portfolio: PortfolioName = "default",
+    as_of: OptionalDay = None, format: Literal["json", "csv"] | None = None,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> FinanceReport | Response:
-    """Spend against plan by month x network x account in the reporting currency."""
+    """Spend against plan by month x network x account in the reporting currency, through
+    ``as_of`` (default yesterday), with each month's end-of-month forecast; a row lacking an
+    FX rate is marked with the rate to add and left out of the totals."""
 
     def report() -> finance.FinanceReport:
         return finance.finance_report(session, portfolio=portfolio, start_month=start_month,
-                                      end_month=end_month, cache=_cache(request))
+                                      end_month=end_month, cache=_cache(request), as_of=as_of,
+                                      pacing=config.pacing)
 
     if format == "csv" or (format is None and CSV_MEDIA_TYPE in (accept or "")):
         csv = report()

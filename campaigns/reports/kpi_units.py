@@ -176,15 +176,16 @@ def campaign_days(
 def account_units(
     session: Session, accounts: dict[int, AdAccount] | dict[int, Any], fx: FxTable,
     periods: list[tuple[dt.date, dt.date]],
+    skip: frozenset[tuple[dt.date, int]] = frozenset(),
 ) -> dict[tuple[int, dt.date], UnitKpis]:
     """(account id, period start) → the account's unit over each of ``periods`` (which do
-    not overlap), resolved."""
+    not overlap), resolved; none for the (period start, account id) pairs in ``skip``."""
     units = Units()
     if periods:
         lo, hi = min(p[0] for p in periods), max(p[1] for p in periods)
         for acc, day, values in account_days(session, list(accounts), lo, hi):
             period = next((p for p in periods if p[0] <= day <= p[1]), None)
-            if period is None:
+            if period is None or (period[0], acc) in skip:
                 continue
             rate = fx.rate(accounts[acc].currency, day)
             units.add((acc, period[0]), account_id=acc, campaign_id=None, period=period,

@@ -51,9 +51,10 @@ def account_daily_local(
 
 def campaign_daily_reporting(
     session: Session, portfolio: Portfolio, keys: set[str], fx: FxTable, start: dt.date,
-    end: dt.date,
+    end: dt.date, account_ids: set[int] | None = None,
 ) -> dict[str, dict[dt.date, Decimal]]:
-    """campaign scope key → local day → spend in the reporting currency."""
+    """campaign scope key → local day → spend in the reporting currency (of the accounts in
+    ``account_ids`` if given)."""
     out: dict[str, dict[dt.date, Decimal]] = {k: {} for k in keys}
     if not keys:
         return out
@@ -67,6 +68,8 @@ def campaign_daily_reporting(
     )
     wanted = {k.split(":")[2] for k in keys}
     stmt = stmt.where(col(Campaign.external_id).in_(wanted))
+    if account_ids is not None:
+        stmt = stmt.where(col(AdAccount.id).in_(account_ids))
     for account, campaign, day, spend in session.execute(stmt):
         key = campaign_key(account, campaign)
         if key in out:
