@@ -46,8 +46,8 @@ class EditPolicy:
 
 def money_gain(effect: np.ndarray, price: float, objective: str) -> np.ndarray:
     """A move's expected gain in the reporting currency: revenue (or value) as it is,
-    conversions at the portfolio's marginal CPA (1 / `price`). With no price (money buys nothing at the
-    margin) any gain is worth an edit and any loss is not."""
+    conversions at the portfolio's marginal CPA (1 / `price`). With no price (money buys
+    nothing at the margin) any gain is worth an edit and any loss is not."""
     if objective != "conversions":  # revenue, and the value objective's worth, are money
         return effect
     if price <= 0:

@@ -23,8 +23,6 @@ from optimizer.bounds import UnitBounds, unit_bounds
 from optimizer.confidence import move_confidence, portfolio_price
 from optimizer.constraints import Limits
 from optimizer.curves import CurveSet, UnitCurves, marginal, response
-from optimizer.errors import InvalidInputError
-from optimizer.explain import ExplainInput, explain
 from optimizer.edits import (
     NEGLIGIBLE,
     NOT_WORTH_COST,
@@ -34,6 +32,8 @@ from optimizer.edits import (
     money_gain,
     unworthy,
 )
+from optimizer.errors import InvalidInputError
+from optimizer.explain import ExplainInput, explain
 from optimizer.exploration import Exploration, exploring_curves
 from optimizer.negligible import hold_moves, moved_units, negligible_moves
 from optimizer.value import ResultCurves, describe_buy

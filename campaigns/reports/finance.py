@@ -217,8 +217,8 @@ def _compute(session: Session, name: str, currency: str, start: dt.date, end: dt
                 continue
             row = _row(month, a, plan, local_sum, exact_sum, unconverted, currency, unit,
                        forecast)
-            part = units.get((a.id, month))
-            rows.append(replace(row, kpis=kpis([part] if part else [])))
+            got = units.get((a.id, month))
+            rows.append(replace(row, kpis=kpis([got] if got else [])))
 
     by_network: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
     by_month: dict[dt.date, Decimal] = defaultdict(Decimal)
