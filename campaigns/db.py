@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Table, event, inspect
+from sqlalchemy import Table, bindparam, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
@@ -174,3 +175,14 @@ def table_of(model: type[SQLModel]) -> Table:
     table = inspect(model).local_table
     assert isinstance(table, Table)
     return table
+
+
+def among(column: Any, ids: Iterable[int]) -> Any:
+    """``column IN (ids)`` with the integers written into the statement when it runs.
+
+    An agency's portfolio has more campaigns than a statement may have parameters
+    (PostgreSQL's driver takes 65,535, SQLite 32,766), so a list of ids bound one parameter
+    each fails there; integers written as literals have no such limit and cannot inject.
+    """
+    values = sorted({int(v) for v in ids})
+    return column.in_(bindparam(None, values, expanding=True, literal_execute=True))

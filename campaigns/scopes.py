@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from campaigns.db import among
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, Campaign
 
@@ -54,7 +55,7 @@ def list_scopes(session: Session, portfolio_id: int, scope: str | None = None) -
                             account_key(a), a.name or a.external_id, a.status) for a in accounts]
     if scope in (None, "campaign") and accounts:
         by_id = {a.id: a for a in accounts}
-        rows = session.scalars(select(Campaign).where(col(Campaign.account_id).in_(list(by_id))))
+        rows = session.scalars(select(Campaign).where(among(col(Campaign.account_id), by_id)))
         found = sorted(((by_id[c.account_id], c) for c in rows),
                        key=lambda ac: (ac[0].network, ac[0].name, ac[0].external_id,
                                        ac[1].name, ac[1].external_id))

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from campaigns.db import among
 from campaigns.jobs.nightly_report import StepTiming, timed
 from campaigns.models import AdAccount, BudgetShift, Campaign, ShiftItem
 from campaigns.shifts import lifecycle as shifts
@@ -48,7 +49,7 @@ def _by_account(session: Session, items: list[ShiftItem]) -> dict[str, list[Shif
         select(col(ShiftItem.id), col(AdAccount.network), col(AdAccount.external_id))
         .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
         .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
-        .where(col(ShiftItem.id).in_(list(by_id)))
+        .where(among(col(ShiftItem.id), by_id))
         .order_by(col(AdAccount.network), col(AdAccount.external_id), col(ShiftItem.id))
     ).all() if by_id else []
     out: dict[str, list[ShiftItem]] = {}

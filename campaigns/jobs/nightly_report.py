@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from campaigns.db import among
 from campaigns.models import AdAccount, Campaign, ShiftItem
 from connectors.currencies import minor_unit
 
@@ -59,7 +60,7 @@ def item_changes(
         select(col(Campaign.id), col(Campaign.external_id), col(AdAccount.network),
                col(AdAccount.external_id))
         .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
-        .where(col(Campaign.id).in_(ids))
+        .where(among(col(Campaign.id), ids))
     ).all() if ids else []
     where = {r[0]: (r[1], r[2], r[3]) for r in rows}
     errors = errors or {}

@@ -16,6 +16,7 @@ from celery import group
 from sqlmodel import Session, col, select
 
 from campaigns.config import Settings
+from campaigns.db import among
 from campaigns.models import BudgetShift, Campaign, ShiftItem
 from campaigns.shifts.writeback import (
     ApplyReport,
@@ -60,7 +61,7 @@ def _by_account(session: Session, items: list[ShiftItem]) -> dict[int, list[int]
     for item_id, account_id in session.execute(
         select(col(ShiftItem.id), col(Campaign.account_id))
         .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
-        .where(col(ShiftItem.id).in_([i.id for i in items]))
+        .where(among(col(ShiftItem.id), [i.id for i in items if i.id is not None]))
         .order_by(col(Campaign.account_id), col(ShiftItem.id))
     ):
         by_account.setdefault(account_id, []).append(item_id)

@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.columns import as_utc
+from campaigns.db import among
 from campaigns.errors import ValidationError
 from campaigns.models import AdAccount, AdSet, Campaign, DailyMetric, Portfolio, ShiftItem, SpendCap
 from campaigns.scopes import account_key, campaign_key, validate_scope
@@ -124,7 +125,7 @@ def _units(session: Session, rows: list[tuple[Campaign, AdAccount]]) -> list[Uni
     adsets: dict[int, list[AdSet]] = {}
     if adset_campaigns:
         for adset in session.scalars(
-            select(AdSet).where(col(AdSet.campaign_id).in_(adset_campaigns),
+            select(AdSet).where(among(col(AdSet.campaign_id), adset_campaigns),
                                 col(AdSet.status) == "active")
         ):
             if adset.daily_budget is not None and adset.daily_budget > 0:
@@ -204,7 +205,7 @@ def _history(
     result = session.execute(
         select(col(DailyMetric.campaign_id), type_coerce(col(DailyMetric.date), String),
                *(cast(getattr(DailyMetric, metric[v]), Float) for v in values))
-        .where(col(DailyMetric.campaign_id).in_(list(owners)),
+        .where(among(col(DailyMetric.campaign_id), owners),
                col(DailyMetric.date) >= start, col(DailyMetric.date) < end)
         .execution_options(yield_per=HISTORY_CHUNK)
     )
@@ -314,7 +315,7 @@ def newest_history_day(session: Session, data: PortfolioData, *, before: dt.date
         return None
     return session.scalar(
         select(func.max(col(DailyMetric.date))).where(
-            col(DailyMetric.campaign_id).in_(ids), col(DailyMetric.date) < before
+            among(col(DailyMetric.campaign_id), ids), col(DailyMetric.date) < before
         )
     )
 
@@ -342,7 +343,7 @@ def day_start_budgets(session: Session, units: list[Unit], now: dt.datetime) -> 
                col(ShiftItem.applied_at))
         .where(col(ShiftItem.status) == ItemStatus.APPLIED.value,
                col(ShiftItem.applied_at) >= min(day_start.values()),
-               col(ShiftItem.campaign_id).in_(list(campaign_account)))
+               among(col(ShiftItem.campaign_id), campaign_account))
         .order_by(col(ShiftItem.applied_at), col(ShiftItem.id))
     ).all()
     first: dict[tuple[int, int | None, str, str], Decimal] = {}

@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 
 from campaigns.admin.auth import Principal
 from campaigns.columns import as_utc, utcnow
+from campaigns.db import among
 from campaigns.errors import (
     PermissionDeniedError,
     ShiftExpiredError,
@@ -34,7 +35,7 @@ def stale_reason(session: Session, view: ShiftView, now: dt.datetime) -> str | N
         return f"it expired at {expires.isoformat()}"
     ids = [i.campaign_id for i in view.items]
     current: dict[int | None, Decimal | None] = dict(session.execute(
-        select(col(Campaign.id), col(Campaign.daily_budget)).where(col(Campaign.id).in_(ids))
+        select(col(Campaign.id), col(Campaign.daily_budget)).where(among(col(Campaign.id), ids))
     ).all()) if ids else {}
     for item in view.items:
         if item.level != "campaign":

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from campaigns.db import among
 from campaigns.models import AdSet, Campaign, ShiftItem
 from campaigns.shifts.report import ItemOutcome
 from campaigns.shifts.states import ItemStatus, Note, transition
@@ -94,7 +95,7 @@ def _preload(session: Session, todo: list[Work]) -> None:
         ).all()
         campaign_ids = {i.campaign_id for i in items}
         session.scalars(
-            select(Campaign).where(col(Campaign.id).in_(campaign_ids))).all()
+            select(Campaign).where(among(col(Campaign.id), campaign_ids))).all()
 
 
 def _mine(session: Session, work: Work, claim: str) -> ShiftItem | None:
