@@ -44,7 +44,7 @@ def test_the_plain_in_fails_there_which_is_why(pg_url: str) -> None:
 
     engine = create_db_engine(pg_url)
     ensure_schema(engine)
-    with Session(engine) as session, pytest.raises(Exception, match="(?i)parameter|argument"):
+    with Session(engine) as session, pytest.raises(Exception, match=r"(?i)parameter|argument"):
         session.scalars(select(col(Campaign.id)).where(
             col(Campaign.id).in_(list(range(MANY))))).all()
     engine.dispose()
