@@ -20,7 +20,8 @@ from tests.api.factories import add_fx, create_account, create_campaign, create_
 Headers = Callable[[str], dict[str, str]]
 D = dt.date
 FINANCE_COLUMNS = ["level", "month", "network", "account", "account_name", "account_currency",
-                   "spend_local", "spend_eur", "plan", "variance"]
+                   "spend_local", "spend_eur", "plan", "variance", "forecast",
+                   "forecast_variance", "note"]
 DAYS = [D(2024, 3, 1), D(2024, 3, 2), D(2024, 3, 3)]
 
 
