@@ -172,7 +172,9 @@ def delivery_ratio(
 def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresholds) -> float:
     """Mean squared day-to-day log change of the scope's budget over the weekday window."""
     b = _daily_array(past, as_of - dt.timedelta(days=7 * t.weekday_weeks - 1), as_of)
-    both = (b[1:] > 0) & (b[:-1] > 0)
+    # A budget below a millionth of a unit is no budget: between such a day and a real one
+    # the ratio overflows to infinity and the range becomes NaN.
+    both = (b[1:] > 1e-6) & (b[:-1] > 1e-6)
     if not both.any():
         return 0.0
     return float(np.mean(np.log(b[1:][both] / b[:-1][both]) ** 2))
