@@ -131,3 +131,17 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
+
+
+# The broker tests share the machine's one Redis and RabbitMQ: Celery's Redis transport
+# restores every unacknowledged task of a database once the shortest visibility timeout among
+# its users has passed, and their worker processes compete for two cores. Under xdist they all
+# go to one xdist worker, one after another (``--dist loadgroup`` in scripts/test), so one
+# test's workers never slow down or redeliver another's.
+BROKER_TESTS = ("tests/workers/", "tests/bench/test_bench_agency.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(BROKER_TESTS):
+            item.add_marker(pytest.mark.xdist_group("broker"))
