@@ -177,12 +177,12 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
-def among(column: Any, ids: Iterable[int]) -> Any:
+def among(column: Any, ids: Iterable[int | None]) -> Any:
     """``column IN (ids)`` with the integers written into the statement when it runs.
 
     An agency's portfolio has more campaigns than a statement may have parameters
     (PostgreSQL's driver takes 65,535, SQLite 32,766), so a list of ids bound one parameter
     each fails there; integers written as literals have no such limit and cannot inject.
     """
-    values = sorted({int(v) for v in ids})
+    values = sorted({int(v) for v in ids if v is not None})  # a row not yet flushed has none
     return column.in_(bindparam(None, values, expanding=True, literal_execute=True))
