@@ -48,7 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_nightly import _database
 from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, workers
 
-NOW = dt.datetime(2026, 6, 15, 2, 0, tzinfo=dt.UTC)
+# Today at 02:00 UTC: the nightly's steps on the workers read the wall clock (a worker has
+# no injected one), so the sandbox's world must end where their today begins.
+NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
 
 

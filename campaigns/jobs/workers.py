@@ -54,6 +54,9 @@ def configure(settings: Settings) -> Celery:
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
     _settings = settings
     _process.clear()
+    if (celery_app.conf.broker_url, celery_app.conf.result_backend) != (
+            queue.broker_url, queue.backend_url):
+        _forget_connections()
     celery_app.conf.update(
         broker_url=queue.broker_url,
         result_backend=queue.backend_url,
@@ -79,6 +82,20 @@ def configure(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     return celery_app
+
+
+def _forget_connections() -> None:
+    """Drop the app's broker connections, producers and result backend: Celery builds each once
+    from the config it first saw, so a process that submits under a second config (another
+    broker or Redis database: the bench, the tests, RabbitMQ) would otherwise publish to the
+    first broker and wait for results on the first backend, where no worker answers."""
+    pool = celery_app._pool
+    if pool is not None:
+        pool.force_close_all()
+    celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)  # a cached property: its producer pool and queues
+    celery_app._backend_cache = None
+    celery_app._local.__dict__.pop("backend", None)
 
 
 def _worker_settings() -> Settings:

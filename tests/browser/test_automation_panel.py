@@ -74,7 +74,9 @@ def test_pausing_one_account_holds_its_items_in_the_nightly_and_the_panel_shows_
     driver.find_element(By.ID, "pause-account").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "automation-message"),
                                                 "Paused account DACH Brand (meta:act_8)"))
-    pause = driver.find_element(By.CSS_SELECTOR, '#pauses li[data-scope="account"]')
+    # the list of pauses is reloaded after the message: wait for it, not only the message
+    pause = wait.until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, '#pauses li[data-scope="account"]')))
     assert "DACH Brand" in pause.text and "client disputes spend" in pause.text
     assert "except where paused" in driver.find_element(By.ID, "automation-state").text
     with Session(sqlite_engine) as db:
