@@ -89,10 +89,7 @@ def _forget_connections() -> None:
     from the config it first saw, so a process that submits under a second config (another
     broker or Redis database: the bench, the tests, RabbitMQ) would otherwise publish to the
     first broker and wait for results on the first backend, where no worker answers."""
-    pool = celery_app._pool
-    if pool is not None:
-        pool.force_close_all()
-    celery_app._pool = None
+    celery_app._pool = None  # dropped, not closed: a result in flight may still hold it
     celery_app.__dict__.pop("amqp", None)  # a cached property: its producer pool and queues
     celery_app._backend_cache = None
     celery_app._local.__dict__.pop("backend", None)
