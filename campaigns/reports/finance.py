@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from campaigns.reports.cache import Cache, data_stamp
 from campaigns.reports.csv_export import Cell, Money, render
 from campaigns.reports.kpi_units import (
     KPI_COLUMNS,
+    NO_KPIS,
     KpiFields,
     UnitKpis,
     account_units,
@@ -68,7 +69,7 @@ class FinanceRow:
     forecast_variance: Decimal | None = None
     missing_rate: str | None = None
     # the account-month's reach, engagement and cost rates (none without an FX rate)
-    kpis: KpiFields = field(default_factory=lambda: kpi_fields(combine([])))
+    kpis: KpiFields = NO_KPIS
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class FinanceTotal:
     forecast_variance: Decimal | None = None
     complete: bool = True  # False: rows below it lack an FX rate and are not in it
     # over the rows below it: rates from summed counts, reach estimated
-    kpis: KpiFields = field(default_factory=lambda: kpi_fields(combine([])))
+    kpis: KpiFields = NO_KPIS
 
 
 @dataclass(frozen=True)

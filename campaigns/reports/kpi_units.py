@@ -232,6 +232,9 @@ def kpi_fields(k: ScopeKpis) -> KpiFields:
     )
 
 
+NO_KPIS = kpi_fields(combine([]))  # a scope with no rows: every figure empty (frozen, shared)
+
+
 def kpi_cells(f: KpiFields | None) -> list[Cell]:
     """The KPI columns of one CSV row: numbers as plain numbers, the estimate flag as
     ``true``/``false``, empty where there is no figure."""

@@ -28,6 +28,7 @@ from campaigns.policy import PacingSettings
 from campaigns.reports.budgets import budget_lines, scope_budgets
 from campaigns.reports.cache import Cache, data_stamp
 from campaigns.reports.kpi_units import (
+    NO_KPIS,
     KpiFields,
     UnitKpis,
     Units,
@@ -163,7 +164,6 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         series.setdefault(scope_key, {})
 
     kpis = _scope_kpis(session, accounts, fx, m_start, min(as_of, m_end), campaign_keys)
-    no_kpis = kpi_fields(combine([]))
 
     # From the history's start: how budgets moved over those weeks widens the range.
     kept = {a.id for a in accounts}
@@ -196,7 +196,7 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
             spend_to_date=spent, expected_to_date=money(result.expected_to_date),
             forecast=spent + rest[0], forecast_low=spent + rest[1],
             forecast_high=spent + rest[2], run_rate=money(result.run_rate)),
-            kpis.get((scope, key), no_kpis)))
+            kpis.get((scope, key), NO_KPIS)))
     total = scopes[0].result
     return PacingReport(p.name, p.reporting_currency, month, as_of, total.days_elapsed,
                         total.days_in_month, scopes)

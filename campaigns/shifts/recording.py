@@ -15,7 +15,7 @@ from campaigns.db import among
 from campaigns.models import AdSet, Campaign, ShiftItem
 from campaigns.shifts.report import ItemOutcome
 from campaigns.shifts.states import ItemStatus, Note, transition
-from campaigns.shifts.work import CHUNK, BudgetKey, Run, Steps, Work
+from campaigns.shifts.work import BudgetKey, Run, Steps, Work
 from connectors.base import BudgetOutcome, ConnectorError
 from connectors.redact import redact
 
@@ -86,16 +86,12 @@ def _record_follower(session: Session, run: Run, work: Work, lead: int | None) -
 def _preload(session: Session, todo: list[Work]) -> None:
     """Read the batch's items (as they are now) and campaigns in a few statements, so that
     recording thousands of outcomes does not cost a query each."""
-    ids = [w.item_id for w in todo]
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
-        items = session.scalars(
-            select(ShiftItem).where(col(ShiftItem.id).in_(chunk))
-            .execution_options(populate_existing=True)
-        ).all()
-        campaign_ids = {i.campaign_id for i in items}
-        session.scalars(
-            select(Campaign).where(among(col(Campaign.id), campaign_ids))).all()
+    items = session.scalars(
+        select(ShiftItem).where(among(col(ShiftItem.id), (w.item_id for w in todo)))
+        .execution_options(populate_existing=True)
+    ).all()
+    campaign_ids = {i.campaign_id for i in items}
+    session.scalars(select(Campaign).where(among(col(Campaign.id), campaign_ids))).all()
 
 
 def _mine(session: Session, work: Work, claim: str) -> ShiftItem | None:
