@@ -12,28 +12,22 @@ and a settled shift's status is the one its items give.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import text
 from sqlmodel import Session, select
 
 from campaigns.admin.auth import Principal, Role
-from campaigns.db import create_db_engine, session_scope
-from campaigns.errors import BudgetPilotError
+from campaigns.db import session_scope
 from campaigns.ingest.store import set_names_and_budgets
 from campaigns.models import AuditEvent, BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
@@ -42,17 +36,14 @@ from campaigns.shifts.delivery import Delivery
 from campaigns.shifts.exporting import export
 from campaigns.shifts.settling import confirm, settle_observed
 from campaigns.shifts.states import (
-    ITEM_ALLOWED,
-    SHIFT_ALLOWED,
     ItemStatus,
     ShiftStatus,
     final_status,
 )
 from connectors.base import ConnectorError
 from tests.api.factories import create_account, create_campaign, create_shift
-from tests.api.fake_platform import FakePlatform
 from tests.api.test_apply_once import applier_for
-from tests.campaigns.shifts.test_states import TRIGGERS
+from tests.campaigns.shifts.logged_machine import LoggedShifts
 
 BOSS = Principal("boss", Role.admin)
 OTHER = Principal("other", Role.manager)
@@ -61,45 +52,16 @@ DELIVERY = Delivery(frozenset({"csv"}))
 SETTLES = ("shift_item.applied", "shift_item.confirmed")
 
 
-class ByFile(RuleBasedStateMachine):
-    template: Path
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dir = tempfile.mkdtemp()
-        path = Path(self.dir) / "db.sqlite"
-        shutil.copy(self.template, path)
-        self.engine = create_db_engine(f"sqlite:///{path}")
-        with self.engine.begin() as conn:
-            for statement in TRIGGERS:
-                conn.execute(text(statement))
-        self.now = dt.datetime.now(dt.UTC)
-        self.platform = FakePlatform({"m0": Decimal(100)})
-        with session_scope(self.engine) as db:
-            tiktok = create_account(db, network="tiktok", external_id="adv_1")
-            tiktok.source = "csv"
-            db.add(tiktok)
-            for i in range(2):
-                create_campaign(db, account=tiktok, daily_budget="100", external_id=f"t{i}")
-            create_campaign(db, account=create_account(db, external_id="act_1"),
-                            daily_budget="100", external_id="m0")
-        self.seen = 0
-
-    def teardown(self) -> None:
-        self.engine.dispose()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def _shift(self, pick: int) -> BudgetShift | None:
-        with Session(self.engine) as db:
-            ids = list(db.scalars(select(BudgetShift.id).order_by(BudgetShift.id)))
-            return db.get(BudgetShift, ids[pick % len(ids)]) if ids else None
-
-    def _try(self, operation: Any) -> None:
-        try:
-            with session_scope(self.engine) as db:
-                operation(db)
-        except BudgetPilotError:
-            pass  # a refusal is an answer too; the invariants must still hold
+class ByFile(LoggedShifts):
+    def populate(self, db: Session) -> None:
+        self.platform.budgets["m0"] = Decimal(100)
+        tiktok = create_account(db, network="tiktok", external_id="adv_1")
+        tiktok.source = "csv"
+        db.add(tiktok)
+        for i in range(2):
+            create_campaign(db, account=tiktok, daily_budget="100", external_id=f"t{i}")
+        create_campaign(db, account=create_account(db, external_id="act_1"),
+                        daily_budget="100", external_id="m0")
 
     @initialize(raises=st.lists(st.integers(-20, 20).filter(bool), min_size=3, max_size=3),
                 some=st.lists(st.integers(0, 2), max_size=3))
@@ -183,15 +145,7 @@ class ByFile(RuleBasedStateMachine):
 
     @invariant()
     def every_move_is_in_the_table(self) -> None:
-        with self.engine.connect() as conn:
-            log = conn.execute(text("SELECT kind, row_id, old, new FROM status_log")).all()
-        for kind, row_id, old, new in log[self.seen:]:
-            if old is None:
-                continue
-            table: Any = SHIFT_ALLOWED if kind == "shift" else ITEM_ALLOWED
-            status = ShiftStatus if kind == "shift" else ItemStatus
-            assert status(new) in table[status(old)], f"{kind} {row_id}: {old} -> {new}"
-        self.seen = len(log)
+        self.new_moves()
 
     @invariant()
     def nothing_is_settled_twice(self) -> None:

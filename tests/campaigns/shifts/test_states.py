@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
-import tempfile
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import text
+from hypothesis.stateful import invariant, rule, run_state_machine_as_test
 from sqlmodel import Session, select
 
 from api.app import create_app
 from campaigns.admin.auth import Principal, Role
 from campaigns.config import settings_from_dict
 from campaigns.db import create_db_engine, session_scope
-from campaigns.errors import BudgetPilotError
 from campaigns.models import BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts import lifecycle as shifts
@@ -44,60 +39,22 @@ from campaigns.shifts.states import (
 from connectors.base import ConnectorError
 from tests.api.conftest import SETTINGS
 from tests.api.factories import create_account, create_campaign, create_shift
-from tests.api.fake_platform import FakePlatform
 from tests.api.test_apply_once import applier_for
+from tests.campaigns.shifts.logged_machine import LoggedShifts
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 BOSS = Principal("boss", Role.admin)
 OTHER = Principal("other", Role.manager)
 POLICY = ShiftPolicy(auto_approve_max_change=1)
-TRIGGERS = [
-    "CREATE TABLE status_log (kind TEXT, row_id INTEGER, old TEXT, new TEXT)",
-    *(f"CREATE TRIGGER {table}_{when} AFTER {event} ON {table} BEGIN "
-      f"INSERT INTO status_log VALUES ('{kind}', NEW.id, {old}, NEW.status); END"
-      for table, kind in (("budgetshift", "shift"), ("shiftitem", "item"))
-      for when, event, old in (("new", "INSERT", "NULL"), ("moved", "UPDATE OF status",
-                                                           "OLD.status"))),
-]
 FAILURES = st.sampled_from(["invalid", "auth", "throttled", "transient"])
 
 
-class Lifecycle(RuleBasedStateMachine):
-    template: Path
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dir = tempfile.mkdtemp()
-        path = Path(self.dir) / "db.sqlite"
-        shutil.copy(self.template, path)
-        self.engine = create_db_engine(f"sqlite:///{path}")
-        with self.engine.begin() as conn:
-            for statement in TRIGGERS:
-                conn.execute(text(statement))
-        self.now = dt.datetime.now(dt.UTC)
-        self.platform = FakePlatform()
-        with session_scope(self.engine) as db:
-            account = create_account(db, external_id="act_1")
-            for i in range(3):
-                create_campaign(db, account=account, daily_budget="100", external_id=f"c{i}")
-                self.platform.budgets[f"c{i}"] = Decimal(100)
-        self.seen = 0
-
-    def teardown(self) -> None:
-        self.engine.dispose()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def _shift(self, pick: int) -> BudgetShift | None:
-        with Session(self.engine) as db:
-            ids = list(db.scalars(select(BudgetShift.id).order_by(BudgetShift.id)))
-            return db.get(BudgetShift, ids[pick % len(ids)]) if ids else None
-
-    def _try(self, operation: Any) -> None:
-        try:
-            with session_scope(self.engine) as db:
-                operation(db)
-        except BudgetPilotError:
-            pass  # a refusal (409, 412, 403, 422) is an answer too; the log must still hold
+class Lifecycle(LoggedShifts):
+    def populate(self, db: Session) -> None:
+        account = create_account(db, external_id="act_1")
+        for i in range(3):
+            create_campaign(db, account=account, daily_budget="100", external_id=f"c{i}")
+            self.platform.budgets[f"c{i}"] = Decimal(100)
 
     @rule(raises=st.lists(st.integers(-20, 20), min_size=3, max_size=3))
     def propose(self, raises: list[int]) -> None:
@@ -157,16 +114,9 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def every_move_is_in_the_table(self) -> None:
-        with self.engine.connect() as conn:
-            log = conn.execute(text("SELECT kind, row_id, old, new FROM status_log")).all()
-        for kind, row_id, old, new in log[self.seen:]:
+        for kind, _, old, new in self.new_moves():
             if old is None:
                 assert new == (INITIAL_SHIFT if kind == "shift" else INITIAL_ITEM), (kind, new)
-                continue
-            table: Any = SHIFT_ALLOWED if kind == "shift" else ITEM_ALLOWED
-            status = ShiftStatus if kind == "shift" else ItemStatus
-            assert status(new) in table[status(old)], f"{kind} {row_id}: {old} -> {new}"
-        self.seen = len(log)
 
     @invariant()
     def settled_shifts_match_their_items(self) -> None:
