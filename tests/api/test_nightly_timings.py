@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,37 +89,10 @@ def test_a_failed_step_and_a_failed_account_are_timed_and_named(
     assert all(c.account_key != bad.subject for c in by_name["default"].changes)
 
 
-def test_a_second_scheduler_is_told_who_has_the_slot(engine: Engine, tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
-    add_fx_rates(engine)
-    entered, release = threading.Event(), threading.Event()
-
-    def slow_connector(source: Any, settings: Settings) -> Any:
-        entered.set()
-        assert release.wait(30)
-        return build_connector(source, settings)
-
-    first = threading.Thread(target=lambda: run_nightly(
-        engine, settings, slot=SLOT, holder="serve A", connector_factory=slow_connector))
-    first.start()
-    try:
-        assert entered.wait(30)
-        during = run_nightly(engine, settings, slot=SLOT, holder="serve B")
-    finally:
-        release.set()
-        first.join(60)
-    [busy] = during.portfolios
-    assert busy.status == "skipped" and during.ok
-    assert busy.message.startswith("already being run by serve A since ")
-    [done] = run_nightly(engine, settings, slot=SLOT, holder="cron").portfolios
-    assert done.status == "skipped" and done.message.startswith("already run by serve A at ")
-
-
-def test_a_run_in_progress_is_listed_as_running_with_its_step(
-    engine: Engine, tmp_path: Path, client: TestClient, as_role: Callable[[str], Any],
-) -> None:
-    settings = _settings(tmp_path)
-    add_fx_rates(engine)
+@contextmanager
+def _held_in_sync(engine: Engine, settings: Settings) -> Iterator[None]:
+    """A nightly run by "serve A" on another thread, held inside its sync while the block
+    runs, then let finish."""
     entered, release = threading.Event(), threading.Event()
 
     def slow_connector(source: Any, settings: Settings) -> Any:
@@ -131,10 +105,31 @@ def test_a_run_in_progress_is_listed_as_running_with_its_step(
     run.start()
     try:
         assert entered.wait(30)
-        during = client.get("/api/v1/nightly-runs", headers=as_role("finance")).json()
+        yield
     finally:
         release.set()
         run.join(60)
+
+
+def test_a_second_scheduler_is_told_who_has_the_slot(engine: Engine, tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    add_fx_rates(engine)
+    with _held_in_sync(engine, settings):
+        during = run_nightly(engine, settings, slot=SLOT, holder="serve B")
+    [busy] = during.portfolios
+    assert busy.status == "skipped" and during.ok
+    assert busy.message.startswith("already being run by serve A since ")
+    [done] = run_nightly(engine, settings, slot=SLOT, holder="cron").portfolios
+    assert done.status == "skipped" and done.message.startswith("already run by serve A at ")
+
+
+def test_a_run_in_progress_is_listed_as_running_with_its_step(
+    engine: Engine, tmp_path: Path, client: TestClient, as_role: Callable[[str], Any],
+) -> None:
+    settings = _settings(tmp_path)
+    add_fx_rates(engine)
+    with _held_in_sync(engine, settings):
+        during = client.get("/api/v1/nightly-runs", headers=as_role("finance")).json()
     [running] = during["data"]
     assert during["count"] == 1
     assert (running["state"], running["step"], running["status"]) == ("running", "sync",
@@ -149,8 +144,7 @@ def test_a_run_in_progress_is_listed_as_running_with_its_step(
     assert (finished["accounts_total"], finished["accounts_synced"],
             finished["accounts_failed"]) == (5, 5, 0)
     # Paging: newest first, the first run second.
-    run_nightly(engine, settings, slot=SLOT + dt.timedelta(days=1), holder="serve A",
-                connector_factory=slow_connector)  # released: runs straight through
+    run_nightly(engine, settings, slot=SLOT + dt.timedelta(days=1), holder="serve A")
     page = client.get("/api/v1/nightly-runs?limit=1&offset=1",
                       headers=as_role("finance")).json()
     assert page["count"] == 2 and page["data"][0]["id"] == finished["id"]
