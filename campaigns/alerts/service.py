@@ -29,7 +29,7 @@ from campaigns import audit
 from campaigns.columns import as_utc, utcnow
 from campaigns.config import secret
 from campaigns.errors import BudgetPilotError, NotFoundError
-from campaigns.lookup import Page, paginate
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import AdAccount, Alert, BudgetShift, Portfolio, SpendCap, SyncRun
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from campaigns.reports.cache import Cache
@@ -190,8 +190,13 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
 
 
 def list_alerts(session: Session, page: Page, *, kind: str | None = None,
-                acknowledged: bool | None = None) -> tuple[list[Alert], int]:
+                acknowledged: bool | None = None, portfolio: str | None = None,
+                ) -> tuple[list[Alert], int]:
+    """Newest first; ``portfolio`` keeps that portfolio's alerts (an unknown name is a 404, as
+    for plans). A token limited to portfolios only ever finds theirs (campaigns.admin.access)."""
     stmt = select(Alert).order_by(col(Alert.id).desc())
+    if portfolio:
+        stmt = stmt.where(col(Alert.portfolio_id) == get_portfolio(session, portfolio).id)
     if kind:
         stmt = stmt.where(col(Alert.kind) == kind)
     if acknowledged is not None:
