@@ -1,5 +1,5 @@
 """What the plans page and the pacing board rely on: the alerts list follows the chosen
-portfolio and the token's portfolios; deleting a plan or a cap is audited, refused with its
+portfolio (with the alerts of no portfolio) and the token's portfolios; deleting a plan or a cap is audited, refused with its
 reason (the role allowed, the version it is at) and a 404 for what is not there — or is
 another portfolio's, to a token limited to its own."""
 
@@ -49,6 +49,9 @@ def test_alerts_follow_the_chosen_portfolio_and_the_tokens(
     client: TestClient, as_role: Headers, db: Session
 ) -> None:
     ids = _two_brands(db)
+    nobodys = Alert(kind="sync_failed", condition_key="t:none", message="an unassigned account")
+    db.add(nobodys)
+    db.commit()
 
     def listed(headers: dict[str, str], query: str = "") -> list[int]:
         r = client.get(f"/api/v1/alerts?acknowledged=false{query}", headers=headers)
@@ -56,14 +59,15 @@ def test_alerts_follow_the_chosen_portfolio_and_the_tokens(
         return [a["id"] for a in r.json()["data"]]
 
     viewer = as_role("viewer")
-    assert set(listed(viewer)) == {ids["alert_default"], ids["alert_nordics"]}
-    assert listed(viewer, "&portfolio=nordics") == [ids["alert_nordics"]]
-    assert listed(viewer, "&portfolio=default") == [ids["alert_default"]]
+    assert set(listed(viewer)) == {ids["alert_default"], ids["alert_nordics"], nobodys.id}
+    # a portfolio's alerts, and those of no portfolio (they concern every one)
+    assert listed(viewer, "&portfolio=nordics") == [nobodys.id, ids["alert_nordics"]]
+    assert listed(viewer, "&portfolio=default") == [nobodys.id, ids["alert_default"]]
     missing = client.get("/api/v1/alerts?portfolio=nope", headers=viewer)
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
 
     scoped = _bearer(db, "viewer", ["nordics"])
-    assert listed(scoped) == [ids["alert_nordics"]]
+    assert listed(scoped) == [ids["alert_nordics"]]  # never one of no portfolio
     assert listed(scoped, "&portfolio=nordics") == [ids["alert_nordics"]]
     # another brand's portfolio is not there for this token: the same 404 as an unknown name
     assert client.get("/api/v1/alerts?portfolio=default", headers=scoped).status_code == 404
