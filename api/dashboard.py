@@ -102,7 +102,7 @@ def pacing_page(request: Request) -> HTMLResponse:
 def finance_page(request: Request) -> HTMLResponse:
     """Spend against plan and forecast by month x network x account, with its CSV."""
     return _report_page(request, "/finance", "finance", "the finance report", "finance",
-                        "Finance, managers and admins read this report.")
+                        "Every role reads this report and downloads its CSV.")
 
 
 def _report_page(request: Request, path: str, title: str, skip: str, role: str,
