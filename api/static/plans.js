@@ -270,6 +270,9 @@ async function loadPage() {
   $("#plan-form").hidden = !can("edit_plans");
   $("#upload-form").hidden = !can("edit_plans");
   $("#cap-form").hidden = !can("edit_caps");
+  // a role that may not edit gets no Action column (its cells would all be empty)
+  $("#plans").classList.toggle("no-actions", !can("edit_plans"));
+  $("#caps").classList.toggle("no-actions", !can("edit_caps"));
   await loadScopes();
   fillKeys($("#plan-key"), $("#plan-scope").value);
   fillKeys($("#cap-key"), $("#cap-scope").value);

@@ -148,3 +148,24 @@ def test_a_token_of_one_portfolio_is_offered_only_that_one(browser: Any,
     assert browser.find_element(By.ID, "alerts").text == "No open alerts."
     browser.find_element(By.ID, "signout").click()
     assert _header(browser)["portfolios"] == ["default", "nordics"]
+
+
+@pytest.mark.parametrize("page", ["/pacing", "/dashboard"])
+def test_the_alerts_follow_the_chosen_portfolio(browser: Any, site: dict[str, Any],
+                                                page: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    _sign_in(browser, site, page, "victor")
+    assert "Nordics Retail forecasts 12% over plan" in browser.find_element(By.ID, "alerts").text
+    Select(browser.find_element(By.ID, "portfolio")).select_by_value("nordics")
+    WebDriverWait(browser, WAIT).until(
+        lambda d: d.execute_script("return document.body.dataset.ready") == "1"
+        and d.find_element(By.ID, "alerts").text == "No open alerts.")
+    # a viewer has no Action column on the plans page: nothing it could click
+    browser.get(f"{site['base']}/plans")
+    WebDriverWait(browser, WAIT).until(
+        lambda d: d.execute_script("return document.body.dataset.ready") == "1")
+    heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#plans th, #caps th")
+             if h.is_displayed()]
+    assert "Action" not in heads and "Planned" in heads
