@@ -144,10 +144,10 @@ def _item_comments(values: list[str] | None) -> dict[int, str] | None:
     return out or None
 
 
-def shift_json(session: Session, view: shifts.ShiftView) -> dict[str, Any]:
+def shift_json(session: Session, view: shifts.ShiftView, settings: Any) -> dict[str, Any]:
     from api.routes.shifts import detail
 
-    out: dict[str, Any] = detail(view, session).model_dump(mode="json")
+    out: dict[str, Any] = detail(view, session, settings).model_dump(mode="json")
     if view.report is not None:
         out["dry_run"] = view.report.dry_run
         out["outcomes"] = [
@@ -232,12 +232,11 @@ def _by_file_lines(session: Session, view: shifts.ShiftView, delivery: Delivery 
     return lines
 
 
-def _show(session: Session, view: shifts.ShiftView, as_json: bool,
-          delivery: Delivery | None = None) -> None:
+def _show(session: Session, view: shifts.ShiftView, as_json: bool, settings: Any) -> None:
     if as_json:
-        typer.echo(json.dumps(shift_json(session, view), indent=2))
+        typer.echo(json.dumps(shift_json(session, view, settings), indent=2))
     else:
-        typer.echo(render(session, view, delivery))
+        typer.echo(render(session, view, Delivery.of(settings)))
 
 
 @shifts_app.command("list")
@@ -281,7 +280,7 @@ def show_command(shift_id: ShiftId, config: ConfigOption = None,
                  as_json: JsonOption = False) -> None:
     """A shift with its items: current and proposed budget, status, attempts, errors."""
     with unit(config) as (session, settings):
-        _show(session, shifts.get_shift(session, shift_id), as_json, Delivery.of(settings))
+        _show(session, shifts.get_shift(session, shift_id), as_json, settings)
 
 
 @shifts_app.command("approve")
@@ -306,7 +305,7 @@ def approve_command(
             user=operator(as_), policy=service_config(settings).service, item_ids=item,
             comment=comment, item_comments=_item_comments(item_comment), now=utcnow(),
         )
-        _show(session, view, as_json)
+        _show(session, view, as_json, settings)
 
 
 @shifts_app.command("reject")
@@ -320,11 +319,11 @@ def reject_command(
     as_json: JsonOption = False,
 ) -> None:
     """Reject a proposed shift."""
-    with unit(config) as (session, _):
+    with unit(config) as (session, settings):
         view = shifts.reject(session, shift_id,
                              version=_current(session, shift_id, expect_version),
                              user=operator(as_), comment=comment, now=utcnow())
-        _show(session, view, as_json)
+        _show(session, view, as_json, settings)
 
 
 @shifts_app.command("apply")
@@ -347,7 +346,7 @@ def apply_command(
                             version=_current(session, shift_id, expect_version),
                             user=operator(as_), applier=production_applier(settings),
                             now=utcnow(), dry_run=dry_run, delivery=Delivery.of(settings))
-        _show(session, view, as_json, Delivery.of(settings))
+        _show(session, view, as_json, settings)
         status = view.shift.status
     if not dry_run and status not in (shifts.ShiftStatus.APPLIED, shifts.ShiftStatus.EXPORTED):
         raise typer.Exit(EXIT_PARTIAL)
@@ -369,7 +368,7 @@ def rollback_command(
         view = shifts.rollback(session, shift_id, user=operator(as_),
                                policy=service_config(settings).service, reason=reason,
                                now=utcnow())
-        _show(session, view, as_json)
+        _show(session, view, as_json, settings)
 
 
 @shifts_app.command("export")
@@ -443,7 +442,7 @@ def confirm_command(
         result = confirm(session, shift_id, user=operator(as_), item_ids=_ids(items),
                          now=utcnow())
         if as_json:
-            typer.echo(json.dumps({**shift_json(session, result.view),
+            typer.echo(json.dumps({**shift_json(session, result.view, settings),
                                    "confirmed": result.confirmed, "already": result.already},
                                   indent=2))
             return

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 
 from api.deps import AlertAcknowledger, AlertEvaluator, ConfigDep, EngineDep, Reader, SessionDep
-from api.params import OptionalDay, PageDep, PathId
+from api.params import Name, OptionalDay, PageDep, PathId
 from api.schemas import alerts as s
 from campaigns.alerts import service as alerts
 from campaigns.ingest.names import scope_names
@@ -23,8 +23,11 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 def list_alerts(
     session: SessionDep, _: Reader, page: PageDep,
     kind: Annotated[str | None, Query(max_length=40)] = None, acknowledged: bool | None = None,
+    portfolio: Name = None,
 ) -> s.AlertsPublic:
-    rows, count = alerts.list_alerts(session, page, kind=kind, acknowledged=acknowledged)
+    """Newest first; ``portfolio`` keeps one portfolio's alerts."""
+    rows, count = alerts.list_alerts(session, page, kind=kind, acknowledged=acknowledged,
+                                     portfolio=portfolio)
     return s.AlertsPublic(data=_named(session, rows), count=count)
 
 

@@ -13,11 +13,12 @@ from api.deps import ConfigDep, Reader, SessionDep, SettingsDep, ShiftApplier, S
 from api.params import Name, PageDep, PathId
 from api.schemas import shifts as s
 from campaigns.admin.auth import Action
+from campaigns.config import Settings
 from campaigns.errors import ValidationError
 from campaigns.ingest.csv_import.choose import import_formats
 from campaigns.ingest.names import item_names
 from campaigns.shifts import lifecycle as shifts
-from campaigns.shifts.delivery import Delivery
+from campaigns.shifts.delivery import Delivery, file_items
 from campaigns.shifts.exporting import export
 from campaigns.shifts.fx import reporting_rates
 from campaigns.shifts.lifecycle import ItemApplier, ShiftView
@@ -26,9 +27,11 @@ from campaigns.shifts.settling import confirm
 router = APIRouter(prefix="/shifts", tags=["shifts"])
 
 
-def detail(view: ShiftView, session: Session) -> s.ShiftDetail:
+def detail(view: ShiftView, session: Session, settings: Settings | None) -> s.ShiftDetail:
+    """The shift as the API shows it; ``settings`` say which items go by file."""
     assert view.shift.id is not None
     names = item_names(session, view.items)
+    by_file = file_items(session, view.items, Delivery.of(settings))
     total = shifts.approved_total(
         view.shift.total_before, view.items,
         reporting_rates(session, view.shift, view.items)) if view.decided else None
@@ -37,7 +40,8 @@ def detail(view: ShiftView, session: Session) -> s.ShiftDetail:
         "change_fraction": view.change_fraction,
         "approved_total": total,
         "items": [{**s.ShiftItemPublic.model_validate(i).model_dump(),
-                   **asdict(names[i.id])} for i in view.items],  # type: ignore[index]
+                   **asdict(names[i.id]),  # type: ignore[index]
+                   "by_file": i.id in by_file} for i in view.items],
         "rolled_back_by": shifts.rollbacks_of(session, view.shift.id),
         "awaiting_confirmation": [i.id for i in view.items
                                   if i.status == shifts.ItemStatus.EXPORTED],
@@ -58,29 +62,33 @@ def list_shifts(
 
 
 @router.get("/{shift_id}", response_model=s.ShiftDetail)
-def get_shift(session: SessionDep, _: Reader, shift_id: PathId) -> s.ShiftDetail:
-    return detail(shifts.get_shift(session, shift_id), session)
+def get_shift(
+    session: SessionDep, settings: SettingsDep, _: Reader, shift_id: PathId
+) -> s.ShiftDetail:
+    return detail(shifts.get_shift(session, shift_id), session, settings)
 
 
 @router.post("/{shift_id}/approve", response_model=s.ShiftDetail)
 def approve_shift(
-    session: SessionDep, config: ConfigDep, user: ShiftDecider, shift_id: PathId,
+    session: SessionDep, settings: SettingsDep, config: ConfigDep, user: ShiftDecider,
+    shift_id: PathId,
     body: s.ShiftApprove,
 ) -> s.ShiftDetail:
     view = shifts.approve(session, shift_id, version=body.version, user=user,
                           policy=config.service, item_ids=body.item_ids, comment=body.comment,
                           item_comments=s.item_comments(body.item_comments))
-    return detail(view, session)
+    return detail(view, session, settings)
 
 
 @router.post("/{shift_id}/reject", response_model=s.ShiftDetail)
 def reject_shift(
-    session: SessionDep, user: ShiftDecider, shift_id: PathId, body: s.ShiftReject
+    session: SessionDep, settings: SettingsDep, user: ShiftDecider, shift_id: PathId,
+    body: s.ShiftReject,
 ) -> s.ShiftDetail:
     return detail(shifts.reject(session, shift_id, version=body.version, user=user,
                                 comment=body.comment,
                                 item_comments=s.item_comments(body.item_comments)),
-                  session)
+                  session, settings)
 
 
 @router.post("/{shift_id}/apply", response_model=s.ShiftApplyResult)
@@ -97,19 +105,20 @@ def apply_shift(
                         dry_run=dry_run, delivery=Delivery.of(settings))
     outcomes = [asdict(o) for o in getattr(view.report, "outcomes", [])]
     return s.ShiftApplyResult.model_validate(
-        {**detail(view, session).model_dump(), "dry_run": dry_run, "outcomes": outcomes})
+        {**detail(view, session, settings).model_dump(), "dry_run": dry_run, "outcomes": outcomes})
 
 
 @router.post("/{shift_id}/rollback", response_model=s.ShiftDetail,
              status_code=status.HTTP_201_CREATED)
 def rollback_shift(
-    session: SessionDep, config: ConfigDep, user: ShiftDecider, shift_id: PathId,
+    session: SessionDep, settings: SettingsDep, config: ConfigDep, user: ShiftDecider,
+    shift_id: PathId,
     body: s.ShiftRollback,
 ) -> s.ShiftDetail:
     """Propose the inverse of an applied shift (its applied items back to their old
     budgets), to be approved like any other."""
     return detail(shifts.rollback(session, shift_id, user=user, policy=config.service,
-                                  reason=body.reason), session)
+                                  reason=body.reason), session, settings)
 
 
 @router.post("/{shift_id}/export", response_class=Response,
@@ -137,12 +146,13 @@ def export_shift(
 
 @router.post("/{shift_id}/confirm", response_model=s.ShiftConfirmResult)
 def confirm_shift(
-    session: SessionDep, user: ShiftDecider, shift_id: PathId, body: s.ShiftConfirm,
+    session: SessionDep, settings: SettingsDep, user: ShiftDecider, shift_id: PathId,
+    body: s.ShiftConfirm,
 ) -> s.ShiftConfirmResult:
     """A manager says the platform took the exported items (all, or ``item_ids``); each is
     settled once (``confirmed``, with who and when); items settled before are listed in
     ``already`` and not written again."""
     result = confirm(session, shift_id, user=user, item_ids=body.item_ids)
     return s.ShiftConfirmResult.model_validate({
-        **detail(result.view, session).model_dump(), "confirmed": result.confirmed,
+        **detail(result.view, session, settings).model_dump(), "confirmed": result.confirmed,
         "already": result.already})

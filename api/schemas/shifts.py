@@ -54,6 +54,8 @@ class ShiftItemPublic(Public):
     confirmed_by: str | None = Field(
         None, description="who confirmed the platform took the exported budget")
     confirmed_at: dt.datetime | None = None
+    by_file: bool = Field(False, description="its network has no write connector: the budget "
+                          "goes by the platform's bulk-edit file (export, then confirm)")
 
 
 class ShiftPublic(Public):

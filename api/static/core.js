@@ -73,6 +73,18 @@ export function matches(row, f = filters()) {
   return !f.search || row.names.some((n) => (n || "").toLowerCase().includes(f.search));
 }
 
+// The portfolio picker offers what the token may see: a token limited to some portfolios gets
+// only those; signed out, every configured one again.
+function pickable(only) {
+  const pick = $("#portfolio");
+  if (!pick) return;
+  pick.dataset.all ??= JSON.stringify([...pick.options].map((o) => o.value));
+  const names = only || JSON.parse(pick.dataset.all);
+  const was = pick.value;
+  pick.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  if (names.includes(was)) pick.value = was;
+}
+
 // Sign-in, the same on every page: the token lives in this tab's sessionStorage; `page` is the
 // element shown once signed in, `load` fills it after /me named the caller. Returns the
 // refresh function (call it to load again, e.g. when the portfolio changes).
@@ -93,7 +105,10 @@ export function signInPage(page, load) {
       say(`Sign-in failed: ${error.message}`);
       return refresh();
     }
-    $("#who").textContent = `Signed in as ${session.me.name} (${session.me.role})`;
+    const only = session.me.portfolios;
+    $("#who").textContent = `Signed in as ${session.me.name} (${session.me.role})`
+      + (only ? ` for ${only.join(", ")}` : "");
+    pickable(only);
     document.body.dataset.role = session.me.role;
     await load();
     document.body.dataset.ready = "1";
@@ -110,6 +125,7 @@ export function signInPage(page, load) {
   $("#signout").onclick = () => {
     sessionStorage.removeItem(TOKEN_KEY);
     session.me = null;
+    pickable(null);
     say("");
     return refresh();
   };

@@ -58,7 +58,7 @@ async function loadPacing() {
 }
 
 async function loadAlerts() {
-  const list = await api("/alerts?acknowledged=false&limit=50");
+  const list = await api(`/alerts?portfolio=${portfolio()}&acknowledged=false&limit=50`);
   const items = list.data.map((alert) => {
     const box = el("span", { class: "row-message", role: "status", hidden: true });
     const li = el("li", { class: `severity-${alert.severity}`, "data-alert-id": alert.id },

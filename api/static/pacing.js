@@ -1,7 +1,7 @@
 // The pacing board: a bar per scope (total, networks, accounts, planned campaigns) with spend
 // to date, plan and forecast; any earlier month from the picker; the open alerts with
 // Acknowledge for the roles that may.
-import { $, api, can, el, note, say, signInPage } from "./core.js";
+import { $, api, can, el, note, portfolio, say, signInPage } from "./core.js";
 import { amount, legend, pacingBar, withCurrency } from "./bars.js";
 
 const GROUPS = [["total", "Total"], ["network", "Networks"], ["account", "Accounts"],
@@ -128,7 +128,7 @@ async function loadPacing() {
 
 // -- open alerts ------------------------------------------------------------------------------
 async function loadAlerts() {
-  const list = await api("/alerts?acknowledged=false&limit=100");
+  const list = await api(`/alerts?portfolio=${portfolio()}&acknowledged=false&limit=100`);
   const allowed = can("acknowledge_alerts");
   const items = list.data.map((alert) => {
     const box = el("span", { class: "row-message", role: "status", hidden: true });

@@ -46,6 +46,44 @@ function fillKeys(select, scope, chosen = "") {
   select.closest(".key-field").hidden = scope === "total";
 }
 
+// -- deleting ---------------------------------------------------------------------------------
+// Delete asks first, in the row itself: "Yes, delete" (focused, so Enter confirms) or "Keep
+// it". The row's version is sent, so a plan or cap someone changed meanwhile is not deleted
+// unseen. The outcome shows under the table (the row is gone); a refusal in the row.
+const DELETED = { plan: "#plans-message", cap: "#caps-message" };
+
+function deleteButton(kind, row, cell, reload) {
+  const what = () => `the ${kind === "cap" && row.locked ? "lock" : kind} for `
+    + `${nameOf(row.scope, row.scope_key)}`
+    + (kind === "plan" ? ` (${String(row.month).slice(0, 7)})` : "");
+  const button = el("button", { className: `delete-${kind}`, type: "button",
+    "aria-label": `Delete ${what()}` }, "Delete");
+  button.onclick = () => {
+    const box = el("span", { class: "row-message", role: "status", hidden: true });
+    const yes = el("button", { className: `confirm-delete`, type: "button" }, "Yes, delete");
+    const keep = el("button", { className: "keep", type: "button" }, "Keep it");
+    const ask = el("span", { class: "confirm", role: "group", "aria-label": `Delete ${what()}?` },
+      `Delete ${what()}? `, yes, " ", keep, box);
+    const was = [...cell.childNodes];
+    cell.replaceChildren(ask);
+    keep.onclick = () => { cell.replaceChildren(...was); button.focus(); };
+    yes.onclick = async () => {
+      yes.disabled = true;
+      try {
+        await api(`/${kind}s/${row.id}?version=${row.version}`, { method: "DELETE" });
+        await reload();
+        note($(DELETED[kind]), `Deleted ${what()}.`, true);
+        $(DELETED[kind]).focus();
+      } catch (error) {
+        yes.disabled = false;
+        note(box, ` Not deleted: ${error.message}`);
+      }
+    };
+    yes.focus();
+  };
+  return button;
+}
+
 // -- plans ------------------------------------------------------------------------------------
 function planRow(plan) {
   const cell = el("td", { "data-label": "Action" });
@@ -53,7 +91,7 @@ function planRow(plan) {
     const edit = el("button", { className: "edit-plan", type: "button",
       "aria-label": `Edit the plan for ${nameOf(plan.scope, plan.scope_key)}` }, "Edit");
     edit.onclick = () => editPlan(plan);
-    cell.append(el("span", {}, edit));
+    cell.append(el("span", {}, edit, " ", deleteButton("plan", plan, cell, loadPlans)));
   }
   return el("tr", { "data-plan-id": plan.id, "data-scope": plan.scope, "data-key": plan.scope_key },
     el("td", { "data-label": "Scope" }, plan.scope),
@@ -158,7 +196,7 @@ function capRow(cap) {
     const edit = el("button", { className: "edit-cap", type: "button",
       "aria-label": `Edit the cap for ${nameOf(cap.scope, cap.scope_key)}` }, "Edit");
     edit.onclick = () => editCap(cap);
-    cell.append(el("span", {}, edit));
+    cell.append(el("span", {}, edit, " ", deleteButton("cap", cap, cell, loadCaps)));
   }
   return el("tr", { "data-cap-id": cap.id, "data-scope": cap.scope, "data-key": cap.scope_key,
                     class: cap.locked ? "locked" : "" },
@@ -232,6 +270,9 @@ async function loadPage() {
   $("#plan-form").hidden = !can("edit_plans");
   $("#upload-form").hidden = !can("edit_plans");
   $("#cap-form").hidden = !can("edit_caps");
+  // a role that may not edit gets no Action column (its cells would all be empty)
+  $("#plans").classList.toggle("no-actions", !can("edit_plans"));
+  $("#caps").classList.toggle("no-actions", !can("edit_caps"));
   await loadScopes();
   fillKeys($("#plan-key"), $("#plan-scope").value);
   fillKeys($("#cap-key"), $("#cap-scope").value);

@@ -1,8 +1,17 @@
 // The shift inbox (decide, apply) and the history (who did what, when; roll back).
-import { $, $$, api, can, el, matches, money, note, portfolio, when } from "./core.js";
+import { $, $$, API, TOKEN_KEY, api, can, el, matches, money, note, portfolio, when }
+  from "./core.js";
 
-const INBOX = new Set(["proposed", "approved", "applying", "partially_applied", "failed"]);
+const INBOX = new Set(["proposed", "approved", "applying", "partially_applied", "failed",
+  "exported"]);
 const APPLY_FROM = new Set(["approved", "partially_applied", "failed"]);
+// Items whose network has no write connector go by the platform's bulk-edit file: exported
+// (downloaded) once approved, then confirmed when the platform shows the budget.
+const toFile = (shift) => shift.items.filter((i) => i.by_file
+  && (i.status === "approved" || i.status === "exported"));
+const awaiting = (shift) => shift.items.filter((i) => i.status === "exported");
+const toApply = (shift) => shift.items.some((i) => !i.by_file
+  && (i.status === "approved" || i.status === "failed"));
 const itemName = (item) => item.campaign_name || item.target_external_id;
 
 function effect(item) {
@@ -48,7 +57,7 @@ function itemRow(shift, item) {
       el("strong", {}, el("a", { href: `/campaigns/${item.campaign_id}`, class: "campaign-link" }, name)),
       el("small", { class: "id" }, ` ${item.level} ${item.target_external_id}`)),
     el("td", { "data-label": "Account" }, item.account_name || item.account_external_id,
-      el("small", { class: "id" }, ` ${item.network}`)),
+      el("small", { class: "id" }, ` ${item.network}${item.by_file ? " · by file" : ""}`)),
     el("td", { class: "num", "data-label": "Current" }, money(item.old_budget, item.currency)),
     el("td", { class: "num", "data-label": "Proposed" }, money(item.new_budget, item.currency)),
     el("td", { class: `num ${delta >= 0 ? "up" : "down"}`, "data-label": "Change" }, change(item)),
@@ -101,9 +110,21 @@ function buttons(card, shift) {
       el("button", { className: "approve-selected", type: "button" }, "Approve selected"),
       el("button", { className: "reject", type: "button" }, "Reject"));
   }
-  if (APPLY_FROM.has(shift.status) && can("apply_shifts")) {
+  if (APPLY_FROM.has(shift.status) && can("apply_shifts") && toApply(shift)) {
     row.append(el("button", { className: "apply", type: "button" },
       shift.status === "approved" ? "Apply to the platforms" : "Apply again"));
+  }
+  if (can("apply_shifts")) {
+    for (const network of [...new Set(toFile(shift).map((i) => i.network))].sort()) {
+      row.append(el("button", { className: "export", type: "button", "data-network": network,
+        "aria-label": `Download the ${network} bulk-edit file of shift ${shift.id}` },
+      `Download the ${network} file`));
+    }
+  }
+  if (can("decide_shifts") && awaiting(shift).length) {
+    row.append(el("button", { className: "confirm", type: "button",
+      "aria-label": `Confirm the platform shows the exported budgets of shift ${shift.id}` },
+    "Confirm the platform took it"));
   }
   return row;
 }
@@ -136,7 +157,7 @@ export function shiftCard(shift, message = null) {
     decidable ? el("label", { for: commentId }, "Comment on the decision") : null,
     decidable ? el("textarea", { id: commentId, className: "comment", maxLength: 2000 }) : null,
     buttons(card, shift),
-    el("p", { class: "card-message", role: "status", hidden: true })].filter(Boolean));
+    el("p", { class: "card-message", role: "status", tabIndex: -1, hidden: true })].filter(Boolean));
   if (message) note($(".card-message", card), message.text, message.ok);
   wire(card, shift);
   return card;
@@ -174,9 +195,63 @@ function wire(card, shift) {
     return act("approve", decision(ids));
   });
   click(".apply", () => act("apply", { version: shift.version }));
+  for (const button of $$(".export", card)) button.onclick = () => exportFile(card, shift, button);
+  click(".confirm", async () => {
+    try {
+      const done = await api(`/shifts/${shift.id}/confirm`, { method: "POST", body: {} });
+      const text = `Confirmed ${done.confirmed.length} exported item(s): the platform has their `
+        + "budgets." + (done.already.length ? ` ${done.already.length} were settled before.` : "")
+        + (done.status === "applied" ? " Shift applied." : "");
+      card.replaceWith(shiftCard(done, { text, ok: true }));
+      filterShifts();
+      await loadHistory();
+    } catch (error) {
+      note($(".card-message", card), `Shift ${shift.id}: ${error.message}`);
+    }
+  });
   card.addEventListener("change", (event) => {
     if (event.target.classList.contains("pick")) preview(card, shift);
   });
+}
+
+// The bulk-edit file comes from POST /export with the token, so it is fetched and handed to
+// the browser as a download (a link could not carry the Authorization header); the items
+// in it are then exported, awaiting confirmation.
+async function exportFile(card, shift, button) {
+  const network = button.dataset.network;
+  const box = $(".card-message", card);
+  button.disabled = true;
+  try {
+    const response = await fetch(`${API}/shifts/${shift.id}/export`, { method: "POST",
+      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}`,
+                 Accept: "text/csv", "Content-Type": "application/json" },
+      body: JSON.stringify({ network }) });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.detail || `${response.status} ${response.statusText}`);
+    }
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const name = (disposition.match(/filename="([^"]+)"/) || [])[1]
+      || `shift-${shift.id}-${network}.csv`;
+    const count = (response.headers.get("X-Exported-Items") || "").split(",").filter(Boolean).length;
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    const done = await api(`/shifts/${shift.id}`);
+    const fresh = shiftCard(done, { ok: true, text: `Downloaded ${name} (${count} item(s)). `
+      + `Upload it in ${network}'s bulk editor, then confirm here once the platform shows the `
+      + "budgets (the next import settles them too)." });
+    card.replaceWith(fresh);
+    filterShifts();
+    await loadHistory();
+    $(".card-message", fresh).focus();
+  } catch (error) {
+    button.disabled = false;
+    note(box, `Shift ${shift.id}: ${error.message}`);
+  }
 }
 
 // Reasons by the limit that shaped a move (the reason's text carries figures of its own).

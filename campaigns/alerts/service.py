@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -29,7 +29,7 @@ from campaigns import audit
 from campaigns.columns import as_utc, utcnow
 from campaigns.config import secret
 from campaigns.errors import BudgetPilotError, NotFoundError
-from campaigns.lookup import Page, paginate
+from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import AdAccount, Alert, BudgetShift, Portfolio, SpendCap, SyncRun
 from campaigns.policy import AlertSettings, PacingSettings, WebhookSettings
 from campaigns.reports.cache import Cache
@@ -190,8 +190,16 @@ def store(session: Session, conditions: Iterable[Condition]) -> list[Alert]:
 
 
 def list_alerts(session: Session, page: Page, *, kind: str | None = None,
-                acknowledged: bool | None = None) -> tuple[list[Alert], int]:
+                acknowledged: bool | None = None, portfolio: str | None = None,
+                ) -> tuple[list[Alert], int]:
+    """Newest first; ``portfolio`` keeps that portfolio's alerts and those of no portfolio (a
+    sync of an account no portfolio holds yet concerns every one); an unknown name is a 404,
+    as for plans. A token limited to portfolios only ever finds its own (campaigns.admin.access),
+    so never one of no portfolio."""
     stmt = select(Alert).order_by(col(Alert.id).desc())
+    if portfolio:
+        owner = col(Alert.portfolio_id)
+        stmt = stmt.where(or_(owner == get_portfolio(session, portfolio).id, owner.is_(None)))
     if kind:
         stmt = stmt.where(col(Alert.kind) == kind)
     if acknowledged is not None:

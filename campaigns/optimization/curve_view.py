@@ -9,7 +9,10 @@ A fit covers the whole portfolio (each curve borrows from its network's), and ta
 so the fitted curves are kept (:data:`FITS`) under the run, its fitting options and a stamp of
 the portfolio's stored campaigns, ad sets and metric days: viewing the campaign again, or
 another campaign of the portfolio, reads them; a sync, an import or an applied budget changes
-the stamp and the next view fits again.
+the stamp and the next view fits again. The cache is per process on purpose: the stamp is
+the data version, read from the database on each view, so every process sees another's
+writes at once; sharing fitted curves between processes would mean serialising them through
+Redis to save a refit that each process does once per data version.
 """
 
 from __future__ import annotations
@@ -188,10 +191,18 @@ def campaign_curve(session: Session, settings: Settings, campaign_id: int) -> Ca
 
 def portfolio_stamp(session: Session, portfolio_id: int, since: dt.date) -> tuple[object, ...]:
     """Changes whenever the fit's inputs may: a metric day of the window written or changed,
-    a campaign or ad set added or changed (budgets included). Indexed, small reads."""
+    a campaign or ad set added or changed (budgets included). Indexed, small reads.
+
+    Read from the database on every view, so the kept fit is right in every worker process:
+    a process never answers from a fit whose inputs another process changed since (the fit
+    is seeded, so two processes keep the same curves). The window's sums of what the fit
+    reads are in it beside the latest ``updated_at``: a restated day written by a process
+    whose clock is behind the newest row would not move that maximum."""
     accounts = select(col(AdAccount.id)).where(col(AdAccount.portfolio_id) == portfolio_id)
     metrics = session.execute(
-        select(func.count(col(DailyMetric.id)), func.max(col(DailyMetric.updated_at)))
+        select(func.count(col(DailyMetric.id)), func.max(col(DailyMetric.updated_at)),
+               func.sum(col(DailyMetric.spend)), func.sum(col(DailyMetric.conversions)),
+               func.sum(col(DailyMetric.revenue)))
         .where(col(DailyMetric.account_id).in_(accounts), col(DailyMetric.date) >= since)).one()
     campaigns = session.execute(
         select(func.count(col(Campaign.id)), func.max(col(Campaign.updated_at)))

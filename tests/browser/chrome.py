@@ -94,8 +94,21 @@ def screenshots(driver: Any, folder: Path, name: str) -> list[Path]:
         driver.set_window_size(width, 1000)
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(width, min(max(int(height), 600), 6000))
+        driver.execute_script("window.scrollTo(0, 0)")  # a focused page may have scrolled
         path = folder / f"{name}-{width}.png"
         assert driver.save_screenshot(str(path)), path
         saved.append(path)
+        if width < 600:  # a phone's page is long: also in screens of 900 px, to read them
+            _slices(driver, folder, f"{name}-{width}", width, int(height))
     driver.set_window_size(1280, 1000)
     return saved
+
+
+def _slices(driver: Any, folder: Path, stem: str, width: int, height: int) -> None:
+    import base64
+
+    for n, top in enumerate(range(0, min(height, 6000), 900), start=1):
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": top, "width": width, "height": 900, "scale": 1}})
+        (folder / f"{stem}-part{n}.png").write_bytes(base64.b64decode(shot["data"]))

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.app import create_app
 from campaigns.admin.auth import create_token
 from campaigns.config import settings_from_dict
-from campaigns.models import BudgetPlan, SpendCap
+from campaigns.models import AuditEvent, BudgetPlan, Portfolio, SpendCap
 from tests.api.conftest import SETTINGS
 from tests.api.factories import add_metrics, create_account, create_campaign
 from tests.browser.chrome import pytestmark, serve
@@ -221,3 +221,64 @@ def test_viewer_sees_plans_and_caps_but_no_control(
     assert not driver.find_elements(By.CSS_SELECTOR, ".edit-plan, .edit-cap")
     assert "No plan for this month yet" in driver.find_element(By.ID, "plans").text
     assert _unlabelled(driver) == []
+
+
+def test_deleting_asks_first_and_only_for_who_may(
+    browser: Any, site: dict[str, Any], sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """Finance deletes a plan (Keep it leaves it; Yes, delete removes it and says so under the
+    table, audited); a manager deletes a cap the same way; a viewer sees the rows, no Delete."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with Session(sqlite_engine) as db:
+        portfolio = db.exec(select(Portfolio).where(Portfolio.name == "default")).one()
+        db.add_all([BudgetPlan(portfolio_id=portfolio.id, month=site["month"], scope="account",
+                               scope_key="meta:act_8", currency="EUR",
+                               planned_spend=Decimal("4500")),
+                    SpendCap(portfolio_id=portfolio.id, scope="account", scope_key="meta:act_9",
+                             max_daily=Decimal("200"))])
+        db.commit()
+    driver, wait = browser, WebDriverWait(browser, WAIT)
+    plan_row, cap_row = '#plans tr[data-key="meta:act_8"]', '#caps tr[data-key="meta:act_9"]'
+
+    _open(driver, site, "victor")
+    assert "DACH Brand" in driver.find_element(By.CSS_SELECTOR, plan_row).text
+    assert "Nordics Retail" in driver.find_element(By.CSS_SELECTOR, cap_row).text
+    assert not driver.find_elements(By.CSS_SELECTOR, ".delete-plan, .delete-cap")
+    driver.find_element(By.ID, "signout").click()
+
+    _open(driver, site, "fiona")
+    assert not driver.find_elements(By.CSS_SELECTOR, ".delete-cap")  # caps are managers'
+    button = driver.find_element(By.CSS_SELECTOR, f"{plan_row} .delete-plan")
+    assert button.accessible_name == f"Delete the plan for DACH Brand ({site['month']:%Y-%m})"
+    button.click()
+    ask = driver.find_element(By.CSS_SELECTOR, f"{plan_row} .confirm")
+    assert "Delete the plan for DACH Brand" in ask.text
+    # asking deletes nothing; "Keep it" puts the buttons back
+    ask.find_element(By.CSS_SELECTOR, ".keep").click()
+    assert driver.find_element(By.CSS_SELECTOR, f"{plan_row} .delete-plan").is_displayed()
+    assert len(_plans(sqlite_engine)) == 1
+    driver.find_element(By.CSS_SELECTOR, f"{plan_row} .delete-plan").click()
+    # the confirmation has the focus: Enter on it deletes
+    assert driver.switch_to.active_element.text == "Yes, delete"
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "plans-message"), "Deleted the plan"))
+    assert "DACH Brand" in driver.find_element(By.ID, "plans-message").text
+    assert not driver.find_elements(By.CSS_SELECTOR, plan_row)
+    assert _plans(sqlite_engine) == []
+    assert _unlabelled(driver) == []
+    driver.find_element(By.ID, "signout").click()
+
+    _open(driver, site, "maria")
+    driver.find_element(By.CSS_SELECTOR, f"{cap_row} .delete-cap").click()
+    _shots(driver, tmp_path, "caps-delete-manager")
+    driver.find_element(By.CSS_SELECTOR, f"{cap_row} .confirm-delete").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "caps-message"), "Deleted the cap"))
+    with Session(sqlite_engine) as db:
+        assert db.exec(select(SpendCap)).all() == []
+        actions = {(e.action, e.actor) for e in db.exec(
+            select(AuditEvent).where(col(AuditEvent.action).like("%.delete")))}
+    assert actions == {("plan.delete", "fiona"), ("cap.delete", "maria")}
