@@ -55,7 +55,10 @@ def list_shifts(
 ) -> s.ShiftsPublic | Response:
     def render() -> s.ShiftsPublic:
         rows, count = shifts.list_shifts(session, page, status=status, portfolio=portfolio)
-        return s.ShiftsPublic(data=rows, count=count)
+        totals = shifts.approved_totals(session, rows)
+        data = [s.ShiftPublic.model_validate(r).model_copy(
+            update={"approved_total": totals.get(r.id or 0)}) for r in rows]
+        return s.ShiftsPublic(data=data, count=count)
 
     responses: Responses = request.app.state.responses
     return responses.answer(request, session, user, Action.read, render)

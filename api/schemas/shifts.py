@@ -77,13 +77,13 @@ class ShiftPublic(Public):
     decided_at: dt.datetime | None
     comment: str | None
     rollback_of: int | None = Field(None, description="the applied shift this one undoes")
+    approved_total: Decimal | None = Field(
+        None, description="once decided: the daily total (reporting currency) after the "
+        "approved items are applied; items not approved keep their budgets")
 
 
 class ShiftDetail(ShiftPublic):
     change_fraction: float = Field(description="sum |new - old| / sum old over all items")
-    approved_total: Decimal | None = Field(
-        None, description="once decided: the daily total (reporting currency) after the "
-        "approved items are applied; items not approved keep their budgets")
     items: list[ShiftItemPublic]
     rolled_back_by: list[int] = Field(
         default_factory=list, description="shifts proposed to undo this one"

@@ -358,7 +358,7 @@ function historyRow(shift, undoneBy, lines) {
       ? `${shift.decided_by}, ${when(shift.decided_at)}` : "—",
       shift.comment ? el("small", { class: "comment-text" }, ` “${shift.comment}”`) : null),
     el("td", { class: "num", "data-label": "Daily total" },
-      `${money(shift.total_before, shift.currency)} → ${money(shift.total_after, shift.currency)}`),
+      `${money(shift.total_before, shift.currency)} → ${money(shift.approved_total ?? shift.total_after, shift.currency)}`),
     el("td", { "data-label": "What happened" },
       el("ul", { class: "timeline" }, ...[...lines, ...links].map((l) => el("li", {}, l)))),
     cell);

@@ -27,6 +27,7 @@ from campaigns.shifts.states import KEEP_BUDGET, OPEN, ItemStatus, ShiftStatus
 from campaigns.shifts.views import (
     ShiftView,
     approved_total,
+    approved_totals,
     change_fraction,
     data_version,
     get_shift,
@@ -38,7 +39,8 @@ SHIFT_STATUSES = tuple(s.value for s in ShiftStatus)
 
 __all__ = [
     "APPLICABLE", "KEEP_BUDGET", "OPEN", "SHIFT_STATUSES", "ItemApplier", "ItemStatus",
-    "ShiftStatus", "ShiftView", "apply", "approve", "approved_total", "change_fraction",
+    "ShiftStatus", "ShiftView", "apply", "approve", "approved_total", "approved_totals",
+    "change_fraction",
     "data_version", "expire", "expire_overdue", "get_shift", "list_shifts", "reject",
     "retry_due", "rollback", "rollbacks_of", "settle", "stale_reason", "start_applying",
     "writeback_applier",

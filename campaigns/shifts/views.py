@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col
 
-from campaigns.errors import NotFoundError
+from campaigns.db import among
+from campaigns.errors import FxRateMissingError, NotFoundError
 from campaigns.lookup import Page, get_portfolio, paginate
 from campaigns.models import BudgetShift, ShiftItem
 from campaigns.shifts.fx import reporting_rates
@@ -57,6 +58,27 @@ def approved_total(total_before: Decimal, items: Sequence[ShiftItem],
     moved = sum(((i.new_budget - i.old_budget) * rates[i.currency] for i in items
                  if i.status not in KEEP_BUDGET), Decimal(0))
     return (total_before + moved).quantize(Decimal("0.01"))
+
+
+def approved_totals(session: Session, shifts: Sequence[BudgetShift]) -> dict[int, Decimal]:
+    """shift id -> :func:`approved_total` for each decided shift of a list (its items read
+    in one statement), so a history shows what a partial approval leaves, not the whole
+    proposal. A shift whose FX rate is missing is left out (the list still answers)."""
+    decided = [s for s in shifts
+               if s.id is not None and s.status not in (ShiftStatus.PROPOSED, ShiftStatus.EXPIRED)]
+    items: dict[int, list[ShiftItem]] = {}
+    for item in session.scalars(select(ShiftItem).where(
+            among(col(ShiftItem.shift_id), (s.id for s in decided)))):
+        items.setdefault(item.shift_id, []).append(item)
+    out: dict[int, Decimal] = {}
+    for shift in decided:
+        mine = items.get(shift.id or 0, [])
+        try:
+            out[shift.id or 0] = approved_total(shift.total_before, mine,
+                                                reporting_rates(session, shift, mine))
+        except FxRateMissingError:
+            continue
+    return out
 
 
 def list_shifts(

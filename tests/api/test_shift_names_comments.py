@@ -77,6 +77,10 @@ def test_partial_approval_keeps_item_comments_and_says_the_new_total(
     assert [by_id[i]["comment"] for i in items] == ["strong ROAS", None, "wait a week"]
     # 300 before; only +30 is approved, the others keep 100 each
     assert Decimal(shift["approved_total"]) == Decimal("330.00")
+    # The history lists it with the same total, not the whole proposal's.
+    [listed] = client.get("/api/v1/shifts", headers=as_role("viewer")).json()["data"]
+    assert Decimal(listed["approved_total"]) == Decimal("330.00")
+    assert Decimal(listed["total_after"]) != Decimal("330.00")
     event = db.exec(select(AuditEvent).where(AuditEvent.action == "shift.approve")).one()
     assert event.after["item_comments"] == {str(items[0]): "strong ROAS",
                                             str(items[2]): "wait a week"}

@@ -186,6 +186,9 @@ def test_partial_approval_apply_and_rollback(browser: Any, workspace: dict[str, 
     history = f'#history tr[data-shift-id="{ws["shift"]}"]'
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, history), "applied by maria"))
     assert "approved by maria" in driver.find_element(By.CSS_SELECTOR, history).text
+    # The history's total is what the partial approval left, as the inbox said.
+    total = driver.find_element(By.CSS_SELECTOR, f'{history} td[data-label="Daily total"]')
+    assert total.text == "300.00 EUR → 315.00 EUR", total.text
 
     driver.find_element(By.CSS_SELECTOR, f"{history} .rollback").click()
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{history} .row-message"),
