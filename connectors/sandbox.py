@@ -290,6 +290,7 @@ class SandboxConnector(SandboxSimulation):
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
         c = self._target_campaigns(target)[0]
+        self._catch_up()
         return self._money(self.budget_on(c, self.local_today(c.account)), c.account.currency)
 
     def apply_budget(

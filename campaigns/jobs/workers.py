@@ -261,5 +261,7 @@ def apply_one(
     report = writeback.apply_items(
         _engine(), shift_id, writeback.configured_connectors(settings), items=items,
         actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+        # Named for the task: delivered again after its worker died, it takes over its items.
+        claim=f"task:{self.request.id}"[:64],
     )
     return report_to_json(report)

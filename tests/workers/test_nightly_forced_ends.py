@@ -7,6 +7,9 @@ twice, and the run's report says what happened."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -17,10 +20,10 @@ from sqlmodel import Session, col
 
 from campaigns.config import load_settings, settings_from_dict
 from campaigns.db import create_db_engine
-from campaigns.jobs.nightly import run_nightly
+from campaigns.jobs.nightly import NightlyReport, run_nightly
 from campaigns.models import AuditEvent
 from tests.api.sandbox import add_fx_rates
-from tests.workers.processes import queue_config, redis_skip_reason, workers
+from tests.workers.processes import Worker, queue_config, redis_skip_reason, workers
 from tests.workers.test_nightly_workflow import KEY, SLOT, _budgets, _toml
 
 _REDIS_SKIP = redis_skip_reason()
@@ -65,4 +68,59 @@ def test_a_sync_killed_at_the_hard_time_limit_is_named_and_the_rest_applied(
         [finish] = s.scalars(select(AuditEvent).where(
             col(AuditEvent.entity_id) == KEY, col(AuditEvent.action) == "nightly.finish"))
     assert (finish.after or {})["status"] != "failed"
+    engine.dispose()
+
+
+def _kill_when(pool: list[Worker], needle: str, *, after: float, timeout: float = 90) -> Worker:
+    """SIGKILL the worker that logs ``needle`` (its task has started), ``after`` seconds on."""
+    deadline = time.monotonic() + timeout
+    while not (hit := [w for w in pool if w.proc.poll() is None and needle in w.text()]):
+        assert time.monotonic() < deadline, "".join(w.text() for w in pool)
+        time.sleep(0.02)
+    time.sleep(after)
+    hit[0].kill()
+    return hit[0]
+
+
+def test_workers_killed_mid_sync_and_mid_apply_lose_and_duplicate_nothing(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    engine = create_db_engine(own_pg_url)
+    add_fx_rates(engine)
+    cfg = tmp_path / "queue.toml"
+    # 250 ms a platform call: an account's sync or apply takes a second or two, so a kill
+    # lands inside one; a lost worker's task is delivered again after 8 s.
+    queue_config(cfg, _toml(tmp_path / "s.json", latency_ms=250), visibility_timeout=8)
+    journal = tmp_path / "s.json.log"  # every budget the sandbox platform was sent
+    reports: list[NightlyReport] = []
+    with workers(cfg, own_pg_url, tmp_path, count=3) as pool:
+        submitter = threading.Thread(target=lambda: reports.append(
+            run_nightly(engine, load_settings(cfg), slot=SLOT, holder="test")))
+        submitter.start()
+        synced = _kill_when(pool, ": sync attempt 1", after=0.4)
+        label = re.findall(r"(\S+): sync attempt 1", synced.text())[-1]
+        applying = _kill_when(pool, ": apply attempt 1", after=0.6)
+        items = re.findall(r"shift \d+ items (\[[\d, ]+\]): apply attempt 1",
+                           applying.text())[-1]
+        submitter.join(timeout=240)
+        after_sync = "".join(w.text() for w in pool if w is not synced)
+        survivors = "".join(w.text() for w in pool if w not in (synced, applying))
+    [report] = reports
+    [outcome] = report.portfolios
+    assert synced is not applying
+    # The killed sync was delivered again, to the worker still alive, and the account synced.
+    assert f"{label}: sync attempt 2" in after_sync, after_sync
+    assert report.unsynced == set() and not report.sync_failures
+    # The killed apply too: its items taken over under the same task's claim, all applied.
+    assert f"items {items}: apply attempt 2" in survivors, survivors
+    assert outcome.auto_approved and outcome.applied == [outcome.shift_id], report.lines()
+    got, _ = _budgets(engine)
+    assert got and {s for _, s in got.values()} == {"applied"}
+    # Nothing written twice: each budget went to the platform at most once.
+    sent = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
+    assert sent and len(sent) == len(set(sent)), sent
+    # The run's report names each account's time on the worker that finished it.
+    accounts = {t.subject for t in outcome.timings if t.step == "sync_account"}
+    assert label in accounts and len(accounts) == 5
+    assert {t.step for t in outcome.timings} >= {"sync", "apply", "apply_account"}
     engine.dispose()
