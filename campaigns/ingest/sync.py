@@ -45,6 +45,7 @@ class StreamOutcome:
     window: tuple[dt.date, dt.date] | None = None
     error: str | None = None
     seconds: float | None = None  # the account's wall time, where the runner measured it
+    attempt: int = 1  # on workers: this delivery's number (more than 1: a worker was lost)
 
 
 @dataclass

@@ -360,6 +360,8 @@ def _settle(run: _Run, info: dict[str, Any], results: list[dict[str, Any]]) -> N
             continue
         part = _report(shift_id, value)
         timing.detail = f"shift {shift_id}: {part.done} of {len(item_ids)} items done"
+        if int(value.get("attempt", 1)) > 1:
+            timing.detail += f"; attempt {value['attempt']}: an earlier delivery lost its worker"
         if part.failed:
             timing.error = f"{part.failed} items failed"
         for outcome in part.outcomes:

@@ -120,7 +120,11 @@ def test_workers_killed_mid_sync_and_mid_apply_lose_and_duplicate_nothing(
     sent = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
     assert sent and len(sent) == len(set(sent)), sent
     # The run's report names each account's time on the worker that finished it.
-    accounts = {t.subject for t in outcome.timings if t.step == "sync_account"}
-    assert label in accounts and len(accounts) == 5
-    assert {t.step for t in outcome.timings} >= {"sync", "apply", "apply_account"}
+    accounts = {t.subject: t for t in outcome.timings if t.step == "sync_account"}
+    assert len(accounts) == 5 and accounts[label].outcome == "succeeded"
+    assert accounts[label].detail == "attempt 2: an earlier delivery lost its worker"
+    assert f"sync_account {label}" in "\n".join(report.lines())
+    [retaken] = [t for t in outcome.timings if t.step == "apply_account" and "lost" in t.detail]
+    assert retaken.detail.startswith("shift ") and "attempt 2: an earlier delivery" in retaken.detail
+    assert f"apply_account {retaken.subject}" in "\n".join(report.lines())
     engine.dispose()
