@@ -142,7 +142,7 @@ def prepare(ctx: dict[str, Any]) -> None:
         return
     progress.at_step(run.engine, run.key, "sync")
     now = utcnow()
-    sources, signatures = _listings(run, now)
+    sources, signatures = _listings(run, now, ctx.get("busy_sources", []))
     body = nightly_optimise.s({**_saved(run, ctx), "sources": sources,
                                "sync_started": now.isoformat(),
                                "sync_tasks": [s.id for s in signatures]})
@@ -155,9 +155,11 @@ def prepare(ctx: dict[str, Any]) -> None:
         body.delay([])
 
 
-def _listings(run: _Run, now: dt.datetime) -> tuple[list[dict[str, Any]], list[Any]]:
+def _listings(run: _Run, now: dt.datetime, busy: list[str]
+              ) -> tuple[list[dict[str, Any]], list[Any]]:
     """Each source's accounts (one listing call each) and one sync task per account; an
-    account the listing could not reach is failed here, by name."""
+    account the listing could not reach is failed here, by name. A source in ``busy`` is
+    being synced by another run: left out, as in-process."""
     limit = run.settings.queue.account_time_limit
     hard = limit + run.settings.queue.account_time_limit_grace
     sources, signatures = [], []
@@ -165,6 +167,9 @@ def _listings(run: _Run, now: dt.datetime) -> tuple[list[dict[str, Any]], list[A
         entry: dict[str, Any] = {"source": source.name, "accounts": [], "failures": [],
                                  "complete": False}
         sources.append(entry)
+        if source.name in busy:  # its sync lock is another run's (the submitter tried it)
+            entry["busy"] = True
+            continue
         try:
             connector = _connector(source.name)
             listed = SyncReport(source.name)
@@ -245,6 +250,10 @@ def _record_sync(run: _Run, ctx: dict[str, Any], results: list[Any]) -> None:
             seconds = round((utcnow() - started).total_seconds(), 3)
             timing = StepTiming("sync", entry["source"], seconds)
             run.outcome.timings.append(timing)
+            if entry.get("busy"):  # as the in-process run reports it
+                timing.error = "being synced by another run"
+                run.report.sync_failures.append(f"{entry['source']}: {timing.error}")
+                continue
             if "error" in entry:
                 run.report.unsynced |= source_done(run.engine, run.key, run.report,
                                                    run.outcome.timings, timing, None,
