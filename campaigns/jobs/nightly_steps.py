@@ -86,7 +86,7 @@ from connectors.base import AccountRecord, FxSource
 log = logging.getLogger("budgetpilot.nightly")
 # The workflow's stages (progress.claim): a task delivered again after its worker died runs
 # its stage again unless the run moved past it, so nothing is proposed or approved twice.
-PREPARE, OPTIMISE, PROPOSED = 1, 2, 3
+PREPARE, OPTIMISE, PROPOSED, RECOVERED = 1, 2, 3, 4
 
 
 def _run_for(ctx: dict[str, Any]) -> _Run:
@@ -161,7 +161,9 @@ def _listings(run: _Run, now: dt.datetime, busy: list[str]
     account the listing could not reach is failed here, by name. A source in ``busy`` is
     being synced by another run: left out, as in-process."""
     limit = run.settings.queue.account_time_limit
-    hard = limit + run.settings.queue.account_time_limit_grace
+    grace = run.settings.queue.account_time_limit_grace
+    # No grace: no soft limit either (at one instant the two would race): the worker ends it.
+    soft = limit if grace else None
     sources, signatures = [], []
     for source in feeding_sources(run.settings, run.name):
         entry: dict[str, Any] = {"source": source.name, "accounts": [], "failures": [],
@@ -196,7 +198,7 @@ def _listings(run: _Run, now: dt.datetime, busy: list[str]
             # Past the soft limit the task stops and names the account; the hard limit
             # (the grace later) ends a task that ignores it. Each task's id is known up
             # front, so a failed chord can still read every account's result.
-            .set(soft_time_limit=limit, time_limit=hard, task_id=uuid())
+            .set(soft_time_limit=soft, time_limit=limit + grace, task_id=uuid())
             for record in entry["accounts"]
         ]
     return sources, signatures
@@ -404,6 +406,11 @@ def recover(stage: str, ctx: dict[str, Any]) -> None:
     """The body of a chord that failed: each header task's result read from the result
     backend by its id; one that ended by force is its account's failure (recorded and counted
     as such: the task never did), and the run goes on without it."""
+    # Celery may call a chord's errback more than once (a time limit is reported by the pool
+    # and by the task's request): the first recovery of a stage is the only one.
+    if not progress.claim(_engine(), ctx["key"], RECOVERED if stage == "apply" else OPTIMISE):
+        log.warning("nightly %s: the %s chord was recovered already", ctx["key"], stage)
+        return
     if stage == "apply":
         groups = (ctx.get("apply") or {}).get("groups") or {}
         values = []
