@@ -52,6 +52,8 @@ from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, 
 # no injected one), so the sandbox's world must end where their today begins.
 NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
+CALLS_PER_ITEM = 4  # the sandbox's write-back: read, then find, read and write the budget
+FANNED_OUT = ("sync", "apply")  # steps whose tasks are per account, on every worker's slots
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Run:
     stages: dict[str, float] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     load: list[tuple[float, float, float]] = field(default_factory=list)
+    connections: list[int] = field(default_factory=list)  # the run's, on PostgreSQL
 
     @property
     def rate(self) -> float:
@@ -95,6 +98,35 @@ def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) ->
         stop.set()
         thread.join()
         into.append(loadavg())
+
+
+@contextlib.contextmanager
+def sampling_connections(name: str, into: list[int], every: float = 2.0) -> Iterator[None]:
+    """PostgreSQL connections open under ``application_name`` ``name`` (the run's workers
+    and this process) every ``every`` seconds while the block runs."""
+    from sqlalchemy import text
+
+    from bench.bench_nightly import PG_URL
+    from campaigns.db import create_db_engine
+
+    stop = threading.Event()
+    admin = create_db_engine(PG_URL)
+
+    def sample() -> None:
+        while not stop.wait(every):
+            with contextlib.suppress(Exception), admin.connect() as conn:
+                into.append(int(conn.execute(text(
+                    "select count(*) from pg_stat_activity where application_name = :n"),
+                    {"n": name}).scalar() or 0))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        admin.dispose()
 
 
 def pg_reachable() -> bool:
@@ -152,6 +184,9 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
     here.mkdir()
     run = Run(n, accounts)
     with _database(kind, here) as url:
+        name = f"bench-agency-{os.getpid()}-{n}"
+        if kind == "postgres":  # its connections counted by name while it runs
+            url += f"&application_name={name}"
         config = here / "agency.toml"
         # The workers' results are awaited for as long as a night may take.
         queue_config(config, config_text(args, accounts, url, here / "sandbox.json"),
@@ -160,8 +195,10 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
         engine = create_db_engine(url)
         ensure_schema(engine)
         settings = load_settings(config)
+        counting = (sampling_connections(name, run.connections) if kind == "postgres"
+                    else contextlib.nullcontext())
         with workers(config, url, here, count=n, concurrency=args.concurrency,
-                     pool=args.pool), sampling_load(run.load):
+                     pool=args.pool), sampling_load(run.load), counting:
             start = time.perf_counter()
             report = run_nightly(engine, settings, now=lambda: NOW, force=True)
             run.wall = time.perf_counter() - start
@@ -173,7 +210,7 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
     return run
 
 
-def describe(run: Run, base: Run, full: int) -> str:
+def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
     speedup = run.rate / base.rate
     linear = speedup * base.workers / run.workers
     sync_speedup = run.sync_rate / base.sync_rate
@@ -190,42 +227,45 @@ def describe(run: Run, base: Run, full: int) -> str:
         f"    steps: {stages}\n"
         f"    load (1-min, /proc/loadavg): start {ones[0]:.2f}, mean "
         f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}{ok}"
+        + (f"\n    PostgreSQL connections of the run: max {max(run.connections)} for "
+           f"{run.workers * args.concurrency} task slots" if run.connections else "")
     )
 
 
 def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
-    """Workers for ``--target-accounts`` in under the wall time of the largest full run: the
-    steps after the sync (optimise, apply, ...) grow with the campaigns, the sync's rate per
-    worker is the largest run's (assumed to hold past it: it is linear only while the
-    platforms, not the CPU, set the pace)."""
-    full = [r for r in runs if r.accounts == args.accounts]
-    if not full:
+    """Workers for ``--target-accounts`` in under the wall time of the largest run: the steps
+    fanned out per account (sync, apply) at the largest run's rate per worker (assumed to hold
+    past it: linear only while the platforms, not the CPU, set the pace); the others
+    (optimise, approve, alerts: one task) grow with the campaigns."""
+    if not runs:
         return []
-    top = max(full, key=lambda r: r.workers)
+    top = max(runs, key=lambda r: (r.accounts, r.workers))
     target = args.target_accounts
-    sync = top.stages.get("sync", top.wall)
-    rest = (top.wall - sync) * target / top.accounts
+    fanned = sum(top.stages.get(s, 0.0) for s in FANNED_OUT) or top.wall
+    rest = max(0.0, top.wall - fanned) * target / top.accounts
     budget = top.wall - rest
     lines = [f"projection for {target} accounts in under {top.wall:.0f} s (the "
-             f"{top.workers}-worker wall time): the steps besides the sync took "
-             f"{top.wall - sync:.0f} s and would take about {rest:.0f} s"]
+             f"{top.workers}-worker wall time at {top.accounts} accounts): the one-task steps "
+             f"took {top.wall - fanned:.0f} s and would take about {rest:.0f} s"]
     if budget <= 0:
         lines.append("  they alone pass the wall time: more workers cannot make it")
         return lines
     needed = target / budget
-    per_worker = top.sync_rate / top.workers
+    per_worker = top.accounts / fanned / top.workers
     count = math.ceil(needed / per_worker)
     lines.append(
-        f"  the sync needs {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per worker "
-        f"(--concurrency {args.concurrency}): {count} workers ({count * args.concurrency} "
-        f"task slots, as many PostgreSQL connections)")
+        f"  sync and apply need {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per "
+        f"worker (--concurrency {args.concurrency}): {count} workers "
+        f"({count * args.concurrency} task slots)")
     app = _per_second(args.rate_limit_app)
     if app:
-        cap = app / CALLS_PER_ACCOUNT
+        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else
+                                     CALLS_PER_ITEM * args.campaigns_per_account)
+        cap = app / calls
         verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
-            "not the worker count, sets the pace"
-        lines.append(f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.1f} "
-                     f"accounts/s at {CALLS_PER_ACCOUNT} calls an account: {verdict}")
+            f"not the worker count, sets the pace (at least {target / cap:.0f} s)"
+        lines.append(f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.2f} "
+                     f"accounts/s at {calls} calls an account: {verdict}")
     return lines
 
 
@@ -310,7 +350,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
         for n in counts:
             accounts = args.small_accounts if n in small else args.accounts
             runs.append(run_once(args, n, accounts, kind, Path(tmp)))
-            print(describe(runs[-1], base or runs[0], args.accounts), flush=True)
+            print(describe(runs[-1], base or runs[0], args.accounts, args), flush=True)
     for line in projection(args, runs):
         print(line)
     print(f"load after: {' '.join(map(str, loadavg()))}")

@@ -95,6 +95,12 @@ class QueueSettings(Section):
         description="seconds one account's sync may take in a nightly run on the workers; "
         "then it is stopped and the account named as failed, and the run goes on without it",
     )
+    account_time_limit_grace: int = Field(
+        60, ge=0, le=3600,
+        description="seconds a sync past account_time_limit gets to stop by itself before its "
+        "worker process ends it (Celery's hard time limit; prefork pool only); 0: ended at "
+        "the limit, with no chance to stop by itself",
+    )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "
         "default: the Redis broker or result backend, else each process its own"

@@ -66,6 +66,7 @@ class SandboxConnector(SandboxSimulation):
         state_path: str | Path | None = None,
         now: dt.datetime | None = None,
         fail_accounts: tuple[str, ...] = (),
+        stuck_reports: tuple[str, ...] = (),
         latency_ms: float = 0,
         limits: PlatformLimits | None = None,
         rate_limit_app: str | None = None,
@@ -95,6 +96,7 @@ class SandboxConnector(SandboxSimulation):
         self.state_path = Path(state_path) if state_path else None
         self._now = now
         self.fail_accounts = set(fail_accounts)
+        self.stuck_reports = set(stuck_reports)
         # budget_key -> sorted [(effective local date, budget)] set through apply_budget
         self.overrides: dict[str, list[tuple[dt.date, float]]] = {}
         self._factors: dict[str, tuple[int, float]] = {}
@@ -120,6 +122,7 @@ class SandboxConnector(SandboxSimulation):
             state_path=o.state_path,
             now=o.now.replace(tzinfo=dt.UTC) if o.now else None,
             fail_accounts=tuple(o.fail_accounts),
+            stuck_reports=tuple(o.stuck_reports),
             latency_ms=o.latency_ms,
             limits=limits,
             rate_limit_app=o.rate_limit_app,
@@ -217,6 +220,8 @@ class SandboxConnector(SandboxSimulation):
         observed = self.local_today(account)
         end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
         wait = self.report_wait(account_external_id, start, end)
+        while account_external_id in self.stuck_reports:
+            self._sleep(3600)  # polled for a report that never finishes
         if wait:
             self._sleep(wait)  # the report runs on the platform before any row comes back
         day = start
@@ -285,6 +290,7 @@ class SandboxConnector(SandboxSimulation):
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
         c = self._target_campaigns(target)[0]
+        self._catch_up()
         return self._money(self.budget_on(c, self.local_today(c.account)), c.account.currency)
 
     def apply_budget(

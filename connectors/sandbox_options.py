@@ -30,6 +30,9 @@ class SandboxOptions(ConnectorOptions):
         default_factory=list, description="accounts whose calls fail (tests, demos)"
     )
     latency_ms: float = Field(0, ge=0, description="each platform call waits this long")
+    stuck_reports: list[Identifier] = Field(
+        default_factory=list, description="accounts whose async insights report never finishes "
+        "(Meta's job stays at 'Job Running'; tests)")
     period_reach: bool = Field(
         False, description="its Meta accounts answer period reach queries (people reached over "
         "a period, each once), as Meta's insights do")

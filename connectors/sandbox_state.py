@@ -24,6 +24,7 @@ class SandboxBudgetStore:
     overrides: dict[str, list[tuple[dt.date, float]]]
 
     JOURNAL_COMPACT_BYTES = 1 << 20
+    _journal_seen = 0  # bytes of the journal read so far
 
     @property
     def _journal(self) -> Path | None:
@@ -58,10 +59,12 @@ class SandboxBudgetStore:
                 compact, taken = False, journal
             journal = taken
         try:
-            lines = journal.read_text().splitlines()
+            data = journal.read_bytes()
         except OSError:
             return
-        for line in lines:
+        if not compact:
+            self._journal_seen = data.rfind(b"\n") + 1
+        for line in data.decode().splitlines():
             entry = json.loads(line) if line.strip() else None
             if entry and entry.get("seed") == self.seed:
                 self._set_override(entry["key"], dt.date.fromisoformat(entry["day"]),
@@ -69,6 +72,30 @@ class SandboxBudgetStore:
         if compact:
             self._save_state()
             journal.unlink(missing_ok=True)
+
+    def _catch_up(self) -> None:
+        """The budgets other processes of this sandbox wrote since this one loaded it: a real
+        platform is one platform, whichever worker asks (a worker reads a budget another
+        worker, killed mid-apply, wrote a moment ago)."""
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            with journal.open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size < self._journal_seen:  # folded into the snapshot: a new journal
+                    self._journal_seen = 0
+                f.seek(self._journal_seen)
+                data = f.read()
+        except OSError:
+            return
+        complete = data.rfind(b"\n") + 1  # a line still being written waits for next time
+        self._journal_seen += complete
+        for line in data[:complete].decode().splitlines():
+            entry = json.loads(line) if line.strip() else None
+            if entry and entry.get("seed") == self.seed:
+                self._set_override(entry["key"], dt.date.fromisoformat(entry["day"]),
+                                   float(entry["budget"]))
 
     def _set_override(self, key: str, day: dt.date, amount: float) -> None:
         history = [(d, b) for d, b in self.overrides.get(key, []) if d < day]

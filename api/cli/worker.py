@@ -18,15 +18,28 @@ class Pool(StrEnum):
     threads = "threads"
 
 
+# Task slots of a `--pool threads` worker by default. A sync task spends nearly all its time
+# waiting on the platform (its calls, its async report) and holds no database connection
+# then, so a thread pool far wider than the CPU count pays; 16 keeps a worker's platform
+# calls well inside one app's rate limit and its connections within its pool (30).
+THREADS_DEFAULT = 16
+
+
+def default_concurrency(pool: Pool) -> int | None:
+    """The slots a worker runs without ``--concurrency``: None lets Celery use the CPU count
+    (prefork: a process each)."""
+    return THREADS_DEFAULT if pool is Pool.threads else None
+
+
 @app.command("worker")
 @handles_errors
 def worker(
     config: ConfigOption = None,
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=512, help="Tasks run at once: processes, or threads with "
-                     "--pool threads (default: the CPU count). Syncs wait on the platforms, "
-                     "so more than the CPU count pays."),
+        typer.Option(min=1, max=512, help="Tasks run at once: processes (default: the CPU "
+                     f"count), or threads with --pool threads (default: {THREADS_DEFAULT}). "
+                     "Syncs wait on the platforms, so more than the CPU count pays."),
     ] = None,
     pool: Annotated[
         Pool,
@@ -61,6 +74,7 @@ def worker(
         "--prefetch-multiplier=1",
         f"--pool={pool.value}",
     ]
-    if concurrency:
-        argv.append(f"--concurrency={concurrency}")
+    slots = concurrency or default_concurrency(pool)
+    if slots:
+        argv.append(f"--concurrency={slots}")
     celery_app.worker_main(argv)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlmodel import Session, col
@@ -41,16 +42,17 @@ def reach_periods(window_start: dt.date, window_end: dt.date) -> list[tuple[dt.d
     return list(dict.fromkeys(periods))
 
 
-def load_period_reach(
-    session: Session, connector: Connector, acc: AdAccount, window_start: dt.date,
-    window_end: dt.date,
-) -> int:
-    """Fetch and store the account's period reach; the rows written (0 for a connector
-    without period queries). A failed query is logged and leaves reports on the estimate:
-    the day's metrics are not lost for it."""
+Fetched = list[tuple[dt.date, dt.date, Any]]
+
+
+def fetch_period_reach(
+    connector: Connector, acc: AdAccount, window_start: dt.date, window_end: dt.date,
+) -> Fetched | None:
+    """The account's period reach from the platform (no database involved); None for a
+    connector without period queries, or when the query failed (logged: reports then show
+    summed daily reach, labelled as an estimate)."""
     if not isinstance(connector, PeriodReachSource) or window_end < window_start:
-        return 0
-    assert acc.id is not None  # read from the table
+        return None
     fetched = []
     try:
         for start, end in reach_periods(window_start, window_end):
@@ -58,7 +60,22 @@ def load_period_reach(
     except ConnectorError as exc:
         log.warning("%s:%s: period reach not read (%s); reports show summed daily reach, "
                     "labelled as an estimate", acc.network, acc.external_id, exc)
+        return None
+    return fetched
+
+
+def load_period_reach(
+    session: Session, connector: Connector, acc: AdAccount, window_start: dt.date,
+    window_end: dt.date, fetched: Fetched | None = None,
+) -> int:
+    """Store the account's period reach (``fetched``, else fetched now); the rows written
+    (0 for a connector without period queries). A failed query leaves reports on the
+    estimate: the day's metrics are not lost for it."""
+    if fetched is None:
+        fetched = fetch_period_reach(connector, acc, window_start, window_end)
+    if not fetched:
         return 0
+    assert acc.id is not None  # read from the table
     campaigns = dict(session.execute(
         select(col(Campaign.external_id), col(Campaign.id)).where(
             col(Campaign.account_id) == acc.id)).all())

@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 from campaigns.columns import utcnow
 from campaigns.config import Settings, SourceSettings
 from campaigns.db import database_busy, is_locked, session_scope
-from campaigns.ingest.period_reach import load_period_reach
+from campaigns.ingest.period_reach import fetch_period_reach, load_period_reach
 from campaigns.ingest.store import (
     get_or_create_portfolio,
     upsert_account,
@@ -29,7 +29,7 @@ from campaigns.ingest.store import (
 )
 from campaigns.ingest.sync_metrics import load_metrics, local_today, metrics_window
 from campaigns.models import AdAccount, Portfolio, SyncRun
-from connectors.base import AccountRecord, Connector, ConnectorError, FxSource
+from connectors.base import AccountRecord, Connector, ConnectorError, FxSource, MetricRecord
 from connectors.errors import PartialAccountList
 from connectors.redact import redact
 
@@ -45,6 +45,7 @@ class StreamOutcome:
     window: tuple[dt.date, dt.date] | None = None
     error: str | None = None
     seconds: float | None = None  # the account's wall time, where the runner measured it
+    attempt: int = 1  # on workers: this delivery's number (more than 1: a worker was lost)
 
 
 @dataclass
@@ -311,16 +312,15 @@ def _sync_entities(
     engine: Engine, source: SourceSettings, connector: Connector, record: AccountRecord,
     run: SyncRun,
 ) -> int:
-    """Entities: campaigns and ad sets in one unit of work; the rows upserted."""
+    """Entities: campaigns and ad sets in one unit of work; the rows upserted. Read from the
+    platform first, so no database connection waits on its calls."""
+    campaigns = list(connector.list_campaigns(record.external_id))
+    ad_sets = list(connector.list_ad_sets(record.external_id))
     with session_scope(engine) as session:
         acc = session.get(AdAccount, run.account_id)
         assert acc is not None
-        campaign_ids = upsert_campaigns(
-            session, acc, connector.list_campaigns(record.external_id)
-        )
-        n = len(campaign_ids) + upsert_ad_sets(
-            session, campaign_ids, connector.list_ad_sets(record.external_id)
-        )
+        campaign_ids = upsert_campaigns(session, acc, campaigns)
+        n = len(campaign_ids) + upsert_ad_sets(session, campaign_ids, ad_sets)
         session.add(SyncRun(
             account_id=acc.id, source=source.name, stream="entities", rows=n,
             status="succeeded", finished_at=utcnow(), started_at=run.started_at,
@@ -335,6 +335,9 @@ def _sync_metrics(
     """Metrics: the whole window in one unit of work, so a failure half-way keeps the old rows."""
     run = SyncRun(source=source.name, stream="metrics", account_id=account_id)
     try:
+        # A session per phase: no database connection is held while the platform prepares
+        # its report (Meta's async insights take seconds to minutes), so a worker's task
+        # slots wait on the platform without using up PostgreSQL's connections.
         with session_scope(engine) as session:
             acc = session.get(AdAccount, account_id)
             assert acc is not None
@@ -343,11 +346,19 @@ def _sync_metrics(
                 lookback_days=settings.sync.lookback_days,
                 history_days=settings.sync.history_days,
             )
-            run.window_start, run.window_end = start, end
+            session.expunge(acc)
+        run.window_start, run.window_end = start, end
+        records: list[MetricRecord] = []
+        reach = None
+        if start <= end:  # the platform's part: the report waited for, its rows read
+            records = list(connector.daily_metrics(acc.external_id, start, end))
+            reach = fetch_period_reach(connector, acc, start, end)
+        with session_scope(engine) as session:  # the window's rows: one unit of work
+            acc = session.merge(acc, load=False)
             rows = 0
             if start <= end:
-                rows = load_metrics(session, connector, acc, start, end)
-                load_period_reach(session, connector, acc, start, end)
+                rows = load_metrics(session, connector, acc, start, end, records)
+                load_period_reach(session, connector, acc, start, end, reach or [])
             session.add(SyncRun(
                 account_id=acc.id, source=source.name, stream="metrics", rows=rows,
                 window_start=start, window_end=end, status="succeeded",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlmodel import Session, col
 from campaigns.ingest.metrics_store import refresh_account_days, upsert_metric_tuples
 from campaigns.ingest.store import ensure_campaigns
 from campaigns.models import AdAccount, Campaign, SyncRun
-from connectors.base import Connector
+from connectors.base import Connector, MetricRecord
 
 METRIC_BATCH = 5000
 
@@ -46,9 +47,11 @@ def metrics_window(
 
 
 def load_metrics(
-    session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date
+    session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date,
+    records: Iterable[MetricRecord] | None = None,
 ) -> int:
-    """Upsert the account's daily metrics of ``start``..``end`` in batches; the rows written."""
+    """Upsert the account's daily metrics of ``start``..``end`` in batches (``records``, read
+    from the platform already; else read now); the rows written."""
     known: dict[str, int] = {
         ext: cid
         for ext, cid in session.execute(
@@ -60,7 +63,8 @@ def load_metrics(
     # Rows go to the upsert as tuples in its column order: one dict per row and a second
     # pass to build tuples cost as much as the database at 50,000 campaigns.
     batch: dict[tuple[int, dt.date], tuple] = {}
-    for m in connector.daily_metrics(acc.external_id, start, end):
+    for m in (records if records is not None
+              else connector.daily_metrics(acc.external_id, start, end)):
         cid = known.get(m.campaign_external_id)
         if cid is None:
             ensure_campaigns(session, acc, [m.campaign_external_id], known)

@@ -158,8 +158,10 @@ class NightlyReport:
             out.extend(f"  hard stop: {s}" for s in p.stops)
             out.extend(f"  held: {h}" for h in p.held)
             out.extend(c.line() for c in p.changes)
-            # Per account only the failures: thousands of accounts stay in the stored report.
-            shown = [t for t in p.timings if not t.step.endswith("_account") or t.error]
+            # Per account only the failures and the tasks that lost a worker: thousands of
+            # accounts stay in the stored report.
+            shown = [t for t in p.timings
+                     if not t.step.endswith("_account") or t.error or "lost" in t.detail]
             if shown:
                 out.append(f"  timings: {', '.join(t.text() for t in shown)}")
         out.append("alerts: not evaluated (dry run)" if self.dry_run

@@ -32,6 +32,7 @@ from typing import Any
 
 from celery import chord, group
 from celery.exceptions import Retry
+from kombu.utils.uuid import uuid
 from sqlmodel import Session
 
 from campaigns.columns import utcnow
@@ -56,7 +57,9 @@ from campaigns.jobs.nightly_report import (
 from campaigns.jobs.nightly_runs import error_text
 from campaigns.jobs.nightly_sync import feeding_sources, source_done
 from campaigns.jobs.nightly_tasks import (
+    failed_sync,
     nightly_apply_account,
+    nightly_chord_failed,
     nightly_finish,
     nightly_optimise,
     nightly_sync_account,
@@ -83,7 +86,7 @@ from connectors.base import AccountRecord, FxSource
 log = logging.getLogger("budgetpilot.nightly")
 # The workflow's stages (progress.claim): a task delivered again after its worker died runs
 # its stage again unless the run moved past it, so nothing is proposed or approved twice.
-PREPARE, OPTIMISE, PROPOSED = 1, 2, 3
+PREPARE, OPTIMISE, PROPOSED, RECOVERED = 1, 2, 3, 4
 
 
 def _run_for(ctx: dict[str, Any]) -> _Run:
@@ -139,24 +142,36 @@ def prepare(ctx: dict[str, Any]) -> None:
         return
     progress.at_step(run.engine, run.key, "sync")
     now = utcnow()
-    sources, signatures = _listings(run, now)
+    sources, signatures = _listings(run, now, ctx.get("busy_sources", []))
     body = nightly_optimise.s({**_saved(run, ctx), "sources": sources,
-                               "sync_started": now.isoformat()})
+                               "sync_started": now.isoformat(),
+                               "sync_tasks": [s.id for s in signatures]})
     if signatures:
-        chord(group(signatures), body).apply_async()
+        # A header task ended by force (the hard time limit, a worker lost for good) fails
+        # the chord, and Celery then calls the body's errback instead of the body: it
+        # optimises without the accounts those tasks held (nightly_sync_recover).
+        chord(group(signatures), body.on_error(nightly_chord_failed.s())).apply_async()
     else:
         body.delay([])
 
 
-def _listings(run: _Run, now: dt.datetime) -> tuple[list[dict[str, Any]], list[Any]]:
+def _listings(run: _Run, now: dt.datetime, busy: list[str]
+              ) -> tuple[list[dict[str, Any]], list[Any]]:
     """Each source's accounts (one listing call each) and one sync task per account; an
-    account the listing could not reach is failed here, by name."""
+    account the listing could not reach is failed here, by name. A source in ``busy`` is
+    being synced by another run: left out, as in-process."""
     limit = run.settings.queue.account_time_limit
+    grace = run.settings.queue.account_time_limit_grace
+    # No grace: no soft limit either (at one instant the two would race): the worker ends it.
+    soft = limit if grace else None
     sources, signatures = [], []
     for source in feeding_sources(run.settings, run.name):
         entry: dict[str, Any] = {"source": source.name, "accounts": [], "failures": [],
                                  "complete": False}
         sources.append(entry)
+        if source.name in busy:  # its sync lock is another run's (the submitter tried it)
+            entry["busy"] = True
+            continue
         try:
             connector = _connector(source.name)
             listed = SyncReport(source.name)
@@ -181,8 +196,9 @@ def _listings(run: _Run, now: dt.datetime) -> tuple[list[dict[str, Any]], list[A
         signatures += [
             nightly_sync_account.s(run.key, source.name, record, now.isoformat())
             # Past the soft limit the task stops and names the account; the hard limit
-            # (a minute later) ends a task that ignores it.
-            .set(soft_time_limit=limit, time_limit=limit + 60)
+            # (the grace later) ends a task that ignores it. Each task's id is known up
+            # front, so a failed chord can still read every account's result.
+            .set(soft_time_limit=soft, time_limit=limit + grace, task_id=uuid())
             for record in entry["accounts"]
         ]
     return sources, signatures
@@ -215,9 +231,11 @@ def optimise(results: list[Any], ctx: dict[str, Any]) -> None:
                                                  "shift_id": run.outcome.shift_id}}
             if groups:
                 now = utcnow().isoformat()
-                chord(group(nightly_apply_account.s(run.outcome.shift_id, ids, NIGHTLY.name,
-                                                    now) for ids in groups.values()),
-                      nightly_finish.s(ctx)).apply_async()
+                header = [nightly_apply_account.s(run.outcome.shift_id, ids, NIGHTLY.name, now)
+                          .set(task_id=uuid()) for ids in groups.values()]
+                ctx = {**ctx, "apply_tasks": [s.id for s in header]}
+                chord(group(header),
+                      nightly_finish.s(ctx).on_error(nightly_chord_failed.s())).apply_async()
                 return
     nightly_finish.delay([], ctx)
 
@@ -234,6 +252,10 @@ def _record_sync(run: _Run, ctx: dict[str, Any], results: list[Any]) -> None:
             seconds = round((utcnow() - started).total_seconds(), 3)
             timing = StepTiming("sync", entry["source"], seconds)
             run.outcome.timings.append(timing)
+            if entry.get("busy"):  # as the in-process run reports it
+                timing.error = "being synced by another run"
+                run.report.sync_failures.append(f"{entry['source']}: {timing.error}")
+                continue
             if "error" in entry:
                 run.report.unsynced |= source_done(run.engine, run.key, run.report,
                                                    run.outcome.timings, timing, None,
@@ -349,6 +371,8 @@ def _settle(run: _Run, info: dict[str, Any], results: list[dict[str, Any]]) -> N
             continue
         part = _report(shift_id, value)
         timing.detail = f"shift {shift_id}: {part.done} of {len(item_ids)} items done"
+        if int(value.get("attempt", 1)) > 1:
+            timing.detail += f"; attempt {value['attempt']}: an earlier delivery lost its worker"
         if part.failed:
             timing.error = f"{part.failed} items failed"
         for outcome in part.outcomes:
@@ -376,3 +400,59 @@ def _report(shift_id: int, value: dict[str, Any]) -> ApplyReport:
             else Decimal(o["platform_budget"]),
         }))
     return report
+
+
+def recover(stage: str, ctx: dict[str, Any]) -> None:
+    """The body of a chord that failed: each header task's result read from the result
+    backend by its id; one that ended by force is its account's failure (recorded and counted
+    as such: the task never did), and the run goes on without it."""
+    # Celery may call a chord's errback more than once (a time limit is reported by the pool
+    # and by the task's request): the first recovery of a stage is the only one.
+    if not progress.claim(_engine(), ctx["key"], RECOVERED if stage == "apply" else OPTIMISE):
+        log.warning("nightly %s: the %s chord was recovered already", ctx["key"], stage)
+        return
+    if stage == "apply":
+        groups = (ctx.get("apply") or {}).get("groups") or {}
+        values = []
+        for account, task_id in zip(groups, ctx.get("apply_tasks", []), strict=False):
+            value, error = _result_of(task_id, ctx)
+            values.append(value if error is None else
+                          {"error": f"apply of {account}: {error_text(error)}", "seconds": 0.0})
+        finish(values, ctx)
+        return
+    engine = _engine()
+    records = [(e["source"], a) for e in ctx.get("sources", []) if "error" not in e
+               for a in e["accounts"]]
+    answers = []
+    for (source, record), task_id in zip(records, ctx.get("sync_tasks", []), strict=False):
+        value, error = _result_of(task_id, ctx)
+        if error is None:
+            answers.append(value)
+            continue
+        log.error("nightly %s: sync of %s:%s ended by force: %s", ctx["key"],
+                  record["network"], record["external_id"], error)
+        answers.append([stream_to_json(failed_sync(source, record, error))])
+        progress.account_done(engine, ctx["key"], failed=True)
+    optimise(answers, ctx)
+
+
+def _result_of(task_id: str, ctx: dict[str, Any]) -> tuple[Any, BaseException | None]:
+    """A header task's value, or why it has none (its exception, named for a forced end)."""
+    from campaigns.jobs.workers import celery_app
+
+    result = celery_app.AsyncResult(task_id)
+    state, value = result.state, result.result
+    if state == "SUCCESS":
+        return value, None
+    kind = type(value).__name__ if isinstance(value, BaseException) else ""
+    queue = _worker_settings().queue
+    if kind == "TimeLimitExceeded":
+        return None, TimeoutError(
+            f"ended by its worker at the hard time limit: [queue] account_time_limit "
+            f"({queue.account_time_limit} s) + account_time_limit_grace "
+            f"({queue.account_time_limit_grace} s)")
+    if kind == "WorkerLostError":
+        return None, RuntimeError("its worker process was lost mid-task")
+    if isinstance(value, BaseException):
+        return None, value
+    return None, RuntimeError(f"no result from its task ({state})")

@@ -143,8 +143,10 @@ def _account_timings(result: SyncReport, timings: list[StepTiming]) -> set[str]:
     for account, outcomes in by_account.items():
         bad = [o for o in outcomes if o.status != "succeeded"]
         seconds = next((o.seconds for o in outcomes if o.seconds is not None), 0.0)
+        attempt = max(o.attempt for o in outcomes)
         timings.append(StepTiming("sync_account", account, seconds, "; ".join(
-            f"{o.stream}: {o.error}" for o in bad)[:500] or None))
+            f"{o.stream}: {o.error}" for o in bad)[:500] or None,
+            f"attempt {attempt}: an earlier delivery lost its worker" if attempt > 1 else ""))
         if bad and account != result.source:
             failed.add(account)
     return failed

@@ -59,7 +59,7 @@ def sync_account(
         except Retry:
             raise  # retried by Celery (the database went away): still this task
         except Exception as e:
-            outcomes = [_failed(source_name, record, _timed_out(e))]
+            outcomes = [failed_sync(source_name, record, _timed_out(e))]
     except SoftTimeLimitExceeded as e:  # the limit arrived while a failure was recorded
         account = AccountRecord(**record)
         outcomes = [StreamOutcome(f"{account.network}:{account.external_id}", "entities",
@@ -81,7 +81,8 @@ def _timed_out(e: Exception) -> Exception:
     return e
 
 
-def _failed(source_name: str, record: dict[str, Any], error: BaseException) -> StreamOutcome:
+def failed_sync(source_name: str, record: dict[str, Any], error: BaseException
+                ) -> StreamOutcome:
     account = AccountRecord(**record)
     try:  # recorded as a failed sync of the account, as the in-process sync does
         return account_failure(_engine(), _worker_settings().source(source_name),
@@ -116,3 +117,23 @@ def nightly_finish(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
     from campaigns.jobs import nightly_steps
 
     nightly_steps.finish(results, ctx)
+
+
+@celery_app.task(name="budgetpilot.nightly_chord_failed")
+def nightly_chord_failed(request: Any, exc: BaseException, traceback: Any) -> None:
+    """The errback of a nightly chord's body. A header task that ended by force (killed at the
+    hard time limit, its worker lost for good) fails the chord, and Celery calls this, in the
+    process that saw the chord's last result, instead of the body; ``request`` is the body's.
+    It only sends the recovery, a task of its own (acknowledged late like the others)."""
+    ctx = request.args[-1]
+    stage = "apply" if getattr(request, "task", "") == nightly_finish.name else "sync"
+    nightly_chord_recover.apply_async((stage, ctx))
+
+
+@celery_app.task(name="budgetpilot.nightly_chord_recover", **TASK)
+def nightly_chord_recover(self: Any, stage: str, ctx: dict[str, Any]) -> None:
+    """Every header task's result read back (a task ended by force as its account's failure,
+    named), then the body the chord did not run: optimise, or finish."""
+    from campaigns.jobs import nightly_steps
+
+    nightly_steps.recover(stage, ctx)

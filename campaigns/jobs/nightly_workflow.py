@@ -15,6 +15,8 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.engine import Engine
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Engine
 from campaigns.columns import utcnow
 from campaigns.config import Settings
 from campaigns.jobs import nightly_progress as progress
+from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_report import (
     NightlyReport,
     PortfolioOutcome,
@@ -42,15 +45,42 @@ def run_on_workers(
     report: NightlyReport, on_progress: Callable[[str], None] | None = None,
 ) -> PortfolioOutcome:
     """Submit the portfolio's run and wait for its end; its report joins ``report``."""
-    from campaigns.jobs.nightly_tasks import nightly_prepare
     from campaigns.jobs.workers import configure
 
     app = configure(settings)
+    with ExitStack() as locks:
+        busy = _lock_sources(engine, settings, portfolio, locks)
+        return _submit_and_wait(app, engine, settings, portfolio, key, dry=dry, holder=holder,
+                                report=report, on_progress=on_progress, busy=busy,
+                                release=locks.close)
+
+
+def _lock_sources(engine: Engine, settings: Settings, portfolio: str,
+                  locks: ExitStack) -> list[str]:
+    """Each source's sync lock, as the in-process run takes it, held here (the workers' tasks
+    are many and short-lived; a lock of this process ends with it, as the portfolio's does);
+    returns the sources another run is syncing: this run leaves them out and says so."""
+    from campaigns.jobs.nightly_sync import feeding_sources
+
+    busy = []
+    for source in feeding_sources(settings, portfolio):
+        if not locks.enter_context(try_lock(engine, f"sync:{source.name}")):
+            busy.append(source.name)
+    return busy
+
+
+def _submit_and_wait(
+    app: Any, engine: Engine, settings: Settings, portfolio: str, key: str, *, dry: bool,
+    holder: str, report: NightlyReport, on_progress: Callable[[str], None] | None,
+    busy: list[str], release: Callable[[], None],
+) -> PortfolioOutcome:
+    from campaigns.jobs.nightly_tasks import nightly_prepare
+
     started = utcnow()
     audit_step(engine, key, "start", {"portfolio": portfolio, "dry_run": dry,
                                       "holder": holder, "on_workers": True})
     ctx = {"key": key, "portfolio": portfolio, "dry": dry, "holder": holder,
-           "started_at": started.isoformat()}
+           "started_at": started.isoformat(), "busy_sources": busy}
     try:
         if not app.control.ping(timeout=1.0):
             log.warning("no worker answered on the broker yet; the run waits in queue %r "
@@ -59,7 +89,7 @@ def run_on_workers(
     except BrokerError as e:
         return _give_up(engine, key, portfolio, holder, dry, started, report,
                         f"cannot reach the broker: {redact(str(e))}")
-    row = _wait(engine, key, settings.queue.wait_timeout, on_progress)
+    row = _wait(engine, key, settings.queue.wait_timeout, on_progress, release)
     if row is None or row.finished_at is None:
         step = row.step if row is not None else "start"
         return _give_up(engine, key, portfolio, holder, dry, started, report,
@@ -69,11 +99,18 @@ def run_on_workers(
 
 
 def _wait(engine: Engine, key: str, timeout: float,
-          on_progress: Callable[[str], None] | None) -> NightlyProgress | None:
+          on_progress: Callable[[str], None] | None,
+          release: Callable[[], None]) -> NightlyProgress | None:
+    """Poll the run's progress row until it ends; the sources' sync locks are let go once the
+    run is past its sync (its optimise stage taken)."""
+    from campaigns.jobs.nightly_steps import OPTIMISE
+
     deadline = time.monotonic() + timeout
     said = ""
     while True:
         row = progress.read(engine, key)
+        if row is not None and (row.stage >= OPTIMISE or row.finished_at is not None):
+            release()
         if row is not None:
             line = progress_line(row)
             if line != said:

@@ -46,12 +46,52 @@ def triggers(settings: Settings) -> dict[str, CronTrigger]:
     for name in portfolio_names(settings):
         cron = crons.get(name, DEFAULT_SCHEDULE)
         try:
-            out[name] = CronTrigger.from_crontab(cron, timezone=tz)
+            out[name] = cron_trigger(cron, tz)
         except ValueError as e:
             raise ConfigError(
                 f"config: portfolios.{name}.schedule: bad schedule {cron!r}: {e}"
             ) from e
     return out
+
+
+def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
+    """``cron`` with cron's meaning. APScheduler 3 numbers the days of the week from 0 =
+    Monday, cron from 0 (or 7) = Sunday: ``CronTrigger.from_crontab("0 5 * * 1")`` fires on
+    Tuesdays. So the day-of-week field is given to it by name."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields: got {len(fields)}, expected 5")
+    minute, hour, day, month, dow = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=cron_day_of_week(dow), timezone=tz)
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # cron's 0-7
+
+
+def cron_day_of_week(field: str) -> str:
+    """Cron's day-of-week field (``1``, ``1-5``, ``*/2``, ``0,6``, ``mon-fri``) as day names:
+    numbers, ranges and steps expanded to the days they stand for in cron."""
+    if field == "*":
+        return field
+    days: list[str] = []
+    for part in field.lower().split(","):
+        span, _, step_text = part.partition("/")
+        if span != "*" and not span[:1].isdigit():  # names mean the same to both
+            days.append(part)
+            continue
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            first, last = 0, 6
+        else:
+            low, _, high = span.partition("-")
+            if not low.isdigit() or (high and not high.isdigit()):
+                raise ValueError(f"day of week {part!r}: expected 0-7, a range or a step")
+            first, last = int(low), int(high) if high else (6 if step_text else int(low))
+        if not 0 <= first <= last <= 7 or step < 1:
+            raise ValueError(f"day of week {part!r}: days are 0-7 (0 and 7 are Sunday)")
+        days += [_DAYS[d] for d in range(first, last + 1, step)]
+    return ",".join(dict.fromkeys(days))
 
 
 def fires_between(trigger: CronTrigger, start: dt.datetime, end: dt.datetime) -> dt.datetime | None:

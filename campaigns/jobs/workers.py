@@ -212,7 +212,8 @@ def sync_one(
         log.warning("%s: attempt %d failed (%s); again in %d s", label, attempt, reason, delay)
         raise self.retry(countdown=delay, max_retries=None) from None
     took = round(time.monotonic() - start, 3)  # the account's time on this worker
-    return [outcome_to_json(dataclasses.replace(o, seconds=took)) for o in outcomes]
+    return [outcome_to_json(dataclasses.replace(o, seconds=took, attempt=attempt))
+            for o in outcomes]
 
 
 def report_to_json(report: Any) -> dict[str, Any]:
@@ -261,5 +262,7 @@ def apply_one(
     report = writeback.apply_items(
         _engine(), shift_id, writeback.configured_connectors(settings), items=items,
         actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+        # Named for the task: delivered again after its worker died, it takes over its items.
+        claim=f"task:{self.request.id}"[:64],
     )
-    return report_to_json(report)
+    return {**report_to_json(report), "attempt": attempt}

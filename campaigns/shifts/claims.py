@@ -82,7 +82,7 @@ def take(run: Run, account: AdAccount, rows: Rows) -> list[Work]:
 def _why_waiting(run: Run, item: ShiftItem) -> tuple[str, str | None] | None:
     """(outcome, error) of an item this run leaves alone, or None to take it."""
     claimed_at = as_utc(item.claimed_at)
-    if (item.status == ItemStatus.APPLYING and claimed_at
+    if (item.status == ItemStatus.APPLYING and claimed_at and item.claimed_by != run.claim
             and claimed_at > run.now - run.policy.claim_timeout):
         return "busy", f"being applied by another request since {claimed_at}"
     if item.status != ItemStatus.FAILED or not run.due_only:
@@ -112,9 +112,12 @@ def claim(steps: Steps, run: Run, todo: list[Work]) -> list[Work]:
     claimable = item.status.in_([s.value for s in CLAIMABLE])
     if run.due_only:
         claimable = and_(claimable, run.policy.due(run.now))
+    # Stale: its claimer gave up on it long ago; or claimed under this run's own name, by an
+    # earlier delivery of the same task whose worker died (its budgets are read first).
     stale = and_(item.status == ItemStatus.APPLYING.value,
                  or_(item.claimed_at.is_(None),
-                     item.claimed_at <= run.now - run.policy.claim_timeout))
+                     item.claimed_at <= run.now - run.policy.claim_timeout,
+                     item.claimed_by == run.claim))
     values = {"claimed_by": run.claim, "claimed_at": run.now, "attempts": item.attempts + 1}
     won: list[Work] = []
     by_id = {w.item_id: w for w in todo}

@@ -47,6 +47,7 @@ def apply_items(
     engine: Engine, shift_id: int, connector_for_account: ConnectorLookup, *,
     actor: str = "writeback", dry_run: bool = False, items: Sequence[ShiftItem] | None = None,
     now: dt.datetime | None = None, due_only: bool = False, policy: RetryPolicy = RETRY,
+    claim: str | None = None,
 ) -> ApplyReport:
     """Apply the approved (and failed) items of shift ``shift_id``, each step in its own
     committed session.
@@ -57,10 +58,13 @@ def apply_items(
     passed (the nightly retry); a person asking to apply again retries them at once.
 
     With ``dry_run`` nothing is written anywhere: nothing is claimed, the platforms validate
-    and the report says what would happen.
+    and the report says what would happen. ``claim`` names the claims this run makes: a
+    later run with the same name (a worker's task delivered again after its worker died)
+    takes over the items its earlier delivery claimed, and reads each budget before writing.
     """
     return _run(Steps.on_engine(engine), shift_id, connector_for_account, actor=actor,
-                dry_run=dry_run, items=items, now=now, due_only=due_only, policy=policy)
+                dry_run=dry_run, items=items, now=now, due_only=due_only, policy=policy,
+                claim=claim)
 
 
 def apply_items_in_session(
@@ -78,9 +82,9 @@ def apply_items_in_session(
 def _run(
     steps: Steps, shift_id: int, lookup: ConnectorLookup, *,
     actor: str, dry_run: bool, items: Sequence[ShiftItem] | None, now: dt.datetime | None,
-    due_only: bool, policy: RetryPolicy,
+    due_only: bool, policy: RetryPolicy, claim: str | None = None,
 ) -> ApplyReport:
-    run = Run(shift_id, uuid.uuid4().hex[:16], actor, now or utcnow(), policy,
+    run = Run(shift_id, claim or uuid.uuid4().hex[:16], actor, now or utcnow(), policy,
               ApplyReport(shift_id, dry_run=dry_run), dry_run=dry_run, due_only=due_only,
               settled=claims.settled_targets(steps, shift_id))
     wanted = {i.id for i in items} if items is not None else None

@@ -29,6 +29,8 @@ def test_a_short_agency_run_prints_every_figure(capsys) -> None:
     steps = re.search(r"^    steps: (.*)$", out, re.M)
     assert steps and all(s in steps[1] for s in ("sync", "propose", "apply"))
     assert re.search(r"^    load \(1-min, /proc/loadavg\): start [\d.]+, mean [\d.]+", out, re.M)
-    assert re.search(r"^  the sync needs [\d.]+ accounts/s; at [\d.]+ accounts/s per worker "
-                     r"\(--concurrency 8\): \d+ workers", out, re.M)
+    assert re.search(r"^  sync and apply need [\d.]+ accounts/s; at [\d.]+ accounts/s per "
+                     r"worker \(--concurrency 8\): \d+ workers", out, re.M)
+    assert re.search(r"^    PostgreSQL connections of the run: max \d+ for 8 task slots", out,
+                     re.M)
     assert "NOT OK" not in out
