@@ -43,6 +43,8 @@ class PacingThresholds:
     ratio_days: int = 14
     ratio_cap: float = 1.25
     prior_days: float = 3.0
+    trend_days: int = 0
+    trend_half_life: float = 14.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class BudgetOutlook:
     past: Mapping[dt.date, float] = field(default_factory=dict)
     future: Mapping[dt.date, float] = field(default_factory=dict)
     prior_ratio: float | None = None
+    proposed: Mapping[dt.date, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,52 @@ def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresho
     return float(np.mean(np.log(b[1:][both] / b[:-1][both]) ** 2))
 
 
+def budget_trend(past: Mapping[dt.date, float], today: float, as_of: dt.date,
+                 t: PacingThresholds) -> float:
+    """The daily log change of the scope's budget over the last ``trend_days`` up to today's
+    (least squares): the automation moves a budget the same way run after run while its
+    curve says so. 0 with a day without budget in the window (a pause is not a trend)."""
+    n = t.trend_days
+    if n < 2:
+        return 0.0
+    b = np.append(_daily_array(past, as_of - dt.timedelta(days=n - 2), as_of), today)
+    if (b <= 1e-6).any():
+        return 0.0
+    x = np.arange(len(b)) - (len(b) - 1) / 2
+    return float(x @ np.log(b) / (x @ x))
+
+
+def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.date,
+                     slope: float, t: PacingThresholds) -> np.ndarray:
+    """Each day left's expected budget: the approved ones as they are, then a waiting
+    proposal's from its day on (the nightly's next move, computed already), then the trend
+    going on, fading with ``trend_half_life`` as the budgets near where the curves want
+    them."""
+    days = len(left)
+    base = left.copy()
+    known = 1  # tomorrow's budget is what the sync read and tonight's apply writes
+    if outlook.proposed:
+        proposed = _daily_array(outlook.proposed, first_left, first_left + dt.timedelta(
+            days=days - 1))
+        changed = np.nonzero(np.abs(proposed - left) > 1e-9)[0]
+        if len(changed):
+            base = np.where(proposed > 0, proposed, left)
+            known = int(changed[0]) + 1
+    for d, v in outlook.future.items():  # an approved move is the automation's step too
+        i = (d - first_left).days
+        if 0 < i < days and abs(v - (outlook.future.get(d - dt.timedelta(days=1)) or v)) > 1e-9:
+            known = max(known, i + 1)
+    if slope == 0 or days <= known:
+        return base
+    k = np.arange(1, days - known + 1, dtype=float)
+    if t.trend_half_life > 0:
+        phi = 0.5 ** (1 / t.trend_half_life)
+        k = phi * (1 - phi**k) / (1 - phi)  # the sum of the fading steps up to day k
+    out = base.copy()
+    out[known:] *= np.exp(slope * k)
+    return out
+
+
 def budget_forecast(
     daily: Mapping[dt.date, float], spend_to_date: float, outlook: BudgetOutlook, *,
     as_of: dt.date, month_start: dt.date, month_end: dt.date, t: PacingThresholds,
@@ -195,8 +244,11 @@ def budget_forecast(
     if est is None:
         return None
     ratio, var, n = est
-    left = _daily_array(outlook.future, max(month_start, as_of + dt.timedelta(days=1)),
-                        month_end)
+    first_left = max(month_start, as_of + dt.timedelta(days=1))
+    left = _daily_array(outlook.future, first_left, month_end)
+    today = float(left[0]) if len(left) else 0.0
+    slope = budget_trend(outlook.past, today, as_of, t) if today > 0 else 0.0
+    left = expected_budgets(outlook, left, first_left, slope, t)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
     # from n days (plus the prior's weight): the two spreads add.

@@ -179,7 +179,7 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         b = budgets.get((scope, key))
         network = key.split(":")[0] if scope in ("account", "campaign") else None
         outlook = None if b is None else BudgetOutlook(
-            past=b.past, future=b.future,
+            past=b.past, future=b.future, proposed=b.proposed,
             prior_ratio=None if network is None or b.shared else priors.get(network))
         result = pace({d: float(v) for d, v in daily.items()},
                       planned=float(planned) if planned is not None else None,
