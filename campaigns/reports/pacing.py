@@ -92,7 +92,9 @@ def thresholds(s: PacingSettings) -> PacingThresholds:
     return PacingThresholds(over=s.over_threshold, under=s.under_threshold,
                             run_rate_days=s.run_rate_days, weekday_weeks=s.weekday_weeks,
                             spike_cap=s.spike_cap, ratio_days=s.ratio_days,
-                            ratio_cap=s.ratio_cap, prior_days=s.prior_days)
+                            ratio_cap=s.ratio_cap, prior_days=s.prior_days,
+                            trend_days=s.trend_days, trend_half_life=s.trend_half_life,
+                            revert_half_life=s.revert_half_life, stray_days=s.stray_days)
 
 
 def default_as_of(today: dt.date | None = None) -> dt.date:
