@@ -30,6 +30,7 @@ import numpy as np
 
 MIN_WEIGHT_DAYS = 28  # four of each weekday before a pattern counts
 WEIGHT_CLIP = (0.25, 4.0)
+MIN_DRIFT_DAYS = 14  # budget moves are read from at least this many days
 Z80 = 1.2816  # the 10th and 90th percentiles of a normal: an 80% range
 
 
@@ -175,14 +176,21 @@ def delivery_ratio(
 
 
 def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresholds) -> float:
-    """Mean squared day-to-day log change of the scope's budget over the weekday window."""
+    """Mean squared day-to-day log change of the scope's budget over the weekday window,
+    from its first move in it on."""
     b = _daily_array(past, as_of - dt.timedelta(days=7 * t.weekday_weeks - 1), as_of)
     # A budget below a millionth of a unit is no budget: between such a day and a real one
     # the ratio overflows to infinity and the range becomes NaN.
     both = (b[1:] > 1e-6) & (b[:-1] > 1e-6)
     if not both.any():
         return 0.0
-    return float(np.mean(np.log(b[1:][both] / b[:-1][both]) ** 2))
+    steps = np.log(b[1:][both] / b[:-1][both]) ** 2
+    # Before its first move a budget was not being moved yet (or its moves are not known: a
+    # portfolio new to budgetpilot): those days say nothing of how it moves now.
+    moved = np.nonzero(steps > 0)[0]
+    if len(moved):
+        steps = steps[min(int(moved[0]), max(0, len(steps) - MIN_DRIFT_DAYS)):]
+    return float(np.mean(steps))
 
 
 @dataclass(frozen=True)
