@@ -43,8 +43,6 @@ class Moves:
     # A proposal waiting for a manager: the day it was proposed -> its budgets by budget key
     # (a ``proposed`` shift; a manager approves it that day, applied the next night).
     proposed: dict[dt.date, dict[str, float]] = field(default_factory=dict)
-    runs_per_week: float = 0.0
-    max_change: float = 0.0
 
 
 def world_kind(world: str) -> tuple[str, float]:
@@ -75,7 +73,7 @@ def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, see
                    change: float) -> Moves:
     start, keys = take_over(sb, month)
     rng = np.random.default_rng([seed, month.toordinal(), 99])  # the shifts' own stream
-    moves = Moves(runs_per_week=1.0, max_change=change)
+    moves = Moves()
     day = start + dt.timedelta(days=int(rng.integers(1, 8)))
     while day <= month_end:
         for key, c in sorted(keys.items()):
@@ -102,7 +100,7 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
     })
     fx = frame["fx"].to_numpy()
     total = float(sum(sb.budget_on(keys[k], start) * f for k, f in zip(units, fx, strict=True)))
-    moves = Moves(runs_per_week=7 / every, max_change=change)
+    moves = Moves()
     cache: dict[tuple[int, dt.date], tuple[float, float, float]] = {}
     waiting: dict[str, float] = {}  # proposed last night, approved by a manager today
     night = start + dt.timedelta(days=every)  # the run at 02:00 of ``night``

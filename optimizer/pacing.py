@@ -7,8 +7,10 @@
   daily budget on a day and Meta overdelivers by up to 75% on a day; one such day moves the
   forecast little and never decides the status alone.
 - **Forecast** (``budgets``, when the scope's daily budgets are known): month-to-date spend +
-  the sum over the days left of that day's budget (the current one, or an approved shift's new
-  one from the day it takes effect) x the scope's **delivery ratio** (spend / budget over the
+  the sum over the days left of that day's budget (the current one, an approved shift's new
+  one from the day it takes effect, a proposal waiting for approval's from tomorrow, and, with
+  ``trend_days``, the scope's recent trend after the last known one) x the scope's **delivery
+  ratio** (spend / budget over the
   last ``ratio_days``, each day's ratio capped at ``ratio_cap`` x the median day's, shrunk
   towards the network's ratio with the weight of ``prior_days`` days). The range is the 80%
   interval of the remaining spend from the day-to-day variance of the ratio, the ratio's own
