@@ -1,24 +1,26 @@
 """The end-of-month forecast replayed on past sandbox months: how far off each scope is.
 
-    .venv/bin/python -m bench.bench_forecast [--seeds 7 11 23] [--months 2026-08 2026-09 2026-10]
+    .venv/bin/python -m bench.bench_forecast [--seeds 31 37 41 | --tuning] [--worlds weekly 0.1 ...]
+        [--months 2026-08 2026-09 2026-10]
 
 For each seed and month, on forecast days 5, 10, 15, 20 and 25 the total, each network and
 each account is forecast from what the service knows that morning (the clock is the replay's:
 spend up to that day, the budgets the sync reads the next morning, the shifts applied and
-approved so far), and compared with the month's actual spend. Two methods:
+approved so far, the proposal waiting for a manager), and compared with the month's actual
+spend. Two methods:
 
 - ``run_rate`` (before): month-to-date + the run rate x the days left;
 - ``budgets`` (now): month-to-date + each day left's budget x the delivery ratio.
 
-Two worlds:
+The worlds (:mod:`bench.forecast_worlds`): ``weekly C`` and ``nightly C``, where the
+optimiser itself moves the budgets once a week or every night by at most ``C`` per budget and
+run, auto-approved within the nightly job's limit (10% of the portfolio) or approved by a
+manager the next day (meanwhile the proposal is known); ``random C``, a weekly move of every
+budget by an independent uniform draw within ``C`` (a stress case: nothing moves like that);
+``unannounced``, budgets reset by hand on the platform (a stress case no forecast can foresee).
 
-- ``held 0.1`` / ``held 0.2``: budgetpilot holds the budgets from four weeks before the month;
-  they change only through shifts (one a week, each budget moved by up to 10% / 20%, approved
-  the day before it is applied: at 20% a shift moves about 10% of the portfolio's budget, the
-  nightly job's auto-approve limit). A shift approved today is known; next week's is not.
-- ``unannounced``: the sandbox's own history, where managers reset budgets by -40%..+50% every
-  1-3 weeks without telling anyone. No forecast from today's budgets can foresee these; the
-  figures show how much of the error is such changes.
+The constants were chosen on ``--tuning`` seeds (7, 11, 23); the default seeds (31, 37, 41)
+report. The optimiser's worlds take minutes (a fit and an allocation per run).
 
 It prints the worst and median absolute % error over every scope, month and seed per forecast
 day, and how often the actual total fell inside the 80% range.
@@ -39,16 +41,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.forecast_worlds import HELD_WEEKS_BEFORE, Moves, move_budgets
 from connectors.sandbox import SandboxConnector, SimCampaign
-from optimizer.pacing import BudgetOutlook, PacingResult, pace
+from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
-SEEDS = (7, 11, 23)
+SEEDS = (31, 37, 41)  # the figures reported: never tuned on
 MONTHS = (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1))
+TUNING_SEEDS = (7, 11, 23)  # what the forecast's constants were chosen on
 HISTORY_DAYS = 70
-HELD_WEEKS_BEFORE = 4
-SHIFT_EVERY_DAYS = 7
-WEEKLY_CHANGES = (0.1, 0.2)  # a budget moves by up to this in a week's shift
+WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
+          "unannounced")
 Scope = tuple[str, str]
 
 
@@ -65,29 +68,6 @@ class Error:
 def month_days(month: dt.date) -> list[dt.date]:
     n = calendar.monthrange(month.year, month.month)[1]
     return [month.replace(day=i) for i in range(1, n + 1)]
-
-
-def hold_budgets(sb: SandboxConnector, month: dt.date, seed: int,
-                 change: float) -> dict[dt.date, dt.date]:
-    """The ``held`` world: every budget set by us from four weeks before the month, then a
-    shift a week. Returns each shift's effective day -> the day it was approved."""
-    take_over = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE)
-    keys = {c.budget_key: c for c in sb.campaigns}
-    for key, c in keys.items():
-        sb.overrides[key] = [(take_over, sb.budget_on(c, take_over))]
-    rng = np.random.default_rng([seed, month.toordinal(), 99])  # the shifts' own stream
-    approved: dict[dt.date, dt.date] = {}
-    first = take_over + dt.timedelta(days=int(rng.integers(1, SHIFT_EVERY_DAYS + 1)))
-    end = month_days(month)[-1]
-    day = first
-    while day <= end:
-        for key, c in sorted(keys.items()):
-            factor = float(rng.uniform(1 - change, 1 + change))
-            sb.overrides[key].append((day, round(sb.budget_on(c, day - dt.timedelta(days=1))
-                                                 * factor, 2)))
-        approved[day] = day - dt.timedelta(days=1)
-        day += dt.timedelta(days=SHIFT_EVERY_DAYS)
-    return approved
 
 
 @dataclass
@@ -122,38 +102,67 @@ def _units(campaigns: Iterable[SimCampaign]) -> set[str]:
 
 
 def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
-            known_history: bool, approved: dict[dt.date, dt.date],
-            prior: float | None) -> BudgetOutlook:
+            moves: Moves | None, since: dt.date | None, prior: float | None) -> BudgetOutlook:
     """What the service knows of a scope's budgets on the morning after ``as_of``: today's
-    budgets (the sync), the applied shifts' history when we made the changes, and shifts
-    approved by today that take effect later."""
+    budgets (the sync), the history of the shifts it applied (``moves``; none: it knows no
+    past budget but today's), shifts approved by today that take effect later, and the
+    proposal waiting for a manager."""
     today = as_of + dt.timedelta(days=1)
     units = _units(cs)
+    by_key = {c.budget_key: c for c in cs}
     current = sum(w.budget[(k, today)] for k in units)
     past_days = [as_of - dt.timedelta(days=i) for i in range(HISTORY_DAYS - 1)]
-    past = {d: (sum(w.budget[(k, d)] for k in units) if known_history else current)
-            for d in past_days}
+    if moves is None or since is None:
+        past = dict.fromkeys(past_days, current)
+    else:  # before it took the budgets over, the service knows only their level then
+        past = {d: sum(w.budget[(k, max(d, since))] for k in units) for d in past_days}
     future: dict[dt.date, float] = {}
     day, level = today, current
+    known = moves.approved if moves else {}
     while day <= month_end:
-        if approved.get(day, dt.date.max) <= today:  # approved, applied tonight
+        if known.get(day, dt.date.max) <= today:  # approved, applied tonight
             level = sum(w.budget[(k, day)] for k in units)
         future[day] = level
         day += dt.timedelta(days=1)
-    return BudgetOutlook(past=past, future=future, prior_ratio=prior)
+    waiting = moves.proposed.get(today) if moves else None
+    proposed: dict[dt.date, float] = {}
+    if waiting and any(k in waiting for k in units):
+        # approved today, applied tonight: in force from tomorrow
+        level = sum(waiting[k] * w.fx[by_key[k].index] if k in waiting else w.budget[(k, today)]
+                    for k in units)
+        proposed = {d: (level if d > today else v) for d, v in future.items()}
+    return BudgetOutlook(past=past, future=future, prior_ratio=prior, proposed=proposed)
 
 
-def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...]
-              ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
-    """(forecast day, scope) -> (pacing on that day, the month's actual spend). ``world``:
-    ``held 0.1`` (budgets held, a weekly shift moves each by up to 10%), or ``unannounced``."""
+@dataclass
+class Replay:
+    """One seed, month and world: the budgets as they went, and what the service knew."""
+
+    world: World
+    moves: Moves | None  # None: the service made no move and knows no past budget
+    since: dt.date | None
+    days: list[dt.date]
+    month_days: list[dt.date]
+
+
+def prepare(seed: int, month: dt.date, world: str) -> Replay:
     sb = SandboxConnector(seed=seed)
-    held = world.startswith("held")
-    approved = hold_budgets(sb, month, seed, float(world.split()[1])) if held else {}
     mdays = month_days(month)
+    moves = move_budgets(sb, month, mdays[-1], seed, world)
+    held = world != "unannounced"
+    since = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE) if held else None
     start = month - dt.timedelta(days=HISTORY_DAYS)
     days = [start + dt.timedelta(days=i) for i in range((mdays[-1] - start).days + 2)]
-    w = build_world(sb, days)
+    return Replay(build_world(sb, days), moves if held else None, since, days, mdays)
+
+
+def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...],
+              thresholds: PacingThresholds = PacingThresholds(), replayed: Replay | None = None,
+              ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
+    """(forecast day, scope) -> (pacing on that day, the month's actual spend) in ``world``
+    (see :mod:`bench.forecast_worlds`)."""
+    rp = replayed or prepare(seed, month, world)
+    w, days, mdays = rp.world, rp.days, rp.month_days
     out: dict[tuple[int, Scope], tuple[PacingResult, float]] = {}
     order = sorted(w.scopes, key=lambda s: ({"total": 0, "network": 1, "account": 2}[s[0]], s))
     for fday in forecast_days:
@@ -164,8 +173,9 @@ def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, .
             daily = {d: sum(w.spend[(c.index, d)] for c in cs) for d in days if d <= as_of}
             actual = sum(w.spend[(c.index, d)] for c in cs for d in mdays)
             prior = priors.get(cs[0].account.network) if scope[0] == "account" else None
-            r = pace(daily, planned=actual, month=month, as_of=as_of,
-                     budgets=outlook(w, cs, as_of, mdays[-1], held, approved, prior))
+            b = outlook(w, cs, as_of, mdays[-1], rp.moves, rp.since, prior)
+            r = pace(daily, planned=actual, month=month, as_of=as_of, budgets=b,
+                     thresholds=thresholds)
             if scope[0] == "network":
                 priors[scope[1]] = r.delivery_ratio
             out[(fday, scope)] = (r, actual)
@@ -188,7 +198,7 @@ def _errors(world: str, day: int, scope: Scope, r: PacingResult, actual: float) 
 
 
 def replay(seeds: Iterable[int] = SEEDS, months: Iterable[dt.date] = MONTHS,
-           worlds: Iterable[str] = (*(f"held {c}" for c in WEEKLY_CHANGES), "unannounced"),
+           worlds: Iterable[str] = WORLDS,
            forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
     return [e for world in worlds for seed in seeds for month in months
             for e in replay_month(seed, month, world, forecast_days)]
@@ -206,10 +216,15 @@ def summary(errors: list[Error]) -> dict[tuple[str, str, int], tuple[float, floa
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--tuning", action="store_true",
+                        help=f"the seeds the constants were tuned on {TUNING_SEEDS}")
     parser.add_argument("--months", nargs="+", default=[f"{m:%Y-%m}" for m in MONTHS])
+    parser.add_argument("--worlds", nargs="+", default=list(WORLDS))
     args = parser.parse_args(argv)
+    if args.tuning:
+        args.seeds = list(TUNING_SEEDS)
     months = [dt.date.fromisoformat(f"{m}-01") for m in args.months]
-    table = summary(replay(args.seeds, months))
+    table = summary(replay(args.seeds, months, args.worlds))
     print(f"seeds {args.seeds}, months {args.months}; scopes: total, networks, accounts")
     print(f"{'world':<12} {'method':<9} " + " ".join(f"{'day ' + str(d):>16}" for d in
                                                        FORECAST_DAYS))

@@ -72,6 +72,25 @@ class PacingSettings(_Strict):
         description="an account's or campaign's delivery ratio leans on its network's with "
         "the weight of this many days",
     )
+    trend_days: int = Field(
+        0, ge=0, le=90,
+        description="days of a scope's budgets the automation's way is read from (the line "
+        "through their log); 0: the budgets left are today's and the approved ones",
+    )
+    trend_half_life: float = Field(
+        14.0, ge=0, le=365,
+        description="the trend's daily step halves every this many days (budgets near "
+        "where the curves want them); 0: no trend",
+    )
+    revert_half_life: float = Field(
+        3.0, ge=0, le=365,
+        description="a budget off its scope's line comes back half the way in this many "
+        "days; 0: it stays off",
+    )
+    stray_days: float = Field(
+        7.0, ge=1, le=31, description="a budget strays from its line for runs of this many "
+        "days: the range's width from the budgets' moves",
+    )
 
 
 class WebhookSettings(_Strict):

@@ -7,8 +7,10 @@
   daily budget on a day and Meta overdelivers by up to 75% on a day; one such day moves the
   forecast little and never decides the status alone.
 - **Forecast** (``budgets``, when the scope's daily budgets are known): month-to-date spend +
-  the sum over the days left of that day's budget (the current one, or an approved shift's new
-  one from the day it takes effect) x the scope's **delivery ratio** (spend / budget over the
+  the sum over the days left of that day's budget (the current one, an approved shift's new
+  one from the day it takes effect, a proposal waiting for approval's from tomorrow, and, with
+  ``trend_days``, the scope's recent trend after the last known one) x the scope's **delivery
+  ratio** (spend / budget over the
   last ``ratio_days``, each day's ratio capped at ``ratio_cap`` x the median day's, shrunk
   towards the network's ratio with the weight of ``prior_days`` days). The range is the 80%
   interval of the remaining spend from the day-to-day variance of the ratio, the ratio's own
@@ -30,6 +32,7 @@ import numpy as np
 
 MIN_WEIGHT_DAYS = 28  # four of each weekday before a pattern counts
 WEIGHT_CLIP = (0.25, 4.0)
+MIN_DRIFT_DAYS = 14  # budget moves are read from at least this many days
 Z80 = 1.2816  # the 10th and 90th percentiles of a normal: an 80% range
 
 
@@ -43,6 +46,10 @@ class PacingThresholds:
     ratio_days: int = 14
     ratio_cap: float = 1.25
     prior_days: float = 3.0
+    trend_days: int = 0
+    trend_half_life: float = 14.0
+    revert_half_life: float = 3.0
+    stray_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class BudgetOutlook:
     past: Mapping[dt.date, float] = field(default_factory=dict)
     future: Mapping[dt.date, float] = field(default_factory=dict)
     prior_ratio: float | None = None
+    proposed: Mapping[dt.date, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ def delivery_ratio(
     """(ratio, variance of a day's ratio, days) over the days that had a budget; ``None``
     without such a day or a prior. A day's ratio above ``cap`` x the median day's counts as
     that much: one day of a platform overdelivering hard is not the scope's pace."""
-    has = budget > 0
+    has = budget > 1e-6  # below a millionth of a unit, no budget (its ratio overflows)
     s, b = spend[has], budget[has]
     if len(b) == 0:  # a scope new to its budgets paces as its network does
         return None if prior is None else (prior, (0.25 * prior) ** 2, 0)
@@ -170,14 +178,97 @@ def delivery_ratio(
 
 
 def budget_drift(past: Mapping[dt.date, float], as_of: dt.date, t: PacingThresholds) -> float:
-    """Mean squared day-to-day log change of the scope's budget over the weekday window."""
+    """Mean squared day-to-day log change of the scope's budget over the weekday window,
+    from its first move in it on."""
     b = _daily_array(past, as_of - dt.timedelta(days=7 * t.weekday_weeks - 1), as_of)
     # A budget below a millionth of a unit is no budget: between such a day and a real one
     # the ratio overflows to infinity and the range becomes NaN.
     both = (b[1:] > 1e-6) & (b[:-1] > 1e-6)
     if not both.any():
         return 0.0
-    return float(np.mean(np.log(b[1:][both] / b[:-1][both]) ** 2))
+    steps = np.log(b[1:][both] / b[:-1][both]) ** 2
+    # Before its first move a budget was not being moved yet (or its moves are not known: a
+    # portfolio new to budgetpilot): those days say nothing of how it moves now.
+    moved = np.nonzero(steps > 0)[0]
+    if len(moved):
+        steps = steps[min(int(moved[0]), max(0, len(steps) - MIN_DRIFT_DAYS)):]
+    return float(np.mean(steps))
+
+
+@dataclass(frozen=True)
+class BudgetTrend:
+    """A straight line through the log of a scope's recent budgets, today at x = 0."""
+
+    level: float  # the line's log budget today
+    slope: float  # per day
+    residual_var: float  # of a day's log budget around the line
+    slope_var: float
+    days: int
+
+    @classmethod
+    def flat(cls, today: float) -> BudgetTrend:
+        return cls(float(np.log(today)) if today > 0 else 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def budget_trend(past: Mapping[dt.date, float], today: float, as_of: dt.date,
+                 t: PacingThresholds) -> BudgetTrend:
+    """The line (least squares) through the log budgets of the last ``trend_days`` up to
+    today's: where the automation has been taking the scope run after run, and how far its
+    budget strays from that way. Flat with a day without budget in the window (a pause is
+    not a trend) or a window under three days."""
+    n = t.trend_days
+    if n < 3 or today <= 1e-6:
+        return BudgetTrend.flat(today)
+    b = np.append(_daily_array(past, as_of - dt.timedelta(days=n - 2), as_of), today)
+    if (b <= 1e-6).any():
+        return BudgetTrend.flat(today)
+    y = np.log(b)
+    x = np.arange(len(b)) - (len(b) - 1.0)
+    xc = x - x.mean()
+    slope = float(xc @ (y - y.mean()) / (xc @ xc))
+    level = float(y.mean() - slope * x.mean())
+    resid = y - (level + slope * x)
+    var = float(resid @ resid / (len(b) - 2))
+    return BudgetTrend(level, slope, var, var / float(xc @ xc), len(b))
+
+
+def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.date,
+                     trend: BudgetTrend, t: PacingThresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Each day left's expected budget and its variance: the approved ones as they are, then
+    a waiting proposal's from its day on (the nightly's next move, computed already), then
+    back towards the scope's line and along it, its slope fading with ``trend_half_life`` as
+    the budgets near where the curves want them."""
+    days = len(left)
+    base = left.copy()
+    known = 1  # tomorrow's budget is what the sync read and tonight's apply writes
+    for d, v in outlook.future.items():  # an approved move is the automation's step too
+        i = (d - first_left).days
+        if 0 < i < days and abs(v - outlook.future.get(d - dt.timedelta(days=1), v)) > 1e-9:
+            known = max(known, i + 1)
+    if outlook.proposed:
+        proposed = _daily_array(outlook.proposed, first_left,
+                                first_left + dt.timedelta(days=days - 1))
+        changed = np.nonzero(np.abs(proposed - left) > 1e-9)[0]
+        if len(changed):
+            base = proposed
+            known = max(known, int(changed[0]) + 1)
+    var = np.zeros(days)
+    if trend.days == 0 or days <= known or base[known - 1] <= 1e-6:
+        return base, var
+    x = np.arange(days, dtype=float)  # today's budget at x = 0
+    fade = 0.5 ** (1 / t.trend_half_life) if t.trend_half_life > 0 else 0.0
+    steps = fade * (1 - fade**x) / (1 - fade) if 0 < fade < 1 else x * (fade == 1)
+    line = trend.level + trend.slope * steps
+    back = 0.5 ** (1 / t.revert_half_life) if t.revert_half_life > 0 else 1.0
+    after = np.arange(days) >= known
+    gap = np.log(base[known - 1]) - line[known - 1]
+    ahead = x - (known - 1)
+    log_b = line + gap * back**ahead
+    out = np.where(after & (base > 1e-6), np.exp(log_b), base)
+    # Straying from the line again, and the slope's own uncertainty.
+    var = np.where(after, trend.residual_var * (1 - back ** (2 * ahead))
+                   + trend.slope_var * steps**2, 0.0)
+    return out, var
 
 
 def budget_forecast(
@@ -195,18 +286,27 @@ def budget_forecast(
     if est is None:
         return None
     ratio, var, n = est
-    left = _daily_array(outlook.future, max(month_start, as_of + dt.timedelta(days=1)),
-                        month_end)
+    first_left = max(month_start, as_of + dt.timedelta(days=1))
+    left = _daily_array(outlook.future, first_left, month_end)
+    today = float(left[0]) if len(left) else 0.0
+    trend = budget_trend(outlook.past, today, as_of, t)
+    left, level_var = expected_budgets(outlook, left, first_left, trend, t)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
     # from n days (plus the prior's weight): the two spreads add.
     total_left = float(left.sum())
     spread = var * float((left**2).sum()) + var / max(n + t.prior_days, 1.0) * total_left**2
-    # Budgets not yet approved will move as they have moved: a random walk with the scope's
-    # daily variance of budget changes, so day k's budget varies by k x that; summed over the
-    # days left, (sum of the budgets from day k on)^2 per day k.
-    tails = np.cumsum(left[::-1])[::-1]
-    spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
+    if trend.days:
+        # A budget strays from its line for some days at a time: the days left stray
+        # together in runs of ``stray_days``.
+        runs = min(t.stray_days, max(len(left), 1))
+        spread += ratio**2 * runs * float((left**2 * level_var).sum())
+    else:
+        # Budgets not yet approved will move as they have moved: a random walk with the
+        # scope's daily variance of budget changes, so day k's budget varies by k x that;
+        # summed over the days left, (sum of the budgets from day k on)^2 per day k.
+        tails = np.cumsum(left[::-1])[::-1]
+        spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
     half = Z80 * spread**0.5
     value = spend_to_date + remaining
     return Forecast(value, spend_to_date + max(0.0, remaining - half), value + half, "budgets",

@@ -5,7 +5,9 @@ A budget's amount today is what the last sync read (``Campaign.daily_budget``, o
 ad sets' budgets where the budget lives on ad sets). Going back, every shift item applied to
 it puts its old budget on the days before the one it was applied on; changes made on the
 platform by hand are not known, so those days keep the later amount. Going forward, an
-approved shift's items not yet applied hold from tomorrow (the next apply writes them).
+approved shift's items not yet applied hold from tomorrow (the next apply writes them), and
+a proposal waiting for approval is kept beside them (``proposed``): the automation's next
+move, which the forecast expects from tomorrow (approved today, applied at the next run).
 A shared budget counts once however many campaigns draw on it.
 """
 
@@ -29,6 +31,7 @@ from campaigns.scopes import account_key
 
 PENDING_SHIFTS = ("approved", "applying", "partially_applied", "failed")
 PENDING_ITEMS = ("approved", "applying", "failed")
+WAITING_SHIFT, WAITING_ITEM = "proposed", "pending"
 Scope = tuple[str, str]
 
 
@@ -43,6 +46,7 @@ class BudgetLine:
     campaign_keys: list[str] = field(default_factory=list)
     applied: list[tuple[dt.date, Decimal]] = field(default_factory=list)  # (day, old budget)
     approved: Decimal | None = None
+    proposed: Decimal | None = None  # a pending item of a proposal waiting for approval
 
 
 def budget_lines(session: Session, portfolio: Portfolio, since: dt.date) -> list[BudgetLine]:
@@ -107,6 +111,9 @@ def _attach_shifts(session: Session, portfolio: Portfolio,
             line.applied.append((day.astimezone(zone).date(), Decimal(item.old_budget)))
         elif shift_status in PENDING_SHIFTS and item.status in PENDING_ITEMS:
             line.approved = Decimal(item.new_budget)
+        elif shift_status == WAITING_SHIFT and item.status == WAITING_ITEM:
+            # an out-of-time proposal is marked expired by the job that expires them
+            line.proposed = Decimal(item.new_budget)  # items in id order: the newest wins
 
 
 @dataclass
@@ -114,6 +121,7 @@ class ScopeBudgets:
     past: dict[dt.date, float] = field(default_factory=dict)
     future: dict[dt.date, float] = field(default_factory=dict)
     shared: bool = False  # draws on a shared budget: its ratio is its share, not a pace
+    proposed: dict[dt.date, float] = field(default_factory=dict)  # ``future`` if approved
 
 
 def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
@@ -126,12 +134,14 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     past_days = [start + dt.timedelta(days=i) for i in range(n_past)]
     # Sums per (scope, currency) in the account currency; only a budget a shift moved needs
     # an array of its own, so many budgets cost a few additions each.
-    flat: dict[tuple[Scope, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    flat: dict[tuple[Scope, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     moved: dict[tuple[Scope, str], np.ndarray] = {}
     shared: set[Scope] = set()
+    waiting: set[Scope] = set()
     for line in lines:
         cur, now = line.account.currency, float(line.current)
         later = now if line.approved is None else float(line.approved)  # tonight's apply
+        after = later if line.proposed is None else float(line.proposed)
         history = None
         if line.applied:
             history = np.full(n_past, now)
@@ -144,6 +154,9 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
             sums = flat[(key, cur)]
             sums[1] += now
             sums[2] += later
+            sums[3] += after
+            if line.proposed is not None:
+                waiting.add(key)
             if history is None:
                 sums[0] += now
             else:
@@ -153,7 +166,8 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     rates = {cur: _rates(fx, cur, past_days) for cur in {cur for _, cur in flat}}
     past: dict[Scope, np.ndarray] = {}
     future: dict[Scope, np.ndarray] = {}
-    for (key, cur), (steady, today, later) in flat.items():
+    proposed: dict[Scope, np.ndarray] = {}
+    for (key, cur), (steady, today, later, after) in flat.items():
         rate = rates[cur]
         if rate is None:
             continue
@@ -162,10 +176,18 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
         ahead = np.full(n_future, later * rate[-1])
         ahead[:1] = today * rate[-1]
         future[key] = future.get(key, 0.0) + ahead
+        if key in waiting:
+            ahead = np.full(n_future, after * rate[-1])
+            ahead[:1] = today * rate[-1]
+            proposed[key] = proposed.get(key, 0.0) + ahead
     future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
+
+    def by_day(values: np.ndarray) -> dict[dt.date, float]:
+        return dict(zip(future_days, values.tolist(), strict=True))
+
     return {key: ScopeBudgets(dict(zip(past_days, past[key].tolist(), strict=True)),
-                              dict(zip(future_days, future[key].tolist(), strict=True)),
-                              key in shared)
+                              by_day(future[key]), key in shared,
+                              by_day(proposed[key]) if key in proposed else {})
             for key in past}
 
 

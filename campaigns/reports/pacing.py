@@ -93,7 +93,9 @@ def thresholds(s: PacingSettings) -> PacingThresholds:
     return PacingThresholds(over=s.over_threshold, under=s.under_threshold,
                             run_rate_days=s.run_rate_days, weekday_weeks=s.weekday_weeks,
                             spike_cap=s.spike_cap, ratio_days=s.ratio_days,
-                            ratio_cap=s.ratio_cap, prior_days=s.prior_days)
+                            ratio_cap=s.ratio_cap, prior_days=s.prior_days,
+                            trend_days=s.trend_days, trend_half_life=s.trend_half_life,
+                            revert_half_life=s.revert_half_life, stray_days=s.stray_days)
 
 
 def default_as_of(today: dt.date | None = None) -> dt.date:
@@ -179,7 +181,7 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         b = budgets.get((scope, key))
         network = key.split(":")[0] if scope in ("account", "campaign") else None
         outlook = None if b is None else BudgetOutlook(
-            past=b.past, future=b.future,
+            past=b.past, future=b.future, proposed=b.proposed,
             prior_ratio=None if network is None or b.shared else priors.get(network))
         result = pace({d: float(v) for d, v in daily.items()},
                       planned=float(planned) if planned is not None else None,
