@@ -346,7 +346,7 @@ def _sync_metrics(
             run.window_start, run.window_end = start, end
             rows = 0
             if start <= end:
-                rows = load_metrics(session, connector, acc, start, end)
+                rows = load_metrics(session, connector, acc, start, end, observed_at=now)
                 load_period_reach(session, connector, acc, start, end)
             session.add(SyncRun(
                 account_id=acc.id, source=source.name, stream="metrics", rows=rows,
