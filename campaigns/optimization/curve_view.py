@@ -62,6 +62,8 @@ class FittedUnit:
 # An entry whose data changed is never looked up again (the stamp is in its key); an hour
 # bounds how long one is kept, a handful of portfolios how many.
 FITS: Cache[tuple[list[FittedUnit], tuple[CurveSet, CurveSet]]] = Cache(3600, maxsize=16)
+# The portfolios' completion curves, by day and the same data stamp.
+LAGS: Cache[LagState] = Cache(3600, maxsize=16)
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,17 @@ def observed_days(session: Session, campaign_id: int, *, today: dt.date, lag_day
 
 
 def _portfolio_lag(session: Session, portfolio_id: int, today: dt.date) -> LagState:
-    accounts = session.scalars(
-        select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio_id)).all()
-    return load_lag(session, accounts, today)
+    """The portfolio's completion curves as of `today`, learnt again only when its metrics
+    changed (observations are written with them)."""
+    since = today - dt.timedelta(days=HISTORY_DAYS)
+    key = (portfolio_id, today, portfolio_stamp(session, portfolio_id, since))
+
+    def learn() -> LagState:
+        accounts = session.scalars(
+            select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio_id)).all()
+        return load_lag(session, accounts, today)
+
+    return LAGS.get_or_compute(key, learn)
 
 
 def _points(conv: CurveSet, rev: CurveSet, i: int, j: int, top: float) -> list[CurvePoint]:
