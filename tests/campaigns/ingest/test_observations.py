@@ -90,3 +90,29 @@ def test_store_observes_changed_days_on_both_paths(engine: Engine, days: int) ->
     assert [(o.date, o.revenue) for o in synced] == [(day0 + dt.timedelta(days=1),
                                                       Decimal("11.25"))]
     assert synced[0].observed_at.replace(tzinfo=dt.UTC) == when
+
+
+def test_a_sync_keeps_what_it_saw_at_its_own_clock(engine: Engine) -> None:
+    """The sandbox restates recent days' conversions; a resync at the same time writes
+    nothing, one ten days later keeps the restated days, seen then."""
+    from campaigns.config import SourceSettings, settings_from_dict
+    from campaigns.ingest.sync import sync_source
+    from connectors.sandbox import SandboxConnector
+
+    now = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
+    source = SourceSettings(name="sandbox", kind="sandbox")
+    settings = settings_from_dict({"sync": {"lookback_days": 28, "history_days": 40}})
+    sandbox = SandboxConnector(now=now)
+    sync_source(engine, settings, source, sandbox, now=now)
+    first = _observations(engine)
+    assert first and {o.source for o in first} == {"sync"}
+    assert {o.observed_at.replace(tzinfo=dt.UTC) for o in first} == {now}
+    sync_source(engine, settings, source, sandbox, now=now)
+    assert len(_observations(engine)) == len(first)
+    later = now + dt.timedelta(days=10)
+    sandbox.set_now(later)
+    sync_source(engine, settings, source, sandbox, now=later)
+    restated = [o for o in _observations(engine)
+                if o.observed_at.replace(tzinfo=dt.UTC) == later and o.date < now.date()]
+    assert restated  # days already stored, restated upwards
+    assert all((later.date() - o.date).days <= 28 for o in restated)  # inside the lookback
