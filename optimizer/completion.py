@@ -137,7 +137,7 @@ def learn_completion(
         seen = int(stats.days[g])
         curves.networks[str(name)] = CompletionCurve(
             str(name), None, share, sd, seen, int(counts[day_network == name].sum()), seen > 0)
-    pairs = pd.Series([f"{n}\x1f{a}" for n, a in zip(day_network, day_account, strict=True)])
+    pairs = pd.Series(day_network, dtype=object) + "\x1f" + pd.Series(day_account, dtype=object)
     acc_codes, acc_names = pd.factorize(pairs)
     acc_stats = _step_sums(values, acc_codes, len(acc_names))
     for g, key in enumerate(acc_names):
@@ -158,8 +158,11 @@ def _developments(
     obs: pd.DataFrame,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each day's value known at each age (NaN: not yet seen, or not followed that far)."""
+    # A day first seen when already complete (a history imported at once) shows no development.
+    first_age = obs["age"].groupby(obs["day"], sort=False).transform("min").to_numpy()
+    obs = obs.loc[first_age < HORIZON]
     codes, _ = pd.factorize(obs["day"])
-    n = int(codes.max()) + 1
+    n = int(codes.max()) + 1 if len(codes) else 0
     age = np.clip(obs["age"].to_numpy(dtype=np.int64), 0, HORIZON)
     through = np.full(n, -1)
     np.maximum.at(through, codes, np.clip(obs["through"].to_numpy(dtype=np.int64), 0, HORIZON))
@@ -167,7 +170,10 @@ def _developments(
     values = np.full((n, HORIZON + 1), np.nan)
     # The last observation at an age wins: rows come in the order they were seen.
     values[codes, age] = obs["value"].to_numpy(dtype=float)
-    values = pd.DataFrame(values).ffill(axis=1).to_numpy(copy=True)
+    # Carry each value forward to the next observation (a forward fill along the ages).
+    seen_at = np.where(np.isnan(values), 0, np.arange(HORIZON + 1)[None, :])
+    np.maximum.accumulate(seen_at, axis=1, out=seen_at)
+    values = values[np.arange(n)[:, None], seen_at]
     values[np.arange(HORIZON + 1)[None, :] > through[:, None]] = np.nan
     first = np.unique(codes, return_index=True)[1]
     network = obs["network"].astype(str).to_numpy()[first]
@@ -186,20 +192,21 @@ class _Sums:
 
 
 def _step_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> _Sums:
-    shape = (n_groups, HORIZON)
-    s0, s1, ratio2, n = (np.zeros(shape) for _ in range(4))
-    developing = np.zeros(len(codes), dtype=bool)
-    for a in range(HORIZON):
-        v0, v1 = values[:, a], values[:, a + 1]
-        both = ~np.isnan(v0) & ~np.isnan(v1)
-        developing |= both
-        s0[:, a] = np.bincount(codes[both], v0[both], n_groups)
-        s1[:, a] = np.bincount(codes[both], v1[both], n_groups)
-        positive = both & (np.nan_to_num(v0) > 0)
-        ratio2[:, a] = np.bincount(codes[positive], v1[positive] ** 2 / v0[positive], n_groups)
-        n[:, a] = np.bincount(codes[positive], minlength=n_groups)
-    days = np.bincount(codes[developing], minlength=n_groups)
-    return _Sums(s0, s1, ratio2, n, days)
+    """Per group and step, in one pass over the days: (group, step) as one bincount index."""
+    v0, v1 = values[:, :-1], values[:, 1:]
+    both = ~np.isnan(v0) & ~np.isnan(v1)
+    cell = (codes[:, None] * HORIZON + np.arange(HORIZON)[None, :])[both]
+    a, b = v0[both], v1[both]
+    size = n_groups * HORIZON
+
+    def total(weights: np.ndarray | None, where: np.ndarray | None = None) -> np.ndarray:
+        at = cell if where is None else cell[where]
+        return np.bincount(at, weights, size).reshape(n_groups, HORIZON).astype(float)
+
+    positive = a > 0
+    ratio2 = total(b[positive] ** 2 / a[positive], positive)
+    days = np.bincount(codes[both.any(axis=1)], minlength=n_groups)
+    return _Sums(total(a), total(b), ratio2, total(None, positive), days)
 
 
 def _prior_factors(network: str) -> tuple[np.ndarray, np.ndarray]:

@@ -74,24 +74,38 @@ def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) ->
     if not rows:
         return LagState(learn_completion(_empty(), networks=networks), {}, names)
     frame = pd.DataFrame(rows, columns=["campaign", "account_id", "date", "seen", "value"])
-    # SQLite hands back text (timestamps naive UTC), PostgreSQL dates and aware timestamps.
-    day = pd.to_datetime(frame["date"].astype(str).str.slice(0, 10))
-    seen = pd.to_datetime(frame["seen"], utc=True, format="mixed").dt.tz_convert(None) \
-        .dt.normalize()
-    last = seen.groupby(frame["account_id"]).max()
-    last_read = {int(k): min(v.date(), today) for k, v in last.items()}
-    account = frame["account_id"].map(lambda i: names[i][1])
-    network = frame["account_id"].map(lambda i: names[i][0])
+    day = _day_numbers(frame["date"])
+    seen = _day_numbers(frame["seen"])
+    accounts = frame["account_id"].to_numpy(dtype=np.int64)
+    last = pd.Series(seen).groupby(accounts).max()
+    today_n = (today - dt.date(1970, 1, 1)).days
+    last_read = {int(k): dt.date(1970, 1, 1) + dt.timedelta(days=int(min(v, today_n)))
+                 for k, v in last.items()}
+    last_n = frame["account_id"].map({k: min(int(v), today_n) for k, v in last.items()})
     obs = pd.DataFrame({
         # One integer per campaign-day (campaign id and day number): cheap to group by.
-        "day": frame["campaign"].to_numpy(dtype=np.int64) * 100_000
-        + day.to_numpy().astype("datetime64[D]").astype(np.int64),
-        "network": network, "account": account,
-        "age": (seen - day).dt.days,
+        "day": frame["campaign"].to_numpy(dtype=np.int64) * 100_000 + day,
+        "network": frame["account_id"].map({i: n[0] for i, n in names.items()}),
+        "account": frame["account_id"].map({i: n[1] for i, n in names.items()}),
+        "age": seen - day,
         "value": frame["value"],
-        "through": (frame["account_id"].map(lambda i: pd.Timestamp(last_read[i])) - day).dt.days,
+        "through": last_n.to_numpy(dtype=np.int64) - day,
     })
     return LagState(learn_completion(obs, networks=networks), last_read, names)
+
+
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since 1970 of dates or timestamps as the driver hands them back: SQLite as text
+    (timestamps naive UTC: their first ten characters are the UTC day), PostgreSQL as dates
+    and aware datetimes."""
+    first = values.iloc[0]
+    if isinstance(first, str):
+        days = pd.to_datetime(values.str.slice(0, 10), format="%Y-%m-%d")
+    elif isinstance(first, dt.datetime):
+        days = pd.to_datetime(values, utc=True).dt.tz_convert(None)
+    else:
+        days = pd.to_datetime(values)
+    return days.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def portfolio_lag(session: Session, portfolio: str, today: dt.date) -> LagState:
