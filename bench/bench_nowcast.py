@@ -20,9 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from decimal import Decimal
+
 from sqlmodel import Session, select
 
 from bench.bench_import import HEADER, NETWORKS, write_csv
+from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
 from campaigns.db import open_engine
 from campaigns.ingest.csv_import.importer import import_csv
@@ -68,6 +71,12 @@ def main() -> None:
             print(f"restated import ({args.campaigns * 10:,} rows) as of {today}: "
                   f"{time.perf_counter() - started:.1f} s")
         today = LAST + dt.timedelta(days=3)
+        with Session(engine) as session:
+            upsert_rates(session, [RateIn(today - dt.timedelta(days=d), cur, "EUR", Decimal(r))
+                                   for d in range(3) for cur, r in (("USD", "0.9"),
+                                                                    ("GBP", "1.15"))],
+                         actor="bench")
+            session.commit()
         with Session(engine) as session:
             accounts = session.scalars(select(AdAccount)).all()
             started = time.perf_counter()
