@@ -73,7 +73,10 @@ def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) ->
     ).all()
     if not rows:
         return LagState(learn_completion(_empty(), networks=networks), {}, names)
-    frame = pd.DataFrame(rows, columns=["campaign", "account_id", "date", "seen", "value"])
+    # Column by column: a frame built from row objects costs seconds at a million rows.
+    frame = pd.DataFrame(dict(zip(["campaign", "account_id", "date", "seen", "value"],
+                                  (np.asarray(c) for c in zip(*rows, strict=True)),
+                                  strict=True)))
     day = _day_numbers(frame["date"])
     seen = _day_numbers(frame["seen"])
     accounts = frame["account_id"].to_numpy(dtype=np.int64)
