@@ -48,6 +48,7 @@ def _routers() -> list[APIRouter]:
         catalog,
         fx,
         kpis,
+        lag_curves,
         nightly,
         optimizations,
         plans,
@@ -60,7 +61,7 @@ def _routers() -> list[APIRouter]:
 
     return [catalog.router, campaign_results.router, plans.router, fx.router, reports.router,
             kpis.router, optimizations.router, shifts.router, alerts.router, tokens.router,
-            nightly.router, campaign_page, scopes.router]
+            nightly.router, campaign_page, scopes.router, lag_curves.router]
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, APIRoute]]:

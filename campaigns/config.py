@@ -251,8 +251,14 @@ class OptimizerSettings(Section):
         "learning phase, and edits per hour are limited): the budget stays",
     )
     lag_days: int = Field(
-        7, ge=0, le=60, description="recent days left out of curve fitting while conversions "
-        "are still arriving",
+        0, ge=0, le=60, description="recent days left out of curve fitting altogether; with "
+        "nowcast the days still collecting conversions are fitted, scaled by their expected "
+        "completion, so none need be left out",
+    )
+    nowcast: bool = Field(
+        True, description="fit recent days scaled by the share of their conversions reported "
+        "so far (learnt per network and account from restatements); false: they are fitted "
+        "as they stand, so set lag_days (e.g. 7) to leave them out",
     )
     half_life_days: float | None = Field(
         None, gt=0, description="days of history weigh half as much every this many days; "

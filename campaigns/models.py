@@ -131,6 +131,34 @@ class DailyMetric(SQLModel, table=True):
     updated_at: datetime = ts_field()
 
 
+class MetricObservation(SQLModel, table=True):
+    """What one sync or import saw of a campaign-day's results, and when.
+
+    Conversions keep arriving for days after a day (Meta's 7-day click, Google's up to 30
+    days), so each later read may restate them. The store writes a row only when the
+    conversions or revenue differ from the stored day (re-reading the same file writes
+    nothing); the sequence of rows of a day is how far it had come at each age, which is
+    what the completion curves are learnt from.
+    """
+
+    __table_args__ = (
+        Index("ix_observation_campaign_date", "campaign_id", "date", "observed_at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    campaign_id: int = Field(foreign_key="campaign.id")
+    date: dt.date
+    observed_at: datetime = ts_field()
+    conversions: Decimal = money_field()
+    revenue: Decimal = money_field()
+    source: str = Field(default="sync", max_length=20)  # "sync", "import", "store", "backfill"
+
+
 class AccountDay(SQLModel, table=True):
     """An account's totals for one local day, kept by the store whenever metrics are written.
 

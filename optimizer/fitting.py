@@ -6,8 +6,12 @@ so its marginal likelihood is closed form and the posterior over the grid is a s
 No per-unit optimiser runs, which is what makes 10,000 units x 90 days take seconds.
 
 Real data is handled as follows:
-- conversion lag: the last `lag_days` days are still collecting conversions, so they are
-  left out instead of being read as a drop;
+- conversion lag: recent days are still collecting conversions. With `completion` (the
+  expected share of each recent day's final results known so far, `optimizer.completion`)
+  they are nowcast: scaled up by that share, with the extra variance it implies (a day 30%
+  reported weighs far less than a complete one), so a change shows in days, not a week
+  late. The last `lag_days` days are left out altogether (without `completion`, the only
+  defence: they would read as a drop);
 - spend that hardly varies: the likelihood is then flat along the curve's shape, so the
   shape stays at the network's pooled prior, the gain is set by the observed level, and
   the shape's posterior sd stays wide (`identified` is False);
@@ -68,6 +72,7 @@ def fit_curves(
     n_draws: int = 32,
     seed: int = 0,
     half_life_days: float | None = None,
+    completion: pd.DataFrame | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -78,8 +83,12 @@ def fit_curves(
     the reporting currency) adds units without history and gives their spend scale.
     `half_life_days` weights each day by 0.5 ** (age / half_life_days): a campaign whose
     efficiency changed is re-learnt from its recent days (None: every day counts fully).
+    `completion` (unit_id, date, share, share_sd) nowcasts the days still collecting results:
+    each listed day is read as its result / share, weighted down by the variance that adds.
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
+    if completion is not None and len(completion):
+        panel = _nowcast(panel, completion, today, lag_days, window_days)
     if half_life_days:
         panel = _recency_weighted(panel, lag_days, half_life_days)
     n_networks = len(set(panel.network))
@@ -157,7 +166,42 @@ def _recency_weighted(panel: _Panel, lag_days: int, half_life_days: float) -> _P
     n_days = panel.spend.shape[1]
     age = n_days - np.arange(n_days)  # the newest kept day has age 1
     decay = 0.5 ** ((age - 1) / half_life_days)
-    return replace(panel, weight=panel.weight * decay, observed=panel.weight)
+    observed = panel.weight if panel.observed is None else panel.observed
+    return replace(panel, weight=panel.weight * decay, observed=observed)
+
+
+def _nowcast(
+    panel: _Panel, completion: pd.DataFrame, today: dt.date, lag_days: int, window_days: int
+) -> _Panel:
+    """Scale each still-arriving day up to its expected final result, and weigh it by how
+    much of it is known.
+
+    A day that is a share s reported, read as result / s, carries the noise of a day with
+    only s of its results (variance sigma^2 / s) plus the share's own uncertainty (relative
+    sd cv, times the unit's level m): its weight is sigma^2 / (sigma^2 / s + m^2 cv^2).
+    """
+    index = {u: i for i, u in enumerate(panel.unit_ids)}
+    rows = completion["unit_id"].astype(str).map(index)
+    age = (pd.Timestamp(today) - pd.to_datetime(completion["date"])).dt.days.to_numpy()
+    inside = rows.notna().to_numpy() & (age > lag_days) & (age <= lag_days + window_days)
+    share = np.ones_like(panel.result)
+    cv = np.zeros_like(panel.result)
+    r = rows.to_numpy()[inside].astype(np.int64)
+    c = window_days + lag_days - age[inside]
+    s = np.clip(completion["share"].to_numpy(dtype=float)[inside], 0.02, 1.5)
+    share[r, c] = s
+    cv[r, c] = completion["share_sd"].to_numpy(dtype=float)[inside] / s
+    complete = panel.weight * (share >= 1.0)
+    # The unit's level and noise from its complete days (all days when none is complete).
+    base = np.where(complete.sum(1, keepdims=True) > 0, complete, panel.weight)
+    count = np.maximum(base.sum(1), 1.0)
+    level = (panel.result * base).sum(1) / count
+    sigma2 = ((panel.result - level[:, None]) ** 2 * base).sum(1) / count
+    sigma2 = np.maximum(np.maximum(sigma2, level), 1e-9)[:, None]
+    factor = sigma2 / (sigma2 / np.minimum(share, 1.0) + (level[:, None] * cv) ** 2)
+    observed = panel.weight if panel.observed is None else panel.observed
+    return replace(panel, result=panel.result / share, weight=panel.weight * factor,
+                   observed=observed)
 
 
 def _mapping(frame: pd.DataFrame, column: str, kind: type) -> dict:

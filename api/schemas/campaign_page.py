@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from pydantic import Field
+
 from api.schemas.base import Public
 
 
@@ -36,6 +38,21 @@ class ObservedDayPublic(Public):
     conversions: float
     revenue: float
     complete: bool
+    reported: float = Field(description="the expected share of the day's final conversions "
+                            "reported so far (1: complete), from the account's learnt "
+                            "completion curve")
+    reported_sd: float = Field(description="the uncertainty (sd) of that share")
+
+
+class CompletionPublic(Public):
+    network: str
+    account: str | None = Field(description="null: the account reads its network's curve")
+    learnt: bool = Field(description="false: the network's default (no restatement seen)")
+    days: int
+    observations: int
+    share: dict[str, float] = Field(description="share of a day's conversions reported by age "
+                                    "in days")
+    share_sd: dict[str, float]
 
 
 class CampaignCurvePublic(Public):
@@ -51,6 +68,7 @@ class CampaignCurvePublic(Public):
     proposed_shift_id: int | None
     curves: list[UnitCurvePublic]
     observed: list[ObservedDayPublic]
+    completion: CompletionPublic | None
 
 
 class BudgetChangePublic(Public):

@@ -2,6 +2,7 @@
 // with its band and budgets, the recent days, and the audit trail of the budget.
 import { $, api, el, money, note, signInPage, when } from "./core.js";
 import { curveChart, dataTable, seriesChart } from "./charts.js";
+import { completionChart, completionSummary, recentDays } from "./completion.js";
 import { VERBS } from "./shifts.js";
 
 const ID = document.body.dataset.campaign;
@@ -9,7 +10,8 @@ const SERIES = [{ key: "spend", name: "spend" }, { key: "conversions", name: "co
   { key: "revenue", name: "revenue" }];
 const state = { curve: null, history: null };
 const num = (v, places = 2) => Number(v).toFixed(places);
-const arriving = (d) => (d.complete ? "complete" : "still arriving");
+const arriving = (d) => (d.complete ? "complete"
+  : `still arriving · ~${Math.round(d.reported * 100)}% reported`);
 
 function facts(c) {
   const parts = [`current budget ${c.current_budget == null ? "—" : money(c.current_budget, c.currency)}`];
@@ -17,7 +19,7 @@ function facts(c) {
     parts.push(`proposed ${money(c.proposed_budget, c.currency)} (shift ${c.proposed_shift_id})`);
   }
   parts.push(c.run_id ? `curve from run ${c.run_id} as of ${c.as_of}` : "no optimisation run yet");
-  parts.push(`conversions take up to ${c.lag_days} days to arrive`);
+  if (c.lag_days) parts.push(`the last ${c.lag_days} days are left out of the fit`);
   return parts.join(" · ");
 }
 
@@ -36,6 +38,17 @@ function drawSeries(c) {
     el("figcaption", { class: "sr-only" }, "Daily series"),
     dataTable("Daily series", ["Day", `Spend (${c.currency})`, "Conversions", "Revenue", "Results"],
       c.observed.map((d) => [d.date, num(d.spend), num(d.conversions, 1), num(d.revenue), arriving(d)])));
+}
+
+function drawCompletion(c) {
+  const box = $("#completion");
+  $("#completion-summary").textContent = completionSummary(c.observed, c.today);
+  if (!c.observed.length) {
+    box.replaceChildren(el("p", { class: "empty" }, "No recent days."));
+    return;
+  }
+  const width = Math.max(300, box.clientWidth || 700);
+  box.replaceChildren(...completionChart(width, recentDays(c.observed), c.completion, c.campaign_name));
 }
 
 function drawCurves(c) {
@@ -68,7 +81,8 @@ function drawCurves(c) {
 }
 
 function drawRecent(c) {
-  const recent = c.observed.slice(-(c.lag_days + 3)).reverse();
+  const late = c.observed.filter((d) => !d.complete).length;
+  const recent = c.observed.slice(-(Math.max(late, c.lag_days) + 3)).reverse();
   $("#recent tbody").replaceChildren(...(recent.length ? recent.map((d) => el("tr",
     { class: d.complete ? "" : "is-arriving", "data-date": d.date },
     el("td", { "data-label": "Day" }, d.date),
@@ -122,6 +136,7 @@ function draw() {
   const c = state.curve;
   if (!c) return;
   drawSeries(c);
+  drawCompletion(c);
   drawCurves(c);
 }
 

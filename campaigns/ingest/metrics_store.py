@@ -127,34 +127,72 @@ def upsert_metric_tuples(
     *,
     with_budget: bool,
     with_social: bool = False,
+    source: str = "store",
+    observed_at: dt.datetime | None = None,
 ) -> int:
     """The same upsert for rows already in column order: campaign_id, account_id, date,
     spend, impressions, clicks, conversions, revenue[, the SOCIAL_COLUMNS][, daily_budget].
 
     Money may be a Decimal or an already validated decimal string (the CSV import passes the
-    file's own text, which the database reads exactly).
+    file's own text, which the database reads exactly). A row whose conversions or revenue
+    differ from the stored day (or a new day) is also kept as a ``MetricObservation`` by
+    ``source`` at ``observed_at`` (default now): the restatements nowcasting learns from.
     """
     if not params:
         return 0
     conn = session.connection() if isinstance(session, Session) else session
     dialect = conn.dialect.name
     now = utcnow()
+    seen = observed_at or now
     if dialect == "sqlite":
         # Stored the way SQLAlchemy stores them, so ORM reads see the same values; SQLite
         # cannot bind a Decimal, and its NUMERIC affinity reads decimal text as a number.
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         if isinstance(params[0][2], dt.date) or isinstance(params[0][3], Decimal):
-            params = [(*map(_sqlite_value, row), stamp) for row in params]
-        else:  # already text and integers, as the CSV import hands them over
-            params = [(*row, stamp) for row in params]
+            params = [tuple(map(_sqlite_value, row)) for row in params]
+        _observe_rows(conn, params, source, seen.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        params = [(*row, stamp) for row in params]
     elif dialect == "postgresql" and len(params) >= COPY_THRESHOLD:
         return _copy_upsert(
-            conn, params, with_budget=with_budget, with_social=with_social, now=now
+            conn, params, with_budget=with_budget, with_social=with_social, now=now,
+            source=source, observed_at=seen,
         )
     else:
+        _observe_rows(conn, params, source, seen)
         params = [(*row, now) for row in params]
     conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget, with_social=with_social), params)
     return len(params)
+
+
+def _observe_sql(dialect: str) -> str:
+    """Keep a row's conversions and revenue unless the stored day already holds them.
+
+    Run before the upsert, so "stored" is the previous read. PostgreSQL types the bound
+    values itself (the import binds decimal text); SQLite's column affinity does that.
+    """
+    if dialect == "sqlite":
+        values = "?, ?, ?, ?, ?, ?"
+        match = "campaign_id = ? AND date = ? AND conversions = ? AND revenue = ?"
+    else:
+        values = ("CAST(%s AS integer), CAST(%s AS date), CAST(%s AS timestamptz), "
+                  "CAST(%s AS numeric), CAST(%s AS numeric), CAST(%s AS varchar)")
+        match = ("campaign_id = CAST(%s AS integer) AND date = CAST(%s AS date) "
+                 "AND conversions = CAST(%s AS numeric) AND revenue = CAST(%s AS numeric)")
+    return (
+        f"INSERT INTO {_OBSERVATIONS} SELECT {values} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM dailymetric WHERE {match})"
+    )
+
+
+_OBSERVATIONS = "metricobservation (campaign_id, date, observed_at, conversions, revenue, source)"
+
+
+def _observe_rows(conn: Any, params: Sequence[tuple[Any, ...]], source: str, seen: Any) -> None:
+    # Columns 0, 2, 6 and 7 of a row: campaign_id, date, conversions, revenue.
+    conn.exec_driver_sql(
+        _observe_sql(conn.dialect.name),
+        [(r[0], r[2], seen, r[6], r[7], source, r[0], r[2], r[6], r[7]) for r in params],
+    )
 
 
 COPY_THRESHOLD = 200
@@ -163,7 +201,7 @@ _STAGE = "_metric_stage"
 
 def _copy_upsert(
     conn: Any, params: Sequence[tuple[Any, ...]], *, with_budget: bool, with_social: bool,
-    now: Any,
+    now: Any, source: str, observed_at: Any,
 ) -> int:
     """PostgreSQL's fast path: COPY the batch into a temporary table, then one upsert.
 
@@ -184,6 +222,14 @@ def _copy_upsert(
     ) as copy:
         for row in params:
             copy.write_row((*row, now))
+    # The batch's restated or new days, read against the stored ones before the upsert.
+    conn.exec_driver_sql(
+        f"INSERT INTO {_OBSERVATIONS} SELECT s.campaign_id, s.date, %s, s.conversions, "
+        f"s.revenue, %s FROM {_STAGE} s LEFT JOIN dailymetric d "
+        "ON d.campaign_id = s.campaign_id AND d.date = s.date "
+        "WHERE d.id IS NULL OR d.conversions <> s.conversions OR d.revenue <> s.revenue",
+        (observed_at, source),
+    )
     conn.exec_driver_sql(
         _upsert_metrics_sql("postgresql", with_budget, with_social=with_social, source=_STAGE)
     )

@@ -357,7 +357,8 @@ def _sync_metrics(
             acc = session.merge(acc, load=False)
             rows = 0
             if start <= end:
-                rows = load_metrics(session, connector, acc, start, end, records)
+                rows = load_metrics(session, connector, acc, start, end, records,
+                                    observed_at=now)
                 load_period_reach(session, connector, acc, start, end, reach or [])
             session.add(SyncRun(
                 account_id=acc.id, source=source.name, stream="metrics", rows=rows,

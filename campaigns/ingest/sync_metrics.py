@@ -48,10 +48,13 @@ def metrics_window(
 
 def load_metrics(
     session: Session, connector: Connector, acc: AdAccount, start: dt.date, end: dt.date,
-    records: Iterable[MetricRecord] | None = None,
+    records: Iterable[MetricRecord] | None = None, *, observed_at: dt.datetime | None = None,
 ) -> int:
     """Upsert the account's daily metrics of ``start``..``end`` in batches (``records``, read
-    from the platform already; else read now); the rows written."""
+    from the platform already; else read now); the rows written.
+
+    Days whose conversions or revenue changed are kept as observations at ``observed_at``
+    (the sync's clock; default now)."""
     known: dict[str, int] = {
         ext: cid
         for ext, cid in session.execute(
@@ -76,11 +79,13 @@ def load_metrics(
                                 m.engagements, m.reactions, m.comments, m.shares, m.follows)
         if len(batch) >= METRIC_BATCH:
             total += upsert_metric_tuples(
-                session, list(batch.values()), with_budget=False, with_social=True
+                session, list(batch.values()), with_budget=False, with_social=True,
+                source="sync", observed_at=observed_at,
             )
             batch = {}
     total += upsert_metric_tuples(
-        session, list(batch.values()), with_budget=False, with_social=True
+        session, list(batch.values()), with_budget=False, with_social=True,
+        source="sync", observed_at=observed_at,
     )
     assert acc.id is not None  # read from the table
     refresh_account_days(session, [acc.id], start, end)

@@ -2,8 +2,8 @@
 
 Runs store how sure each curve was (``CurveSummary``), not its parameters, so the curve is
 fitted again the way the latest run of the campaign's portfolio fitted it: the same day
-(``as_of``), conversion lag, recency half-life and seed. Over the same stored history that
-gives the run's curve; history re-synced since then moves it with the data.
+(``as_of``), conversion lag and nowcast, recency half-life and seed. Over the same stored
+history that gives the run's curve; history re-synced since then moves it with the data.
 
 A fit covers the whole portfolio (each curve borrows from its network's), and takes seconds,
 so the fitted curves are kept (:data:`FITS`) under the run, its fitting options and a stamp of
@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -38,6 +39,7 @@ from campaigns.models import (
     ShiftItem,
 )
 from campaigns.optimization.inputs import load_portfolio_data
+from campaigns.optimization.nowcast import LagState, completion_frame, load_lag
 from campaigns.optimization.proposals import HISTORY_DAYS
 from campaigns.reports.cache import Cache
 from optimizer import fit_curves
@@ -63,6 +65,8 @@ class FittedUnit:
 # An entry whose data changed is never looked up again (the stamp is in its key); an hour
 # bounds how long one is kept, a handful of portfolios how many.
 FITS: Cache[tuple[list[FittedUnit], tuple[CurveSet, CurveSet]]] = Cache(3600, maxsize=16)
+# The portfolios' completion curves, by day and the same data stamp.
+LAGS: Cache[LagState] = Cache(3600, maxsize=16)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,10 @@ class ObservedDay:
     conversions: float
     revenue: float
     complete: bool  # False: within the conversion lag, results still arriving
+    # The expected share of the day's final conversions reported so far (1: complete), and
+    # its uncertainty, from the account's learnt completion curve.
+    reported: float = 1.0
+    reported_sd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class CampaignCurve:
     proposed_shift_id: int | None
     curves: list[UnitCurve] = field(default_factory=list)
     observed: list[ObservedDay] = field(default_factory=list)
+    # The completion curve the account's recent days are read with (CompletionCurve.report).
+    completion: dict[str, Any] | None = None
 
 
 def latest_run(session: Session, portfolio_id: int) -> OptimizationRun | None:
@@ -140,16 +150,39 @@ def latest_proposal(session: Session, campaign_id: int,
 
 
 def observed_days(session: Session, campaign_id: int, *, today: dt.date, lag_days: int,
-                  days: int = HISTORY_DAYS) -> list[ObservedDay]:
+                  days: int = HISTORY_DAYS, lag: LagState | None = None,
+                  account_id: int | None = None) -> list[ObservedDay]:
+    """The campaign's stored days; with ``lag``, how much of each is reported so far."""
     m = DailyMetric
     stmt = (select(m).where(col(m.campaign_id) == campaign_id,
                             col(m.date) >= today - dt.timedelta(days=days))
             .order_by(col(m.date)))
+    rows = list(session.execute(stmt).scalars())
+    share, sd = np.ones(len(rows)), np.zeros(len(rows))
+    if lag is not None and account_id is not None and rows:
+        share, sd = lag.completion(account_id, np.array([r.date for r in rows],
+                                                        dtype="datetime64[D]"))
     return [ObservedDay(date=r.date, spend=float(r.spend), conversions=float(r.conversions),
                         revenue=float(r.revenue),
                         daily_budget=None if r.daily_budget is None else float(r.daily_budget),
-                        complete=(today - r.date).days > lag_days)
-            for r in session.execute(stmt).scalars()]
+                        complete=(today - r.date).days > lag_days and bool(share[k] >= 0.995),
+                        reported=round(float(min(share[k], 1.0)), 4),
+                        reported_sd=round(float(sd[k]), 4))
+            for k, r in enumerate(rows)]
+
+
+def _portfolio_lag(session: Session, portfolio_id: int, today: dt.date) -> LagState:
+    """The portfolio's completion curves as of `today`, learnt again only when its metrics
+    changed (observations are written with them)."""
+    since = today - dt.timedelta(days=HISTORY_DAYS)
+    key = (portfolio_id, today, portfolio_stamp(session, portfolio_id, since))
+
+    def learn() -> LagState:
+        accounts = session.scalars(
+            select(AdAccount).where(col(AdAccount.portfolio_id) == portfolio_id)).all()
+        return load_lag(session, accounts, today)
+
+    return LAGS.get_or_compute(key, learn)
 
 
 def _points(conv: CurveSet, rev: CurveSet, i: int, j: int, top: float) -> list[CurvePoint]:
@@ -175,7 +208,9 @@ def campaign_curve(session: Session, settings: Settings, campaign_id: int) -> Ca
     lag_days = int(inputs.get("lag_days", settings.optimizer.lag_days))
     today = dt.datetime.now(dt.UTC).date()
     proposal = latest_proposal(session, campaign_id)
-    observed = observed_days(session, campaign_id, today=today, lag_days=lag_days)
+    lag = _portfolio_lag(session, account.portfolio_id, today)
+    observed = observed_days(session, campaign_id, today=today, lag_days=lag_days, lag=lag,
+                             account_id=account.id)
     base = CampaignCurve(
         campaign_id=campaign_id, campaign_name=campaign.name, currency=account.currency,
         run_id=run.id if run else None, lag_days=lag_days, today=today,
@@ -183,6 +218,7 @@ def campaign_curve(session: Session, settings: Settings, campaign_id: int) -> Ca
         current_budget=None if campaign.daily_budget is None else float(campaign.daily_budget),
         proposed_budget=None if proposal is None else float(proposal[0]),
         proposed_shift_id=None if proposal is None else proposal[1], observed=observed,
+        completion=lag.curves.curve(account.network, account.external_id).report(),
     )
     if run is None or base.as_of is None:
         return base
@@ -220,16 +256,20 @@ def _with_curves(session: Session, settings: Settings, base: CampaignCurve,
     as_of = base.as_of
     seed = int(((run.inputs or {}).get("exploration") or {}).get("seed", settings.optimizer.seed))
     half_life = settings.optimizer.half_life_days
-    key = (portfolio_id, run.id, as_of, base.lag_days, seed, half_life,
+    nowcast = bool((run.inputs or {}).get("nowcast", False))
+    key = (portfolio_id, run.id, as_of, base.lag_days, seed, half_life, nowcast,
            portfolio_stamp(session, portfolio_id, as_of - dt.timedelta(days=HISTORY_DAYS)))
 
     def fit() -> tuple[list[FittedUnit], tuple[CurveSet, CurveSet]]:
         portfolio = get(session, Portfolio, portfolio_id, "portfolio")
         data = load_portfolio_data(session, portfolio, today=as_of, days=HISTORY_DAYS)
         units = data.frame()
+        completion = completion_frame(data.history, data.units,
+                                      _portfolio_lag(session, portfolio_id, as_of),
+                                      as_of) if nowcast else None
         conv, rev = (fit_curves(data.history, today=as_of, metric=metric,
                                 lag_days=base.lag_days, units=units, seed=seed,
-                                half_life_days=half_life)
+                                half_life_days=half_life, completion=completion)
                      for metric in ("conversions", "revenue"))
         return [FittedUnit(u.unit_id, u.level, u.target_external_id, float(u.current_budget),
                            tuple(u.campaign_ids)) for u in data.units], (conv, rev)

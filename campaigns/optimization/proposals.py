@@ -38,6 +38,7 @@ from campaigns.optimization.inputs import (
     load_rates,
     newest_history_day,
 )
+from campaigns.optimization.nowcast import completion_frame, load_lag
 from campaigns.optimization.result import (
     EditSummary,
     ProposalResult,
@@ -109,13 +110,18 @@ def propose(
                                 objective=objective)
     loaded = time.perf_counter()
     values = options.values_for(portfolio, settings.portfolios) if objective == "value" else None
+    lag = load_lag(session, {u.account.id: u.account for u in data.units}.values(), today)
+    completion = completion_frame(data.history, data.units, lag, today) if options.nowcast \
+        else None
     allocation, curves = _optimise(data, limits, objective, exploration, today,
                                    options.lag_days, options.min_change, options.half_life_days,
-                                   EditPolicy(options.edit_cost, options.min_prob_gain), values)
+                                   EditPolicy(options.edit_cost, options.min_prob_gain), values,
+                                   completion)
     solved = time.perf_counter()
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
                       exploration, today, now)
+    run.inputs = {**(run.inputs or {}), "nowcast": options.nowcast}
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(
@@ -127,7 +133,8 @@ def propose(
                            min_prob_gain=options.min_prob_gain,
                            max_per_week=options.max_edits_per_week)
     result = build_result(run.id, shift_id, today, data, allocation, proposed,
-                          curve_summaries(curves[objective], data), edits)
+                          curve_summaries(curves[objective], data), edits,
+                          lag=lag.to_json() | {"nowcast": options.nowcast})
     _store_outputs(session, run, result, data, allocation)
     return result
 
@@ -189,8 +196,10 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
         )
     raise StaleHistoryError(
         f"the newest history of portfolio {name!r} is {newest.isoformat()}, before the "
-        f"fitting window {first.isoformat()} to {last.isoformat()} (the last {lag_days} "
-        "days are left out while conversions still come in): sync recent data, or plan "
+        f"fitting window {first.isoformat()} to {last.isoformat()}"
+        + (f" (the last {lag_days} days are left out while conversions still come in)"
+           if lag_days else "")
+        + ": sync recent data, or plan "
         f"as of that time with --as-of {(newest + dt.timedelta(days=lag_days + 1)).isoformat()}"
     )
 
@@ -199,13 +208,18 @@ def _optimise(
     data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
     edits: EditPolicy, values: ResultValues | None = None,
+    completion: pd.DataFrame | None = None,
 ) -> tuple[ProposedAllocation, dict[str, Any]]:
-    """The allocation, and the curves each unit's confidence is shown for (by objective)."""
+    """The allocation, and the curves each unit's confidence is shown for (by objective).
+    ``completion`` nowcasts the recent days of conversions and revenue (the counts a
+    platform reports at once, reach or views, are not restated)."""
     units = data.frame()
 
     def fit(history: pd.DataFrame, metric: str, frame: pd.DataFrame) -> Any:
+        arriving = completion if metric in ("conversions", "revenue") else None
         return fit_curves(history, today=today, metric=metric, lag_days=lag_days,
-                          units=frame, seed=exploration.seed, half_life_days=half_life)
+                          units=frame, seed=exploration.seed, half_life_days=half_life,
+                          completion=arriving)
 
     fits = {metric: fit(data.history, metric, units) for metric in ("conversions", "revenue")}
     results = None

@@ -152,6 +152,7 @@ class ProposalResult:
     allocations: tuple[UnitProposal, ...]
     as_of: dt.date
     edits: EditSummary | None = None
+    lag: dict[str, Any] | None = None  # the completion curves the fit nowcast with
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's `optimize --json` object; what `OptimizationRun.outputs` stores."""
@@ -170,13 +171,14 @@ class ProposalResult:
             "allocations": [a.to_json() for a in self.allocations],
             "as_of": self.as_of.isoformat(),
             **({"edits": self.edits.to_json()} if self.edits is not None else {}),
+            **({"lag": self.lag} if self.lag is not None else {}),
         }
 
 
 def build_result(
     run_id: str, shift_id: int | None, as_of: dt.date, data: PortfolioData,
     allocation: ProposedAllocation, proposed: list[Decimal], curves: list[CurveSummary],
-    edits: EditSummary | None = None,
+    edits: EditSummary | None = None, lag: dict[str, Any] | None = None,
 ) -> ProposalResult:
     units = tuple(
         unit_proposal(unit, row, new_budget, curve)
@@ -200,6 +202,7 @@ def build_result(
         allocations=units,
         as_of=as_of,
         edits=edits,
+        lag=lag,
     )
 
 

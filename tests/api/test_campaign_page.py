@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api.app import create_app
 from campaigns.admin.auth import create_token
 from campaigns.config import settings_from_dict
-from campaigns.models import Campaign, DailyMetric
+from campaigns.models import Campaign, DailyMetric, MetricObservation
 from campaigns.optimization.proposals import propose
 from campaigns.shifts import lifecycle as shifts
 from tests.api.conftest import SETTINGS
@@ -113,9 +113,40 @@ def test_curve_has_band_observed_days_and_both_budgets(
     observed = body["observed"]
     assert len(observed) == DAYS and observed[-1]["date"] == (
         ids["today"] - dt.timedelta(days=1)).isoformat()
-    lag = body["lag_days"]
-    assert [d["complete"] for d in observed[-lag:]] == [False] * lag
-    assert all(d["complete"] for d in observed[:-lag])
+    # Days written without observations of their restatements read as complete (lag 0).
+    assert body["lag_days"] == 0
+    assert all(d["complete"] and d["reported"] == 1.0 for d in observed)
+
+
+def add_restatements(db: Session, campaign_id: int, today: dt.date) -> None:
+    """What daily syncs saw: half of each day's conversions the next morning, all of them
+    from its third day on."""
+    rows = db.exec(select(DailyMetric).where(DailyMetric.campaign_id == campaign_id)).all()
+    for m in rows:
+        for age, share in ((1, Decimal("0.5")), (3, Decimal(1))):
+            if m.date + dt.timedelta(days=age) <= today:
+                db.add(MetricObservation(
+                    campaign_id=campaign_id, date=m.date, conversions=m.conversions * share,
+                    revenue=m.revenue * share, source="sync", observed_at=dt.datetime.combine(
+                        m.date + dt.timedelta(days=age), dt.time(3), dt.UTC)))
+    db.commit()
+
+
+def test_recent_days_show_how_much_is_reported(
+    client: TestClient, engine: Engine, as_role: Headers
+) -> None:
+    ids = seed(engine)
+    with Session(engine) as db:
+        add_restatements(db, ids["strong"], ids["today"])
+    body = client.get(f"/api/v1/campaigns/{ids['strong']}/curve",
+                      headers=as_role("viewer")).json()
+    yesterday, before, third = body["observed"][-1], body["observed"][-2], body["observed"][-3]
+    assert abs(yesterday["reported"] - 0.5) < 0.05 and not yesterday["complete"]
+    assert abs(before["reported"] - 0.5) < 0.05 and not before["complete"]
+    assert third["reported"] > 0.97 and yesterday["reported_sd"] < 0.1
+    completion = body["completion"]
+    assert completion["account"] == "act_1" and completion["learnt"]
+    assert completion["observations"] > 60
 
 
 def test_curve_without_a_run_shows_the_data_only(

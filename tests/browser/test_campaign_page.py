@@ -7,6 +7,7 @@ the screen, and a viewer sees no button it cannot use."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,7 @@ from campaigns.policy import service_config
 from campaigns.shifts import lifecycle as shifts
 from tests.api.conftest import SETTINGS
 from tests.api.fake_platform import FakePlatform
-from tests.api.test_campaign_page import seed
+from tests.api.test_campaign_page import add_restatements, seed
 from tests.browser.chrome import pytestmark, serve
 from tests.browser.test_dashboard import WAIT
 from tests.browser.test_workspace import _shots, _sign_in, _unlabelled
@@ -38,6 +39,8 @@ def page(sqlite_engine: Engine) -> Iterator[dict[str, Any]]:
     platform = FakePlatform({"c0": Decimal(100), "c1": Decimal(100)})
     applier = shifts.writeback_applier(connectors=lambda account: platform)
     ids = seed(sqlite_engine)
+    with Session(sqlite_engine) as db:  # syncs restated its days: the last two still arrive
+        add_restatements(db, ids["strong"], ids["today"])
     maria = Principal(name="maria", role=Role.manager)
     with Session(sqlite_engine, expire_on_commit=False) as db:
         shift = db.get(BudgetShift, ids["shift"])
@@ -113,6 +116,18 @@ def test_campaign_page_draws_series_curve_and_trail(browser: Any, page: dict[str
 
     recent = driver.find_elements(By.CSS_SELECTOR, "#recent tbody tr.is-arriving")
     assert recent and all("still arriving" in r.text for r in recent)
+    assert re.search(r"~(49|50|51)% reported", recent[0].text)
+
+    # How complete the recent days are, drawn: yesterday's bar half full, older ones full.
+    summary = driver.find_element(By.ID, "completion-summary").text
+    assert re.search(r"yesterday ~(49|50|51)% reported", summary) and "2 day(s) still arriving" in summary
+    bars = driver.find_elements(By.CSS_SELECTOR, "#completion svg rect.reported")
+    shares = [float(b.get_attribute("data-reported")) for b in bars]
+    assert len(bars) >= 3 and abs(shares[-1] - 0.5) < 0.05 and shares[-3] > 0.97
+    heights = [float(b.get_attribute("height")) for b in bars]
+    assert heights[-1] < 0.6 * heights[-3]
+    assert driver.find_elements(By.CSS_SELECTOR, "#completion svg rect.reported-late")
+    assert driver.find_elements(By.CSS_SELECTOR, "#completion svg line.whisker")
 
     row = driver.find_element(By.CSS_SELECTOR, f'#trail tr[data-shift-id="{page["shift"]}"]')
     assert row.get_attribute("data-status") == "applied"

@@ -63,7 +63,8 @@ def test_optimizer_settings_are_typed_with_the_documented_defaults() -> None:
     from optimizer.exploration import Method
 
     o = settings_from_dict({}).optimizer
-    assert (o.objective, o.max_change, o.min_change, o.lag_days) == ("conversions", 0.2, 0.01, 7)
+    assert (o.objective, o.max_change, o.min_change, o.lag_days, o.nowcast) == (
+        "conversions", 0.2, 0.01, 0, True)
     assert (o.half_life_days, o.target_cpa, o.min_roas, o.exploration, o.seed) == (
         None, None, None, "ucb", 0)
     assert set(get_args(ExplorationMethod)) == set(get_args(Method))

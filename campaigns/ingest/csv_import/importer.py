@@ -99,6 +99,13 @@ def import_csv(
     return result
 
 
+def observed_on(today: dt.date) -> dt.datetime:
+    """When an import's figures count as seen: now, or the start of `today` when the file is
+    imported as of another day (a replay of past exports sees each on its own day)."""
+    now = utcnow()
+    return now if today == now.date() else dt.datetime.combine(today, dt.time(), dt.UTC)
+
+
 def _load_file(
     session: Session,
     opened: Opened,
@@ -151,7 +158,7 @@ def _import_rows(
     header = [h.strip().lower() for h in opened.header]
     if plan is None and not header_is_ours(header, parser):
         return
-    with Writer(session.connection()) as writer:
+    with Writer(session.connection(), observed_at=observed_on(parser.today)) as writer:
         state = _ImportState(session, parser, settings, header, writer, plan)
         while True:
             start = reader.line_num

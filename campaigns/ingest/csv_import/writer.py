@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -19,8 +20,9 @@ class Writer:
     touches the connection waits for it first.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, observed_at: dt.datetime | None = None) -> None:
         self.conn = conn
+        self.observed_at = observed_at  # when the file's figures count as seen
         # SQLite's driver takes the GIL back for every row it binds, so a writer thread there
         # only fights the parser for it: SQLite writes in line.
         self._pool = (
@@ -35,12 +37,13 @@ class Writer:
         self.wait()
         if self._pool is None:
             upsert_metric_tuples(
-                self.conn, params, with_budget=with_budget, with_social=with_social
+                self.conn, params, with_budget=with_budget, with_social=with_social,
+                source="import", observed_at=self.observed_at,
             )
             return
         self._pending = self._pool.submit(
             upsert_metric_tuples, self.conn, params, with_budget=with_budget,
-            with_social=with_social,
+            with_social=with_social, source="import", observed_at=self.observed_at,
         )
 
     def wait(self) -> None:

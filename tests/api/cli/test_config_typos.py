@@ -26,7 +26,7 @@ COMMANDS: list[list[str]] = [
     ["shifts", "reject", "1"], ["shifts", "apply", "1"], ["shifts", "rollback", "1"],
     ["shifts", "export", "1"], ["shifts", "confirm", "1"],
     ["plans", "import", "results.csv"], ["plans", "list"], ["kpis"],
-    ["campaigns", "results"], ["campaigns", "set-result", "1", "reach"],
+    ["campaigns", "results"], ["campaigns", "set-result", "1", "reach"], ["curves", "lag"],
 ]
 SANDBOX = '[[sources]]\nname = "sandbox"\nkind = "sandbox"\nseed = 7\n'
 TYPOS = {  # the config's tail -> the key the message names

@@ -210,7 +210,7 @@ def test_a_csv_of_last_spring_gets_a_clear_answer_and_as_of(tmp_path: Path) -> N
     assert runner.invoke(app, ["import-csv", str(csv), "--config", str(cfg)]).exit_code == 0
     stale = runner.invoke(app, ["optimize", "--config", str(cfg), "--json"])
     assert stale.exit_code == 3, stale.output
-    assert "2026-04-30" in stale.output and "--as-of 2026-05-08" in stale.output
+    assert "2026-04-30" in stale.output and "--as-of 2026-05-01" in stale.output
     assert "Traceback" not in stale.output
     out = _optimize(cfg, "--as-of", "2026-05-08")
     assert out["as_of"] == "2026-05-08" and out["shift_id"] is None

@@ -16,7 +16,15 @@ from sqlmodel import Session
 from campaigns.config import Settings
 from campaigns.errors import ImportRejected
 from campaigns.ingest.csv_import.importer import REQUIRED, import_csv
-from campaigns.models import AccountDay, AdAccount, Campaign, DailyMetric, Portfolio, SyncRun
+from campaigns.models import (
+    AccountDay,
+    AdAccount,
+    Campaign,
+    DailyMetric,
+    MetricObservation,
+    Portfolio,
+    SyncRun,
+)
 
 TODAY = dt.date(2026, 3, 10)
 HEADER = ",".join([*REQUIRED, "daily_budget"])
@@ -193,7 +201,7 @@ def test_any_valid_file_round_trips_exactly_and_twice_is_once(
     sqlite_engine: Engine, tmp_path: Path, rows: list
 ) -> None:
     with Session(sqlite_engine) as s:  # each example starts from an empty database
-        for table in (AccountDay, DailyMetric, Campaign, AdAccount):
+        for table in (AccountDay, DailyMetric, MetricObservation, Campaign, AdAccount):
             s.execute(table.__table__.delete())  # type: ignore[attr-defined]
         s.commit()
     start = dt.date(2026, 1, 1)

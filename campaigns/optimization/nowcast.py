@@ -1,0 +1,147 @@
+"""Nowcasting: learn how fast each network's (and account's) conversions arrive from the
+observations the store kept, and tell the fit how complete each recent day is.
+
+A day's observations are the values each sync or import saw of it, at the age it had then;
+a day counts as followed until its account's last read (a read that found nothing new writes
+no observation). Read as of `today`: an observation made later is not known yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Float, String, cast, select, type_coerce
+from sqlmodel import Session, col
+
+from campaigns.db import among
+from campaigns.lookup import get_portfolio
+from campaigns.models import AdAccount, Campaign, MetricObservation
+from campaigns.optimization.inputs import Unit
+from optimizer.completion import HORIZON, CompletionCurves, learn_completion
+
+# The days whose development is read: the horizon, and a month of days gone through it.
+LEARN_DAYS = 2 * HORIZON
+
+
+@dataclass(frozen=True)
+class LagState:
+    """The learnt completion curves and each account's last read."""
+
+    curves: CompletionCurves
+    last_read: dict[int, dt.date] = field(default_factory=dict)  # account id -> day
+    account_names: dict[int, tuple[str, str]] = field(default_factory=dict)  # network, ext id
+
+    def completion(self, account_id: int, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected share reported (and its sd) of the account's days, as last read; an
+        account never observed reads as complete."""
+        last = self.last_read.get(account_id)
+        if last is None:
+            return np.ones(len(dates)), np.zeros(len(dates))
+        network, external = self.account_names[account_id]
+        age = (np.datetime64(last, "D") - dates.astype("datetime64[D]")).astype(np.int64)
+        return self.curves.curve(network, external).at(age)
+
+    def to_json(self) -> dict[str, Any]:
+        """``optimize --json``'s and the API's ``lag`` section."""
+        return {"horizon_days": HORIZON,
+                "curves": [c.report() for c in self.curves.all()]}
+
+
+def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) -> LagState:
+    """Learn the accounts' completion curves from the observations of recent days."""
+    by_id = {a.id: a for a in accounts if a.id is not None}
+    networks = tuple(sorted({a.network for a in by_id.values()}))
+    names = {i: (a.network, a.external_id) for i, a in by_id.items()}
+    if not by_id:
+        return LagState(learn_completion(_empty(), networks=networks))
+    o = MetricObservation
+    rows = session.execute(
+        select(col(o.campaign_id), col(Campaign.account_id),
+               type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String),
+               cast(col(o.conversions), Float))
+        .join(Campaign, col(Campaign.id) == col(o.campaign_id))
+        .where(among(col(Campaign.account_id), by_id),
+               col(o.date) >= today - dt.timedelta(days=LEARN_DAYS), col(o.date) < today,
+               col(o.observed_at) < dt.datetime.combine(today, dt.time(), dt.UTC)
+               + dt.timedelta(days=1))
+        .order_by(col(o.campaign_id), col(o.date), col(o.observed_at), col(o.id))
+    ).all()
+    if not rows:
+        return LagState(learn_completion(_empty(), networks=networks), {}, names)
+    # Column by column: a frame built from row objects costs seconds at a million rows.
+    frame = pd.DataFrame(dict(zip(["campaign", "account_id", "date", "seen", "value"],
+                                  (np.asarray(c) for c in zip(*rows, strict=True)),
+                                  strict=True)))
+    day = _day_numbers(frame["date"])
+    seen = _day_numbers(frame["seen"])
+    accounts = frame["account_id"].to_numpy(dtype=np.int64)
+    last = pd.Series(seen).groupby(accounts).max()
+    today_n = (today - dt.date(1970, 1, 1)).days
+    last_read = {int(k): dt.date(1970, 1, 1) + dt.timedelta(days=int(min(v, today_n)))
+                 for k, v in last.items()}
+    last_n = frame["account_id"].map({k: min(int(v), today_n) for k, v in last.items()})
+    obs = pd.DataFrame({
+        # One integer per campaign-day (campaign id and day number): cheap to group by.
+        "day": frame["campaign"].to_numpy(dtype=np.int64) * 100_000 + day,
+        "network": frame["account_id"].map({i: n[0] for i, n in names.items()}),
+        "account": frame["account_id"].map({i: n[1] for i, n in names.items()}),
+        "age": seen - day,
+        "value": frame["value"],
+        "through": last_n.to_numpy(dtype=np.int64) - day,
+    })
+    return LagState(learn_completion(obs, networks=networks), last_read, names)
+
+
+def _day_numbers(values: pd.Series) -> np.ndarray:
+    """Days since 1970 of dates or timestamps as the driver hands them back: SQLite as text
+    (timestamps naive UTC: their first ten characters are the UTC day), PostgreSQL as dates
+    and aware datetimes."""
+    first = values.iloc[0]
+    if isinstance(first, str):
+        days = pd.to_datetime(values.str.slice(0, 10), format="%Y-%m-%d")
+    elif isinstance(first, dt.datetime):
+        days = pd.to_datetime(values, utc=True).dt.tz_convert(None)
+    else:
+        days = pd.to_datetime(values)
+    return days.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def portfolio_lag(session: Session, portfolio: str, today: dt.date) -> LagState:
+    """The completion curves of a portfolio's accounts (`budgetpilot curves lag`, the API)."""
+    owner = get_portfolio(session, portfolio)
+    accounts = session.scalars(
+        select(AdAccount).where(col(AdAccount.portfolio_id) == owner.id)).all()
+    return load_lag(session, accounts, today)
+
+
+def completion_frame(
+    history: pd.DataFrame, units: list[Unit], lag: LagState, today: dt.date
+) -> pd.DataFrame:
+    """Each unit's recent days with the share of their final results reported so far, as
+    the fit reads it (unit_id, date, share, share_sd); days complete by then are left out."""
+    columns = ["unit_id", "date", "share", "share_sd"]
+    if history.empty or not lag.last_read:
+        return pd.DataFrame(columns=columns)
+    dates = pd.to_datetime(history["date"])
+    recent = (dates >= pd.Timestamp(today - dt.timedelta(days=HORIZON + 1))).to_numpy()
+    unit_ids = history["unit_id"].to_numpy()[recent]
+    days = dates.to_numpy()[recent]
+    account_of = {u.unit_id: u.account.id for u in units}
+    accounts = np.array([account_of.get(u, -1) for u in unit_ids])
+    share = np.ones(len(unit_ids))
+    sd = np.zeros(len(unit_ids))
+    for account_id in np.unique(accounts):
+        rows = accounts == account_id
+        share[rows], sd[rows] = lag.completion(int(account_id), days[rows])
+    arriving = share < 1.0
+    return pd.DataFrame({"unit_id": unit_ids[arriving], "date": days[arriving],
+                         "share": share[arriving], "share_sd": sd[arriving]}, columns=columns)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=["day", "network", "account", "age", "value", "through"])

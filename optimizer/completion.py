@@ -1,0 +1,255 @@
+"""Completion curves: how much of a day's final conversions is known at each age.
+
+Conversions keep arriving for days after the day they are dated to (Meta counts a 7-day
+click window, Google up to 30 days), so each sync restates the recent days upwards. From the
+observations kept of each campaign-day (the value a sync or import saw, and how old the day
+was then) this learns, per network and per account shrunk to its network, the expected share
+``share[a]`` of a day's final value that is known at age ``a`` days (a = 0..HORIZON; age 1 is
+yesterday read this morning), with the uncertainty of that share.
+
+The method is the chain ladder of claims reserving: for each step a -> a+1 the development
+factor is the ratio of summed values of the days seen at both ages, which handles days whose
+development is not finished yet (right-censored) without guessing their final value. Each
+factor has a normal posterior: the network's prior (or, for an account, its network's
+factor) and the data, whose variance is Mack's (the spread of single days' ratios, weighted
+by their value), with a floor from the Poisson noise of counts arriving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimizer.errors import InvalidInputError
+
+HORIZON = 30
+REPORT_AGES = (0, 1, 3, 7, 14, 30)
+# An account's own curve is shown (and used) once this many of its campaign-days were seen
+# developing; below that it reads its network's.
+MIN_ACCOUNT_DAYS = 20
+# The spread of accounts' factors around their network's, as a share of the step (f - 1).
+ACCOUNT_SPREAD = 0.25
+
+
+@dataclass(frozen=True)
+class _PriorShape:
+    first: float  # share known at age 1 (the day read the next morning)
+    tau: float  # days: how fast the rest arrives
+    window: int  # days after which nothing more is counted
+
+
+# PLATFORMS.md: Meta attributes to the click within 7 days; Google's conversion window is
+# up to 30 days (most conversions within two weeks). TikTok and the export-only networks
+# count a week as Meta does. Loose priors: a network's own restatements overrule them soon.
+_PRIORS = {
+    "meta": _PriorShape(0.55, 1.5, 7),
+    "google": _PriorShape(0.40, 5.0, 30),
+}
+_DEFAULT_PRIOR = _PriorShape(0.55, 2.0, 7)
+
+
+@dataclass(frozen=True)
+class CompletionCurve:
+    """The expected share of a day's final value known at each age 0..HORIZON."""
+
+    network: str
+    account: str | None  # None: the network's curve
+    share: np.ndarray
+    share_sd: np.ndarray
+    days: int = 0  # campaign-days seen developing (at two ages or more)
+    observations: int = 0
+    learnt: bool = False  # False: the network's prior (no restatement seen)
+
+    def at(self, age: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """Share and its sd at each age; a day older than the horizon is complete."""
+        a = np.asarray(age, dtype=np.int64)
+        inside = (a >= 0) & (a <= HORIZON)
+        k = np.clip(a, 0, HORIZON)
+        return (np.where(inside, self.share[k], 1.0),
+                np.where(inside, self.share_sd[k], 0.0))
+
+    def report(self) -> dict[str, object]:
+        """The curve at the ages people ask about, as plain numbers."""
+        return {
+            "network": self.network,
+            "account": self.account,
+            "learnt": self.learnt,
+            "days": self.days,
+            "observations": self.observations,
+            "share": {str(a): round(float(self.share[a]), 4) for a in REPORT_AGES},
+            "share_sd": {str(a): round(float(self.share_sd[a]), 4) for a in REPORT_AGES},
+        }
+
+
+@dataclass(frozen=True)
+class CompletionCurves:
+    networks: dict[str, CompletionCurve] = field(default_factory=dict)
+    accounts: dict[tuple[str, str], CompletionCurve] = field(default_factory=dict)
+
+    def curve(self, network: str, account: str | None = None) -> CompletionCurve:
+        """The account's own curve when it has one, else its network's, else the prior."""
+        if account is not None and (network, account) in self.accounts:
+            return self.accounts[(network, account)]
+        return self.networks.get(network) or prior_curve(network)
+
+    def all(self) -> list[CompletionCurve]:
+        """Networks, each followed by its accounts, in name order."""
+        out: list[CompletionCurve] = []
+        for name in sorted(self.networks):
+            out.append(self.networks[name])
+            out.extend(self.accounts[k] for k in sorted(self.accounts) if k[0] == name)
+        return out
+
+
+def prior_curve(network: str) -> CompletionCurve:
+    mean, var = _prior_factors(network)
+    share, sd = _shares(mean, var)
+    return CompletionCurve(network, None, share, sd)
+
+
+def learn_completion(
+    observations: pd.DataFrame, *, networks: tuple[str, ...] = ()
+) -> CompletionCurves:
+    """Learn the networks' and accounts' curves from observed restatements.
+
+    ``observations`` has one row per observation: ``day`` (any key of one campaign-day, e.g.
+    "campaign id:date"), ``network``, ``account``, ``age`` (whole days between the day and
+    when it was seen), ``value`` (the conversions seen then) and ``through`` (the age up to
+    which the day was followed: its account's last read; a value is taken to hold until the
+    next observation of it). Rows of one day come in the order they were seen. ``networks``
+    adds prior curves for networks without observations.
+    """
+    needed = {"day", "network", "account", "age", "value", "through"}
+    missing = needed - set(observations.columns)
+    if missing:
+        raise InvalidInputError(f"observations lack columns: {', '.join(sorted(missing))}")
+    curves = CompletionCurves({n: prior_curve(n) for n in networks}, {})
+    if observations.empty:
+        return curves
+    values, day_network, day_account, counts = _developments(observations)
+    net_codes, net_names = pd.factorize(pd.Series(day_network))
+    stats = _step_sums(values, net_codes, len(net_names))
+    for g, name in enumerate(net_names):
+        mean, var = _posterior(*_prior_factors(str(name)), stats, g)
+        share, sd = _shares(mean, var)
+        seen = int(stats.days[g])
+        curves.networks[str(name)] = CompletionCurve(
+            str(name), None, share, sd, seen, int(counts[day_network == name].sum()), seen > 0)
+    pairs = pd.Series(day_network, dtype=object) + "\x1f" + pd.Series(day_account, dtype=object)
+    acc_codes, acc_names = pd.factorize(pairs)
+    acc_stats = _step_sums(values, acc_codes, len(acc_names))
+    for g, key in enumerate(acc_names):
+        network, account = str(key).split("\x1f", 1)
+        if acc_stats.days[g] < MIN_ACCOUNT_DAYS:
+            continue
+        net_mean, net_var = _factors_of(curves.networks[network])
+        spread = (ACCOUNT_SPREAD * np.abs(net_mean - 1.0) + 0.005) ** 2
+        mean, var = _posterior(net_mean, net_var + spread, acc_stats, g)
+        share, sd = _shares(mean, var)
+        curves.accounts[(network, account)] = CompletionCurve(
+            network, account, share, sd, int(acc_stats.days[g]),
+            int(counts[acc_codes == g].sum()), True)
+    return curves
+
+
+def _developments(
+    obs: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each day's value known at each age (NaN: not yet seen, or not followed that far)."""
+    # A day first seen when already complete (a history imported at once) shows no development.
+    first_age = obs["age"].groupby(obs["day"], sort=False).transform("min").to_numpy()
+    obs = obs.loc[first_age < HORIZON]
+    codes, _ = pd.factorize(obs["day"])
+    n = int(codes.max()) + 1 if len(codes) else 0
+    age = np.clip(obs["age"].to_numpy(dtype=np.int64), 0, HORIZON)
+    through = np.full(n, -1)
+    np.maximum.at(through, codes, np.clip(obs["through"].to_numpy(dtype=np.int64), 0, HORIZON))
+    np.maximum.at(through, codes, age)
+    values = np.full((n, HORIZON + 1), np.nan)
+    # The last observation at an age wins: rows come in the order they were seen.
+    values[codes, age] = obs["value"].to_numpy(dtype=float)
+    # Carry each value forward to the next observation (a forward fill along the ages).
+    seen_at = np.where(np.isnan(values), 0, np.arange(HORIZON + 1)[None, :])
+    np.maximum.accumulate(seen_at, axis=1, out=seen_at)
+    values = values[np.arange(n)[:, None], seen_at]
+    values[np.arange(HORIZON + 1)[None, :] > through[:, None]] = np.nan
+    first = np.unique(codes, return_index=True)[1]
+    network = obs["network"].astype(str).to_numpy()[first]
+    account = obs["account"].astype(str).to_numpy()[first]
+    counts = np.bincount(codes, minlength=n)
+    return values, network, account, counts
+
+
+@dataclass(frozen=True)
+class _Sums:
+    s0: np.ndarray  # (groups, HORIZON): summed values at age a of days seen at a and a+1
+    s1: np.ndarray  # the same days' values at a+1
+    ratio2: np.ndarray  # sum of v(a+1)^2 / v(a) over days with v(a) > 0
+    n: np.ndarray  # days with v(a) > 0
+    days: np.ndarray  # (groups,) days seen at two ages or more
+
+
+def _step_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> _Sums:
+    """Per group and step, in one pass over the days: (group, step) as one bincount index."""
+    v0, v1 = values[:, :-1], values[:, 1:]
+    both = ~np.isnan(v0) & ~np.isnan(v1)
+    cell = (codes[:, None] * HORIZON + np.arange(HORIZON)[None, :])[both]
+    a, b = v0[both], v1[both]
+    size = n_groups * HORIZON
+
+    def total(weights: np.ndarray | None, where: np.ndarray | None = None) -> np.ndarray:
+        at = cell if where is None else cell[where]
+        return np.bincount(at, weights, size).reshape(n_groups, HORIZON).astype(float)
+
+    positive = a > 0
+    ratio2 = total(b[positive] ** 2 / a[positive], positive)
+    days = np.bincount(codes[both.any(axis=1)], minlength=n_groups)
+    return _Sums(total(a), total(b), ratio2, total(None, positive), days)
+
+
+def _prior_factors(network: str) -> tuple[np.ndarray, np.ndarray]:
+    p = _PRIORS.get(network.lower(), _DEFAULT_PRIOR)
+    ages = np.arange(HORIZON + 1)
+    share = 1.0 - (1.0 - p.first) * np.exp(-(ages - 1) / p.tau)
+    share[0] = 0.5 * p.first  # the day itself, read before it ended
+    share[ages >= p.window] = 1.0
+    mean = share[1:] / share[:-1]
+    sd = 0.5 * (mean - 1.0) + 0.01
+    return mean, sd**2
+
+
+def _posterior(
+    prior_mean: np.ndarray, prior_var: np.ndarray, stats: _Sums, g: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's factor: the prior and the data's chain-ladder ratio, precision-weighted."""
+    s0, s1 = stats.s0[g], stats.s1[g]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f_hat = np.where(s0 > 0, s1 / s0, prior_mean)
+        # Mack: sum of v(a) (r - f)^2 = sum v(a+1)^2/v(a) - 2 f s1 + f^2 s0 (days with v(a) > 0).
+        spread = np.maximum(stats.ratio2[g] - 2 * f_hat * s1 + f_hat**2 * s0, 0.0)
+        sigma2 = spread / np.maximum(stats.n[g] - 1, 1)
+    # Counts arriving are at least Poisson-noisy: a day's ratio varies by (f - 1) / v(a).
+    sigma2 = np.maximum(sigma2, np.maximum(f_hat - 1.0, 0.0) + 0.002)
+    data_precision = np.where(s0 > 0, s0 / sigma2, 0.0)
+    precision = 1.0 / prior_var + data_precision
+    mean = (prior_mean / prior_var + f_hat * data_precision) / precision
+    return np.clip(mean, 0.5, 5.0), 1.0 / precision
+
+
+def _factors_of(curve: CompletionCurve) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's step factors and their variance, back from its shares."""
+    mean = curve.share[1:] / curve.share[:-1]
+    var_log = np.maximum((curve.share_sd / curve.share) ** 2, 0.0)
+    step_var = np.maximum(var_log[:-1] - var_log[1:], 0.0) * mean**2
+    return mean, np.maximum(step_var, 1e-8)
+
+
+def _shares(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """share[a] = 1 / (f_a f_a+1 ... f_H-1), with the sd of its log summed over the steps."""
+    log_f = np.log(mean)
+    tail = np.concatenate([np.cumsum(log_f[::-1])[::-1], [0.0]])
+    var_log = np.concatenate([np.cumsum((var / mean**2)[::-1])[::-1], [0.0]])
+    share = np.clip(np.exp(-tail), 0.02, 1.5)
+    return share, share * np.sqrt(var_log)
