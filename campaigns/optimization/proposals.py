@@ -104,7 +104,10 @@ def propose(
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
-    exploration = exploration or Exploration(method=options.exploration, seed=options.seed)
+    exploration = exploration or Exploration(
+        method=options.exploration, seed=options.seed,
+        max_share=options.exploration_max_share,
+        horizon_days=options.exploration_horizon_days)
     clock = _Clock(started)
     data, limits = _load_inputs(session, settings, portfolio, today=today, now=now,
                                 total_budget=total_budget, max_change=max_change,
@@ -286,7 +289,8 @@ def _record_run(
             "caps": len(data.caps), "locks": len(limits.locks), "lag_days": lag_days,
             "as_of": as_of.isoformat(),
             "exploration": {"method": exploration.method, "strength": exploration.strength,
-                            "seed": exploration.seed},
+                            "seed": exploration.seed, "max_share": exploration.max_share,
+                            "horizon_days": exploration.horizon_days},
         },
         expected_conversions=allocation.expected.conversions,
         expected_revenue=allocation.expected.revenue,
@@ -425,5 +429,6 @@ def _item(shift: BudgetShift, unit: Unit, row: Any, new_budget: Decimal) -> dict
         marginal_roi=float(row.marginal_return),
         binding_limit=limit_label(row.binding_limit),
         reason=row.reason,
+        exploration=bool(row.exploration),
         **move_confidence(row),
     )
