@@ -158,6 +158,9 @@ def _probes(
             draws_half=curves.draws_half_spend[rows] * fx[:, None],
             price=solution.unit_price, account=problem.unit_account,
             total_budget=problem.total_budget, min_change=min_change,
+            account_network=problem.account_network, account_min=problem.account_min,
+            account_max=problem.account_max, network_min=problem.network_min,
+            network_max=problem.network_max,
         ),
         max_share=exploration.max_share, horizon_days=exploration.horizon_days,
     )

@@ -15,10 +15,11 @@ way the draws' own best budgets point, as far as the unit's bounds let it, and c
     cost = [f(plan) - p plan] - [f(plan + delta) - p (plan + delta)]
 
 on the mean curve today. A probe is kept when value - cost > 0. Increases and decreases are
-paired within each account (the larger side scaled down to the smaller), so every account's,
-network's and the total's spend is unchanged; each unit stays inside its bounds (caps, max
-change, locks); and the money moved (increases plus decreases) is at most `max_share` of the
-total. Pure numpy, deterministic.
+paired (the larger side scaled down to the smaller) within each account, then within each
+network as far as the accounts' limits allow, then across networks as far as theirs allow,
+so the total is as planned and every group stays within its limits; each unit stays inside
+its bounds (caps, max change, locks); and the money moved (increases plus decreases) is at
+most `max_share` of the total. Pure numpy, deterministic.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ class ProbeInput:
     account: np.ndarray
     total_budget: float
     min_change: float = 0.0
+    # Group limits (0 / inf when unset) and which network each account is in.
+    account_network: np.ndarray | None = None
+    account_min: np.ndarray | None = None
+    account_max: np.ndarray | None = None
+    network_min: np.ndarray | None = None
+    network_max: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -82,23 +89,52 @@ def plan_probes(x: ProbeInput, *, max_share: float, horizon_days: float) -> Prob
     if n == 0 or budget <= 0 or x.draws_gain.shape[1] < 2:
         return none
     regret, target = expected_regret(x)
+    room_up = _room(x.upper - x.plan)
+    room_down = _room(x.plan - x.lower)
     up = target > x.plan
-    room = np.where(up, x.upper - x.plan, x.plan - x.lower)
-    room = np.where(np.isfinite(room), np.maximum(room, 0.0), 0.0)
+    room = np.where(up, room_up, room_down)
     delta = np.where(up, room, -room)
     value, cost = _worth(x, delta, regret, horizon_days)
     keep = (value - cost > 0) & (room > max(x.min_change, 1e-9) * np.maximum(x.plan, 1e-9))
     delta = np.where(keep, delta, 0.0)
-    delta = _paired_in_accounts(delta, x.account)
+    delta = _balanced(x, delta + _partners(x, delta, keep, room_up, room_down))
     moved = float(np.abs(delta).sum())
     if moved > budget:  # scaling both sides keeps each account balanced
         delta = delta * (budget / moved)
     explored = np.abs(delta) > 1e-9 * np.maximum(x.plan, 1.0)
     delta = np.where(explored, delta, 0.0)
     value, cost = _worth(x, delta, regret, horizon_days)
+    if (value - cost)[explored].sum() <= 0:  # the partners cost more than the probes teach
+        return none
     spend = np.clip(x.plan + delta, x.lower, x.upper)
     return Probes(spend, delta > 0, explored, np.where(explored, value, 0.0),
                   np.where(explored, cost, 0.0))
+
+
+def _room(room: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(room), np.maximum(room, 0.0), 0.0)
+
+
+def _partners(x: ProbeInput, delta: np.ndarray, probing: np.ndarray, room_up: np.ndarray,
+              room_down: np.ndarray) -> np.ndarray:
+    """Counter-moves for the probes' imbalance (probes that all want less money need units
+    that take it): the units cheapest to move on the mean curve, per unit of money, until
+    the imbalance is covered. At the plan every free unit's marginal return is the price, so
+    a small counter-move costs little; it is flagged as exploration too."""
+    short = float(delta.sum())  # > 0: the probes want more money than they free
+    if abs(short) <= 1e-12 or not probing.any():
+        return np.zeros_like(delta)
+    room = np.where(probing, 0.0, room_down if short > 0 else room_up)
+    sign = -1.0 if short > 0 else 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_money = (_net(x, x.plan) - _net(x, x.plan + sign * room)) / room
+    order = np.argsort(np.where(room > 0, per_money, np.inf), kind="stable")
+    order = order[room[order] > 0]
+    taken = np.minimum(room[order], np.maximum(abs(short) - (np.cumsum(room[order])
+                                                             - room[order]), 0.0))
+    out = np.zeros_like(delta)
+    out[order] = sign * taken
+    return out
 
 
 def _worth(x: ProbeInput, delta: np.ndarray, regret: np.ndarray,
@@ -110,14 +146,45 @@ def _worth(x: ProbeInput, delta: np.ndarray, regret: np.ndarray,
     return value, cost
 
 
-def _paired_in_accounts(delta: np.ndarray, account: np.ndarray) -> np.ndarray:
-    """Scale each account's larger side (increases or decreases) down to its smaller, so
-    the account's spend does not change; an account with one side only explores nothing."""
-    n_accounts = int(account.max()) + 1 if account.size else 0
-    ups = np.bincount(account, np.maximum(delta, 0.0), n_accounts)
-    downs = np.bincount(account, np.maximum(-delta, 0.0), n_accounts)
+def _paired(delta: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Scale each group's larger side (increases or decreases) down to its smaller, so the
+    group's spend does not change; a group with one side only keeps nothing."""
+    n_groups = int(group.max()) + 1 if group.size else 0
+    ups = np.bincount(group, np.maximum(delta, 0.0), n_groups)
+    downs = np.bincount(group, np.maximum(-delta, 0.0), n_groups)
     matched = np.minimum(ups, downs)
     with np.errstate(divide="ignore", invalid="ignore"):
         up_scale = np.where(ups > 0, matched / ups, 0.0)
         down_scale = np.where(downs > 0, matched / downs, 0.0)
-    return np.where(delta > 0, delta * up_scale[account], delta * down_scale[account])
+    return np.where(delta > 0, delta * up_scale[group], delta * down_scale[group])
+
+
+def _within(delta: np.ndarray, group: np.ndarray, spent: np.ndarray, low: np.ndarray,
+            high: np.ndarray) -> np.ndarray:
+    """Scale each group's (one-sided) moves so that its spend stays within [low, high]."""
+    net = np.bincount(group, delta, spent.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(net > 0, high - spent, spent - low)
+        scale = np.where(net != 0, np.clip(room / np.abs(net), 0.0, 1.0), 1.0)
+    return delta * np.nan_to_num(scale, nan=0.0)[group]
+
+
+def _balanced(x: ProbeInput, delta: np.ndarray) -> np.ndarray:
+    """Moves that leave the total as planned and every group within its limits: paired
+    within each account first, what is left within each network (as far as the accounts'
+    limits allow), then across networks (as far as the networks' limits allow)."""
+    in_account = _paired(delta, x.account)
+    if x.account_network is None:
+        return in_account
+    n_acc, n_net = x.account_network.size, int(x.account_network.max()) + 1
+    acc_min = np.zeros(n_acc) if x.account_min is None else x.account_min
+    acc_max = np.full(n_acc, np.inf) if x.account_max is None else x.account_max
+    net_min = np.zeros(n_net) if x.network_min is None else x.network_min
+    net_max = np.full(n_net, np.inf) if x.network_max is None else x.network_max
+    network = x.account_network[x.account]
+    acc_spent = np.bincount(x.account, x.plan, n_acc)
+    net_spent = np.bincount(network, x.plan, n_net)
+    rest = _within(delta - in_account, x.account, acc_spent, acc_min, acc_max)
+    in_network = _paired(rest, network)
+    rest = _within(rest - in_network, network, net_spent, net_min, net_max)
+    return in_account + in_network + _paired(rest, np.zeros(rest.size, dtype=np.int64))
