@@ -276,6 +276,10 @@ class OptimizerSettings(Section):
     target_cpa: float | None = Field(None, gt=0)
     min_roas: float | None = Field(None, gt=0)
     exploration: ExplorationMethod = "ucb"
+    cautious_quantile: float = Field(
+        0.2, ge=0.01, le=0.5, description='"cautious": the low quantile of each campaign\'s '
+        "expected results that is optimised (0.2: the 20th percentile)",
+    )
     exploration_max_share: float = Field(
         0.05, ge=0, le=0.5, description='"voi": the most money moved for exploration in one '
         "run (increases and decreases together), as a share of the daily total",

@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import replace
 from decimal import Decimal
+from statistics import NormalDist
 from typing import Any
 
 import pandas as pd
@@ -24,7 +25,7 @@ from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.columns import utcnow
-from campaigns.config import ResultValues, Settings
+from campaigns.config import OptimizerSettings, ResultValues, Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
@@ -104,10 +105,7 @@ def propose(
     options = settings.optimizer
     objective = objective or options.objective
     max_change = options.max_change if max_change is None else max_change
-    exploration = exploration or Exploration(
-        method=options.exploration, seed=options.seed,
-        max_share=options.exploration_max_share,
-        horizon_days=options.exploration_horizon_days)
+    exploration = exploration or exploration_of(options)
     clock = _Clock(started)
     data, limits = _load_inputs(session, settings, portfolio, today=today, now=now,
                                 total_budget=total_budget, max_change=max_change,
@@ -136,6 +134,17 @@ def propose(
     run.timings = clock.timings()
     _store_outputs(session, run, result, data, allocation)
     return result
+
+
+def exploration_of(options: OptimizerSettings) -> Exploration:
+    """The exploration `[optimizer]` asks for; "cautious" lowers each curve to its
+    `cautious_quantile` (that many posterior sds below the estimate, normal)."""
+    strength = Exploration.strength
+    if options.exploration == "cautious":
+        strength = -NormalDist().inv_cdf(options.cautious_quantile)
+    return Exploration(method=options.exploration, strength=strength, seed=options.seed,
+                       max_share=options.exploration_max_share,
+                       horizon_days=options.exploration_horizon_days)
 
 
 class _Clock:

@@ -106,3 +106,4 @@ def test_history_from_the_cursor_equals_the_orm_reading(engine: Engine) -> None:
                                   want.astype({"unit_id": object, "network": object}),
                                   check_exact=True, check_dtype=False)
     assert have["reach"].isna().any() and have["video_views"].notna().any()
+
