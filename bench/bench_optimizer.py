@@ -2,7 +2,8 @@
 `--cli N` times `budgetpilot optimize --json` end to end (a fresh process, SQLite) over N
 campaigns with 90 days of history, reading one stored history and writing one proposal.
 
-Run: python bench/bench_optimizer.py [--quick] [--cli 10000] [--profile FILE]
+Run: python bench/bench_optimizer.py [--quick] [--cli 10000 [--db FILE] [--runs 2]
+     [--profile FILE]]
 """
 
 from __future__ import annotations
@@ -209,15 +210,37 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_cli(n_campaigns: int, days: int, profile: Path | None) -> None:
+def _last_timings(url: str) -> dict[str, float]:
+    """The phases the newest run recorded (`OptimizationRun.timings`)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        raw = connection.execute(text(
+            "SELECT timings FROM optimizationrun ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        )).scalar()
+    engine.dispose()
+    return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+
+
+PHASES = (("load_history_s", "units + history"), ("load_limits_s", "caps, rates, holds"),
+          ("fit_s", "fit curves"), ("allocate_s", "allocate + confidence"),
+          ("round_s", "round to currency"), ("record_s", "record run + shift"),
+          ("result_s", "build result"))
+
+
+def bench_cli(n_campaigns: int, days: int, profile: Path | None, db: Path | None,
+              runs: int) -> None:
     """`budgetpilot optimize --json` in a fresh process, as a manager or cron runs it."""
     today = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        path = db or Path(tmp) / "bench.db"
+        url = f"sqlite:///{path}"
         start = time.perf_counter()
-        _fill_database(url, n_campaigns, days, today)
+        if not path.exists():
+            _fill_database(url, n_campaigns, days, today)
         print(f"\noptimize end to end (CLI, SQLite): {n_campaigns:,} campaigns x {days} days "
-              f"(database filled in {time.perf_counter() - start:.0f} s)")
+              f"(database ready in {time.perf_counter() - start:.0f} s)")
         config = Path(tmp) / "budgetpilot.toml"
         config.write_text(f'[database]\nurl = "{url}"\n')
         command = [sys.executable, "-m", "api.cli.main", "optimize", "--config", str(config),
@@ -225,7 +248,12 @@ def bench_cli(n_campaigns: int, days: int, profile: Path | None) -> None:
         if profile is not None:
             command[1:1] = ["-m", "cProfile", "-o", str(profile)]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        for attempt in range(2):  # the second run reads a warm page cache
+        imports = [sys.executable, "-c", "import api.cli.main, campaigns.optimization.proposals"]
+        start, cpu = time.perf_counter(), _children_cpu()
+        subprocess.run(imports, env=env, check=True)
+        print(f"  start-up and imports alone: {time.perf_counter() - start:.2f} s wall, "
+              f"{_children_cpu() - cpu:.2f} s CPU")
+        for attempt in range(runs):  # later runs read a warm page cache, supersede a shift
             start = time.perf_counter()
             cpu = _children_cpu()
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -234,9 +262,17 @@ def bench_cli(n_campaigns: int, days: int, profile: Path | None) -> None:
                 raise SystemExit(f"optimize failed ({done.returncode}): {done.stderr[-2000:]}")
             out = json.loads(done.stdout)
             moved = sum(a["proposed_budget"] != a["current_budget"] for a in out["allocations"])
-            print(f"  run {attempt + 1}: {seconds:.1f} s wall, {cpu:.1f} s CPU (load "
+            explored = sum(bool(a.get("exploration")) for a in out["allocations"])
+            print(f"  run {attempt + 1}: {seconds:.2f} s wall, {cpu:.2f} s CPU (load "
                   f"{os.getloadavg()[0]:.1f}), {len(out['allocations']):,} "
-                  f"budgets, {moved:,} moved; edits {out.get('edits')}")
+                  f"budgets, {moved:,} moved, {explored:,} for exploration")
+            timings = _last_timings(url)
+            inside = timings.get("total_s", 0.0)
+            for key, label in PHASES:
+                if key in timings:
+                    print(f"    {label:<24} {timings[key]:6.2f} s")
+            print(f"    {'propose in all':<24} {inside:6.2f} s; outside it (start-up, "
+                  f"imports, commit, JSON): {seconds - inside:.2f} s")
 
 
 def main() -> None:
@@ -246,9 +282,12 @@ def main() -> None:
                         help="only time `optimize` end to end over N campaigns")
     parser.add_argument("--days", type=int, default=90, help="history days for --cli")
     parser.add_argument("--profile", type=Path, help="with --cli: cProfile the run into FILE")
+    parser.add_argument("--db", type=Path, help="with --cli: keep the filled SQLite database "
+                        "in FILE and reuse it next time")
+    parser.add_argument("--runs", type=int, default=2, help="with --cli: runs to time")
     args = parser.parse_args()
     if args.cli:
-        bench_cli(args.cli, args.days, args.profile)
+        bench_cli(args.cli, args.days, args.profile, args.db, args.runs)
         return
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     bench_allocation(sizes)

@@ -47,7 +47,7 @@ DATABASE_URL_ENV = "BUDGETPILOT_DATABASE_URL"
 CONFIG_ENV = "BUDGETPILOT_CONFIG"
 # optimizer.exploration.Method, spelled out: importing the optimiser (scipy) to read a config
 # would cost every command seconds. tests/campaigns/test_config.py pins that both agree.
-ExplorationMethod = Literal["none", "ucb", "thompson", "cautious"]
+ExplorationMethod = Literal["none", "ucb", "thompson", "cautious", "voi"]
 
 
 class Section(BaseModel):
@@ -288,6 +288,18 @@ class OptimizerSettings(Section):
     target_cpa: float | None = Field(None, gt=0)
     min_roas: float | None = Field(None, gt=0)
     exploration: ExplorationMethod = "ucb"
+    cautious_quantile: float = Field(
+        0.2, ge=0.01, le=0.5, description='"cautious": the low quantile of each campaign\'s '
+        "expected results that is optimised (0.2: the 20th percentile)",
+    )
+    exploration_max_share: float = Field(
+        0.05, ge=0, le=0.5, description='"voi": the most money moved for exploration in one '
+        "run (increases and decreases together), as a share of the daily total",
+    )
+    exploration_horizon_days: float = Field(
+        14.0, gt=0, description='"voi": the days over which what a probe teaches is worth '
+        "something",
+    )
     seed: int = Field(0, description="the seed of Thompson draws")
 
     def values_for(self, portfolio: str, portfolios: list[PortfolioSettings]) -> ResultValues:

@@ -331,6 +331,8 @@ class ShiftItem(SQLModel, table=True):
     effect: float | None = None
     effect_low: float | None = None
     effect_high: float | None = None
+    # Moved to learn the campaign's curve (the "voi" exploration), not for today's results.
+    exploration: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     binding_limit: str | None = Field(default=None, max_length=200)
     reason: str = ""
     # pending → approved | rejected → applying → applied | failed | skipped;

@@ -96,7 +96,8 @@ class CurveSet:
         """Per-unit multiplier of `gain` on `weekday` (1 when weekday is None)."""
         if weekday is None:
             return np.ones(len(self.unit_ids))
-        factors = self.weekday_factor[weekday]
+        # A plain dict: a Series lookup per unit cost a tenth of a second per 10,000 units.
+        factors = self.weekday_factor[weekday].to_dict()
         return np.asarray([factors.get(n, 1.0) for n in self.network], dtype=float)
 
     def summary(self) -> pd.DataFrame:

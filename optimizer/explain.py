@@ -120,3 +120,15 @@ def _marginal(x: ExplainInput, i: int) -> str:
     if x.objective == "revenue":
         return f"marginal ROAS {x.marginal_roas[i]:.2f}"
     return f"marginal CPA {format_money(x.marginal_cpa[i], x.currency)}"
+
+
+def exploration_reason(up: bool, value: float, cost: float, horizon_days: float,
+                       objective: str, currency: str) -> str:
+    """Why a unit moves for exploration: what the move should teach, against its cost.
+    `up`: it gets more than balancing returns alone would give it (else less)."""
+    verb = "more" if up else "less"
+    unit = "conversions" if objective == "conversions" else (currency or "value")
+    return (f"exploration: {verb} than balancing returns alone gives, to learn its curve; "
+            f"what it teaches is worth about "
+            f"{value:.2f} {unit} over {horizon_days:g} days, the move costs {cost:.2f} "
+            f"{unit} today")

@@ -10,6 +10,9 @@
 - "cautious": the opposite of "ucb", for managers who prefer fewer surprises: each unit's
   gain is lowered to a low quantile of its expected results (`strength` posterior sds below
   the estimate, at most 90% down), so money goes where the evidence is firm.
+- "voi": the point estimate is allocated, then a bounded share of the total (`max_share`)
+  is moved where what a move would teach is worth more than it costs today (value of
+  information over `horizon_days`, `optimizer/voi.py`); each such move is flagged.
 
 Exploration only ever acts inside the guardrails (bounds, max change, locks, caps), and
 expected results are always reported on the point-estimate curves.
@@ -24,7 +27,7 @@ import numpy as np
 
 from optimizer.curves import CurveSet
 
-Method = Literal["none", "ucb", "thompson", "cautious"]
+Method = Literal["none", "ucb", "thompson", "cautious", "voi"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Exploration:
     method: Method = "ucb"
     strength: float = 0.5
     seed: int = 0
+    max_share: float = 0.05  # "voi": the most money moved for exploration, share of the total
+    horizon_days: float = 14.0  # "voi": days what a probe teaches is worth something
 
 
 def exploring_curves(
@@ -40,7 +45,7 @@ def exploring_curves(
     """Gain and half-spend (unit currency, no weekday factor) to optimise for `rows`."""
     gain = curves.gain[rows]
     half = curves.half_spend[rows]
-    if exploration.method == "none":
+    if exploration.method in ("none", "voi"):
         return gain, half
     if exploration.method == "ucb":
         bonus = exploration.strength * np.minimum(curves.level_sd[rows], 1.0)

@@ -33,10 +33,11 @@ from optimizer.edits import (
     unworthy,
 )
 from optimizer.errors import InvalidInputError
-from optimizer.explain import ExplainInput, explain
+from optimizer.explain import ExplainInput, explain, exploration_reason
 from optimizer.exploration import Exploration, exploring_curves
 from optimizer.negligible import hold_moves, moved_units, negligible_moves
 from optimizer.value import ResultCurves, describe_buy
+from optimizer.voi import ProbeInput, Probes, plan_probes
 
 OBJECTIVES = ("conversions", "revenue", "value")
 
@@ -124,10 +125,45 @@ def optimize_budgets(
                    min_change, edits, own)
     problem, solution, _, held = hold_moves(problem, solution, bounds.current, judge.select,
                                             rows=4)
+    probes = None
+    if exploration.method == "voi":
+        probes = _probes(frame, curves, problem, solution, exploration, weekday, objective,
+                         held, min_change)
+        solution = replace(solution, spend=probes.spend, total_spend=float(probes.spend.sum()))
     allocation = _allocation(frame, bounds, limits, mean, problem, solution, objective,
-                             exploration, currency, held, judge, own)
+                             exploration, currency, held, judge, own, probes)
     rows = _with_confidence(allocation.allocations, curves, weekday, objective, edits)
     return replace(allocation, allocations=rows)
+
+
+def _probes(
+    frame: pd.DataFrame, curves: CurveSet, problem: AllocationProblem,
+    solution: AllocationSolution, exploration: Exploration, weekday: int | None,
+    objective: str, held: np.ndarray, min_change: float,
+) -> Probes:
+    """The value-of-information probes on the solved plan (`voi.py`), in the problem's
+    units; a unit held for its edit cost or a lock stays where it is."""
+    fx = frame["fx"].to_numpy(dtype=float)
+    rows = curves.index_of(frame["unit_id"].tolist())
+    factor = curves.day_factor(weekday)[rows]
+    money = fx if objective != "conversions" else np.ones(fx.size)
+    spend = solution.spend
+    fixed = ~np.isnan(held[0])
+    return plan_probes(
+        ProbeInput(
+            plan=spend, lower=np.where(fixed, spend, problem.lower),
+            upper=np.where(fixed, spend, problem.upper), gain=problem.gain,
+            half=problem.half_spend,
+            draws_gain=curves.draws_gain[rows] * (factor * money)[:, None],
+            draws_half=curves.draws_half_spend[rows] * fx[:, None],
+            price=solution.unit_price, account=problem.unit_account,
+            total_budget=problem.total_budget, min_change=min_change,
+            account_network=problem.account_network, account_min=problem.account_min,
+            account_max=problem.account_max, network_min=problem.network_min,
+            network_max=problem.network_max,
+        ),
+        max_share=exploration.max_share, horizon_days=exploration.horizon_days,
+    )
 
 
 def _objective_set(
@@ -374,7 +410,7 @@ def _allocation(
     frame: pd.DataFrame, bounds: UnitBounds, limits: Limits, mean: UnitCurves,
     problem: AllocationProblem, solution: AllocationSolution, objective: str,
     exploration: Exploration, currency: str, held: np.ndarray, judge: _Judge,
-    own: _OwnResults,
+    own: _OwnResults, probes: Probes | None = None,
 ) -> ProposedAllocation:
     """The solved plan as a proposal: a row per unit with its reason, the expected results
     now and as proposed, what is left unspent and why, and the optimality certificate."""
@@ -385,10 +421,17 @@ def _allocation(
     binding, reasons = _explained(frame, bounds, limits, problem, solution, objective,
                                   currency, expected, own)
     kept = _mark_kept(binding, reasons, held, judge)
+    explored = np.zeros(current.size, dtype=bool) if probes is None else probes.explored
+    for i in np.flatnonzero(explored):
+        assert probes is not None
+        binding[i] = None
+        reasons[i] = exploration_reason(bool(probes.raised[i]), probes.value[i],
+                                        probes.cost[i], exploration.horizon_days,
+                                        objective, currency)
     if own.worth is not None:
         _say_what_moves_buy(reasons, bounds, proposed, kept, expected, own, currency)
     allocations = _rows(frame, fx, current, proposed, expected, objective, binding, reasons,
-                        kept, own)
+                        kept, own).assign(exploration=explored)
     unspent = max(problem.total_budget - solution.total_spend, 0.0)
     value_now = value_new = None
     if own.worth is not None:

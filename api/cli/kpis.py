@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlmodel import Session
 
 from api.cli.app import ConfigOption, app, engine_for, handles_errors, load
-from api.routes.kpis import report_model
-from api.schemas.kpis import KpiReport, KpiRow
 from campaigns.reports import kpis as service
+
+if TYPE_CHECKING:  # FastAPI's schemas load when the command runs, not with every command
+    from api.schemas.kpis import KpiReport, KpiRow
 
 _COLUMNS = (  # heading, width, cell
     ("key", 28, lambda r: r.key),
@@ -79,6 +80,8 @@ def kpis_command(
     marked "~" it is a sum of daily reach, an upper bound of the people reached. Social
     rates are per 1,000 impressions. "-" means no platform reported the figure.
     """
+    from api.routes.kpis import report_model
+
     first, last = default_period(start.date() if start else None, end.date() if end else None)
     settings = load(config)
     with Session(engine_for(settings)) as session:

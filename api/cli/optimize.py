@@ -90,9 +90,9 @@ def optimize_command(
 
 def _sds_below(quantile: float) -> float:
     """How many posterior sds below the estimate the `quantile` lies (normal)."""
-    from scipy.stats import norm
+    from statistics import NormalDist
 
-    return float(-norm.ppf(quantile))
+    return -NormalDist().inv_cdf(quantile)
 
 
 def _day(text: str, option: str) -> dt.date:

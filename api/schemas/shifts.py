@@ -38,6 +38,8 @@ class ShiftItemPublic(Public):
     effect: float | None = Field(None, description="expected effect of the move (objective units)")
     effect_low: float | None = Field(None, description="80% interval of the effect: low end")
     effect_high: float | None = Field(None, description="80% interval of the effect: high end")
+    exploration: bool = Field(False, description="the budget moves to learn the campaign's "
+                              "curve (value-of-information exploration), not for today")
     binding_limit: str | None
     reason: str
     status: ItemStatus

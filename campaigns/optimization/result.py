@@ -92,6 +92,7 @@ class UnitProposal:
     effect_low: float
     effect_high: float
     net_gain: float | None  # expected gain a day less the edit cost; null when it stays
+    exploration: bool  # moved to learn the curve (the "voi" exploration), says the reason
     curve: CurveSummary
     result_kind: str  # what the campaign buys (a manager's setting, else the synced one)
     buys: Buys
@@ -224,6 +225,7 @@ def unit_proposal(unit: Unit, row: Any, new_budget: Decimal, curve: CurveSummary
         reason=row.reason,
         **move_confidence(row),
         net_gain=_net_gain(row, new_budget != unit.current_budget),
+        exploration=bool(getattr(row, "exploration", False)) and new_budget != unit.current_budget,
         curve=curve,
         result_kind=unit.result_kind,
         buys=_buys(row),

@@ -24,7 +24,14 @@ from campaigns.errors import (
 from campaigns.models import BudgetShift, Campaign, ShiftItem
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts.fx import reporting_rates
-from campaigns.shifts.states import ItemStatus, Note, ShiftStatus, require_move, transition
+from campaigns.shifts.states import (
+    ItemStatus,
+    Note,
+    ShiftStatus,
+    require_move,
+    transition,
+    transition_items,
+)
 from campaigns.shifts.views import ShiftView, change_fraction, get_shift, snapshot
 
 
@@ -136,10 +143,13 @@ def _decidable(session: Session, shift_id: int, new: ShiftStatus, version: int) 
 
 
 def _decide_items(session: Session, items: Sequence[ShiftItem], status_of: Any) -> None:
-    """Each still pending item takes ``status_of(item)``."""
+    """Each still pending item takes ``status_of(item)``, one statement per new status."""
+    by_status: dict[ItemStatus, list[ShiftItem]] = {}
     for item in items:
         if item.status == ItemStatus.PENDING:
-            transition(session, item, status_of(item))
+            by_status.setdefault(status_of(item), []).append(item)
+    for new, group in by_status.items():
+        transition_items(session, group, new)
     session.flush()
 
 

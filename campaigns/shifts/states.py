@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from campaigns import audit
 from campaigns.columns import utcnow
@@ -189,6 +190,29 @@ def transition(
                      entity_type="shift" if isinstance(obj, BudgetShift) else "shift_item",
                      entity_id=obj.id, before=note.before, after=after)
     return obj
+
+
+def transition_items(session: Session, items: Sequence[ShiftItem], new: ItemStatus) -> None:
+    """Move many loaded items to ``new`` at once, each checked against the table like
+    :func:`transition`: one UPDATE per chunk of ids instead of an ORM flush per row (a
+    superseded proposal's 10,000 items took seconds of every ``optimize``). The loaded rows
+    show the new status without being written again."""
+    for item in items:
+        if not allowed(ITEM_ALLOWED, item.status, new):
+            raise ConflictError(f"shift item {item.id} is {item.status}; it cannot become {new}")
+    if not items:
+        return
+    session.flush()  # every item has its id, and earlier changes are written first
+    ids = [item.id for item in items]
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            update(ShiftItem).where(col(ShiftItem.id).in_(ids[start:start + _CHUNK]))
+            .values(status=new.value).execution_options(synchronize_session=False))
+    for item in items:
+        set_committed_value(item, "status", new.value)
+
+
+_CHUNK = 5_000  # ids per statement: within every driver's parameter limit
 
 
 def conditional_move(

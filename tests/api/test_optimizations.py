@@ -118,3 +118,33 @@ def test_roles_and_bad_portfolio(client: TestClient, as_role: Headers) -> None:
                     json={"portfolio": "nowhere"})
     assert r.status_code == 404, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_exploration_move_is_labelled_in_the_result_and_on_its_shift_item(
+    engine: Engine, settings: Settings, as_role: Headers,
+) -> None:
+    """Under `exploration = "voi"` the moves made to learn a curve carry `exploration: true`
+    and say so in their reason, in the run's result and on the shift's items alike; the
+    money they move stays within the configured share of the total."""
+    voi = settings.model_copy(update={"optimizer": settings.optimizer.model_copy(
+        update={"exploration": "voi", "exploration_max_share": 0.2})})
+    sync_sandbox(engine, voi)
+    with TestClient(create_app(voi, engine)) as client:
+        r = client.post("/api/v1/optimizations", headers=as_role("service"),
+                        json={"portfolio": "default", "max_change": 0.2})
+        assert r.status_code == 201, r.text
+        result = r.json()["result"]
+        shift = client.get(f"/api/v1/shifts/{r.json()['shift_id']}",
+                           headers=as_role("viewer")).json()
+    assert result["exploration"] == "voi"
+    explored = [a for a in result["allocations"] if a["exploration"]]
+    assert explored, "nothing was explored"
+    assert all(a["reason"].startswith("exploration: ") for a in explored)
+    assert not any(a["reason"].startswith("exploration") for a in result["allocations"]
+                   if not a["exploration"])
+    items = {i["target_external_id"]: i for i in shift["items"]}
+    for a in result["allocations"]:
+        item = items.get(a["budget_id"])
+        if item is not None:
+            assert item["exploration"] is a["exploration"] and item["reason"] == a["reason"]
+    assert any(i["exploration"] for i in items.values())

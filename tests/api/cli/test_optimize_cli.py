@@ -283,3 +283,25 @@ def test_edits_are_worth_their_cost_and_summarised(synced: Path) -> None:
     kept = [a for a in out["allocations"] if a["reason"].startswith("kept:")]
     assert edits["not_worth"] == len(kept)
     assert all(a["net_gain"] is None for a in kept)
+
+
+def test_exploration_moves_are_flagged_in_the_json(synced: Path, tmp_path: Path) -> None:
+    """`exploration = "voi"`: the moves made to learn a curve say `"exploration": true` and
+    why; together they move at most the configured share of the total, and every other
+    allocation says `false`."""
+    cfg = tmp_path / "voi.toml"
+    text = synced.read_text()
+    # The module's database, none of the other tests' [optimizer] keys (an edit cost holds
+    # the small moves exploration would make).
+    base = text.split("\n[optimizer]")[0]
+    cfg.write_text(f'{base}\n[optimizer]\nexploration = "voi"\nexploration_max_share = 0.2\n')
+    out = _optimize(cfg)
+    plain = _optimize(synced)
+    assert out["exploration"] == "voi"
+    assert all(isinstance(a["exploration"], bool) for a in out["allocations"])
+    assert not any(a["exploration"] for a in plain["allocations"])
+    explored = [a for a in out["allocations"] if a["exploration"]]
+    assert explored and all(a["reason"].startswith("exploration: ") for a in explored)
+    assert all(a["proposed_budget"] != a["current_budget"] for a in explored)
+    spent = sum(a["proposed_budget_reporting"] for a in out["allocations"])
+    assert spent <= out["total_budget"] + 0.01
