@@ -8,10 +8,13 @@ No per-unit optimiser runs, which is what makes 10,000 units x 90 days take seco
 Real data is handled as follows:
 - conversion lag: the last `lag_days` days are still collecting conversions, so they are
   left out instead of being read as a drop;
+- shapes are pooled campaign -> account -> network (`optimizer/pooling.py`): each unit's
+  shape is shrunk toward its account's, and that toward its network's, by the spreads the
+  units themselves show (learnt, not fixed);
 - spend that hardly varies: the likelihood is then flat along the curve's shape, so the
-  shape stays at the network's pooled prior, the gain is set by the observed level, and
-  the shape's posterior sd stays wide (`identified` is False);
-- new units / little history: the prior (network shape, network cost per result) dominates;
+  shape is its account's pooled one, the gain is set by the observed level, and the shape's
+  posterior sd is the learnt spread between campaigns (`identified` is False);
+- new units / little history: the prior (pooled shape, network cost per result) dominates;
 - zero-result days: the noise model is Gaussian on counts, so zeros are ordinary data;
 - day-of-week: a multiplicative factor per network and weekday, pooled over the network's
   units and shrunk toward 1.
@@ -27,10 +30,10 @@ import pandas as pd
 
 from optimizer.curves import CurveSet
 from optimizer.errors import InvalidInputError
+from optimizer.pooling import pool_shapes
 
 GRID = np.exp(np.linspace(np.log(0.03), np.log(30.0), 56))
 LOG_GRID = np.log(GRID)
-PRIOR_LOG_SD = 1.0
 # The gain prior is centred on the network's cost per result; a cv of 1 keeps it weak.
 GAIN_PRIOR_CV = 1.0
 IDENTIFIED_LOG_SD = 0.6
@@ -55,6 +58,7 @@ class _Posterior:
     prob: np.ndarray
     gain_mean: np.ndarray
     gain_var: np.ndarray
+    loglik: np.ndarray  # units x grid: log marginal likelihood of each shape (max 0)
 
 
 def fit_curves(
@@ -87,13 +91,15 @@ def fit_curves(
     ones = np.ones((n_networks, 7))
     noise = _initial_noise(panel)
     first = _grid_posterior(panel, ones, rate, np.zeros(len(panel.unit_ids)), 1.5, noise)
-    gain, half, log_sd = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
+    gain, half, _ = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
-    prior_mean = _network_shape_prior(panel, first, log_sd, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    post = _grid_posterior(panel, weekday, rate, prior_mean, PRIOR_LOG_SD, noise)
-    return _curve_set(panel, post, weekday, rate, prior_mean, metric, n_draws, seed)
+    like = _grid_likelihood(panel, weekday, rate, noise)
+    groups = _account_codes(panel.unit_ids, history, units)
+    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+    post = _with_prior(like, prior.mean, prior.sd)
+    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
 
 
 def _build_panel(
@@ -231,13 +237,21 @@ def _grid_posterior(
     weekday: np.ndarray,
     rate: np.ndarray,
     prior_mean: np.ndarray,
-    prior_sd: float,
+    prior_sd: float | np.ndarray,
     noise: np.ndarray,
 ) -> _Posterior:
+    return _with_prior(_grid_likelihood(panel, weekday, rate, noise), prior_mean, prior_sd)
+
+
+def _grid_likelihood(
+    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray
+) -> _Posterior:
+    """Per unit and grid shape: the log marginal likelihood (gain integrated out) and the
+    gain's conditional posterior; `prob` is left flat until a shape prior is applied."""
     n_units = len(panel.unit_ids)
-    logpost = np.empty((n_units, GRID.size))
-    gain_mean = np.empty_like(logpost)
-    gain_var = np.empty_like(logpost)
+    loglik = np.empty((n_units, GRID.size))
+    gain_mean = np.empty_like(loglik)
+    gain_var = np.empty_like(loglik)
     day_factor = weekday[panel.network_code[:, None], panel.weekday]
     wy = panel.weight * panel.result * day_factor
     wd2 = panel.weight * day_factor**2
@@ -252,14 +266,24 @@ def _grid_posterior(
         mean = (sxy / noise + prior_gain / prior_var) / precision
         logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
         logml -= 0.5 * np.log(prior_var * precision)
-        logprior = -0.5 * ((LOG_GRID[k] - prior_mean) / prior_sd) ** 2
-        logpost[:, k] = logml + logprior
+        loglik[:, k] = logml
         gain_mean[:, k] = mean
         gain_var[:, k] = 1.0 / precision
+    loglik -= loglik.max(axis=1, keepdims=True)
+    flat = np.full_like(loglik, 1.0 / GRID.size)
+    return _Posterior(flat, gain_mean, gain_var, loglik)
+
+
+def _with_prior(
+    like: _Posterior, prior_mean: np.ndarray, prior_sd: float | np.ndarray
+) -> _Posterior:
+    """The grid posterior under a normal prior on log half-spend (per unit mean and sd)."""
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), prior_mean.shape)
+    logpost = like.loglik - 0.5 * ((LOG_GRID - prior_mean[:, None]) / sd[:, None]) ** 2
     logpost -= logpost.max(axis=1, keepdims=True)
     prob = np.exp(logpost)
     prob /= prob.sum(axis=1, keepdims=True)
-    return _Posterior(prob, gain_mean, gain_var)
+    return replace(like, prob=prob)
 
 
 def _point_estimate(
@@ -294,18 +318,18 @@ def _weekday_factors(panel: _Panel, fitted: np.ndarray, n_networks: int) -> np.n
     return factor / factor.mean(axis=1, keepdims=True)
 
 
-def _network_shape_prior(
-    panel: _Panel, post: _Posterior, log_sd: np.ndarray, n_networks: int
+def _account_codes(
+    unit_ids: tuple[str, ...], history: pd.DataFrame, units: pd.DataFrame | None
 ) -> np.ndarray:
-    """Pool the shapes of units whose spend varied enough to reveal them."""
-    log_ratio = post.prob @ LOG_GRID
-    informative = log_sd < IDENTIFIED_LOG_SD
-    weight = np.where(informative, 1.0 / (log_sd**2 + 0.05), 0.0)
-    total = np.bincount(panel.network_code, weight, n_networks)
-    pooled = np.bincount(panel.network_code, weight * log_ratio, n_networks)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shape = np.where(total > 0, pooled / total, 0.0)
-    return shape[panel.network_code]
+    """A code per unit for its account (the level between campaign and network in the
+    shape pool); units whose account is unknown share one group per network."""
+    accounts: dict[str, str] = {}
+    for frame in (history, units):
+        if frame is not None and "account_id" in frame.columns:
+            pairs = frame.loc[:, ["unit_id", "account_id"]].drop_duplicates("unit_id",
+                                                                             keep="last")
+            accounts.update(_mapping(pairs, "account_id", str))
+    return pd.factorize(pd.Series([accounts.get(u, "") for u in unit_ids]))[0]
 
 
 def _curve_set(
@@ -317,8 +341,14 @@ def _curve_set(
     metric: str,
     n_draws: int,
     seed: int,
+    prior_sd: np.ndarray,
 ) -> CurveSet:
     gain, half, log_sd = _point_estimate(panel, post, weekday, rate, prior_mean)
+    # Pinned by the unit's own data: the precision the data added to the pooled prior
+    # would alone narrow the shape to IDENTIFIED_LOG_SD (a tight pool alone does not count).
+    with np.errstate(divide="ignore"):
+        own_precision = 1.0 / np.maximum(log_sd, 1e-9) ** 2 - 1.0 / prior_sd**2
+    identified = own_precision >= 1.0 / IDENTIFIED_LOG_SD**2
     mixture_mean = (post.prob * post.gain_mean).sum(1)
     second = (post.prob * (post.gain_var + post.gain_mean**2)).sum(1)
     gain_sd = np.sqrt(np.maximum(second - mixture_mean**2, 0.0))
@@ -342,7 +372,7 @@ def _curve_set(
         typical_spend=panel.typical_spend,
         n_days=((panel.weight if panel.observed is None else panel.observed)
                 * (panel.spend > 0)).sum(1),
-        identified=log_sd < IDENTIFIED_LOG_SD,
+        identified=identified,
         draws_gain=draws_gain,
         draws_half_spend=draws_half,
         weekday_factor=weekday_frame,

@@ -38,8 +38,10 @@ def test_flat_spend_keeps_the_network_shape_with_wide_uncertainty() -> None:
     rows = fitted.index_of(["u0", "u2", "u4"])
     varied = fitted.index_of([f"u{i}" for i in range(6, 120, 2)])
     assert not fitted.identified[rows].any()
-    assert np.all(fitted.log_half_spend_sd[rows] > 0.8)
-    assert np.all(fitted.log_half_spend_sd[rows] > 3 * np.median(fitted.log_half_spend_sd[varied]))
+    # As wide as the learnt spread between the network's campaigns (never below 0.3), and
+    # far wider than a unit whose spend varied.
+    assert np.all(fitted.log_half_spend_sd[rows] >= 0.29)
+    assert np.all(fitted.log_half_spend_sd[rows] > 2 * np.median(fitted.log_half_spend_sd[varied]))
     # The shape is the pooled network prior (half-spend relative to typical spend).
     relative = np.log(fitted.half_spend / fitted.typical_spend)
     pooled = np.median(relative[varied])
