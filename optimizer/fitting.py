@@ -37,6 +37,8 @@ LOG_GRID = np.log(GRID)
 # The gain prior is centred on the network's cost per result; a cv of 1 keeps it weak.
 GAIN_PRIOR_CV = 1.0
 IDENTIFIED_LOG_SD = 0.6
+# Half-life of the days the level (gain given the shape) is learnt from, in days.
+LEVEL_HALF_LIFE_DAYS = 21.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ def fit_curves(
     n_draws: int = 32,
     seed: int = 0,
     half_life_days: float | None = None,
+    level_half_life_days: float | None = LEVEL_HALF_LIFE_DAYS,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -82,6 +85,9 @@ def fit_curves(
     the reporting currency) adds units without history and gives their spend scale.
     `half_life_days` weights each day by 0.5 ** (age / half_life_days): a campaign whose
     efficiency changed is re-learnt from its recent days (None: every day counts fully).
+    `level_half_life_days` does the same for the gain alone, given the shape: the shape is
+    learnt from the whole window (it needs the spread of spend), the level from recent days
+    (an efficiency change moves the level, not the shape); None: the whole window.
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
     if half_life_days:
@@ -95,7 +101,8 @@ def fit_curves(
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    like = _grid_likelihood(panel, weekday, rate, noise)
+    like = _grid_likelihood(panel, weekday, rate, noise, _level_decay(panel,
+                                                                       level_half_life_days))
     groups = _account_codes(panel.unit_ids, history, units)
     prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
     post = _with_prior(like, prior.mean, prior.sd)
@@ -243,11 +250,23 @@ def _grid_posterior(
     return _with_prior(_grid_likelihood(panel, weekday, rate, noise), prior_mean, prior_sd)
 
 
+def _level_decay(panel: _Panel, half_life_days: float | None) -> np.ndarray | None:
+    """Per-day weights for the gain given the shape: 1 for the newest day, halving every
+    `half_life_days` (None: no decay)."""
+    if not half_life_days:
+        return None
+    n_days = panel.spend.shape[1]
+    return 0.5 ** ((n_days - 1 - np.arange(n_days)) / half_life_days)
+
+
 def _grid_likelihood(
-    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray
+    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray,
+    level_decay: np.ndarray | None = None,
 ) -> _Posterior:
     """Per unit and grid shape: the log marginal likelihood (gain integrated out) and the
-    gain's conditional posterior; `prob` is left flat until a shape prior is applied."""
+    gain's conditional posterior; `prob` is left flat until a shape prior is applied.
+    With `level_decay` the gain's posterior is taken from the days so weighted (the
+    shape's likelihood still from every day)."""
     n_units = len(panel.unit_ids)
     loglik = np.empty((n_units, GRID.size))
     gain_mean = np.empty_like(loglik)
@@ -267,6 +286,10 @@ def _grid_likelihood(
         logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
         logml -= 0.5 * np.log(prior_var * precision)
         loglik[:, k] = logml
+        if level_decay is not None:
+            # Fewer effective days: the recent level is less sure than the window's.
+            precision = (level_decay * wd2 * shape**2).sum(1) / noise + 1.0 / prior_var
+            mean = ((level_decay * wy * shape).sum(1) / noise + prior_gain / prior_var) / precision
         gain_mean[:, k] = mean
         gain_var[:, k] = 1.0 / precision
     loglik -= loglik.max(axis=1, keepdims=True)
