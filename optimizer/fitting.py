@@ -37,8 +37,11 @@ LOG_GRID = np.log(GRID)
 # The gain prior is centred on the network's cost per result; a cv of 1 keeps it weak.
 GAIN_PRIOR_CV = 1.0
 IDENTIFIED_LOG_SD = 0.6
-# Half-life of the days the level (gain given the shape) is learnt from, in days.
-LEVEL_HALF_LIFE_DAYS = 21.0
+# A unit's level may have changed this many days ago (newest kept day = 1); each split is
+# a priori this likely. The level is then averaged over "no change" and the splits.
+CHANGE_SPLITS = (4, 7, 10, 14, 21, 28, 42)
+CHANGE_PRIOR = 0.03
+CHANGE_SD = 0.3  # prior sd of a change, relative to the level
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def fit_curves(
     n_draws: int = 32,
     seed: int = 0,
     half_life_days: float | None = None,
-    level_half_life_days: float | None = LEVEL_HALF_LIFE_DAYS,
+    level_changes: bool = True,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -85,9 +88,9 @@ def fit_curves(
     the reporting currency) adds units without history and gives their spend scale.
     `half_life_days` weights each day by 0.5 ** (age / half_life_days): a campaign whose
     efficiency changed is re-learnt from its recent days (None: every day counts fully).
-    `level_half_life_days` does the same for the gain alone, given the shape: the shape is
-    learnt from the whole window (it needs the spread of spend), the level from recent days
-    (an efficiency change moves the level, not the shape); None: the whole window.
+    With `level_changes`, a unit whose level (results at a given spend) changed within the
+    window is read at its new level: the shape is learnt from the whole window (it needs the
+    spread of spend), the level from the days since the change (`_level_change`).
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
     if half_life_days:
@@ -101,11 +104,12 @@ def fit_curves(
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    like = _grid_likelihood(panel, weekday, rate, noise, _level_decay(panel,
-                                                                       level_half_life_days))
+    like = _grid_likelihood(panel, weekday, rate, noise)
     groups = _account_codes(panel.unit_ids, history, units)
     prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
     post = _with_prior(like, prior.mean, prior.sd)
+    if level_changes:
+        post = _level_change(panel, post, weekday, noise)
     return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
 
 
@@ -250,23 +254,11 @@ def _grid_posterior(
     return _with_prior(_grid_likelihood(panel, weekday, rate, noise), prior_mean, prior_sd)
 
 
-def _level_decay(panel: _Panel, half_life_days: float | None) -> np.ndarray | None:
-    """Per-day weights for the gain given the shape: 1 for the newest day, halving every
-    `half_life_days` (None: no decay)."""
-    if not half_life_days:
-        return None
-    n_days = panel.spend.shape[1]
-    return 0.5 ** ((n_days - 1 - np.arange(n_days)) / half_life_days)
-
-
 def _grid_likelihood(
-    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray,
-    level_decay: np.ndarray | None = None,
+    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray
 ) -> _Posterior:
     """Per unit and grid shape: the log marginal likelihood (gain integrated out) and the
-    gain's conditional posterior; `prob` is left flat until a shape prior is applied.
-    With `level_decay` the gain's posterior is taken from the days so weighted (the
-    shape's likelihood still from every day)."""
+    gain's conditional posterior; `prob` is left flat until a shape prior is applied."""
     n_units = len(panel.unit_ids)
     loglik = np.empty((n_units, GRID.size))
     gain_mean = np.empty_like(loglik)
@@ -286,15 +278,66 @@ def _grid_likelihood(
         logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
         logml -= 0.5 * np.log(prior_var * precision)
         loglik[:, k] = logml
-        if level_decay is not None:
-            # Fewer effective days: the recent level is less sure than the window's.
-            precision = (level_decay * wd2 * shape**2).sum(1) / noise + 1.0 / prior_var
-            mean = ((level_decay * wy * shape).sum(1) / noise + prior_gain / prior_var) / precision
         gain_mean[:, k] = mean
         gain_var[:, k] = 1.0 / precision
     loglik -= loglik.max(axis=1, keepdims=True)
     flat = np.full_like(loglik, 1.0 / GRID.size)
     return _Posterior(flat, gain_mean, gain_var, loglik)
+
+
+def _level_change(
+    panel: _Panel, post: _Posterior, weekday: np.ndarray, noise: np.ndarray
+) -> _Posterior:
+    """Re-read each unit's level from the days since a change of its efficiency.
+
+    At the unit's fitted shape, the level is a one-parameter regression; a change `L` days
+    ago splits it in two (before, since). Each split's Bayes factor against "no change" (the
+    jump's prior: normal, CHANGE_SD of the level) gives its posterior probability; the unit's
+    gain at every grid shape is scaled by the expected ratio of the level since the change
+    to the window's, its variance by the evidence left (fewer days, less sure). The shape
+    stays the whole window's: a change of efficiency moves the level, not the saturation.
+    """
+    log_ratio = post.prob @ LOG_GRID
+    half = panel.typical_spend * np.exp(log_ratio)
+    day_factor = weekday[panel.network_code[:, None], panel.weekday]
+    x = day_factor * panel.spend / (panel.spend + half[:, None])
+    # Sums from the newest day backwards: column L-1 holds the last L days.
+    sxx = np.cumsum((panel.weight * x * x)[:, ::-1], axis=1)
+    sxy = np.cumsum((panel.weight * x * panel.result)[:, ::-1], axis=1)
+    days = np.cumsum(panel.weight[:, ::-1] > 0, axis=1)
+    all_xx, all_xy = sxx[:, -1], sxy[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = all_xy / all_xx
+        log_odds = [np.zeros(level.size)]
+        ratios = [np.ones(level.size)]
+        evidence = [np.ones(level.size)]
+        for split in CHANGE_SPLITS:
+            if split >= sxx.shape[1]:
+                break
+            new_xx, new_xy = sxx[:, split - 1], sxy[:, split - 1]
+            old_xx, old_xy = all_xx - new_xx, all_xy - new_xy
+            usable = (new_xx > 0) & (old_xx > 0) & (all_xy > 0) & (days[:, split - 1] >= 3)
+            new_level, old_level = new_xy / new_xx, old_xy / old_xx
+            jump = new_level - old_level
+            var = noise / new_xx + noise / old_xx
+            prior_var = (CHANGE_SD * level) ** 2
+            keep = prior_var / (var + prior_var)  # the jump's posterior shrinkage
+            odds = (0.5 * np.log(var / (var + prior_var)) + 0.5 * jump**2 / var * keep
+                    + np.log(CHANGE_PRIOR))
+            log_odds.append(np.where(usable, odds, -np.inf))
+            changed = np.maximum(old_level + keep * jump, 0.0)
+            ratios.append(np.where(usable, changed / level, 1.0))
+            evidence.append(np.where(usable, all_xx / new_xx, 1.0))
+    odds_arr = np.asarray(log_odds)
+    prob = np.exp(odds_arr - odds_arr.max(axis=0))
+    prob /= prob.sum(axis=0)
+    ratio_arr = np.nan_to_num(np.asarray(ratios), nan=1.0, posinf=1.0)
+    factor = (prob * ratio_arr).sum(0)
+    spread = (prob * ratio_arr**2).sum(0) - factor**2
+    inflate = (prob * np.asarray(evidence) * ratio_arr**2).sum(0) + np.maximum(spread, 0.0)
+    inflate = np.maximum(inflate, factor**2)
+    return replace(post, gain_mean=post.gain_mean * factor[:, None],
+                   gain_var=post.gain_var * inflate[:, None])
 
 
 def _with_prior(
