@@ -37,6 +37,7 @@ LOG_GRID = np.log(GRID)
 # The gain prior is centred on the network's cost per result; a cv of 1 keeps it weak.
 GAIN_PRIOR_CV = 1.0
 IDENTIFIED_LOG_SD = 0.6
+WIDE_LOG_SD = 1.0
 # A unit's level may have changed this many days ago (newest kept day = 1); each split is
 # a priori this likely. The level is then averaged over "no change" and the splits.
 CHANGE_SPLITS = (4, 7, 10, 14, 21, 28, 42)
@@ -411,10 +412,12 @@ def _curve_set(
 ) -> CurveSet:
     gain, half, log_sd = _point_estimate(panel, post, weekday, rate, prior_mean)
     # Pinned by the unit's own data: the precision the data added to the pooled prior
-    # would alone narrow the shape to IDENTIFIED_LOG_SD (a tight pool alone does not count).
+    # would narrow a wide prior (sd WIDE_LOG_SD) to IDENTIFIED_LOG_SD. A tight pool alone
+    # does not count: pooling improves the estimate of an unidentified curve, but it is
+    # still borrowed.
     with np.errstate(divide="ignore"):
         own_precision = 1.0 / np.maximum(log_sd, 1e-9) ** 2 - 1.0 / prior_sd**2
-    identified = own_precision >= 1.0 / IDENTIFIED_LOG_SD**2
+    identified = own_precision + 1.0 / WIDE_LOG_SD**2 >= 1.0 / IDENTIFIED_LOG_SD**2
     mixture_mean = (post.prob * post.gain_mean).sum(1)
     second = (post.prob * (post.gain_var + post.gain_mean**2)).sum(1)
     gain_sd = np.sqrt(np.maximum(second - mixture_mean**2, 0.0))
