@@ -12,10 +12,13 @@ Real data is handled as follows:
   reported weighs far less than a complete one), so a change shows in days, not a week
   late. The last `lag_days` days are left out altogether (without `completion`, the only
   defence: they would read as a drop);
+- shapes are pooled campaign -> account -> network (`optimizer/pooling.py`): each unit's
+  shape is shrunk toward its account's, and that toward its network's, by the spreads the
+  units themselves show (learnt, not fixed);
 - spend that hardly varies: the likelihood is then flat along the curve's shape, so the
-  shape stays at the network's pooled prior, the gain is set by the observed level, and
-  the shape's posterior sd stays wide (`identified` is False);
-- new units / little history: the prior (network shape, network cost per result) dominates;
+  shape is its account's pooled one, the gain is set by the observed level, and the shape's
+  posterior sd is the learnt spread between campaigns (`identified` is False);
+- new units / little history: the prior (pooled shape, network cost per result) dominates;
 - zero-result days: the noise model is Gaussian on counts, so zeros are ordinary data;
 - day-of-week: a multiplicative factor per network and weekday, pooled over the network's
   units and shrunk toward 1.
@@ -31,13 +34,19 @@ import pandas as pd
 
 from optimizer.curves import CurveSet
 from optimizer.errors import InvalidInputError
+from optimizer.pooling import pool_shapes
 
 GRID = np.exp(np.linspace(np.log(0.03), np.log(30.0), 56))
 LOG_GRID = np.log(GRID)
-PRIOR_LOG_SD = 1.0
 # The gain prior is centred on the network's cost per result; a cv of 1 keeps it weak.
 GAIN_PRIOR_CV = 1.0
 IDENTIFIED_LOG_SD = 0.6
+WIDE_LOG_SD = 1.0
+# A unit's level may have changed this many days ago (newest kept day = 1); each split is
+# a priori this likely. The level is then averaged over "no change" and the splits.
+CHANGE_SPLITS = (4, 7, 10, 14, 21, 28, 42)
+CHANGE_PRIOR = 0.03
+CHANGE_SD = 0.3  # prior sd of a change, relative to the level
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class _Posterior:
     prob: np.ndarray
     gain_mean: np.ndarray
     gain_var: np.ndarray
+    loglik: np.ndarray  # units x grid: log marginal likelihood of each shape (max 0)
 
 
 def fit_curves(
@@ -73,6 +83,7 @@ def fit_curves(
     seed: int = 0,
     half_life_days: float | None = None,
     completion: pd.DataFrame | None = None,
+    level_changes: bool = True,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -85,6 +96,9 @@ def fit_curves(
     efficiency changed is re-learnt from its recent days (None: every day counts fully).
     `completion` (unit_id, date, share, share_sd) nowcasts the days still collecting results:
     each listed day is read as its result / share, weighted down by the variance that adds.
+    With `level_changes`, a unit whose level (results at a given spend) changed within the
+    window is read at its new level: the shape is learnt from the whole window (it needs the
+    spread of spend), the level from the days since the change (`_level_change`).
     """
     panel = _build_panel(history, today, metric, lag_days, window_days, units)
     if completion is not None and len(completion):
@@ -96,13 +110,17 @@ def fit_curves(
     ones = np.ones((n_networks, 7))
     noise = _initial_noise(panel)
     first = _grid_posterior(panel, ones, rate, np.zeros(len(panel.unit_ids)), 1.5, noise)
-    gain, half, log_sd = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
+    gain, half, _ = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
-    prior_mean = _network_shape_prior(panel, first, log_sd, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    post = _grid_posterior(panel, weekday, rate, prior_mean, PRIOR_LOG_SD, noise)
-    return _curve_set(panel, post, weekday, rate, prior_mean, metric, n_draws, seed)
+    like = _grid_likelihood(panel, weekday, rate, noise)
+    groups = _account_codes(panel.unit_ids, history, units)
+    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+    post = _with_prior(like, prior.mean, prior.sd)
+    if level_changes:
+        post = _level_change(panel, post, weekday, noise)
+    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
 
 
 def _build_panel(
@@ -275,13 +293,21 @@ def _grid_posterior(
     weekday: np.ndarray,
     rate: np.ndarray,
     prior_mean: np.ndarray,
-    prior_sd: float,
+    prior_sd: float | np.ndarray,
     noise: np.ndarray,
 ) -> _Posterior:
+    return _with_prior(_grid_likelihood(panel, weekday, rate, noise), prior_mean, prior_sd)
+
+
+def _grid_likelihood(
+    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray
+) -> _Posterior:
+    """Per unit and grid shape: the log marginal likelihood (gain integrated out) and the
+    gain's conditional posterior; `prob` is left flat until a shape prior is applied."""
     n_units = len(panel.unit_ids)
-    logpost = np.empty((n_units, GRID.size))
-    gain_mean = np.empty_like(logpost)
-    gain_var = np.empty_like(logpost)
+    loglik = np.empty((n_units, GRID.size))
+    gain_mean = np.empty_like(loglik)
+    gain_var = np.empty_like(loglik)
     day_factor = weekday[panel.network_code[:, None], panel.weekday]
     wy = panel.weight * panel.result * day_factor
     wd2 = panel.weight * day_factor**2
@@ -296,14 +322,79 @@ def _grid_posterior(
         mean = (sxy / noise + prior_gain / prior_var) / precision
         logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
         logml -= 0.5 * np.log(prior_var * precision)
-        logprior = -0.5 * ((LOG_GRID[k] - prior_mean) / prior_sd) ** 2
-        logpost[:, k] = logml + logprior
+        loglik[:, k] = logml
         gain_mean[:, k] = mean
         gain_var[:, k] = 1.0 / precision
+    loglik -= loglik.max(axis=1, keepdims=True)
+    flat = np.full_like(loglik, 1.0 / GRID.size)
+    return _Posterior(flat, gain_mean, gain_var, loglik)
+
+
+def _level_change(
+    panel: _Panel, post: _Posterior, weekday: np.ndarray, noise: np.ndarray
+) -> _Posterior:
+    """Re-read each unit's level from the days since a change of its efficiency.
+
+    At the unit's fitted shape, the level is a one-parameter regression; a change `L` days
+    ago splits it in two (before, since). Each split's Bayes factor against "no change" (the
+    jump's prior: normal, CHANGE_SD of the level) gives its posterior probability; the unit's
+    gain at every grid shape is scaled by the expected ratio of the level since the change
+    to the window's, its variance by the evidence left (fewer days, less sure). The shape
+    stays the whole window's: a change of efficiency moves the level, not the saturation.
+    """
+    log_ratio = post.prob @ LOG_GRID
+    half = panel.typical_spend * np.exp(log_ratio)
+    day_factor = weekday[panel.network_code[:, None], panel.weekday]
+    x = day_factor * panel.spend / (panel.spend + half[:, None])
+    # Sums from the newest day backwards: column L-1 holds the last L days.
+    sxx = np.cumsum((panel.weight * x * x)[:, ::-1], axis=1)
+    sxy = np.cumsum((panel.weight * x * panel.result)[:, ::-1], axis=1)
+    days = np.cumsum(panel.weight[:, ::-1] > 0, axis=1)
+    all_xx, all_xy = sxx[:, -1], sxy[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = all_xy / all_xx
+        log_odds = [np.zeros(level.size)]
+        ratios = [np.ones(level.size)]
+        evidence = [np.ones(level.size)]
+        for split in CHANGE_SPLITS:
+            if split >= sxx.shape[1]:
+                break
+            new_xx, new_xy = sxx[:, split - 1], sxy[:, split - 1]
+            old_xx, old_xy = all_xx - new_xx, all_xy - new_xy
+            usable = (new_xx > 0) & (old_xx > 0) & (all_xy > 0) & (days[:, split - 1] >= 3)
+            new_level, old_level = new_xy / new_xx, old_xy / old_xx
+            jump = new_level - old_level
+            var = noise / new_xx + noise / old_xx
+            prior_var = (CHANGE_SD * level) ** 2
+            keep = prior_var / (var + prior_var)  # the jump's posterior shrinkage
+            odds = (0.5 * np.log(var / (var + prior_var)) + 0.5 * jump**2 / var * keep
+                    + np.log(CHANGE_PRIOR))
+            log_odds.append(np.where(usable, odds, -np.inf))
+            changed = np.maximum(old_level + keep * jump, 0.0)
+            ratios.append(np.where(usable, changed / level, 1.0))
+            evidence.append(np.where(usable, all_xx / new_xx, 1.0))
+    odds_arr = np.asarray(log_odds)
+    prob = np.exp(odds_arr - odds_arr.max(axis=0))
+    prob /= prob.sum(axis=0)
+    ratio_arr = np.nan_to_num(np.asarray(ratios), nan=1.0, posinf=1.0)
+    factor = (prob * ratio_arr).sum(0)
+    spread = (prob * ratio_arr**2).sum(0) - factor**2
+    inflate = (prob * np.asarray(evidence) * ratio_arr**2).sum(0) + np.maximum(spread, 0.0)
+    inflate = np.maximum(inflate, factor**2)
+    return replace(post, gain_mean=post.gain_mean * factor[:, None],
+                   gain_var=post.gain_var * inflate[:, None])
+
+
+def _with_prior(
+    like: _Posterior, prior_mean: np.ndarray, prior_sd: float | np.ndarray
+) -> _Posterior:
+    """The grid posterior under a normal prior on log half-spend (per unit mean and sd)."""
+    sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), prior_mean.shape)
+    logpost = like.loglik - 0.5 * ((LOG_GRID - prior_mean[:, None]) / sd[:, None]) ** 2
     logpost -= logpost.max(axis=1, keepdims=True)
     prob = np.exp(logpost)
     prob /= prob.sum(axis=1, keepdims=True)
-    return _Posterior(prob, gain_mean, gain_var)
+    return replace(like, prob=prob)
 
 
 def _point_estimate(
@@ -338,18 +429,18 @@ def _weekday_factors(panel: _Panel, fitted: np.ndarray, n_networks: int) -> np.n
     return factor / factor.mean(axis=1, keepdims=True)
 
 
-def _network_shape_prior(
-    panel: _Panel, post: _Posterior, log_sd: np.ndarray, n_networks: int
+def _account_codes(
+    unit_ids: tuple[str, ...], history: pd.DataFrame, units: pd.DataFrame | None
 ) -> np.ndarray:
-    """Pool the shapes of units whose spend varied enough to reveal them."""
-    log_ratio = post.prob @ LOG_GRID
-    informative = log_sd < IDENTIFIED_LOG_SD
-    weight = np.where(informative, 1.0 / (log_sd**2 + 0.05), 0.0)
-    total = np.bincount(panel.network_code, weight, n_networks)
-    pooled = np.bincount(panel.network_code, weight * log_ratio, n_networks)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shape = np.where(total > 0, pooled / total, 0.0)
-    return shape[panel.network_code]
+    """A code per unit for its account (the level between campaign and network in the
+    shape pool); units whose account is unknown share one group per network."""
+    accounts: dict[str, str] = {}
+    for frame in (history, units):
+        if frame is not None and "account_id" in frame.columns:
+            pairs = frame.loc[:, ["unit_id", "account_id"]].drop_duplicates("unit_id",
+                                                                             keep="last")
+            accounts.update(_mapping(pairs, "account_id", str))
+    return pd.factorize(pd.Series([accounts.get(u, "") for u in unit_ids]))[0]
 
 
 def _curve_set(
@@ -361,8 +452,16 @@ def _curve_set(
     metric: str,
     n_draws: int,
     seed: int,
+    prior_sd: np.ndarray,
 ) -> CurveSet:
     gain, half, log_sd = _point_estimate(panel, post, weekday, rate, prior_mean)
+    # Pinned by the unit's own data: the precision the data added to the pooled prior
+    # would narrow a wide prior (sd WIDE_LOG_SD) to IDENTIFIED_LOG_SD. A tight pool alone
+    # does not count: pooling improves the estimate of an unidentified curve, but it is
+    # still borrowed.
+    with np.errstate(divide="ignore"):
+        own_precision = 1.0 / np.maximum(log_sd, 1e-9) ** 2 - 1.0 / prior_sd**2
+    identified = own_precision + 1.0 / WIDE_LOG_SD**2 >= 1.0 / IDENTIFIED_LOG_SD**2
     mixture_mean = (post.prob * post.gain_mean).sum(1)
     second = (post.prob * (post.gain_var + post.gain_mean**2)).sum(1)
     gain_sd = np.sqrt(np.maximum(second - mixture_mean**2, 0.0))
@@ -386,7 +485,7 @@ def _curve_set(
         typical_spend=panel.typical_spend,
         n_days=((panel.weight if panel.observed is None else panel.observed)
                 * (panel.spend > 0)).sum(1),
-        identified=log_sd < IDENTIFIED_LOG_SD,
+        identified=identified,
         draws_gain=draws_gain,
         draws_half_spend=draws_half,
         weekday_factor=weekday_frame,

@@ -38,8 +38,10 @@ def test_flat_spend_keeps_the_network_shape_with_wide_uncertainty() -> None:
     rows = fitted.index_of(["u0", "u2", "u4"])
     varied = fitted.index_of([f"u{i}" for i in range(6, 120, 2)])
     assert not fitted.identified[rows].any()
-    assert np.all(fitted.log_half_spend_sd[rows] > 0.8)
-    assert np.all(fitted.log_half_spend_sd[rows] > 3 * np.median(fitted.log_half_spend_sd[varied]))
+    # As wide as the learnt spread between the network's campaigns (never below 0.3), and
+    # far wider than a unit whose spend varied.
+    assert np.all(fitted.log_half_spend_sd[rows] >= 0.29)
+    assert np.all(fitted.log_half_spend_sd[rows] > 2 * np.median(fitted.log_half_spend_sd[varied]))
     # The shape is the pooled network prior (half-spend relative to typical spend).
     relative = np.log(fitted.half_spend / fitted.typical_spend)
     pooled = np.median(relative[varied])
@@ -91,7 +93,9 @@ def test_new_units_lean_on_the_prior_and_are_less_certain() -> None:
     fitted = fit_curves(data, today=TODAY, units=units)
     young_row, old_rows, fresh = fitted.index_of(["u1"]), fitted.index_of(["u3", "u5"]), None
     fresh = fitted.index_of(["fresh"])
-    assert fitted.level_sd[young_row][0] > 2 * fitted.level_sd[old_rows].max()
+    # An old unit's level may have changed lately (`_level_change` weighs that in), so the
+    # young unit is less sure than every old one, not by a fixed multiple.
+    assert fitted.level_sd[young_row][0] > fitted.level_sd[old_rows].max()
     assert fitted.level_sd[fresh][0] > fitted.level_sd[young_row][0]
     assert fitted.typical_spend[fresh][0] == 150.0
     assert fitted.n_days[fresh][0] == 0
@@ -109,7 +113,8 @@ def test_draws_are_deterministic_given_the_seed() -> None:
 def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
     """Half the units lose 40% of their efficiency 21 days before today: with a 14-day
     half-life the fit sits much nearer the new level than the unweighted fit, and units
-    that did not change are fitted as well as before."""
+    that did not change are fitted as well as before. The default fit, which reads the
+    level since a detected change, does at least as well without the half-life's noise."""
     gain, half = GAIN[:40], HALF[:40]
     data = history(gain, half, seed=3)
     changed = data["unit_id"].isin([f"u{i}" for i in range(0, 40, 2)])
@@ -117,9 +122,11 @@ def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
     late = changed & recent
     data.loc[late, "conversions"] = np.round(data.loc[late, "conversions"] * 0.6)
     truth = gain * np.where(np.arange(40) % 2 == 0, 0.6, 1.0)
-    errors = {}
-    for half_life in (None, 14.0):
-        fitted = fit_curves(data, today=TODAY, lag_days=0, half_life_days=half_life)
+    errors: dict[object, np.ndarray] = {}
+    for half_life in (None, 14.0, "default"):
+        fitted = (fit_curves(data, today=TODAY, lag_days=0) if half_life == "default" else
+                  fit_curves(data, today=TODAY, lag_days=0, half_life_days=half_life,
+                             level_changes=False))
         rows = fitted.index_of([f"u{i}" for i in range(40)])
         got = response(half, fitted.gain[rows], fitted.half_spend[rows])
         errors[half_life] = np.abs(got / response(half, truth, half) - 1)
@@ -127,3 +134,5 @@ def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
     moved = np.arange(40) % 2 == 0
     assert np.median(errors[14.0][moved]) < 0.5 * np.median(errors[None][moved])
     assert np.median(errors[14.0][~moved]) < 0.08
+    assert np.median(errors["default"][moved]) < np.median(errors[14.0][moved])
+    assert np.median(errors["default"][~moved]) < np.median(errors[14.0][~moved])
