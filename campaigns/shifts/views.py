@@ -36,7 +36,13 @@ class ShiftView:
     @property
     def decided(self) -> bool:
         """A manager (or the nightly job) has approved or rejected it."""
-        return self.shift.status not in (ShiftStatus.PROPOSED, ShiftStatus.EXPIRED)
+        return is_decided(self.shift)
+
+
+def is_decided(shift: BudgetShift) -> bool:
+    """Approved or rejected (then applied, failed or rolled back): no longer a proposal
+    and not one that expired undecided."""
+    return shift.status not in (ShiftStatus.PROPOSED, ShiftStatus.EXPIRED)
 
 
 def change_fraction(items: Sequence[ShiftItem], rates: Mapping[str, Decimal]) -> float:
@@ -64,8 +70,7 @@ def approved_totals(session: Session, shifts: Sequence[BudgetShift]) -> dict[int
     """shift id -> :func:`approved_total` for each decided shift of a list (its items read
     in one statement), so a history shows what a partial approval leaves, not the whole
     proposal. A shift whose FX rate is missing is left out (the list still answers)."""
-    decided = [s for s in shifts
-               if s.id is not None and s.status not in (ShiftStatus.PROPOSED, ShiftStatus.EXPIRED)]
+    decided = [s for s in shifts if s.id is not None and is_decided(s)]
     items: dict[int, list[ShiftItem]] = {}
     for item in session.scalars(select(ShiftItem).where(
             among(col(ShiftItem.shift_id), (s.id for s in decided)))):
