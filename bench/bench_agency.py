@@ -52,7 +52,10 @@ from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, 
 # no injected one), so the sandbox's world must end where their today begins.
 NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
-CALLS_PER_ITEM = 4  # the sandbox's write-back: read, then find, read and write the budget
+# The write-back: one listing of the account's budgets, then per budget the write and its
+# read-back (before, 4 a budget: the service's read, then the connector's read, write, read).
+CALLS_PER_WRITEBACK = 1
+CALLS_PER_ITEM = 2
 FANNED_OUT = ("sync", "apply")  # steps whose tasks are per account, on every worker's slots
 
 
@@ -259,8 +262,8 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         f"({count * args.concurrency} task slots)")
     app = _per_second(args.rate_limit_app)
     if app:
-        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else
-                                     CALLS_PER_ITEM * args.campaigns_per_account)
+        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
+                                     + CALLS_PER_ITEM * args.campaigns_per_account)
         cap = app / calls
         verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
             f"not the worker count, sets the pace (at least {target / cap:.0f} s)"

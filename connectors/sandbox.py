@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,9 @@ class SandboxConnector(SandboxSimulation):
         return out
 
     def _target_campaigns(self, target: BudgetTarget) -> list[SimCampaign]:
-        account = self._account(target.account_external_id)
+        return self._found(self._account(target.account_external_id), target)
+
+    def _found(self, account: SimAccount, target: BudgetTarget) -> list[SimCampaign]:
         found = [
             c
             for c in self.by_key.get(target.external_id, [])
@@ -293,9 +295,35 @@ class SandboxConnector(SandboxSimulation):
         self._catch_up()
         return self._money(self.budget_on(c, self.local_today(c.account)), c.account.currency)
 
+    def read_budgets(self, targets: Sequence[BudgetTarget]) -> list[Decimal | ConnectorError]:
+        """The targets' budgets in one call per account, as a platform's listing answers
+        (connectors.base.BudgetListing)."""
+        accounts: dict[str, SimAccount | ConnectorError] = {}
+        out: list[Decimal | ConnectorError] = []
+        for target in targets:
+            ext = target.account_external_id
+            if ext not in accounts:
+                try:
+                    accounts[ext] = self._account(ext)
+                except ConnectorError as err:
+                    accounts[ext] = err
+            try:
+                account = accounts[ext]
+                if isinstance(account, ConnectorError):
+                    raise account
+                c = self._found(account, target)[0]
+                self._catch_up()
+                out.append(self._money(self.budget_on(c, self.local_today(c.account)),
+                                       c.account.currency))
+            except ConnectorError as err:
+                out.append(err)
+        return out
+
     def apply_budget(
-        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False,
+        current: Decimal | None = None,
     ) -> BudgetResult:
+        """``current``: the budget :meth:`read_budgets` just read; not read again."""
         c = self._target_campaigns(target)[0]
         currency = c.account.currency
         if daily_budget <= 0:
@@ -305,7 +333,8 @@ class SandboxConnector(SandboxSimulation):
         amount = daily_budget.quantize(minor_unit(currency), ROUND_HALF_UP)
         if dry_run:  # what the platform would hold, as a validate-only call answers
             return BudgetResult(target, daily_budget, amount, changed=False, dry_run=True)
-        current = self.read_budget(target)
+        if current is None:
+            current = self.read_budget(target)
         if amount == current:
             return BudgetResult(target, daily_budget, current, changed=False)
         self._record(c.budget_key, self.local_today(c.account), float(amount))
