@@ -101,6 +101,13 @@ class QueueSettings(Section):
         "worker process ends it (Celery's hard time limit; prefork pool only); 0: ended at "
         "the limit, with no chance to stop by itself",
     )
+    worker_db_connections: int | None = Field(
+        None, ge=1, le=1000,
+        description="database connections one worker process holds at most (PostgreSQL); "
+        "a task needing one past it waits for one to come back (up to account_time_limit); "
+        "default: half the process's task slots, at least 2 (a task waits on the platforms "
+        "far longer than it holds a connection)",
+    )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "
         "default: the Redis broker or result backend, else each process its own"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import threading
 import time
@@ -40,15 +41,21 @@ _settings: Settings | None = None
 # With `--pool threads` the threads of a process share them; the lock makes one of each.
 _process: dict[str, Any] = {}
 _process_lock = threading.RLock()
+# Task slots of each worker process (1 a process with prefork; the threads with --pool
+# threads), set by `budgetpilot worker`; None in a process that only submits.
+_slots: int | None = None
 
 
 class TaskGaveUp(BudgetPilotError):
     """A task delivered or retried ``max_attempts`` times without finishing."""
 
 
-def configure(settings: Settings) -> Celery:
-    """Point the Celery app at the config's broker; used by the submitter and the worker."""
-    global _settings
+def configure(settings: Settings, *, slots: int | None = None) -> Celery:
+    """Point the Celery app at the config's broker; used by the submitter and the worker
+    (``slots``: the task slots of each of its processes)."""
+    global _settings, _slots
+    if slots is not None:
+        _slots = slots
     queue = settings.queue
     if not queue.broker_url:
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
@@ -108,9 +115,22 @@ def _engine() -> Engine:
             from campaigns.db import create_db_engine
 
             settings = _worker_settings()
-            _process[key] = create_db_engine(settings.database_url,
-                                             echo=settings.database.echo)
+            size = db_connections(settings, _slots) if _slots is not None else None
+            # A task past the cap waits for a connection (at most as long as an account may
+            # take) instead of opening one more: PostgreSQL's max_connections is shared by
+            # every worker of every machine.
+            _process[key] = create_db_engine(
+                settings.database_url, echo=settings.database.echo, pool_size=size,
+                pool_timeout=settings.queue.account_time_limit)
         return _process[key]
+
+
+def db_connections(settings: Settings, slots: int) -> int:
+    """Database connections a worker process with ``slots`` task slots holds at most:
+    ``[queue] worker_db_connections``, else half the slots and at least 2. A task holds one
+    only while it reads or writes, a small part of its time next to the platforms' calls and
+    reports, and at least 2 lets one task's nested step never wait on itself."""
+    return settings.queue.worker_db_connections or max(2, math.ceil(slots / 2))
 
 
 def _connector(source_name: str) -> Connector:
