@@ -93,7 +93,8 @@ class QueueSettings(Section):
     account_time_limit: int = Field(
         1800, ge=1, le=86400,
         description="seconds one account's sync may take in a nightly run on the workers; "
-        "then it is stopped and the account named as failed, and the run goes on without it",
+        "then it is stopped and the account named as failed, and the run goes on without it "
+        "(--pool threads: checked by the task between platform calls, write-backs too)",
     )
     account_time_limit_grace: int = Field(
         60, ge=0, le=3600,

@@ -182,7 +182,8 @@ class PeriodReachSource(Protocol):
 
 
 # What a caller may do about a failure: retry (throttled, transient), fix credentials, or not.
-ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid"]
+# "deadline": the task's own time limit passed (connectors.deadline): nothing more is sent.
+ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid", "deadline"]
 
 
 class ConnectorError(Exception):

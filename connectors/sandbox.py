@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from connectors import deadline
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
@@ -132,6 +133,7 @@ class SandboxConnector(SandboxSimulation):
         )
 
     def _account(self, external_id: str) -> SimAccount:
+        deadline.check(f"sandbox account {external_id}")
         if self._limited:
             self.limits.wait_turn([("sandbox_app", self.name), ("sandbox_account", external_id)],
                                   f"sandbox account {external_id}", rules=self.rate_rules)
@@ -221,9 +223,11 @@ class SandboxConnector(SandboxSimulation):
         end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
         wait = self.report_wait(account_external_id, start, end)
         while account_external_id in self.stuck_reports:
-            self._sleep(3600)  # polled for a report that never finishes
+            # polled for a report that never finishes
+            deadline.sleep(3600, f"sandbox report of {account_external_id}", self._sleep)
         if wait:
-            self._sleep(wait)  # the report runs on the platform before any row comes back
+            # the report runs on the platform before any row comes back
+            deadline.sleep(wait, f"sandbox report of {account_external_id}", self._sleep)
         day = start
         campaigns = [c for c in self._campaigns_of(account) if c.status == "ACTIVE"]
         indexes = np.array([c.index & KEY_MASK for c in campaigns], dtype=np.uint32)

@@ -68,7 +68,9 @@ def worker(
     engine_for(settings).dispose()  # the schema is this version's before any task runs
     slots = concurrency or default_concurrency(pool)
     # Each prefork process runs one task; a thread pool's process runs them all.
-    celery_app = configure(settings, slots=(slots or 1) if pool is Pool.threads else 1)
+    threads = pool is Pool.threads
+    celery_app = configure(settings, slots=(slots or 1) if threads else 1,
+                           own_deadlines=threads)
     argv = [
         "worker",
         f"--loglevel={loglevel}",

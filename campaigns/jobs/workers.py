@@ -18,6 +18,8 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
@@ -29,6 +31,7 @@ from sqlmodel import col
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError, DatabaseBusyError
 from campaigns.ingest.sync import StreamOutcome, _error_text
+from connectors import deadline
 from connectors.base import AccountRecord, Connector
 
 log = logging.getLogger(__name__)
@@ -44,18 +47,23 @@ _process_lock = threading.RLock()
 # Task slots of each worker process (1 a process with prefork; the threads with --pool
 # threads), set by `budgetpilot worker`; None in a process that only submits.
 _slots: int | None = None
+# With --pool threads Celery's time limits do nothing: the tasks keep their own deadline.
+_own_deadlines = False
 
 
 class TaskGaveUp(BudgetPilotError):
     """A task delivered or retried ``max_attempts`` times without finishing."""
 
 
-def configure(settings: Settings, *, slots: int | None = None) -> Celery:
+def configure(settings: Settings, *, slots: int | None = None,
+              own_deadlines: bool = False) -> Celery:
     """Point the Celery app at the config's broker; used by the submitter and the worker
-    (``slots``: the task slots of each of its processes)."""
-    global _settings, _slots
+    (``slots``: the task slots of each of its processes; ``own_deadlines``: its pool has no
+    time limits, so each per-account task keeps its own, see :func:`task_deadline`)."""
+    global _settings, _slots, _own_deadlines
     if slots is not None:
         _slots = slots
+        _own_deadlines = own_deadlines
     queue = settings.queue
     if not queue.broker_url:
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
@@ -142,6 +150,26 @@ def _connector(source_name: str) -> Connector:
             settings = _worker_settings()
             _process[key] = connector_for(settings.source(source_name), settings)
         return _process[key]
+
+
+def time_limit_reason(settings: Settings) -> str:
+    """What a task past ``[queue] account_time_limit`` says, whichever pool stopped it."""
+    return f"no result within [queue] account_time_limit ({settings.queue.account_time_limit} s)"
+
+
+@contextmanager
+def task_deadline() -> Iterator[None]:
+    """``[queue] account_time_limit`` for the platform calls of one per-account task on a
+    worker whose pool has no time limits (``--pool threads``): checked before each call,
+    retry and report poll (:mod:`connectors.deadline`), so a task past it stops at its next
+    call, with the limit named, and gives its slot back. With prefork, Celery's own soft and
+    hard limits do this (the nightly's sync tasks carry them): nothing is added."""
+    if not _own_deadlines:
+        yield
+        return
+    settings = _worker_settings()
+    with deadline.within(settings.queue.account_time_limit, time_limit_reason(settings)):
+        yield
 
 
 def count_attempt(task_id: str, retries: int) -> int:
@@ -279,10 +307,12 @@ def apply_one(
         items = list(session.scalars(
             select(ShiftItem).where(col(ShiftItem.id).in_(item_ids))
         ))
-    report = writeback.apply_items(
-        _engine(), shift_id, writeback.configured_connectors(settings), items=items,
-        actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
-        # Named for the task: delivered again after its worker died, it takes over its items.
-        claim=f"task:{self.request.id}"[:64],
-    )
+    with task_deadline():  # past it, the items not yet written are given back, named
+        report = writeback.apply_items(
+            _engine(), shift_id, writeback.configured_connectors(settings), items=items,
+            actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+            # Named for the task: delivered again after its worker died, it takes over its
+            # items.
+            claim=f"task:{self.request.id}"[:64],
+        )
     return {**report_to_json(report), "attempt": attempt}

@@ -24,7 +24,9 @@ from connectors.base import (
 )
 
 ConnectorLookup = Callable[[AdAccount], Connector]
-STOPS_ACCOUNT = frozenset({"auth", "throttled"})
+# A revoked token, the platform asking to wait, or the task past its own deadline
+# (connectors.deadline): the account's other items are given back unattempted.
+STOPS_ACCOUNT = frozenset({"auth", "throttled", "deadline"})
 
 
 def apply_account(steps: Steps, run: Run, account: AdAccount, todo: list[Work],
