@@ -39,9 +39,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,8 +53,12 @@ from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, 
 # no injected one), so the sandbox's world must end where their today begins.
 NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
-CALLS_PER_ITEM = 4  # the sandbox's write-back: read, then find, read and write the budget
+# The write-back: one listing of the account's budgets, then per budget the write and its
+# read-back (before, 4 a budget: the service's read, then the connector's read, write, read).
+CALLS_PER_WRITEBACK = 1
+CALLS_PER_ITEM = 2
 FANNED_OUT = ("sync", "apply")  # steps whose tasks are per account, on every worker's slots
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,15 +86,16 @@ def loadavg() -> tuple[float, float, float]:
 
 
 @contextlib.contextmanager
-def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) -> Iterator[None]:
-    """/proc/loadavg every ``every`` seconds while the block runs (and once at each end)."""
+def sampling(read: Callable[[], T | None], into: list[T], every: float) -> Iterator[None]:
+    """``read()`` every ``every`` seconds into ``into`` while the block runs, on a thread of
+    its own (a None reading is left out)."""
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(every):
-            into.append(loadavg())
+            if (value := read()) is not None:
+                into.append(value)
 
-    into.append(loadavg())
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     try:
@@ -97,7 +103,15 @@ def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) ->
     finally:
         stop.set()
         thread.join()
-        into.append(loadavg())
+
+
+@contextlib.contextmanager
+def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) -> Iterator[None]:
+    """/proc/loadavg every ``every`` seconds while the block runs (and once at each end)."""
+    into.append(loadavg())
+    with sampling(loadavg, into, every):
+        yield
+    into.append(loadavg())
 
 
 @contextlib.contextmanager
@@ -109,23 +123,21 @@ def sampling_connections(name: str, into: list[int], every: float = 2.0) -> Iter
     from bench.bench_nightly import PG_URL
     from campaigns.db import create_db_engine
 
-    stop = threading.Event()
     admin = create_db_engine(PG_URL)
 
-    def sample() -> None:
-        while not stop.wait(every):
-            with contextlib.suppress(Exception), admin.connect() as conn:
-                into.append(int(conn.execute(text(
+    def count() -> int | None:
+        try:
+            with admin.connect() as conn:
+                return int(conn.execute(text(
                     "select count(*) from pg_stat_activity where application_name = :n"),
-                    {"n": name}).scalar() or 0))
+                    {"n": name}).scalar() or 0)
+        except Exception:  # a sample missed (the database busy) is no reason to stop
+            return None
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
     try:
-        yield
+        with sampling(count, into, every):
+            yield
     finally:
-        stop.set()
-        thread.join()
         admin.dispose()
 
 
@@ -259,8 +271,8 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         f"({count * args.concurrency} task slots)")
     app = _per_second(args.rate_limit_app)
     if app:
-        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else
-                                     CALLS_PER_ITEM * args.campaigns_per_account)
+        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
+                                     + CALLS_PER_ITEM * args.campaigns_per_account)
         cap = app / calls
         verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
             f"not the worker count, sets the pace (at least {target / cap:.0f} s)"

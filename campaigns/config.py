@@ -93,13 +93,21 @@ class QueueSettings(Section):
     account_time_limit: int = Field(
         1800, ge=1, le=86400,
         description="seconds one account's sync may take in a nightly run on the workers; "
-        "then it is stopped and the account named as failed, and the run goes on without it",
+        "then it is stopped and the account named as failed, and the run goes on without it "
+        "(--pool threads: checked by the task between platform calls, write-backs too)",
     )
     account_time_limit_grace: int = Field(
         60, ge=0, le=3600,
         description="seconds a sync past account_time_limit gets to stop by itself before its "
         "worker process ends it (Celery's hard time limit; prefork pool only); 0: ended at "
         "the limit, with no chance to stop by itself",
+    )
+    worker_db_connections: int | None = Field(
+        None, ge=1, le=1000,
+        description="database connections one worker process holds at most (PostgreSQL); "
+        "a task needing one past it waits for one to come back (up to account_time_limit); "
+        "default: half the process's task slots, at least 2 (a task waits on the platforms "
+        "far longer than it holds a connection)",
     )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "

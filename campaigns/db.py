@@ -40,7 +40,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+def create_db_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
+                     pool_timeout: float = 30.0) -> Engine:
+    """An engine for ``url``. ``pool_size`` caps the PostgreSQL connections it holds (a
+    worker process: no overflow past it); a caller beyond it waits up to ``pool_timeout``
+    seconds for one to come back instead of opening another."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -69,6 +73,9 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
             cur.close()
 
         return engine
+    if pool_size is not None:
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
+                             max_overflow=0, pool_timeout=pool_timeout)
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 

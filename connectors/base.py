@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 BudgetLevel = Literal["campaign", "adset", "shared"]
 
@@ -123,6 +123,22 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class BudgetListing(Protocol):
+    """A connector that reads the budgets of one account in one listing call (Meta: the
+    account's campaigns or ad sets edge; Google Ads: one GAQL query over ``campaign_budget``)
+    instead of one read each, and then writes them without reading each again.
+
+    ``read_budgets(targets)`` gives one outcome per target, in order: the daily budget, or
+    the ConnectorError that says why it cannot be written (not found, a lifetime budget).
+    ``apply_budget`` (and ``apply_budgets``, where the connector has it) accept
+    ``current=``: the budget(s) just read this way, so the connector does not read them
+    again before writing. The read-back after a write stays the connector's own.
+    """
+
+    def read_budgets(self, targets: Sequence[BudgetTarget]) -> list[BudgetRead]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FxRecord:
     """1 unit of ``currency`` is ``rate`` units of ``quote`` on ``date``."""
@@ -166,7 +182,8 @@ class PeriodReachSource(Protocol):
 
 
 # What a caller may do about a failure: retry (throttled, transient), fix credentials, or not.
-ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid"]
+# "deadline": the task's own time limit passed (connectors.deadline): nothing more is sent.
+ErrorKind = Literal["auth", "throttled", "transient", "fatal", "invalid", "deadline"]
 
 
 class ConnectorError(Exception):
@@ -185,6 +202,44 @@ class ConnectorError(Exception):
 
 
 BudgetOutcome = BudgetResult | ConnectorError
+BudgetRead = Decimal | ConnectorError
+
+
+def read_budgets(
+    connector: Connector, targets: Sequence[BudgetTarget], *, stop_on: Collection[str] = (),
+) -> list[BudgetRead]:
+    """The budgets of one account's targets, one outcome per target, in the same order: in
+    one listing where the connector is a :class:`BudgetListing`, otherwise one
+    ``read_budget`` call each. After a failure whose kind is in ``stop_on`` nothing more is
+    read and the list ends there (a listing's outcomes are cut the same way)."""
+    if isinstance(connector, BudgetListing):
+        try:
+            found = list(connector.read_budgets(targets))
+            if len(found) != len(targets):
+                raise ConnectorError(f"{len(found)} budgets read for {len(targets)} targets")
+        except Exception as exc:
+            found = [as_connector_error(exc)] * len(targets)
+        return _cut(found, stop_on)
+    outcomes: list[BudgetRead] = []
+    for target in targets:
+        try:
+            outcomes.append(connector.read_budget(target))
+        except Exception as exc:
+            outcomes.append(as_connector_error(exc))
+        if _stops(outcomes[-1], stop_on):
+            break
+    return outcomes
+
+
+def _stops(outcome: object, stop_on: Collection[str]) -> bool:
+    return isinstance(outcome, ConnectorError) and outcome.kind in stop_on
+
+
+def _cut(outcomes: list[BudgetRead], stop_on: Collection[str]) -> list[BudgetRead]:
+    for i, outcome in enumerate(outcomes):
+        if _stops(outcome, stop_on):
+            return outcomes[: i + 1]
+    return outcomes
 
 
 def apply_budgets(
@@ -192,6 +247,7 @@ def apply_budgets(
     changes: Sequence[tuple[BudgetTarget, Decimal]],
     *,
     dry_run: bool = False,
+    current: Sequence[Decimal] | None = None,
 ) -> list[BudgetOutcome]:
     """Set several budgets of one account; one outcome per change, in the same order.
 
@@ -199,11 +255,14 @@ def apply_budgets(
     ``partial_failure``) defines ``apply_budgets(changes, dry_run=...)`` with this contract:
     a rejected change is returned as its ConnectorError while the others stand, and only the
     failed ones are retried. Others get one ``apply_budget`` call per change.
+
+    ``current``: the budgets just read with :func:`read_budgets`, one per change; a
+    :class:`BudgetListing` connector then writes without reading them again.
     """
     batch = getattr(connector, "apply_budgets", None)
     if batch is not None:
-        return list(batch(changes, dry_run=dry_run))
-    return apply_each(connector, changes, dry_run=dry_run)
+        return list(batch(changes, dry_run=dry_run, **_known(connector, current)))
+    return apply_each(connector, changes, dry_run=dry_run, current=current)
 
 
 def apply_each(
@@ -212,22 +271,33 @@ def apply_each(
     *,
     dry_run: bool = False,
     stop_on: Collection[str] = (),
+    current: Sequence[Decimal] | None = None,
 ) -> list[BudgetOutcome]:
     """One ``apply_budget`` call per change, in order, each failure as its outcome.
 
     After a failure whose kind is in ``stop_on`` (an account whose token was revoked) the
-    remaining changes are not attempted, and the list ends there.
+    remaining changes are not attempted, and the list ends there. ``current``: as for
+    :func:`apply_budgets`.
     """
     outcomes: list[BudgetOutcome] = []
-    for target, budget in changes:
+    for index, (target, budget) in enumerate(changes):
+        known = _known(connector, None if current is None else current[index])
         try:
-            outcome: BudgetOutcome = connector.apply_budget(target, budget, dry_run=dry_run)
+            outcome: BudgetOutcome = connector.apply_budget(
+                target, budget, dry_run=dry_run, **known)
         except Exception as exc:
             outcome = as_connector_error(exc)
         outcomes.append(outcome)
         if isinstance(outcome, ConnectorError) and outcome.kind in stop_on:
             break
     return outcomes
+
+
+def _known(connector: Connector, current: object) -> dict[str, Any]:
+    """``current=`` for a connector that takes it (a :class:`BudgetListing`), else nothing."""
+    if current is None or not isinstance(connector, BudgetListing):
+        return {}
+    return {"current": current}
 
 
 def as_connector_error(exc: BaseException) -> ConnectorError:

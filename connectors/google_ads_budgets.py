@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from connectors.base import BudgetOutcome, BudgetResult, BudgetTarget, ConnectorError
-from connectors.google_ads_money import billable_unit_micros, from_micros, to_micros
+from connectors.google_ads_money import MICROS, billable_unit_micros, from_micros, to_micros
 from connectors.google_ads_mutate import GoogleAdsBudgetMutations, PlatformBudget
 from connectors.google_ads_stream import customer_id
 
@@ -37,16 +37,46 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
     def read_budget(self, target: BudgetTarget) -> Decimal:
         return from_micros(self._budget(target).amount_micros)
 
+    def read_budgets(self, targets: Sequence[BudgetTarget]) -> list[Decimal | ConnectorError]:
+        """The budgets of the targets (see connectors.base.BudgetListing): one GAQL query over
+        ``campaign_budget`` per customer (per 500 ids), each checked as a write would check
+        it (found; a campaign's own budget not shared), so a write after it needs no read."""
+        out: list[Decimal | ConnectorError | None] = [None] * len(targets)
+        per_customer: dict[str, list[int]] = {}
+        for index, target in enumerate(targets):
+            try:
+                per_customer.setdefault(_budget_customer(target), []).append(index)
+            except ConnectorError as err:
+                out[index] = err
+        for cid, indexes in per_customer.items():
+            try:
+                found = self._read_budgets(cid, [targets[i].external_id for i in indexes])
+            except ConnectorError as err:
+                for i in indexes:
+                    out[i] = err
+                continue
+            for i in indexes:
+                try:
+                    out[i] = from_micros(_writable(targets[i], found.get(targets[i].external_id),
+                                                   cid).amount_micros)
+                except ConnectorError as err:
+                    out[i] = err
+        assert all(o is not None for o in out)
+        return out  # type: ignore[return-value]
+
     def apply_budget(
-        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False,
+        current: Decimal | None = None,
     ) -> BudgetResult:
-        outcome = self.apply_budgets([(target, daily_budget)], dry_run=dry_run)[0]
+        outcome = self.apply_budgets([(target, daily_budget)], dry_run=dry_run,
+                                     current=None if current is None else [current])[0]
         if isinstance(outcome, ConnectorError):
             raise outcome
         return outcome
 
     def apply_budgets(
-        self, changes: Sequence[tuple[BudgetTarget, Decimal]], *, dry_run: bool = False
+        self, changes: Sequence[tuple[BudgetTarget, Decimal]], *, dry_run: bool = False,
+        current: Sequence[Decimal] | None = None,
     ) -> list[BudgetOutcome]:
         """Set several budgets: one outcome per change, in order (see connectors.base).
 
@@ -54,7 +84,8 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         in one ``MutateCampaignBudgets`` with ``partial_failure``: a rejected operation leaves
         the others applied, and only the rejected ones are sent again (transient kinds, with
         backoff, up to the policy's attempts). With ``dry_run`` the platform validates
-        (``validate_only``) and nothing changes.
+        (``validate_only``) and nothing changes. ``current``: the budgets :meth:`read_budgets`
+        just gave, one per change; they are not read again (nor checked again: it did).
         """
         outcomes: list[BudgetOutcome | None] = [None] * len(changes)
         per_customer: dict[str, list[int]] = {}
@@ -64,7 +95,10 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
             except ConnectorError as err:
                 outcomes[index] = err
         for cid, indexes in per_customer.items():
-            self._apply_customer(cid, [(i, *changes[i]) for i in indexes], outcomes, dry_run)
+            known = None if current is None else {
+                changes[i][0].external_id: current[i] for i in indexes}
+            self._apply_customer(cid, [(i, *changes[i]) for i in indexes], outcomes, dry_run,
+                                 known)
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]
 
@@ -74,10 +108,13 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         items: list[_Change],
         outcomes: list[BudgetOutcome | None],
         dry_run: bool,
+        known: dict[str, Decimal] | None = None,
     ) -> None:
-        """Read one customer's budgets, write those that change, read them back."""
+        """Read one customer's budgets (unless ``known``: budget id -> amount, as read by
+        :meth:`read_budgets`), write those that change, read them back."""
         try:
-            current = self._read_budgets(cid, [t.external_id for _, t, _ in items])
+            current = (self._read_budgets(cid, [t.external_id for _, t, _ in items])
+                       if known is None else _as_read(known))
         except ConnectorError as err:
             for index, _, _ in items:
                 outcomes[index] = err
@@ -143,15 +180,7 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         self, target: BudgetTarget, amount: Decimal, budget: PlatformBudget | None, cid: str
     ) -> int:
         """The micros to write for one change, or the reason it must not be written."""
-        if budget is None:
-            raise _not_found(target, cid)
-        if target.level == "campaign" and (budget.shared or budget.reference_count > 1):
-            raise ConnectorError(
-                f"Google Ads campaign budget {budget.budget_id} is shared by "
-                f"{budget.reference_count} campaigns: changing it would move the others' "
-                "budgets too; decide it as one shared budget (level 'shared')",
-                kind="invalid",
-            )
+        budget = _writable(target, budget, cid)
         micros = to_micros(amount, target.currency, self.billable_units)
         minimum = billable_unit_micros(target.currency, self.billable_units)
         if self.min_daily_budget is not None:
@@ -165,6 +194,27 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
                 kind="invalid",
             )
         return micros
+
+
+def _writable(target: BudgetTarget, budget: PlatformBudget | None, cid: str) -> PlatformBudget:
+    """The budget, if a change of ``target`` may be written to it, or why not."""
+    if budget is None:
+        raise _not_found(target, cid)
+    if target.level == "campaign" and (budget.shared or budget.reference_count > 1):
+        raise ConnectorError(
+            f"Google Ads campaign budget {budget.budget_id} is shared by "
+            f"{budget.reference_count} campaigns: changing it would move the others' "
+            "budgets too; decide it as one shared budget (level 'shared')",
+            kind="invalid",
+        )
+    return budget
+
+
+def _as_read(known: dict[str, Decimal]) -> dict[str, PlatformBudget]:
+    """Budgets :meth:`GoogleAdsBudgets.read_budgets` already read and checked, as the write
+    plan takes them (their sharing was checked there: not again)."""
+    return {bid: PlatformBudget(bid, int(amount * MICROS), shared=False, reference_count=1)
+            for bid, amount in known.items()}
 
 
 def _written(

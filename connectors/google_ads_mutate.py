@@ -16,6 +16,7 @@ from typing import Any
 
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
+from connectors import deadline
 from connectors.base import ConnectorError
 from connectors.errors import classify_google, google_error_kind
 from connectors.google_ads_stream import GoogleAdsStreams, enum_name
@@ -115,7 +116,7 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
                     self._landed(cid, pending, done, what)
             mutation.failed.update(dict.fromkeys(pending, err))
             return False
-        self.policy.sleep(wait)
+        deadline.sleep(wait, what, self.policy.sleep)
         if mutation.validate_only:
             return True
         try:
@@ -151,7 +152,7 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
         if again:
             log.warning("%s: %d operations rejected, sending only those again", what,
                         len(again))
-            self.policy.sleep(delay)
+            deadline.sleep(delay, what, self.policy.sleep)
         return again
 
     def _landed(self, cid: str, pending: dict[str, int], done: list[str], what: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from google.ads.googleads.client import GoogleAdsClient
 from limits import RateLimitItem
 
+from connectors import deadline
 from connectors.base import ConnectorError
 from connectors.errors import classify_google
 from connectors.rate_limits import PlatformLimits, Scope
@@ -109,7 +110,7 @@ class GoogleAdsStreams:
                 wait = retry_wait(
                     exc, attempt, classify=classify_google, policy=self.policy, what=what
                 )
-                self.policy.sleep(wait)
+                deadline.sleep(wait, what, self.policy.sleep)
 
     def _rows(self, customer: str, query: str, what: str) -> list[Any]:
         """All rows of a small query, read again whole when the stream breaks."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from facebook_business.adobjects.adset import AdSet
@@ -11,11 +11,22 @@ from facebook_business.adobjects.campaign import Campaign
 
 from connectors.base import BudgetResult, BudgetTarget, ConnectorError
 from connectors.errors import classify_meta
-from connectors.meta_entities import MetaEntities
+from connectors.meta_entities import ADSET_STATUSES, CAMPAIGN_STATUSES, MetaEntities
 from connectors.meta_graph import act_id
 from connectors.meta_limits import MetaLimitsAdapter
 from connectors.meta_money import currency_offset, to_minor
 from connectors.retry import write_once
+
+# level -> (the account's edge listing it, the SDK class of its rows, the statuses asked for)
+_EDGES: dict[str, tuple[str, type, list[str]]] = {
+    "campaign": ("campaigns", Campaign, CAMPAIGN_STATUSES),
+    "adset": ("adsets", AdSet, ADSET_STATUSES),
+}
+
+
+def _minor(value: object) -> int | None:
+    """A budget field in minor units; Meta leaves an unset budget out, empty or "0"."""
+    return int(str(value)) if value not in (None, "", "0") else None
 
 
 class MetaBudgets(MetaEntities):
@@ -40,20 +51,68 @@ class MetaBudgets(MetaEntities):
             lambda: node.api_get(fields=["daily_budget", "lifetime_budget"]),
             f"Meta read budget {target.level} {target.external_id}",
         ).export_all_data()
-        daily, life = data.get("daily_budget"), data.get("lifetime_budget")
-        return (
-            int(daily) if daily not in (None, "", "0") else None,
-            int(life) if life not in (None, "", "0") else None,
-        )
+        return _minor(data.get("daily_budget")), _minor(data.get("lifetime_budget"))
 
     def read_budget(self, target: BudgetTarget) -> Decimal:
         with self.limits_adapter.on_behalf_of(target.account_external_id):
-            daily, _ = self._read_minor(target)
+            return self._daily(target, self._read_minor(target))
+
+    def _daily(self, target: BudgetTarget, minor: tuple[int | None, int | None]) -> Decimal:
+        """The daily budget of a (daily, lifetime) pair in minor units, or why it has none."""
+        daily, lifetime = minor
+        if daily is None and lifetime is not None:
+            raise ConnectorError(
+                f"Meta {target.level} {target.external_id} runs on a lifetime budget; "
+                "refusing to switch it to a daily budget",
+                kind="invalid",
+            )
         if daily is None:
             raise ConnectorError(
                 f"Meta {target.level} {target.external_id} holds no daily budget", kind="invalid"
             )
         return Decimal(daily) / currency_offset(target.currency, self.currency_offsets)
+
+    def read_budgets(self, targets: Sequence[BudgetTarget]) -> list[Decimal | ConnectorError]:
+        """Budgets of one account's campaigns and ad sets (see connectors.base.BudgetListing):
+        one listing of the account's ``campaigns`` or ``adsets`` edge (``fields=id,
+        daily_budget,lifetime_budget``, paged by ``page_size``) per level with more than one
+        target, instead of a read each; Meta counts every call against the ad account's
+        limit. A target the listing does not show (another account's) is read alone."""
+        groups: dict[tuple[str, str], list[BudgetTarget]] = defaultdict(list)
+        for target in targets:
+            groups[(act_id(target.account_external_id), target.level)].append(target)
+        listed: dict[tuple[str, str], dict[str, tuple[int | None, int | None]]] = {}
+        failed: dict[tuple[str, str], ConnectorError] = {}
+        for (account, level), group in groups.items():
+            if level in _EDGES and len(group) > 1:
+                try:
+                    with self.limits_adapter.on_behalf_of(account):
+                        listed[(account, level)] = self._list_minor(account, level)
+                except ConnectorError as err:  # every target of the listing fails with it
+                    failed[(account, level)] = err
+        out: list[Decimal | ConnectorError] = []
+        for target in targets:
+            key = (act_id(target.account_external_id), target.level)
+            try:
+                if key in failed:
+                    raise failed[key]
+                minor = listed.get(key, {}).get(str(target.external_id))
+                if minor is None:
+                    with self.limits_adapter.on_behalf_of(target.account_external_id):
+                        minor = self._read_minor(target)
+                out.append(self._daily(target, minor))
+            except ConnectorError as err:
+                out.append(err)
+        return out
+
+    def _list_minor(self, account: str, level: str) -> dict[str, tuple[int | None, int | None]]:
+        """id -> (daily, lifetime) in minor units of every campaign or ad set of the account."""
+        edge, cls, statuses = _EDGES[level]
+        params = {"limit": self.page_size, "effective_status": self._statuses(statuses)}
+        rows = self._iterate(account, edge, cls, ["id", "daily_budget", "lifetime_budget"],
+                             params, f"Meta {edge} budgets of {account}")
+        return {str(row["id"]): (_minor(row.get("daily_budget")),
+                                 _minor(row.get("lifetime_budget"))) for row in rows}
 
     def _minimum_minor(self, target: BudgetTarget) -> int:
         offset = currency_offset(target.currency, self.currency_offsets)
@@ -78,15 +137,19 @@ class MetaBudgets(MetaEntities):
             )
 
     def apply_budget(
-        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False,
+        current: Decimal | None = None,
     ) -> BudgetResult:
+        """``current``: the daily budget just read by :meth:`read_budgets` (which refused a
+        lifetime budget): it is not read again before the write."""
         # The requests go to the campaign's or ad set's own id, but Meta counts them against
         # its ad account: so do the account's shared budget and pauses.
         with self.limits_adapter.on_behalf_of(target.account_external_id):
-            return self._apply_budget(target, daily_budget, dry_run=dry_run)
+            return self._apply_budget(target, daily_budget, dry_run=dry_run, known=current)
 
     def _apply_budget(
-        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool,
+        known: Decimal | None,
     ) -> BudgetResult:
         offset = currency_offset(target.currency, self.currency_offsets)
         wanted = to_minor(daily_budget, target.currency, self.currency_offsets)
@@ -97,7 +160,9 @@ class MetaBudgets(MetaEntities):
                 f"{target.currency} is below the minimum {Decimal(minimum) / offset}",
                 kind="invalid",
             )
-        current, lifetime = self._read_minor(target)
+        current, lifetime = (
+            self._read_minor(target) if known is None
+            else (to_minor(known, target.currency, self.currency_offsets), None))
         if current is None and lifetime is not None:
             raise ConnectorError(
                 f"Meta {target.level} {target.external_id} runs on a lifetime budget; "

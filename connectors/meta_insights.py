@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors import deadline
 from connectors.base import ConnectorError, MetricRecord, PeriodReachRecord
 from connectors.meta_entities import MetaEntities
 
@@ -181,7 +182,7 @@ class MetaInsights(MetaEntities):
         """Start an async report run and wait for it; None when the job fails or hangs."""
         body = self._call("POST", (account, "insights"), params, what)
         report_id = str(body["report_run_id"])
-        deadline = self._clock() + self.report_timeout_seconds
+        gives_up = self._clock() + self.report_timeout_seconds
         fields = {"fields": "async_status,async_percent_completion"}
         while True:
             status = self._call("GET", (report_id,), fields, f"{what} report {report_id}")
@@ -190,7 +191,7 @@ class MetaInsights(MetaEntities):
                 return report_id
             if state in ("Job Failed", "Job Skipped"):
                 return None
-            if self._clock() > deadline:
+            if self._clock() > gives_up:
                 log.warning(
                     "%s: report %s still %r after %.0fs",
                     what,
@@ -199,7 +200,8 @@ class MetaInsights(MetaEntities):
                     self.report_timeout_seconds,
                 )
                 return None
-            self.policy.sleep(self.report_poll_seconds)
+            deadline.sleep(self.report_poll_seconds, f"{what} report {report_id}",
+                           self.policy.sleep)
 
     def _metric(self, row: dict[str, Any]) -> MetricRecord:
         wanted = self.conversion_action_types

@@ -35,6 +35,7 @@ from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from connectors import deadline
 from connectors.base import ConnectorError
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class PlatformLimits:
         (``rules``: the budget per scope kind; kinds without one are only paused), and take
         that call. Returns the seconds waited. A pause longer than ``max_wait`` raises a
         throttled :class:`ConnectorError` (with the wait) instead of holding a worker."""
+        deadline.check(what)  # a task past its own time limit sends nothing more
         rules = rules or {}
         scopes = list(scopes)
         waited = 0.0
@@ -151,7 +153,7 @@ class PlatformLimits:
                     "giving up for now", kind="throttled", retry_after=left)
             if left > 0:
                 log.info("%s: waiting %.1fs for %s %s", what, left, scope[0], scope[1])
-                sleep(left)
+                deadline.sleep(left, what, sleep)
                 waited += left
         _, window = self._connect()
         for scope in scopes:
@@ -162,7 +164,7 @@ class PlatformLimits:
                 reset, _ = window.get_window_stats(item, PREFIX, scope[0], scope[1])
                 # ``reset`` is on the library's clock (see the module's note), not ours.
                 wait = max(0.001, reset - time.time())
-                sleep(wait)
+                deadline.sleep(wait, what, sleep)
                 waited += wait
         return waited
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from connectors import deadline
 from connectors.base import ConnectorError
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,12 @@ def call_with_retry(
     attempt = 0
     while True:
         attempt += 1
+        deadline.check(what)
         try:
             return fn()
         except Exception as exc:  # every failure is classified; none leaves unclassified
             wait = retry_wait(exc, attempt, classify=classify, policy=policy, what=what)
-            policy.sleep(wait)
+            deadline.sleep(wait, what, policy.sleep)
 
 
 def write_once(
@@ -116,6 +118,7 @@ def write_once(
     attempt = 0
     while True:
         attempt += 1
+        deadline.check(what)
         try:
             write()
             return
@@ -126,7 +129,7 @@ def write_once(
                 if err.kind in RETRYABLE and _landed_quietly(landed):
                     return
                 raise
-            policy.sleep(wait)
+            deadline.sleep(wait, what, policy.sleep)
             if landed():
                 log.info("%s: applied before its answer was lost; not sent again", what)
                 return

@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from connectors import deadline
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
@@ -132,6 +133,7 @@ class SandboxConnector(SandboxSimulation):
         )
 
     def _account(self, external_id: str) -> SimAccount:
+        deadline.check(f"sandbox account {external_id}")
         if self._limited:
             self.limits.wait_turn([("sandbox_app", self.name), ("sandbox_account", external_id)],
                                   f"sandbox account {external_id}", rules=self.rate_rules)
@@ -221,9 +223,11 @@ class SandboxConnector(SandboxSimulation):
         end = min(end, observed - dt.timedelta(days=1))  # no data for days not yet over
         wait = self.report_wait(account_external_id, start, end)
         while account_external_id in self.stuck_reports:
-            self._sleep(3600)  # polled for a report that never finishes
+            # polled for a report that never finishes
+            deadline.sleep(3600, f"sandbox report of {account_external_id}", self._sleep)
         if wait:
-            self._sleep(wait)  # the report runs on the platform before any row comes back
+            # the report runs on the platform before any row comes back
+            deadline.sleep(wait, f"sandbox report of {account_external_id}", self._sleep)
         day = start
         campaigns = [c for c in self._campaigns_of(account) if c.status == "ACTIVE"]
         indexes = np.array([c.index & KEY_MASK for c in campaigns], dtype=np.uint32)
@@ -268,7 +272,9 @@ class SandboxConnector(SandboxSimulation):
         return out
 
     def _target_campaigns(self, target: BudgetTarget) -> list[SimCampaign]:
-        account = self._account(target.account_external_id)
+        return self._found(self._account(target.account_external_id), target)
+
+    def _found(self, account: SimAccount, target: BudgetTarget) -> list[SimCampaign]:
         found = [
             c
             for c in self.by_key.get(target.external_id, [])
@@ -293,9 +299,35 @@ class SandboxConnector(SandboxSimulation):
         self._catch_up()
         return self._money(self.budget_on(c, self.local_today(c.account)), c.account.currency)
 
+    def read_budgets(self, targets: Sequence[BudgetTarget]) -> list[Decimal | ConnectorError]:
+        """The targets' budgets in one call per account, as a platform's listing answers
+        (connectors.base.BudgetListing)."""
+        accounts: dict[str, SimAccount | ConnectorError] = {}
+        out: list[Decimal | ConnectorError] = []
+        for target in targets:
+            ext = target.account_external_id
+            if ext not in accounts:
+                try:
+                    accounts[ext] = self._account(ext)
+                except ConnectorError as err:
+                    accounts[ext] = err
+            try:
+                account = accounts[ext]
+                if isinstance(account, ConnectorError):
+                    raise account
+                c = self._found(account, target)[0]
+                self._catch_up()
+                out.append(self._money(self.budget_on(c, self.local_today(c.account)),
+                                       c.account.currency))
+            except ConnectorError as err:
+                out.append(err)
+        return out
+
     def apply_budget(
-        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool = False,
+        current: Decimal | None = None,
     ) -> BudgetResult:
+        """``current``: the budget :meth:`read_budgets` just read; not read again."""
         c = self._target_campaigns(target)[0]
         currency = c.account.currency
         if daily_budget <= 0:
@@ -305,7 +337,8 @@ class SandboxConnector(SandboxSimulation):
         amount = daily_budget.quantize(minor_unit(currency), ROUND_HALF_UP)
         if dry_run:  # what the platform would hold, as a validate-only call answers
             return BudgetResult(target, daily_budget, amount, changed=False, dry_run=True)
-        current = self.read_budget(target)
+        if current is None:
+            current = self.read_budget(target)
         if amount == current:
             return BudgetResult(target, daily_budget, current, changed=False)
         self._record(c.budget_key, self.local_today(c.account), float(amount))

@@ -21,7 +21,8 @@ class Pool(StrEnum):
 # Task slots of a `--pool threads` worker by default. A sync task spends nearly all its time
 # waiting on the platform (its calls, its async report) and holds no database connection
 # then, so a thread pool far wider than the CPU count pays; 16 keeps a worker's platform
-# calls well inside one app's rate limit and its connections within its pool (30).
+# calls well inside one app's rate limit, on 8 database connections
+# (campaigns.jobs.workers.db_connections).
 THREADS_DEFAULT = 16
 
 
@@ -65,7 +66,11 @@ def worker(
     from campaigns.jobs.workers import configure
 
     engine_for(settings).dispose()  # the schema is this version's before any task runs
-    celery_app = configure(settings)
+    slots = concurrency or default_concurrency(pool)
+    # Each prefork process runs one task; a thread pool's process runs them all.
+    threads = pool is Pool.threads
+    celery_app = configure(settings, slots=(slots or 1) if threads else 1,
+                           own_deadlines=threads)
     argv = [
         "worker",
         f"--loglevel={loglevel}",
@@ -74,7 +79,6 @@ def worker(
         "--prefetch-multiplier=1",
         f"--pool={pool.value}",
     ]
-    slots = concurrency or default_concurrency(pool)
     if slots:
         argv.append(f"--concurrency={slots}")
     celery_app.worker_main(argv)

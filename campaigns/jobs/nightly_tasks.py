@@ -22,6 +22,8 @@ from campaigns.jobs.workers import (
     _worker_settings,
     celery_app,
     sync_one,
+    task_deadline,
+    time_limit_reason,
 )
 from campaigns.jobs.workers import outcome_from_json as stream_from_json
 from campaigns.jobs.workers import outcome_to_json as stream_to_json
@@ -55,7 +57,9 @@ def sync_account(
     start = time.monotonic()
     try:
         try:
-            outcomes = [stream_from_json(o) for o in sync_one(self, source_name, record, now)]
+            with task_deadline():  # the thread pool's stand-in for the soft time limit
+                outcomes = [stream_from_json(o)
+                            for o in sync_one(self, source_name, record, now)]
         except Retry:
             raise  # retried by Celery (the database went away): still this task
         except Exception as e:
@@ -76,8 +80,7 @@ def sync_account(
 
 def _timed_out(e: Exception) -> Exception:
     if isinstance(e, SoftTimeLimitExceeded):
-        limit = _worker_settings().queue.account_time_limit
-        return TimeoutError(f"no result within [queue] account_time_limit ({limit} s)")
+        return TimeoutError(time_limit_reason(_worker_settings()))
     return e
 
 

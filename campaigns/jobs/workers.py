@@ -14,9 +14,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
@@ -28,6 +31,7 @@ from sqlmodel import col
 from campaigns.config import Settings
 from campaigns.errors import BudgetPilotError, DatabaseBusyError
 from campaigns.ingest.sync import StreamOutcome, _error_text
+from connectors import deadline
 from connectors.base import AccountRecord, Connector
 
 log = logging.getLogger(__name__)
@@ -40,15 +44,26 @@ _settings: Settings | None = None
 # With `--pool threads` the threads of a process share them; the lock makes one of each.
 _process: dict[str, Any] = {}
 _process_lock = threading.RLock()
+# Task slots of each worker process (1 a process with prefork; the threads with --pool
+# threads), set by `budgetpilot worker`; None in a process that only submits.
+_slots: int | None = None
+# With --pool threads Celery's time limits do nothing: the tasks keep their own deadline.
+_own_deadlines = False
 
 
 class TaskGaveUp(BudgetPilotError):
     """A task delivered or retried ``max_attempts`` times without finishing."""
 
 
-def configure(settings: Settings) -> Celery:
-    """Point the Celery app at the config's broker; used by the submitter and the worker."""
-    global _settings
+def configure(settings: Settings, *, slots: int | None = None,
+              own_deadlines: bool = False) -> Celery:
+    """Point the Celery app at the config's broker; used by the submitter and the worker
+    (``slots``: the task slots of each of its processes; ``own_deadlines``: its pool has no
+    time limits, so each per-account task keeps its own, see :func:`task_deadline`)."""
+    global _settings, _slots, _own_deadlines
+    if slots is not None:
+        _slots = slots
+        _own_deadlines = own_deadlines
     queue = settings.queue
     if not queue.broker_url:
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
@@ -108,9 +123,22 @@ def _engine() -> Engine:
             from campaigns.db import create_db_engine
 
             settings = _worker_settings()
-            _process[key] = create_db_engine(settings.database_url,
-                                             echo=settings.database.echo)
+            size = db_connections(settings, _slots) if _slots is not None else None
+            # A task past the cap waits for a connection (at most as long as an account may
+            # take) instead of opening one more: PostgreSQL's max_connections is shared by
+            # every worker of every machine.
+            _process[key] = create_db_engine(
+                settings.database_url, echo=settings.database.echo, pool_size=size,
+                pool_timeout=settings.queue.account_time_limit)
         return _process[key]
+
+
+def db_connections(settings: Settings, slots: int) -> int:
+    """Database connections a worker process with ``slots`` task slots holds at most:
+    ``[queue] worker_db_connections``, else half the slots and at least 2. A task holds one
+    only while it reads or writes, a small part of its time next to the platforms' calls and
+    reports, and at least 2 lets one task's nested step never wait on itself."""
+    return settings.queue.worker_db_connections or max(2, math.ceil(slots / 2))
 
 
 def _connector(source_name: str) -> Connector:
@@ -122,6 +150,26 @@ def _connector(source_name: str) -> Connector:
             settings = _worker_settings()
             _process[key] = connector_for(settings.source(source_name), settings)
         return _process[key]
+
+
+def time_limit_reason(settings: Settings) -> str:
+    """What a task past ``[queue] account_time_limit`` says, whichever pool stopped it."""
+    return f"no result within [queue] account_time_limit ({settings.queue.account_time_limit} s)"
+
+
+@contextmanager
+def task_deadline() -> Iterator[None]:
+    """``[queue] account_time_limit`` for the platform calls of one per-account task on a
+    worker whose pool has no time limits (``--pool threads``): checked before each call,
+    retry and report poll (:mod:`connectors.deadline`), so a task past it stops at its next
+    call, with the limit named, and gives its slot back. With prefork, Celery's own soft and
+    hard limits do this (the nightly's sync tasks carry them): nothing is added."""
+    if not _own_deadlines:
+        yield
+        return
+    settings = _worker_settings()
+    with deadline.within(settings.queue.account_time_limit, time_limit_reason(settings)):
+        yield
 
 
 def count_attempt(task_id: str, retries: int) -> int:
@@ -259,10 +307,12 @@ def apply_one(
         items = list(session.scalars(
             select(ShiftItem).where(col(ShiftItem.id).in_(item_ids))
         ))
-    report = writeback.apply_items(
-        _engine(), shift_id, writeback.configured_connectors(settings), items=items,
-        actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
-        # Named for the task: delivered again after its worker died, it takes over its items.
-        claim=f"task:{self.request.id}"[:64],
-    )
+    with task_deadline():  # past it, the items not yet written are given back, named
+        report = writeback.apply_items(
+            _engine(), shift_id, writeback.configured_connectors(settings), items=items,
+            actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+            # Named for the task: delivered again after its worker died, it takes over its
+            # items.
+            claim=f"task:{self.request.id}"[:64],
+        )
     return {**report_to_json(report), "attempt": attempt}

@@ -68,7 +68,7 @@ def take(run: Run, account: AdAccount, rows: Rows) -> list[Work]:
         target = BudgetTarget(account.external_id, item.level,  # type: ignore[arg-type]
                               item.target_external_id, item.currency)
         work = Work(item.id, (account.id, item.level, item.target_external_id), target,
-                    Decimal(item.new_budget), _prior(item))
+                    Decimal(item.new_budget), _prior(item), old_budget=Decimal(item.old_budget))
         waiting = _why_waiting(run, item)
         if waiting is None:
             out.append(work)

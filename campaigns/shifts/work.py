@@ -32,6 +32,7 @@ class Work:
     new_budget: Decimal
     prior: str  # the status to go back to when released unattempted
     current: Decimal | None = None  # what the platform holds, once read
+    old_budget: Decimal | None = None  # what the proposal was built on (None: not checked)
 
     @property
     def label(self) -> str:

@@ -45,12 +45,13 @@ class CountingPlatform:
         return getattr(self.inner, name)
 
     def apply_budget(self, target: BudgetTarget, daily_budget: Decimal, *,
-                     dry_run: bool = False) -> BudgetResult:
+                     dry_run: bool = False, **known: Any) -> BudgetResult:
         if dry_run:
             self.validations += 1
         else:
             self.writes.append((target.external_id, daily_budget))
-        return self.inner.apply_budget(target, daily_budget, dry_run=dry_run)
+        # ``known``: the budget just read by the sandbox's listing (connectors.base)
+        return self.inner.apply_budget(target, daily_budget, dry_run=dry_run, **known)
 
 
 def _counting(platforms: list[CountingPlatform]) -> Any:

@@ -29,3 +29,24 @@ def test_google_campaign_budgets_have_ids_of_their_own(tmp_path) -> None:
         sb.read_budget(BudgetTarget("1234567890", "campaign", c.external_id, "USD"))
     meta = sb.list_campaigns("act_1001")
     assert all(m.budget_external_id == m.external_id for m in meta if m.budget_level == "campaign")
+
+
+def test_an_accounts_budgets_are_read_in_one_call_and_written_in_two_each(tmp_path) -> None:
+    """As the platforms' listings answer (connectors.base.BudgetListing): the benchmark's
+    write-back pays one call per account to read, then a write and a read-back per budget."""
+    sb = SandboxConnector(now=NOW, state_path=tmp_path / "state.json")
+    own = [c for c in sb.list_campaigns("act_1001") if c.budget_level == "campaign"]
+    targets = [BudgetTarget("act_1001", "campaign", str(c.budget_external_id), "EUR")
+               for c in own[:4]]
+    targets.append(BudgetTarget("act_1001", "campaign", "no-such-budget", "EUR"))
+    before = sb.calls
+    read = sb.read_budgets(targets)
+    assert sb.calls - before == 1
+    assert read[:4] == [sb.read_budget(t) for t in targets[:4]]
+    assert isinstance(read[4], ConnectorError) and "no-such-budget" in str(read[4])
+    before = sb.calls
+    for target, current in zip(targets[:4], read[:4], strict=True):
+        assert isinstance(current, Decimal)
+        result = sb.apply_budget(target, current + 1, current=current)
+        assert result.changed and result.daily_budget == current + 1
+    assert sb.calls - before == 2 * 4

@@ -71,6 +71,39 @@ def test_a_sync_killed_at_the_hard_time_limit_is_named_and_the_rest_applied(
     engine.dispose()
 
 
+def test_a_sync_past_its_time_limit_on_the_thread_pool_is_stopped_by_its_own_deadline(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    """Celery's time limits do nothing on `--pool threads`: the task's own deadline, checked
+    between platform calls and report polls, stops the stuck account at the limit, names it,
+    and gives its slot back; the rest is optimised and applied in the same run."""
+    engine = create_db_engine(own_pg_url)
+    add_fx_rates(engine)
+    run_nightly(engine, settings_from_dict(tomllib.loads(_toml(tmp_path / "s.json"))),
+                slot=SLOT - dt.timedelta(days=1), holder="test", dry_run=True)
+    cfg = tmp_path / "queue.toml"
+    queue_config(cfg, _toml(tmp_path / "s.json").replace(
+        "latency_ms = 20\n", f'latency_ms = 20\nstuck_reports = ["{STUCK}"]\n'))
+    cfg.write_text(cfg.read_text() + "account_time_limit = 3\n")  # grace: the default 60
+    with workers(cfg, own_pg_url, tmp_path, count=1, concurrency=4, pool="threads") as pool:
+        start = time.monotonic()
+        report = run_nightly(engine, load_settings(cfg), slot=SLOT, holder="test")
+        took = time.monotonic() - start
+        logs = "".join(w.text() for w in pool)
+    assert "time limit" not in logs.lower().replace("account_time_limit", "")  # not Celery
+    [outcome] = report.portfolios
+    accounts = {t.subject: t for t in outcome.timings if t.step == "sync_account"}
+    assert report.unsynced == {f"meta:{STUCK}"}
+    stuck = accounts[f"meta:{STUCK}"]
+    assert "[deadline]" in (stuck.error or "") and "account_time_limit (3 s)" in (stuck.error or "")
+    assert 3 <= stuck.seconds < 20, stuck  # at the limit, not the grace or the report's hour
+    assert outcome.auto_approved and outcome.applied == [outcome.shift_id]
+    items, _ = _budgets(engine)
+    assert {s for (acct, *_), (_, s) in items.items() if acct != STUCK} == {"applied"}
+    assert took < 60
+    engine.dispose()
+
+
 def _kill_when(pool: list[Worker], needle: str, *, after: float, timeout: float = 90) -> Worker:
     """SIGKILL the worker that logs ``needle`` (its task has started), ``after`` seconds on."""
     deadline = time.monotonic() + timeout
