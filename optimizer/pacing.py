@@ -47,6 +47,7 @@ class PacingThresholds:
     ratio_cap: float = 1.25
     prior_days: float = 3.0
     trend_days: int = 0
+    heading_weight: float = 1.0
     trend_half_life: float = 14.0
     revert_half_life: float = 3.0
     stray_days: float = 7.0
@@ -65,6 +66,26 @@ class BudgetOutlook:
     future: Mapping[dt.date, float] = field(default_factory=dict)
     prior_ratio: float | None = None
     proposed: Mapping[dt.date, float] = field(default_factory=dict)
+    # Where the optimiser is taking the budgets: each day left's budget if its scheduled runs
+    # go on moving each towards its last run's target within the max-change limit
+    # (:func:`heading_path`, summed over the scope's budgets); empty: not known.
+    heading: Mapping[dt.date, float] = field(default_factory=dict)
+
+
+def heading_path(start: np.ndarray, target: np.ndarray, runs: np.ndarray, *,
+                 max_change: float, min_change: float = 0.0) -> np.ndarray:
+    """Budgets (rows) on each day (columns) from ``start``, if on each day with a run
+    (``runs``) every budget moves towards its target by at most ``max_change`` of itself,
+    a move under ``min_change`` not made: the path the optimiser plans under its limit."""
+    b = np.asarray(start, dtype=float).copy()
+    goal = np.asarray(target, dtype=float)
+    out = np.empty((len(b), len(runs)))
+    for i, run in enumerate(runs):
+        if run:
+            step = np.clip(goal, b * (1 - max_change), b * (1 + max_change))
+            b = np.where(np.abs(step - b) >= min_change * b, step, b)
+        out[:, i] = b
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,6 +274,17 @@ def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.da
             base = proposed
             known = max(known, int(changed[0]) + 1)
     var = np.zeros(days)
+    if outlook.heading and days > known and t.heading_weight > 0:
+        # The optimiser's planned path from the last known budget on, its log step taken
+        # by ``heading_weight`` (the targets move as each run refits the curves).
+        path = _daily_array(outlook.heading, first_left,
+                            first_left + dt.timedelta(days=days - 1))
+        ok = (path > 1e-6) & (base > 1e-6) & (np.arange(days) >= known)
+        anchor = path[known - 1] if path[known - 1] > 1e-6 else 0.0
+        if anchor > 0:
+            w = t.heading_weight
+            step = np.where(ok, path / anchor, 1.0)
+            return np.where(ok, base[known - 1] * step**w, base), var
     if trend.days == 0 or days <= known or base[known - 1] <= 1e-6:
         return base, var
     x = np.arange(days, dtype=float)  # today's budget at x = 0
