@@ -42,6 +42,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_budgets
+from campaigns.policy import PacingSettings
+from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
 from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
 
@@ -50,6 +52,7 @@ SEEDS = (31, 37, 41)  # the figures reported: never tuned on
 MONTHS = (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1))
 TUNING_SEEDS = (7, 11, 23)  # what the forecast's constants were chosen on
 HISTORY_DAYS = 70
+TARGET_DAYS = PacingSettings().target_days  # the runs whose targets are averaged
 WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
           "unannounced")
 Scope = tuple[str, str]
@@ -154,8 +157,11 @@ def _heading(w: World, moves: Moves | None, since: dt.date | None, keys: list[st
     ran = [night for night in moves.targets if night <= today]
     if not ran:
         return {}
-    last = moves.targets[max(ran)]
-    target = np.array([last[k] * w.fx[by_key[k].index] for k in keys])
+    # The runs' targets swing as each refits the curves: their mean over the last weeks.
+    recent = [moves.targets[n] for n in ran if (today - n).days < TARGET_DAYS] \
+        or [moves.targets[max(ran)]]
+    target = np.array([np.mean([r[k] for r in recent]) * w.fx[by_key[k].index]
+                       for k in keys])
     days = [today + dt.timedelta(days=i) for i in range((month_end - today).days + 1)]
     # a run after the last known move (a proposal waiting for approval holds the next night)
     runs = np.array([d > last_known and (d - since).days % moves.every == 0 for d in days])
@@ -187,7 +193,8 @@ def prepare(seed: int, month: dt.date, world: str) -> Replay:
 
 
 def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...],
-              thresholds: PacingThresholds = PacingThresholds(), replayed: Replay | None = None,
+              thresholds: PacingThresholds = service_thresholds(PacingSettings()),
+              replayed: Replay | None = None,
               ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
     """(forecast day, scope) -> (pacing on that day, the month's actual spend) in ``world``
     (see :mod:`bench.forecast_worlds`)."""

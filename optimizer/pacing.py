@@ -47,7 +47,7 @@ class PacingThresholds:
     ratio_cap: float = 1.25
     prior_days: float = 3.0
     trend_days: int = 0
-    heading_weight: float = 1.0
+    heading_weight: float = 0.5
     trend_half_life: float = 14.0
     revert_half_life: float = 3.0
     stray_days: float = 7.0
