@@ -26,7 +26,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,9 @@ MIN_WEIGHT_DAYS = 28  # four of each weekday before a pattern counts
 WEIGHT_CLIP = (0.25, 4.0)
 MIN_DRIFT_DAYS = 14  # budget moves are read from at least this many days
 Z80 = 1.2816  # the 10th and 90th percentiles of a normal: an 80% range
+# The sd of the optimiser's planned step as a share of it: on the tuning seeds the range
+# then holds about 80% of the weekly worlds' actuals on days 5 to 25.
+HEADING_SD = 0.5
 
 
 @dataclass(frozen=True)
@@ -322,6 +325,7 @@ def budget_forecast(
     left = _daily_array(outlook.future, first_left, month_end)
     today = float(left[0]) if len(left) else 0.0
     trend = budget_trend(outlook.past, today, as_of, t)
+    held = left
     left, level_var = expected_budgets(outlook, left, first_left, trend, t)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
@@ -339,6 +343,12 @@ def budget_forecast(
         # summed over the days left, (sum of the budgets from day k on)^2 per day k.
         tails = np.cumsum(left[::-1])[::-1]
         spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
+    if outlook.heading and t.heading_weight > 0:
+        # Whether the runs keep to that path: their targets swing run to run, so the step
+        # itself is uncertain, all days left together (it grows with them).
+        full, _ = expected_budgets(outlook, held, first_left, trend,
+                                   replace(t, heading_weight=1.0))
+        spread += (ratio * HEADING_SD * float(np.abs(full - held).sum()))**2
     half = Z80 * spread**0.5
     value = spend_to_date + remaining
     return Forecast(value, spend_to_date + max(0.0, remaining - half), value + half, "budgets",
