@@ -1,18 +1,14 @@
 """The approvers' dashboard: server-rendered pages at ``/`` and ``/dashboard``, one per
 campaign at ``/campaigns/{id}``, the pacing board at ``/pacing`` and finance at ``/finance``,
-plus their scripts and styles under ``/static``. Every page but the campaign page extends
-``templates/_page.html`` (Jinja, escaped): one header with the sign-in, the portfolio picker
-and the pages, filled in by :func:`page_context`. The pages hold no data: their scripts call
-the JSON API with the token the user pastes (kept in sessionStorage), so the API's roles apply
-as they are.
+plus their scripts and styles under ``/static``. Every page extends ``templates/_page.html``
+(Jinja, escaped): one header with the sign-in, the portfolio picker and the pages, filled in
+by :func:`page_context`. The pages hold no data: their scripts call the JSON API with the
+token the user pastes (kept in sessionStorage), so the API's roles apply as they are.
 """
 
 from __future__ import annotations
 
-import html
-from functools import cache
 from pathlib import Path
-from string import Template
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -30,13 +26,7 @@ HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
-@cache
-def _template(name: str) -> Template:
-    """The campaign page, still a ``string.Template`` (its page is being extended elsewhere)."""
-    return Template((HERE / "templates" / name).read_text(encoding="utf-8"))
-
-
-# The other pages extend templates/_page.html: one header, picker and nav for all of them.
+# Every page extends templates/_page.html: one header, picker and nav for all of them.
 PAGES = (("/dashboard", "Approvals"), ("/pacing", "Pacing"), ("/finance", "Finance"),
          ("/plans", "Plans, caps and locks"))
 _pages = Environment(loader=FileSystemLoader(HERE / "templates"),
@@ -77,10 +67,13 @@ def dashboard(request: Request) -> HTMLResponse:
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(request: Request, campaign_id: int) -> HTMLResponse:
-    """One campaign: its series, response curve and budget trail (campaign.js fills it)."""
-    page = _template("campaign.html").substitute(
-        api=html.escape(request.app.state.api_prefix), campaign_id=str(campaign_id))
-    return HTMLResponse(page, headers=HEADERS)
+    """One campaign: its series, response curve and budget trail (campaign.js fills it). No
+    portfolio picker: the campaign belongs to one."""
+    return _page("campaign.html", page_context(
+        request, "", title=f"campaign {campaign_id}", skip="the campaign", script="campaign.js",
+        token_role="viewer", who_edits="Anyone signed in reads a campaign; managers approve "
+        "its moves on the dashboard.", styles=("completion.css", "workspace.css"),
+        body_data={"campaign": str(campaign_id)}, campaign_id=campaign_id, portfolios=[]))
 
 
 @router.get("/plans", response_class=HTMLResponse)

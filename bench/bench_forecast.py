@@ -41,15 +41,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.forecast_worlds import HELD_WEEKS_BEFORE, Moves, move_budgets
+from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_budgets
+from campaigns.policy import PacingSettings
+from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
-from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, pace
+from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
 SEEDS = (31, 37, 41)  # the figures reported: never tuned on
 MONTHS = (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1))
 TUNING_SEEDS = (7, 11, 23)  # what the forecast's constants were chosen on
 HISTORY_DAYS = 70
+TARGET_DAYS = PacingSettings().target_days  # the runs whose targets are averaged
 WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
           "unannounced")
 Scope = tuple[str, str]
@@ -119,19 +122,52 @@ def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
     future: dict[dt.date, float] = {}
     day, level = today, current
     known = moves.approved if moves else {}
+    keys = sorted(units)
+    levels = np.array([w.budget[(k, today)] for k in keys])  # each budget, last known
+    last_known = today
     while day <= month_end:
         if known.get(day, dt.date.max) <= today:  # approved, applied tonight
-            level = sum(w.budget[(k, day)] for k in units)
+            levels = np.array([w.budget[(k, day)] for k in keys])
+            level = float(levels.sum())
+            last_known = day
         future[day] = level
         day += dt.timedelta(days=1)
     waiting = moves.proposed.get(today) if moves else None
     proposed: dict[dt.date, float] = {}
     if waiting and any(k in waiting for k in units):
         # approved today, applied tonight: in force from tomorrow
-        level = sum(waiting[k] * w.fx[by_key[k].index] if k in waiting else w.budget[(k, today)]
-                    for k in units)
+        levels = np.array([waiting[k] * w.fx[by_key[k].index] if k in waiting
+                           else w.budget[(k, today)] for k in keys])
+        level = float(levels.sum())
         proposed = {d: (level if d > today else v) for d, v in future.items()}
-    return BudgetOutlook(past=past, future=future, prior_ratio=prior, proposed=proposed)
+        last_known = max(last_known, today + dt.timedelta(days=1))
+    heading = _heading(w, moves, since, keys, by_key, levels, today, last_known, month_end)
+    return BudgetOutlook(past=past, future=future, prior_ratio=prior, proposed=proposed,
+                         heading=heading)
+
+
+def _heading(w: World, moves: Moves | None, since: dt.date | None, keys: list[str],
+             by_key: dict[str, SimCampaign], levels: np.ndarray, today: dt.date,
+             last_known: dt.date, month_end: dt.date) -> dict[dt.date, float]:
+    """The optimiser's planned path (what the service stores of its runs: each run's targets,
+    its schedule and limit): from the last known budgets, each later scheduled run moves
+    every budget towards the last run's target within the limit."""
+    if moves is None or since is None or not moves.every:
+        return {}
+    ran = [night for night in moves.targets if night <= today]
+    if not ran:
+        return {}
+    # The runs' targets swing as each refits the curves: their mean over the last weeks.
+    recent = [moves.targets[n] for n in ran if (today - n).days < TARGET_DAYS] \
+        or [moves.targets[max(ran)]]
+    target = np.array([np.mean([r[k] for r in recent]) * w.fx[by_key[k].index]
+                       for k in keys])
+    days = [today + dt.timedelta(days=i) for i in range((month_end - today).days + 1)]
+    # a run after the last known move (a proposal waiting for approval holds the next night)
+    runs = np.array([d > last_known and (d - since).days % moves.every == 0 for d in days])
+    path = heading_path(levels, target, runs, max_change=moves.max_change,
+                        min_change=MIN_CHANGE).sum(axis=0)
+    return dict(zip(days, path.tolist(), strict=True))
 
 
 @dataclass
@@ -157,7 +193,8 @@ def prepare(seed: int, month: dt.date, world: str) -> Replay:
 
 
 def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...],
-              thresholds: PacingThresholds = PacingThresholds(), replayed: Replay | None = None,
+              thresholds: PacingThresholds = service_thresholds(PacingSettings()),
+              replayed: Replay | None = None,
               ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
     """(forecast day, scope) -> (pacing on that day, the month's actual spend) in ``world``
     (see :mod:`bench.forecast_worlds`)."""

@@ -32,6 +32,7 @@ AUTO_APPROVE = 0.1  # [service] auto_approve_max_change: share of the portfolio 
 MIN_CHANGE = 0.01  # [optimizer] min_change
 FIT_DAYS = 90
 LAG_DAYS = 7
+UNLIMITED = 4.0  # a max change no run reaches: the run's targets
 
 
 @dataclass
@@ -43,6 +44,11 @@ class Moves:
     # A proposal waiting for a manager: the day it was proposed -> its budgets by budget key
     # (a ``proposed`` shift; a manager approves it that day, applied the next night).
     proposed: dict[dt.date, dict[str, float]] = field(default_factory=dict)
+    # Each run's targets: the night it ran -> where it would put every budget without the
+    # max-change limit (the service stores them with the run's shift).
+    targets: dict[dt.date, dict[str, float]] = field(default_factory=dict)
+    every: int = 0  # days between the optimiser's runs (0: it does not run)
+    max_change: float = 0.0  # its limit per budget and run
 
 
 def world_kind(world: str) -> tuple[str, float]:
@@ -100,7 +106,7 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
     })
     fx = frame["fx"].to_numpy()
     total = float(sum(sb.budget_on(keys[k], start) * f for k, f in zip(units, fx, strict=True)))
-    moves = Moves()
+    moves = Moves(every=every, max_change=change)
     cache: dict[tuple[int, dt.date], tuple[float, float, float]] = {}
     waiting: dict[str, float] = {}  # proposed last night, approved by a manager today
     night = start + dt.timedelta(days=every)  # the run at 02:00 of ``night``
@@ -111,8 +117,9 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
             waiting = {}
         elif (night - start).days % every == 0:
             current = np.array([sb.budget_on(keys[k], night) for k in units])
-            proposed = _propose(sb, frame.assign(current_budget=current), members, night,
-                                total, change, cache)
+            proposed, target = _propose(sb, frame.assign(current_budget=current), members,
+                                        night, total, change, cache)
+            moves.targets[night] = dict(zip(units, target.tolist(), strict=True))
             moved = float(np.abs(proposed - current) @ fx / (current @ fx))
             new = {k: float(p) for k, p, c in zip(units, proposed, current, strict=True)
                    if abs(p - c) > 1e-9}
@@ -133,7 +140,9 @@ def _set(sb: SandboxConnector, budgets: dict[str, float], day: dt.date) -> None:
 
 def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[SimCampaign]],
              today: dt.date, total: float, change: float,
-             cache: dict[tuple[int, dt.date], tuple[float, float, float]]) -> np.ndarray:
+             cache: dict[tuple[int, dt.date], tuple[float, float, float]],
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The run's budgets under the max-change limit, and its targets without it."""
     records = []
     for offset in range(1, FIT_DAYS + 1):
         day = today - dt.timedelta(days=offset)
@@ -150,10 +159,12 @@ def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[
         records, columns=["unit_id", "network", "date", "spend", "conversions", "revenue"])
     curves = {metric: fit_curves(history, today=today, metric=metric, lag_days=LAG_DAYS,
                                  units=frame) for metric in ("conversions", "revenue")}
-    plan = optimize_budgets(frame, curves["conversions"], curves["revenue"],
-                            Limits(total_budget=total, max_change=change),
-                            weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE)
-    out = plan.allocations["proposed_budget"].to_numpy(dtype=float)
+    plans = [optimize_budgets(frame, curves["conversions"], curves["revenue"],
+                              Limits(total_budget=total, max_change=limit),
+                              weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE)
+             .allocations["proposed_budget"].to_numpy(dtype=float)
+             for limit in (change, UNLIMITED)]
     currencies = [members[k][0].account.currency for k in frame["unit_id"]]
-    return np.array([round(v, 0 if cur == "JPY" else 2) for v, cur in
-                     zip(out, currencies, strict=True)])
+    out = np.array([round(v, 0 if cur == "JPY" else 2) for v, cur in
+                    zip(plans[0], currencies, strict=True)])
+    return out, plans[1]

@@ -267,6 +267,9 @@ class OptimizationRun(SQLModel, table=True):
     status: str = Field(default="succeeded", max_length=20)
     inputs: dict | None = json_field()
     outputs: dict | None = json_field()
+    # Each budget's amount without the max-change limit (campaigns/optimization/targets.py):
+    # where the runs are taking it, which pacing's forecast follows.
+    targets: dict | None = json_field()
     expected_conversions: float | None = None
     expected_revenue: float | None = None
     expected_spend: float | None = None

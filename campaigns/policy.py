@@ -91,6 +91,16 @@ class PacingSettings(_Strict):
         7.0, ge=1, le=31, description="a budget strays from its line for runs of this many "
         "days: the range's width from the budgets' moves",
     )
+    heading_weight: float = Field(
+        0.5, ge=0, le=1,
+        description="how much of the optimiser's planned path (its runs' targets within the "
+        "max change) the days after the known budgets follow; 0: they hold the last known",
+    )
+    target_days: int = Field(
+        8, ge=1, le=90,
+        description="the runs' targets are averaged over the runs of this many days (at "
+        "least the last run): each run refits the curves and its targets swing",
+    )
 
 
 class WebhookSettings(_Strict):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,9 @@ MIN_WEIGHT_DAYS = 28  # four of each weekday before a pattern counts
 WEIGHT_CLIP = (0.25, 4.0)
 MIN_DRIFT_DAYS = 14  # budget moves are read from at least this many days
 Z80 = 1.2816  # the 10th and 90th percentiles of a normal: an 80% range
+# The sd of the optimiser's planned step as a share of it: on the tuning seeds the range
+# then holds about 80% of the weekly worlds' actuals on days 5 to 25.
+HEADING_SD = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class PacingThresholds:
     ratio_cap: float = 1.25
     prior_days: float = 3.0
     trend_days: int = 0
+    heading_weight: float = 0.5
     trend_half_life: float = 14.0
     revert_half_life: float = 3.0
     stray_days: float = 7.0
@@ -65,6 +69,26 @@ class BudgetOutlook:
     future: Mapping[dt.date, float] = field(default_factory=dict)
     prior_ratio: float | None = None
     proposed: Mapping[dt.date, float] = field(default_factory=dict)
+    # Where the optimiser is taking the budgets: each day left's budget if its scheduled runs
+    # go on moving each towards its last run's target within the max-change limit
+    # (:func:`heading_path`, summed over the scope's budgets); empty: not known.
+    heading: Mapping[dt.date, float] = field(default_factory=dict)
+
+
+def heading_path(start: np.ndarray, target: np.ndarray, runs: np.ndarray, *,
+                 max_change: float, min_change: float = 0.0) -> np.ndarray:
+    """Budgets (rows) on each day (columns) from ``start``, if on each day with a run
+    (``runs``) every budget moves towards its target by at most ``max_change`` of itself,
+    a move under ``min_change`` not made: the path the optimiser plans under its limit."""
+    b = np.asarray(start, dtype=float).copy()
+    goal = np.asarray(target, dtype=float)
+    out = np.empty((len(b), len(runs)))
+    for i, run in enumerate(runs):
+        if run:
+            step = np.clip(goal, b * (1 - max_change), b * (1 + max_change))
+            b = np.where(np.abs(step - b) >= min_change * b, step, b)
+        out[:, i] = b
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,6 +277,17 @@ def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.da
             base = proposed
             known = max(known, int(changed[0]) + 1)
     var = np.zeros(days)
+    if outlook.heading and days > known and t.heading_weight > 0:
+        # The optimiser's planned path from the last known budget on, its log step taken
+        # by ``heading_weight`` (the targets move as each run refits the curves).
+        path = _daily_array(outlook.heading, first_left,
+                            first_left + dt.timedelta(days=days - 1))
+        ok = (path > 1e-6) & (base > 1e-6) & (np.arange(days) >= known)
+        anchor = path[known - 1] if path[known - 1] > 1e-6 else 0.0
+        if anchor > 0:
+            w = t.heading_weight
+            step = np.where(ok, path / anchor, 1.0)
+            return np.where(ok, base[known - 1] * step**w, base), var
     if trend.days == 0 or days <= known or base[known - 1] <= 1e-6:
         return base, var
     x = np.arange(days, dtype=float)  # today's budget at x = 0
@@ -290,6 +325,7 @@ def budget_forecast(
     left = _daily_array(outlook.future, first_left, month_end)
     today = float(left[0]) if len(left) else 0.0
     trend = budget_trend(outlook.past, today, as_of, t)
+    held = left
     left, level_var = expected_budgets(outlook, left, first_left, trend, t)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
@@ -307,6 +343,12 @@ def budget_forecast(
         # summed over the days left, (sum of the budgets from day k on)^2 per day k.
         tails = np.cumsum(left[::-1])[::-1]
         spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
+    if outlook.heading and t.heading_weight > 0:
+        # Whether the runs keep to that path: their targets swing run to run, so the step
+        # itself is uncertain, all days left together (it grows with them).
+        full, _ = expected_budgets(outlook, held, first_left, trend,
+                                   replace(t, heading_weight=1.0))
+        spread += (ratio * HEADING_SD * float(np.abs(full - held).sum()))**2
     half = Z80 * spread**0.5
     value = spend_to_date + remaining
     return Forecast(value, spend_to_date + max(0.0, remaining - half), value + half, "budgets",

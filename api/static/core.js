@@ -49,6 +49,34 @@ export async function api(path, options = {}) {
   return body;
 }
 
+// A file from the API (a CSV) handed to the browser as a download: fetched with the token, as
+// a plain link could not carry the Authorization header. `path` is under the API (a query
+// included), `options` as api()'s; the file is named as the response's Content-Disposition
+// says, else `fallback`. Resolves to the name and the response (for its other headers);
+// throws the API's detail on an error.
+export async function download(path, fallback, options = {}) {
+  const headers = { Accept: "text/csv",
+                    Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, {
+    method: options.method || "GET", headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || fallback;
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return { name, response };
+}
+
 export const can = (action) => Boolean(session.me && session.me.actions.includes(action));
 
 export const money = (value, currency) =>

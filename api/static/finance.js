@@ -1,7 +1,7 @@
 // The finance page: spend against plan and the end-of-month forecast by month x network x
 // account in the reporting currency, a chart of the months, and the CSV download. A row
 // without an FX rate is marked with the rate to add; the rest of the page stays.
-import { $, API, TOKEN_KEY, api, can, el, note, say, session, signInPage } from "./core.js";
+import { $, API, api, can, download, el, note, say, session, signInPage } from "./core.js";
 import { dataTable } from "./charts.js";
 import { amount, monthBars } from "./bars.js";
 
@@ -152,26 +152,11 @@ async function loadReport() {
   drawTable(report);
 }
 
-// The CSV comes from the same API with the token, so it is fetched and handed to the browser
-// as a download (a plain link could not carry the Authorization header).
-async function download() {
+// The CSV comes from the same API with the token (core.js's download).
+async function downloadCsv() {
   const box = $("#download-message");
   try {
-    const response = await fetch(`${API}${query()}&format=csv`, {
-      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}`, Accept: "text/csv" },
-    });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.detail || `${response.status} ${response.statusText}`);
-    }
-    const disposition = response.headers.get("Content-Disposition") || "";
-    const name = (disposition.match(/filename="([^"]+)"/) || [])[1] || "finance.csv";
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: name, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    const { name } = await download(`${query()}&format=csv`, "finance.csv");
     note(box, `Downloaded ${name}.`, true);
   } catch (error) {
     note(box, `Download failed: ${error.message}`);
@@ -212,7 +197,7 @@ const refresh = signInPage("#page", load);
 $("#portfolio").onchange = () => refresh();
 $("#from-month").onchange = reload;
 $("#to-month").onchange = reload;
-$("#download").onclick = download;
+$("#download").onclick = downloadCsv;
 // The month chart is drawn at its box's width: draw it again when the window changes width.
 let resized = null;
 window.addEventListener("resize", () => {

@@ -1,5 +1,5 @@
 // The shift inbox (decide, apply) and the history (who did what, when; roll back).
-import { $, $$, API, TOKEN_KEY, api, can, el, matches, money, note, portfolio, when }
+import { $, $$, api, can, download, el, matches, money, note, portfolio, when }
   from "./core.js";
 
 const INBOX = new Set(["proposed", "approved", "applying", "partially_applied", "failed",
@@ -214,32 +214,16 @@ function wire(card, shift) {
   });
 }
 
-// The bulk-edit file comes from POST /export with the token, so it is fetched and handed to
-// the browser as a download (a link could not carry the Authorization header); the items
+// The bulk-edit file comes from POST /export with the token (core.js's download); the items
 // in it are then exported, awaiting confirmation.
 async function exportFile(card, shift, button) {
   const network = button.dataset.network;
   const box = $(".card-message", card);
   button.disabled = true;
   try {
-    const response = await fetch(`${API}/shifts/${shift.id}/export`, { method: "POST",
-      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}`,
-                 Accept: "text/csv", "Content-Type": "application/json" },
-      body: JSON.stringify({ network }) });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.detail || `${response.status} ${response.statusText}`);
-    }
-    const disposition = response.headers.get("Content-Disposition") || "";
-    const name = (disposition.match(/filename="([^"]+)"/) || [])[1]
-      || `shift-${shift.id}-${network}.csv`;
+    const { name, response } = await download(`/shifts/${shift.id}/export`,
+      `shift-${shift.id}-${network}.csv`, { method: "POST", body: { network } });
     const count = (response.headers.get("X-Exported-Items") || "").split(",").filter(Boolean).length;
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: name, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
     const done = await api(`/shifts/${shift.id}`);
     const fresh = shiftCard(done, { ok: true, text: `Downloaded ${name} (${count} item(s)). `
       + `Upload it in ${network}'s bulk editor, then confirm here once the platform shows the `

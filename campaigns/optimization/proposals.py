@@ -51,6 +51,7 @@ from campaigns.optimization.result import (
 )
 from campaigns.optimization.result_fits import value_inputs
 from campaigns.optimization.rounding import settle_budgets
+from campaigns.optimization.targets import run_targets
 from campaigns.policy import service_config
 from connectors.currencies import minor_unit
 from optimizer import (
@@ -125,6 +126,8 @@ def propose(
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
                       exploration, today, now)
     run.inputs = {**(run.inputs or {}), "nowcast": options.nowcast}
+    run.targets = run_targets(data, curves, limits, objective, exploration, today,
+                              options.min_change)
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(

@@ -9,6 +9,11 @@ approved shift's items not yet applied hold from tomorrow (the next apply writes
 a proposal waiting for approval is kept beside them (``proposed``): the automation's next
 move, which the forecast expects from tomorrow (approved today, applied at the next run).
 A shared budget counts once however many campaigns draw on it.
+
+After the known budgets, the optimiser's later runs go on moving them: each run stores its
+targets (every budget without the max-change limit), and ``heading`` is each scope's budget
+if the runs, at their cadence, keep moving every budget towards the mean of the recent runs'
+targets by at most the limit (:func:`optimizer.pacing.heading_path`).
 """
 
 from __future__ import annotations
@@ -26,13 +31,24 @@ from sqlmodel import Session, col
 
 from campaigns.admin.fx import FxTable
 from campaigns.errors import FxRateMissingError
-from campaigns.models import AdAccount, AdSet, BudgetShift, Campaign, Portfolio, ShiftItem
+from campaigns.models import (
+    AdAccount,
+    AdSet,
+    BudgetShift,
+    Campaign,
+    OptimizationRun,
+    Portfolio,
+    ShiftItem,
+)
 from campaigns.scopes import account_key
+from optimizer.pacing import heading_path
 
 PENDING_SHIFTS = ("approved", "applying", "partially_applied", "failed")
 PENDING_ITEMS = ("approved", "applying", "failed")
 WAITING_SHIFT, WAITING_ITEM = "proposed", "pending"
 Scope = tuple[str, str]
+LineKey = tuple[int, str, str]  # account id, level, target external id
+CADENCE_DAYS = 28  # the runs' cadence is read from this many days of them
 
 
 @dataclass
@@ -116,17 +132,66 @@ def _attach_shifts(session: Session, portfolio: Portfolio,
             line.proposed = Decimal(item.new_budget)  # items in id order: the newest wins
 
 
+@dataclass(frozen=True)
+class Heading:
+    """What the optimiser's recent runs say of the days after the known budgets."""
+
+    targets: dict[LineKey, float]  # each budget's mean target (account currency)
+    last_run: dt.date
+    every: int  # days between runs
+    max_change: float
+    min_change: float
+
+    def runs(self, days: list[dt.date], after: dt.date) -> np.ndarray:
+        """Which of ``days`` have a run moving budgets after ``after``."""
+        return np.array([d > after and (d - self.last_run).days % self.every == 0
+                         for d in days], dtype=bool)
+
+
+def optimiser_heading(session: Session, portfolio: Portfolio, today: dt.date,
+                      target_days: int) -> Heading | None:
+    """The mean target per budget over the runs of the ``target_days`` days up to ``today``
+    (at least the last run's), their cadence (the median gap between run days over four
+    weeks; one run: nightly) and limit; ``None`` without a run that stored targets then."""
+    since = dt.datetime.combine(today - dt.timedelta(days=CADENCE_DAYS), dt.time(), dt.UTC)
+    until = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), dt.UTC)
+    rows = session.execute(
+        select(col(OptimizationRun.created_at), col(OptimizationRun.targets))
+        .where(col(OptimizationRun.portfolio_id) == portfolio.id,
+               col(OptimizationRun.created_at) >= since,
+               col(OptimizationRun.created_at) < until,
+               col(OptimizationRun.targets).is_not(None))
+        .order_by(col(OptimizationRun.created_at))
+    ).all()
+    runs = [(at.date(), targets) for at, targets in rows if targets and targets.get("budgets")]
+    if not runs:
+        return None
+    days = sorted({day for day, _ in runs})
+    gaps = np.diff([d.toordinal() for d in days])
+    every = max(1, round(float(np.median(gaps)))) if len(gaps) else 1
+    last_day, last = runs[-1]
+    recent = [t for day, t in runs if (today - day).days < target_days] or [last]
+    sums: dict[LineKey, list[float]] = defaultdict(list)
+    for t in recent:
+        for account_id, level, target, amount in t["budgets"]:
+            sums[(int(account_id), str(level), str(target))].append(float(amount))
+    return Heading({k: float(np.mean(v)) for k, v in sums.items()}, last_day, every,
+                   float(last.get("max_change", 0.0)), float(last.get("min_change", 0.0)))
+
+
 @dataclass
 class ScopeBudgets:
     past: dict[dt.date, float] = field(default_factory=dict)
     future: dict[dt.date, float] = field(default_factory=dict)
     shared: bool = False  # draws on a shared budget: its ratio is its share, not a pace
     proposed: dict[dt.date, float] = field(default_factory=dict)  # ``future`` if approved
+    heading: dict[dt.date, float] = field(default_factory=dict)  # the optimiser's path
 
 
 def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
                   as_of: dt.date, month_end: dt.date,
-                  campaign_keys: set[str]) -> dict[Scope, ScopeBudgets]:
+                  campaign_keys: set[str],
+                  heading: Heading | None = None) -> dict[Scope, ScopeBudgets]:
     """Each scope's budget per day from ``start`` to the month's end, in the reporting
     currency (a future day at the last known rate). A budget without an FX rate is left out:
     its scopes forecast from the budgets that have one, or from the run rate."""
@@ -138,7 +203,11 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     moved: dict[tuple[Scope, str], np.ndarray] = {}
     shared: set[Scope] = set()
     waiting: set[Scope] = set()
-    for line in lines:
+    future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
+    lines = list(lines)
+    paths = _paths(lines, heading, future_days) if heading and n_future else None
+    headed: dict[tuple[Scope, str], np.ndarray] = {}
+    for n, line in enumerate(lines):
         cur, now = line.account.currency, float(line.current)
         later = now if line.approved is None else float(line.approved)  # tonight's apply
         after = later if line.proposed is None else float(line.proposed)
@@ -163,10 +232,13 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
                 moved[(key, cur)] = moved.get((key, cur), np.zeros(n_past)) + history
             if key[0] == "campaign" and line.level == "shared":
                 shared.add(key)
+            if paths is not None:
+                headed[(key, cur)] = headed.get((key, cur), 0.0) + paths[n]
     rates = {cur: _rates(fx, cur, past_days) for cur in {cur for _, cur in flat}}
     past: dict[Scope, np.ndarray] = {}
     future: dict[Scope, np.ndarray] = {}
     proposed: dict[Scope, np.ndarray] = {}
+    path: dict[Scope, np.ndarray] = {}
     for (key, cur), (steady, today, later, after) in flat.items():
         rate = rates[cur]
         if rate is None:
@@ -180,15 +252,41 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
             ahead = np.full(n_future, after * rate[-1])
             ahead[:1] = today * rate[-1]
             proposed[key] = proposed.get(key, 0.0) + ahead
-    future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
+        if (key, cur) in headed:
+            path[key] = path.get(key, 0.0) + headed[(key, cur)] * rate[-1]
 
     def by_day(values: np.ndarray) -> dict[dt.date, float]:
         return dict(zip(future_days, values.tolist(), strict=True))
 
     return {key: ScopeBudgets(dict(zip(past_days, past[key].tolist(), strict=True)),
                               by_day(future[key]), key in shared,
-                              by_day(proposed[key]) if key in proposed else {})
+                              by_day(proposed[key]) if key in proposed else {},
+                              by_day(path[key]) if key in path else {})
             for key in past}
+
+
+def _paths(lines: list[BudgetLine], heading: Heading,
+           days: list[dt.date]) -> np.ndarray:
+    """Each budget on each day left along the optimiser's path: today's budget, the known
+    one (approved, or a waiting proposal) from tomorrow, then the runs after it."""
+    now = np.array([float(x.current) for x in lines])
+    after = np.array([float(x.proposed if x.proposed is not None else
+                            x.approved if x.approved is not None else x.current)
+                      for x in lines])
+    pending = np.array([x.proposed is not None or x.approved is not None for x in lines])
+    target = np.array([heading.targets.get((x.account.id or 0, x.level, x.target), float(b))
+                       for x, b in zip(lines, after, strict=True)])
+    out = np.empty((len(lines), len(days)))
+    # Runs move budgets from tomorrow on; a known move is tonight's apply, so from the day
+    # after it.
+    for mask, start, known in ((pending, after, 1), (~pending, now, 0)):
+        if mask.any():
+            runs = heading.runs(days, days[min(known, len(days) - 1)])
+            out[mask] = heading_path(start[mask], target[mask], runs,
+                                     max_change=heading.max_change,
+                                     min_change=heading.min_change)
+    out[pending, 0] = now[pending]  # today's budget is what the sync read
+    return out
 
 
 def _rates(fx: FxTable, currency: str, days: list[dt.date]) -> np.ndarray | None:

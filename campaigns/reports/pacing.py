@@ -25,7 +25,7 @@ from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetPlan, Portfolio
 from campaigns.policy import PacingSettings
-from campaigns.reports.budgets import budget_lines, scope_budgets
+from campaigns.reports.budgets import budget_lines, optimiser_heading, scope_budgets
 from campaigns.reports.cache import Cache, data_stamp
 from campaigns.reports.kpi_units import (
     NO_KPIS,
@@ -95,7 +95,8 @@ def thresholds(s: PacingSettings) -> PacingThresholds:
                             spike_cap=s.spike_cap, ratio_days=s.ratio_days,
                             ratio_cap=s.ratio_cap, prior_days=s.prior_days,
                             trend_days=s.trend_days, trend_half_life=s.trend_half_life,
-                            revert_half_life=s.revert_half_life, stray_days=s.stray_days)
+                            revert_half_life=s.revert_half_life, stray_days=s.stray_days,
+                            heading_weight=s.heading_weight)
 
 
 def default_as_of(today: dt.date | None = None) -> dt.date:
@@ -121,7 +122,8 @@ def pacing_report(
     p = get_portfolio(session, portfolio)
 
     def compute() -> PacingReport:
-        return _compute(session, p, month, as_of, thresholds(settings), skip_accounts)
+        return _compute(session, p, month, as_of, thresholds(settings), skip_accounts,
+                        settings.target_days)
 
     if cache is None:
         return compute()
@@ -130,7 +132,8 @@ def pacing_report(
 
 
 def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
-             t: PacingThresholds, skip_accounts: frozenset[int] = frozenset()) -> PacingReport:
+             t: PacingThresholds, skip_accounts: frozenset[int] = frozenset(),
+             target_days: int = 8) -> PacingReport:
     m_start, m_end = month_bounds(month)
     start = history_start(month, as_of, t)
     end = max(min(as_of, m_end), start)
@@ -170,8 +173,10 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
     # From the history's start: how budgets moved over those weeks widens the range.
     kept = {a.id for a in accounts}
     lines = [b for b in budget_lines(session, p, start) if b.account.id in kept]
+    heading = optimiser_heading(session, p, as_of + dt.timedelta(days=1), target_days) \
+        if t.heading_weight > 0 and as_of < m_end else None
     budgets = scope_budgets(lines, fx, start=start, as_of=as_of, month_end=m_end,
-                            campaign_keys=campaign_keys)
+                            campaign_keys=campaign_keys, heading=heading)
     order = {"total": 0, "network": 1, "account": 2, "campaign": 3}
     money = _in(unit)
     scopes = []
@@ -181,7 +186,7 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         b = budgets.get((scope, key))
         network = key.split(":")[0] if scope in ("account", "campaign") else None
         outlook = None if b is None else BudgetOutlook(
-            past=b.past, future=b.future, proposed=b.proposed,
+            past=b.past, future=b.future, proposed=b.proposed, heading=b.heading,
             prior_ratio=None if network is None or b.shared else priors.get(network))
         result = pace({d: float(v) for d, v in daily.items()},
                       planned=float(planned) if planned is not None else None,

@@ -270,3 +270,24 @@ def test_a_second_view_reads_the_kept_fit_until_the_data_changes(
     moved = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("viewer"))
     assert fits == ["conversions", "revenue"] * 2
     assert moved.json()["curves"][0]["points"] != first.json()["curves"][0]["points"]
+
+
+def test_the_campaign_page_has_the_shared_header(client: TestClient) -> None:
+    """The same header as every page: the pages to go to, the sign-in with how to get a
+    token; no portfolio picker (the campaign belongs to one); the styles of the other pages."""
+    campaign_page = client.get("/campaigns/7")
+    plans_page = client.get("/plans")
+    assert campaign_page.status_code == 200
+
+    def header(text: str) -> str:
+        return text[text.index("<header>"):text.index("</header>")]
+
+    page, plans = campaign_page.text, header(plans_page.text)
+    for part in ('aria-label="Pages"', 'href="/pacing"', 'href="/finance"', 'href="/plans"',
+                 'id="signin-form"', "budgetpilot token create"):
+        assert part in header(page) and part in plans, part
+    assert 'id="portfolio"' in plans and 'id="portfolio"' not in page
+    assert 'aria-current="page"' not in header(page)
+    assert 'data-campaign="7"' in page and "<title>budgetpilot · campaign 7</title>" in page
+    assert '/static/workspace.css' in page and '/static/completion.css' in page
+    assert '<h2 id="campaign-title">Campaign 7</h2>' in page

@@ -7,7 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from optimizer.pacing import (
@@ -15,6 +15,7 @@ from optimizer.pacing import (
     PacingThresholds,
     budget_trend,
     expected_budgets,
+    heading_path,
     pace,
 )
 
@@ -91,6 +92,7 @@ def test_the_trend_leaves_known_budgets_as_they_are(past: list[float], effective
                                                     approved: float) -> None:
     """Whatever the automation's way, the days up to the last approved move keep their
     budgets; only the days after it follow the trend."""
+    assume(abs(approved - past[-1]) > 1e-6)  # an approved move, not today's budget again
     as_of = D(2024, 3, 3)
     first = as_of + dt.timedelta(days=1)
     left = [past[-1]] * effective + [approved] * (28 - effective)
@@ -114,3 +116,37 @@ def test_a_rising_budget_is_expected_to_go_on_rising() -> None:
     assert rising.forecast > flat.forecast
     # the trend fades: never more than the days left at the full rate
     assert rising.forecast < flat.spend_to_date + sum(today * 1.01**k for k in range(21))
+
+
+def test_the_optimisers_path_is_followed_with_a_range_that_widens_with_the_days_left() -> None:
+    """Budgets at 100, the runs planning +10% a night up to 150 (``heading_path``): the
+    forecast takes part of that step (``heading_weight``), its range reaches the full path,
+    and it is wider with more days left."""
+    def run(day: int, weight: float) -> tuple[float, float, float, float]:
+        as_of = MONTH.replace(day=day)
+        first = as_of + dt.timedelta(days=1)
+        left = 31 - day
+        past = days_from(as_of - dt.timedelta(days=59), [100.0] * 60)
+        path = heading_path(np.array([100.0]), np.array([150.0]),
+                            np.arange(left) > 0, max_change=0.1)[0]
+        outlook = BudgetOutlook(past=past, future=days_from(first, [100.0] * left),
+                                heading=days_from(first, path.tolist()))
+        r = pace({d: 0.9 * b for d, b in past.items()}, planned=1000, month=MONTH,
+                 as_of=as_of, budgets=outlook, thresholds=PacingThresholds(heading_weight=weight))
+        return r.forecast, r.forecast_low, r.forecast_high, r.spend_to_date + 0.9 * path.sum()
+
+    for day in (5, 15, 25):
+        held, _, _, full = run(day, 0.0)
+        value, low, high, _ = run(day, 0.5)
+        assert held < value < full <= high and low < value
+    widths = [run(day, 0.5)[2] - run(day, 0.5)[1] for day in (5, 15, 25)]
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_the_planned_path_moves_each_budget_within_the_limit_towards_its_target() -> None:
+    path = heading_path(np.array([100.0, 100.0, 100.0]), np.array([150.0, 80.0, 100.5]),
+                        np.array([False, True, False, True, True]), max_change=0.1,
+                        min_change=0.01)
+    assert path[0] == pytest.approx([100, 110, 110, 121, 133.1])
+    assert path[1] == pytest.approx([100, 90, 90, 81, 80])
+    assert path[2] == pytest.approx([100] * 5)  # a move under 1% is not made

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from campaigns.admin.auth import Principal, Role
 from campaigns.config import Settings
 from campaigns.errors import PermissionDeniedError
-from campaigns.models import BudgetShift, Campaign, DailyMetric, ShiftItem
+from campaigns.models import BudgetShift, Campaign, DailyMetric, OptimizationRun, ShiftItem
 from campaigns.optimization.proposals import StaleHistoryError, propose
 from campaigns.policy import ShiftPolicy
 from campaigns.shifts import lifecycle as shifts
@@ -176,3 +176,25 @@ def test_half_life_days_reaches_the_curve_fit(engine: Engine) -> None:
     assert plain.baseline.conversions != weighted.baseline.conversions
     assert [a.curve.days for a in plain.allocations] == \
         [a.curve.days for a in weighted.allocations]
+
+
+def test_a_run_keeps_where_it_would_put_each_budget_without_the_limit(engine: Engine) -> None:
+    """The run's targets (what pacing's forecast follows): every budget, at least as far
+    from today's as the proposal moved it, and in the same direction."""
+    with Session(engine, expire_on_commit=False) as session:
+        campaigns = _portfolio(session, last_day=NOW.date() - dt.timedelta(days=1))
+        result = propose(session, _settings(0.05), now=NOW)
+        run = session.get(OptimizationRun, result.run_id)
+        assert run is not None and run.targets is not None
+        assert run.targets["max_change"] == 0.05
+        targets = {(a, t): amount for a, _, t, amount in run.targets["budgets"]}
+        assert set(targets) == {(c.account_id, c.external_id) for c in campaigns}
+        items = session.scalars(select(ShiftItem)).all()
+        assert items  # the 5% limit binds somewhere
+        for item in items:
+            c = session.get(Campaign, item.campaign_id)
+            assert c is not None
+            old, new = float(item.old_budget), float(item.new_budget)
+            target = targets[(c.account_id, c.external_id)]
+            assert (target - old) * (new - old) > 0
+            assert abs(target - old) >= abs(new - old) - 1  # within rounding

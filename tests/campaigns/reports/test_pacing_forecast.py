@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from campaigns.models import BudgetShift, Campaign, ShiftItem
+from campaigns.models import BudgetShift, Campaign, OptimizationRun, ShiftItem
 from campaigns.policy import PacingSettings
 from campaigns.reports.pacing import ScopePacing, default_as_of, pacing_report
 from tests.api.factories import add_metrics, create_account, create_campaign, get_portfolio
@@ -103,3 +103,55 @@ def test_the_default_forecast_follows_the_budgets_way_within_its_range(
     a = total.amounts
     assert a.spend_to_date <= a.forecast_low <= a.forecast <= a.forecast_high
     assert total.result.forecast_method == "budgets"
+
+
+def _runs(session: Session, campaign: Campaign, target: str, nights: list[dt.date],
+          max_change: float = 0.1) -> None:
+    """The optimiser ran on these nights, each wanting ``campaign`` at ``target``."""
+    portfolio = get_portfolio(session)
+    for night in nights:
+        session.add(OptimizationRun(
+            portfolio_id=portfolio.id, created_at=dt.datetime.combine(night, dt.time(2),
+                                                                     tzinfo=dt.UTC),
+            objective="conversions", currency="EUR", total_budget=Decimal(100),
+            targets={"min_change": 0.01, "max_change": max_change, "budgets": [
+                [campaign.account_id, "campaign", campaign.external_id, float(target)]]}))
+    session.flush()
+
+
+def _moving(engine: Engine, today: dt.date, every: int, weight: float) -> ScopePacing:
+    """One campaign at 100 that spends 90% of it; the optimiser's runs want it at 150."""
+    as_of = default_as_of(today)
+    with Session(engine) as session:
+        account = create_account(session, network="meta", name="Meta EU")
+        a = create_campaign(session, account=account, daily_budget="100", name="A")
+        add_metrics(session, campaign=a, start=HISTORY,
+                    spends=[str(RATIO * 100)] * ((as_of - HISTORY).days + 1))
+        _runs(session, a, "150", [today - dt.timedelta(days=k) for k in range(0, 21, every)])
+        report = pacing_report(session, portfolio="default", month=MARCH, as_of=as_of,
+                               settings=PacingSettings(heading_weight=weight))
+        session.rollback()
+    return report.scopes[0]
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_the_forecast_follows_where_the_optimiser_is_taking_the_budgets(
+        sqlite_engine: Engine, every: int) -> None:
+    """On the morning of 11 March, runs (nightly, or weekly) want A at 150 and move it at
+    most 10% a run: the days left follow that path (today's 100, then 110, 121, 133.1, 146.41,
+    150 on the run days), not today's 100 held to the month's end."""
+    today = dt.date(2026, 3, 11)
+    full = _moving(sqlite_engine, today, every, 1.0).result
+    spent = float(RATIO) * 100 * 10
+    budget, path = 100.0, [100.0]
+    for k in range(1, 21):  # 12 to 31 March
+        if k % every == 0:
+            budget = min(150.0, budget * 1.1)
+        path.append(budget)
+    assert full.forecast == pytest.approx(spent + float(RATIO) * sum(path))
+    held = _moving(sqlite_engine, today, every, 0.0).result
+    assert held.forecast == pytest.approx(spent + float(RATIO) * 100 * 21)
+    # the default takes half the path's log step: between holding and the full path
+    half = _moving(sqlite_engine, today, every, 0.5).result
+    assert held.forecast < half.forecast < full.forecast
+    assert half.forecast_low <= half.forecast <= half.forecast_high
