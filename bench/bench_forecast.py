@@ -10,7 +10,9 @@ approved so far, the proposal waiting for a manager), and compared with the mont
 spend. Two methods:
 
 - ``run_rate`` (before): month-to-date + the run rate x the days left;
-- ``budgets`` (now): month-to-date + each day left's budget x the delivery ratio.
+- ``budgets`` (now): month-to-date + each day left's budget x the delivery ratio, the days
+  after the known budgets following the optimiser's planned path (its runs' targets, cadence
+  and limit: what the service stores of each run).
 
 The worlds (:mod:`bench.forecast_worlds`): ``weekly C`` and ``nightly C``, where the
 optimiser itself moves the budgets once a week or every night by at most ``C`` per budget and

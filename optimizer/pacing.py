@@ -8,13 +8,15 @@
   forecast little and never decides the status alone.
 - **Forecast** (``budgets``, when the scope's daily budgets are known): month-to-date spend +
   the sum over the days left of that day's budget (the current one, an approved shift's new
-  one from the day it takes effect, a proposal waiting for approval's from tomorrow, and, with
-  ``trend_days``, the scope's recent trend after the last known one) x the scope's **delivery
+  one from the day it takes effect, a proposal waiting for approval's from tomorrow, then
+  ``heading_weight`` of the optimiser's planned path (``BudgetOutlook.heading``), or with
+  ``trend_days`` the scope's recent trend, after the last known one) x the scope's **delivery
   ratio** (spend / budget over the
   last ``ratio_days``, each day's ratio capped at ``ratio_cap`` x the median day's, shrunk
   towards the network's ratio with the weight of ``prior_days`` days). The range is the 80%
   interval of the remaining spend from the day-to-day variance of the ratio, the ratio's own
-  uncertainty and budgets moving as they moved over the last ``weekday_weeks``.
+  uncertainty, budgets moving as they moved over the last ``weekday_weeks`` and the planned
+  path's step itself (``HEADING_SD`` of it): it widens with the days left.
 - **Forecast** (``run_rate``, no budgets: e.g. CSV-imported campaigns): month-to-date spend +
   run rate x the weights of the days left; the range from the day-to-day variance of the
   deseasoned spend.

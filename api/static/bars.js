@@ -74,6 +74,8 @@ export function monthBars(width, months, currency, title, desc) {
   const inner = width - pad.left - pad.right;
   const slot = inner / Math.max(months.length, 1);
   const w = Math.max(4, Math.min(26, (slot - 10) / 2));
+  // A month's label takes about 56 px: on a phone with many months, every k-th is named.
+  const every = Math.ceil(56 / Math.max(slot, 1));
   const y = (v) => height - pad.bottom - (Math.max(0, v) / max) * (height - pad.top - pad.bottom);
   const root = titled(width, height, title, desc);
   for (const v of [0, max / 2, max]) {
@@ -94,8 +96,11 @@ export function monthBars(width, months, currency, title, desc) {
       g.append(svg("line", { x1: cx - w - 4, x2: cx + w + 6, y1: y(n(m.plan)), y2: y(n(m.plan)),
                              class: "bar-plan" }));
     }
-    g.append(svg("text", { x: cx, y: height - pad.bottom + 14, "text-anchor": "middle", class: "tick" },
-      monthShort(m.month)), svg("title", {}, `${m.month.slice(0, 7)}: spend ${amount(m.spend)}, `
+    if (i % every === 0) {
+      g.append(svg("text", { x: cx, y: height - pad.bottom + 16, "text-anchor": "middle",
+                             class: "tick" }, monthShort(m.month)));
+    }
+    g.append(svg("title", {}, `${m.month.slice(0, 7)}: spend ${amount(m.spend)}, `
       + `plan ${amount(m.plan)}, forecast ${amount(m.forecast)} ${currency}`));
     root.append(g);
   });

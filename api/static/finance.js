@@ -96,6 +96,7 @@ function drawTable(report) {
 function drawChart(report) {
   const box = $("#chart");
   const width = Math.max(280, Math.min(box.clientWidth || 800, 900));
+  drawnAt = Math.round(box.clientWidth);
   const c = report.currency;
   box.replaceChildren(
     monthBars(width, report.month_totals, c, `Spend, forecast and plan by month (${c})`,
@@ -198,11 +199,12 @@ $("#portfolio").onchange = () => refresh();
 $("#from-month").onchange = reload;
 $("#to-month").onchange = reload;
 $("#download").onclick = downloadCsv;
-// The month chart is drawn at its box's width: draw it again when the window changes width.
-let resized = null;
-window.addEventListener("resize", () => {
-  clearTimeout(resized);
-  resized = setTimeout(() => state.report && drawChart(state.report), 150);
-});
+// The month chart is drawn at its box's width (its text stays its size on a phone): drawn
+// again in the same frame as the box changes width, so no frame shows it squeezed.
+let drawnAt = 0;
+new ResizeObserver(([entry]) => {
+  const width = Math.round(entry.target.clientWidth);
+  if (state.report && width && width !== drawnAt) drawChart(state.report);
+}).observe($("#chart"));
 $("#pick").onsubmit = (event) => event.preventDefault();
 refresh();

@@ -126,8 +126,9 @@ def propose(
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
                       exploration, today, now)
     run.inputs = {**(run.inputs or {}), "nowcast": options.nowcast}
-    run.targets = run_targets(data, curves, limits, objective, exploration, today,
-                              options.min_change)
+    if not as_of_past:  # a what-if in the past is not where the runs are taking budgets
+        run.targets = run_targets(data, curves, limits, objective, exploration, today,
+                                  options.min_change)
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(

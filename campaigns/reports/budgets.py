@@ -206,7 +206,7 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
     future_days = [as_of + dt.timedelta(days=i + 1) for i in range(n_future)]
     lines = list(lines)
     paths = _paths(lines, heading, future_days) if heading and n_future else None
-    headed: dict[tuple[Scope, str], np.ndarray] = {}
+    members: dict[tuple[Scope, str], list[int]] = defaultdict(list)  # lines on the path
     for n, line in enumerate(lines):
         cur, now = line.account.currency, float(line.current)
         later = now if line.approved is None else float(line.approved)  # tonight's apply
@@ -233,7 +233,9 @@ def scope_budgets(lines: Iterable[BudgetLine], fx: FxTable, *, start: dt.date,
             if key[0] == "campaign" and line.level == "shared":
                 shared.add(key)
             if paths is not None:
-                headed[(key, cur)] = headed.get((key, cur), 0.0) + paths[n]
+                members[(key, cur)].append(n)
+    # one sum per scope over its lines' paths, not an array addition per line and scope
+    headed = {k: paths[v].sum(axis=0) for k, v in members.items()} if paths is not None else {}
     rates = {cur: _rates(fx, cur, past_days) for cur in {cur for _, cur in flat}}
     past: dict[Scope, np.ndarray] = {}
     future: dict[Scope, np.ndarray] = {}

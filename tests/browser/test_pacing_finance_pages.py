@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -291,6 +292,7 @@ def test_finance_totals_and_csv_equal_the_api(browser: Any, board: dict[str, Any
     assert driver.find_element(By.ID, "fx-missing").is_displayed() is False
     assert _unlabelled(driver) == []
     _shots(driver, tmp_path, "finance")
+    _chart_text_readable_at_390(driver)
 
     driver.find_element(By.ID, "download").click()
     deadline = time.monotonic() + WAIT
@@ -363,3 +365,20 @@ def test_pacing_without_an_fx_rate_says_which_here(browser: Any,
     assert message.is_displayed() and "no FX rate SEK→EUR" in message.text
     assert not _bars(driver)  # no figures that leave an account out unsaid
     assert len(driver.find_elements(By.CSS_SELECTOR, "#alerts li[data-alert-id]")) == 2
+
+
+def _chart_text_readable_at_390(driver: Any) -> None:
+    """On a phone the month chart is drawn at the phone's width: its axis labels keep their
+    11 px (not a laptop's chart shrunk to a third) and do not run into each other."""
+    driver.set_window_size(390, 1000)  # as the screenshots do: to the width, then the height
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(390, min(max(int(height), 600), 6000))
+    labels = driver.execute_script("""
+      return [...document.querySelectorAll('#chart svg .tick')].map((t) => {
+        const r = t.getBoundingClientRect();
+        return [r.left, r.right, r.height, t.textContent];
+      });""")
+    driver.set_window_size(1280, 1000)
+    assert labels and min(h for _, _, h, _ in labels) >= 10, labels
+    months = sorted((left, right) for left, right, _, text in labels if " " in text)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(months)), months

@@ -74,6 +74,8 @@ def test_stale_history_says_what_to_do_and_as_of_plans_in_the_past(engine: Engin
         result = propose(session, _settings(), today=dt.date(2026, 5, 8), now=NOW)
         assert result.as_of == dt.date(2026, 5, 8)
         assert result.shift_id is None  # a what-if: nothing to approve or apply
+        run = session.get(OptimizationRun, result.run_id)
+        assert run is not None and run.targets is None  # nor a heading for pacing
         assert result.allocations and result.expected.conversions > 0
         assert session.scalars(select(BudgetShift)).first() is None
 
