@@ -35,6 +35,7 @@ import datetime as dt
 import logging
 import math
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -70,6 +71,8 @@ class Run:
     failed: list[str] = field(default_factory=list)
     load: list[tuple[float, float, float]] = field(default_factory=list)
     connections: list[int] = field(default_factory=list)  # the run's, on PostgreSQL
+    apply_accounts: list[float] = field(default_factory=list)  # each account's apply task, s
+    written: int = 0  # budgets the run's apply changed on the platform
 
     @property
     def rate(self) -> float:
@@ -216,6 +219,9 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
             run.wall = time.perf_counter() - start
         engine.dispose()
     run.stages = stage_seconds(report)
+    run.apply_accounts = [t.seconds for p in report.portfolios for t in p.timings
+                          if t.step == "apply_account"]
+    run.written = sum(c.outcome == "applied" for p in report.portfolios for c in p.changes)
     run.failed = sorted(getattr(report, "unsynced", set())) + [
         f"{p.portfolio} {step}: {error}" for p in report.portfolios
         for step, error in p.errors.items()]
@@ -241,6 +247,10 @@ def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
         f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}{ok}"
         + (f"\n    PostgreSQL connections of the run: max {max(run.connections)} for "
            f"{run.workers * args.concurrency} task slots" if run.connections else "")
+        + (f"\n    write-back: {run.written} budgets written; an account's apply task "
+           f"{statistics.median(run.apply_accounts):.1f} s median, "
+           f"{max(run.apply_accounts):.1f} s max ({len(run.apply_accounts)} accounts)"
+           if run.apply_accounts else "")
     )
 
 
