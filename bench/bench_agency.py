@@ -54,10 +54,11 @@ from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, 
 # no injected one), so the sandbox's world must end where their today begins.
 NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
-# The write-back: one listing of the account's budgets, then per budget the write and its
-# read-back (before, 4 a budget: the service's read, then the connector's read, write, read).
-CALLS_PER_WRITEBACK = 1
-CALLS_PER_ITEM = 2
+# The write-back: one listing of the account's budgets, a write per budget, one listing
+# reading the writes back (before, 4 a budget: the service's read, then the connector's read,
+# write and read-back).
+CALLS_PER_WRITEBACK = 2
+CALLS_PER_ITEM = 1
 FANNED_OUT = ("sync", "apply")  # steps whose tasks are per account, on every worker's slots
 T = TypeVar("T")
 

@@ -109,9 +109,16 @@ def _write(connector: Connector, writes: list[Work], *, dry_run: bool
     try:
         outcomes = apply_budgets(connector, changes, dry_run=dry_run,
                                  current=known)
-        if len(outcomes) != len(changes):
+        # A batch may end after a failure that stops the account (Meta writes one at a
+        # time): the changes after it go back unattempted.
+        if len(outcomes) > len(changes) or (len(outcomes) < len(changes) and not (
+                outcomes and _stops(outcomes[-1]))):
             raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
     except Exception as exc:
         # Whatever reached the platform is read back before the next attempt writes.
         outcomes = [as_connector_error(exc)] * len(writes)
-    return {w.item_id: o for w, o in zip(writes, outcomes, strict=True)}
+    return {w.item_id: o for w, o in zip(writes, outcomes, strict=False)}
+
+
+def _stops(outcome: BudgetOutcome) -> bool:
+    return isinstance(outcome, ConnectorError) and outcome.kind in STOPS_ACCOUNT
