@@ -91,7 +91,8 @@ class MetaBudgets(MetaEntities):
             if level in _EDGES and len(group) > 1:
                 try:
                     with self.limits_adapter.on_behalf_of(account):
-                        listed[(account, level)] = self._list_minor(account, level)
+                        listed[(account, level)] = self._list_minor(
+                            account, level, {str(t.external_id) for t in group})
                 except ConnectorError as err:  # every target of the listing fails with it
                     failed[(account, level)] = err
         out: list[Decimal | ConnectorError] = []
@@ -109,14 +110,24 @@ class MetaBudgets(MetaEntities):
                 out.append(err)
         return out
 
-    def _list_minor(self, account: str, level: str) -> dict[str, tuple[int | None, int | None]]:
-        """id -> (daily, lifetime) in minor units of every campaign or ad set of the account."""
+    def _list_minor(self, account: str, level: str, wanted: set[str]
+                    ) -> dict[str, tuple[int | None, int | None]]:
+        """id -> (daily, lifetime) in minor units of the ``wanted`` campaigns or ad sets of
+        the account, from its edge. The listing stops once all are found, or when the next
+        page would cost more than reading the ones still missing one by one (an account of
+        thousands of campaigns with a few changes): those are left out, read alone."""
         edge, cls, statuses = _EDGES[level]
         params = {"limit": self.page_size, "effective_status": self._statuses(statuses)}
         rows = self._iterate(account, edge, cls, ["id", "daily_budget", "lifetime_budget"],
                              params, f"Meta {edge} budgets of {account}")
-        return {str(row["id"]): (_minor(row.get("daily_budget")),
-                                 _minor(row.get("lifetime_budget"))) for row in rows}
+        found: dict[str, tuple[int | None, int | None]] = {}
+        for n, row in enumerate(rows, 1):
+            if (rid := str(row["id"])) in wanted:
+                found[rid] = (_minor(row.get("daily_budget")), _minor(row.get("lifetime_budget")))
+            missing = len(wanted) - len(found)
+            if not missing or (n % self.page_size == 0 and n // self.page_size >= missing):
+                break  # at a page's end: the next page is not fetched
+        return found
 
     def _minimum_minor(self, target: BudgetTarget) -> int:
         offset = currency_offset(target.currency, self.currency_offsets)

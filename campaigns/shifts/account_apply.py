@@ -90,7 +90,8 @@ def _changed_outside(work: Work) -> ConnectorError | None:
     return ConnectorError(
         f"{work.target.level} budget {work.target.external_id} is {work.current} on the "
         f"platform, not the {work.old_budget} the proposal was built on: it was changed "
-        "outside budgetpilot since; not applied (sync, then propose again)", kind="invalid")
+        "outside budgetpilot (or by another shift) since; not applied (sync, then propose "
+        "again)", kind="invalid")
 
 
 def _write(connector: Connector, writes: list[Work], *, dry_run: bool

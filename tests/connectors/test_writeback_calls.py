@@ -39,6 +39,26 @@ def test_meta_writes_each_budget_in_one_call_between_two_listings(engine, graph,
     assert st.total_requests() == 12 + 2 == meta.calls  # was 4 a budget: 48
 
 
+def test_a_large_meta_account_with_few_changes_is_not_listed_page_after_page(
+    engine, graph, make_meta
+) -> None:
+    st = graph.state
+    st.add_account("act_1", currency="EUR")
+    for i in range(1, 31):
+        st.add_campaign("act_1", f"c{i}", daily_budget=10_000)
+    shift_id = _shift(engine, "meta", "act_1", "EUR", [
+        ("c1", "campaign", "c1", "100", "110"), ("c30", "campaign", "c30", "100", "120")])
+    meta = make_meta(page_size=5)  # six pages of campaigns
+    st.requests.clear()
+
+    report = apply_items(engine, shift_id, lambda account: meta, actor="tester")
+
+    assert (report.applied, report.status) == (2, "applied")
+    # before and after the writes: the first page (c1 on it), then c30 read alone
+    assert st.requests["GET /act_1/campaigns"] == 2 and st.requests["GET /c30"] == 2
+    assert st.total_requests() == 6
+
+
 def test_meta_budget_changed_outside_since_the_proposal_is_not_overwritten(
     engine, graph, make_meta
 ) -> None:
