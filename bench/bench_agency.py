@@ -35,6 +35,7 @@ import datetime as dt
 import logging
 import math
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -53,10 +54,11 @@ from tests.workers.processes import REDIS_URL, queue_config, redis_skip_reason, 
 # no injected one), so the sandbox's world must end where their today begins.
 NOW = dt.datetime.now(dt.UTC).replace(hour=2, minute=0, second=0, microsecond=0)
 CALLS_PER_ACCOUNT = 3  # campaigns, ad sets, the metrics window (its report's wait aside)
-# The write-back: one listing of the account's budgets, then per budget the write and its
-# read-back (before, 4 a budget: the service's read, then the connector's read, write, read).
-CALLS_PER_WRITEBACK = 1
-CALLS_PER_ITEM = 2
+# The write-back: one listing of the account's budgets, a write per budget, one listing
+# reading the writes back (before, 4 a budget: the service's read, then the connector's read,
+# write and read-back).
+CALLS_PER_WRITEBACK = 2
+CALLS_PER_ITEM = 1
 FANNED_OUT = ("sync", "apply")  # steps whose tasks are per account, on every worker's slots
 T = TypeVar("T")
 
@@ -70,6 +72,8 @@ class Run:
     failed: list[str] = field(default_factory=list)
     load: list[tuple[float, float, float]] = field(default_factory=list)
     connections: list[int] = field(default_factory=list)  # the run's, on PostgreSQL
+    apply_accounts: list[float] = field(default_factory=list)  # each account's apply task, s
+    written: int = 0  # budgets the run's apply changed on the platform
 
     @property
     def rate(self) -> float:
@@ -216,6 +220,9 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
             run.wall = time.perf_counter() - start
         engine.dispose()
     run.stages = stage_seconds(report)
+    run.apply_accounts = [t.seconds for p in report.portfolios for t in p.timings
+                          if t.step == "apply_account"]
+    run.written = sum(c.outcome == "applied" for p in report.portfolios for c in p.changes)
     run.failed = sorted(getattr(report, "unsynced", set())) + [
         f"{p.portfolio} {step}: {error}" for p in report.portfolios
         for step, error in p.errors.items()]
@@ -241,6 +248,10 @@ def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
         f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}{ok}"
         + (f"\n    PostgreSQL connections of the run: max {max(run.connections)} for "
            f"{run.workers * args.concurrency} task slots" if run.connections else "")
+        + (f"\n    write-back: {run.written} budgets written; an account's apply task "
+           f"{statistics.median(run.apply_accounts):.1f} s median, "
+           f"{max(run.apply_accounts):.1f} s max ({len(run.apply_accounts)} accounts)"
+           if run.apply_accounts else "")
     )
 
 

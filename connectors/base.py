@@ -254,7 +254,9 @@ def apply_budgets(
     A connector that can send them together (Google Ads: one ``MutateCampaignBudgets`` with
     ``partial_failure``) defines ``apply_budgets(changes, dry_run=...)`` with this contract:
     a rejected change is returned as its ConnectorError while the others stand, and only the
-    failed ones are retried. Others get one ``apply_budget`` call per change.
+    failed ones are retried; after an auth, throttling or deadline failure a batch may stop
+    and end its list there (the changes after it are not attempted). Others get one
+    ``apply_budget`` call per change.
 
     ``current``: the budgets just read with :func:`read_budgets`, one per change; a
     :class:`BudgetListing` connector then writes without reading them again.

@@ -9,7 +9,7 @@ from decimal import Decimal
 from facebook_business.adobjects.adset import AdSet
 from facebook_business.adobjects.campaign import Campaign
 
-from connectors.base import BudgetResult, BudgetTarget, ConnectorError
+from connectors.base import BudgetOutcome, BudgetResult, BudgetTarget, ConnectorError
 from connectors.errors import classify_meta
 from connectors.meta_entities import ADSET_STATUSES, CAMPAIGN_STATUSES, MetaEntities
 from connectors.meta_graph import act_id
@@ -27,6 +27,10 @@ _EDGES: dict[str, tuple[str, type, list[str]]] = {
 def _minor(value: object) -> int | None:
     """A budget field in minor units; Meta leaves an unset budget out, empty or "0"."""
     return int(str(value)) if value not in (None, "", "0") else None
+
+
+# Failures after which no more writes of the account are sent (their changes go back).
+_STOPS = frozenset({"auth", "throttled", "deadline"})
 
 
 class MetaBudgets(MetaEntities):
@@ -87,7 +91,8 @@ class MetaBudgets(MetaEntities):
             if level in _EDGES and len(group) > 1:
                 try:
                     with self.limits_adapter.on_behalf_of(account):
-                        listed[(account, level)] = self._list_minor(account, level)
+                        listed[(account, level)] = self._list_minor(
+                            account, level, {str(t.external_id) for t in group})
                 except ConnectorError as err:  # every target of the listing fails with it
                     failed[(account, level)] = err
         out: list[Decimal | ConnectorError] = []
@@ -105,14 +110,24 @@ class MetaBudgets(MetaEntities):
                 out.append(err)
         return out
 
-    def _list_minor(self, account: str, level: str) -> dict[str, tuple[int | None, int | None]]:
-        """id -> (daily, lifetime) in minor units of every campaign or ad set of the account."""
+    def _list_minor(self, account: str, level: str, wanted: set[str]
+                    ) -> dict[str, tuple[int | None, int | None]]:
+        """id -> (daily, lifetime) in minor units of the ``wanted`` campaigns or ad sets of
+        the account, from its edge. The listing stops once all are found, or when the next
+        page would cost more than reading the ones still missing one by one (an account of
+        thousands of campaigns with a few changes): those are left out, read alone."""
         edge, cls, statuses = _EDGES[level]
         params = {"limit": self.page_size, "effective_status": self._statuses(statuses)}
         rows = self._iterate(account, edge, cls, ["id", "daily_budget", "lifetime_budget"],
                              params, f"Meta {edge} budgets of {account}")
-        return {str(row["id"]): (_minor(row.get("daily_budget")),
-                                 _minor(row.get("lifetime_budget"))) for row in rows}
+        found: dict[str, tuple[int | None, int | None]] = {}
+        for n, row in enumerate(rows, 1):
+            if (rid := str(row["id"])) in wanted:
+                found[rid] = (_minor(row.get("daily_budget")), _minor(row.get("lifetime_budget")))
+            missing = len(wanted) - len(found)
+            if not missing or (n % self.page_size == 0 and n // self.page_size >= missing):
+                break  # at a page's end: the next page is not fetched
+        return found
 
     def _minimum_minor(self, target: BudgetTarget) -> int:
         offset = currency_offset(target.currency, self.currency_offsets)
@@ -151,6 +166,69 @@ class MetaBudgets(MetaEntities):
         self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool,
         known: Decimal | None,
     ) -> BudgetResult:
+        sent = self._send_budget(target, daily_budget, dry_run=dry_run, known=known)
+        if isinstance(sent, BudgetResult):
+            return sent
+        after, _ = self._read_minor(target)
+        return self._verified(target, daily_budget, sent, after)
+
+    def apply_budgets(
+        self, changes: Sequence[tuple[BudgetTarget, Decimal]], *, dry_run: bool = False,
+        current: Sequence[Decimal] | None = None,
+    ) -> list[BudgetOutcome]:
+        """Several budgets of one account (see connectors.base.apply_budgets): each written
+        on its own (Meta has no budget mutation for several objects), then read back
+        together, in one listing of the account's edge per level, instead of one read-back
+        each (Meta answers a write with ``{"success": true}``, not the value). After an
+        auth, throttling or deadline failure nothing more is sent and the list ends there:
+        those changes go back unattempted."""
+        outcomes: list[BudgetOutcome] = []
+        sent: dict[int, int] = {}  # index -> minor units written
+        for index, (target, amount) in enumerate(changes):
+            try:
+                with self.limits_adapter.on_behalf_of(target.account_external_id):
+                    done = self._send_budget(target, amount, dry_run=dry_run,
+                                             known=None if current is None else current[index])
+            except ConnectorError as err:
+                outcomes.append(err)
+                if err.kind in _STOPS:
+                    break
+                continue
+            outcomes.append(done if isinstance(done, BudgetResult)
+                            else ConnectorError("not read back yet"))
+            if not isinstance(done, BudgetResult):
+                sent[index] = done
+        if sent:
+            found = self.read_budgets([changes[i][0] for i in sent])
+            for (index, wanted), after in zip(sent.items(), found, strict=True):
+                target, amount = changes[index]
+                try:
+                    if isinstance(after, ConnectorError):
+                        raise after  # the write may have landed: the next attempt reads first
+                    outcomes[index] = self._verified(
+                        target, amount, wanted,
+                        to_minor(after, target.currency, self.currency_offsets))
+                except ConnectorError as err:
+                    outcomes[index] = err
+        return outcomes
+
+    def _verified(self, target: BudgetTarget, daily_budget: Decimal, wanted: int,
+                  after: int | None) -> BudgetResult:
+        """The outcome of a write of ``wanted`` minor units, read back as ``after``."""
+        if after != wanted:
+            raise ConnectorError(
+                f"Meta set budget {target.level} {target.external_id}: wrote {wanted} minor "
+                f"units but read back {after}", kind="fatal"
+            )
+        offset = currency_offset(target.currency, self.currency_offsets)
+        return BudgetResult(target, daily_budget, Decimal(after) / offset, changed=True)
+
+    def _send_budget(
+        self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool,
+        known: Decimal | None,
+    ) -> BudgetResult | int:
+        """Check and send one write: its outcome when none is needed (already there, or a
+        dry run), else the minor units sent, to be read back."""
         offset = currency_offset(target.currency, self.currency_offsets)
         wanted = to_minor(daily_budget, target.currency, self.currency_offsets)
         minimum = self._minimum_minor(target)
@@ -185,9 +263,4 @@ class MetaBudgets(MetaEntities):
             what=what,
         )
         self._edits[target.external_id].append(self._clock())
-        after, _ = self._read_minor(target)
-        if after != wanted:
-            raise ConnectorError(
-                f"{what}: wrote {wanted} minor units but read back {after}", kind="fatal"
-            )
-        return BudgetResult(target, daily_budget, Decimal(after) / offset, changed=True)
+        return wanted

@@ -26,6 +26,7 @@ from connectors import deadline
 from connectors.base import (
     AccountRecord,
     AdSetRecord,
+    BudgetOutcome,
     BudgetResult,
     BudgetTarget,
     CampaignRecord,
@@ -328,6 +329,47 @@ class SandboxConnector(SandboxSimulation):
         current: Decimal | None = None,
     ) -> BudgetResult:
         """``current``: the budget :meth:`read_budgets` just read; not read again."""
+        sent = self._send(target, daily_budget, dry_run=dry_run, current=current)
+        if not sent.changed:
+            return sent
+        return BudgetResult(target, daily_budget, self.read_budget(target), changed=True)
+
+    def apply_budgets(
+        self, changes: Sequence[tuple[BudgetTarget, Decimal]], *, dry_run: bool = False,
+        current: Sequence[Decimal] | None = None,
+    ) -> list[BudgetOutcome]:
+        """One call per write, then one per account reading them back, as Meta's connector
+        does (connectors.base.apply_budgets); after an auth or deadline failure the list
+        ends there."""
+        outcomes: list[BudgetOutcome] = []
+        written: list[int] = []
+        for index, (target, amount) in enumerate(changes):
+            try:
+                sent = self._send(target, amount, dry_run=dry_run,
+                                  current=None if current is None else current[index])
+            except ConnectorError as err:
+                outcomes.append(err)
+                if err.kind in ("auth", "throttled", "deadline"):
+                    break
+                continue
+            outcomes.append(sent)
+            if sent.changed:
+                written.append(index)
+        read = self.read_budgets([changes[i][0] for i in written]) if written else []
+        for index, after in zip(written, read, strict=True):
+            target, amount = changes[index]
+            was = outcomes[index]
+            assert isinstance(was, BudgetResult)
+            outcomes[index] = after if isinstance(after, ConnectorError) else (
+                BudgetResult(target, amount, after, changed=True)
+                if after == was.daily_budget else ConnectorError(
+                    f"sandbox: wrote {was.daily_budget} to {target.external_id} but read back "
+                    f"{after}", kind="fatal"))
+        return outcomes
+
+    def _send(self, target: BudgetTarget, daily_budget: Decimal, *, dry_run: bool,
+              current: Decimal | None) -> BudgetResult:
+        """One write (one call): its result as sent, ``changed`` when it was written."""
         c = self._target_campaigns(target)[0]
         currency = c.account.currency
         if daily_budget <= 0:
@@ -342,4 +384,4 @@ class SandboxConnector(SandboxSimulation):
         if amount == current:
             return BudgetResult(target, daily_budget, current, changed=False)
         self._record(c.budget_key, self.local_today(c.account), float(amount))
-        return BudgetResult(target, daily_budget, self.read_budget(target), changed=True)
+        return BudgetResult(target, daily_budget, amount, changed=True)

@@ -90,7 +90,8 @@ def _changed_outside(work: Work) -> ConnectorError | None:
     return ConnectorError(
         f"{work.target.level} budget {work.target.external_id} is {work.current} on the "
         f"platform, not the {work.old_budget} the proposal was built on: it was changed "
-        "outside budgetpilot since; not applied (sync, then propose again)", kind="invalid")
+        "outside budgetpilot (or by another shift) since; not applied (sync, then propose "
+        "again)", kind="invalid")
 
 
 def _write(connector: Connector, writes: list[Work], *, dry_run: bool
@@ -109,9 +110,16 @@ def _write(connector: Connector, writes: list[Work], *, dry_run: bool
     try:
         outcomes = apply_budgets(connector, changes, dry_run=dry_run,
                                  current=known)
-        if len(outcomes) != len(changes):
+        # A batch may end after a failure that stops the account (Meta writes one at a
+        # time): the changes after it go back unattempted.
+        if len(outcomes) > len(changes) or (len(outcomes) < len(changes) and not (
+                outcomes and _stops(outcomes[-1]))):
             raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
     except Exception as exc:
         # Whatever reached the platform is read back before the next attempt writes.
         outcomes = [as_connector_error(exc)] * len(writes)
-    return {w.item_id: o for w, o in zip(writes, outcomes, strict=True)}
+    return {w.item_id: o for w, o in zip(writes, outcomes, strict=False)}
+
+
+def _stops(outcome: BudgetOutcome) -> bool:
+    return isinstance(outcome, ConnectorError) and outcome.kind in STOPS_ACCOUNT

@@ -53,6 +53,16 @@ class CountingPlatform:
         # ``known``: the budget just read by the sandbox's listing (connectors.base)
         return self.inner.apply_budget(target, daily_budget, dry_run=dry_run, **known)
 
+    def apply_budgets(self, changes: list[tuple[BudgetTarget, Decimal]], *,
+                      dry_run: bool = False, **known: Any) -> list[Any]:
+        """The sandbox's batch (its writes read back together), counted the same way."""
+        for target, daily_budget in changes:
+            if dry_run:
+                self.validations += 1
+            else:
+                self.writes.append((target.external_id, daily_budget))
+        return self.inner.apply_budgets(changes, dry_run=dry_run, **known)
+
 
 def _counting(platforms: list[CountingPlatform]) -> Any:
     def factory(source: SourceSettings, settings: Settings) -> Any:

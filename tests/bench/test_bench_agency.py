@@ -33,4 +33,6 @@ def test_a_short_agency_run_prints_every_figure(capsys) -> None:
                      r"worker \(--concurrency 8\): \d+ workers", out, re.M)
     assert re.search(r"^    PostgreSQL connections of the run: max \d+ for 8 task slots", out,
                      re.M)
+    assert re.search(r"^    write-back: [1-9]\d* budgets written; an account's apply task "
+                     r"[\d.]+ s median, [\d.]+ s max \(50 accounts\)", out, re.M)
     assert "NOT OK" not in out

@@ -71,17 +71,21 @@ def test_a_write_back_past_its_deadline_gives_the_rest_back_and_writes_nothing_t
     shift_id = _shift(engine, "meta", "act_1", "EUR",
                       [(f"c{i}", "campaign", f"c{i}", "100", f"{100 + i}") for i in range(1, 5)])
     meta = make_meta()
-    # The clock is the budgets written: the deadline passes with the second write, while its
-    # read-back is still to come.
+    # The clock is the budgets written: the deadline passes with the second write, before
+    # the third is sent and before the writes are read back.
     with deadline.within(2, REASON, clock=lambda: len(st.budget_posts)):
         report = apply_items(engine, shift_id, lambda account: meta, actor="tester")
 
     items = _items(engine, shift_id)
-    assert [i.status for i in items] == ["applied", "failed", "approved", "approved"]
-    assert items[1].error.startswith("[deadline] ") and REASON in items[1].error
-    assert [o.outcome for o in report.outcomes][2:] == ["not_attempted", "not_attempted"]
+    assert [i.status for i in items] == ["failed", "failed", "failed", "approved"]
+    assert all(i.error.startswith("[deadline] ") and REASON in i.error for i in items[:3])
+    assert "Meta set budget campaign c3" in items[2].error  # never sent
+    assert [o.outcome for o in report.outcomes if o.item_id == items[3].id] == [
+        "not_attempted"]
     assert [p for p, _ in st.budget_posts] == ["c1", "c2"]
 
     again = apply_items(engine, shift_id, lambda account: meta, actor="tester")
     assert again.status == "applied"
-    assert [p for p, _ in st.budget_posts] == ["c1", "c2", "c3", "c4"]  # c2 not sent twice
+    # c1 and c2 were written, unverified: read first, they are not sent twice
+    assert [p for p, _ in st.budget_posts] == ["c1", "c2", "c3", "c4"]
+    assert [i.status for i in _items(engine, shift_id)] == ["applied"] * 4

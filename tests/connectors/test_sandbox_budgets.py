@@ -50,3 +50,18 @@ def test_an_accounts_budgets_are_read_in_one_call_and_written_in_two_each(tmp_pa
         result = sb.apply_budget(target, current + 1, current=current)
         assert result.changed and result.daily_budget == current + 1
     assert sb.calls - before == 2 * 4
+
+
+def test_an_accounts_writes_are_read_back_together(tmp_path) -> None:
+    sb = SandboxConnector(now=NOW, state_path=tmp_path / "state.json")
+    own = [c for c in sb.list_campaigns("act_1001") if c.budget_level == "campaign"][:4]
+    targets = [BudgetTarget("act_1001", "campaign", str(c.budget_external_id), "EUR")
+               for c in own]
+    read = sb.read_budgets(targets)
+    assert all(isinstance(r, Decimal) for r in read)
+    before = sb.calls
+    changes = [(t, r + 2) for t, r in zip(targets, read, strict=True)]  # type: ignore[operator]
+    outcomes = sb.apply_budgets(changes, current=read)  # type: ignore[arg-type]
+    assert sb.calls - before == 4 + 1  # a write each, then one read-back for the account
+    assert [o.daily_budget for o in outcomes] == [r + 2 for r in read]  # type: ignore
+    assert sb.read_budgets(targets) == [r + 2 for r in read]  # type: ignore[operator]

@@ -2,9 +2,10 @@
 
 The write-back reads an account's budgets in one listing (Meta: the account's campaigns or ad
 sets edge; Google Ads: one GAQL query over ``campaign_budget``), then writes each budget that
-changes without reading it again: at most two calls per budget written (the write and its
-read-back) and one listing per account. A budget someone changed on the platform since the
-proposal is not overwritten: its item fails and says so."""
+changes without reading it again, and reads the writes back together: at most two calls per
+budget written and one listing per account (Meta: one write each, and one more listing to
+verify them all). A budget someone changed on the platform since the proposal is not
+overwritten: its item fails and says so."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tests.connectors.test_writeback import _items, _shift
 D = Decimal
 
 
-def test_meta_writes_each_budget_in_two_calls_after_one_listing(engine, graph, make_meta):
+def test_meta_writes_each_budget_in_one_call_between_two_listings(engine, graph, make_meta):
     st = graph.state
     st.add_account("act_1", currency="EUR")
     for i in range(1, 31):
@@ -32,9 +33,30 @@ def test_meta_writes_each_budget_in_two_calls_after_one_listing(engine, graph, m
 
     assert (report.applied, report.status) == (12, "applied")
     assert [int(p) for _, p in st.budget_posts] == [10_000 + 100 * i for i in range(1, 13)]
-    assert st.requests["GET /act_1/campaigns"] == 1  # every budget of the account, one page
+    # every budget of the account in one page: read before, and read back after the writes
+    assert st.requests["GET /act_1/campaigns"] == 2
     assert st.total_requests() <= 2 * 12 + 1, st.requests
-    assert meta.calls == st.total_requests()
+    assert st.total_requests() == 12 + 2 == meta.calls  # was 4 a budget: 48
+
+
+def test_a_large_meta_account_with_few_changes_is_not_listed_page_after_page(
+    engine, graph, make_meta
+) -> None:
+    st = graph.state
+    st.add_account("act_1", currency="EUR")
+    for i in range(1, 31):
+        st.add_campaign("act_1", f"c{i}", daily_budget=10_000)
+    shift_id = _shift(engine, "meta", "act_1", "EUR", [
+        ("c1", "campaign", "c1", "100", "110"), ("c30", "campaign", "c30", "100", "120")])
+    meta = make_meta(page_size=5)  # six pages of campaigns
+    st.requests.clear()
+
+    report = apply_items(engine, shift_id, lambda account: meta, actor="tester")
+
+    assert (report.applied, report.status) == (2, "applied")
+    # before and after the writes: the first page (c1 on it), then c30 read alone
+    assert st.requests["GET /act_1/campaigns"] == 2 and st.requests["GET /c30"] == 2
+    assert st.total_requests() == 6
 
 
 def test_meta_budget_changed_outside_since_the_proposal_is_not_overwritten(
