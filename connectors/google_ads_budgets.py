@@ -111,7 +111,8 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         known: dict[str, Decimal] | None = None,
     ) -> None:
         """Read one customer's budgets (unless ``known``: budget id -> amount, as read by
-        :meth:`read_budgets`), write those that change, read them back."""
+        :meth:`read_budgets`), write those that change, and check what the mutate answers
+        each budget now holds (no read-back query)."""
         try:
             current = (self._read_budgets(cid, [t.external_id for _, t, _ in items])
                        if known is None else _as_read(known))
@@ -126,20 +127,11 @@ class GoogleAdsBudgets(GoogleAdsBudgetMutations):
         for bid, failure in failed.items():
             for index in waiting[bid]:
                 outcomes[index] = failure
-        after: dict[str, PlatformBudget] = {}
-        if done and not dry_run:
-            try:
-                after = self._read_budgets(cid, done)
-            except ConnectorError as err:
-                for bid in done:
-                    for index in waiting[bid]:
-                        outcomes[index] = err
-                return
         changes = {index: (target, amount) for index, target, amount in items}
-        for bid in done:
+        for bid, held in done.items():
             for index in waiting[bid]:
                 target, amount = changes[index]
-                outcomes[index] = _written(target, amount, wanted[bid], after.get(bid), dry_run)
+                outcomes[index] = _written(target, amount, wanted[bid], held, dry_run)
 
     def _plan_writes(
         self,
@@ -221,17 +213,18 @@ def _written(
     target: BudgetTarget,
     amount: Decimal,
     micros: int,
-    after: PlatformBudget | None,
+    held: int | None,
     dry_run: bool,
 ) -> BudgetOutcome:
-    """The outcome of a change whose budget was sent: validated, or read back as written."""
+    """The outcome of a change whose budget was sent: validated, or answered as written."""
     if dry_run:
         return BudgetResult(target, amount, from_micros(micros), changed=False, dry_run=True)
-    if after is not None and after.amount_micros == micros:
+    if held == micros:
         return BudgetResult(target, amount, from_micros(micros), changed=True)
-    got = after.amount_micros if after is not None else "nothing"
+    got = "nothing" if held is None else f"{held} micros"
     return ConnectorError(
-        f"Google Ads budget {target.external_id}: wrote {micros} micros but read back {got}",
+        f"Google Ads budget {target.external_id}: wrote {micros} micros but the platform "
+        f"answered it holds {got}",
         kind="fatal",
     )
 

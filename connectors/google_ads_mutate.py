@@ -2,7 +2,8 @@
 
 A rejected operation is sent again alone with the others still pending (never one that was
 applied). When the whole request fails in a way that may have reached the platform, the
-budgets are read back before anything is resent.
+budgets are read back before anything is resent. The mutate asks for the budgets it changed
+back (``MUTABLE_RESOURCE``), so what the platform holds after a write costs no other query.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from google.ads.googleads.v26.enums.types.response_content_type import ResponseContentTypeEnum
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 
 from connectors import deadline
@@ -30,6 +32,7 @@ SELECT campaign_budget.id, campaign_budget.amount_micros, campaign_budget.explic
   campaign_budget.reference_count
 FROM campaign_budget WHERE campaign_budget.id IN ({ids})"""
 BUDGET_READ_CHUNK = 500  # ids per query, well inside GAQL's query length limit
+MUTABLE_RESOURCE = ResponseContentTypeEnum.ResponseContentType.MUTABLE_RESOURCE
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class _Mutation:
     cid: str
     pending: dict[str, int]  # budget id -> micros to write
     validate_only: bool
-    done: list[str] = dataclasses.field(default_factory=list)
+    # budget id -> the micros the platform says it holds after the write (None: not said)
+    done: dict[str, int | None] = dataclasses.field(default_factory=dict)
     failed: dict[str, ConnectorError] = dataclasses.field(default_factory=dict)
 
 
@@ -74,8 +78,9 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
 
     def _mutate_budgets(
         self, cid: str, wanted: dict[str, int], *, validate_only: bool
-    ) -> tuple[list[str], dict[str, ConnectorError]]:
-        """Send the changes; returns (budget ids applied, budget id -> why it failed).
+    ) -> tuple[dict[str, int | None], dict[str, ConnectorError]]:
+        """Send the changes; returns (budget id applied -> the micros the platform answered
+        it holds, None when it did not say; budget id -> why it failed).
 
         A rejected operation is sent again alone with the others still pending (never one
         that was applied). When the whole request fails in a way that may have reached the
@@ -148,20 +153,24 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
                     )
                 else:
                     failed[bid] = ConnectorError(text, kind=kind)  # type: ignore[arg-type]
-        mutation.done.extend(b for b in ids if b not in again and b not in failed)
+        for index, bid in enumerate(ids):
+            if bid not in again and bid not in failed:
+                mutation.done[bid] = returned_micros(response, index)
         if again:
             log.warning("%s: %d operations rejected, sending only those again", what,
                         len(again))
             deadline.sleep(delay, what, self.policy.sleep)
         return again
 
-    def _landed(self, cid: str, pending: dict[str, int], done: list[str], what: str) -> None:
+    def _landed(
+        self, cid: str, pending: dict[str, int], done: dict[str, int | None], what: str
+    ) -> None:
         """Move the pending budgets the platform already holds to ``done`` (read back)."""
         now = self._read_budgets(cid, pending)
         for bid in list(pending):
             if bid in now and now[bid].amount_micros == pending[bid]:
                 log.info("%s: budget %s was applied before the answer was lost", what, bid)
-                done.append(bid)
+                done[bid] = now[bid].amount_micros
                 del pending[bid]
 
     def _send_mutate(self, cid: str, ops: list[tuple[str, int]], validate_only: bool) -> Any:
@@ -176,6 +185,9 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
             request.operations.append(operation)
         request.partial_failure = True
         request.validate_only = validate_only
+        # The default (RESOURCE_NAME_ONLY) answers names only: the budgets themselves spare
+        # the query that would otherwise read the writes back.
+        request.response_content_type = MUTABLE_RESOURCE
         self._turn(cid, f"Google Ads customer {cid} budget write")
         self.calls += 1
         try:
@@ -183,6 +195,15 @@ class GoogleAdsBudgetMutations(GoogleAdsStreams):
         except Exception as exc:  # noted for every worker; classified by the caller
             self._note(exc, cid)
             raise
+
+
+def returned_micros(response: Any, index: int) -> int | None:
+    """The amount of the budget operation ``index`` mutated, as the answer returns it, or
+    None when the answer holds no budget for it (validate-only, a failed operation)."""
+    results = response.results
+    if not 0 <= index < len(results) or "campaign_budget" not in results[index]:
+        return None
+    return int(results[index].campaign_budget.amount_micros)
 
 
 def partial_failures(response: Any) -> list[tuple[int, str, str]]:

@@ -219,7 +219,11 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
 def sync_account_task(
     self: Any, source_name: str, record: dict[str, Any], now: str
 ) -> list[dict[str, Any]]:
-    return sync_one(self, source_name, record, now)
+    """One account of ``budgetpilot sync``: on ``--pool threads`` it keeps
+    ``[queue] account_time_limit`` as the nightly's sync tasks do, so a report that never
+    ends fails the account by name instead of holding its slot past ``wait_timeout``."""
+    with task_deadline():
+        return sync_one(self, source_name, record, now)
 
 
 def sync_one(

@@ -217,7 +217,7 @@ class GoogleAdsServicer:
                 error_code(first),
                 index=first.location.field_path_elements[0].index,
             )
-        return mutate_response(request, good, errors)
+        return mutate_response(st, request, good, errors)
 
 
 class _TokenHandler(BaseHTTPRequestHandler):

@@ -1,11 +1,17 @@
 """``MutateCampaignBudgets`` on the fake: every operation checked, then applied (all of them,
-or with ``partial_failure`` the good ones), and the answer that tells which failed."""
+or with ``partial_failure`` the good ones), and the answer that tells which failed.
+
+The answer follows ``response_content_type`` as Google documents it: one result per operation
+(empty for a failed one), holding only the ``resource_name`` by default (RESOURCE_NAME_ONLY),
+and also the mutated ``campaign_budget`` (its mutable fields) with MUTABLE_RESOURCE. A
+validate-only request returns errors only, no results."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import grpc
+from google.ads.googleads.v26.enums.types.response_content_type import ResponseContentTypeEnum
 from google.ads.googleads.v26.errors.types.errors import GoogleAdsFailure
 from google.ads.googleads.v26.services.types import campaign_budget_service as cbs
 from google.protobuf import any_pb2
@@ -17,6 +23,7 @@ MutateRequestPb = cbs.MutateCampaignBudgetsRequest.pb()
 MutateResponsePb = cbs.MutateCampaignBudgetsResponse.pb()
 # (operation index, (customer, budget id), micros) of an operation that passed its checks
 Applied = tuple[int, tuple[str, str], int]
+MUTABLE_RESOURCE = ResponseContentTypeEnum.ResponseContentType.MUTABLE_RESOURCE.value
 
 
 def apply_operations(st: GadsState, request: Any) -> tuple[list[Applied], Any]:
@@ -41,7 +48,8 @@ def apply_operations(st: GadsState, request: Any) -> tuple[list[Applied], Any]:
             good = []
         for _, key, amount in good:
             if not request.validate_only:
-                st.budgets[key]["amount_micros"] = amount
+                # the platform may keep another amount than the one sent (a test says so)
+                st.budgets[key]["amount_micros"] = st.stored_instead.get(key, amount)
             st.mutations.append((key[0], key[1], amount, request.validate_only))
     return good, errors
 
@@ -53,13 +61,18 @@ def error_code(error: Any) -> tuple[str, str]:
     return field_name, enum.values_by_number[getattr(error.error_code, field_name)].name
 
 
-def mutate_response(request: Any, good: list[Applied], errors: Any) -> Any:
+def mutate_response(st: GadsState, request: Any, good: list[Applied], errors: Any) -> Any:
     response = MutateResponsePb()
-    done = {index for index, _, _ in good}
-    for index, op in enumerate(request.operations):
+    done = {index: key for index, key, _ in good}
+    for index, op in enumerate(request.operations if not request.validate_only else []):
         result = response.results.add()  # an empty result for a failed operation
         if index in done:
             result.resource_name = op.update.resource_name
+            if request.response_content_type == MUTABLE_RESOURCE:
+                with st.lock:
+                    held = st.budgets[done[index]]["amount_micros"]
+                result.campaign_budget.resource_name = op.update.resource_name
+                result.campaign_budget.amount_micros = held
     if errors.errors:
         detail = any_pb2.Any()
         detail.Pack(errors)

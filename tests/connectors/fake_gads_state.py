@@ -88,6 +88,8 @@ class GadsState:
     mutations: list[tuple[str, str, int, bool]] = field(default_factory=list)
     rejections: list[OpRejection] = field(default_factory=list)
     mutate_requests: list[list[str]] = field(default_factory=list)  # budget ids per request
+    # (customer, budget id) -> the micros the platform keeps when that budget is written
+    stored_instead: dict[tuple[str, str], int] = field(default_factory=dict)
     seen_metadata: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Separate sequences, far apart: a budget and a campaign never share a number.

@@ -6,15 +6,18 @@ from __future__ import annotations
 from decimal import Decimal
 
 import grpc
+from google.ads.googleads.v26.enums.types.response_content_type import ResponseContentTypeEnum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import BudgetResult, BudgetTarget, ConnectorError, apply_budgets
 from connectors.retry import RetryPolicy
 from tests.connectors.fake_gads import FakeGoogleAds
+from tests.connectors.fake_gads_mutate import MutateRequestPb, apply_operations, mutate_response
 
 D = Decimal
 CUSTOMER = "2000000002"
+RCT = ResponseContentTypeEnum.ResponseContentType
 
 
 def _budgets(gads: FakeGoogleAds, n: int = 4) -> list[str]:
@@ -171,3 +174,30 @@ def test_whatever_is_rejected_no_budget_is_mutated_twice(gads, make_gads, reject
             assert outcome.changed and holds and mutated[(CUSTOMER, bid)] == 1
         else:  # reported failed: the platform really does not hold it
             assert not holds and mutated[(CUSTOMER, bid)] == 0
+
+
+def test_the_fake_answers_a_mutate_as_its_response_content_type_asks(gads) -> None:
+    """RESOURCE_NAME_ONLY (the default) answers names only; MUTABLE_RESOURCE the budget as
+    the platform now holds it; validate-only answers no results; a failed operation's result
+    is empty."""
+    a, b = _budgets(gads, 2)
+    st = gads.state
+    st.stored_instead[(CUSTOMER, b)] = 30_000_000
+
+    def send(content_type: int, validate_only: bool = False) -> list[tuple[str, bool, int]]:
+        request = MutateRequestPb(customer_id=CUSTOMER, partial_failure=True,
+                                  validate_only=validate_only, response_content_type=content_type)
+        for bid, micros in ((a, 25_000_000), (b, 26_000_000), ("999", 1_000_000)):
+            op = request.operations.add()
+            op.update.resource_name = f"customers/{CUSTOMER}/campaignBudgets/{bid}"
+            op.update.amount_micros = micros
+            op.update_mask.paths.append("amount_micros")
+        good, errors = apply_operations(st, request)
+        response = mutate_response(st, request, good, errors)
+        return [(r.resource_name.rsplit("/", 1)[-1], r.HasField("campaign_budget"),
+                 r.campaign_budget.amount_micros) for r in response.results]
+
+    assert send(RCT.RESOURCE_NAME_ONLY) == [(a, False, 0), (b, False, 0), ("", False, 0)]
+    assert send(RCT.MUTABLE_RESOURCE) == [
+        (a, True, 25_000_000), (b, True, 30_000_000), ("", False, 0)]
+    assert send(RCT.MUTABLE_RESOURCE, validate_only=True) == []

@@ -129,5 +129,34 @@ def test_google_reads_a_customers_budgets_in_one_query_and_refuses_outside_chang
     assert "is 52 on the platform, not the 40.00" in items[3].error
     assert st.mutate_requests == [[b for n, b in enumerate(budgets) if n != 3]]
     assert st.budgets[("2000000002", budgets[3])]["amount_micros"] == 52_000_000
-    # one query reading the budgets, one mutate, one read-back: for the whole customer
-    assert connector.calls <= 2 * 4 + 1 and connector.calls == 3
+    # one query reading the budgets, one mutate answering with the budgets it changed, for
+    # the whole customer: no read-back query (was 3 calls)
+    assert connector.calls <= 2 * 4 + 1 and connector.calls == 2
+    assert st.calls["SearchStream"] == 1 and st.calls["MutateCampaignBudgets"] == 1
+
+
+def test_google_budget_kept_at_another_amount_than_written_fails_its_item(
+    engine, gads, make_gads
+) -> None:
+    """The mutate's answer is the check: an amount the platform holds other than the one
+    written is that item's failure, and the other items of the request stand."""
+    st = gads.state
+    st.add_customer("1000000001", manager=True)
+    st.add_customer("2000000002", currency="EUR", parent="1000000001")
+    budgets = [st.add_budget("2000000002", None, 40_000_000) for _ in range(3)]
+    for bid in budgets:
+        st.add_campaign("2000000002", None, bid)
+    shift_id = _shift(engine, "google_ads", "2000000002", "EUR", [
+        (f"k{n}", "campaign", bid, "40", f"{41 + n}") for n, bid in enumerate(budgets)])
+    st.stored_instead[("2000000002", budgets[1])] = 40_500_000
+    connector = make_gads()
+    connector.calls = 0
+
+    report = apply_items(engine, shift_id, lambda account: connector, actor="tester")
+
+    items = _items(engine, shift_id)
+    assert [i.status for i in items] == ["applied", "failed", "applied"]
+    assert (report.applied, report.failed) == (2, 1)
+    assert (f"budget {budgets[1]}: wrote 42000000 micros but the platform answered it holds "
+            "40500000 micros") in items[1].error
+    assert connector.calls == 2

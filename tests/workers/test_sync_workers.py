@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -180,3 +181,29 @@ def test_a_task_that_keeps_failing_gives_up_by_name(
         assert (f"{label}: accounts FAILED: TaskGaveUp: sync of {label} gave up after 3 "
                 "attempts: OperationalError: no such table") in err
         assert f"{label}: sync attempt 3" in log and f"{label}: sync attempt 4" not in log
+
+
+@needs_redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_sync_past_its_time_limit_on_the_thread_pool_fails_that_account_by_name(
+    tmp_path: Path, own_pg_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """`budgetpilot sync` on `--pool threads` keeps [queue] account_time_limit as the
+    nightly does: an account whose report never ends fails at the limit, named, and the
+    others are synced; the sync does not wait out wait_timeout for it."""
+    config = tmp_path / "queue.toml"
+    queue_config(config, sandbox(accounts=3, stuck_reports=["act_1002"]), wait_timeout=40)
+    config.write_text(config.read_text() + "account_time_limit = 3\n")
+    with workers(config, own_pg_url, tmp_path, count=1, concurrency=3, pool="threads"):
+        start = time.monotonic()
+        failed, out, state = on_workers(config, own_pg_url, capsys)
+        took = time.monotonic() - start
+    assert failed == 1, out.err
+    lines = [x for x in out.err.splitlines() if "FAILED" in x]
+    assert lines and all(x.startswith("meta:act_1002: ") for x in lines), out.err
+    assert any("[deadline]" in x and "account_time_limit (3 s)" in x for x in lines), out.err
+    # the other accounts' metrics are in (the sandbox's third account is a Google one)
+    assert {k[:2] for k in state if k[0] != "budget"} == {
+        ("meta", "act_1001"), ("google", "1234567890")}
+    assert took < 30  # at the limit, not at wait_timeout or the report's own timeout
