@@ -60,6 +60,7 @@ from optimizer import (
     InfeasibleError,
     OptimizerError,
     ProposedAllocation,
+    ResultCurves,
     fit_curves,
     optimize_budgets,
 )
@@ -117,7 +118,7 @@ def propose(
     completion = completion_frame(data.history, data.units, lag, today) if options.nowcast \
         else None
     clock.lap("nowcast_s")
-    allocation, curves = _optimise(data, limits, objective, exploration, today,
+    allocation, curves, results = _optimise(data, limits, objective, exploration, today,
                                    options.lag_days, options.min_change, options.half_life_days,
                                    EditPolicy(options.edit_cost, options.min_prob_gain), values,
                                    completion, clock=clock)
@@ -128,7 +129,7 @@ def propose(
     run.inputs = {**(run.inputs or {}), "nowcast": options.nowcast}
     if not as_of_past:  # a what-if in the past is not where the runs are taking budgets
         run.targets = run_targets(data, curves, limits, objective, exploration, today,
-                                  options.min_change)
+                                  options.min_change, results)
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(
@@ -252,8 +253,9 @@ def _optimise(
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
     edits: EditPolicy, values: ResultValues | None = None,
     completion: pd.DataFrame | None = None, clock: _Clock | None = None,
-) -> tuple[ProposedAllocation, dict[str, Any]]:
-    """The allocation, and the curves each unit's confidence is shown for (by objective).
+) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None]:
+    """The allocation, the curves each unit's confidence is shown for (by objective) and,
+    for the value objective, the result curves it priced.
     ``completion`` nowcasts the recent days of conversions and revenue (the counts a
     platform reports at once, reach or views, are not restated)."""
     clock = clock or _Clock(time.perf_counter())
@@ -283,7 +285,7 @@ def _optimise(
     except OptimizerError as e:
         raise ValidationError(str(e)) from e
     clock.lap("allocate_s")
-    return allocation, fits
+    return allocation, fits, results
 
 
 def _fingerprint(data: PortfolioData) -> str:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from campaigns.optimization.inputs import PortfolioData
-from optimizer import Exploration, optimize_budgets
+from optimizer import Exploration, ResultCurves, optimize_budgets
 from optimizer.errors import OptimizerError
 
 UNLIMITED = 4.0  # a max change no run reaches: up to 5x or down to nothing
@@ -21,18 +21,19 @@ UNLIMITED = 4.0  # a max change no run reaches: up to 5x or down to nothing
 
 def run_targets(data: PortfolioData, fits: dict[str, Any], limits: Any, objective: str,
                 exploration: Exploration, today: dt.date, min_change: float,
-                ) -> dict[str, Any] | None:
+                results: ResultCurves | None = None) -> dict[str, Any] | None:
     """``{"min_change", "max_change", "budgets": [[account id, level, target, amount]]}``
-    (amounts in the unit's currency); ``None`` for the value objective (its result curves
-    are the run's own) or when the unlimited problem has no solution."""
-    if objective not in ("conversions", "revenue") or not data.units:
+    (amounts in the unit's currency); ``None`` when the unlimited problem has no solution.
+    The value objective's targets price the results with the run's own ``results`` curves."""
+    if not data.units or (objective == "value" and results is None):
         return None
     try:
         plan = optimize_budgets(
             data.frame(), fits["conversions"], fits["revenue"],
             replace(limits, max_change=UNLIMITED), objective=objective,
             exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
-            currency=data.portfolio.reporting_currency, min_change=min_change)
+            currency=data.portfolio.reporting_currency, min_change=min_change,
+            results=results)
     except OptimizerError:
         return None
     amounts = plan.allocations["proposed_budget"].to_numpy(dtype=float)

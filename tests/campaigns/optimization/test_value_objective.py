@@ -150,3 +150,22 @@ def test_sales_campaigns_count_revenue_when_the_portfolio_says_so(engine: Engine
         result = propose(session, settings, now=NOW)
     kinds = {a.campaign_id: a.buys.result for a in result.allocations}
     assert kinds["sales-1"] == "revenue" and kinds["brand-1"] == "reach"
+
+
+def test_a_value_run_keeps_its_targets_for_pacing(engine: Engine) -> None:
+    """A value portfolio's run stores where it would put each budget without the max change,
+    so pacing's forecast follows it too: reach campaigns head further up than the 30% the
+    proposal moved them, conversion campaigns further down."""
+    with Session(engine, expire_on_commit=False) as session:
+        _portfolio(session)
+        result = propose(session, _settings(reach=6.0), now=NOW)
+        run = session.get(OptimizationRun, result.run_id)
+        assert run is not None and run.targets is not None
+        assert run.targets["max_change"] == 0.3
+        targets = {t: amount for _, _, t, amount in run.targets["budgets"]}
+    proposed = _budgets(result)
+    assert set(targets) == set(proposed)
+    for name in ("brand-1", "brand-2"):
+        assert targets[name] >= proposed[name] - 1 > 100
+    for name in ("sales-1", "sales-2"):
+        assert targets[name] <= proposed[name] + 1 < 100
