@@ -18,6 +18,7 @@ by their value), with a floor from the Poisson noise of counts arriving.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,28 @@ class CompletionCurves:
         if account is not None and (network, account) in self.accounts:
             return self.accounts[(network, account)]
         return self.networks.get(network) or prior_curve(network)
+
+    def to_state(self) -> list[dict[str, object]]:
+        """Every curve as plain JSON values, exactly (floats round-trip): what a caller keeps
+        so as not to learn the same curves again."""
+        return [{"network": c.network, "account": c.account, "share": c.share.tolist(),
+                 "share_sd": c.share_sd.tolist(), "days": c.days,
+                 "observations": c.observations, "learnt": c.learnt} for c in self.all()]
+
+    @classmethod
+    def from_state(cls, state: list[dict[str, Any]]) -> CompletionCurves:
+        """The curves `to_state` kept."""
+        out = cls()
+        for item in state:
+            curve = CompletionCurve(
+                str(item["network"]), item["account"], np.asarray(item["share"], dtype=float),
+                np.asarray(item["share_sd"], dtype=float), int(item["days"]),
+                int(item["observations"]), bool(item["learnt"]))
+            if curve.account is None:
+                out.networks[curve.network] = curve
+            else:
+                out.accounts[(curve.network, curve.account)] = curve
+        return out
 
     def all(self) -> list[CompletionCurve]:
         """Networks, each followed by its accounts, in name order."""

@@ -125,6 +125,8 @@ def propose(
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
                       exploration, today, now)
     run.inputs = {**(run.inputs or {}), "nowcast": options.nowcast}
+    if (kept := lag.kept()) is not None:  # the next run reuses the curves if nothing changed
+        run.inputs = {**run.inputs, "completion": kept}
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(
