@@ -225,8 +225,9 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
     first = today - dt.timedelta(days=HISTORY_DAYS)
     last = today - dt.timedelta(days=lag_days + 1)
     if len(data.history):
-        days = pd.to_datetime(data.history["date"]).dt.date
-        if ((days >= first) & (days <= last)).any():
+        # Whole days compared as timestamps: `.dt.date` makes 900,000 date objects.
+        days = pd.to_datetime(data.history["date"]).dt.floor("D")
+        if ((days >= pd.Timestamp(first)) & (days <= pd.Timestamp(last))).any():
             return
     newest = newest_history_day(session, data, before=today)
     name = data.portfolio.name
