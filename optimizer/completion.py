@@ -182,11 +182,16 @@ def _developments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each day's value known at each age (NaN: not yet seen, or not followed that far)."""
     # A day first seen when already complete (a history imported at once) shows no development.
-    first_age = obs["age"].groupby(obs["day"], sort=False).transform("min").to_numpy()
-    obs = obs.loc[first_age < HORIZON]
-    codes, _ = pd.factorize(obs["day"])
+    # Days numbered once (in order of first appearance), their first age by a minimum per day.
+    all_codes, uniques = pd.factorize(obs["day"])
+    all_ages = obs["age"].to_numpy(dtype=np.int64)
+    first_age = np.full(len(uniques), np.iinfo(np.int64).max)
+    np.minimum.at(first_age, all_codes, all_ages)
+    young = first_age[all_codes] < HORIZON
+    obs = obs.loc[young]
+    codes, _ = pd.factorize(all_codes[young])
     n = int(codes.max()) + 1 if len(codes) else 0
-    age = np.clip(obs["age"].to_numpy(dtype=np.int64), 0, HORIZON)
+    age = np.clip(all_ages[young], 0, HORIZON)
     through = np.full(n, -1)
     np.maximum.at(through, codes, np.clip(obs["through"].to_numpy(dtype=np.int64), 0, HORIZON))
     np.maximum.at(through, codes, age)
