@@ -28,6 +28,7 @@ from optimizer.completion import HORIZON, CompletionCurves, learn_completion
 # The days whose development is read: the horizon, and a month of days gone through it.
 LEARN_DAYS = 2 * HORIZON
 CHUNK = 100_000  # observations read per round trip
+KEPT_RUNS = 5  # the newest runs whose kept curves may be reused (a what-if run in between)
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,20 @@ def _stamp(session: Session, accounts: dict[int, AdAccount], today: dt.date) -> 
 def _last_kept(
     session: Session, accounts: dict[int, AdAccount], key: str
 ) -> dict[str, Any] | None:
-    """The curves the portfolio's newest run kept, if it learnt them under ``key``."""
+    """The curves one of the portfolio's newest runs kept, if it learnt them under ``key``
+    (a run's id is no order: runs come newest first by their time)."""
     portfolios = {a.portfolio_id for a in accounts.values()}
     if len(portfolios) != 1:
         return None
-    inputs = session.execute(
+    for inputs in session.scalars(
         select(col(OptimizationRun.inputs))
         .where(col(OptimizationRun.portfolio_id) == portfolios.pop())
-        .order_by(col(OptimizationRun.id).desc()).limit(1)).scalar()
-    kept = (inputs or {}).get("completion") if isinstance(inputs, dict) else None
-    return kept if isinstance(kept, dict) and kept.get("key") == key else None
+        .order_by(col(OptimizationRun.created_at).desc()).limit(KEPT_RUNS)
+    ):
+        kept = inputs.get("completion") if isinstance(inputs, dict) else None
+        if isinstance(kept, dict) and kept.get("key") == key:
+            return kept
+    return None
 
 
 def _learn(

@@ -35,9 +35,12 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
     monkeypatch.setattr(nowcast, "learn_completion", counting)
     settings = Settings.model_validate({"optimizer": {"exploration": "none"}})
 
-    def run() -> dict[str, Any]:
+    runs = iter(range(100))
+
+    def run() -> dict[str, Any]:  # each run a minute after the last
+        now = NOW + dt.timedelta(minutes=next(runs))
         with Session(engine, expire_on_commit=False) as session:
-            out = propose(session, settings, today=TODAY, now=NOW).to_json()
+            out = propose(session, settings, today=TODAY, now=now).to_json()
             session.commit()
         return out
 
@@ -59,3 +62,6 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
     meta = next(c for c in third["lag"]["curves"] if c["account"] is None)
     before = next(c for c in first["lag"]["curves"] if c["account"] is None)
     assert meta["observations"] == before["observations"] + 1
+    # The newest run's curves are the ones reused, whatever the order of the runs' ids.
+    assert [run()["lag"] for _ in range(3)] == [third["lag"]] * 3
+    assert len(learnt) == 2
