@@ -156,14 +156,19 @@ def bench_fitting(n_units: int, days: int) -> None:
     )
 
 
+# Daily syncs restate a young day's conversions; the store keeps a read at these ages.
+_READ_AGES = {1: 0.5, 3: 0.85, 7: 1.0}
+
+
 def _fill_database(url: str, n_campaigns: int, days: int, today: dt.date) -> None:
-    """n campaigns over 10 EUR accounts on two networks, `days` of varied spend before today."""
+    """n campaigns over 10 EUR accounts on two networks, `days` of varied spend before today,
+    and what daily syncs observed of the last 30 days (reads at ages 1, 3 and 7)."""
     from sqlalchemy import insert
     from sqlmodel import Session
 
     from campaigns.db import create_db_engine, ensure_schema
     from campaigns.ingest.store import get_or_create_portfolio
-    from campaigns.models import AdAccount, Campaign, DailyMetric
+    from campaigns.models import AdAccount, Campaign, DailyMetric, MetricObservation
 
     engine = create_db_engine(url)
     ensure_schema(engine)
@@ -200,6 +205,15 @@ def _fill_database(url: str, n_campaigns: int, days: int, today: dt.date) -> Non
                  "revenue": f"{conv[i] * 40.0:.2f}", "daily_budget": f"{budgets[i]:.2f}",
                  "updated_at": stamp}
                 for i in range(n_campaigns)])
+            for age, share in _READ_AGES.items():
+                if age > d or d > 30:
+                    continue
+                seen = dt.datetime.combine(day + dt.timedelta(days=age), dt.time(3))
+                part = np.floor(conv * share)
+                session.execute(insert(MetricObservation), [
+                    {"campaign_id": ids[i], "date": day, "observed_at": seen,
+                     "conversions": int(part[i]), "revenue": f"{part[i] * 40.0:.2f}",
+                     "source": "sync"} for i in range(n_campaigns)])
         session.commit()
     engine.dispose()
 
@@ -224,7 +238,8 @@ def _last_timings(url: str) -> dict[str, float]:
 
 
 PHASES = (("load_history_s", "units + history"), ("load_limits_s", "caps, rates, holds"),
-          ("fit_s", "fit curves"), ("allocate_s", "allocate + confidence"),
+          ("nowcast_s", "completion curves"), ("fit_s", "fit curves"),
+          ("allocate_s", "allocate + confidence"),
           ("round_s", "round to currency"), ("record_s", "record run + shift"),
           ("result_s", "build result"))
 

@@ -18,6 +18,7 @@ by their value), with a floor from the Poisson noise of counts arriving.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,28 @@ class CompletionCurves:
             return self.accounts[(network, account)]
         return self.networks.get(network) or prior_curve(network)
 
+    def to_state(self) -> list[dict[str, object]]:
+        """Every curve as plain JSON values, exactly (floats round-trip): what a caller keeps
+        so as not to learn the same curves again."""
+        return [{"network": c.network, "account": c.account, "share": c.share.tolist(),
+                 "share_sd": c.share_sd.tolist(), "days": c.days,
+                 "observations": c.observations, "learnt": c.learnt} for c in self.all()]
+
+    @classmethod
+    def from_state(cls, state: list[dict[str, Any]]) -> CompletionCurves:
+        """The curves `to_state` kept."""
+        out = cls()
+        for item in state:
+            curve = CompletionCurve(
+                str(item["network"]), item["account"], np.asarray(item["share"], dtype=float),
+                np.asarray(item["share_sd"], dtype=float), int(item["days"]),
+                int(item["observations"]), bool(item["learnt"]))
+            if curve.account is None:
+                out.networks[curve.network] = curve
+            else:
+                out.accounts[(curve.network, curve.account)] = curve
+        return out
+
     def all(self) -> list[CompletionCurve]:
         """Networks, each followed by its accounts, in name order."""
         out: list[CompletionCurve] = []
@@ -159,11 +182,16 @@ def _developments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each day's value known at each age (NaN: not yet seen, or not followed that far)."""
     # A day first seen when already complete (a history imported at once) shows no development.
-    first_age = obs["age"].groupby(obs["day"], sort=False).transform("min").to_numpy()
-    obs = obs.loc[first_age < HORIZON]
-    codes, _ = pd.factorize(obs["day"])
+    # Days numbered once (in order of first appearance), their first age by a minimum per day.
+    all_codes, uniques = pd.factorize(obs["day"])
+    all_ages = obs["age"].to_numpy(dtype=np.int64)
+    first_age = np.full(len(uniques), np.iinfo(np.int64).max)
+    np.minimum.at(first_age, all_codes, all_ages)
+    young = first_age[all_codes] < HORIZON
+    obs = obs.loc[young]
+    codes, _ = pd.factorize(all_codes[young])
     n = int(codes.max()) + 1 if len(codes) else 0
-    age = np.clip(obs["age"].to_numpy(dtype=np.int64), 0, HORIZON)
+    age = np.clip(all_ages[young], 0, HORIZON)
     through = np.full(n, -1)
     np.maximum.at(through, codes, np.clip(obs["through"].to_numpy(dtype=np.int64), 0, HORIZON))
     np.maximum.at(through, codes, age)

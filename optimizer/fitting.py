@@ -163,7 +163,7 @@ def _build_panel(
     spend = np.zeros(shape)
     result = np.zeros(shape)
     weight = np.zeros(shape)
-    rows = history["unit_id"].astype(str)[keep].map(index).to_numpy()
+    rows = _positions(history["unit_id"].to_numpy()[keep], index)
     cols = window_days + lag_days - age[keep]
     np.add.at(spend, (rows, cols), history["spend"].to_numpy(dtype=float)[keep])
     np.add.at(result, (rows, cols), np.nan_to_num(history[metric].to_numpy(dtype=float)[keep]))
@@ -199,12 +199,12 @@ def _nowcast(
     sd cv, times the unit's level m): its weight is sigma^2 / (sigma^2 / s + m^2 cv^2).
     """
     index = {u: i for i, u in enumerate(panel.unit_ids)}
-    rows = completion["unit_id"].astype(str).map(index)
+    rows = _positions(completion["unit_id"].to_numpy(), index, missing=-1)
     age = (pd.Timestamp(today) - pd.to_datetime(completion["date"])).dt.days.to_numpy()
-    inside = rows.notna().to_numpy() & (age > lag_days) & (age <= lag_days + window_days)
+    inside = (rows >= 0) & (age > lag_days) & (age <= lag_days + window_days)
     share = np.ones_like(panel.result)
     cv = np.zeros_like(panel.result)
-    r = rows.to_numpy()[inside].astype(np.int64)
+    r = rows[inside]
     c = window_days + lag_days - age[inside]
     s = np.clip(completion["share"].to_numpy(dtype=float)[inside], 0.02, 1.5)
     share[r, c] = s
@@ -220,6 +220,17 @@ def _nowcast(
     observed = panel.weight if panel.observed is None else panel.observed
     return replace(panel, result=panel.result / share, weight=panel.weight * factor,
                    observed=observed)
+
+
+def _positions(ids: np.ndarray, index: dict[str, int], missing: int | None = None) -> np.ndarray:
+    """Each row's unit position: looked up once per distinct unit, not per row (a Series.map
+    over 900,000 rows took a second). ``missing`` marks ids not in ``index``."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=False)  # a NaN id reads as "nan"
+    at = np.fromiter((index.get(str(u), -1 if missing is None else missing) for u in uniques),
+                     dtype=np.int64, count=len(uniques))
+    if missing is None and (at < 0).any():
+        raise KeyError("history has a unit without a position")
+    return at[codes]
 
 
 def _mapping(frame: pd.DataFrame, column: str, kind: type) -> dict:

@@ -16,6 +16,12 @@ from sqlalchemy import Connection, bindparam, text
 from sqlmodel import Session
 
 from campaigns.columns import utcnow
+from optimizer.completion import HORIZON
+
+# Days this old or younger on the day they are read are still restating: their reads are
+# what the completion curves learn from. An older day counts as complete, so rewriting it
+# (a backfill, a re-imported history) keeps no observation, which would only grow the table.
+OBSERVED_DAYS = HORIZON
 
 METRIC_VALUE_COLUMNS = ("spend", "impressions", "clicks", "conversions", "revenue")
 # Counts a platform may leave out (None, stored as NULL). A writer that carries none of them
@@ -58,7 +64,9 @@ def _upsert_metrics_sql(
     )
 
 
-def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def upsert_metrics(
+    session: Session, rows: Sequence[dict[str, Any]], *, observed_at: dt.datetime | None = None
+) -> int:
     """Insert or overwrite campaign-days; a row whose values did not change is left alone.
 
     Each row: campaign_id, account_id, date, spend, impressions, clicks, conversions, revenue
@@ -80,7 +88,8 @@ def upsert_metrics(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         for r in rows
     ]
     return upsert_metric_tuples(
-        session, params, with_budget=with_budget, with_social=with_social
+        session, params, with_budget=with_budget, with_social=with_social,
+        observed_at=observed_at,
     )
 
 
@@ -136,7 +145,8 @@ def upsert_metric_tuples(
     Money may be a Decimal or an already validated decimal string (the CSV import passes the
     file's own text, which the database reads exactly). A row whose conversions or revenue
     differ from the stored day (or a new day) is also kept as a ``MetricObservation`` by
-    ``source`` at ``observed_at`` (default now): the restatements nowcasting learns from.
+    ``source`` at ``observed_at`` (default now): the restatements nowcasting learns from,
+    for the days at most ``OBSERVED_DAYS`` old then (older days no longer restate).
     """
     if not params:
         return 0
@@ -150,7 +160,8 @@ def upsert_metric_tuples(
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         if isinstance(params[0][2], dt.date) or isinstance(params[0][3], Decimal):
             params = [tuple(map(_sqlite_value, row)) for row in params]
-        _observe_rows(conn, params, source, seen.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        _observe_rows(conn, params, source, seen.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                      _young_from(seen))
         params = [(*row, stamp) for row in params]
     elif dialect == "postgresql" and len(params) >= COPY_THRESHOLD:
         return _copy_upsert(
@@ -158,7 +169,7 @@ def upsert_metric_tuples(
             source=source, observed_at=seen,
         )
     else:
-        _observe_rows(conn, params, source, seen)
+        _observe_rows(conn, params, source, seen, _young_from(seen))
         params = [(*row, now) for row in params]
     conn.exec_driver_sql(_upsert_metrics_sql(dialect, with_budget, with_social=with_social), params)
     return len(params)
@@ -187,12 +198,22 @@ def _observe_sql(dialect: str) -> str:
 _OBSERVATIONS = "metricobservation (campaign_id, date, observed_at, conversions, revenue, source)"
 
 
-def _observe_rows(conn: Any, params: Sequence[tuple[Any, ...]], source: str, seen: Any) -> None:
-    # Columns 0, 2, 6 and 7 of a row: campaign_id, date, conversions, revenue.
-    conn.exec_driver_sql(
-        _observe_sql(conn.dialect.name),
-        [(r[0], r[2], seen, r[6], r[7], source, r[0], r[2], r[6], r[7]) for r in params],
-    )
+def _young_from(seen: dt.datetime) -> dt.date:
+    """The oldest day still restating when read at ``seen`` (its UTC day)."""
+    day = seen.astimezone(dt.UTC).date() if seen.tzinfo else seen.date()
+    return day - dt.timedelta(days=OBSERVED_DAYS)
+
+
+def _observe_rows(
+    conn: Any, params: Sequence[tuple[Any, ...]], source: str, seen: Any, young_from: dt.date
+) -> None:
+    # Columns 0, 2, 6 and 7 of a row: campaign_id, date, conversions, revenue. A date is a
+    # date or its ISO text (the import's, SQLite's): ISO days compare as text.
+    first = young_from.isoformat()
+    rows = [(r[0], r[2], seen, r[6], r[7], source, r[0], r[2], r[6], r[7]) for r in params
+            if (r[2].isoformat() if isinstance(r[2], dt.date) else str(r[2])[:10]) >= first]
+    if rows:
+        conn.exec_driver_sql(_observe_sql(conn.dialect.name), rows)
 
 
 COPY_THRESHOLD = 200
@@ -227,8 +248,9 @@ def _copy_upsert(
         f"INSERT INTO {_OBSERVATIONS} SELECT s.campaign_id, s.date, %s, s.conversions, "
         f"s.revenue, %s FROM {_STAGE} s LEFT JOIN dailymetric d "
         "ON d.campaign_id = s.campaign_id AND d.date = s.date "
-        "WHERE d.id IS NULL OR d.conversions <> s.conversions OR d.revenue <> s.revenue",
-        (observed_at, source),
+        "WHERE s.date >= %s AND (d.id IS NULL OR d.conversions <> s.conversions "
+        "OR d.revenue <> s.revenue)",
+        (observed_at, source, _young_from(observed_at)),
     )
     conn.exec_driver_sql(
         _upsert_metrics_sql("postgresql", with_budget, with_social=with_social, source=_STAGE)

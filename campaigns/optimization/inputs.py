@@ -203,9 +203,13 @@ def _history(
         return pd.DataFrame(columns=columns)
     metric = {"spend": "spend", "conversions": "conversions", "revenue": "revenue",
               **RESULT_COLUMNS}
+    # SQLite's NUMERIC affinity already hands back numbers (a CAST costs a third of the
+    # read at 900,000 rows); PostgreSQL's numeric would come back as Decimals.
+    sqlite = session.get_bind().dialect.name == "sqlite"
     statement = (
         select(col(DailyMetric.campaign_id), type_coerce(col(DailyMetric.date), String),
-               *(cast(getattr(DailyMetric, metric[v]), Float) for v in values))
+               *(getattr(DailyMetric, metric[v]) if sqlite
+                 else cast(getattr(DailyMetric, metric[v]), Float) for v in values))
         .where(among(col(DailyMetric.campaign_id), owners),
                col(DailyMetric.date) >= start, col(DailyMetric.date) < end)
     )

@@ -9,23 +9,26 @@ no observation). Read as of `today`: an observation made later is not known yet.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, cast, select, type_coerce
+from sqlalchemy import Float, String, cast, func, select, type_coerce
 from sqlmodel import Session, col
 
-from campaigns.db import among
+from campaigns.db import among, driver_rows
 from campaigns.lookup import get_portfolio
-from campaigns.models import AdAccount, Campaign, MetricObservation
+from campaigns.models import AdAccount, Campaign, MetricObservation, OptimizationRun
 from campaigns.optimization.inputs import Unit
 from optimizer.completion import HORIZON, CompletionCurves, learn_completion
 
 # The days whose development is read: the horizon, and a month of days gone through it.
 LEARN_DAYS = 2 * HORIZON
+CHUNK = 100_000  # observations read per round trip
+KEPT_RUNS = 5  # the newest runs whose kept curves may be reused (a what-if run in between)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,15 @@ class LagState:
     curves: CompletionCurves
     last_read: dict[int, dt.date] = field(default_factory=dict)  # account id -> day
     account_names: dict[int, tuple[str, str]] = field(default_factory=dict)  # network, ext id
+    key: str | None = None  # what the curves were learnt from (see `_stamp`)
+    reused: bool = False  # True: taken from the last run, which learnt them from the same
+
+    def kept(self) -> dict[str, Any] | None:
+        """What a run keeps (in its inputs) so that the next one need not learn again."""
+        if self.key is None:
+            return None
+        return {"key": self.key, "curves": self.curves.to_state(),
+                "last_read": {str(k): v.isoformat() for k, v in self.last_read.items()}}
 
     def completion(self, account_id: int, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected share reported (and its sd) of the account's days, as last read; an
@@ -53,30 +65,82 @@ class LagState:
 
 
 def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) -> LagState:
-    """Learn the accounts' completion curves from the observations of recent days."""
+    """Learn the accounts' completion curves from the observations of recent days, or take
+    them from the portfolio's last run when it learnt them from the same observations: at
+    10,000 campaigns reading and learning from the observations costs seconds a run, and
+    between two syncs nothing in them changes."""
     by_id = {a.id: a for a in accounts if a.id is not None}
     networks = tuple(sorted({a.network for a in by_id.values()}))
     names = {i: (a.network, a.external_id) for i, a in by_id.items()}
     if not by_id:
         return LagState(learn_completion(_empty(), networks=networks))
+    key = _stamp(session, by_id, today)
+    kept = _last_kept(session, by_id, key)
+    if kept is not None:
+        return LagState(CompletionCurves.from_state(kept["curves"]),
+                        {int(k): dt.date.fromisoformat(v) for k, v in kept["last_read"].items()},
+                        names, key, reused=True)
+    return replace(_learn(session, by_id, networks, names, today), key=key)
+
+
+def _stamp(session: Session, accounts: dict[int, AdAccount], today: dt.date) -> str:
+    """The day, the accounts and the observation table's state (its newest id and its row
+    count: rows are only added, or removed with their campaign)."""
+    newest, count = session.execute(
+        select(func.max(col(MetricObservation.id)), func.count())
+        .select_from(MetricObservation)).one()
+    names = ",".join(f"{i}:{a.network}:{a.external_id}" for i, a in sorted(accounts.items()))
+    digest = hashlib.sha256(names.encode()).hexdigest()[:16]
+    return f"{today.isoformat()}|{newest or 0}|{count}|{digest}|{HORIZON}"
+
+
+def _last_kept(
+    session: Session, accounts: dict[int, AdAccount], key: str
+) -> dict[str, Any] | None:
+    """The curves one of the portfolio's newest runs kept, if it learnt them under ``key``
+    (a run's id is no order: runs come newest first by their time)."""
+    portfolios = {a.portfolio_id for a in accounts.values()}
+    if len(portfolios) != 1:
+        return None
+    for inputs in session.scalars(
+        select(col(OptimizationRun.inputs))
+        .where(col(OptimizationRun.portfolio_id) == portfolios.pop())
+        .order_by(col(OptimizationRun.created_at).desc()).limit(KEPT_RUNS)
+    ):
+        kept = inputs.get("completion") if isinstance(inputs, dict) else None
+        if isinstance(kept, dict) and kept.get("key") == key:
+            return kept
+    return None
+
+
+def _learn(
+    session: Session, by_id: dict[int, AdAccount], networks: tuple[str, ...],
+    names: dict[int, tuple[str, str]], today: dt.date,
+) -> LagState:
     o = MetricObservation
-    rows = session.execute(
+    # SQLite's NUMERIC affinity already hands back numbers; PostgreSQL's numeric, Decimals.
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = (
         select(col(o.campaign_id), col(Campaign.account_id),
                type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String),
-               cast(col(o.conversions), Float))
+               col(o.conversions) if sqlite else cast(col(o.conversions), Float))
         .join(Campaign, col(Campaign.id) == col(o.campaign_id))
         .where(among(col(Campaign.account_id), by_id),
                col(o.date) >= today - dt.timedelta(days=LEARN_DAYS), col(o.date) < today,
                col(o.observed_at) < dt.datetime.combine(today, dt.time(), dt.UTC)
                + dt.timedelta(days=1))
         .order_by(col(o.campaign_id), col(o.date), col(o.observed_at), col(o.id))
-    ).all()
-    if not rows:
+    )
+    # The driver's own rows into typed columns a chunk at a time: Row objects, and a frame
+    # built from them, cost seconds at a million observations.
+    layout = np.dtype([("campaign", np.int64), ("account_id", np.int64), ("date", object),
+                       ("seen", object), ("value", float)])
+    chunks = [np.array(part, dtype=layout) for part in driver_rows(session, statement, CHUNK)]
+    if not chunks:
         return LagState(learn_completion(_empty(), networks=networks), {}, names)
-    # Column by column: a frame built from row objects costs seconds at a million rows.
-    frame = pd.DataFrame(dict(zip(["campaign", "account_id", "date", "seen", "value"],
-                                  (np.asarray(c) for c in zip(*rows, strict=True)),
-                                  strict=True)))
+    table = np.concatenate(chunks)
+    del chunks
+    frame = pd.DataFrame({name: table[name] for name in layout.names or ()}, copy=False)
     day = _day_numbers(frame["date"])
     seen = _day_numbers(frame["seen"])
     accounts = frame["account_id"].to_numpy(dtype=np.int64)
@@ -101,6 +165,12 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
     """Days since 1970 of dates or timestamps as the driver hands them back: SQLite as text
     (timestamps naive UTC: their first ten characters are the UTC day), PostgreSQL as dates
     and aware datetimes."""
+    # Few distinct days (and read times) among a million rows: convert each once.
+    codes, uniques = pd.factorize(values)
+    return _distinct_day_numbers(pd.Series(uniques, dtype=object))[codes]
+
+
+def _distinct_day_numbers(values: pd.Series) -> np.ndarray:
     first = values.iloc[0]
     if isinstance(first, str):
         days = pd.to_datetime(values.str.slice(0, 10), format="%Y-%m-%d")

@@ -130,6 +130,8 @@ def propose(
     if not as_of_past:  # a what-if in the past is not where the runs are taking budgets
         run.targets = run_targets(data, curves, limits, objective, exploration, today,
                                   options.min_change, results)
+    if (kept := lag.kept()) is not None:  # the next run reuses the curves if nothing changed
+        run.inputs = {**run.inputs, "completion": kept}
     if values is not None:  # what the run priced each result at
         run.inputs = {**(run.inputs or {}), "values": values.model_dump(exclude_none=True)}
     shift_id = None if as_of_past else _record_shift(
@@ -228,8 +230,9 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
     first = today - dt.timedelta(days=HISTORY_DAYS)
     last = today - dt.timedelta(days=lag_days + 1)
     if len(data.history):
-        days = pd.to_datetime(data.history["date"]).dt.date
-        if ((days >= first) & (days <= last)).any():
+        # Whole days compared as timestamps: `.dt.date` makes 900,000 date objects.
+        days = pd.to_datetime(data.history["date"]).dt.floor("D")
+        if ((days >= pd.Timestamp(first)) & (days <= pd.Timestamp(last))).any():
             return
     newest = newest_history_day(session, data, before=today)
     name = data.portfolio.name

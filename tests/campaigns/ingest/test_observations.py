@@ -14,7 +14,12 @@ from sqlmodel import Session
 
 from campaigns.config import Settings
 from campaigns.ingest.csv_import.importer import REQUIRED, import_csv
-from campaigns.ingest.metrics_store import COPY_THRESHOLD, upsert_metric_tuples, upsert_metrics
+from campaigns.ingest.metrics_store import (
+    COPY_THRESHOLD,
+    OBSERVED_DAYS,
+    upsert_metric_tuples,
+    upsert_metrics,
+)
 from campaigns.models import MetricObservation
 from tests.api.factories import create_account, create_campaign
 
@@ -61,22 +66,30 @@ def test_reimport_writes_nothing_and_a_restatement_one_row(
     assert later[-1].observed_at.date() == dt.date(2026, 3, 11)
 
 
-@pytest.mark.parametrize("days", [3, COPY_THRESHOLD + 10])
-def test_store_observes_changed_days_on_both_paths(engine: Engine, days: int) -> None:
+# The second case is a batch large enough for PostgreSQL's COPY path.
+@pytest.mark.parametrize(("n_campaigns", "days"),
+                         [(1, 3), (COPY_THRESHOLD // OBSERVED_DAYS + 1, OBSERVED_DAYS)])
+def test_store_observes_changed_days_on_both_paths(
+    engine: Engine, n_campaigns: int, days: int
+) -> None:
     day0 = dt.date(2025, 1, 1)
     with Session(engine) as s:
-        campaign = create_campaign(s, account=create_account(s))
+        account = create_account(s)
+        campaigns = [create_campaign(s, account=account) for _ in range(n_campaigns)]
         rows = [{"campaign_id": campaign.id, "account_id": campaign.account_id,
                  "date": day0 + dt.timedelta(days=i), "spend": Decimal("1.50"),
                  "impressions": 100, "clicks": 1, "conversions": Decimal(2),
-                 "revenue": Decimal("10.25")} for i in range(days)]
-        upsert_metrics(s, rows)
+                 "revenue": Decimal("10.25")} for campaign in campaigns for i in range(days)]
+        # Read the day after the last day: every day is still young (the longest batch
+        # spans OBSERVED_DAYS days at most).
+        first_read = dt.datetime(2025, 1, 1, 3, tzinfo=dt.UTC) + dt.timedelta(days=days)
+        upsert_metrics(s, rows, observed_at=first_read)
         s.commit()
         # More clicks but the same results: not a restatement of what nowcasting reads.
-        upsert_metrics(s, [r | {"clicks": 5} for r in rows])
+        upsert_metrics(s, [r | {"clicks": 5} for r in rows], observed_at=first_read)
         s.commit()
-        assert len(_observations(engine)) == days
-        when = dt.datetime(2025, 2, 1, 3, tzinfo=dt.UTC)
+        assert len(_observations(engine)) == len(rows)
+        when = first_read + dt.timedelta(days=1)
         restated = [r | {"revenue": Decimal("11.25")} if i == 1 else r
                     for i, r in enumerate(rows)]
         upsert_metric_tuples(s, [(r["campaign_id"], r["account_id"], r["date"], r["spend"],
@@ -85,7 +98,7 @@ def test_store_observes_changed_days_on_both_paths(engine: Engine, days: int) ->
                              with_budget=False, source="sync", observed_at=when)
         s.commit()
     seen = _observations(engine)
-    assert len(seen) == days + 1
+    assert len(seen) == len(rows) + 1
     synced = [o for o in seen if o.source == "sync"]
     assert [(o.date, o.revenue) for o in synced] == [(day0 + dt.timedelta(days=1),
                                                       Decimal("11.25"))]
@@ -116,3 +129,31 @@ def test_a_sync_keeps_what_it_saw_at_its_own_clock(engine: Engine) -> None:
                 if o.observed_at.replace(tzinfo=dt.UTC) == later and o.date < now.date()]
     assert restated  # days already stored, restated upwards
     assert all((later.date() - o.date).days <= 28 for o in restated)  # inside the lookback
+
+
+def test_only_days_still_restating_keep_observations(engine: Engine) -> None:
+    """A re-import that changes a day older than the longest conversion window keeps no
+    observation (the day is complete); the same change to a young day keeps one."""
+    from campaigns.models import DailyMetric
+
+    read = dt.datetime(2026, 5, 31, 6, tzinfo=dt.UTC)
+    old = read.date() - dt.timedelta(days=OBSERVED_DAYS + 1)
+    young = read.date() - dt.timedelta(days=OBSERVED_DAYS)
+    with Session(engine) as s:
+        campaign = create_campaign(s, account=create_account(s))
+
+        def rows(conversions: int) -> list[dict[str, object]]:
+            return [{"campaign_id": campaign.id, "account_id": campaign.account_id, "date": day,
+                     "spend": Decimal("5.00"), "impressions": 10, "clicks": 1,
+                     "conversions": Decimal(conversions), "revenue": Decimal("0")}
+                    for day in (old, young)]
+
+        upsert_metrics(s, rows(3), observed_at=read)
+        s.commit()
+        assert [o.date for o in _observations(engine)] == [young]
+        upsert_metrics(s, rows(7), observed_at=read + dt.timedelta(hours=5))
+        s.commit()
+        stored = s.scalars(select(DailyMetric.conversions).where(DailyMetric.date == old)).all()
+    seen = _observations(engine)
+    assert [(o.date, o.conversions) for o in seen] == [(young, Decimal(3)), (young, Decimal(7))]
+    assert stored == [Decimal(7)]  # the old day itself is restated all the same

@@ -1,0 +1,67 @@
+"""`optimize` learns the completion curves once per state of the observations: a rerun with
+nothing new reuses the last run's curves (the same numbers), a new restatement relearns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+import campaigns.optimization.nowcast as nowcast
+from campaigns.config import Settings
+from campaigns.ingest.csv_import.importer import import_csv
+from campaigns.optimization.proposals import propose
+from tests.api.cli.test_curves_lag_cli import DAYS, HEADER, START, write_exports
+
+TODAY = START + dt.timedelta(days=DAYS)
+NOW = dt.datetime.combine(TODAY, dt.time(9), dt.UTC)
+
+
+def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_exports(tmp_path, engine)
+    learnt: list[int] = []
+    real = nowcast.learn_completion
+
+    def counting(observations: Any, **kw: Any) -> Any:
+        learnt.append(len(observations))
+        return real(observations, **kw)
+
+    monkeypatch.setattr(nowcast, "learn_completion", counting)
+    settings = Settings.model_validate({"optimizer": {"exploration": "none"}})
+
+    runs = iter(range(100))
+
+    def run() -> dict[str, Any]:  # each run a minute after the last
+        now = NOW + dt.timedelta(minutes=next(runs))
+        with Session(engine, expire_on_commit=False) as session:
+            out = propose(session, settings, today=TODAY, now=now).to_json()
+            session.commit()
+        return out
+
+    first = run()
+    assert len(learnt) == 1 and learnt[0] > 0
+    second = run()
+    assert len(learnt) == 1  # nothing new observed: the curves were not learnt again
+    assert second["lag"] == first["lag"]
+    assert second["allocations"] == first["allocations"]
+
+    # Today's export restates yesterday upwards: one more observation, learnt from.
+    day = TODAY - dt.timedelta(days=1)
+    path = tmp_path / "restated.csv"
+    path.write_text(f"{HEADER}\n{day.isoformat()},meta,act_1,c0,Campaign 0,EUR,100,1000,50,"
+                    "999,29970,120\n")
+    import_csv(engine, path, settings=Settings(), today=TODAY)
+    third = run()
+    assert len(learnt) == 2 and learnt[1] == learnt[0] + 1
+    meta = next(c for c in third["lag"]["curves"] if c["account"] is None)
+    before = next(c for c in first["lag"]["curves"] if c["account"] is None)
+    assert meta["observations"] == before["observations"] + 1
+    # The newest run's curves are the ones reused, whatever the order of the runs' ids.
+    assert [run()["lag"] for _ in range(3)] == [third["lag"]] * 3
+    assert len(learnt) == 2
