@@ -86,6 +86,7 @@ def fit_curves(
     half_life_days: float | None = None,
     completion: pd.DataFrame | None = None,
     level_changes: bool = True,
+    shape_from: str | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -101,12 +102,38 @@ def fit_curves(
     With `level_changes`, a unit whose level (results at a given spend) changed within the
     window is read at its new level: the shape is learnt from the whole window (it needs the
     spread of spend), the level from the days since the change (`_level_change`).
+    `shape_from` (a column of `history`, e.g. "conversions" for revenue) reads the shape
+    from that series instead: revenue is conversions times values that scatter from day to
+    day, so its own days say less about saturation than the conversions behind it.
     """
-    panel = _build_panel(history, today, metric, lag_days, window_days, units)
-    if completion is not None and len(completion):
-        panel = _nowcast(panel, completion, today, lag_days, window_days)
-    if half_life_days:
-        panel = _recency_weighted(panel, lag_days, half_life_days)
+    def read(column: str) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
+        panel = _build_panel(history, today, column, lag_days, window_days, units)
+        if completion is not None and len(completion):
+            panel = _nowcast(panel, completion, today, lag_days, window_days)
+        if half_life_days:
+            panel = _recency_weighted(panel, lag_days, half_life_days)
+        return (panel, *_likelihood(panel))
+
+    panel, like, weekday, rate, noise = read(metric)
+    if shape_from not in (None, metric) and shape_from in history.columns:
+        # The shape (how fast the curve saturates) is read from the steadier series; the
+        # gain at each shape stays this metric's own.
+        shape_panel, shape_like, *_ = read(shape_from)
+        if shape_panel.unit_ids == panel.unit_ids:
+            like = replace(like, loglik=shape_like.loglik)
+    groups = _account_codes(panel.unit_ids, history, units)
+    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+    post = _with_prior(like, prior.mean, prior.sd)
+    if level_changes:
+        post = _level_change(panel, post, weekday, noise)
+    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+
+
+def _likelihood(
+    panel: _Panel,
+) -> tuple[_Posterior, np.ndarray, np.ndarray, np.ndarray]:
+    """The grid likelihood of each unit's shape, with the weekday factors, the gain prior's
+    rate and the noise it was read with (a first pass on a wide prior sets the last two)."""
     n_networks = len(set(panel.network))
     rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
@@ -116,13 +143,7 @@ def fit_curves(
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    like = _grid_likelihood(panel, weekday, rate, noise)
-    groups = _account_codes(panel.unit_ids, history, units)
-    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
-    post = _with_prior(like, prior.mean, prior.sd)
-    if level_changes:
-        post = _level_change(panel, post, weekday, noise)
-    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+    return _grid_likelihood(panel, weekday, rate, noise), weekday, rate, noise
 
 
 def _build_panel(

@@ -141,9 +141,12 @@ def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
     assert np.median(errors["default"][~moved]) < np.median(errors[14.0][~moved])
 
 
-def _sparse_market(seed: int, n: int = 150, days: int = 90) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _sparse_market(seed: int, n: int = 150, days: int = 90
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Few results a day (about 3), budgets stepped 0.6-1.5x weekly, today's budgets moved
-    away from the history (as the closed loop does): most shapes are only loosely known."""
+    away from the history (as the closed loop does): most shapes are only loosely known.
+    Revenue is the conversions times values that scatter from day to day. Returns the
+    history, the units and their true half-spends."""
     rng = np.random.default_rng(seed)
     base = rng.lognormal(np.log(100.0), 0.5, n)
     half = base * rng.uniform(0.4, 3.0, n)
@@ -156,9 +159,10 @@ def _sparse_market(seed: int, n: int = 150, days: int = 90) -> tuple[pd.DataFram
     data = pd.DataFrame({"unit_id": np.repeat(ids, days), "network": "meta",
                          "date": np.tile(dates, n), "spend": spend.ravel(),
                          "conversions": conversions.ravel().astype(float)})
+    data["revenue"] = data["conversions"] * 40.0 * rng.gamma(2.0, 0.5, len(data))
     units = pd.DataFrame({"unit_id": ids, "network": "meta",
                           "current_budget": base * rng.choice([0.6, 1.0, 1.6], n)})
-    return data, units
+    return data, units, half
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -166,7 +170,7 @@ def test_slope_at_the_current_budget_is_the_posteriors_expected_slope(seed: int)
     # The allocation moves a budget from where it is: its curve must give the expected
     # return of the next unit of spend there, averaged over the shapes the data allows,
     # not the return of the single average shape (which differs when the shape is loose).
-    data, units = _sparse_market(seed)
+    data, units, _ = _sparse_market(seed)
     fitted = fit_curves(data, today=TODAY, lag_days=0, units=units, n_draws=4000, seed=seed)
     rows = fitted.index_of(units["unit_id"].tolist())
     budget = units["current_budget"].to_numpy()[:, None]
@@ -179,3 +183,20 @@ def test_slope_at_the_current_budget_is_the_posteriors_expected_slope(seed: int)
     off = np.abs(slope / expected_slope - 1)  # the average shape's slope is 2-3% off
     assert np.median(off) < 0.01 and np.quantile(off, 0.9) < 0.015
     assert np.median(np.abs(level / expected_level - 1)) < 0.01
+
+
+def test_revenue_reads_its_shape_from_the_steadier_conversions() -> None:
+    errors = {}
+    for source in (None, "conversions"):
+        off = []
+        for seed in (0, 1, 2):
+            data, units, half = _sparse_market(seed)
+            fitted = fit_curves(data, today=TODAY, lag_days=0, units=units, metric="revenue",
+                                shape_from=source)
+            rows = fitted.index_of(units["unit_id"].tolist())
+            budget = units["current_budget"].to_numpy()
+            # The elasticity at today's budget: what the allocation's slope depends on.
+            got = fitted.half_spend[rows] / (budget + fitted.half_spend[rows])
+            off.append(np.abs(got - half / (budget + half)).mean())
+        errors[source] = float(np.mean(off))
+    assert errors["conversions"] < 0.9 * errors[None]
