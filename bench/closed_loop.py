@@ -73,6 +73,11 @@ class RunScore:
     seconds: float
     edits: int = 0  # budgets changed over the run (each a platform edit)
     weekly_edits: int = 0  # the most edits one campaign got in any 7 days
+    # Curve-estimate error per evaluation day (`--curve-error`): the mean |log| of the
+    # proposal's expected result over the true one, and the spread across campaigns of the
+    # log of its marginal return over the true one (what the split of the total rests on).
+    level_error: tuple[float, ...] = ()
+    slope_error: tuple[float, ...] = ()
 
     @property
     def captured(self) -> float:
@@ -96,6 +101,7 @@ class _Loop:
         self.engine = open_engine(url)
         self.ids = [f"c{i:05d}" for i in range(n)]
         self.cap: dict[int, float] = {}
+        self.read: dict[str, tuple[float, float, float]] = {}
 
     def deliver(self, day: int, budget: np.ndarray) -> None:
         self.budget[:, day] = budget
@@ -159,7 +165,25 @@ class _Loop:
                                 .values(status="applied"))
             session.commit()
         proposed = {a.campaign_id: a.proposed_budget for a in result.allocations}
+        self.read = {a.campaign_id: (a.expected_conversions, a.expected_revenue, a.marginal_roi)
+                     for a in result.allocations}
         return np.asarray([proposed[c] for c in self.ids])
+
+    def curve_error(self, day: int, budget: np.ndarray) -> tuple[float, float]:
+        """How far the proposal's curves are from the truth at the proposed budgets, on
+        the day they were planned for (production plans for the weekday after `today`)."""
+        m = self.market
+        planned = min(day + 1, m.days - 1)
+        worth = m.value if self.objective == "revenue" else np.ones(budget.size)
+        read = np.asarray([self.read[c] for c in self.ids])
+        level = read[:, 1] if self.objective == "revenue" else read[:, 0]
+        true_level = m.expected(budget, planned) * worth
+        true_slope = m.marginal(budget, planned) * worth / m.fx  # per EUR spent
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = np.log(level / true_level)
+            slope = np.log(read[:, 2] / true_slope)
+        ok = np.isfinite(off) & np.isfinite(slope)
+        return float(np.abs(off[ok]).mean()), float(np.std(slope[ok]))
 
 
 def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
@@ -219,6 +243,7 @@ def run(scenario: str, n: int, seed: int, days: int,
         score = {"static": 0.0, "ours": 0.0, "oracle": 0.0}
         bad = {"total": 0, "change": 0, "cap": 0, "failed": 0}
         edited = np.zeros((n, days), dtype=bool)
+        errors: list[tuple[float, float]] = []
         for d in range(HISTORY_DAYS, HISTORY_DAYS + days):
             if d > HISTORY_DAYS:
                 loop.load(d, d - RESTATE_DAYS)
@@ -230,6 +255,8 @@ def run(scenario: str, n: int, seed: int, days: int,
                 bad["failed"] += 1
                 proposed = ours
             _check(proposed, ours, market, total, loop.cap, bad)
+            if loop.read:
+                errors.append(loop.curve_error(d, proposed))
             edited[:, d - HISTORY_DAYS] = proposed != ours
             ours = proposed
             oracle = oracle_budgets(market, d, oracle, total, loop.cap, objective)
@@ -239,7 +266,8 @@ def run(scenario: str, n: int, seed: int, days: int,
         loop.engine.dispose()
     return RunScore(scenario, seed, n, score["static"], score["ours"], score["oracle"],
                     bad["total"], bad["change"], bad["cap"], bad["failed"],
-                    time.perf_counter() - started, int(edited.sum()), _weekly_max(edited))
+                    time.perf_counter() - started, int(edited.sum()), _weekly_max(edited),
+                    tuple(e[0] for e in errors), tuple(e[1] for e in errors))
 
 
 def _weekly_max(edited: np.ndarray) -> int:
@@ -280,6 +308,22 @@ def table(scores: list[RunScore]) -> str:
     return "\n".join(lines)
 
 
+def error_table(scores: list[RunScore]) -> str:
+    """Curve-estimate error by stretch of the run: mean |log(expected / true)| at the
+    proposed budgets, and the spread across campaigns of log(marginal / true marginal)."""
+    stretches = ((0, 5), (5, 15), (15, 30), (30, 45))
+    head = f"{'seed':>5} {'campaigns':>9} " + " ".join(
+        f"{f'days {a}-{b} lvl/slope':>22}" for a, b in stretches)
+    lines = [f"curve error {scores[0].scenario}", head]
+    for s in scores:
+        cells = []
+        for a, b in stretches:
+            lv, sl = s.level_error[a:b], s.slope_error[a:b]
+            cells.append(f"{f'{np.mean(lv):.3f}/{np.mean(sl):.3f}' if lv else '-':>22}")
+        lines.append(f"{s.seed:>5} {s.campaigns:>9} " + " ".join(cells))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[30, 200])
@@ -289,6 +333,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"use the tuning seeds {TUNING_SEEDS} instead")
     parser.add_argument("--days", type=int, default=45)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=SCENARIOS)
+    parser.add_argument("--curve-error", action="store_true",
+                        help="also print how far the fitted curves are from the true ones")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="[optimizer] settings for the run (exploration=none, ...)")
     args = parser.parse_args(argv)
@@ -299,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
     for scenario in args.scenarios:
         scores = [run(scenario, n, seed, args.days, options) for n in args.sizes for seed in seeds]
         print(table(scores), end="\n\n", flush=True)
+        if args.curve_error:
+            print(error_table(scores), end="\n\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ class _Panel:
     typical_spend: np.ndarray
     fx: np.ndarray
     observed: np.ndarray | None = None  # days with data (weight is their evidence weight)
+    # Where the returned curve must be right: the current budget (typical spend without one).
+    anchor: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def fit_curves(
     half_life_days: float | None = None,
     completion: pd.DataFrame | None = None,
     level_changes: bool = True,
+    shape_from: str | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -99,12 +102,38 @@ def fit_curves(
     With `level_changes`, a unit whose level (results at a given spend) changed within the
     window is read at its new level: the shape is learnt from the whole window (it needs the
     spread of spend), the level from the days since the change (`_level_change`).
+    `shape_from` (a column of `history`, e.g. "conversions" for revenue) reads the shape
+    from that series instead: revenue is conversions times values that scatter from day to
+    day, so its own days say less about saturation than the conversions behind it.
     """
-    panel = _build_panel(history, today, metric, lag_days, window_days, units)
-    if completion is not None and len(completion):
-        panel = _nowcast(panel, completion, today, lag_days, window_days)
-    if half_life_days:
-        panel = _recency_weighted(panel, lag_days, half_life_days)
+    def read(column: str) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
+        panel = _build_panel(history, today, column, lag_days, window_days, units)
+        if completion is not None and len(completion):
+            panel = _nowcast(panel, completion, today, lag_days, window_days)
+        if half_life_days:
+            panel = _recency_weighted(panel, lag_days, half_life_days)
+        return (panel, *_likelihood(panel))
+
+    panel, like, weekday, rate, noise = read(metric)
+    if shape_from not in (None, metric) and shape_from in history.columns:
+        # The shape (how fast the curve saturates) is read from the steadier series; the
+        # gain at each shape stays this metric's own.
+        shape_panel, shape_like, *_ = read(shape_from)
+        if shape_panel.unit_ids == panel.unit_ids:
+            like = replace(like, loglik=shape_like.loglik)
+    groups = _account_codes(panel.unit_ids, history, units)
+    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+    post = _with_prior(like, prior.mean, prior.sd)
+    if level_changes:
+        post = _level_change(panel, post, weekday, noise)
+    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+
+
+def _likelihood(
+    panel: _Panel,
+) -> tuple[_Posterior, np.ndarray, np.ndarray, np.ndarray]:
+    """The grid likelihood of each unit's shape, with the weekday factors, the gain prior's
+    rate and the noise it was read with (a first pass on a wide prior sets the last two)."""
     n_networks = len(set(panel.network))
     rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
@@ -114,13 +143,7 @@ def fit_curves(
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    like = _grid_likelihood(panel, weekday, rate, noise)
-    groups = _account_codes(panel.unit_ids, history, units)
-    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
-    post = _with_prior(like, prior.mean, prior.sd)
-    if level_changes:
-        post = _level_change(panel, post, weekday, noise)
-    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+    return _grid_likelihood(panel, weekday, rate, noise), weekday, rate, noise
 
 
 def _build_panel(
@@ -176,7 +199,10 @@ def _build_panel(
     codes = pd.factorize(pd.Series(network))[0]
     typical = _typical_spend(spend, weight, unit_ids, codes, budgets)
     fx = np.asarray([fx_of.get(u, 1.0) for u in unit_ids])
-    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx)
+    budget = np.asarray([budgets.get(u, np.nan) for u in unit_ids])
+    anchor = np.where(budget > 0, budget, typical)
+    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx,
+                  anchor=anchor)
 
 
 def _recency_weighted(panel: _Panel, lag_days: int, half_life_days: float) -> _Panel:
@@ -427,6 +453,34 @@ def _point_estimate(
     return gain, half, log_sd
 
 
+def _expected_curve(panel: _Panel, post: _Posterior) -> tuple[np.ndarray, np.ndarray]:
+    """The curve through the posterior's expected results and expected marginal return at
+    the unit's anchor (its current budget).
+
+    What the allocation needs is the expected gain of moving a budget from where it is, i.e.
+    the posterior mean of the level and of the slope there. The curve at the posterior mean
+    shape is not that: with a shape known to within a factor of two either way (most units),
+    averaging over the shape gives a different, and on average more accurate, slope. The
+    returned Michaelis-Menten curve matches both expectations at the anchor exactly and the
+    mixture closely within the max change around it.
+    """
+    anchor = panel.typical_spend if panel.anchor is None else panel.anchor
+    s = np.maximum(anchor, 1e-12)[:, None]
+    half_k = panel.typical_spend[:, None] * GRID
+    gain_k = np.maximum(post.gain_mean, 0.0)
+    level = (post.prob * gain_k * s / (s + half_k)).sum(1)
+    slope = (post.prob * gain_k * half_k / (s + half_k) ** 2).sum(1)
+    s = s[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Elasticity of the level at the anchor: half / (anchor + half) for the curve.
+        elasticity = np.clip(slope * s / level, GRID[0] / (1 + GRID[0]),
+                             GRID[-1] / (1 + GRID[-1]))
+    elasticity = np.nan_to_num(elasticity, nan=0.5)
+    half = elasticity * s / (1 - elasticity)
+    gain = np.where(level > 0, level * (s + half) / s, 0.0)
+    return gain, half
+
+
 def _weekday_factors(panel: _Panel, fitted: np.ndarray, n_networks: int) -> np.ndarray:
     observed = np.zeros((n_networks, 7))
     expected = np.zeros((n_networks, 7))
@@ -465,7 +519,8 @@ def _curve_set(
     seed: int,
     prior_sd: np.ndarray,
 ) -> CurveSet:
-    gain, half, log_sd = _point_estimate(panel, post, weekday, rate, prior_mean)
+    _, _, log_sd = _point_estimate(panel, post, weekday, rate, prior_mean)
+    gain, half = _expected_curve(panel, post)
     # Pinned by the unit's own data: the precision the data added to the pooled prior
     # would narrow a wide prior (sd WIDE_LOG_SD) to IDENTIFIED_LOG_SD. A tight pool alone
     # does not count: pooling improves the estimate of an unidentified curve, but it is

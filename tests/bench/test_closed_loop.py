@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from bench.closed_loop import MAX_CHANGE, oracle_budgets, run
+from bench.closed_loop import MAX_CHANGE, error_table, oracle_budgets, run
 from bench.market import make_market, response
 
 
@@ -19,6 +19,10 @@ def test_a_short_closed_loop_keeps_every_limit_and_gains(scenario: str) -> None:
     assert (score.total_violations, score.change_violations, score.cap_violations) == (0, 0, 0)
     assert score.oracle > score.static
     assert 0.2 < score.captured < 1.05
+    # The curve-estimate error is read every day from what the proposal itself reports.
+    assert len(score.level_error) == len(score.slope_error) == 8
+    assert all(0 < e < 1 for e in score.level_error + score.slope_error)
+    assert f"{np.mean(score.level_error[:5]):.3f}" in error_table([score])
 
 
 def test_the_oracle_keeps_its_limits_and_beats_any_feasible_shuffle() -> None:

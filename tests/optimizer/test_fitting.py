@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
+import pytest
 
-from optimizer.curves import response
+from optimizer.curves import marginal, response
 from optimizer.fitting import fit_curves
 from tests.optimizer.simulate import TODAY, history
 
@@ -136,3 +139,64 @@ def test_recency_weighting_relearns_a_changed_campaign_in_days() -> None:
     assert np.median(errors[14.0][~moved]) < 0.08
     assert np.median(errors["default"][moved]) < np.median(errors[14.0][moved])
     assert np.median(errors["default"][~moved]) < np.median(errors[14.0][~moved])
+
+
+def _sparse_market(seed: int, n: int = 150, days: int = 90
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Few results a day (about 3), budgets stepped 0.6-1.5x weekly, today's budgets moved
+    away from the history (as the closed loop does): most shapes are only loosely known.
+    Revenue is the conversions times values that scatter from day to day. Returns the
+    history, the units and their true half-spends."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(np.log(100.0), 0.5, n)
+    half = base * rng.uniform(0.4, 3.0, n)
+    gain = 3.0 * (base + half) / base
+    steps = np.repeat(rng.uniform(0.6, 1.5, (n, days // 7 + 1)), 7, axis=1)[:, :days]
+    spend = base[:, None] * steps * rng.lognormal(0.0, 0.15, (n, days))
+    conversions = rng.poisson(response(spend, gain[:, None], half[:, None]))
+    dates = [TODAY - dt.timedelta(days=d) for d in range(days, 0, -1)]
+    ids = [f"u{i}" for i in range(n)]
+    data = pd.DataFrame({"unit_id": np.repeat(ids, days), "network": "meta",
+                         "date": np.tile(dates, n), "spend": spend.ravel(),
+                         "conversions": conversions.ravel().astype(float)})
+    data["revenue"] = data["conversions"] * 40.0 * rng.gamma(2.0, 0.5, len(data))
+    units = pd.DataFrame({"unit_id": ids, "network": "meta",
+                          "current_budget": base * rng.choice([0.6, 1.0, 1.6], n)})
+    return data, units, half
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_slope_at_the_current_budget_is_the_posteriors_expected_slope(seed: int) -> None:
+    # The allocation moves a budget from where it is: its curve must give the expected
+    # return of the next unit of spend there, averaged over the shapes the data allows,
+    # not the return of the single average shape (which differs when the shape is loose).
+    data, units, _ = _sparse_market(seed)
+    fitted = fit_curves(data, today=TODAY, lag_days=0, units=units, n_draws=4000, seed=seed)
+    rows = fitted.index_of(units["unit_id"].tolist())
+    budget = units["current_budget"].to_numpy()[:, None]
+    draws_gain, draws_half = fitted.draws_gain[rows], fitted.draws_half_spend[rows]
+    expected_slope = marginal(budget, draws_gain, draws_half).mean(1)
+    expected_level = response(budget, draws_gain, draws_half).mean(1)
+    slope = marginal(budget[:, 0], fitted.gain[rows], fitted.half_spend[rows])
+    level = response(budget[:, 0], fitted.gain[rows], fitted.half_spend[rows])
+    assert (fitted.log_half_spend_sd[rows] > 0.5).sum() >= 20  # the case this is about
+    off = np.abs(slope / expected_slope - 1)  # the average shape's slope is 2-3% off
+    assert np.median(off) < 0.01 and np.quantile(off, 0.9) < 0.015
+    assert np.median(np.abs(level / expected_level - 1)) < 0.01
+
+
+def test_revenue_reads_its_shape_from_the_steadier_conversions() -> None:
+    errors = {}
+    for source in (None, "conversions"):
+        off = []
+        for seed in (0, 1, 2):
+            data, units, half = _sparse_market(seed)
+            fitted = fit_curves(data, today=TODAY, lag_days=0, units=units, metric="revenue",
+                                shape_from=source)
+            rows = fitted.index_of(units["unit_id"].tolist())
+            budget = units["current_budget"].to_numpy()
+            # The elasticity at today's budget: what the allocation's slope depends on.
+            got = fitted.half_spend[rows] / (budget + fitted.half_spend[rows])
+            off.append(np.abs(got - half / (budget + half)).mean())
+        errors[source] = float(np.mean(off))
+    assert errors["conversions"] < 0.9 * errors[None]
