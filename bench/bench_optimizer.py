@@ -3,7 +3,7 @@
 campaigns with 90 days of history, reading one stored history and writing one proposal.
 
 Run: python bench/bench_optimizer.py [--quick] [--cli 10000 [--db FILE] [--runs 2]
-     [--profile FILE]]
+     [--profile FILE] [--relearn]]
 """
 
 from __future__ import annotations
@@ -244,8 +244,20 @@ PHASES = (("load_history_s", "units + history"), ("load_limits_s", "caps, rates,
           ("result_s", "build result"))
 
 
+def _forget_curves(url: str) -> None:
+    """Drop the completion curves the runs kept, so the next run learns them again as the
+    first `optimize` after a sync does."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE optimizationrun SET inputs = "
+                                "json_remove(inputs, '$.completion')"))
+    engine.dispose()
+
+
 def bench_cli(n_campaigns: int, days: int, profile: Path | None, db: Path | None,
-              runs: int) -> None:
+              runs: int, relearn: bool = False) -> None:
     """`budgetpilot optimize --json` in a fresh process, as a manager or cron runs it."""
     today = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,6 +281,8 @@ def bench_cli(n_campaigns: int, days: int, profile: Path | None, db: Path | None
         print(f"  start-up and imports alone: {time.perf_counter() - start:.2f} s wall, "
               f"{_children_cpu() - cpu:.2f} s CPU")
         for attempt in range(runs):  # later runs read a warm page cache, supersede a shift
+            if relearn:
+                _forget_curves(url)
             start = time.perf_counter()
             cpu = _children_cpu()
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -300,9 +314,11 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="with --cli: keep the filled SQLite database "
                         "in FILE and reuse it next time")
     parser.add_argument("--runs", type=int, default=2, help="with --cli: runs to time")
+    parser.add_argument("--relearn", action="store_true", help="with --cli: each run learns "
+                        "the completion curves again (the first optimize after a sync)")
     args = parser.parse_args()
     if args.cli:
-        bench_cli(args.cli, args.days, args.profile, args.db, args.runs)
+        bench_cli(args.cli, args.days, args.profile, args.db, args.runs, args.relearn)
         return
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     bench_allocation(sizes)

@@ -424,8 +424,8 @@ def _supersede(session: Session, shift: BudgetShift, actor: str) -> None:
     ).all()
     for shift_id in older:
         assert shift_id is not None  # a primary key
-        shifts.expire(session, shifts.get_shift(session, shift_id),
-                      reason=f"superseded by shift {shift.id}", actor=actor)
+        shifts.expire_unloaded(session, shift_id, reason=f"superseded by shift {shift.id}",
+                               actor=actor)
 
 
 def _item_row(**values: Any) -> dict[str, Any]:

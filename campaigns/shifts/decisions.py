@@ -9,13 +9,15 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from campaigns.admin.auth import Principal
 from campaigns.columns import as_utc, utcnow
 from campaigns.db import among
 from campaigns.errors import (
+    NotFoundError,
     PermissionDeniedError,
     ShiftExpiredError,
     StaleVersionError,
@@ -61,6 +63,39 @@ def expire(session: Session, view: ShiftView, *, reason: str, actor: str) -> Bud
     _decide_items(session, view.items, lambda _item: ItemStatus.SKIPPED)
     after = _after(view.items, {"reason": reason})
     return transition(session, view.shift, ShiftStatus.EXPIRED, version=view.shift.version,
+                      values={"comment": reason},
+                      note=Note(actor, "shift.expire", before, after))
+
+
+def expire_unloaded(session: Session, shift_id: int, *, reason: str, actor: str) -> BudgetShift:
+    """:func:`expire` without loading the items as objects: a superseded proposal's 10,000
+    items cost about a second of every ``optimize`` as ORM rows. The same moves and the same
+    audit event, from the items' ids and statuses alone."""
+    shift = session.get(BudgetShift, shift_id)
+    if shift is None:
+        raise NotFoundError(f"no shift with id {shift_id}")
+    session.flush()  # pending changes to the items are read back, not overwritten
+    rows = session.execute(
+        select(col(ShiftItem.id), col(ShiftItem.status))
+        .where(col(ShiftItem.shift_id) == shift_id).order_by(col(ShiftItem.id))).all()
+    before = {"status": shift.status, "version": shift.version,
+              "items": {str(i): status for i, status in rows}}
+    skipped = ItemStatus.SKIPPED.value
+    items = {str(i): skipped if status == ItemStatus.PENDING else status for i, status in rows}
+    session.execute(
+        update(ShiftItem).where(col(ShiftItem.shift_id) == shift_id,
+                                col(ShiftItem.status) == ItemStatus.PENDING.value)
+        .values(status=skipped).execution_options(synchronize_session=False))
+    for obj in list(session.identity_map.values()):  # items loaded earlier show the move
+        if isinstance(obj, ShiftItem) and obj.shift_id == shift_id \
+                and obj.status == ItemStatus.PENDING:
+            set_committed_value(obj, "status", skipped)
+
+    def after(moved: BudgetShift) -> dict[str, Any]:
+        return {"status": moved.status, "version": moved.version, "items": items,
+                "reason": reason}
+
+    return transition(session, shift, ShiftStatus.EXPIRED, version=shift.version,
                       values={"comment": reason},
                       note=Note(actor, "shift.expire", before, after))
 

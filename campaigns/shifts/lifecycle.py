@@ -21,7 +21,14 @@ from campaigns.shifts.applying import (
     start_applying,
     writeback_applier,
 )
-from campaigns.shifts.decisions import approve, expire, expire_overdue, reject, stale_reason
+from campaigns.shifts.decisions import (
+    approve,
+    expire,
+    expire_overdue,
+    expire_unloaded,
+    reject,
+    stale_reason,
+)
 from campaigns.shifts.rollback import rollback
 from campaigns.shifts.states import KEEP_BUDGET, OPEN, ItemStatus, ShiftStatus
 from campaigns.shifts.views import (
@@ -41,7 +48,8 @@ __all__ = [
     "APPLICABLE", "KEEP_BUDGET", "OPEN", "SHIFT_STATUSES", "ItemApplier", "ItemStatus",
     "ShiftStatus", "ShiftView", "apply", "approve", "approved_total", "approved_totals",
     "change_fraction",
-    "data_version", "expire", "expire_overdue", "get_shift", "list_shifts", "reject",
+    "data_version", "expire", "expire_overdue", "expire_unloaded", "get_shift", "list_shifts",
+    "reject",
     "retry_due", "rollback", "rollbacks_of", "settle", "stale_reason", "start_applying",
     "writeback_applier",
 ]

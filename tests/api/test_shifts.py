@@ -145,6 +145,39 @@ def test_expiry_by_time_and_by_changed_data(
     assert db.exec(select(AuditEvent).where(AuditEvent.action == "shift.expire")).all()
 
 
+def test_expiring_without_loading_items_moves_and_records_as_expire(db: Session) -> None:
+    """A superseded proposal is expired from its items' ids alone: its pending items are
+    skipped, a decided one keeps its status, and the audit event reads as `expire`'s."""
+    def expired(how: Callable[[BudgetShift], object]) -> tuple[list[str], dict, dict]:
+        shift = _shift(db, new=["110", "90", "120"])
+        items = db.exec(select(ShiftItem).where(ShiftItem.shift_id == shift.id)
+                        .order_by(ShiftItem.id)).all()
+        items[1].status = "rejected"  # decided on the row before the expiry
+        db.flush()
+        how(shift)
+        db.commit()
+        statuses = [i for (i,) in db.execute(select(ShiftItem.status).where(
+            ShiftItem.shift_id == shift.id).order_by(ShiftItem.id))]
+        event = db.exec(select(AuditEvent).where(AuditEvent.entity_id == str(shift.id))
+                        .where(AuditEvent.action == "shift.expire")).one()
+        ids = {str(i.id): f"item{n}" for n, i in enumerate(items)}
+
+        def named(state: dict | None) -> dict:  # the shifts' own ids differ
+            assert state is not None
+            return {**state, "items": {ids[k]: v for k, v in state["items"].items()}}
+
+        assert items[0].status == "skipped"  # a loaded item shows the move
+        return statuses, named(event.before), named(event.after)
+
+    loaded = expired(lambda s: shifts.expire(db, shifts.get_shift(db, s.id or 0),
+                                             reason="superseded", actor="cli"))
+    unloaded = expired(lambda s: shifts.expire_unloaded(db, s.id or 0, reason="superseded",
+                                                        actor="cli"))
+    assert unloaded == loaded
+    assert loaded[0] == ["skipped", "rejected", "skipped"]
+    assert loaded[2]["status"] == "expired" and loaded[2]["reason"] == "superseded"
+
+
 def test_concurrent_approvals_one_wins(engine: Engine, db: Session) -> None:
     """Two managers read version 1; the database lets exactly one of them approve."""
     shift = _shift(db, new=["110", "90"])
