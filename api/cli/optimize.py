@@ -63,7 +63,7 @@ def optimize_command(
     ] = None,
 ) -> None:
     """Propose tomorrow's daily budgets from the stored history; records a run and a shift."""
-    from campaigns.optimization.proposals import StaleHistoryError, propose
+    from campaigns.optimization.proposals import StaleHistoryError, propose, result_json
     from optimizer import Exploration
 
     settings = load(config)
@@ -82,8 +82,9 @@ def optimize_command(
             typer.echo(f"error: {e.message}", err=True)
             raise typer.Exit(EXIT_REJECTED) from None
         session.commit()
-    if as_json:
-        typer.echo(json.dumps(result.to_json()))
+        out = result_json(session, result) if as_json else None
+    if out is not None:
+        typer.echo(json.dumps(out))
     else:
         typer.echo(render_table(result))
 

@@ -225,6 +225,14 @@ def _store_outputs(
              len(data.units), allocation.expected.conversions, allocation.baseline.conversions)
 
 
+def result_json(session: Session, result: ProposalResult) -> dict[str, Any]:
+    """``optimize --json``'s object as the run stored it: built once, as 10,000 campaigns
+    make building it again a noticeable part of a run."""
+    run = session.get(OptimizationRun, result.run_id)
+    outputs = run.outputs if run is not None else None
+    return outputs if isinstance(outputs, dict) else result.to_json()
+
+
 def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_days: int) -> None:
     """Refuse, saying what to do, when no stored day falls in the fitting window."""
     first = today - dt.timedelta(days=HISTORY_DAYS)

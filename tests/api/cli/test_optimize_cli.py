@@ -102,6 +102,7 @@ def test_json_contract_and_recorded_run(synced: Path) -> None:
     with Session(engine) as session:
         run = session.get(OptimizationRun, out["run_id"])
         assert run is not None and run.duality_gap is not None and run.duality_gap < 1e-6
+        assert run.outputs == out  # what was printed is what the run keeps
         shift = session.scalars(select(BudgetShift).where(BudgetShift.run_id == run.id)).one()
         assert shift.status == "proposed" and shift.id == out["shift_id"]
         items = list(session.scalars(select(ShiftItem).where(ShiftItem.shift_id == shift.id)))
