@@ -111,3 +111,32 @@ def test_migrations_match_the_models(db_url: str) -> None:
         )
     engine.dispose()
     assert diff == []
+
+
+def test_a_current_schema_is_checked_without_alembic(tmp_path: Path) -> None:
+    """Every command checks the schema: at the head it reads the version table against the
+    migration files' one head (the head alembic finds) without importing alembic, which
+    would cost each start about half a second."""
+    import subprocess
+    import sys
+
+    from campaigns.db import _at_listed_head
+
+    url = f"sqlite:///{tmp_path / 'bp.db'}"
+    engine = create_db_engine(url)
+    assert not _at_listed_head(engine)  # nothing there yet: alembic creates it
+    assert ensure_schema(engine) == "created"
+    assert _at_listed_head(engine)
+    with engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = '0001'"))
+    assert not _at_listed_head(engine)
+    with pytest.raises(SchemaError, match="older schema"):  # alembic's full check says so
+        ensure_schema(engine, upgrade=False)
+    with engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = :v"),
+                     {"v": head_revision()})
+    check = ("import sys; from campaigns.db import open_engine; "
+             f"open_engine({url!r}); print('alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "False"
