@@ -120,12 +120,14 @@ def _learn(
     o = MetricObservation
     # SQLite's NUMERIC affinity already hands back numbers; PostgreSQL's numeric, Decimals.
     sqlite = session.get_bind().dialect.name == "sqlite"
+    # The campaigns by a subquery, not a join: SQLite then walks the observations' index in
+    # the order asked for instead of sorting 800,000 rows by campaign (half a second).
+    campaigns = select(col(Campaign.id)).where(among(col(Campaign.account_id), by_id))
     statement = (
-        select(col(o.campaign_id), col(Campaign.account_id),
-               type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String),
+        select(col(o.campaign_id), type_coerce(col(o.date), String),
+               type_coerce(col(o.observed_at), String),
                col(o.conversions) if sqlite else cast(col(o.conversions), Float))
-        .join(Campaign, col(Campaign.id) == col(o.campaign_id))
-        .where(among(col(Campaign.account_id), by_id),
+        .where(col(o.campaign_id).in_(campaigns),
                col(o.date) >= today - dt.timedelta(days=LEARN_DAYS), col(o.date) < today,
                col(o.observed_at) < dt.datetime.combine(today, dt.time(), dt.UTC)
                + dt.timedelta(days=1))
@@ -133,14 +135,20 @@ def _learn(
     )
     # The driver's own rows into typed columns a chunk at a time: Row objects, and a frame
     # built from them, cost seconds at a million observations.
-    layout = np.dtype([("campaign", np.int64), ("account_id", np.int64), ("date", object),
-                       ("seen", object), ("value", float)])
+    layout = np.dtype([("campaign", np.int64), ("date", object), ("seen", object),
+                       ("value", float)])
     chunks = [np.array(part, dtype=layout) for part in driver_rows(session, statement, CHUNK)]
     if not chunks:
         return LagState(learn_completion(_empty(), networks=networks), {}, names)
     table = np.concatenate(chunks)
     del chunks
-    frame = pd.DataFrame({name: table[name] for name in layout.names or ()}, copy=False)
+    owners = np.array(session.execute(
+        select(col(Campaign.id), col(Campaign.account_id))
+        .where(among(col(Campaign.account_id), by_id)).order_by(col(Campaign.id))).all(),
+        dtype=np.int64).reshape(-1, 2)
+    account_of = owners[np.searchsorted(owners[:, 0], table["campaign"]), 1]
+    frame = pd.DataFrame({**{name: table[name] for name in layout.names or ()},
+                          "account_id": account_of}, copy=False)
     day = _day_numbers(frame["date"])
     seen = _day_numbers(frame["seen"])
     accounts = frame["account_id"].to_numpy(dtype=np.int64)
