@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, String, cast, func, select, type_coerce
+from sqlalchemy import Float, Integer, String, cast, func, select, type_coerce
 from sqlmodel import Session, col
 
 from campaigns.db import among, driver_rows
@@ -123,9 +123,15 @@ def _learn(
     # The campaigns by a subquery, not a join: SQLite then walks the observations' index in
     # the order asked for instead of sorting 800,000 rows by campaign (half a second).
     campaigns = select(col(Campaign.id)).where(among(col(Campaign.account_id), by_id))
+    # SQLite numbers the days itself (dates and naive UTC timestamps are text there, the day
+    # their first ten characters): a million strings, and turning them into days, cost more.
+    days: tuple[Any, Any] = (
+        (cast(func.julianday(col(o.date)) - _UNIX_JULIAN, Integer),
+         cast(func.julianday(func.substr(col(o.observed_at), 1, 10)) - _UNIX_JULIAN, Integer))
+        if sqlite else
+        (type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String)))
     statement = (
-        select(col(o.campaign_id), type_coerce(col(o.date), String),
-               type_coerce(col(o.observed_at), String),
+        select(col(o.campaign_id), *days,
                col(o.conversions) if sqlite else cast(col(o.conversions), Float))
         .where(col(o.campaign_id).in_(campaigns),
                col(o.date) >= today - dt.timedelta(days=LEARN_DAYS), col(o.date) < today,
@@ -135,7 +141,8 @@ def _learn(
     )
     # The driver's own rows into typed columns a chunk at a time: Row objects, and a frame
     # built from them, cost seconds at a million observations.
-    layout = np.dtype([("campaign", np.int64), ("date", object), ("seen", object),
+    when = np.int64 if sqlite else object
+    layout = np.dtype([("campaign", np.int64), ("date", when), ("seen", when),
                        ("value", float)])
     chunks = [np.array(part, dtype=layout) for part in driver_rows(session, statement, CHUNK)]
     if not chunks:
@@ -149,8 +156,8 @@ def _learn(
     account_of = owners[np.searchsorted(owners[:, 0], table["campaign"]), 1]
     frame = pd.DataFrame({**{name: table[name] for name in layout.names or ()},
                           "account_id": account_of}, copy=False)
-    day = _day_numbers(frame["date"])
-    seen = _day_numbers(frame["seen"])
+    day = table["date"] if sqlite else _day_numbers(frame["date"])
+    seen = table["seen"] if sqlite else _day_numbers(frame["seen"])
     accounts = frame["account_id"].to_numpy(dtype=np.int64)
     last = pd.Series(seen).groupby(accounts).max()
     today_n = (today - dt.date(1970, 1, 1)).days
@@ -167,6 +174,9 @@ def _learn(
         "through": last_n.to_numpy(dtype=np.int64) - day,
     })
     return LagState(learn_completion(obs, networks=networks), last_read, names)
+
+
+_UNIX_JULIAN = 2440587.5  # the Julian day of 1970-01-01 (its midnight, as SQLite counts)
 
 
 def _day_numbers(values: pd.Series) -> np.ndarray:
