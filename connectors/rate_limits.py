@@ -29,14 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from limits import RateLimitItem, parse
-from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from typing import TYPE_CHECKING, Any
 
 from connectors import deadline
 from connectors.base import ConnectorError
+
+if TYPE_CHECKING:  # `limits` is imported where a limit is used: not every command calls out
+    from limits import RateLimitItem
+    from limits.storage import Storage
+    from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 Scope = tuple[str, str]  # (kind of budget, whose): ("meta_app", "3f2a…"), ("meta_account", "act_1")
@@ -57,6 +58,8 @@ def rule(text: str | None, what: str) -> RateLimitItem | None:
     """A ``"N/period"`` option as a limit; a clear error naming the option when it is not one."""
     if not text:
         return None
+    from limits import parse
+
     try:
         return parse(text)
     except ValueError:
@@ -89,6 +92,9 @@ class PlatformLimits:
     def _connect(self) -> tuple[Storage, MovingWindowRateLimiter]:
         # After a fork (prefork pool) the parent's connections are not ours to use.
         if self._pid != os.getpid():
+            from limits.storage import Storage, storage_from_string
+            from limits.strategies import MovingWindowRateLimiter
+
             storage = storage_from_string(self.storage_uri)
             assert isinstance(storage, Storage)  # a sync scheme (redis://, memory://)
             self._storage = storage

@@ -12,7 +12,6 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
-from tqdm import tqdm
 
 from api.cli.app import (
     EXIT_OK,
@@ -63,6 +62,8 @@ def import_csv_command(
     (README: Platform exports). Re-importing the same rows changes nothing; a file with a bad
     row is refused whole, naming the line and column.
     """
+    from tqdm import tqdm  # here: only a command that shows progress pays its import
+
     from campaigns.ingest.csv_import.importer import format_names, import_csv
 
     settings = load(config)
@@ -127,6 +128,8 @@ def run_sync(
     now: dt.datetime | None = None,
 ) -> int:
     """Sync every source; prints one line per account and returns how many streams failed."""
+    from tqdm import tqdm
+
     from campaigns.ingest.connectors import connector_for, syncable_sources
     from campaigns.ingest.sync import sync_source
 
