@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -157,6 +158,31 @@ def time_limit_reason(settings: Settings) -> str:
     return f"no result within [queue] account_time_limit ({settings.queue.account_time_limit} s)"
 
 
+def hard_limit_reason(settings: Settings) -> str:
+    """What a task its worker ended at Celery's hard time limit is failed with."""
+    queue = settings.queue
+    return (f"ended by its worker at the hard time limit: [queue] account_time_limit "
+            f"({queue.account_time_limit} s) + account_time_limit_grace "
+            f"({queue.account_time_limit_grace} s)")
+
+
+def account_time_limits(settings: Settings) -> dict[str, int | None]:
+    """Celery's soft and hard time limits for one per-account sync task (prefork pool):
+    past the soft one the task stops and names the account; the hard one, the grace later,
+    ends a task that ignores it. No grace: no soft limit either (at one instant the two
+    would race), the worker ends it at the limit."""
+    limit = settings.queue.account_time_limit
+    grace = settings.queue.account_time_limit_grace
+    return {"soft_time_limit": limit if grace else None, "time_limit": limit + grace}
+
+
+def name_soft_limit(settings: Settings, outcomes: list[StreamOutcome]) -> list[StreamOutcome]:
+    """The soft limit caught by the sync itself, as a failed stream, named as the limit."""
+    limit = time_limit_reason(settings)
+    return [dataclasses.replace(o, error=f"TimeoutError: {limit}")
+            if o.error and "SoftTimeLimitExceeded" in o.error else o for o in outcomes]
+
+
 @contextmanager
 def task_deadline() -> Iterator[None]:
     """``[queue] account_time_limit`` for the platform calls of one per-account task on a
@@ -219,11 +245,18 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
 def sync_account_task(
     self: Any, source_name: str, record: dict[str, Any], now: str
 ) -> list[dict[str, Any]]:
-    """One account of ``budgetpilot sync``: on ``--pool threads`` it keeps
-    ``[queue] account_time_limit`` as the nightly's sync tasks do, so a report that never
-    ends fails the account by name instead of holding its slot past ``wait_timeout``."""
-    with task_deadline():
-        return sync_one(self, source_name, record, now)
+    """One account of ``budgetpilot sync``: it keeps ``[queue] account_time_limit`` as the
+    nightly's sync tasks do (Celery's soft and hard limits, sent with the task, on prefork;
+    its own deadline on ``--pool threads``), so a report that never ends fails the account
+    by name instead of holding its slot past ``wait_timeout``."""
+    settings = _worker_settings()
+    try:
+        with task_deadline():
+            outcomes = sync_one(self, source_name, record, now)
+    except SoftTimeLimitExceeded:
+        raise TimeoutError(time_limit_reason(settings)) from None
+    return [outcome_to_json(o) for o in
+            name_soft_limit(settings, [outcome_from_json(o) for o in outcomes])]
 
 
 def sync_one(
