@@ -437,9 +437,9 @@ def recover(stage: str, ctx: dict[str, Any]) -> None:
 
 def _result_of(task_id: str, ctx: dict[str, Any]) -> tuple[Any, BaseException | None]:
     """A header task's value, or why it has none (its exception, named for a forced end)."""
-    from campaigns.jobs.workers import celery_app
+    from campaigns.jobs.workers import worker_app
 
-    result = celery_app.AsyncResult(task_id)
+    result = worker_app().AsyncResult(task_id)
     state, value = result.state, result.result
     if state == "SUCCESS":
         return value, None

@@ -26,11 +26,11 @@ from campaigns.config import Settings, SourceSettings
 from campaigns.errors import BudgetPilotError, ConfigError
 from campaigns.ingest.sync import AccountsRunner, StreamOutcome, _error_text, account_failure
 from campaigns.jobs.workers import (
+    SYNC_TASK,
     account_time_limits,
     configure,
     hard_limit_reason,
     outcome_from_json,
-    sync_account_task,
 )
 from connectors.base import AccountRecord
 from connectors.redact import redact
@@ -62,8 +62,8 @@ def worker_runner(settings: Settings, engine: Engine) -> AccountsRunner:
             return
         limits = account_time_limits(settings)  # as the nightly's sync tasks carry them
         signatures = [
-            sync_account_task.s(source.name, dataclasses.asdict(a), now.isoformat())
-            .set(**limits)
+            app.signature(SYNC_TASK,
+                          (source.name, dataclasses.asdict(a), now.isoformat()), **limits)
             for a in accounts
         ]
         try:
