@@ -49,6 +49,10 @@ APPLY_TASK = "budgetpilot.apply_account"
 # instead of publishing to the first broker. The tasks are shared: registered on every app.
 _apps: dict[str, Celery] = {}
 _app: Celery | None = None  # the one configure() last gave this process (a worker's own)
+# For Celery's own command-line tools only (`celery -A campaigns.jobs.workers:celery_app
+# --broker URL inspect ping`, events, Flower): the broker comes from their --broker. Tasks
+# are never sent through it.
+celery_app = Celery("budgetpilot", set_as_current=False)
 _settings: Settings | None = None
 # Per worker process (prefork children fork after configure): engine, connectors, Redis client.
 # With `--pool threads` the threads of a process share them; the lock makes one of each.
