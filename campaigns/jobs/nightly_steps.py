@@ -68,7 +68,9 @@ from campaigns.jobs.workers import (
     _connector,
     _engine,
     _worker_settings,
+    account_time_limits,
     apply_one,
+    hard_limit_reason,
 )
 from campaigns.jobs.workers import (
     outcome_from_json as stream_from_json,
@@ -160,10 +162,7 @@ def _listings(run: _Run, now: dt.datetime, busy: list[str]
     """Each source's accounts (one listing call each) and one sync task per account; an
     account the listing could not reach is failed here, by name. A source in ``busy`` is
     being synced by another run: left out, as in-process."""
-    limit = run.settings.queue.account_time_limit
-    grace = run.settings.queue.account_time_limit_grace
-    # No grace: no soft limit either (at one instant the two would race): the worker ends it.
-    soft = limit if grace else None
+    limits = account_time_limits(run.settings)
     sources, signatures = [], []
     for source in feeding_sources(run.settings, run.name):
         entry: dict[str, Any] = {"source": source.name, "accounts": [], "failures": [],
@@ -198,7 +197,7 @@ def _listings(run: _Run, now: dt.datetime, busy: list[str]
             # Past the soft limit the task stops and names the account; the hard limit
             # (the grace later) ends a task that ignores it. Each task's id is known up
             # front, so a failed chord can still read every account's result.
-            .set(soft_time_limit=soft, time_limit=limit + grace, task_id=uuid())
+            .set(**limits, task_id=uuid())
             for record in entry["accounts"]
         ]
     return sources, signatures
@@ -438,19 +437,15 @@ def recover(stage: str, ctx: dict[str, Any]) -> None:
 
 def _result_of(task_id: str, ctx: dict[str, Any]) -> tuple[Any, BaseException | None]:
     """A header task's value, or why it has none (its exception, named for a forced end)."""
-    from campaigns.jobs.workers import celery_app
+    from campaigns.jobs.workers import worker_app
 
-    result = celery_app.AsyncResult(task_id)
+    result = worker_app().AsyncResult(task_id)
     state, value = result.state, result.result
     if state == "SUCCESS":
         return value, None
     kind = type(value).__name__ if isinstance(value, BaseException) else ""
-    queue = _worker_settings().queue
     if kind == "TimeLimitExceeded":
-        return None, TimeoutError(
-            f"ended by its worker at the hard time limit: [queue] account_time_limit "
-            f"({queue.account_time_limit} s) + account_time_limit_grace "
-            f"({queue.account_time_limit_grace} s)")
+        return None, TimeoutError(hard_limit_reason(_worker_settings()))
     if kind == "WorkerLostError":
         return None, RuntimeError("its worker process was lost mid-task")
     if isinstance(value, BaseException):

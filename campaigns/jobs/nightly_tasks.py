@@ -4,6 +4,11 @@ Only the registrations live here, so a worker that never runs a nightly does not
 optimiser and its libraries; each task's body is in :mod:`campaigns.jobs.nightly_steps`
 (the workflow's shape is drawn there), imported when the task first runs. All of them are
 acknowledged late and given back if their worker dies.
+
+They are shared tasks, registered on every app :func:`campaigns.jobs.workers.configure`
+makes: a submitter sends :data:`PREPARE_TASK` by name through its config's app, and the
+tasks a task sends (``nightly_optimise.s(...)``, in a worker only) resolve on the worker's
+app, which Celery makes the current one in every thread of a worker.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import time
 from typing import Any
 
+from celery import shared_task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,7 +26,6 @@ from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.workers import (
     _engine,
     _worker_settings,
-    celery_app,
     sync_one,
     task_deadline,
     time_limit_reason,
@@ -29,10 +34,11 @@ from campaigns.jobs.workers import outcome_from_json as stream_from_json
 from campaigns.jobs.workers import outcome_to_json as stream_to_json
 from connectors.base import AccountRecord
 
+PREPARE_TASK = "budgetpilot.nightly_prepare"  # what a submitter sends, by name
 TASK: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 
 
-@celery_app.task(name="budgetpilot.nightly_prepare", **TASK)
+@shared_task(name=PREPARE_TASK, **TASK)
 def nightly_prepare(self: Any, ctx: dict[str, Any]) -> None:
     """Expire, apply what managers approved, list the accounts, send the sync chord."""
     from campaigns.jobs import nightly_steps
@@ -40,7 +46,7 @@ def nightly_prepare(self: Any, ctx: dict[str, Any]) -> None:
     nightly_steps.prepare(ctx)
 
 
-@celery_app.task(name="budgetpilot.nightly_sync_account", **TASK)
+@shared_task(name="budgetpilot.nightly_sync_account", **TASK)
 def nightly_sync_account(
     self: Any, key: str, source_name: str, record: dict[str, Any], now: str,
 ) -> list[dict[str, Any]]:
@@ -95,7 +101,7 @@ def failed_sync(source_name: str, record: dict[str, Any], error: BaseException
                              error=_error_text(error)[:4000])
 
 
-@celery_app.task(name="budgetpilot.nightly_optimise", **TASK)
+@shared_task(name="budgetpilot.nightly_optimise", **TASK)
 def nightly_optimise(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
     """The sync chord's callback: record the sync, hard stop, propose, auto-approve, and
     send the apply chord."""
@@ -104,7 +110,7 @@ def nightly_optimise(self: Any, results: list[Any], ctx: dict[str, Any]) -> None
     nightly_steps.optimise(results, ctx)
 
 
-@celery_app.task(name="budgetpilot.nightly_apply_account", **TASK)
+@shared_task(name="budgetpilot.nightly_apply_account", **TASK)
 def nightly_apply_account(
     self: Any, shift_id: int, item_ids: list[int], actor: str, now: str,
 ) -> dict[str, Any]:
@@ -114,7 +120,7 @@ def nightly_apply_account(
     return nightly_steps.apply_account(self, shift_id, item_ids, actor, now)
 
 
-@celery_app.task(name="budgetpilot.nightly_finish", **TASK)
+@shared_task(name="budgetpilot.nightly_finish", **TASK)
 def nightly_finish(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
     """Settle the shift, evaluate alerts, close the run (once)."""
     from campaigns.jobs import nightly_steps
@@ -122,7 +128,7 @@ def nightly_finish(self: Any, results: list[Any], ctx: dict[str, Any]) -> None:
     nightly_steps.finish(results, ctx)
 
 
-@celery_app.task(name="budgetpilot.nightly_chord_failed")
+@shared_task(name="budgetpilot.nightly_chord_failed")
 def nightly_chord_failed(request: Any, exc: BaseException, traceback: Any) -> None:
     """The errback of a nightly chord's body. A header task that ended by force (killed at the
     hard time limit, its worker lost for good) fails the chord, and Celery calls this, in the
@@ -133,7 +139,7 @@ def nightly_chord_failed(request: Any, exc: BaseException, traceback: Any) -> No
     nightly_chord_recover.apply_async((stage, ctx))
 
 
-@celery_app.task(name="budgetpilot.nightly_chord_recover", **TASK)
+@shared_task(name="budgetpilot.nightly_chord_recover", **TASK)
 def nightly_chord_recover(self: Any, stage: str, ctx: dict[str, Any]) -> None:
     """Every header task's result read back (a task ended by force as its account's failure,
     named), then the body the chord did not run: optimise, or finish."""

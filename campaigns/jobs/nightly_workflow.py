@@ -74,7 +74,7 @@ def _submit_and_wait(
     holder: str, report: NightlyReport, on_progress: Callable[[str], None] | None,
     busy: list[str], release: Callable[[], None],
 ) -> PortfolioOutcome:
-    from campaigns.jobs.nightly_tasks import nightly_prepare
+    from campaigns.jobs.nightly_tasks import PREPARE_TASK
 
     started = utcnow()
     audit_step(engine, key, "start", {"portfolio": portfolio, "dry_run": dry,
@@ -85,7 +85,7 @@ def _submit_and_wait(
         if not app.control.ping(timeout=1.0):
             log.warning("no worker answered on the broker yet; the run waits in queue %r "
                         "until one starts (`budgetpilot worker`)", settings.queue.queue)
-        nightly_prepare.apply_async((ctx,))
+        app.signature(PREPARE_TASK, (ctx,)).apply_async()
     except BrokerError as e:
         return _give_up(engine, key, portfolio, holder, dry, started, report,
                         f"cannot reach the broker: {redact(str(e))}")

@@ -25,7 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from campaigns.config import Settings, SourceSettings
 from campaigns.errors import BudgetPilotError, ConfigError
 from campaigns.ingest.sync import AccountsRunner, StreamOutcome, _error_text, account_failure
-from campaigns.jobs.workers import configure, outcome_from_json, sync_account_task
+from campaigns.jobs.workers import (
+    SYNC_TASK,
+    account_time_limits,
+    configure,
+    hard_limit_reason,
+    outcome_from_json,
+)
 from connectors.base import AccountRecord
 from connectors.redact import redact
 
@@ -54,8 +60,10 @@ def worker_runner(settings: Settings, engine: Engine) -> AccountsRunner:
     ) -> Iterator[list[StreamOutcome]]:
         if not accounts:
             return
+        limits = account_time_limits(settings)  # as the nightly's sync tasks carry them
         signatures = [
-            sync_account_task.s(source.name, dataclasses.asdict(a), now.isoformat())
+            app.signature(SYNC_TASK,
+                          (source.name, dataclasses.asdict(a), now.isoformat()), **limits)
             for a in accounts
         ]
         try:
@@ -67,7 +75,7 @@ def worker_runner(settings: Settings, engine: Engine) -> AccountsRunner:
         deadline = time.monotonic() + settings.queue.wait_timeout
         try:
             for record, task in zip(accounts, result.results, strict=True):
-                yield _outcomes(engine, source, record, task, deadline)
+                yield _outcomes(engine, settings, source, record, task, deadline)
         finally:
             result.forget()
 
@@ -75,8 +83,8 @@ def worker_runner(settings: Settings, engine: Engine) -> AccountsRunner:
 
 
 def _outcomes(
-    engine: Engine, source: SourceSettings, record: AccountRecord, task: AsyncResult,
-    deadline: float,
+    engine: Engine, settings: Settings, source: SourceSettings, record: AccountRecord,
+    task: AsyncResult, deadline: float,
 ) -> list[StreamOutcome]:
     error: BaseException
     try:
@@ -85,7 +93,9 @@ def _outcomes(
         error = WorkersTimedOut("no worker finished this account within [queue] wait_timeout")
         task.revoke()  # not to be run later, after this sync has been reported
     except Exception as e:  # the task failed: named, the other accounts still count
-        error = e
+        # Its worker ended it at the hard time limit (the exception comes back by name).
+        error = (TimeoutError(hard_limit_reason(settings))
+                 if type(e).__name__ == "TimeLimitExceeded" else e)
     else:
         return [outcome_from_json(o) for o in value]
     try:  # recorded as the in-process sync records a failed account, when the database can

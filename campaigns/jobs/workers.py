@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import math
 import os
@@ -22,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from celery import Celery
+from celery import Celery, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -37,8 +39,20 @@ from connectors.base import AccountRecord, Connector
 log = logging.getLogger(__name__)
 ATTEMPTS_KEY = "budgetpilot:attempts:"
 ATTEMPTS_TTL = 7 * 24 * 3600
+# The tasks' names: a submitter sends them by name through its config's app.
+SYNC_TASK = "budgetpilot.sync_account"
+APPLY_TASK = "budgetpilot.apply_account"
 
-celery_app = Celery("budgetpilot")
+# One app per queue config: Celery builds an app's broker connections, producers and result
+# backend once, from the config it first saw, so a process that submits under a second config
+# (another broker or Redis database: the bench, the tests, RabbitMQ) gets an app of its own
+# instead of publishing to the first broker. The tasks are shared: registered on every app.
+_apps: dict[str, Celery] = {}
+_app: Celery | None = None  # the one configure() last gave this process (a worker's own)
+# For Celery's own command-line tools only (`celery -A campaigns.jobs.workers:celery_app
+# --broker URL inspect ping`, events, Flower): the broker comes from their --broker. Tasks
+# are never sent through it.
+celery_app = Celery("budgetpilot", set_as_current=False)
 _settings: Settings | None = None
 # Per worker process (prefork children fork after configure): engine, connectors, Redis client.
 # With `--pool threads` the threads of a process share them; the lock makes one of each.
@@ -57,10 +71,11 @@ class TaskGaveUp(BudgetPilotError):
 
 def configure(settings: Settings, *, slots: int | None = None,
               own_deadlines: bool = False) -> Celery:
-    """Point the Celery app at the config's broker; used by the submitter and the worker
-    (``slots``: the task slots of each of its processes; ``own_deadlines``: its pool has no
-    time limits, so each per-account task keeps its own, see :func:`task_deadline`)."""
-    global _settings, _slots, _own_deadlines
+    """The Celery app of the config's broker, made once per queue config; used by the
+    submitter (its tasks are sent by name through it) and the worker (``slots``: the task
+    slots of each of its processes; ``own_deadlines``: its pool has no time limits, so each
+    per-account task keeps its own, see :func:`task_deadline`)."""
+    global _settings, _slots, _own_deadlines, _app
     if slots is not None:
         _slots = slots
         _own_deadlines = own_deadlines
@@ -69,10 +84,7 @@ def configure(settings: Settings, *, slots: int | None = None,
         raise BudgetPilotError("no [queue] broker_url in the config: nothing runs on workers")
     _settings = settings
     _process.clear()
-    if (celery_app.conf.broker_url, celery_app.conf.result_backend) != (
-            queue.broker_url, queue.backend_url):
-        _forget_connections()
-    celery_app.conf.update(
+    conf: dict[str, Any] = dict(
         broker_url=queue.broker_url,
         result_backend=queue.backend_url,
         task_default_queue=queue.queue,
@@ -96,18 +108,21 @@ def configure(settings: Settings, *, slots: int | None = None,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
     )
-    return celery_app
+    key = json.dumps(conf, sort_keys=True, default=str)
+    with _process_lock:
+        if key not in _apps:
+            app = Celery("budgetpilot", set_as_current=False)
+            app.conf.update(conf)
+            _apps[key] = app
+        _app = _apps[key]
+        return _app
 
 
-def _forget_connections() -> None:
-    """Drop the app's broker connections, producers and result backend: Celery builds each once
-    from the config it first saw, so a process that submits under a second config (another
-    broker or Redis database: the bench, the tests, RabbitMQ) would otherwise publish to the
-    first broker and wait for results on the first backend, where no worker answers."""
-    celery_app._pool = None  # dropped, not closed: a result in flight may still hold it
-    celery_app.__dict__.pop("amqp", None)  # a cached property: its producer pool and queues
-    celery_app._backend_cache = None
-    celery_app._local.__dict__.pop("backend", None)
+def worker_app() -> Celery:
+    """The app this process was configured with: a worker's own, for the tasks it sends."""
+    if _app is None:
+        raise BudgetPilotError("this worker was started without a config (`budgetpilot worker`)")
+    return _app
 
 
 def _worker_settings() -> Settings:
@@ -155,6 +170,31 @@ def _connector(source_name: str) -> Connector:
 def time_limit_reason(settings: Settings) -> str:
     """What a task past ``[queue] account_time_limit`` says, whichever pool stopped it."""
     return f"no result within [queue] account_time_limit ({settings.queue.account_time_limit} s)"
+
+
+def hard_limit_reason(settings: Settings) -> str:
+    """What a task its worker ended at Celery's hard time limit is failed with."""
+    queue = settings.queue
+    return (f"ended by its worker at the hard time limit: [queue] account_time_limit "
+            f"({queue.account_time_limit} s) + account_time_limit_grace "
+            f"({queue.account_time_limit_grace} s)")
+
+
+def account_time_limits(settings: Settings) -> dict[str, int | None]:
+    """Celery's soft and hard time limits for one per-account sync task (prefork pool):
+    past the soft one the task stops and names the account; the hard one, the grace later,
+    ends a task that ignores it. No grace: no soft limit either (at one instant the two
+    would race), the worker ends it at the limit."""
+    limit = settings.queue.account_time_limit
+    grace = settings.queue.account_time_limit_grace
+    return {"soft_time_limit": limit if grace else None, "time_limit": limit + grace}
+
+
+def name_soft_limit(settings: Settings, outcomes: list[StreamOutcome]) -> list[StreamOutcome]:
+    """The soft limit caught by the sync itself, as a failed stream, named as the limit."""
+    limit = time_limit_reason(settings)
+    return [dataclasses.replace(o, error=f"TimeoutError: {limit}")
+            if o.error and "SoftTimeLimitExceeded" in o.error else o for o in outcomes]
 
 
 @contextmanager
@@ -210,8 +250,8 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
     })
 
 
-@celery_app.task(
-    name="budgetpilot.sync_account",
+@shared_task(
+    name=SYNC_TASK,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -219,11 +259,18 @@ def outcome_from_json(data: dict[str, Any]) -> StreamOutcome:
 def sync_account_task(
     self: Any, source_name: str, record: dict[str, Any], now: str
 ) -> list[dict[str, Any]]:
-    """One account of ``budgetpilot sync``: on ``--pool threads`` it keeps
-    ``[queue] account_time_limit`` as the nightly's sync tasks do, so a report that never
-    ends fails the account by name instead of holding its slot past ``wait_timeout``."""
-    with task_deadline():
-        return sync_one(self, source_name, record, now)
+    """One account of ``budgetpilot sync``: it keeps ``[queue] account_time_limit`` as the
+    nightly's sync tasks do (Celery's soft and hard limits, sent with the task, on prefork;
+    its own deadline on ``--pool threads``), so a report that never ends fails the account
+    by name instead of holding its slot past ``wait_timeout``."""
+    settings = _worker_settings()
+    try:
+        with task_deadline():
+            outcomes = sync_one(self, source_name, record, now)
+    except SoftTimeLimitExceeded:
+        raise TimeoutError(time_limit_reason(settings)) from None
+    return [outcome_to_json(o) for o in
+            name_soft_limit(settings, [outcome_from_json(o) for o in outcomes])]
 
 
 def sync_one(
@@ -280,8 +327,8 @@ def report_to_json(report: Any) -> dict[str, Any]:
     }
 
 
-@celery_app.task(
-    name="budgetpilot.apply_account", bind=True, acks_late=True, reject_on_worker_lost=True,
+@shared_task(
+    name=APPLY_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
 )
 def apply_account_task(
     self: Any, shift_id: int, item_ids: list[int], actor: str, now: str, due_only: bool

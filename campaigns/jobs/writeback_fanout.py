@@ -28,9 +28,9 @@ from campaigns.shifts.writeback import (
 
 def workers_applier(settings: Settings) -> Any:
     """An ``ItemApplier`` (see :mod:`campaigns.shifts.lifecycle`) that applies on the workers."""
-    from campaigns.jobs.workers import apply_account_task, configure
+    from campaigns.jobs.workers import APPLY_TASK, configure
 
-    configure(settings)
+    app = configure(settings)  # its tasks are sent through it, by name
 
     def apply_on_workers(
         session: Session, shift: BudgetShift, items: list[ShiftItem], /, *, actor: str,
@@ -43,7 +43,8 @@ def workers_applier(settings: Settings) -> Any:
         session.commit()  # the shift is `applying` before any worker claims its items
         by_account = _by_account(session, items)
         result = group(
-            apply_account_task.s(shift.id, item_ids, actor, now.isoformat(), due_only)
+            app.signature(APPLY_TASK,
+                          (shift.id, item_ids, actor, now.isoformat(), due_only))
             for item_ids in by_account.values()
         ).apply_async()
         report = _merged(shift.id, result, list(by_account.values()),

@@ -207,3 +207,37 @@ def test_a_sync_past_its_time_limit_on_the_thread_pool_fails_that_account_by_nam
     assert {k[:2] for k in state if k[0] != "budget"} == {
         ("meta", "act_1001"), ("google", "1234567890")}
     assert took < 30  # at the limit, not at wait_timeout or the report's own timeout
+
+
+@needs_redis
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.parametrize(("grace", "named"), [
+    (60, "TimeoutError: no result within [queue] account_time_limit (3 s)"),
+    (0, "ended by its worker at the hard time limit: [queue] account_time_limit (3 s)"),
+], ids=["soft-limit", "hard-limit"])
+def test_a_sync_past_its_time_limit_on_prefork_fails_that_account_by_name(
+    tmp_path: Path, own_pg_url: str, capsys: pytest.CaptureFixture, grace: int, named: str,
+) -> None:
+    """`budgetpilot sync` on the prefork pool carries Celery's soft and hard time limits
+    from [queue] account_time_limit (+ grace), as the nightly's sync tasks do: the account
+    whose report never ends fails at the limit, named, and the others are synced; the sync
+    does not wait out wait_timeout for it. With no grace its worker ends it at the limit."""
+    config = tmp_path / "queue.toml"
+    queue_config(config, sandbox(accounts=3, stuck_reports=["act_1002"]), wait_timeout=60)
+    config.write_text(config.read_text()
+                      + f"account_time_limit = 3\naccount_time_limit_grace = {grace}\n")
+    with workers(config, own_pg_url, tmp_path, count=2) as pool:
+        start = time.monotonic()
+        failed, out, state = on_workers(config, own_pg_url, capsys)
+        took = time.monotonic() - start
+        logs = "".join(w.text() for w in pool)
+    assert failed == 1, out.err
+    lines = [x for x in out.err.splitlines() if "FAILED" in x]
+    assert lines and all(x.startswith("meta:act_1002: ") for x in lines), out.err
+    assert any(named in x for x in lines), out.err
+    # Celery itself stopped it, at the limit (soft) or the limit plus no grace (hard)
+    assert ("Hard time limit (3" in logs) == (grace == 0), logs
+    assert {k[:2] for k in state if k[0] != "budget"} == {
+        ("meta", "act_1001"), ("google", "1234567890")}
+    assert took < 30  # at the limit, not at wait_timeout or the report's own timeout
