@@ -203,6 +203,10 @@ class ConnectorError(Exception):
 
 BudgetOutcome = BudgetResult | ConnectorError
 BudgetRead = Decimal | ConnectorError
+# Failures after which nothing more of an account is sent (a revoked token, the platform
+# asking to wait, the task past its own deadline): the account's other changes go back
+# unattempted.
+STOPS_ACCOUNT: frozenset[str] = frozenset({"auth", "throttled", "deadline"})
 
 
 def read_budgets(
@@ -226,18 +230,19 @@ def read_budgets(
             outcomes.append(connector.read_budget(target))
         except Exception as exc:
             outcomes.append(as_connector_error(exc))
-        if _stops(outcomes[-1], stop_on):
+        if stops(outcomes[-1], stop_on):
             break
     return outcomes
 
 
-def _stops(outcome: object, stop_on: Collection[str]) -> bool:
+def stops(outcome: object, stop_on: Collection[str] = STOPS_ACCOUNT) -> bool:
+    """Whether an outcome is a failure of one of the ``stop_on`` kinds."""
     return isinstance(outcome, ConnectorError) and outcome.kind in stop_on
 
 
 def _cut(outcomes: list[BudgetRead], stop_on: Collection[str]) -> list[BudgetRead]:
     for i, outcome in enumerate(outcomes):
-        if _stops(outcome, stop_on):
+        if stops(outcome, stop_on):
             return outcomes[: i + 1]
     return outcomes
 
@@ -290,7 +295,7 @@ def apply_each(
         except Exception as exc:
             outcome = as_connector_error(exc)
         outcomes.append(outcome)
-        if isinstance(outcome, ConnectorError) and outcome.kind in stop_on:
+        if stops(outcome, stop_on):
             break
     return outcomes
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from facebook_business.adobjects.adset import AdSet
 from facebook_business.adobjects.campaign import Campaign
 
-from connectors.base import BudgetOutcome, BudgetResult, BudgetTarget, ConnectorError
+from connectors.base import BudgetOutcome, BudgetResult, BudgetTarget, ConnectorError, stops
 from connectors.errors import classify_meta
 from connectors.meta_entities import ADSET_STATUSES, CAMPAIGN_STATUSES, MetaEntities
 from connectors.meta_graph import act_id
@@ -27,10 +27,6 @@ _EDGES: dict[str, tuple[str, type, list[str]]] = {
 def _minor(value: object) -> int | None:
     """A budget field in minor units; Meta leaves an unset budget out, empty or "0"."""
     return int(str(value)) if value not in (None, "", "0") else None
-
-
-# Failures after which no more writes of the account are sent (their changes go back).
-_STOPS = frozenset({"auth", "throttled", "deadline"})
 
 
 class MetaBudgets(MetaEntities):
@@ -191,7 +187,7 @@ class MetaBudgets(MetaEntities):
                                              known=None if current is None else current[index])
             except ConnectorError as err:
                 outcomes.append(err)
-                if err.kind in _STOPS:
+                if stops(err):
                     break
                 continue
             outcomes.append(done if isinstance(done, BudgetResult)

@@ -33,6 +33,7 @@ from connectors.base import (
     ConnectorError,
     MetricRecord,
     PeriodReachRecord,
+    stops,
 )
 from connectors.currencies import minor_unit
 from connectors.rate_limits import PlatformLimits, rule
@@ -349,7 +350,7 @@ class SandboxConnector(SandboxSimulation):
                                   current=None if current is None else current[index])
             except ConnectorError as err:
                 outcomes.append(err)
-                if err.kind in ("auth", "throttled", "deadline"):
+                if stops(err):
                     break
                 continue
             outcomes.append(sent)

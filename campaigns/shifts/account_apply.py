@@ -14,6 +14,7 @@ from campaigns.models import AdAccount
 from campaigns.shifts.recording import record
 from campaigns.shifts.work import BudgetKey, Run, Steps, Work
 from connectors.base import (
+    STOPS_ACCOUNT,
     BudgetOutcome,
     Connector,
     ConnectorError,
@@ -21,12 +22,10 @@ from connectors.base import (
     apply_each,
     as_connector_error,
     read_budgets,
+    stops,
 )
 
 ConnectorLookup = Callable[[AdAccount], Connector]
-# A revoked token, the platform asking to wait, or the task past its own deadline
-# (connectors.deadline): the account's other items are given back unattempted.
-STOPS_ACCOUNT = frozenset({"auth", "throttled", "deadline"})
 
 
 def apply_account(steps: Steps, run: Run, account: AdAccount, todo: list[Work],
@@ -113,13 +112,10 @@ def _write(connector: Connector, writes: list[Work], *, dry_run: bool
         # A batch may end after a failure that stops the account (Meta writes one at a
         # time): the changes after it go back unattempted.
         if len(outcomes) > len(changes) or (len(outcomes) < len(changes) and not (
-                outcomes and _stops(outcomes[-1]))):
+                outcomes and stops(outcomes[-1]))):
             raise ConnectorError(f"{len(outcomes)} outcomes for {len(changes)} changes")
     except Exception as exc:
         # Whatever reached the platform is read back before the next attempt writes.
         outcomes = [as_connector_error(exc)] * len(writes)
     return {w.item_id: o for w, o in zip(writes, outcomes, strict=False)}
 
-
-def _stops(outcome: BudgetOutcome) -> bool:
-    return isinstance(outcome, ConnectorError) and outcome.kind in STOPS_ACCOUNT
