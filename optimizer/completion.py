@@ -132,6 +132,19 @@ def prior_curve(network: str) -> CompletionCurve:
     return CompletionCurve(network, None, share, sd)
 
 
+@dataclass(frozen=True)
+class Observations:
+    """Observations as arrays, one entry per observation (what `learn_completion` reads from
+    a frame): at a million observations, strings per row cost more than the learning."""
+
+    day: np.ndarray  # int64: a key of one campaign-day; a day's rows in the order seen
+    group: np.ndarray  # int64: index into ``names``: the day's network and account
+    age: np.ndarray  # int64: whole days between the day and when it was seen
+    value: np.ndarray  # float: the conversions seen then
+    through: np.ndarray  # int64: the age up to which the day was followed
+    names: list[tuple[str, str]]  # (network, account) of each group, each pair once
+
+
 def learn_completion(
     observations: pd.DataFrame, *, networks: tuple[str, ...] = ()
 ) -> CompletionCurves:
@@ -148,23 +161,40 @@ def learn_completion(
     missing = needed - set(observations.columns)
     if missing:
         raise InvalidInputError(f"observations lack columns: {', '.join(sorted(missing))}")
+    pairs = list(zip(observations["network"].astype(str), observations["account"].astype(str),
+                     strict=True))
+    group, names = pd.factorize(pd.Series(pairs, dtype=object))
+    return learn_observations(Observations(
+        pd.factorize(observations["day"])[0].astype(np.int64), group.astype(np.int64),
+        observations["age"].to_numpy(dtype=np.int64),
+        observations["value"].to_numpy(dtype=float),
+        observations["through"].to_numpy(dtype=np.int64), [tuple(n) for n in names]),
+        networks=networks)
+
+
+def learn_observations(obs: Observations, *, networks: tuple[str, ...] = ()) -> CompletionCurves:
+    """`learn_completion` on observations already in arrays."""
     curves = CompletionCurves({n: prior_curve(n) for n in networks}, {})
-    if observations.empty:
+    if len(obs.day) == 0:
         return curves
-    values, day_network, day_account, counts = _developments(observations)
-    net_codes, net_names = pd.factorize(pd.Series(day_network))
-    stats = _step_sums(values, net_codes, len(net_names))
+    values, day_group, counts = _developments(obs)
+    net_names = sorted({network for network, _ in obs.names})
+    net_of_group = np.array([net_names.index(network) for network, _ in obs.names],
+                            dtype=np.int64)
+    day_net = net_of_group[day_group]
+    stats = _step_sums(values, day_net, len(net_names))
+    net_counts = np.bincount(day_net, counts, len(net_names))
     for g, name in enumerate(net_names):
-        mean, var = _posterior(*_prior_factors(str(name)), stats, g)
+        if not (day_net == g).any():
+            continue
+        mean, var = _posterior(*_prior_factors(name), stats, g)
         share, sd = _shares(mean, var)
         seen = int(stats.days[g])
-        curves.networks[str(name)] = CompletionCurve(
-            str(name), None, share, sd, seen, int(counts[day_network == name].sum()), seen > 0)
-    pairs = pd.Series(day_network, dtype=object) + "\x1f" + pd.Series(day_account, dtype=object)
-    acc_codes, acc_names = pd.factorize(pairs)
-    acc_stats = _step_sums(values, acc_codes, len(acc_names))
-    for g, key in enumerate(acc_names):
-        network, account = str(key).split("\x1f", 1)
+        curves.networks[name] = CompletionCurve(
+            name, None, share, sd, seen, int(net_counts[g]), seen > 0)
+    acc_stats = _step_sums(values, day_group, len(obs.names))
+    acc_counts = np.bincount(day_group, counts, len(obs.names))
+    for g, (network, account) in enumerate(obs.names):
         if acc_stats.days[g] < MIN_ACCOUNT_DAYS:
             continue
         net_mean, net_var = _factors_of(curves.networks[network])
@@ -172,42 +202,38 @@ def learn_completion(
         mean, var = _posterior(net_mean, net_var + spread, acc_stats, g)
         share, sd = _shares(mean, var)
         curves.accounts[(network, account)] = CompletionCurve(
-            network, account, share, sd, int(acc_stats.days[g]),
-            int(counts[acc_codes == g].sum()), True)
+            network, account, share, sd, int(acc_stats.days[g]), int(acc_counts[g]), True)
     return curves
 
 
-def _developments(
-    obs: pd.DataFrame,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each day's value known at each age (NaN: not yet seen, or not followed that far)."""
+def _developments(obs: Observations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each day's value known at each age (NaN: not yet seen, or not followed that far), the
+    day's group, and its observations counted."""
     # A day first seen when already complete (a history imported at once) shows no development.
     # Days numbered once (in order of first appearance), their first age by a minimum per day.
-    all_codes, uniques = pd.factorize(obs["day"])
-    all_ages = obs["age"].to_numpy(dtype=np.int64)
+    all_codes, uniques = pd.factorize(obs.day)
     first_age = np.full(len(uniques), np.iinfo(np.int64).max)
-    np.minimum.at(first_age, all_codes, all_ages)
-    young = first_age[all_codes] < HORIZON
-    obs = obs.loc[young]
-    codes, _ = pd.factorize(all_codes[young])
-    n = int(codes.max()) + 1 if len(codes) else 0
-    age = np.clip(all_ages[young], 0, HORIZON)
+    np.minimum.at(first_age, all_codes, obs.age)
+    young_day = first_age < HORIZON
+    young = young_day[all_codes]
+    # The young days renumbered in the same order: a day's first row comes before the next's.
+    codes = (np.cumsum(young_day) - 1)[all_codes[young]]
+    n = int(young_day.sum())
+    age = np.clip(obs.age[young], 0, HORIZON)
     through = np.full(n, -1)
-    np.maximum.at(through, codes, np.clip(obs["through"].to_numpy(dtype=np.int64), 0, HORIZON))
-    np.maximum.at(through, codes, age)
+    np.maximum.at(through, codes, np.maximum(np.clip(obs.through[young], 0, HORIZON), age))
     values = np.full((n, HORIZON + 1), np.nan)
     # The last observation at an age wins: rows come in the order they were seen.
-    values[codes, age] = obs["value"].to_numpy(dtype=float)
+    values[codes, age] = obs.value[young]
     # Carry each value forward to the next observation (a forward fill along the ages).
     seen_at = np.where(np.isnan(values), 0, np.arange(HORIZON + 1)[None, :])
     np.maximum.accumulate(seen_at, axis=1, out=seen_at)
     values = values[np.arange(n)[:, None], seen_at]
     values[np.arange(HORIZON + 1)[None, :] > through[:, None]] = np.nan
-    first = np.unique(codes, return_index=True)[1]
-    network = obs["network"].astype(str).to_numpy()[first]
-    account = obs["account"].astype(str).to_numpy()[first]
+    group = np.empty(n, dtype=np.int64)
+    group[codes] = obs.group[young]  # one group per day: any of its rows says which
     counts = np.bincount(codes, minlength=n)
-    return values, network, account, counts
+    return values, group, counts
 
 
 @dataclass(frozen=True)

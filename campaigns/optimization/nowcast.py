@@ -23,7 +23,12 @@ from campaigns.db import among, driver_rows
 from campaigns.lookup import get_portfolio
 from campaigns.models import AdAccount, Campaign, MetricObservation, OptimizationRun
 from campaigns.optimization.inputs import Unit
-from optimizer.completion import HORIZON, CompletionCurves, learn_completion
+from optimizer.completion import (
+    HORIZON,
+    CompletionCurves,
+    Observations,
+    learn_observations,
+)
 
 # The days whose development is read: the horizon, and a month of days gone through it.
 LEARN_DAYS = 2 * HORIZON
@@ -73,7 +78,7 @@ def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) ->
     networks = tuple(sorted({a.network for a in by_id.values()}))
     names = {i: (a.network, a.external_id) for i, a in by_id.items()}
     if not by_id:
-        return LagState(learn_completion(_empty(), networks=networks))
+        return LagState(learn_observations(_NONE, networks=networks))
     key = _stamp(session, by_id, today)
     kept = _last_kept(session, by_id, key)
     if kept is not None:
@@ -146,36 +151,44 @@ def _learn(
                        ("value", float)])
     chunks = [np.array(part, dtype=layout) for part in driver_rows(session, statement, CHUNK)]
     if not chunks:
-        return LagState(learn_completion(_empty(), networks=networks), {}, names)
+        return LagState(learn_observations(_NONE, networks=networks), {}, names)
     table = np.concatenate(chunks)
     del chunks
-    owners = np.array(session.execute(
-        select(col(Campaign.id), col(Campaign.account_id))
-        .where(among(col(Campaign.account_id), by_id)).order_by(col(Campaign.id))).all(),
-        dtype=np.int64).reshape(-1, 2)
-    account_of = owners[np.searchsorted(owners[:, 0], table["campaign"]), 1]
-    frame = pd.DataFrame({**{name: table[name] for name in layout.names or ()},
-                          "account_id": account_of}, copy=False)
-    day = table["date"] if sqlite else _day_numbers(frame["date"])
-    seen = table["seen"] if sqlite else _day_numbers(frame["seen"])
-    accounts = frame["account_id"].to_numpy(dtype=np.int64)
-    last = pd.Series(seen).groupby(accounts).max()
+    owners = np.array([row for part in driver_rows(
+        session, select(col(Campaign.id), col(Campaign.account_id))
+        .where(among(col(Campaign.account_id), by_id)).order_by(col(Campaign.id)), CHUNK)
+        for row in part], dtype=np.int64).reshape(-1, 2)
+    # Each row's account as an index into the accounts, in numbers only: a frame of strings
+    # per observation cost a second at 800,000 rows.
+    account_ids = np.array(sorted(by_id), dtype=np.int64)
+    account = np.searchsorted(
+        account_ids, owners[np.searchsorted(owners[:, 0], table["campaign"]), 1])
+    day = table["date"] if sqlite else _day_numbers(pd.Series(table["date"]))
+    seen = table["seen"] if sqlite else _day_numbers(pd.Series(table["seen"]))
     today_n = (today - dt.date(1970, 1, 1)).days
-    last_read = {int(k): dt.date(1970, 1, 1) + dt.timedelta(days=int(min(v, today_n)))
-                 for k, v in last.items()}
-    last_n = frame["account_id"].map({k: min(int(v), today_n) for k, v in last.items()})
-    obs = pd.DataFrame({
+    last = np.full(len(account_ids), np.iinfo(np.int64).min)
+    np.maximum.at(last, account, seen)
+    read = last > np.iinfo(np.int64).min
+    last_read = {int(account_ids[i]): _EPOCH + dt.timedelta(days=int(min(last[i], today_n)))
+                 for i in np.flatnonzero(read)}
+    # The accounts' (network, external id) pairs, each once: the groups the curves are of.
+    pairs = [names[int(i)] for i in account_ids]
+    group_names = sorted(set(pairs))
+    group_of = np.array([group_names.index(p) for p in pairs], dtype=np.int64)
+    obs = Observations(
         # One integer per campaign-day (campaign id and day number): cheap to group by.
-        "day": frame["campaign"].to_numpy(dtype=np.int64) * 100_000 + day,
-        "network": frame["account_id"].map({i: n[0] for i, n in names.items()}),
-        "account": frame["account_id"].map({i: n[1] for i, n in names.items()}),
-        "age": seen - day,
-        "value": frame["value"],
-        "through": last_n.to_numpy(dtype=np.int64) - day,
-    })
-    return LagState(learn_completion(obs, networks=networks), last_read, names)
+        day=table["campaign"].astype(np.int64) * 100_000 + day,
+        group=group_of[account],
+        age=seen - day,
+        value=table["value"].astype(float),
+        through=np.minimum(last, today_n)[account] - day,
+        names=group_names,
+    )
+    return LagState(learn_observations(obs, networks=networks), last_read, names)
 
 
+_EPOCH = dt.date(1970, 1, 1)
+_NONE = Observations(*(np.zeros(0, dtype=np.int64),) * 5, names=[])
 _UNIX_JULIAN = 2440587.5  # the Julian day of 1970-01-01 (its midnight, as SQLite counts)
 
 
@@ -229,7 +242,3 @@ def completion_frame(
     arriving = share < 1.0
     return pd.DataFrame({"unit_id": unit_ids[arriving], "date": days[arriving],
                          "share": share[arriving], "share_sd": sd[arriving]}, columns=columns)
-
-
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(columns=["day", "network", "account", "age", "value", "through"])

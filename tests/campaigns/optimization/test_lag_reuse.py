@@ -26,13 +26,13 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
 ) -> None:
     write_exports(tmp_path, engine)
     learnt: list[int] = []
-    real = nowcast.learn_completion
+    real = nowcast.learn_observations
 
     def counting(observations: Any, **kw: Any) -> Any:
-        learnt.append(len(observations))
+        learnt.append(len(observations.day))
         return real(observations, **kw)
 
-    monkeypatch.setattr(nowcast, "learn_completion", counting)
+    monkeypatch.setattr(nowcast, "learn_observations", counting)
     settings = Settings.model_validate({"optimizer": {"exploration": "none"}})
 
     runs = iter(range(100))
