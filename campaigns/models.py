@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
@@ -141,8 +142,11 @@ class MetricObservation(SQLModel, table=True):
     what the completion curves are learnt from.
     """
 
+    # AUTOINCREMENT: SQLite never hands out an id again (without it, a row added after the
+    # newest was deleted takes that id back), so the newest id marks what was learnt from.
     __table_args__ = (
         Index("ix_observation_campaign_date", "campaign_id", "date", "observed_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(
@@ -157,6 +161,20 @@ class MetricObservation(SQLModel, table=True):
     conversions: Decimal = money_field()
     revenue: Decimal = money_field()
     source: str = Field(default="sync", max_length=20)  # "sync", "import", "store", "backfill"
+
+
+class CompletionState(SQLModel, table=True):
+    """What a portfolio's completion curves were last learnt from, per account-day
+    (campaigns/optimization/nowcast.py): the next `optimize` after a sync reads only the
+    days restated since, not every observation again."""
+
+    portfolio_id: int = Field(foreign_key="portfolio.id", primary_key=True)
+    key: str = Field(max_length=200)  # the accounts and campaigns it is of, and the horizon
+    as_of: dt.date  # the day it was learnt as of
+    watermark: int = Field(sa_column=Column(BigInteger(), nullable=False))  # newest id read
+    rows: int = Field(sa_column=Column(BigInteger(), nullable=False))  # observations then
+    cells: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    updated_at: datetime = ts_field()
 
 
 class AccountDay(SQLModel, table=True):

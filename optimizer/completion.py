@@ -174,27 +174,36 @@ def learn_completion(
 
 def learn_observations(obs: Observations, *, networks: tuple[str, ...] = ()) -> CompletionCurves:
     """`learn_completion` on observations already in arrays."""
-    curves = CompletionCurves({n: prior_curve(n) for n in networks}, {})
     if len(obs.day) == 0:
-        return curves
+        return CompletionCurves({n: prior_curve(n) for n in networks}, {})
     values, day_group, counts = _developments(obs)
     net_names = sorted({network for network, _ in obs.names})
     net_of_group = np.array([net_names.index(network) for network, _ in obs.names],
                             dtype=np.int64)
     day_net = net_of_group[day_group]
-    stats = _step_sums(values, day_net, len(net_names))
-    net_counts = np.bincount(day_net, counts, len(net_names))
+    return _curves(
+        _step_sums(values, day_net, len(net_names)), np.bincount(day_net, counts, len(net_names)),
+        _step_sums(values, day_group, len(obs.names)),
+        np.bincount(day_group, counts, len(obs.names)), obs.names, networks)
+
+
+def _curves(
+    net_stats: _Sums, net_counts: np.ndarray, acc_stats: _Sums, acc_counts: np.ndarray,
+    names: list[tuple[str, str]], networks: tuple[str, ...],
+) -> CompletionCurves:
+    """The networks' curves (in name order: ``net_stats``' groups), then the accounts'."""
+    curves = CompletionCurves({n: prior_curve(n) for n in networks}, {})
+    net_names = sorted({network for network, _ in names})
+    present = {network for (network, _), c in zip(names, acc_counts, strict=True) if c > 0}
     for g, name in enumerate(net_names):
-        if not (day_net == g).any():
+        if name not in present:
             continue
-        mean, var = _posterior(*_prior_factors(name), stats, g)
+        mean, var = _posterior(*_prior_factors(name), net_stats, g)
         share, sd = _shares(mean, var)
-        seen = int(stats.days[g])
+        seen = int(net_stats.days[g])
         curves.networks[name] = CompletionCurve(
             name, None, share, sd, seen, int(net_counts[g]), seen > 0)
-    acc_stats = _step_sums(values, day_group, len(obs.names))
-    acc_counts = np.bincount(day_group, counts, len(obs.names))
-    for g, (network, account) in enumerate(obs.names):
+    for g, (network, account) in enumerate(names):
         if acc_stats.days[g] < MIN_ACCOUNT_DAYS:
             continue
         net_mean, net_var = _factors_of(curves.networks[network])
@@ -204,6 +213,121 @@ def learn_observations(obs: Observations, *, networks: tuple[str, ...] = ()) -> 
         curves.accounts[(network, account)] = CompletionCurve(
             network, account, share, sd, int(acc_stats.days[g]), int(acc_counts[g]), True)
     return curves
+
+
+@dataclass(frozen=True)
+class Cells:
+    """What the campaign-days of each account and day contribute to the curves, apart from
+    how far the account was last read: kept between runs, a day's cell is computed again
+    only when an observation of that day arrives, and a day gone out of the learning window
+    drops out whole, so learning again after a sync reads the restated days only.
+
+    A campaign-day's value is known from its first observed age to its last (``closed``:
+    each step's chain-ladder sums between them); from its last observed age on it holds
+    its last value until its account's last read (``tail``, by that last age)."""
+
+    account: np.ndarray  # (n,) int64: the caller's account index
+    date: np.ndarray  # (n,) int64: day number
+    closed: np.ndarray  # (n, 4, HORIZON): s0, s1, ratio2 and n of each step a -> a+1
+    tail: np.ndarray  # (n, 3, HORIZON+1): last values summed, the positive ones, how many
+    first: np.ndarray  # (n, HORIZON+1): campaign-days by their first observed age
+    count: np.ndarray  # (n,) observations of developing campaign-days
+    seen: np.ndarray  # (n,) int64: the newest read among the cell's observations
+
+    @property
+    def key(self) -> np.ndarray:
+        """One sortable integer per cell: the order cells are kept and summed in."""
+        return self.account * (1 << 32) + self.date
+
+    def take(self, rows: np.ndarray) -> Cells:
+        return Cells(*(getattr(self, f)[rows] for f in _CELL_FIELDS))
+
+    @classmethod
+    def join(cls, parts: list[Cells]) -> Cells:
+        """Cells of disjoint account-days, in key order."""
+        out = cls(*(np.concatenate([getattr(c, f) for c in parts]) for f in _CELL_FIELDS))
+        return out.take(np.argsort(out.key, kind="stable"))
+
+
+_CELL_FIELDS = ("account", "date", "closed", "tail", "first", "count", "seen")
+
+
+def day_cells(day: np.ndarray, account: np.ndarray, date: np.ndarray, seen: np.ndarray,
+              value: np.ndarray) -> Cells:
+    """The cells of observations (one entry per observation: the campaign-day's key, its
+    account index, its day and read day numbers, the value seen), a campaign-day's rows
+    together in the order seen. All of an account-day's observations must be there."""
+    keys = account * (1 << 32) + date
+    cell_keys, cell = np.unique(keys, return_inverse=True)
+    n_cells = len(cell_keys)
+    newest = np.full(n_cells, np.iinfo(np.int64).min)
+    np.maximum.at(newest, cell, seen)
+    all_codes, uniques = pd.factorize(day)
+    age_all = seen - date
+    first_age = np.full(len(uniques), np.iinfo(np.int64).max)
+    np.minimum.at(first_age, all_codes, age_all)
+    young_day = first_age < HORIZON
+    young = young_day[all_codes]
+    codes = (np.cumsum(young_day) - 1)[all_codes[young]]
+    n = int(young_day.sum())
+    age = np.clip(age_all[young], 0, HORIZON)
+    last_age = np.full(n, -1)
+    np.maximum.at(last_age, codes, age)
+    values = np.full((n, HORIZON + 1), np.nan)
+    values[codes, age] = value[young]  # the last observation at an age wins
+    seen_at = np.where(np.isnan(values), 0, np.arange(HORIZON + 1)[None, :])
+    np.maximum.accumulate(seen_at, axis=1, out=seen_at)
+    values = values[np.arange(n)[:, None], seen_at]
+    values[np.arange(HORIZON + 1)[None, :] > last_age[:, None]] = np.nan
+    day_cell = np.empty(n, dtype=np.int64)
+    day_cell[codes] = cell[young]
+    sums = _step_sums(values, day_cell, n_cells)
+    last = values[np.arange(n), last_age]
+    at = day_cell * (HORIZON + 1) + last_age
+    size = n_cells * (HORIZON + 1)
+
+    def by_age(where: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(where, weights, size).reshape(n_cells, HORIZON + 1).astype(float)
+
+    positive = last > 0
+    tail = np.stack([by_age(at, last), by_age(at[positive], last[positive]),
+                     by_age(at[positive])], axis=1)
+    first = by_age(day_cell * (HORIZON + 1) + np.clip(first_age[young_day], 0, HORIZON))
+    return Cells(
+        (cell_keys >> 32).astype(np.int64), (cell_keys & ((1 << 32) - 1)).astype(np.int64),
+        np.stack([sums.s0, sums.s1, sums.ratio2, sums.n], axis=1), tail, first,
+        np.bincount(cell[young], minlength=n_cells).astype(float), newest)
+
+
+def learn_cells(cells: Cells, *, last_read: np.ndarray, group: np.ndarray,
+                names: list[tuple[str, str]], networks: tuple[str, ...] = ()) -> CompletionCurves:
+    """The curves from cells, each account read up to ``last_read[account]`` (a day number);
+    ``group[account]`` indexes ``names``, each (network, account) pair once."""
+    if len(cells.account) == 0:
+        return CompletionCurves({n: prior_curve(n) for n in networks}, {})
+    through = np.clip(last_read[cells.account] - cells.date, 0, HORIZON)
+    steps = np.arange(HORIZON)[None, :] < through[:, None]
+    # A campaign-day last seen at age b holds that value for the steps b..through-1.
+    tails = np.cumsum(cells.tail, axis=2)[:, :, :HORIZON] * steps[:, None, :]
+    sums = cells.closed + tails[:, [0, 0, 1, 2], :]
+    days = np.concatenate([np.zeros((len(through), 1)), np.cumsum(cells.first, axis=1)],
+                          axis=1)[np.arange(len(through)), through]
+    cell_group = group[cells.account]
+    net_names = sorted({network for network, _ in names})
+    net_of_group = np.array([net_names.index(network) for network, _ in names], dtype=np.int64)
+
+    def totals(of: np.ndarray, n_groups: int) -> tuple[_Sums, np.ndarray]:
+        out = np.zeros((n_groups, 4, HORIZON))
+        np.add.at(out, of, sums)
+        seen_days = np.zeros(n_groups)
+        np.add.at(seen_days, of, days)
+        counts = np.zeros(n_groups)
+        np.add.at(counts, of, cells.count)
+        return _Sums(out[:, 0], out[:, 1], out[:, 2], out[:, 3], seen_days), counts
+
+    net_stats, net_counts = totals(net_of_group[cell_group], len(net_names))
+    acc_stats, acc_counts = totals(cell_group, len(names))
+    return _curves(net_stats, net_counts, acc_stats, acc_counts, names, networks)
 
 
 def _developments(obs: Observations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

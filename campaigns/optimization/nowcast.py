@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -19,14 +20,24 @@ import pandas as pd
 from sqlalchemy import Float, Integer, String, cast, func, select, type_coerce
 from sqlmodel import Session, col
 
+from campaigns.columns import utcnow
 from campaigns.db import among, driver_rows
 from campaigns.lookup import get_portfolio
-from campaigns.models import AdAccount, Campaign, MetricObservation, OptimizationRun
+from campaigns.models import (
+    AdAccount,
+    Campaign,
+    CompletionState,
+    MetricObservation,
+    OptimizationRun,
+)
 from campaigns.optimization.inputs import Unit
 from optimizer.completion import (
     HORIZON,
+    Cells,
     CompletionCurves,
     Observations,
+    day_cells,
+    learn_cells,
     learn_observations,
 )
 
@@ -73,30 +84,53 @@ def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) ->
     """Learn the accounts' completion curves from the observations of recent days, or take
     them from the portfolio's last run when it learnt them from the same observations: at
     10,000 campaigns reading and learning from the observations costs seconds a run, and
-    between two syncs nothing in them changes."""
+    between two syncs nothing in them changes. After a sync only the days it restated are
+    read again (`CompletionState`)."""
     by_id = {a.id: a for a in accounts if a.id is not None}
     networks = tuple(sorted({a.network for a in by_id.values()}))
     names = {i: (a.network, a.external_id) for i, a in by_id.items()}
     if not by_id:
         return LagState(learn_observations(_NONE, networks=networks))
-    key = _stamp(session, by_id, today)
+    # The accounts' campaigns (id, account id), in id order.
+    owners = np.array([row for part in driver_rows(
+        session, select(col(Campaign.id), col(Campaign.account_id))
+        .where(among(col(Campaign.account_id), by_id)).order_by(col(Campaign.id)), CHUNK)
+        for row in part], dtype=np.int64).reshape(-1, 2)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    newest = int(session.scalar(select(func.max(col(MetricObservation.id)))) or 0)
+    # SQLite has one writer at a time and never hands an id out again (AUTOINCREMENT), so
+    # rows with ids up to the newest are all there is; on PostgreSQL a transaction may commit
+    # a smaller id after a larger one, which the row count tells.
+    total = 0 if sqlite else int(session.scalar(
+        select(func.count()).select_from(MetricObservation)) or 0)
+    of = _structure(by_id, owners)
+    key = f"{today.isoformat()}|{newest}|{total}|{of}"
     kept = _last_kept(session, by_id, key)
     if kept is not None:
         return LagState(CompletionCurves.from_state(kept["curves"]),
                         {int(k): dt.date.fromisoformat(v) for k, v in kept["last_read"].items()},
                         names, key, reused=True)
-    return replace(_learn(session, by_id, networks, names, today), key=key)
+    learner = _Learner(session, by_id, owners, today, sqlite)
+    portfolios = {a.portfolio_id for a in by_id.values()}
+    portfolio = portfolios.pop() if len(portfolios) == 1 else None
+    state = session.get(CompletionState, portfolio) if portfolio is not None else None
+    cells = learner.update(state, of, newest, total) if state is not None else None
+    if cells is None:
+        cells = learner.cells(learner.rows())
+    if portfolio is not None and not learner.future:  # a later read would be missed
+        _keep(session, state, CompletionState(
+            portfolio_id=portfolio, key=of, as_of=today, watermark=newest, rows=total,
+            cells=_pack(cells, learner.account_ids), updated_at=utcnow()))
+    return replace(learner.learn(cells, networks, names), key=key)
 
 
-def _stamp(session: Session, accounts: dict[int, AdAccount], today: dt.date) -> str:
-    """The day, the accounts and the observation table's state (its newest id and its row
-    count: rows are only added, or removed with their campaign)."""
-    newest, count = session.execute(
-        select(func.max(col(MetricObservation.id)), func.count())
-        .select_from(MetricObservation)).one()
+def _structure(accounts: dict[int, AdAccount], owners: np.ndarray) -> str:
+    """What curves are of: the accounts, their campaigns, and the horizon (a campaign
+    removed takes its observations with it)."""
     names = ",".join(f"{i}:{a.network}:{a.external_id}" for i, a in sorted(accounts.items()))
-    digest = hashlib.sha256(names.encode()).hexdigest()[:16]
-    return f"{today.isoformat()}|{newest or 0}|{count}|{digest}|{HORIZON}"
+    digest = hashlib.sha256(names.encode())
+    digest.update(np.ascontiguousarray(owners, dtype="<i8").tobytes())
+    return f"{digest.hexdigest()[:24]}|{HORIZON}"
 
 
 def _last_kept(
@@ -118,73 +152,147 @@ def _last_kept(
     return None
 
 
-def _learn(
-    session: Session, by_id: dict[int, AdAccount], networks: tuple[str, ...],
-    names: dict[int, tuple[str, str]], today: dt.date,
-) -> LagState:
-    o = MetricObservation
-    # SQLite's NUMERIC affinity already hands back numbers; PostgreSQL's numeric, Decimals.
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    # The campaigns by a subquery, not a join: SQLite then walks the observations' index in
-    # the order asked for instead of sorting 800,000 rows by campaign (half a second).
-    campaigns = select(col(Campaign.id)).where(among(col(Campaign.account_id), by_id))
-    # SQLite numbers the days itself (dates and naive UTC timestamps are text there, the day
-    # their first ten characters): a million strings, and turning them into days, cost more.
-    days: tuple[Any, Any] = (
-        (cast(func.julianday(col(o.date)) - _UNIX_JULIAN, Integer),
-         cast(func.julianday(func.substr(col(o.observed_at), 1, 10)) - _UNIX_JULIAN, Integer))
-        if sqlite else
-        (type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String)))
-    statement = (
-        select(col(o.campaign_id), *days,
-               col(o.conversions) if sqlite else cast(col(o.conversions), Float))
-        .where(col(o.campaign_id).in_(campaigns),
-               col(o.date) >= today - dt.timedelta(days=LEARN_DAYS), col(o.date) < today,
-               col(o.observed_at) < dt.datetime.combine(today, dt.time(), dt.UTC)
-               + dt.timedelta(days=1))
-        .order_by(col(o.campaign_id), col(o.date), col(o.observed_at), col(o.id))
-    )
-    # The driver's own rows into typed columns a chunk at a time: Row objects, and a frame
-    # built from them, cost seconds at a million observations.
-    when = np.int64 if sqlite else object
-    layout = np.dtype([("campaign", np.int64), ("date", when), ("seen", when),
-                       ("value", float)])
-    chunks = [np.array(part, dtype=layout) for part in driver_rows(session, statement, CHUNK)]
-    if not chunks:
-        return LagState(learn_observations(_NONE, networks=networks), {}, names)
-    table = np.concatenate(chunks)
-    del chunks
-    owners = np.array([row for part in driver_rows(
-        session, select(col(Campaign.id), col(Campaign.account_id))
-        .where(among(col(Campaign.account_id), by_id)).order_by(col(Campaign.id)), CHUNK)
-        for row in part], dtype=np.int64).reshape(-1, 2)
-    # Each row's account as an index into the accounts, in numbers only: a frame of strings
-    # per observation cost a second at 800,000 rows.
-    account_ids = np.array(sorted(by_id), dtype=np.int64)
-    account = np.searchsorted(
-        account_ids, owners[np.searchsorted(owners[:, 0], table["campaign"]), 1])
-    day = table["date"] if sqlite else _day_numbers(pd.Series(table["date"]))
-    seen = table["seen"] if sqlite else _day_numbers(pd.Series(table["seen"]))
-    today_n = (today - dt.date(1970, 1, 1)).days
-    last = np.full(len(account_ids), np.iinfo(np.int64).min)
-    np.maximum.at(last, account, seen)
-    read = last > np.iinfo(np.int64).min
-    last_read = {int(account_ids[i]): _EPOCH + dt.timedelta(days=int(min(last[i], today_n)))
-                 for i in np.flatnonzero(read)}
-    # The accounts' (network, external id) pairs, each once: the groups the curves are of.
-    pairs = [names[int(i)] for i in account_ids]
-    group_names = sorted(set(pairs))
-    group_of = np.array([group_names.index(p) for p in pairs], dtype=np.int64)
-    obs = Observations(
+class _Learner:
+    """Reads the observations of the learning window and turns them into cells (what each
+    account-day contributes) and the cells into curves."""
+
+    def __init__(self, session: Session, by_id: dict[int, AdAccount], owners: np.ndarray,
+                 today: dt.date, sqlite: bool) -> None:
+        self.session, self.by_id, self.owners, self.today = session, by_id, owners, today
+        self.sqlite = sqlite
+        self.account_ids = np.array(sorted(by_id), dtype=np.int64)
+        self.today_n = (today - _EPOCH).days
+        self.start_n = self.today_n - LEARN_DAYS
+        self.future = False  # an observation made after `today` was seen (an --as-of run)
+
+    def rows(self, dates: list[int] | None = None) -> dict[str, np.ndarray]:
+        """The window's observations (or those of some of its days), in the order of the
+        index: campaign, day, when seen."""
+        o = MetricObservation
+        sqlite = self.sqlite
+        # The campaigns by a subquery, not a join: SQLite then walks the observations' index
+        # in the order asked for instead of sorting 800,000 rows by campaign.
+        campaigns = select(col(Campaign.id)).where(among(col(Campaign.account_id), self.by_id))
+        # SQLite numbers the days itself (dates and naive UTC timestamps are text there, the
+        # day their first ten characters): a million strings, and turning them into days,
+        # cost more.
+        days: tuple[Any, Any] = (
+            (cast(func.julianday(col(o.date)) - _UNIX_JULIAN, Integer),
+             cast(func.julianday(func.substr(col(o.observed_at), 1, 10)) - _UNIX_JULIAN,
+                  Integer))
+            if sqlite else
+            (type_coerce(col(o.date), String), type_coerce(col(o.observed_at), String)))
+        within = (col(o.date).in_([_EPOCH + dt.timedelta(days=d) for d in dates])
+                  if dates is not None else
+                  (col(o.date) >= self.today - dt.timedelta(days=LEARN_DAYS)) & (
+                      col(o.date) < self.today))
+        statement = (
+            select(col(o.campaign_id), *days,
+                   col(o.conversions) if sqlite else cast(col(o.conversions), Float))
+            .where(col(o.campaign_id).in_(campaigns), within)
+            .order_by(col(o.campaign_id), col(o.date), col(o.observed_at), col(o.id))
+        )
+        # The driver's own rows into typed columns a chunk at a time: Row objects, and a frame
+        # built from them, cost seconds at a million observations.
+        when = np.int64 if sqlite else object
+        layout = np.dtype([("campaign", np.int64), ("date", when), ("seen", when),
+                           ("value", float)])
+        chunks = [np.array(part, dtype=layout)
+                  for part in driver_rows(self.session, statement, CHUNK)]
+        table = np.concatenate(chunks) if chunks else np.zeros(0, dtype=layout)
+        del chunks
+        day = table["date"] if sqlite else _day_numbers(pd.Series(table["date"]))
+        seen = table["seen"] if sqlite else _day_numbers(pd.Series(table["seen"]))
+        known = seen <= self.today_n  # read as of `today`: a later observation is not known
+        if not known.all():
+            self.future = True
+        return {"campaign": table["campaign"][known].astype(np.int64),
+                "date": np.asarray(day, dtype=np.int64)[known],
+                "seen": np.asarray(seen, dtype=np.int64)[known],
+                "value": table["value"][known].astype(float)}
+
+    def cells(self, rows: dict[str, np.ndarray]) -> Cells:
+        # Each row's account as an index into the accounts, in numbers only: a frame of
+        # strings per observation cost a second at 800,000 rows.
+        owner = self.owners[np.searchsorted(self.owners[:, 0], rows["campaign"]), 1]
+        account = np.searchsorted(self.account_ids, owner).astype(np.int64)
         # One integer per campaign-day (campaign id and day number): cheap to group by.
-        day=table["campaign"].astype(np.int64) * 100_000 + day,
-        group=group_of[account],
-        age=seen - day,
-        value=table["value"].astype(float),
-        through=np.minimum(last, today_n)[account] - day,
-        names=group_names,
-    )
-    return LagState(learn_observations(obs, networks=networks), last_read, names)
+        return day_cells(rows["campaign"] * 100_000 + rows["date"], account, rows["date"],
+                         rows["seen"], rows["value"])
+
+    def update(self, state: CompletionState, of: str, newest: int, total: int) -> Cells | None:
+        """The kept cells brought up to date, or None when they cannot be: of other accounts
+        or campaigns, learnt as of a later day, or (PostgreSQL) an observation committed
+        since with an id below the newest then."""
+        if state.key != of or state.as_of > self.today or newest < state.watermark:
+            return None
+        o = MetricObservation
+        mine = select(col(Campaign.id)).where(among(col(Campaign.account_id), self.by_id))
+        if not self.sqlite:
+            added = self.session.scalar(select(func.count()).select_from(o).where(
+                col(o.id) > state.watermark))
+            if total != state.rows + int(added or 0):
+                return None
+        kept = _unpack(state.cells)
+        if kept is None or not np.array_equal(kept[1], self.account_ids):
+            return None
+        cells = kept[0]
+        # The days restated since (or first seen), and the days the window took in since.
+        restated = {(d - _EPOCH).days for d in self.session.scalars(
+            select(col(o.date)).distinct().where(
+                col(o.id) > state.watermark, col(o.campaign_id).in_(mine),
+                col(o.date) >= self.today - dt.timedelta(days=LEARN_DAYS),
+                col(o.date) < self.today))}
+        restated |= set(range(max((state.as_of - _EPOCH).days, self.start_n), self.today_n))
+        stay = (cells.date >= self.start_n) & (cells.date < self.today_n) & ~np.isin(
+            cells.date, sorted(restated))
+        parts = [cells.take(np.flatnonzero(stay))]
+        if restated:
+            parts.append(self.cells(self.rows(sorted(restated))))
+        return Cells.join(parts)
+
+    def learn(self, cells: Cells, networks: tuple[str, ...],
+              names: dict[int, tuple[str, str]]) -> LagState:
+        newest = np.full(len(self.account_ids), np.iinfo(np.int64).min)
+        np.maximum.at(newest, cells.account, cells.seen)
+        read = newest > np.iinfo(np.int64).min
+        last = np.minimum(newest, self.today_n)
+        last_read = {int(self.account_ids[i]): _EPOCH + dt.timedelta(days=int(last[i]))
+                     for i in np.flatnonzero(read)}
+        # The accounts' (network, external id) pairs, each once: the groups the curves are of.
+        pairs = [names[int(i)] for i in self.account_ids]
+        group_names = sorted(set(pairs))
+        group_of = np.array([group_names.index(p) for p in pairs], dtype=np.int64)
+        curves = learn_cells(cells, last_read=last, group=group_of, names=group_names,
+                             networks=networks)
+        return LagState(curves, last_read, names)
+
+
+def _keep(session: Session, old: CompletionState | None, new: CompletionState) -> None:
+    if old is None:
+        session.add(new)
+        return
+    for name in ("key", "as_of", "watermark", "rows", "cells", "updated_at"):
+        setattr(old, name, getattr(new, name))
+
+
+_CELL_FIELDS = tuple(f.name for f in fields(Cells))
+
+
+def _pack(cells: Cells, account_ids: np.ndarray) -> bytes:
+    """The cells and the accounts their indices are of, as one blob."""
+    out = io.BytesIO()
+    np.savez_compressed(out, account_ids=account_ids,
+                        **{f: getattr(cells, f) for f in _CELL_FIELDS})
+    return out.getvalue()
+
+
+def _unpack(blob: bytes) -> tuple[Cells, np.ndarray] | None:
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            return Cells(*(data[f] for f in _CELL_FIELDS)), data["account_ids"]
+    except (OSError, ValueError, KeyError):  # written by another version: learn again
+        return None
 
 
 _EPOCH = dt.date(1970, 1, 1)

@@ -1,5 +1,6 @@
 """`optimize` learns the completion curves once per state of the observations: a rerun with
-nothing new reuses the last run's curves (the same numbers), a new restatement relearns."""
+nothing new reuses the last run's curves (the same numbers), a new restatement relearns,
+reading only the days restated, to the same curves as learning from every observation."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 import campaigns.optimization.nowcast as nowcast
 from campaigns.config import Settings
 from campaigns.ingest.csv_import.importer import import_csv
+from campaigns.models import CompletionState, OptimizationRun
 from campaigns.optimization.proposals import propose
 from tests.api.cli.test_curves_lag_cli import DAYS, HEADER, START, write_exports
 
@@ -26,13 +29,14 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
 ) -> None:
     write_exports(tmp_path, engine)
     learnt: list[int] = []
-    real = nowcast.learn_observations
+    real = nowcast._Learner.rows
 
-    def counting(observations: Any, **kw: Any) -> Any:
-        learnt.append(len(observations.day))
-        return real(observations, **kw)
+    def counting(self: Any, dates: Any = None) -> Any:
+        rows = real(self, dates)
+        learnt.append(len(rows["campaign"]))
+        return rows
 
-    monkeypatch.setattr(nowcast, "learn_observations", counting)
+    monkeypatch.setattr(nowcast._Learner, "rows", counting)
     settings = Settings.model_validate({"optimizer": {"exploration": "none"}})
 
     runs = iter(range(100))
@@ -58,10 +62,18 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
                     "999,29970,120\n")
     import_csv(engine, path, settings=Settings(), today=TODAY)
     third = run()
-    assert len(learnt) == 2 and learnt[1] == learnt[0] + 1
+    # Only the restated day was read again: its observations, not every one.
+    assert len(learnt) == 2 and 0 < learnt[1] < learnt[0] / 5
     meta = next(c for c in third["lag"]["curves"] if c["account"] is None)
     before = next(c for c in first["lag"]["curves"] if c["account"] is None)
     assert meta["observations"] == before["observations"] + 1
+    # The same curves as learning from every observation again.
+    with Session(engine) as session:
+        session.execute(delete(CompletionState))
+        session.execute(update(OptimizationRun).values(inputs={}))
+        session.commit()
+    assert run()["lag"] == third["lag"]
+    assert len(learnt) == 3 and learnt[2] == learnt[0] + 1
     # The newest run's curves are the ones reused, whatever the order of the runs' ids.
     assert [run()["lag"] for _ in range(3)] == [third["lag"]] * 3
-    assert len(learnt) == 2
+    assert len(learnt) == 3
