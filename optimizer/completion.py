@@ -299,6 +299,19 @@ def day_cells(day: np.ndarray, account: np.ndarray, date: np.ndarray, seen: np.n
         np.bincount(cell[young], minlength=n_cells).astype(float), newest)
 
 
+def update_cells(kept: Cells, fresh: Cells | None, restated: list[int], start: int,
+                 end: int) -> Cells:
+    """``kept`` with the days in ``restated`` replaced by ``fresh`` (the cells of every
+    observation of those days) and the days outside ``start <= day < end`` dropped: the same
+    cells as computing them all again from every observation."""
+    stay = (kept.date >= start) & (kept.date < end) & ~np.isin(kept.date, restated)
+    parts = [kept.take(np.flatnonzero(stay))]
+    if fresh is not None:
+        inside = (fresh.date >= start) & (fresh.date < end)
+        parts.append(fresh.take(np.flatnonzero(inside)))
+    return Cells.join(parts)
+
+
 def learn_cells(cells: Cells, *, last_read: np.ndarray, group: np.ndarray,
                 names: list[tuple[str, str]], networks: tuple[str, ...] = ()) -> CompletionCurves:
     """The curves from cells, each account read up to ``last_read[account]`` (a day number);

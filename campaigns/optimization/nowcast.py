@@ -39,6 +39,7 @@ from optimizer.completion import (
     day_cells,
     learn_cells,
     learn_observations,
+    update_cells,
 )
 
 # The days whose development is read: the horizon, and a month of days gone through it.
@@ -244,12 +245,9 @@ class _Learner:
                 col(o.date) >= self.today - dt.timedelta(days=LEARN_DAYS),
                 col(o.date) < self.today))}
         restated |= set(range(max((state.as_of - _EPOCH).days, self.start_n), self.today_n))
-        stay = (cells.date >= self.start_n) & (cells.date < self.today_n) & ~np.isin(
-            cells.date, sorted(restated))
-        parts = [cells.take(np.flatnonzero(stay))]
-        if restated:
-            parts.append(self.cells(self.rows(sorted(restated))))
-        return Cells.join(parts)
+        days = sorted(restated)
+        fresh = self.cells(self.rows(days)) if days else None
+        return update_cells(cells, fresh, days, self.start_n, self.today_n)
 
     def learn(self, cells: Cells, networks: tuple[str, ...],
               names: dict[int, tuple[str, str]]) -> LagState:
