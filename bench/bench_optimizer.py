@@ -2,8 +2,13 @@
 `--cli N` times `budgetpilot optimize --json` end to end (a fresh process, SQLite) over N
 campaigns with 90 days of history, reading one stored history and writing one proposal.
 
+`--relearn` adds, before each run, what a morning's sync restates (a read of the days 1, 3
+and 7 days old, each campaign one conversion up): the run learns the completion curves again,
+as the first `optimize` after a sync does; `--cold` also forgets what the last learning kept
+(as the first run after an upgrade, or with every observation read again).
+
 Run: python bench/bench_optimizer.py [--quick] [--cli 10000 [--db FILE] [--runs 2]
-     [--profile FILE] [--relearn]]
+     [--profile FILE] [--relearn [--cold]]]
 """
 
 from __future__ import annotations
@@ -245,19 +250,41 @@ PHASES = (("load_history_s", "units + history"), ("load_limits_s", "caps, rates,
 
 
 def _forget_curves(url: str) -> None:
-    """Drop the completion curves the runs kept, so the next run learns them again as the
-    first `optimize` after a sync does."""
-    from sqlalchemy import create_engine, text
+    """Drop the completion curves the runs kept, and what the last learning kept of each
+    account-day, so the next run learns them from every observation."""
+    from sqlalchemy import create_engine, inspect, text
 
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE optimizationrun SET inputs = "
                                 "json_remove(inputs, '$.completion')"))
+        if "completionstate" in inspect(connection).get_table_names():
+            connection.execute(text("DELETE FROM completionstate"))
     engine.dispose()
 
 
+def _sync_restatements(url: str, today: dt.date, attempt: int) -> int:
+    """What a sync this morning observed: the days 1, 3 and 7 days old restated upwards by
+    one conversion for each campaign (one observation each)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    seen = dt.datetime.combine(today, dt.time(4, attempt % 60)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    added = 0
+    with engine.begin() as connection:
+        for age in (1, 3, 7):
+            added += connection.execute(text(
+                "INSERT INTO metricobservation (campaign_id, date, observed_at, conversions, "
+                "revenue, source) SELECT campaign_id, date, :seen, MAX(conversions) + 1, "
+                "MAX(revenue), 'sync' FROM metricobservation WHERE date = :day "
+                "GROUP BY campaign_id, date"),
+                {"seen": seen, "day": (today - dt.timedelta(days=age)).isoformat()}).rowcount
+    engine.dispose()
+    return added
+
+
 def bench_cli(n_campaigns: int, days: int, profile: Path | None, db: Path | None,
-              runs: int, relearn: bool = False) -> None:
+              runs: int, relearn: bool = False, cold: bool = False) -> None:
     """`budgetpilot optimize --json` in a fresh process, as a manager or cron runs it."""
     today = dt.datetime.now(dt.UTC).date()
     with tempfile.TemporaryDirectory() as tmp:
@@ -282,6 +309,8 @@ def bench_cli(n_campaigns: int, days: int, profile: Path | None, db: Path | None
               f"{_children_cpu() - cpu:.2f} s CPU")
         for attempt in range(runs):  # later runs read a warm page cache, supersede a shift
             if relearn:
+                _sync_restatements(url, today, attempt)
+            if cold:
                 _forget_curves(url)
             start = time.perf_counter()
             cpu = _children_cpu()
@@ -314,11 +343,15 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="with --cli: keep the filled SQLite database "
                         "in FILE and reuse it next time")
     parser.add_argument("--runs", type=int, default=2, help="with --cli: runs to time")
-    parser.add_argument("--relearn", action="store_true", help="with --cli: each run learns "
-                        "the completion curves again (the first optimize after a sync)")
+    parser.add_argument("--relearn", action="store_true", help="with --cli: a sync's "
+                        "restatements before each run, which learns the completion curves "
+                        "again (the first optimize after a sync)")
+    parser.add_argument("--cold", action="store_true", help="with --cli: each run learns the "
+                        "completion curves from every observation (nothing kept)")
     args = parser.parse_args()
     if args.cli:
-        bench_cli(args.cli, args.days, args.profile, args.db, args.runs, args.relearn)
+        bench_cli(args.cli, args.days, args.profile, args.db, args.runs, args.relearn,
+                  args.cold)
         return
     sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 10_000, 100_000, 1_000_000]
     bench_allocation(sizes)
