@@ -105,11 +105,10 @@ def test_cells_learn_what_the_chain_ladder_over_every_day_learns(seed: int, n_ro
         rows["value"], last[rows["account"]] - rows["date"], NAMES), networks=("google", "meta"))
     learnt = learn_cells(cells, last_read=last, group=np.arange(3), names=NAMES,
                          networks=("google", "meta"))
-    expected, got = plain.to_state(), learnt.to_state()
-    assert [(c["network"], c["account"], c["days"], c["observations"], c["learnt"])
-            for c in got] == [(c["network"], c["account"], c["days"], c["observations"],
-                               c["learnt"]) for c in expected]
+    expected, got = plain.all(), learnt.all()
+    assert [(c.network, c.account, c.days, c.observations, c.learnt) for c in got] == [
+        (c.network, c.account, c.days, c.observations, c.learnt) for c in expected]
     for e, g in zip(expected, got, strict=True):
-        np.testing.assert_allclose(g["share"], e["share"], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(g["share_sd"], e["share_sd"], rtol=1e-9, atol=1e-12)
-    assert len(got[0]["share"]) == HORIZON + 1
+        np.testing.assert_allclose(g.share, e.share, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(g.share_sd, e.share_sd, rtol=1e-9, atol=1e-12)
+        assert len(g.share) == HORIZON + 1
