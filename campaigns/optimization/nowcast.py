@@ -231,7 +231,6 @@ class _Learner:
         if state.key != of or state.as_of > self.today or newest < state.watermark:
             return None
         o = MetricObservation
-        mine = select(col(Campaign.id)).where(among(col(Campaign.account_id), self.by_id))
         if not self.sqlite:
             added = self.session.scalar(select(func.count()).select_from(o).where(
                 col(o.id) > state.watermark))
@@ -242,11 +241,18 @@ class _Learner:
             return None
         cells = kept[0]
         # The days restated since (or first seen), and the days the window took in since.
-        restated = {(d - _EPOCH).days for d in self.session.scalars(
-            select(col(o.date)).distinct().where(
-                col(o.id) > state.watermark, col(o.campaign_id).in_(mine),
-                col(o.date) >= self.today - dt.timedelta(days=LEARN_DAYS),
-                col(o.date) < self.today))}
+        # By the ids alone, which SQLite then reads as a range of its table (asked for the
+        # accounts' campaigns too, or for distinct rows, it walks the whole campaign index
+        # instead); the campaigns and the window sorted out here.
+        added_rows = np.array([row for part in driver_rows(
+            self.session, select(col(o.campaign_id), cast(
+                func.julianday(col(o.date)) - _UNIX_JULIAN, Integer) if self.sqlite
+                else col(o.date)).where(col(o.id) > state.watermark), CHUNK)
+            for row in part], dtype=object).reshape(-1, 2)
+        ours = np.isin(added_rows[:, 0].astype(np.int64), self.owners[:, 0])
+        added_days = (added_rows[ours, 1].astype(np.int64) if self.sqlite
+                      else _day_numbers(pd.Series(added_rows[ours, 1])))
+        restated = {int(d) for d in added_days if self.start_n <= d < self.today_n}
         restated |= set(range(max((state.as_of - _EPOCH).days, self.start_n), self.today_n))
         days = sorted(restated)
         fresh = self.cells(self.rows(days)) if days else None
