@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Float, Integer, String, cast, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from campaigns.columns import utcnow
-from campaigns.db import among, driver_rows
+from campaigns.db import among, driver_rows, table_of
 from campaigns.lookup import get_portfolio
 from campaigns.models import (
     AdAccount,
@@ -57,6 +59,8 @@ class LagState:
     account_names: dict[int, tuple[str, str]] = field(default_factory=dict)  # network, ext id
     key: str | None = None  # what the curves were learnt from (see `_stamp`)
     reused: bool = False  # True: taken from the last run, which learnt them from the same
+    # What `keep_cells` writes for the next learning (None: nothing new, or not to be kept).
+    pending: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def kept(self) -> dict[str, Any] | None:
         """What a run keeps (in its inputs) so that the next one need not learn again."""
@@ -64,6 +68,22 @@ class LagState:
             return None
         return {"key": self.key, "curves": self.curves.to_state(),
                 "last_read": {str(k): v.isoformat() for k, v in self.last_read.items()}}
+
+    def keep_cells(self, session: Session) -> None:
+        """Write what this learning kept of each account-day (`CompletionState`), for the
+        next learning to read only what a sync restates. Called where the run is recorded,
+        so that the write lock is taken at the end of the run, as before; a page that shows
+        the curves writes nothing. One statement that inserts or replaces: two runs at once
+        do not collide."""
+        if self.pending is None:
+            return
+        values = {**self.pending, "updated_at": utcnow()}
+        table = table_of(CompletionState)
+        insert = (sqlite_insert if session.get_bind().dialect.name == "sqlite"
+                  else postgresql_insert)(table).values(**values)
+        session.execute(insert.on_conflict_do_update(
+            index_elements=[table.c.portfolio_id],
+            set_={k: insert.excluded[k] for k in values if k != "portfolio_id"}))
 
     def completion(self, account_id: int, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Expected share reported (and its sd) of the account's days, as last read; an
@@ -118,11 +138,11 @@ def load_lag(session: Session, accounts: Iterable[AdAccount], today: dt.date) ->
     cells = learner.update(state, of, newest, total) if state is not None else None
     if cells is None:
         cells = learner.cells(learner.rows())
+    pending = None
     if portfolio is not None and not learner.future:  # a later read would be missed
-        _keep(session, state, CompletionState(
-            portfolio_id=portfolio, key=of, as_of=today, watermark=newest, rows=total,
-            cells=_pack(cells, learner.account_ids), updated_at=utcnow()))
-    return replace(learner.learn(cells, networks, names), key=key)
+        pending = {"portfolio_id": portfolio, "key": of, "as_of": today, "watermark": newest,
+                   "rows": total, "cells": _pack(cells, learner.account_ids)}
+    return replace(learner.learn(cells, networks, names), key=key, pending=pending)
 
 
 def _structure(accounts: dict[int, AdAccount], owners: np.ndarray) -> str:
@@ -275,14 +295,6 @@ class _Learner:
         return LagState(curves, last_read, names)
 
 
-def _keep(session: Session, old: CompletionState | None, new: CompletionState) -> None:
-    if old is None:
-        session.add(new)
-        return
-    for name in ("key", "as_of", "watermark", "rows", "cells", "updated_at"):
-        setattr(old, name, getattr(new, name))
-
-
 _CELL_FIELDS = tuple(f.name for f in fields(Cells))
 
 
@@ -311,6 +323,8 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
     """Days since 1970 of dates or timestamps as the driver hands them back: SQLite as text
     (timestamps naive UTC: their first ten characters are the UTC day), PostgreSQL as dates
     and aware datetimes."""
+    if values.empty:
+        return np.zeros(0, dtype=np.int64)
     # Few distinct days (and read times) among a million rows: convert each once.
     codes, uniques = pd.factorize(values)
     return _distinct_day_numbers(pd.Series(uniques, dtype=object))[codes]

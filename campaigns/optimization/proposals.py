@@ -130,6 +130,7 @@ def propose(
     if not as_of_past:  # a what-if in the past is not where the runs are taking budgets
         run.targets = run_targets(data, curves, limits, objective, exploration, today,
                                   options.min_change, results)
+    lag.keep_cells(session)  # the next learning reads only what a sync restates
     if (kept := lag.kept()) is not None:  # the next run reuses the curves if nothing changed
         run.inputs = {**run.inputs, "completion": kept}
     if values is not None:  # what the run priced each result at

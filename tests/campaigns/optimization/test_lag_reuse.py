@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -77,3 +77,24 @@ def test_a_rerun_reuses_the_curves_until_a_restatement_arrives(
     # The newest run's curves are the ones reused, whatever the order of the runs' ids.
     assert [run()["lag"] for _ in range(3)] == [third["lag"]] * 3
     assert len(learnt) == 3
+
+
+def test_showing_the_curves_keeps_nothing_and_a_run_keeps_them_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """`curves lag` (and the pages) only read; a run writes what it learnt, one row a
+    portfolio however often it runs."""
+    write_exports(tmp_path, engine)
+    with Session(engine) as session:
+        shown = nowcast.portfolio_lag(session, "default", TODAY)
+        session.commit()
+        assert shown.curves.all() and session.scalars(select(CompletionState)).all() == []
+    settings = Settings.model_validate({"optimizer": {"exploration": "none"}})
+    for minute in range(2):
+        with Session(engine, expire_on_commit=False) as session:
+            propose(session, settings, today=TODAY, now=NOW + dt.timedelta(minutes=minute))
+            session.execute(update(OptimizationRun).values(inputs={}))  # learn again
+            session.commit()
+    with Session(engine) as session:
+        kept = session.scalars(select(CompletionState)).all()
+        assert len(kept) == 1 and kept[0].as_of == TODAY and len(kept[0].cells) > 0
