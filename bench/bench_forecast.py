@@ -25,7 +25,9 @@ The constants were chosen on ``--tuning`` seeds (7, 11, 23); the default seeds (
 report. The optimiser's worlds take minutes (a fit and an allocation per run).
 
 It prints the worst and median absolute % error over every scope, month and seed per forecast
-day, and how often the actual total fell inside the 80% range.
+day, how often the actual total fell inside the 80% range, and how much each world's budgets
+double back within the month (`bench.churn`: moves and direction reversals per budget, and
+the share of the money moved that was moved back).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import datetime as dt
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -43,10 +46,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.churn import churn
 from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_budgets
 from campaigns.policy import PacingSettings
 from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
+from optimizer.edits import DEFAULT_REVERSAL_PROB
 from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
@@ -183,10 +188,11 @@ class Replay:
     month_days: list[dt.date]
 
 
-def prepare(seed: int, month: dt.date, world: str) -> Replay:
+def prepare(seed: int, month: dt.date, world: str,
+            reversal_prob: float = DEFAULT_REVERSAL_PROB) -> Replay:
     sb = SandboxConnector(seed=seed)
     mdays = month_days(month)
-    moves = move_budgets(sb, month, mdays[-1], seed, world)
+    moves = move_budgets(sb, month, mdays[-1], seed, world, reversal_prob)
     held = world != "unannounced"
     since = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE) if held else None
     start = month - dt.timedelta(days=HISTORY_DAYS)
@@ -238,9 +244,30 @@ def _errors(world: str, day: int, scope: Scope, r: PacingResult, actual: float) 
 
 def replay(seeds: Iterable[int] = SEEDS, months: Iterable[dt.date] = MONTHS,
            worlds: Iterable[str] = WORLDS,
-           forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
-    return [e for world in worlds for seed in seeds for month in months
-            for e in replay_month(seed, month, world, forecast_days)]
+           forecast_days: tuple[int, ...] = FORECAST_DAYS,
+           paths: dict[str, list[np.ndarray]] | None = None,
+           reversal_prob: float = DEFAULT_REVERSAL_PROB) -> list[Error]:
+    """Every world, seed and month's errors; `paths` (world -> list) collects each month's
+    budget paths (`month_path`) for the churn figures."""
+    errors: list[Error] = []
+    for world in worlds:
+        for seed in seeds:
+            for month in months:
+                rp = prepare(seed, month, world, reversal_prob)
+                if paths is not None:
+                    paths.setdefault(world, []).append(month_path(rp))
+                errors += [e for (day, scope), (r, actual) in
+                           forecasts(seed, month, world, forecast_days, replayed=rp).items()
+                           for e in _errors(world, day, scope, r, actual)]
+    return errors
+
+
+def month_path(rp: Replay) -> np.ndarray:
+    """Each budget's amount (EUR) from the day before the month to its last day: the path
+    whose churn (`bench.churn`) the forecast has to follow."""
+    keys = sorted({k for k, _ in rp.world.budget})
+    days = [rp.month_days[0] - dt.timedelta(days=1), *rp.month_days]
+    return np.array([[rp.world.budget[(k, d)] for d in days] for k in keys])
 
 
 def summary(errors: list[Error]) -> dict[tuple[str, str, int], tuple[float, float, float]]:
@@ -259,12 +286,19 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"the seeds the constants were tuned on {TUNING_SEEDS}")
     parser.add_argument("--months", nargs="+", default=[f"{m:%Y-%m}" for m in MONTHS])
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS))
+    parser.add_argument("--reversal-prob", type=float, default=DEFAULT_REVERSAL_PROB,
+                        help="the optimiser's bar for a move back against a budget's last "
+                        "move ([optimizer] reversal_prob; 0: none)")
     args = parser.parse_args(argv)
     if args.tuning:
         args.seeds = list(TUNING_SEEDS)
     months = [dt.date.fromisoformat(f"{m}-01") for m in args.months]
-    table = summary(replay(args.seeds, months, args.worlds))
-    print(f"seeds {args.seeds}, months {args.months}; scopes: total, networks, accounts")
+    paths: dict[str, list[np.ndarray]] = {}
+    table = summary(replay(args.seeds, months, args.worlds, paths=paths,
+                           reversal_prob=args.reversal_prob))
+    print(f"seeds {args.seeds}, months {args.months}, reversal_prob {args.reversal_prob}; "
+          "scopes: total, networks, accounts; "
+          f"load {os.getloadavg()[0]:.2f} (1-min average, at the end)")
     print(f"{'world':<12} {'method':<9} " + " ".join(f"{'day ' + str(d):>16}" for d in
                                                        FORECAST_DAYS))
     for world in sorted({k[0] for k in table}):
@@ -274,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{worst:6.1f}% /{median:5.1f}%  " for worst, median, _ in cells))
         inside = [table[(world, "budgets", d)][2] for d in FORECAST_DAYS]
         print(f"{'':<12} {'in range':<9} " + " ".join(f"{x:15.0%} " for x in inside))
+        print(f"{'':<12} churn     {churn(paths[world])}")
     print("(worst / median absolute error of the end-of-month forecast; 'in range': share of "
           "actual totals inside the budgets method's 80% range)")
 
