@@ -51,7 +51,7 @@ from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_bud
 from campaigns.policy import PacingSettings
 from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
-from optimizer.edits import DEFAULT_REVERSAL_PROB
+from optimizer.edits import EditPolicy
 from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
@@ -63,6 +63,7 @@ TARGET_DAYS = PacingSettings().target_days  # the runs whose targets are average
 WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
           "unannounced")
 Scope = tuple[str, str]
+DEFAULT_THRESHOLDS = service_thresholds(PacingSettings())
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,10 @@ class Replay:
 
 
 def prepare(seed: int, month: dt.date, world: str,
-            reversal_prob: float = DEFAULT_REVERSAL_PROB) -> Replay:
+            edits: EditPolicy | None = None) -> Replay:
     sb = SandboxConnector(seed=seed)
     mdays = month_days(month)
-    moves = move_budgets(sb, month, mdays[-1], seed, world, reversal_prob)
+    moves = move_budgets(sb, month, mdays[-1], seed, world, edits)
     held = world != "unannounced"
     since = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE) if held else None
     start = month - dt.timedelta(days=HISTORY_DAYS)
@@ -201,7 +202,7 @@ def prepare(seed: int, month: dt.date, world: str,
 
 
 def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...],
-              thresholds: PacingThresholds = service_thresholds(PacingSettings()),
+              thresholds: PacingThresholds = DEFAULT_THRESHOLDS,
               replayed: Replay | None = None,
               ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
     """(forecast day, scope) -> (pacing on that day, the month's actual spend) in ``world``
@@ -246,18 +247,20 @@ def replay(seeds: Iterable[int] = SEEDS, months: Iterable[dt.date] = MONTHS,
            worlds: Iterable[str] = WORLDS,
            forecast_days: tuple[int, ...] = FORECAST_DAYS,
            paths: dict[str, list[np.ndarray]] | None = None,
-           reversal_prob: float = DEFAULT_REVERSAL_PROB) -> list[Error]:
+           edits: EditPolicy | None = None,
+           thresholds: PacingThresholds | None = None) -> list[Error]:
     """Every world, seed and month's errors; `paths` (world -> list) collects each month's
     budget paths (`month_path`) for the churn figures."""
     errors: list[Error] = []
     for world in worlds:
         for seed in seeds:
             for month in months:
-                rp = prepare(seed, month, world, reversal_prob)
+                rp = prepare(seed, month, world, edits)
                 if paths is not None:
                     paths.setdefault(world, []).append(month_path(rp))
                 errors += [e for (day, scope), (r, actual) in
-                           forecasts(seed, month, world, forecast_days, replayed=rp).items()
+                           forecasts(seed, month, world, forecast_days, replayed=rp,
+                                     thresholds=thresholds or DEFAULT_THRESHOLDS).items()
                            for e in _errors(world, day, scope, r, actual)]
     return errors
 
@@ -286,17 +289,23 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"the seeds the constants were tuned on {TUNING_SEEDS}")
     parser.add_argument("--months", nargs="+", default=[f"{m:%Y-%m}" for m in MONTHS])
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS))
-    parser.add_argument("--reversal-prob", type=float, default=DEFAULT_REVERSAL_PROB,
-                        help="the optimiser's bar for a move back against a budget's last "
-                        "move ([optimizer] reversal_prob; 0: none)")
+    parser.add_argument("--heading-weight", type=float, default=None,
+                        help="[pacing] heading_weight for the forecast (default: the "
+                        "service's)")
+    parser.add_argument("--min-prob-gain", type=float, default=0.0,
+                        help="the optimiser's bar for any move ([optimizer] min_prob_gain)")
     args = parser.parse_args(argv)
     if args.tuning:
         args.seeds = list(TUNING_SEEDS)
     months = [dt.date.fromisoformat(f"{m}-01") for m in args.months]
     paths: dict[str, list[np.ndarray]] = {}
+    pacing = PacingSettings() if args.heading_weight is None else \
+        PacingSettings(heading_weight=args.heading_weight)
     table = summary(replay(args.seeds, months, args.worlds, paths=paths,
-                           reversal_prob=args.reversal_prob))
-    print(f"seeds {args.seeds}, months {args.months}, reversal_prob {args.reversal_prob}; "
+                           edits=EditPolicy(min_prob_gain=args.min_prob_gain),
+                           thresholds=service_thresholds(pacing)))
+    print(f"seeds {args.seeds}, months {args.months}, "
+          f"min_prob_gain {args.min_prob_gain}, heading_weight {pacing.heading_weight}; "
           "scopes: total, networks, accounts; "
           f"load {os.getloadavg()[0]:.2f} (1-min average, at the end)")
     print(f"{'world':<12} {'method':<9} " + " ".join(f"{'day ' + str(d):>16}" for d in

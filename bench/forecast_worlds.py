@@ -7,9 +7,9 @@ service knows of each move on the morning it forecasts.
   per run, moves under 1% not made), every night or once a week. A run moving at most 10% of
   the portfolio's budget is auto-approved and applied that night (the nightly job's limit); a
   larger one waits as a proposal until a manager approves it the next day and is applied the
-  night after. Their direction persists from run to run, as the real nightly's does. A
-  move back against a budget's last move (in the last ``LAST_MOVE_DAYS``) needs the
-  probability of gaining ``reversal_prob`` ([optimizer] reversal_prob), as in production.
+  night after. Their direction persists from run to run, as the real nightly's does. The
+  runs hold moves their edit policy (``EditPolicy``, as [optimizer] sets it) finds not worth
+  making; by default none.
 - ``random C``: held as above, but each week every budget moves by a uniform draw within
   ``C`` of its last, independent of everything (no optimiser moves like that: a stress case).
 - ``unannounced``: the sandbox's own history, where managers reset budgets by -40%..+50%
@@ -28,7 +28,6 @@ import pandas as pd
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
 from optimizer import EditPolicy, Limits, fit_curves, optimize_budgets
-from optimizer.edits import DEFAULT_REVERSAL_PROB
 
 HELD_WEEKS_BEFORE = 4
 AUTO_APPROVE = 0.1  # [service] auto_approve_max_change: share of the portfolio a run moves
@@ -36,7 +35,6 @@ MIN_CHANGE = 0.01  # [optimizer] min_change
 FIT_DAYS = 90
 LAG_DAYS = 7
 UNLIMITED = 4.0  # a max change no run reaches: the run's targets
-LAST_MOVE_DAYS = 14  # campaigns.optimization.holds: a budget's last move, if this recent
 
 
 @dataclass
@@ -70,14 +68,14 @@ def take_over(sb: SandboxConnector, month: dt.date) -> tuple[dt.date, dict[str, 
 
 
 def move_budgets(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed: int,
-                 world: str, reversal_prob: float = DEFAULT_REVERSAL_PROB) -> Moves:
+                 world: str, edits: EditPolicy | None = None) -> Moves:
     kind, change = world_kind(world)
     if kind == "unannounced":
         return Moves()
     if kind == "random":
         return _random_shifts(sb, month, month_end, seed, change)
     return _optimiser_runs(sb, month, month_end, change, every=1 if kind == "nightly" else 7,
-                           edits=EditPolicy(reversal_prob=reversal_prob))
+                           edits=edits or EditPolicy())
 
 
 def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed: int,
@@ -122,9 +120,8 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
             waiting = {}
         elif (night - start).days % every == 0:
             current = np.array([sb.budget_on(keys[k], night) for k in units])
-            last = [last_move(sb.overrides[k], night) for k in units]
-            proposed, target = _propose(sb, frame.assign(current_budget=current, last_move=last),
-                                        members, night, total, change, cache, edits)
+            proposed, target = _propose(sb, frame.assign(current_budget=current), members,
+                                        night, total, change, cache, edits)
             moves.targets[night] = dict(zip(units, target.tolist(), strict=True))
             moved = float(np.abs(proposed - current) @ fx / (current @ fx))
             new = {k: float(p) for k, p, c in zip(units, proposed, current, strict=True)
@@ -137,19 +134,6 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
                 moves.proposed[night] = new
         night += dt.timedelta(days=1)
     return moves
-
-
-def last_move(path: list[tuple[dt.date, float]], night: dt.date) -> float:
-    """The direction of a budget's last move in the ``LAST_MOVE_DAYS`` before ``night``
-    (+1 up, -1 down, 0 none), from its overrides (day it took effect, amount)."""
-    since = night - dt.timedelta(days=LAST_MOVE_DAYS)
-    before = [(day, amount) for day, amount in path if day <= night]
-    for (_, old), (day, new) in zip(before[-2::-1], before[:0:-1], strict=False):
-        if day > since and new != old:
-            return 1.0 if new > old else -1.0
-        if day <= since:
-            break
-    return 0.0
 
 
 def _set(sb: SandboxConnector, budgets: dict[str, float], day: dt.date) -> None:
@@ -178,14 +162,13 @@ def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[
         records, columns=["unit_id", "network", "date", "spend", "conversions", "revenue"])
     curves = {metric: fit_curves(history, today=today, metric=metric, lag_days=LAG_DAYS,
                                  units=frame) for metric in ("conversions", "revenue")}
-    # The targets, as production's (campaigns.optimization.targets), know no last move.
-    plans = [optimize_budgets(unit_frame, curves["conversions"], curves["revenue"],
+    # The targets, as production's (campaigns.optimization.targets), under no edit policy.
+    plans = [optimize_budgets(frame, curves["conversions"], curves["revenue"],
                               Limits(total_budget=total, max_change=limit),
                               weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
-                              edits=edits)
+                              edits=policy)
              .allocations["proposed_budget"].to_numpy(dtype=float)
-             for limit, unit_frame in ((change, frame),
-                                       (UNLIMITED, frame.drop(columns="last_move")))]
+             for limit, policy in ((change, edits), (UNLIMITED, EditPolicy()))]
     currencies = [members[k][0].account.currency for k in frame["unit_id"]]
     out = np.array([round(v, 0 if cur == "JPY" else 2) for v, cur in
                     zip(plans[0], currencies, strict=True)])

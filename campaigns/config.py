@@ -240,7 +240,6 @@ class ImportSettings(Section):
 # and a cost would stop every one; README recommends 1.0 and 0.5 once history is varied.
 DEFAULT_EDIT_COST = 0.0
 DEFAULT_MIN_PROB_GAIN = 0.0
-DEFAULT_REVERSAL_PROB = 0.0  # as optimizer.edits.DEFAULT_REVERSAL_PROB (measured in README)
 
 
 class OptimizerSettings(Section):
@@ -281,12 +280,6 @@ class OptimizerSettings(Section):
     min_prob_gain: float = Field(
         DEFAULT_MIN_PROB_GAIN, ge=0, lt=1, description="a move less likely than this to gain "
         "(its prob_gain) is not made",
-    )
-    reversal_prob: float = Field(
-        DEFAULT_REVERSAL_PROB, ge=0, lt=1, description="a move back against the budget's "
-        "last move (applied in the last 14 days) is made only when at least this likely to "
-        "gain: each run's refit curves wander with the day's noise, and a budget following "
-        "them up and down pays an edit each way; 0: as any other move",
     )
     max_edits_per_week: int | None = Field(
         None, ge=1, description="a budget edited this many times in the last 7 days is held; "

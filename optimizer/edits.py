@@ -11,14 +11,6 @@ posterior's mean. Revenue is money already; conversions are valued at the portfo
 marginal CPA (what the edit cost's money would buy at the margin). Moves that fall short
 are held at their current budget and the rest re-solved (`negligible.py`), so their money
 goes to the remaining moves: fewer, larger moves rather than many small ones.
-
-A move back against a budget's last move (`last_move`: its direction, when it moved lately)
-needs firmer evidence: a probability of gaining of at least `reversal_prob`. Each run refits
-the curves on one more day of noisy data, and the best budget they give wanders by about
-its own uncertainty; without the bar a nightly run follows that wander, moving a budget up
-one night and down the next - two edits, the learning phase twice, for a budget that ends
-where it began, and a month's path no forecast can follow. A real change (a campaign whose
-efficiency moved) soon makes the move back likely, and it is made.
 """
 
 from __future__ import annotations
@@ -30,40 +22,26 @@ import numpy as np
 from optimizer.feasibility import format_money
 
 # Why a unit was held (the first row of the hold figures).
-NEGLIGIBLE, NOT_WORTH_COST, UNLIKELY, REVERSAL = 1.0, 2.0, 3.0, 4.0
-
-# What a move back against the last one must be likely to gain by default (see above).
-DEFAULT_REVERSAL_PROB = 0.0
+NEGLIGIBLE, NOT_WORTH_COST, UNLIKELY = 1.0, 2.0, 3.0
 
 
 @dataclass(frozen=True)
 class EditPolicy:
     """`cost`: what an edit costs, in the reporting currency (0: edits are free);
-    `min_prob_gain`: the least probability of gaining a move must have (0: any);
-    `reversal_prob`: the least a move against the budget's last move must have (0: as any
-    other move)."""
+    `min_prob_gain`: the least probability of gaining a move must have (0: any)."""
 
     cost: float = 0.0
     min_prob_gain: float = 0.0
-    reversal_prob: float = DEFAULT_REVERSAL_PROB
 
     def __post_init__(self) -> None:
         if not self.cost >= 0:
             raise ValueError(f"the edit cost must be >= 0, got {self.cost}")
         if not 0 <= self.min_prob_gain < 1:
             raise ValueError(f"min_prob_gain must be in [0, 1), got {self.min_prob_gain}")
-        if not 0 <= self.reversal_prob < 1:
-            raise ValueError(f"reversal_prob must be in [0, 1), got {self.reversal_prob}")
 
     @property
     def active(self) -> bool:
         return self.cost > 0 or self.min_prob_gain > 0
-
-    def judges(self, reversing: np.ndarray) -> bool:
-        """Whether any move must be judged on its gain (`reversing`: moves back against
-        their budget's last move)."""
-        return self.active or bool(self.reversal_prob > self.min_prob_gain
-                                   and reversing.any())
 
 
 def money_gain(effect: np.ndarray, price: float, objective: str) -> np.ndarray:
@@ -77,26 +55,14 @@ def money_gain(effect: np.ndarray, price: float, objective: str) -> np.ndarray:
     return effect / price
 
 
-def reversals(current: np.ndarray, spend: np.ndarray, last_move: np.ndarray) -> np.ndarray:
-    """Moves against the direction of the budget's last move (`last_move`: > 0 up, < 0
-    down, 0 or NaN: none lately)."""
-    last = np.sign(np.nan_to_num(np.asarray(last_move, dtype=float), nan=0.0))
-    return (last != 0) & (np.sign(spend - current) == -last)
-
-
 def unworthy(
-    moving: np.ndarray, money: np.ndarray, prob: np.ndarray, policy: EditPolicy,
-    reversing: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Of the `moving` units: those whose gain does not pay for the edit, those not likely
-    enough to gain (named for that first: it is the firmer reason), and moves back against
-    the last move not likely enough for one (`reversing`)."""
-    sure = np.nan_to_num(prob, nan=0.0)
-    unlikely = moving & (sure < policy.min_prob_gain)
-    back = np.zeros(moving.size, dtype=bool) if reversing is None else reversing
-    back = moving & back & ~unlikely & (sure < policy.reversal_prob)
-    short = moving & ~unlikely & ~back & ~(money - policy.cost > 0)
-    return short, unlikely, back
+    moving: np.ndarray, money: np.ndarray, prob: np.ndarray, policy: EditPolicy
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of the `moving` units: those whose gain does not pay for the edit, and those not
+    likely enough to gain (named for that first: it is the firmer reason)."""
+    unlikely = moving & (np.nan_to_num(prob, nan=0.0) < policy.min_prob_gain)
+    short = moving & ~unlikely & ~(money - policy.cost > 0)
+    return short, unlikely
 
 
 def held_reason(
@@ -113,10 +79,6 @@ def held_reason(
         return (f"kept: not worth its edit cost: a move of {ratio:+.1%} would gain an expected "
                 f"{gain} a day, not more than the {format_money(policy.cost, currency)} an "
                 "edit costs")
-    if code == REVERSAL:
-        return (f"kept: a move of {ratio:+.1%} would undo its last move and is only "
-                f"{prob:.0%} likely to help (at least {policy.reversal_prob:.0%} wanted to "
-                "reverse one)")
     if code == UNLIKELY:
         return (f"kept: a move of {ratio:+.1%} is only {prob:.0%} likely to help (at least "
                 f"{policy.min_prob_gain:.0%} wanted)")

@@ -26,12 +26,10 @@ from optimizer.curves import CurveSet, UnitCurves, marginal, response
 from optimizer.edits import (
     NEGLIGIBLE,
     NOT_WORTH_COST,
-    REVERSAL,
     UNLIKELY,
     EditPolicy,
     held_reason,
     money_gain,
-    reversals,
     unworthy,
 )
 from optimizer.errors import InvalidInputError
@@ -96,19 +94,16 @@ def optimize_budgets(
 
     `units`: one row per decision unit with unit_id, network, account_id, current_budget
     (in the unit's currency) and optionally fx (multiply a unit-currency amount by it to get
-    the reporting currency; default 1), base_budget (the budget the max change is
-    measured from, e.g. the budget at the start of the platform day; default current) and
-    last_move (the direction of the budget's last move, when it moved lately: > 0 up, < 0
-    down, 0 none; default 0).
+    the reporting currency; default 1) and base_budget (the budget the max change is
+    measured from, e.g. the budget at the start of the platform day; default current).
     `weekday` (Monday=0) applies that day's day-of-week factors. A move smaller than
     `min_change` (a fraction of the current budget) is not worth an edit: such units are
     held at their current budget and the rest re-solved, so the total and every limit still
     hold. The "value" objective needs `results` (`optimizer.value.result_curves`): each
     unit is judged by what its own result is worth; target CPA and minimum ROAS speak of
     conversions and revenue and do not apply to it. A move whose expected gain does not pay
-    for its edit under `edits` (see `edits.py`) is held too, and so is a move back against
-    `last_move` that is less likely to gain than `edits.reversal_prob`. Raises
-    InfeasibleError when the limits conflict.
+    for its edit under `edits` (see `edits.py`) is held too. Raises InfeasibleError when the
+    limits conflict.
     """
     limits = limits or Limits()
     edits = edits or EditPolicy()
@@ -246,9 +241,7 @@ class _Judge:
         figures[0] = np.where(small, NEGLIGIBLE, np.nan)
         figures[1] = ratio
         moving = moved_units(current, spend) & ~small & ~held
-        reversing = moving & reversals(current, spend,
-                                       self.frame["last_move"].to_numpy(dtype=float))
-        if not moving.any() or not self.edits.judges(reversing):
+        if not self.edits.active or not moving.any():
             return small, figures
         expected = _expected(current, spend, self.mean, self.own)
         binding, _ = _explained(self.frame, self.bounds, self.limits, problem, solution,
@@ -262,13 +255,11 @@ class _Judge:
             revenue=self.objective != "conversions",
         )
         money = money_gain(sure.effect, price, self.objective)
-        if not self.edits.active:  # only the moves back are judged
-            moving = reversing
-        short, unlikely, back = unworthy(moving, money, sure.prob_gain, self.edits, reversing)
-        figures[0] = np.select([small, short, unlikely, back],
-                               [NEGLIGIBLE, NOT_WORTH_COST, UNLIKELY, REVERSAL], np.nan)
+        short, unlikely = unworthy(moving, money, sure.prob_gain, self.edits)
+        figures[0] = np.select([small, short, unlikely],
+                               [NEGLIGIBLE, NOT_WORTH_COST, UNLIKELY], np.nan)
         figures[2], figures[3] = money, sure.prob_gain
-        return small | short | unlikely | back, figures
+        return small | short | unlikely, figures
 
     def reason(self, figures: np.ndarray) -> str:
         code, ratio, money, prob = (float(v) for v in figures)
@@ -311,9 +302,6 @@ def _validate(units: pd.DataFrame) -> pd.DataFrame:
         raise InvalidInputError("each unit must appear once")
     if "fx" not in frame.columns:
         frame["fx"] = 1.0
-    if "last_move" not in frame.columns:
-        frame["last_move"] = 0.0
-    frame["last_move"] = frame["last_move"].astype(float).fillna(0.0)
     frame["current_budget"] = frame["current_budget"].astype(float)
     if "base_budget" in frame.columns:
         frame["base_budget"] = frame["base_budget"].astype(float)

@@ -24,9 +24,6 @@ from campaigns.shifts.states import ItemStatus
 from optimizer import Lock
 
 EDIT_WINDOW = dt.timedelta(days=7)
-# A move back against a budget's last move within this long needs firmer evidence
-# (optimizer.edits, `reversal_prob`); an older move is no longer the one it would undo.
-LAST_MOVE_WINDOW = dt.timedelta(days=14)
 LEARNING = "LEARNING"
 LEARNING_REASON = "in Meta's learning phase"
 
@@ -72,31 +69,6 @@ def recent_edits(session: Session, units: list[Unit], now: dt.datetime) -> dict[
         if at is not None and since < at <= now and key in wanted:
             counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def last_moves(session: Session, units: list[Unit], now: dt.datetime) -> list[float]:
-    """Per unit, the direction of its last applied edit in the 14 days up to `now` (+1 up,
-    -1 down, 0 none): what a move back would undo."""
-    since = now - LAST_MOVE_WINDOW
-    rows = session.execute(
-        select(col(ShiftItem.campaign_id), col(ShiftItem.adset_id), col(ShiftItem.level),
-               col(ShiftItem.target_external_id), col(ShiftItem.applied_at),
-               col(ShiftItem.old_budget), col(ShiftItem.applied_budget),
-               col(ShiftItem.new_budget))
-        .where(col(ShiftItem.status) == ItemStatus.APPLIED.value,
-               col(ShiftItem.applied_at) > since)
-    ).all()
-    wanted = {_key(u) for u in units}
-    latest: dict[_Key, tuple[dt.datetime, float]] = {}
-    for campaign_id, adset_id, level, target, applied_at, old, applied, new in rows:
-        at = as_utc(applied_at)
-        key = (campaign_id, adset_id, level, target)
-        budget = applied if applied is not None else new
-        if at is None or not since < at <= now or key not in wanted or budget == old:
-            continue
-        if key not in latest or at >= latest[key][0]:
-            latest[key] = (at, 1.0 if budget > old else -1.0)
-    return [latest[k][1] if (k := _key(u)) in latest else 0.0 for u in units]
 
 
 def learning_units(session: Session, units: list[Unit]) -> list[Unit]:

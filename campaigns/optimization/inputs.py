@@ -60,9 +60,6 @@ class PortfolioData:
     # Each unit's budget at the start of its account's day (the max change is measured
     # from it); None: the current budgets.
     base_budgets: list[Decimal] | None = None
-    # The direction of each unit's last applied move lately (+1 up, -1 down, 0 none): a move
-    # back against it needs firmer evidence (optimizer.edits); None: none known.
-    last_moves: list[float] | None = None
 
     def frame(self) -> pd.DataFrame:
         """The optimiser's unit table (account ids are scope keys, so caps match)."""
@@ -78,8 +75,6 @@ class PortfolioData:
         )
         if self.base_budgets is not None:
             frame["base_budget"] = [float(b) for b in self.base_budgets]
-        if self.last_moves is not None:
-            frame["last_move"] = self.last_moves
         return frame
 
 

@@ -29,7 +29,7 @@ from campaigns.config import OptimizerSettings, ResultValues, Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
-from campaigns.optimization.holds import last_moves, rule_holds
+from campaigns.optimization.holds import rule_holds
 from campaigns.optimization.inputs import (
     PortfolioData,
     Unit,
@@ -120,8 +120,7 @@ def propose(
     clock.lap("nowcast_s")
     allocation, curves, results = _optimise(data, limits, objective, exploration, today,
                                    options.lag_days, options.min_change, options.half_life_days,
-                                   EditPolicy(options.edit_cost, options.min_prob_gain,
-                                              options.reversal_prob), values,
+                                   EditPolicy(options.edit_cost, options.min_prob_gain), values,
                                    completion, clock=clock)
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     clock.lap("round_s")
@@ -210,8 +209,6 @@ def _load_inputs(
     )
     # Edits this week and Meta's learning phase hold budgets too, each saying why.
     limits = replace(limits, locks=limits.locks + rule_holds(session, data, options, now))
-    if options.reversal_prob > 0:  # a move back against the last one needs firmer evidence
-        data = replace(data, last_moves=last_moves(session, data.units, now))
     clock.lap("load_limits_s")
     return data, limits
 
