@@ -1,7 +1,7 @@
 """The end-of-month forecast replayed on past sandbox months: how far off each scope is.
 
     .venv/bin/python -m bench.bench_forecast [--seeds 31 37 41 | --tuning] [--worlds weekly 0.1 ...]
-        [--months 2026-08 2026-09 2026-10]
+        [--months 2026-08 2026-09 2026-10] [--min-prob-gain P] [--heading-weight W]
 
 For each seed and month, on forecast days 5, 10, 15, 20 and 25 the total, each network and
 each account is forecast from what the service knows that morning (the clock is the replay's:
