@@ -1,7 +1,7 @@
 """The end-of-month forecast replayed on past sandbox months: how far off each scope is.
 
     .venv/bin/python -m bench.bench_forecast [--seeds 31 37 41 | --tuning] [--worlds weekly 0.1 ...]
-        [--months 2026-08 2026-09 2026-10]
+        [--months 2026-08 2026-09 2026-10] [--min-prob-gain P] [--heading-weight W]
 
 For each seed and month, on forecast days 5, 10, 15, 20 and 25 the total, each network and
 each account is forecast from what the service knows that morning (the clock is the replay's:
@@ -25,7 +25,9 @@ The constants were chosen on ``--tuning`` seeds (7, 11, 23); the default seeds (
 report. The optimiser's worlds take minutes (a fit and an allocation per run).
 
 It prints the worst and median absolute % error over every scope, month and seed per forecast
-day, and how often the actual total fell inside the 80% range.
+day, how often the actual total fell inside the 80% range, and how much each world's budgets
+double back within the month (`bench.churn`: moves and direction reversals per budget, and
+the share of the money moved that was moved back).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import datetime as dt
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -43,10 +46,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.churn import churn
 from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_budgets
 from campaigns.policy import PacingSettings
 from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
+from optimizer.edits import EditPolicy
 from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
@@ -58,6 +63,7 @@ TARGET_DAYS = PacingSettings().target_days  # the runs whose targets are average
 WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
           "unannounced")
 Scope = tuple[str, str]
+DEFAULT_THRESHOLDS = service_thresholds(PacingSettings())
 
 
 @dataclass(frozen=True)
@@ -183,10 +189,11 @@ class Replay:
     month_days: list[dt.date]
 
 
-def prepare(seed: int, month: dt.date, world: str) -> Replay:
+def prepare(seed: int, month: dt.date, world: str,
+            edits: EditPolicy | None = None) -> Replay:
     sb = SandboxConnector(seed=seed)
     mdays = month_days(month)
-    moves = move_budgets(sb, month, mdays[-1], seed, world)
+    moves = move_budgets(sb, month, mdays[-1], seed, world, edits)
     held = world != "unannounced"
     since = month - dt.timedelta(weeks=HELD_WEEKS_BEFORE) if held else None
     start = month - dt.timedelta(days=HISTORY_DAYS)
@@ -195,7 +202,7 @@ def prepare(seed: int, month: dt.date, world: str) -> Replay:
 
 
 def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, ...],
-              thresholds: PacingThresholds = service_thresholds(PacingSettings()),
+              thresholds: PacingThresholds = DEFAULT_THRESHOLDS,
               replayed: Replay | None = None,
               ) -> dict[tuple[int, Scope], tuple[PacingResult, float]]:
     """(forecast day, scope) -> (pacing on that day, the month's actual spend) in ``world``
@@ -238,9 +245,32 @@ def _errors(world: str, day: int, scope: Scope, r: PacingResult, actual: float) 
 
 def replay(seeds: Iterable[int] = SEEDS, months: Iterable[dt.date] = MONTHS,
            worlds: Iterable[str] = WORLDS,
-           forecast_days: tuple[int, ...] = FORECAST_DAYS) -> list[Error]:
-    return [e for world in worlds for seed in seeds for month in months
-            for e in replay_month(seed, month, world, forecast_days)]
+           forecast_days: tuple[int, ...] = FORECAST_DAYS,
+           paths: dict[str, list[np.ndarray]] | None = None,
+           edits: EditPolicy | None = None,
+           thresholds: PacingThresholds | None = None) -> list[Error]:
+    """Every world, seed and month's errors; `paths` (world -> list) collects each month's
+    budget paths (`month_path`) for the churn figures."""
+    errors: list[Error] = []
+    for world in worlds:
+        for seed in seeds:
+            for month in months:
+                rp = prepare(seed, month, world, edits)
+                if paths is not None:
+                    paths.setdefault(world, []).append(month_path(rp))
+                errors += [e for (day, scope), (r, actual) in
+                           forecasts(seed, month, world, forecast_days, replayed=rp,
+                                     thresholds=thresholds or DEFAULT_THRESHOLDS).items()
+                           for e in _errors(world, day, scope, r, actual)]
+    return errors
+
+
+def month_path(rp: Replay) -> np.ndarray:
+    """Each budget's amount (EUR) from the day before the month to its last day: the path
+    whose churn (`bench.churn`) the forecast has to follow."""
+    keys = sorted({k for k, _ in rp.world.budget})
+    days = [rp.month_days[0] - dt.timedelta(days=1), *rp.month_days]
+    return np.array([[rp.world.budget[(k, d)] for d in days] for k in keys])
 
 
 def summary(errors: list[Error]) -> dict[tuple[str, str, int], tuple[float, float, float]]:
@@ -259,12 +289,25 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"the seeds the constants were tuned on {TUNING_SEEDS}")
     parser.add_argument("--months", nargs="+", default=[f"{m:%Y-%m}" for m in MONTHS])
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS))
+    parser.add_argument("--heading-weight", type=float, default=None,
+                        help="[pacing] heading_weight for the forecast (default: the "
+                        "service's)")
+    parser.add_argument("--min-prob-gain", type=float, default=0.0,
+                        help="the optimiser's bar for any move ([optimizer] min_prob_gain)")
     args = parser.parse_args(argv)
     if args.tuning:
         args.seeds = list(TUNING_SEEDS)
     months = [dt.date.fromisoformat(f"{m}-01") for m in args.months]
-    table = summary(replay(args.seeds, months, args.worlds))
-    print(f"seeds {args.seeds}, months {args.months}; scopes: total, networks, accounts")
+    paths: dict[str, list[np.ndarray]] = {}
+    pacing = PacingSettings() if args.heading_weight is None else \
+        PacingSettings(heading_weight=args.heading_weight)
+    table = summary(replay(args.seeds, months, args.worlds, paths=paths,
+                           edits=EditPolicy(min_prob_gain=args.min_prob_gain),
+                           thresholds=service_thresholds(pacing)))
+    print(f"seeds {args.seeds}, months {args.months}, "
+          f"min_prob_gain {args.min_prob_gain}, heading_weight {pacing.heading_weight}; "
+          "scopes: total, networks, accounts; "
+          f"load {os.getloadavg()[0]:.2f} (1-min average, at the end)")
     print(f"{'world':<12} {'method':<9} " + " ".join(f"{'day ' + str(d):>16}" for d in
                                                        FORECAST_DAYS))
     for world in sorted({k[0] for k in table}):
@@ -274,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{worst:6.1f}% /{median:5.1f}%  " for worst, median, _ in cells))
         inside = [table[(world, "budgets", d)][2] for d in FORECAST_DAYS]
         print(f"{'':<12} {'in range':<9} " + " ".join(f"{x:15.0%} " for x in inside))
+        print(f"{'':<12} churn     {churn(paths[world])}")
     print("(worst / median absolute error of the end-of-month forecast; 'in range': share of "
           "actual totals inside the budgets method's 80% range)")
 

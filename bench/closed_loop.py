@@ -11,7 +11,9 @@ curves and moves under the same total, caps and max change from its own previous
 
     captured = (ours - static) / (oracle - static)
 
-Limits are checked on every proposal (total, max change, campaign caps). Tune on
+Limits are checked on every proposal (total, max change, campaign caps). `rev/30d` and
+`back` are the budgets' churn (`bench.churn`): direction reversals per campaign and 30 days,
+and the share of the money moved that was later moved back. Tune on
 `--tuning` seeds; report on the default report seeds.
 
 Run: python bench/closed_loop.py [--sizes 30 200] [--seeds 101 102 103] [--days 45]
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import update
 from sqlmodel import Session, col
 
+from bench.churn import NO_CHURN, Churn, churn
 from bench.market import MAX_LAG, Market, history_budgets, make_market
 from campaigns.admin.caps import create_cap
 from campaigns.admin.fx import RateIn, upsert_rates
@@ -78,6 +81,7 @@ class RunScore:
     # log of its marginal return over the true one (what the split of the total rests on).
     level_error: tuple[float, ...] = ()
     slope_error: tuple[float, ...] = ()
+    churn: Churn = NO_CHURN  # how much the budgets doubled back (bench.churn)
 
     @property
     def captured(self) -> float:
@@ -264,10 +268,12 @@ def run(scenario: str, n: int, seed: int, days: int,
             for name, b in (("static", static), ("ours", ours), ("oracle", oracle)):
                 score[name] += float((market.expected(b, d) * worth).sum())
         loop.engine.dispose()
+        # From the last history day's budgets, in EUR so the money moved adds up.
+        path = loop.budget[:, HISTORY_DAYS - 1:] * market.fx[:, None]
     return RunScore(scenario, seed, n, score["static"], score["ours"], score["oracle"],
                     bad["total"], bad["change"], bad["cap"], bad["failed"],
                     time.perf_counter() - started, int(edited.sum()), _weekly_max(edited),
-                    tuple(e[0] for e in errors), tuple(e[1] for e in errors))
+                    tuple(e[0] for e in errors), tuple(e[1] for e in errors), churn([path]))
 
 
 def _weekly_max(edited: np.ndarray) -> int:
@@ -295,14 +301,15 @@ def _check(proposed: np.ndarray, current: np.ndarray, market: Market, total: flo
 def table(scores: list[RunScore]) -> str:
     head = (f"{'seed':>5} {'campaigns':>9} {'static':>12} {'ours':>12} {'oracle':>12} "
             f"{'uplift':>7} {'captured':>8} {'viol tot/chg/cap':>16} {'failed':>6} {'edits':>6} "
-            f"{'max/7d':>6} {'s':>6}")
+            f"{'max/7d':>6} {'rev/30d':>7} {'back':>5} {'s':>6}")
     lines = [f"scenario {scores[0].scenario}", head]
     for s in scores:
         lines.append(
             f"{s.seed:>5} {s.campaigns:>9} {s.static:>12,.1f} {s.ours:>12,.1f} "
             f"{s.oracle:>12,.1f} {s.ours / s.static - 1:>+7.2%} {s.captured:>8.3f} "
             f"{f'{s.total_violations}/{s.change_violations}/{s.cap_violations}':>16} "
-            f"{s.failed_calls:>6} {s.edits:>6} {s.weekly_edits:>6} {s.seconds:>6.1f}")
+            f"{s.failed_calls:>6} {s.edits:>6} {s.weekly_edits:>6} {s.churn.reversals:>7.1f} "
+            f"{s.churn.moved_back:>5.0%} {s.seconds:>6.1f}")
     mean = np.mean([s.captured for s in scores])
     lines.append(f"{'mean':>5} {'':>9} {'':>12} {'':>12} {'':>12} {'':>7} {mean:>8.3f}")
     return "\n".join(lines)

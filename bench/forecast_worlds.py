@@ -7,7 +7,9 @@ service knows of each move on the morning it forecasts.
   per run, moves under 1% not made), every night or once a week. A run moving at most 10% of
   the portfolio's budget is auto-approved and applied that night (the nightly job's limit); a
   larger one waits as a proposal until a manager approves it the next day and is applied the
-  night after. Their direction persists from run to run, as the real nightly's does.
+  night after. Their direction persists from run to run, as the real nightly's does. The
+  runs hold moves their edit policy (``EditPolicy``, as [optimizer] sets it) finds not worth
+  making; by default none.
 - ``random C``: held as above, but each week every budget moves by a uniform draw within
   ``C`` of its last, independent of everything (no optimiser moves like that: a stress case).
 - ``unannounced``: the sandbox's own history, where managers reset budgets by -40%..+50%
@@ -25,7 +27,7 @@ import pandas as pd
 
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
-from optimizer import Limits, fit_curves, optimize_budgets
+from optimizer import EditPolicy, Limits, fit_curves, optimize_budgets
 
 HELD_WEEKS_BEFORE = 4
 AUTO_APPROVE = 0.1  # [service] auto_approve_max_change: share of the portfolio a run moves
@@ -66,13 +68,14 @@ def take_over(sb: SandboxConnector, month: dt.date) -> tuple[dt.date, dict[str, 
 
 
 def move_budgets(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed: int,
-                 world: str) -> Moves:
+                 world: str, edits: EditPolicy | None = None) -> Moves:
     kind, change = world_kind(world)
     if kind == "unannounced":
         return Moves()
     if kind == "random":
         return _random_shifts(sb, month, month_end, seed, change)
-    return _optimiser_runs(sb, month, month_end, change, every=1 if kind == "nightly" else 7)
+    return _optimiser_runs(sb, month, month_end, change, every=1 if kind == "nightly" else 7,
+                           edits=edits or EditPolicy())
 
 
 def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed: int,
@@ -92,7 +95,7 @@ def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, see
 
 
 def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
-                    change: float, every: int) -> Moves:
+                    change: float, every: int, edits: EditPolicy) -> Moves:
     """The nightly job's path: propose at night from what the platform reports, auto-approve
     within the limit, else a manager approves the next day."""
     start, keys = take_over(sb, month)
@@ -118,7 +121,7 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
         elif (night - start).days % every == 0:
             current = np.array([sb.budget_on(keys[k], night) for k in units])
             proposed, target = _propose(sb, frame.assign(current_budget=current), members,
-                                        night, total, change, cache)
+                                        night, total, change, cache, edits)
             moves.targets[night] = dict(zip(units, target.tolist(), strict=True))
             moved = float(np.abs(proposed - current) @ fx / (current @ fx))
             new = {k: float(p) for k, p, c in zip(units, proposed, current, strict=True)
@@ -141,7 +144,7 @@ def _set(sb: SandboxConnector, budgets: dict[str, float], day: dt.date) -> None:
 def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[SimCampaign]],
              today: dt.date, total: float, change: float,
              cache: dict[tuple[int, dt.date], tuple[float, float, float]],
-             ) -> tuple[np.ndarray, np.ndarray]:
+             edits: EditPolicy) -> tuple[np.ndarray, np.ndarray]:
     """The run's budgets under the max-change limit, and its targets without it."""
     records = []
     for offset in range(1, FIT_DAYS + 1):
@@ -159,11 +162,13 @@ def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[
         records, columns=["unit_id", "network", "date", "spend", "conversions", "revenue"])
     curves = {metric: fit_curves(history, today=today, metric=metric, lag_days=LAG_DAYS,
                                  units=frame) for metric in ("conversions", "revenue")}
+    # The targets, as production's (campaigns.optimization.targets), under no edit policy.
     plans = [optimize_budgets(frame, curves["conversions"], curves["revenue"],
                               Limits(total_budget=total, max_change=limit),
-                              weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE)
+                              weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
+                              edits=policy)
              .allocations["proposed_budget"].to_numpy(dtype=float)
-             for limit in (change, UNLIMITED)]
+             for limit, policy in ((change, edits), (UNLIMITED, EditPolicy()))]
     currencies = [members[k][0].account.currency for k in frame["unit_id"]]
     out = np.array([round(v, 0 if cur == "JPY" else 2) for v, cur in
                     zip(plans[0], currencies, strict=True)])

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from bench.closed_loop import MAX_CHANGE, error_table, oracle_budgets, run
+from bench.closed_loop import MAX_CHANGE, error_table, oracle_budgets, run, table
 from bench.market import make_market, response
 
 
@@ -23,6 +23,9 @@ def test_a_short_closed_loop_keeps_every_limit_and_gains(scenario: str) -> None:
     assert len(score.level_error) == len(score.slope_error) == 8
     assert all(0 < e < 1 for e in score.level_error + score.slope_error)
     assert f"{np.mean(score.level_error[:5]):.3f}" in error_table([score])
+    # How much the budgets doubled back, from the budgets the market delivered.
+    assert score.churn.moves > 0 and 0 <= score.churn.moved_back <= 1
+    assert f"{score.churn.moved_back:>5.0%}" in table([score])
 
 
 def test_the_oracle_keeps_its_limits_and_beats_any_feasible_shuffle() -> None:
