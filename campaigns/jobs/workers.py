@@ -181,7 +181,8 @@ def hard_limit_reason(settings: Settings) -> str:
 
 
 def account_time_limits(settings: Settings) -> dict[str, int | None]:
-    """Celery's soft and hard time limits for one per-account sync task (prefork pool):
+    """Celery's soft and hard time limits for one per-account task, a sync or a write-back
+    (prefork pool):
     past the soft one the task stops and names the account; the hard one, the grace later,
     ends a task that ignores it. No grace: no soft limit either (at one instant the two
     would race), the worker ends it at the limit."""
@@ -345,6 +346,7 @@ def apply_one(
     """The body of an apply task (``self``: the bound task running it)."""
     from sqlmodel import Session, select
 
+    from campaigns.jobs.apply_limits import fail_unfinished, name_caught_limit, task_claim
     from campaigns.models import ShiftItem
     from campaigns.shifts import writeback
 
@@ -358,12 +360,18 @@ def apply_one(
         items = list(session.scalars(
             select(ShiftItem).where(col(ShiftItem.id).in_(item_ids))
         ))
-    with task_deadline():  # past it, the items not yet written are given back, named
-        report = writeback.apply_items(
-            _engine(), shift_id, writeback.configured_connectors(settings), items=items,
-            actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
-            # Named for the task: delivered again after its worker died, it takes over its
-            # items.
-            claim=f"task:{self.request.id}"[:64],
-        )
+    # Named for the task: delivered again after its worker died, it takes over its items.
+    claim = task_claim(self.request.id)
+    limit = f"apply of shift {shift_id}: {time_limit_reason(settings)}"
+    try:
+        with task_deadline():  # past it, the items not yet written are given back, named
+            report = writeback.apply_items(
+                _engine(), shift_id, writeback.configured_connectors(settings), items=items,
+                actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+                claim=claim,
+            )
+        report = name_caught_limit(_engine(), report, limit)
+    except SoftTimeLimitExceeded:  # prefork: Celery's soft limit, wherever the task was
+        report = fail_unfinished(_engine(), shift_id, item_ids, claim, limit, actor=actor,
+                                 now=dt.datetime.fromisoformat(now))
     return {**report_to_json(report), "attempt": attempt}
