@@ -212,9 +212,9 @@ def optimise(results: list[Any], ctx: dict[str, Any]) -> None:
         # A delivery after a lost worker whose run had proposed already: never twice.
         log.warning("nightly %s: proposed already; this delivery does nothing", ctx["key"])
         return
-    # The progress line says so for the portfolio's longest single task (its accounts'
-    # counts stay in the row).
-    progress.at_step(_engine(), ctx["key"], "optimise")
+    # Recording thousands of accounts' outcomes takes a while: the progress line says so
+    # instead of a sync whose accounts are all in (their counts stay in the row).
+    progress.at_step(_engine(), ctx["key"], "record_sync")
     run = _run_for(ctx)
     if run.config.scheduler.sync:
         _record_sync(run, ctx, results)
