@@ -362,6 +362,8 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         return []
     top = max(runs, key=lambda r: (r.accounts, r.workers))
     target = args.target_accounts
+    if args.portfolios > 1:
+        return _projection_by_clients(args, top) + _app_limit(args, target / top.wall, target)
     fanned = sum(top.stages.get(s, 0.0) for s in FANNED_OUT) or top.wall
     rest = max(0.0, top.wall - fanned) * target / top.accounts
     budget = top.wall - rest
@@ -378,16 +380,37 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         f"  sync and apply need {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per "
         f"worker (--concurrency {args.concurrency}): {count} workers "
         f"({count * args.concurrency} task slots)")
+    return lines + _app_limit(args, needed, target)
+
+
+def _projection_by_clients(args: argparse.Namespace, top: Run) -> list[str]:
+    """With a portfolio per client, more accounts are more clients of the same size: their
+    one-task steps (optimise, approve) stay as long and overlap the others' sync and apply,
+    so the whole night's rate per worker is what scales (while the platforms, not the CPU,
+    set the pace)."""
+    target = args.target_accounts
+    clients = math.ceil(args.portfolios * target / top.accounts)
+    needed = target / top.wall
+    per_worker = top.rate / top.workers
+    count = math.ceil(needed / per_worker)
+    return [f"projection for {target} accounts ({clients} portfolios of the same size) in "
+            f"under {top.wall:.0f} s (the {top.workers}-worker wall time at {top.accounts} "
+            f"accounts): {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per worker "
+            f"(--concurrency {args.concurrency}, the whole night): {count} workers "
+            f"({count * args.concurrency} task slots)"]
+
+
+def _app_limit(args: argparse.Namespace, needed: float, target: int) -> list[str]:
     app = _per_second(args.rate_limit_app)
-    if app:
-        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
-                                     + CALLS_PER_ITEM * args.campaigns_per_account)
-        cap = app / calls
-        verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
-            f"not the worker count, sets the pace (at least {target / cap:.0f} s)"
-        lines.append(f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.2f} "
-                     f"accounts/s at {calls} calls an account: {verdict}")
-    return lines
+    if not app:
+        return []
+    calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
+                                 + CALLS_PER_ITEM * args.campaigns_per_account)
+    cap = app / calls
+    verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
+        f"not the worker count, sets the pace (at least {target / cap:.0f} s)"
+    return [f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.2f} "
+            f"accounts/s at {calls} calls an account: {verdict}"]
 
 
 def _per_second(rate: str | None) -> float | None:
