@@ -74,6 +74,10 @@ class Run:
     connections: list[int] = field(default_factory=list)  # the run's, on PostgreSQL
     apply_accounts: list[float] = field(default_factory=list)  # each account's apply task, s
     written: int = 0  # budgets the run's apply changed on the platform
+    # (seconds into the run, portfolio's run key, step) each time a run's progress moved on
+    steps_seen: list[tuple[float, str, str]] = field(default_factory=list)
+    worker_cpu: float = 0.0  # CPU seconds of the worker processes (and pool children)
+    machine_busy: float = 0.0  # share of the machine's CPU time busy (everyone's work)
 
     @property
     def rate(self) -> float:
@@ -82,6 +86,41 @@ class Run:
     @property
     def sync_rate(self) -> float:
         return self.accounts / max(self.stages.get("sync", self.wall), 1e-9)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children, from /proc (0 once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and every live descendant (a prefork worker's pool)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        here = todo.pop()
+        total += process_cpu(here)
+        todo += children.get(here, [])
+    return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the machine since boot, from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
 
 
 def loadavg() -> tuple[float, float, float]:
@@ -162,18 +201,32 @@ def pg_reachable() -> bool:
 
 
 def config_text(args: argparse.Namespace, accounts: int, url: str, state: Path) -> str:
+    """The agency's config: with ``--portfolios N``, one portfolio per client, each fed by a
+    sandbox source of its own accounts (disjoint, numbered on), all on one app whose rate
+    limit they share, as an agency's clients share its platform app."""
     low, high = args.report_seconds
     limits = "".join(f'{key} = "{value}"\n' for key, value in (
         ("rate_limit_app", args.rate_limit_app), ("rate_limit_account", args.rate_limit_account),
     ) if value)
+    n = max(1, min(args.portfolios, accounts))
+    sizes = [accounts // n + (i < accounts % n) for i in range(n)]
+    sources, first = [], 0
+    for i, size in enumerate(sizes):
+        name, portfolio = ("agency", "default") if n == 1 else (f"agency{i + 1}", f"client{i + 1}")
+        where = state if n == 1 else state.with_name(f"{state.stem}-{i + 1}{state.suffix}")
+        sources.append(
+            f'[[sources]]\nname = "{name}"\nkind = "sandbox"\nseed = {args.seed}\n'
+            f'portfolio = "{portfolio}"\napp = "agency"\n'
+            f"accounts = {size}\nfirst_account = {first}\n"
+            f"campaigns_per_account = {args.campaigns_per_account}\n"
+            f"latency_ms = {args.latency_ms}\nreport_seconds = [{low}, {high}]\n{limits}"
+            f'state_path = "{where}"\nnow = "{NOW.replace(tzinfo=None).isoformat()}"\n\n'
+            f'[[portfolios]]\nname = "{portfolio}"\nreporting_currency = "EUR"\n\n')
+        first += size
     return (
         f'[database]\nurl = "{url}"\n\n'
         f"[sync]\nlookback_days = {args.history_days}\nhistory_days = {args.history_days}\n\n"
-        f'[[sources]]\nname = "agency"\nkind = "sandbox"\nseed = {args.seed}\n'
-        f"accounts = {accounts}\ncampaigns_per_account = {args.campaigns_per_account}\n"
-        f"latency_ms = {args.latency_ms}\nreport_seconds = [{low}, {high}]\n{limits}"
-        f'state_path = "{state}"\nnow = "{NOW.replace(tzinfo=None).isoformat()}"\n\n'
-        '[[portfolios]]\nname = "default"\nreporting_currency = "EUR"\n\n'
+        + "".join(sources) +
         '[optimizer]\nobjective = "conversions"\nmax_change = 0.2\n\n'
         # Every proposal is approved, so the apply step runs at its largest.
         "[service]\nauto_approve_max_change = 10\n\n"
@@ -208,16 +261,41 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
         queue_config(config, config_text(args, accounts, url, here / "sandbox.json"),
                      visibility_timeout=6 * 3600, wait_timeout=6 * 3600,
                      broker_url=args.broker)
+        if args.db_connections:  # appended to [queue], the config's last section
+            config.write_text(config.read_text()
+                              + f"worker_db_connections = {args.db_connections}\n")
         engine = create_db_engine(url)
         ensure_schema(engine)
         settings = load_settings(config)
         counting = (sampling_connections(name, run.connections) if kind == "postgres"
                     else contextlib.nullcontext())
         with workers(config, url, here, count=n, concurrency=args.concurrency,
-                     pool=args.pool), sampling_load(run.load), counting:
+                     pool=args.pool) as pool, sampling_load(run.load), counting:
+            cpu = sum(tree_cpu(w.proc.pid) for w in pool)
+            busy, ticks = machine_ticks()
             start = time.perf_counter()
-            report = run_nightly(engine, settings, now=lambda: NOW, force=True)
+            said = [0.0]
+
+            def seen(line: str, at: float = start) -> None:
+                """Each portfolio's step as it moves on (and the sync's count each minute),
+                printed: a long run shows how far it got."""
+                key, _, rest = line.removeprefix("nightly ").partition(": ")
+                step, _, counts = rest.partition(", ")
+                t = time.perf_counter() - at
+                new = not any(k == key and s == step for _, k, s in run.steps_seen)
+                if new:
+                    run.steps_seen.append((t, key, step))
+                if new or (step == "sync" and t - said[0] >= 60):
+                    said[0] = t
+                    print(f"    [{t:7.1f} s] {key.split('@')[0]}: {step}"
+                          f"{' (' + counts + ')' if counts else ''}", flush=True)
+
+            report = run_nightly(engine, settings, now=lambda: NOW, force=True,
+                                 on_progress=seen)
             run.wall = time.perf_counter() - start
+            run.worker_cpu = sum(tree_cpu(w.proc.pid) for w in pool) - cpu
+            busy_after, ticks_after = machine_ticks()
+            run.machine_busy = (busy_after - busy) / max(1, ticks_after - ticks)
         engine.dispose()
     run.stages = stage_seconds(report)
     run.apply_accounts = [t.seconds for p in report.portfolios for t in p.timings
@@ -227,6 +305,22 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
         f"{p.portfolio} {step}: {error}" for p in report.portfolios
         for step, error in p.errors.items()]
     return run
+
+
+def timeline(run: Run) -> str:
+    """When each step ran, over every portfolio: from the first portfolio entering it to
+    the last one leaving it (its next step), in seconds into the run."""
+    by_key: dict[str, list[tuple[float, str]]] = {}
+    for t, key, step in run.steps_seen:
+        by_key.setdefault(key, []).append((t, step))
+    spans: dict[str, list[float]] = {}
+    for events in by_key.values():
+        ends = [t for t, _ in events[1:]] + [run.wall]
+        for (t, step), end in zip(events, ends, strict=True):
+            if step != "finished":
+                span = spans.setdefault(step, [t, end])
+                span[0], span[1] = min(span[0], t), max(span[1], end)
+    return ", ".join(f"{step} {a:.0f}-{b:.0f} s" for step, (a, b) in spans.items())
 
 
 def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
@@ -243,9 +337,13 @@ def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
         f"{run.wall:8.1f} s wall, {run.rate:6.2f} accounts/s, speed-up {speedup:5.2f}x over "
         f"{base.workers} ({linear:.0%} of linear); sync alone {run.sync_rate:6.2f} accounts/s "
         f"({sync_speedup:.2f}x)\n"
-        f"    steps: {stages}\n"
+        f"    steps{' (summed over the portfolios, which overlap)' if args.portfolios > 1 else ''}"
+        f": {stages}\n"
+        f"    timeline: {timeline(run)}\n"
         f"    load (1-min, /proc/loadavg): start {ones[0]:.2f}, mean "
-        f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}{ok}"
+        f"{sum(ones) / len(ones):.2f}, max {max(ones):.2f}, end {ones[-1]:.2f}; machine CPU "
+        f"{run.machine_busy:.0%} busy (all its work); the workers' CPU {run.worker_cpu:.0f} s "
+        f"({run.worker_cpu / run.accounts * 1000:.0f} ms an account){ok}"
         + (f"\n    PostgreSQL connections of the run: max {max(run.connections)} for "
            f"{run.workers * args.concurrency} task slots" if run.connections else "")
         + (f"\n    write-back: {run.written} budgets written; an account's apply task "
@@ -264,6 +362,8 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         return []
     top = max(runs, key=lambda r: (r.accounts, r.workers))
     target = args.target_accounts
+    if args.portfolios > 1:
+        return _projection_by_clients(args, top) + _app_limit(args, target / top.wall, target)
     fanned = sum(top.stages.get(s, 0.0) for s in FANNED_OUT) or top.wall
     rest = max(0.0, top.wall - fanned) * target / top.accounts
     budget = top.wall - rest
@@ -280,16 +380,37 @@ def projection(args: argparse.Namespace, runs: list[Run]) -> list[str]:
         f"  sync and apply need {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per "
         f"worker (--concurrency {args.concurrency}): {count} workers "
         f"({count * args.concurrency} task slots)")
+    return lines + _app_limit(args, needed, target)
+
+
+def _projection_by_clients(args: argparse.Namespace, top: Run) -> list[str]:
+    """With a portfolio per client, more accounts are more clients of the same size: their
+    one-task steps (optimise, approve) stay as long and overlap the others' sync and apply,
+    so the whole night's rate per worker is what scales (while the platforms, not the CPU,
+    set the pace)."""
+    target = args.target_accounts
+    clients = math.ceil(args.portfolios * target / top.accounts)
+    needed = target / top.wall
+    per_worker = top.rate / top.workers
+    count = math.ceil(needed / per_worker)
+    return [f"projection for {target} accounts ({clients} portfolios of the same size) in "
+            f"under {top.wall:.0f} s (the {top.workers}-worker wall time at {top.accounts} "
+            f"accounts): {needed:.2f} accounts/s; at {per_worker:.3f} accounts/s per worker "
+            f"(--concurrency {args.concurrency}, the whole night): {count} workers "
+            f"({count * args.concurrency} task slots)"]
+
+
+def _app_limit(args: argparse.Namespace, needed: float, target: int) -> list[str]:
     app = _per_second(args.rate_limit_app)
-    if app:
-        calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
-                                     + CALLS_PER_ITEM * args.campaigns_per_account)
-        cap = app / calls
-        verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
-            f"not the worker count, sets the pace (at least {target / cap:.0f} s)"
-        lines.append(f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.2f} "
-                     f"accounts/s at {calls} calls an account: {verdict}")
-    return lines
+    if not app:
+        return []
+    calls = CALLS_PER_ACCOUNT + (0 if args.no_apply else CALLS_PER_WRITEBACK
+                                 + CALLS_PER_ITEM * args.campaigns_per_account)
+    cap = app / calls
+    verdict = "within it" if needed <= cap else "MORE than it allows: the app's limit, " \
+        f"not the worker count, sets the pace (at least {target / cap:.0f} s)"
+    return [f"  the app's rate limit ({args.rate_limit_app}) allows {cap:.2f} "
+            f"accounts/s at {calls} calls an account: {verdict}"]
 
 
 def _per_second(rate: str | None) -> float | None:
@@ -323,6 +444,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--workers", default="1,2,4,8", help="worker process counts")
     parser.add_argument("--concurrency", type=int, default=8, help="task slots per worker")
     parser.add_argument("--pool", choices=["threads", "prefork"], default="threads")
+    parser.add_argument("--db-connections", type=int, default=None,
+                        help="[queue] worker_db_connections (default: half the slots)")
     parser.add_argument("--latency-ms", type=float, default=150)
     parser.add_argument("--report-seconds", type=_pair, default=(3.0, 20.0),
                         help="MIN,MAX seconds of each async report")
@@ -332,6 +455,9 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--small-accounts", type=int, default=250)
     parser.add_argument("--small-workers", default="",
                         help="worker counts run at --small-accounts instead (e.g. 1,2)")
+    parser.add_argument("--portfolios", type=int, default=1,
+                        help="clients: the accounts spread over this many portfolios, each "
+                        "fed by a sandbox source of its own on one shared app")
     parser.add_argument("--no-apply", action="store_true",
                         help="approve but do not apply (the scheduler's apply = false)")
     parser.add_argument("--target-accounts", type=int, default=20000)
@@ -359,7 +485,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
           f"account {args.rate_limit_account}, {args.history_days} days, {kind}; "
           f"`budgetpilot worker --pool {args.pool} --concurrency {args.concurrency}`, broker "
           f"{args.broker}"
-          f"{', no apply' if args.no_apply else ''}", flush=True)
+          f"{', no apply' if args.no_apply else ''}"
+          f"{f', {args.portfolios} portfolios' if args.portfolios > 1 else ''}", flush=True)
     if small:
         print(f"  {', '.join(map(str, sorted(small)))} worker(s) run at {args.small_accounts} "
               "accounts: their full-size run would not fit the time at hand", flush=True)

@@ -77,8 +77,10 @@ class SandboxConnector(SandboxSimulation):
         period_reach: bool = False,
         report_seconds: tuple[float, float] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        app: str | None = None,
     ) -> None:
         self.name = name
+        self.app = app or name  # the scope of rate_limit_app
         self.answers_period_reach = period_reach
         # Seconds each platform call waits: a real platform's network and report time, for
         # benchmarks of work spread over several processes.
@@ -121,7 +123,8 @@ class SandboxConnector(SandboxSimulation):
             name=name,
             seed=o.seed,
             campaigns_per_account=o.campaigns_per_account,
-            accounts=sandbox_accounts(o.accounts or len(DEFAULT_ACCOUNTS)),
+            accounts=sandbox_accounts(o.accounts or len(DEFAULT_ACCOUNTS), o.first_account),
+            app=o.app,
             state_path=o.state_path,
             now=o.now.replace(tzinfo=dt.UTC) if o.now else None,
             fail_accounts=tuple(o.fail_accounts),
@@ -137,7 +140,7 @@ class SandboxConnector(SandboxSimulation):
     def _account(self, external_id: str) -> SimAccount:
         deadline.check(f"sandbox account {external_id}")
         if self._limited:
-            self.limits.wait_turn([("sandbox_app", self.name), ("sandbox_account", external_id)],
+            self.limits.wait_turn([("sandbox_app", self.app), ("sandbox_account", external_id)],
                                   f"sandbox account {external_id}", rules=self.rate_rules)
         self.calls += 1
         if self.latency:

@@ -20,6 +20,12 @@ class SandboxOptions(ConnectorOptions):
     seed: int = Field(7, description="same seed, same numbers, to the cent")
     campaigns_per_account: int = Field(6, ge=0)
     accounts: int | None = Field(None, ge=1, description="default: the five built-in accounts")
+    first_account: int = Field(
+        0, ge=0, description="its accounts are the sandbox's from this one on (several "
+        "sandbox sources of disjoint accounts: one per client of an agency)")
+    app: Identifier | None = Field(
+        None, description="the app whose calls rate_limit_app counts (default: this source): "
+        "sources naming one app share its limit, as a platform counts an app's calls")
     state_path: str | None = Field(
         None, description="budgets written back survive between runs in this file"
     )

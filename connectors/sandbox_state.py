@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import threading
 from pathlib import Path
 
 from connectors.sandbox_world import SimCampaign
@@ -25,6 +26,9 @@ class SandboxBudgetStore:
 
     JOURNAL_COMPACT_BYTES = 1 << 20
     _journal_seen = 0  # bytes of the journal read so far
+    # The threads of a worker share one connector: catching up and recording take turns, so
+    # no journal line is read past or counted twice.
+    _state_lock = threading.RLock()
 
     @property
     def _journal(self) -> Path | None:
@@ -77,6 +81,10 @@ class SandboxBudgetStore:
         """The budgets other processes of this sandbox wrote since this one loaded it: a real
         platform is one platform, whichever worker asks (a worker reads a budget another
         worker, killed mid-apply, wrote a moment ago)."""
+        with self._state_lock:
+            self._catch_up_locked()
+
+    def _catch_up_locked(self) -> None:
         journal = self._journal
         if journal is None:
             return
@@ -114,10 +122,11 @@ class SandboxBudgetStore:
         tmp.replace(self.state_path)
 
     def _record(self, key: str, day: dt.date, amount: float) -> None:
-        self._set_override(key, day, amount)
-        journal = self._journal
-        if journal is not None:
-            line = json.dumps({"seed": self.seed, "key": key, "day": day.isoformat(),
-                               "budget": amount})
-            with journal.open("a", encoding="utf-8") as f:
-                f.write(line + "\n")
+        with self._state_lock:
+            self._set_override(key, day, amount)
+            journal = self._journal
+            if journal is not None:
+                line = json.dumps({"seed": self.seed, "key": key, "day": day.isoformat(),
+                                   "budget": amount})
+                with journal.open("a", encoding="utf-8") as f:
+                    f.write(line + "\n")

@@ -117,11 +117,16 @@ DEFAULT_ACCOUNTS = (
 )
 
 
-def sandbox_accounts(count: int = len(DEFAULT_ACCOUNTS)) -> tuple[SimAccount, ...]:
-    """The first ``count`` accounts: the five above, then more of the same kinds (numbered
-    on), so a benchmark can ask for a larger world without changing the default one."""
-    out = list(DEFAULT_ACCOUNTS[:count])
-    for i in range(len(DEFAULT_ACCOUNTS), count):
+def sandbox_accounts(count: int = len(DEFAULT_ACCOUNTS), start: int = 0
+                     ) -> tuple[SimAccount, ...]:
+    """``count`` accounts from the ``start``-th on: the five above, then more of the same
+    kinds (numbered on), so a benchmark can ask for a larger world (or several sandboxes of
+    disjoint accounts) without changing the default one."""
+    out = []
+    for i in range(start, start + count):
+        if i < len(DEFAULT_ACCOUNTS):
+            out.append(DEFAULT_ACCOUNTS[i])
+            continue
         base = DEFAULT_ACCOUNTS[i % len(DEFAULT_ACCOUNTS)]
         n = i // len(DEFAULT_ACCOUNTS) + 1
         prefix = "act_" if base.external_id.startswith("act_") else (

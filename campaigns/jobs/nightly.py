@@ -112,6 +112,15 @@ def run_nightly(
     holder = holder or this_holder()
     workflow = bool(settings.queue.broker_url) and connector_factory is None \
         and applier_given is False
+    if workflow:
+        from campaigns.jobs.nightly_overlap import run_portfolios_on_workers
+
+        run_portfolios_on_workers(
+            engine, settings, list(portfolios or portfolio_names(settings)),
+            lambda name: slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))],
+                                             now()),
+            force=force, dry=dry, holder=holder, report=report, on_progress=on_progress)
+        return report  # each portfolio's workflow evaluates the alerts as its last task
     for name in portfolios or portfolio_names(settings):
         at = slot or latest_slot(schedule.get(name) or schedule[next(iter(schedule))], now())
         key = run_key(name, at)
@@ -121,20 +130,12 @@ def run_nightly(
                 report.portfolios.append(PortfolioOutcome(name, "skipped", skipped))
                 continue
             run_as = f"{key} dry-run" if dry else key
-            progress.begin(engine, run_as, name, holder=holder, on_workers=workflow)
-            if workflow:
-                from campaigns.jobs.nightly_workflow import run_on_workers
-
-                report.portfolios.append(run_on_workers(
-                    engine, settings, name, run_as, dry=dry, holder=holder, report=report,
-                    on_progress=on_progress))
-                continue
+            progress.begin(engine, run_as, name, holder=holder, on_workers=False)
             run = _Run(engine, settings, config, name, run_as,
                        applier, lookup, dry, now, report, synced, connector_factory,
                        holder=holder)
             report.portfolios.append(run.run())
-    # On the workers each portfolio's workflow evaluates the alerts as its last task.
-    if not dry and not workflow and any(p.status != "skipped" for p in report.portfolios):
+    if not dry and any(p.status != "skipped" for p in report.portfolios):
         report.alerts_created += _evaluate_alerts(engine, config, now(), report)
     return report
 

@@ -44,6 +44,7 @@ from campaigns.ingest.sync import (
     sync_fx,
 )
 from campaigns.jobs import nightly_progress as progress
+from campaigns.jobs.apply_limits import fail_unfinished, task_claim
 from campaigns.jobs.nightly import _evaluate_alerts, _Run, check_config
 from campaigns.jobs.nightly_hard_stop import NIGHTLY
 from campaigns.jobs.nightly_report import (
@@ -71,6 +72,7 @@ from campaigns.jobs.workers import (
     account_time_limits,
     apply_one,
     hard_limit_reason,
+    report_to_json,
 )
 from campaigns.jobs.workers import (
     outcome_from_json as stream_from_json,
@@ -210,6 +212,9 @@ def optimise(results: list[Any], ctx: dict[str, Any]) -> None:
         # A delivery after a lost worker whose run had proposed already: never twice.
         log.warning("nightly %s: proposed already; this delivery does nothing", ctx["key"])
         return
+    # Recording thousands of accounts' outcomes takes a while: the progress line says so
+    # instead of a sync whose accounts are all in (their counts stay in the row).
+    progress.at_step(_engine(), ctx["key"], "record_sync")
     run = _run_for(ctx)
     if run.config.scheduler.sync:
         _record_sync(run, ctx, results)
@@ -230,8 +235,11 @@ def optimise(results: list[Any], ctx: dict[str, Any]) -> None:
                                                  "shift_id": run.outcome.shift_id}}
             if groups:
                 now = utcnow().isoformat()
+                # The sync's time limits: past the soft one an account's unwritten items
+                # fail by name, the hard one ends a task that ignores it (recover()).
+                limits = account_time_limits(run.settings)
                 header = [nightly_apply_account.s(run.outcome.shift_id, ids, NIGHTLY.name, now)
-                          .set(task_id=uuid()) for ids in groups.values()]
+                          .set(**limits, task_id=uuid()) for ids in groups.values()]
                 ctx = {**ctx, "apply_tasks": [s.id for s in header]}
                 chord(group(header),
                       nightly_finish.s(ctx).on_error(nightly_chord_failed.s())).apply_async()
@@ -413,8 +421,18 @@ def recover(stage: str, ctx: dict[str, Any]) -> None:
     if stage == "apply":
         groups = (ctx.get("apply") or {}).get("groups") or {}
         values = []
-        for account, task_id in zip(groups, ctx.get("apply_tasks", []), strict=False):
+        shift_id = (ctx.get("apply") or {}).get("shift_id")
+        for (account, item_ids), task_id in zip(groups.items(), ctx.get("apply_tasks", []),
+                                                 strict=False):
             value, error = _result_of(task_id, ctx)
+            if isinstance(error, TimeoutError) and shift_id is not None:  # the hard limit
+                # The task is over: the items it still held fail, named, instead of waiting
+                # out the claim timeout; the shift is left to a later apply.
+                part = fail_unfinished(_engine(), shift_id, item_ids, task_claim(task_id),
+                                       f"apply of {account}: {error_text(error)}",
+                                       actor=NIGHTLY.name, now=utcnow())
+                value = {**report_to_json(part), "seconds": 0.0}
+                error = None
             values.append(value if error is None else
                           {"error": f"apply of {account}: {error_text(error)}", "seconds": 0.0})
         finish(values, ctx)

@@ -19,6 +19,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,7 +48,11 @@ APPLY_TASK = "budgetpilot.apply_account"
 # backend once, from the config it first saw, so a process that submits under a second config
 # (another broker or Redis database: the bench, the tests, RabbitMQ) gets an app of its own
 # instead of publishing to the first broker. The tasks are shared: registered on every app.
-_apps: dict[str, Celery] = {}
+# Kept for the most recent few configs only (a long-lived process that submits under many,
+# the test suite, would otherwise hold every broker's connections for its life): the least
+# recently used app is closed, its connections with it, and made again if used again.
+APPS_KEPT = 8
+_apps: OrderedDict[str, Celery] = OrderedDict()
 _app: Celery | None = None  # the one configure() last gave this process (a worker's own)
 # For Celery's own command-line tools only (`celery -A campaigns.jobs.workers:celery_app
 # --broker URL inspect ping`, events, Flower): the broker comes from their --broker. Tasks
@@ -114,8 +119,42 @@ def configure(settings: Settings, *, slots: int | None = None,
             app = Celery("budgetpilot", set_as_current=False)
             app.conf.update(conf)
             _apps[key] = app
+        _apps.move_to_end(key)
+        while len(_apps) > APPS_KEPT:
+            _, old = _apps.popitem(last=False)
+            _close(old, kept=list(_apps.values()))
         _app = _apps[key]
         return _app
+
+
+def _close(app: Celery, *, kept: list[Celery]) -> None:
+    """Close an app no longer kept: its result backend's connections (a Redis pool, the
+    pub/sub that waits for results) and its broker's pooled connections. Those pools are
+    kombu's, one per broker and transport options for the whole process, so they are closed
+    (and forgotten) only when no kept app uses the same broker."""
+    from kombu import pools
+    from kombu.utils.collections import eqhash
+
+    try:
+        backend = app._backend
+        if backend is not None:
+            consumer = getattr(backend, "result_consumer", None)
+            if consumer is not None:
+                consumer.stop()
+            client = backend.__dict__.get("client")  # made only once used
+            if client is not None:
+                client.connection_pool.disconnect()
+        broker = app.connection_for_write()
+        if all(eqhash(a.connection_for_write()) != eqhash(broker) for a in kept):
+            for group in (pools.producers, pools.connections):
+                if eqhash(broker) in group:
+                    pool = group[broker]
+                    del group[broker]
+                    pool.force_close_all()
+        broker.release()
+    except Exception:  # a connection that cannot be closed cleanly is dropped anyway
+        log.debug("closing an evicted Celery app", exc_info=True)
+    app.close()
 
 
 def worker_app() -> Celery:
@@ -167,6 +206,14 @@ def _connector(source_name: str) -> Connector:
         return _process[key]
 
 
+def _account_connector(account: Any) -> Connector:
+    """The connector an account's write-back calls: the process's own for its source, as
+    the sync's. Building one per task (the sandbox builds its whole world, every account's
+    campaigns, and reads its journal) cost more than the account's writes: at 300 accounts
+    about a CPU second an account, growing with the agency."""
+    return _connector(account.source)
+
+
 def time_limit_reason(settings: Settings) -> str:
     """What a task past ``[queue] account_time_limit`` says, whichever pool stopped it."""
     return f"no result within [queue] account_time_limit ({settings.queue.account_time_limit} s)"
@@ -181,7 +228,8 @@ def hard_limit_reason(settings: Settings) -> str:
 
 
 def account_time_limits(settings: Settings) -> dict[str, int | None]:
-    """Celery's soft and hard time limits for one per-account sync task (prefork pool):
+    """Celery's soft and hard time limits for one per-account task, a sync or a write-back
+    (prefork pool):
     past the soft one the task stops and names the account; the hard one, the grace later,
     ends a task that ignores it. No grace: no soft limit either (at one instant the two
     would race), the worker ends it at the limit."""
@@ -345,6 +393,7 @@ def apply_one(
     """The body of an apply task (``self``: the bound task running it)."""
     from sqlmodel import Session, select
 
+    from campaigns.jobs.apply_limits import fail_unfinished, name_caught_limit, task_claim
     from campaigns.models import ShiftItem
     from campaigns.shifts import writeback
 
@@ -358,12 +407,18 @@ def apply_one(
         items = list(session.scalars(
             select(ShiftItem).where(col(ShiftItem.id).in_(item_ids))
         ))
-    with task_deadline():  # past it, the items not yet written are given back, named
-        report = writeback.apply_items(
-            _engine(), shift_id, writeback.configured_connectors(settings), items=items,
-            actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
-            # Named for the task: delivered again after its worker died, it takes over its
-            # items.
-            claim=f"task:{self.request.id}"[:64],
-        )
+    # Named for the task: delivered again after its worker died, it takes over its items.
+    claim = task_claim(self.request.id)
+    limit = f"apply of shift {shift_id}: {time_limit_reason(settings)}"
+    try:
+        with task_deadline():  # past it, the items not yet written are given back, named
+            report = writeback.apply_items(
+                _engine(), shift_id, _account_connector, items=items,
+                actor=actor, now=dt.datetime.fromisoformat(now), due_only=due_only,
+                claim=claim,
+            )
+        report = name_caught_limit(_engine(), report, limit)
+    except SoftTimeLimitExceeded:  # prefork: Celery's soft limit, wherever the task was
+        report = fail_unfinished(_engine(), shift_id, item_ids, claim, limit, actor=actor,
+                                 now=dt.datetime.fromisoformat(now))
     return {**report_to_json(report), "attempt": attempt}

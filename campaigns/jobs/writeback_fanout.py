@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from celery import group
+from celery.exceptions import TimeLimitExceeded
 from sqlmodel import Session, col, select
 
 from campaigns.config import Settings
@@ -28,7 +29,7 @@ from campaigns.shifts.writeback import (
 
 def workers_applier(settings: Settings) -> Any:
     """An ``ItemApplier`` (see :mod:`campaigns.shifts.lifecycle`) that applies on the workers."""
-    from campaigns.jobs.workers import APPLY_TASK, configure
+    from campaigns.jobs.workers import APPLY_TASK, account_time_limits, configure
 
     app = configure(settings)  # its tasks are sent through it, by name
 
@@ -42,12 +43,16 @@ def workers_applier(settings: Settings) -> Any:
                                           items=items, actor=actor, now=now, dry_run=True)
         session.commit()  # the shift is `applying` before any worker claims its items
         by_account = _by_account(session, items)
+        # Past the soft limit (prefork) the task fails its unwritten items by name; the hard
+        # one, the grace later, ends a task that ignores it (its items failed here).
+        limits = account_time_limits(settings)
         result = group(
             app.signature(APPLY_TASK,
-                          (shift.id, item_ids, actor, now.isoformat(), due_only))
+                          (shift.id, item_ids, actor, now.isoformat(), due_only), **limits)
             for item_ids in by_account.values()
         ).apply_async()
-        report = _merged(shift.id, result, list(by_account.values()),
+        report = _merged(settings, session.get_bind(), shift.id, result,
+                         list(by_account.values()), actor=actor, now=now,
                          deadline=time.monotonic() + settings.queue.wait_timeout)
         result.forget()
         session.expire_all()  # the workers changed the items: read them again
@@ -69,13 +74,26 @@ def _by_account(session: Session, items: list[ShiftItem]) -> dict[int, list[int]
     return by_account
 
 
-def _merged(shift_id: int, result: Any, groups: list[list[int]], *, deadline: float
+def _merged(settings: Settings, engine: Any, shift_id: int, result: Any,
+            groups: list[list[int]], *, actor: str, now: dt.datetime, deadline: float
             ) -> ApplyReport:
-    """The tasks' reports as one; a task that did not answer names its items unattempted."""
+    """The tasks' reports as one; a task that did not answer names its items unattempted,
+    and one its worker ended at the hard time limit has the items it held failed, named."""
+    from campaigns.jobs.apply_limits import fail_unfinished, task_claim
+    from campaigns.jobs.workers import hard_limit_reason
+
     report = ApplyReport(shift_id)
     for task, item_ids in zip(result.results, groups, strict=True):
         try:
             value = task.get(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeLimitExceeded:  # the task is over: its claims are released here
+            part = fail_unfinished(engine, shift_id, item_ids, task_claim(task.id),
+                                   f"apply of shift {shift_id}: {hard_limit_reason(settings)}",
+                                   actor=actor, now=now)
+            report.claimed += part.claimed
+            for outcome in part.outcomes:
+                report.add(outcome)
+            continue
         except Exception as e:  # named per item; they stay claimable for a later attempt
             for item_id in item_ids:
                 report.add(ItemOutcome(item_id, "", "not_attempted", Decimal(0),

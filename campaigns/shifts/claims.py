@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
 from campaigns.columns import as_utc
+from campaigns.db import among
 from campaigns.models import AdAccount, Campaign, ShiftItem
 from campaigns.shifts.recording import finish
 from campaigns.shifts.report import ItemOutcome
@@ -28,15 +29,21 @@ Rows = list[tuple[ShiftItem, Campaign]]
 
 def candidates(steps: Steps, shift_id: int, wanted: set[int | None] | None
                ) -> list[tuple[AdAccount, Rows]]:
-    """The shift's unfinished items grouped by account, in a stable order."""
+    """The shift's unfinished items grouped by account, in a stable order (``wanted``: only
+    those items, chosen in the query: a worker's task for one account of a 100,000-item
+    shift read every unfinished item of it, each task of the night)."""
+    statement = (
+        select(ShiftItem, Campaign, AdAccount)
+        .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+        .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
+        .where(col(ShiftItem.shift_id) == shift_id,
+               col(ShiftItem.status).in_([s.value for s in APPLICABLE]))
+    )
+    if wanted is not None:
+        statement = statement.where(among(col(ShiftItem.id), wanted))
     with steps.reading() as session:
         rows = session.execute(
-            select(ShiftItem, Campaign, AdAccount)
-            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
-            .join(AdAccount, col(AdAccount.id) == col(Campaign.account_id))
-            .where(col(ShiftItem.shift_id) == shift_id,
-                   col(ShiftItem.status).in_([s.value for s in APPLICABLE]))
-            .order_by(col(AdAccount.id), col(ShiftItem.id))
+            statement.order_by(col(AdAccount.id), col(ShiftItem.id))
             .execution_options(populate_existing=True)
         ).all()
     groups: dict[int, tuple[AdAccount, Rows]] = {}
@@ -47,16 +54,24 @@ def candidates(steps: Steps, shift_id: int, wanted: set[int | None] | None
     return list(groups.values())
 
 
-def settled_targets(steps: Steps, shift_id: int) -> Settled:
-    """Budgets already set by applied items of the shift: (account, level, target) -> item."""
+def settled_targets(steps: Steps, shift_id: int, wanted: set[int | None] | None = None
+                    ) -> Settled:
+    """Budgets already set by applied items of the shift: (account, level, target) -> item
+    (``wanted``: on the accounts of those items only, the only budgets they can share)."""
+    statement = (
+        select(col(Campaign.account_id), col(ShiftItem.level),
+               col(ShiftItem.target_external_id), col(ShiftItem.id), col(ShiftItem.new_budget))
+        .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
+        .where(col(ShiftItem.shift_id) == shift_id,
+               col(ShiftItem.status) == ItemStatus.APPLIED.value)
+    )
+    if wanted is not None:
+        accounts = (select(col(Campaign.account_id))
+                    .join(ShiftItem, col(ShiftItem.campaign_id) == col(Campaign.id))
+                    .where(among(col(ShiftItem.id), wanted)))
+        statement = statement.where(col(Campaign.account_id).in_(accounts))
     with steps.reading() as session:
-        rows = session.execute(
-            select(col(Campaign.account_id), col(ShiftItem.level),
-                   col(ShiftItem.target_external_id), col(ShiftItem.id), col(ShiftItem.new_budget))
-            .join(Campaign, col(Campaign.id) == col(ShiftItem.campaign_id))
-            .where(col(ShiftItem.shift_id) == shift_id,
-                   col(ShiftItem.status) == ItemStatus.APPLIED.value)
-        ).all()
+        rows = session.execute(statement).all()
     return {(r[0], r[1], r[2]): (r[3], Decimal(r[4])) for r in rows}
 
 

@@ -32,13 +32,15 @@ def record(steps: Steps, run: Run, todo: list[Work], leaders: list[Work],
     done: dict[BudgetKey, int] = {}  # budget -> the item of this batch that set it
     leading = {w.item_id for w in leaders}
     with steps.unit(skip=run.dry_run) as session:
-        if not run.dry_run:
-            _preload(session, todo)
+        # Held for the unit: the session's identity map keeps loaded rows only while
+        # something refers to them, and each item read again cost two more queries.
+        loaded = _preload(session, todo) if not run.dry_run else []
         for work in todo:
             if work.item_id in leading:
                 _record_leader(session, run, work, results.get(work.item_id), done)
             else:
                 _record_follower(session, run, work, done.get(work.key))
+        del loaded
 
 
 def _record_leader(session: Session, run: Run, work: Work, result: BudgetOutcome | None,
@@ -83,15 +85,18 @@ def _record_follower(session: Session, run: Run, work: Work, lead: int | None) -
     run.report.add(ItemOutcome(work.item_id, work.label, "skipped", work.new_budget))
 
 
-def _preload(session: Session, todo: list[Work]) -> None:
+def _preload(session: Session, todo: list[Work]) -> list[object]:
     """Read the batch's items (as they are now) and campaigns in a few statements, so that
-    recording thousands of outcomes does not cost a query each."""
+    recording thousands of outcomes does not cost a query each; returns them, for the
+    caller to hold while it records."""
     items = session.scalars(
         select(ShiftItem).where(among(col(ShiftItem.id), (w.item_id for w in todo)))
         .execution_options(populate_existing=True)
     ).all()
     campaign_ids = {i.campaign_id for i in items}
-    session.scalars(select(Campaign).where(among(col(Campaign.id), campaign_ids))).all()
+    campaigns = session.scalars(
+        select(Campaign).where(among(col(Campaign.id), campaign_ids))).all()
+    return [*items, *campaigns]
 
 
 def _mine(session: Session, work: Work, claim: str) -> ShiftItem | None:

@@ -84,10 +84,10 @@ def _run(
     actor: str, dry_run: bool, items: Sequence[ShiftItem] | None, now: dt.datetime | None,
     due_only: bool, policy: RetryPolicy, claim: str | None = None,
 ) -> ApplyReport:
+    wanted = {i.id for i in items} if items is not None else None
     run = Run(shift_id, claim or uuid.uuid4().hex[:16], actor, now or utcnow(), policy,
               ApplyReport(shift_id, dry_run=dry_run), dry_run=dry_run, due_only=due_only,
-              settled=claims.settled_targets(steps, shift_id))
-    wanted = {i.id for i in items} if items is not None else None
+              settled=claims.settled_targets(steps, shift_id, wanted))
     for account, rows in claims.candidates(steps, shift_id, wanted):
         todo = claims.take(run, account, rows)
         if not dry_run:

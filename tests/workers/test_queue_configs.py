@@ -4,6 +4,7 @@ backend, whichever config the process used first."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,58 @@ def test_syncs_under_two_brokers_in_one_process_each_reach_their_own_workers(
         statuses = s.scalars(select(SyncRun.status)).all()
     assert statuses and set(statuses) == {"succeeded"}
     engine.dispose()
+
+
+def _redis_sockets() -> int:
+    """This process's open TCP connections to the Redis port (from /proc)."""
+    import os
+
+    port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                ours.add(target[8:-1])
+    count = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                remote = int(fields[2].rsplit(":", 1)[1], 16)
+                count += remote == port and fields[3] == "01" and fields[9] in ours
+    return count
+
+
+def test_apps_of_configs_no_longer_used_are_closed_with_their_connections(
+    tmp_path: Path,
+) -> None:
+    """A process submitting under many queue configs in turn (a long test run, a service
+    reloading its config) keeps the apps of the last few only: the others' result backend
+    (and, when no kept app shares it, broker) connections are closed, and a config used
+    again gets a working app."""
+    from campaigns.jobs import workers as jobs_workers
+
+    configs = []
+    for i in range(jobs_workers.APPS_KEPT * 3):
+        path = tmp_path / f"{i}.toml"
+        queue_config(path, sandbox())
+        configs.append(load_settings(path))
+    before = _redis_sockets()
+    apps = []
+    for settings in configs:
+        app = configure(settings)
+        app.backend.client.ping()  # the result backend's connection
+        with app.pool.acquire(block=True) as conn:  # a broker connection, kept by the pool
+            conn.ensure_connection(max_retries=1)
+        apps.append(app)
+    opened = _redis_sockets() - before
+    # One result backend connection per kept app, and their one broker's pool (every
+    # config here names the same broker); an app per config kept would hold 3x as many.
+    assert opened <= jobs_workers.APPS_KEPT + 2, opened
+    assert configure(configs[-1]) is apps[-1]  # the recent ones are kept as they were
+    again = configure(configs[0])  # evicted: made again, and it works
+    assert again is not apps[0] and again.conf.broker_url == REDIS_URL
+    assert again.backend.client.ping()
+    with again.pool.acquire(block=True) as conn:
+        conn.ensure_connection(max_retries=1)

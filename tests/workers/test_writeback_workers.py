@@ -98,3 +98,62 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
     journal = (tmp_path / "sandbox.json.log").read_text().splitlines()
     writes = Counter(json.loads(line)["key"] for line in journal if line.strip())
     assert writes and max(writes.values()) == 1, writes  # no budget written twice
+
+
+@pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_an_apply_past_its_soft_time_limit_fails_its_items_by_name_and_can_be_resumed(
+    tmp_path: Path, own_pg_url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """On the prefork pool a write-back task carries Celery's soft time limit, as the sync's
+    do: past it the account's unwritten items fail, the limit named, none is left claimed,
+    and applying the shift again writes them, each budget once."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    state = tmp_path / "sandbox.json"
+    # 1.5 s a platform call: the budgets' listing, then the first write passes the 2 s limit.
+    source = sandbox(now, accounts=2, latency_ms=1500, state_path=str(state))
+    config = tmp_path / "queue.toml"
+    queue_config(config, source)
+    config.write_text(config.read_text()
+                      + "account_time_limit = 2\naccount_time_limit_grace = 60\n")
+    engine = create_db_engine(own_pg_url)
+    plain = settings_from_dict(tomllib.loads(source.replace("latency_ms = 1500", "")))
+    assert run_sync(engine, plain, now=now) == 0
+    with Session(engine, expire_on_commit=False) as db:
+        shift_id = propose(db, plain, created_by="test", now=now).shift_id
+        db.commit()
+        shifts.approve(db, shift_id, version=1, user=BOSS,
+                       policy=ShiftPolicy(auto_approve_max_change=1), now=now)
+        db.commit()
+    capsys.readouterr()
+
+    def apply(settings: object) -> BudgetShift:
+        with Session(engine, expire_on_commit=False) as db:
+            version = db.get(BudgetShift, shift_id).version  # type: ignore[union-attr]
+            view = shifts.apply(db, shift_id, version=version, user=BOSS, now=now,
+                                applier=production_applier(settings))  # type: ignore[arg-type]
+            db.commit()
+            return view.shift
+
+    with workers(config, own_pg_url, tmp_path, count=1, concurrency=2) as pool:
+        first = apply(load_settings(config))
+        logs = "".join(w.text() for w in pool)
+    assert "SoftTimeLimitExceeded" in logs or "Soft time limit" in logs  # Celery's own limit
+    with Session(engine) as db:
+        items = db.scalars(select(ShiftItem).where(ShiftItem.shift_id == shift_id)).all()
+    assert first.status in ("failed", "partially_applied")
+    written = [i for i in items if i.status != "applied"]
+    assert written and {i.status for i in written} <= {"failed", "skipped"}
+    failed = [i for i in items if i.status == "failed"]
+    assert failed and all("[deadline]" in (i.error or "") and
+                          "account_time_limit (2 s)" in (i.error or "") for i in failed)
+    assert not [i for i in items if i.claimed_by], "no item is left claimed"
+    # Resumed at once (no claim timeout to wait out), in-process here: every budget applied,
+    # none written twice.
+    assert apply(plain).status == "applied"
+    journal = (tmp_path / "sandbox.json.log").read_text().splitlines()
+    writes = Counter(json.loads(line)["key"] for line in journal if line.strip())
+    assert writes and max(writes.values()) == 1, writes
+    engine.dispose()
