@@ -43,3 +43,27 @@ def test_the_oracle_keeps_its_limits_and_beats_any_feasible_shuffle() -> None:
         assert market.expected(trial, 1).sum() <= value + 1e-9
     assert np.all(np.diff(response(np.zeros(5, int), np.arange(5.0), np.ones(5), np.ones(5),
                                    np.full(5, 0.7))) > 0)
+
+
+def test_clicks_carry_the_delivery_share_of_the_saturation_and_leave_conversions_alone() -> None:
+    start = dt.date(2026, 1, 5)
+    mixed = make_market(60, seed=4, start=start, days=3)
+    in_rate = make_market(60, seed=4, start=start, days=3, funnel="conversion-rate")
+    budget = mixed.base_budget
+
+    def elasticity(f, b):  # d log f / d log spend around b
+        return np.log(f(b * 1.05, 1) / f(b / 1.05, 1)) / np.log(1.05**2)
+
+    e_conv = elasticity(mixed.expected, budget)
+    e_clicks = elasticity(mixed.expected_clicks, budget)
+    assert mixed.delivery is not None
+    np.testing.assert_allclose((1 - e_clicks) / (1 - e_conv), mixed.delivery, atol=0.01)
+    # All the saturation in the conversion rate: clicks rise in proportion to spend.
+    np.testing.assert_allclose(elasticity(in_rate.expected_clicks, budget), 1.0, atol=1e-9)
+    # The funnel has generators of its own: the conversions are drawn the same either way.
+    spend_a, conv_a = mixed.deliver(budget, 1)
+    _, conv_b = in_rate.deliver(budget, 1)
+    np.testing.assert_array_equal(conv_a, conv_b)
+    impressions, clicks = mixed.funnel(spend_a, 1)
+    assert np.all(impressions > clicks) and 20 < np.median(clicks) < 1000
+    assert np.median(clicks) > 20 * np.median(conv_a.sum(1))
