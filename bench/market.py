@@ -34,8 +34,9 @@ MAX_LAG = 30
 SHAPES = ("hill", "exp", "log")
 # How the saturation splits between delivery and conversion rate: "mixed" draws each
 # campaign's delivery share uniform 0-1; "conversion-rate" puts all of it in the conversion
-# rate (clicks proportional to spend: they tell nothing of the curve's shape).
-FUNNELS = ("mixed", "conversion-rate")
+# rate (clicks proportional to spend: they tell nothing of the curve's shape); "delivery"
+# all of it in delivery (a constant conversion rate: clicks saturate like conversions).
+FUNNELS = ("mixed", "conversion-rate", "delivery")
 CLICK_NOISE = 0.12  # lognormal sd of a day's clicks beyond Poisson (auction, pacing)
 
 
@@ -187,6 +188,8 @@ def make_market(n: int, *, seed: int, start: dt.date, days: int,
         delivery = extra.uniform(0.0, 1.0, n)
     elif funnel == "conversion-rate":
         delivery = np.zeros(n)
+    elif funnel == "delivery":
+        delivery = np.ones(n)
     else:
         raise ValueError(f"funnel must be one of {FUNNELS}")
     cpc = extra.uniform(0.3, 1.5, n)  # EUR a click at the base budget: 80-400 clicks a day

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.closed_loop import MAX_CHANGE, error_table, oracle_budgets, run
+from bench.closed_loop import MAX_CHANGE, _Loop, error_table, oracle_budgets, run
 from bench.market import make_market, response
 
 
@@ -67,3 +69,20 @@ def test_clicks_carry_the_delivery_share_of_the_saturation_and_leave_conversions
     impressions, clicks = mixed.funnel(spend_a, 1)
     assert np.all(impressions > clicks) and 20 < np.median(clicks) < 1000
     assert np.median(clicks) > 20 * np.median(conv_a.sum(1))
+
+
+@pytest.mark.parametrize("clicks", [True, False])
+def test_the_export_carries_impressions_and_clicks_unless_told_not_to(
+        tmp_path: Path, clicks: bool) -> None:
+    market = make_market(5, seed=2, start=dt.date(2026, 1, 5), days=2)
+    loop = _Loop(market, tmp_path, "conversions", {}, clicks)
+    loop.deliver(0, market.base_budget)
+    with loop.export(1, 0).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5
+    if clicks:
+        assert [int(r["clicks"]) for r in rows] == loop.funnel[:, 0, 1].tolist()
+        assert all(int(r["impressions"]) > int(r["clicks"]) > 0 for r in rows)
+    else:  # blank: the importer stores 0, the optimiser reads no clicks
+        assert {r["clicks"] for r in rows} == {r["impressions"] for r in rows} == {""}
+    loop.engine.dispose()
