@@ -34,7 +34,8 @@ import pandas as pd
 
 from optimizer.curves import CurveSet
 from optimizer.errors import InvalidInputError
-from optimizer.pooling import pool_shapes
+from optimizer.funnel import click_evidence
+from optimizer.pooling import ShapePrior, pool_shapes
 
 GRID = np.exp(np.linspace(np.log(0.03), np.log(30.0), 56))
 LOG_GRID = np.log(GRID)
@@ -87,6 +88,7 @@ def fit_curves(
     completion: pd.DataFrame | None = None,
     level_changes: bool = True,
     shape_from: str | None = None,
+    shape_hint: str | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -105,28 +107,76 @@ def fit_curves(
     `shape_from` (a column of `history`, e.g. "conversions" for revenue) reads the shape
     from that series instead: revenue is conversions times values that scatter from day to
     day, so its own days say less about saturation than the conversions behind it.
+    `shape_hint` (a column of `history`, "clicks") is the funnel above the results: where a
+    unit's clicks are plentiful, their curve is evidence on the results' shape
+    (`optimizer/funnel.py`: how much of the saturation lives in delivery is learnt across
+    the units); it is counted as reported at once (not nowcast).
     """
-    def read(column: str) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
+    def read(column: str, arriving: bool = True
+             ) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
         panel = _build_panel(history, today, column, lag_days, window_days, units)
-        if completion is not None and len(completion):
+        if arriving and completion is not None and len(completion):
             panel = _nowcast(panel, completion, today, lag_days, window_days)
         if half_life_days:
             panel = _recency_weighted(panel, lag_days, half_life_days)
         return (panel, *_likelihood(panel))
 
     panel, like, weekday, rate, noise = read(metric)
+    counted = panel  # the series whose days the shape is read from
     if shape_from not in (None, metric) and shape_from in history.columns:
         # The shape (how fast the curve saturates) is read from the steadier series; the
         # gain at each shape stays this metric's own.
         shape_panel, shape_like, *_ = read(shape_from)
         if shape_panel.unit_ids == panel.unit_ids:
             like = replace(like, loglik=shape_like.loglik)
+            counted = shape_panel
     groups = _account_codes(panel.unit_ids, history, units)
     prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+    if shape_hint not in (None, metric) and shape_hint in history.columns:
+        like = _with_clicks(like, counted, prior, read(shape_hint, arriving=False))
     post = _with_prior(like, prior.mean, prior.sd)
     if level_changes:
         post = _level_change(panel, post, weekday, noise)
     return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+
+
+# A unit's clicks are read only when plentiful: at least this many over the window and
+# this many times its results (a few clicks say no more than the conversions do).
+MIN_CLICKS = 200.0
+MIN_CLICKS_PER_RESULT = 5.0
+
+
+def _with_clicks(
+    like: _Posterior,
+    counted: _Panel,
+    prior: ShapePrior,
+    hint: tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray],
+) -> _Posterior:
+    """The results' shape likelihood with the clicks' evidence on it (`optimizer/funnel`)."""
+    hint_panel, hint_like = hint[0], hint[1]
+    if hint_panel.unit_ids != counted.unit_ids:
+        return like
+    clicks = (hint_panel.result * hint_panel.weight).sum(1)
+    results = (counted.result * counted.weight).sum(1)
+    spread = _spend_spread(counted)
+    usable = (clicks >= MIN_CLICKS) & (clicks >= MIN_CLICKS_PER_RESULT * results) & \
+        (spread > 0.05)
+    if not usable.any():
+        return like
+    pooled = np.exp(-0.5 * ((LOG_GRID[None, :] - prior.mean[:, None]) / prior.sd[:, None]) ** 2)
+    pooled /= pooled.sum(axis=1, keepdims=True)
+    evidence = click_evidence(hint_like.loglik, like.loglik, pooled, LOG_GRID, usable)
+    return replace(like, loglik=like.loglik + evidence.loglik)
+
+
+def _spend_spread(panel: _Panel) -> np.ndarray:
+    """The weighted sd of log spend over a unit's days with spend: without spread, a
+    unit's clicks cannot tell their curve's shape either."""
+    w = panel.weight * (panel.spend > 0)
+    logs = np.log(np.maximum(panel.spend, 1e-12))
+    count = np.maximum(w.sum(1), 1e-12)
+    mean = (w * logs).sum(1) / count
+    return np.sqrt(np.maximum((w * (logs - mean[:, None]) ** 2).sum(1) / count, 0.0))
 
 
 def _likelihood(

@@ -277,7 +277,8 @@ def _optimise(
         return fit_curves(history, today=today, metric=metric, lag_days=lag_days,
                           units=frame, seed=exploration.seed, half_life_days=half_life,
                           completion=arriving,
-                          shape_from="conversions" if metric == "revenue" else None)
+                          shape_from="conversions" if metric == "revenue" else None,
+                          shape_hint="clicks" if metric in ("conversions", "revenue") else None)
 
     fits = {metric: fit(data.history, metric, units) for metric in ("conversions", "revenue")}
     results = None
