@@ -85,15 +85,20 @@ def click_evidence(
     pos = np.clip((log_r - log_grid[0]) / step, 0.0, n_grid - 1.0)
     low = np.minimum(pos.astype(np.int64), n_grid - 2)
     frac = pos - low
+    # The interpolation as one linear map from the click grid to (share, shape) pairs, so
+    # that 10,000 units take one matrix product rather than two gathers.
+    pairs = np.arange(low.size)
+    interp = np.zeros((n_grid, low.size))
+    np.add.at(interp, (low.ravel(), pairs), 1.0 - frac.ravel())
+    np.add.at(interp, (low.ravel() + 1, pairs), frac.ravel())
     clicks = click_loglik[usable] - click_loglik[usable].max(axis=1, keepdims=True)
-    # units x shares x grid: the click log likelihood at the click shape each pair implies.
-    at = clicks[:, low] * (1.0 - frac) + clicks[:, low + 1] * frac
-    like = np.exp(at)
+    # units x shares x grid: the click likelihood at the click shape each pair implies.
+    like = np.exp(clicks @ interp).reshape(-1, SHARE_GRID.size, n_grid)
     own = result_loglik[usable] - result_loglik[usable].max(axis=1, keepdims=True)
     weight = result_prior[usable] * np.exp(own)
     weight /= weight.sum(axis=1, keepdims=True)
     # Each unit's evidence for each share, the conversions' shape integrated out.
-    per_share = np.einsum("usj,uj->us", like, weight)
+    per_share = np.matmul(like, weight[:, :, None])[:, :, 0]
     # The clicks' evidence if they are unrelated to the conversions' shape (another count
     # than the one that converts, a broken tracking): their likelihood over any shape.
     unrelated = like.mean(axis=(1, 2))
@@ -106,7 +111,7 @@ def click_evidence(
     w /= w.sum()
     share_prob = w.sum(1) @ candidates
     eps = float(w.sum(0) @ mix)
-    related = np.einsum("usj,s->uj", like, share_prob)
+    related = np.tensordot(like, share_prob, axes=([1], [0]))
     out[usable] = np.log(np.maximum((1.0 - eps) * related + eps * unrelated[:, None], 1e-300))
     out[usable] -= out[usable].max(axis=1, keepdims=True)
     return ClickEvidence(out, share_prob, eps)
