@@ -74,6 +74,10 @@ class _Posterior:
     loglik: np.ndarray  # units x grid: log marginal likelihood of each shape (max 0)
 
 
+# A series read: its panel, shape likelihood, weekday factors, gain prior rate and noise.
+_Read = tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]
+
+
 def fit_curves(
     history: pd.DataFrame,
     *,
@@ -112,32 +116,91 @@ def fit_curves(
     (`optimizer/funnel.py`: how much of the saturation lives in delivery is learnt across
     the units); it is counted as reported at once (not nowcast).
     """
-    def read(column: str, arriving: bool = True
-             ) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
-        panel = _build_panel(history, today, column, lag_days, window_days, units)
-        if arriving and completion is not None and len(completion):
-            panel = _nowcast(panel, completion, today, lag_days, window_days)
-        if half_life_days:
-            panel = _recency_weighted(panel, lag_days, half_life_days)
-        return (panel, *_likelihood(panel))
+    return fit_curve_sets(
+        history, metrics=(metric,), today=today, lag_days=lag_days, window_days=window_days,
+        units=units, n_draws=n_draws, seed=seed, half_life_days=half_life_days,
+        completion=completion, level_changes=level_changes, shape_from=shape_from,
+        shape_hint=shape_hint)[metric]
 
-    panel, like, weekday, rate, noise = read(metric)
-    counted = panel  # the series whose days the shape is read from
-    if shape_from not in (None, metric) and shape_from in history.columns:
-        # The shape (how fast the curve saturates) is read from the steadier series; the
-        # gain at each shape stays this metric's own.
-        shape_panel, shape_like, *_ = read(shape_from)
-        if shape_panel.unit_ids == panel.unit_ids:
-            like = replace(like, loglik=shape_like.loglik)
-            counted = shape_panel
-    groups = _account_codes(panel.unit_ids, history, units)
-    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
-    if shape_hint not in (None, metric) and shape_hint in history.columns:
-        like = _with_clicks(like, counted, prior, read(shape_hint, arriving=False))
-    post = _with_prior(like, prior.mean, prior.sd)
-    if level_changes:
-        post = _level_change(panel, post, weekday, noise)
-    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+
+def fit_curve_sets(
+    history: pd.DataFrame,
+    *,
+    metrics: tuple[str, ...],
+    today: dt.date,
+    lag_days: int = 3,
+    window_days: int = 90,
+    units: pd.DataFrame | None = None,
+    n_draws: int = 32,
+    seed: int = 0,
+    half_life_days: float | None = None,
+    completion: pd.DataFrame | None = None,
+    level_changes: bool = True,
+    shape_from: str | None = None,
+    shape_hint: str | None = None,
+) -> dict[str, CurveSet]:
+    """`fit_curves` for each of `metrics` (same options), each series read once.
+
+    The curves are those `fit_curves` gives metric by metric; what they share is computed
+    once: revenue's shape read from the conversions (`shape_from`) is the conversions' own
+    read, with the clicks' evidence on it (`shape_hint`), so fitting conversions and revenue
+    together costs one read of each series and one of the click evidence.
+    """
+    reads: dict[str, _Read] = {}
+    shapes: dict[tuple[str, bool], tuple[np.ndarray, ShapePrior]] = {}
+
+    def read(column: str) -> _Read:
+        if column not in reads:
+            panel = _panel(history, today, column, lag_days, window_days, units, half_life_days,
+                           completion)
+            reads[column] = (panel, *_likelihood(panel))
+        return reads[column]
+
+    fits = {}
+    for metric in metrics:
+        panel, like, weekday, rate, noise = read(metric)
+        counted, source = panel, metric  # the series whose days the shape is read from
+        if shape_from not in (None, metric) and shape_from in history.columns:
+            # The shape (how fast the curve saturates) is read from the steadier series; the
+            # gain at each shape stays this metric's own.
+            shape_panel, shape_like, *_ = read(shape_from)
+            if shape_panel.unit_ids == panel.unit_ids:
+                like = replace(like, loglik=shape_like.loglik)
+                counted, source = shape_panel, shape_from
+        hinted = shape_hint not in (None, metric) and shape_hint in history.columns
+        if (source, hinted) not in shapes:
+            # The same series, units and pool: the same shape prior and click evidence, so
+            # revenue reuses the conversions' (same unit ids, so the same network codes).
+            groups = _account_codes(panel.unit_ids, history, units)
+            prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+            loglik = like.loglik
+            if hinted:
+                assert shape_hint is not None
+                hint = _panel(history, today, shape_hint, lag_days, window_days, units,
+                              half_life_days, None)  # counted as reported at once
+                loglik = _with_clicks(like.loglik, counted, prior, hint)
+            shapes[source, hinted] = (loglik, prior)
+        loglik, prior = shapes[source, hinted]
+        post = _with_prior(replace(like, loglik=loglik), prior.mean, prior.sd)
+        if level_changes:
+            post = _level_change(panel, post, weekday, noise)
+        fits[metric] = _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws,
+                                  seed, prior.sd)
+    return fits
+
+
+def _panel(
+    history: pd.DataFrame, today: dt.date, column: str, lag_days: int, window_days: int,
+    units: pd.DataFrame | None, half_life_days: float | None,
+    completion: pd.DataFrame | None,
+) -> _Panel:
+    """One series' panel, nowcast with `completion` and recency weighted."""
+    panel = _build_panel(history, today, column, lag_days, window_days, units)
+    if completion is not None and len(completion):
+        panel = _nowcast(panel, completion, today, lag_days, window_days)
+    if half_life_days:
+        panel = _recency_weighted(panel, lag_days, half_life_days)
+    return panel
 
 
 # A unit's clicks are read only when plentiful: at least this many over the window and
@@ -147,26 +210,27 @@ MIN_CLICKS_PER_RESULT = 5.0
 
 
 def _with_clicks(
-    like: _Posterior,
-    counted: _Panel,
-    prior: ShapePrior,
-    hint: tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray],
-) -> _Posterior:
-    """The results' shape likelihood with the clicks' evidence on it (`optimizer/funnel`)."""
-    hint_panel, hint_like = hint[0], hint[1]
+    loglik: np.ndarray, counted: _Panel, prior: ShapePrior, hint_panel: _Panel
+) -> np.ndarray:
+    """The results' shape log likelihood with the clicks' evidence on it
+    (`optimizer/funnel`)."""
     if hint_panel.unit_ids != counted.unit_ids:
-        return like
+        return loglik
     clicks = (hint_panel.result * hint_panel.weight).sum(1)
     results = (counted.result * counted.weight).sum(1)
     spread = _spend_spread(counted)
     usable = (clicks >= MIN_CLICKS) & (clicks >= MIN_CLICKS_PER_RESULT * results) & \
         (spread > 0.05)
     if not usable.any():
-        return like
+        return loglik  # decided before the clicks' likelihood: nothing to read it for
+    # The clicks' shape likelihood of the usable units only; the weekday factors it reads
+    # with are still pooled over all the units, as the first pass gives them.
+    click_loglik = np.zeros_like(loglik)
+    click_loglik[usable] = _likelihood(hint_panel, usable)[0].loglik
     pooled = np.exp(-0.5 * ((LOG_GRID[None, :] - prior.mean[:, None]) / prior.sd[:, None]) ** 2)
     pooled /= pooled.sum(axis=1, keepdims=True)
-    evidence = click_evidence(hint_like.loglik, like.loglik, pooled, LOG_GRID, usable)
-    return replace(like, loglik=like.loglik + evidence.loglik)
+    evidence = click_evidence(click_loglik, loglik, pooled, LOG_GRID, usable)
+    return loglik + evidence.loglik
 
 
 def _spend_spread(panel: _Panel) -> np.ndarray:
@@ -180,10 +244,12 @@ def _spend_spread(panel: _Panel) -> np.ndarray:
 
 
 def _likelihood(
-    panel: _Panel,
+    panel: _Panel, rows: np.ndarray | None = None,
 ) -> tuple[_Posterior, np.ndarray, np.ndarray, np.ndarray]:
     """The grid likelihood of each unit's shape, with the weekday factors, the gain prior's
-    rate and the noise it was read with (a first pass on a wide prior sets the last two)."""
+    rate and the noise it was read with (a first pass on a wide prior sets the last two).
+    With `rows` (a mask), the likelihood, rate and noise of those units only: the weekday
+    factors are still learnt from all of them."""
     n_networks = len(set(panel.network))
     rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
@@ -192,8 +258,23 @@ def _likelihood(
     gain, half, _ = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
+    if rows is not None:
+        panel, fitted, rate = _subset(panel, rows), fitted[rows], rate[rows]
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
     return _grid_likelihood(panel, weekday, rate, noise), weekday, rate, noise
+
+
+def _subset(panel: _Panel, rows: np.ndarray) -> _Panel:
+    """The panel of some units (a mask), row for row the same numbers."""
+    def pick(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[rows]
+
+    spend, result, weight = panel.spend[rows], panel.result[rows], panel.weight[rows]
+    return replace(panel, unit_ids=tuple(np.asarray(panel.unit_ids, dtype=object)[rows]),
+                   network=tuple(np.asarray(panel.network, dtype=object)[rows]),
+                   network_code=panel.network_code[rows], spend=spend, result=result,
+                   weight=weight, typical_spend=panel.typical_spend[rows], fx=panel.fx[rows],
+                   observed=pick(panel.observed), anchor=pick(panel.anchor))
 
 
 def _build_panel(
