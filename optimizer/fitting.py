@@ -27,6 +27,7 @@ Real data is handled as follows:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -147,12 +148,18 @@ def fit_curve_sets(
     together costs one read of each series and one of the click evidence.
     """
     reads: dict[str, _Read] = {}
+    layouts: list[_Layout] = []
+
+    def layout() -> _Layout:
+        if not layouts:  # the dates parsed and the rows placed once for all the series
+            layouts.append(_layout(history, today, lag_days, window_days, units))
+        return layouts[0]
     shapes: dict[tuple[str, bool], tuple[np.ndarray, ShapePrior]] = {}
 
     def read(column: str) -> _Read:
         if column not in reads:
             panel = _panel(history, today, column, lag_days, window_days, units, half_life_days,
-                           completion)
+                           completion, layout)
             reads[column] = (panel, *_likelihood(panel))
         return reads[column]
 
@@ -177,7 +184,7 @@ def fit_curve_sets(
             if hinted:
                 assert shape_hint is not None
                 hint = _panel(history, today, shape_hint, lag_days, window_days, units,
-                              half_life_days, None)  # counted as reported at once
+                              half_life_days, None, layout)  # counted as reported at once
                 loglik = _with_clicks(like.loglik, counted, prior, hint)
             shapes[source, hinted] = (loglik, prior)
         loglik, prior = shapes[source, hinted]
@@ -192,10 +199,10 @@ def fit_curve_sets(
 def _panel(
     history: pd.DataFrame, today: dt.date, column: str, lag_days: int, window_days: int,
     units: pd.DataFrame | None, half_life_days: float | None,
-    completion: pd.DataFrame | None,
+    completion: pd.DataFrame | None, layout: Callable[[], _Layout] | None = None,
 ) -> _Panel:
     """One series' panel, nowcast with `completion` and recency weighted."""
-    panel = _build_panel(history, today, column, lag_days, window_days, units)
+    panel = _build_panel(history, today, column, lag_days, window_days, units, layout)
     if completion is not None and len(completion):
         panel = _nowcast(panel, completion, today, lag_days, window_days)
     if half_life_days:
@@ -284,10 +291,34 @@ def _build_panel(
     lag_days: int,
     window_days: int,
     units: pd.DataFrame | None,
+    layout: Callable[[], _Layout] | None = None,
 ) -> _Panel:
+    """`metric`'s panel; `layout` gives `_layout` of the same history, today, window and
+    units (where each row goes), shared by the series of one history."""
     missing = {"unit_id", "network", "date", "spend", metric} - set(history.columns)
     if missing:
         raise InvalidInputError(f"history lacks columns: {', '.join(sorted(missing))}")
+    base, keep, rows, cols = (layout() if layout is not None
+                              else _layout(history, today, lag_days, window_days, units))
+    result = np.zeros(base.spend.shape)
+    np.add.at(result, (rows, cols), np.nan_to_num(history[metric].to_numpy(dtype=float)[keep]))
+    if np.any(base.spend < 0) or np.any(result < 0):
+        raise InvalidInputError("history has negative spend or results")
+    return replace(base, result=result)
+
+
+# Where each kept row of a history goes: the panel without results, the rows kept, their
+# unit rows and day columns.
+_Layout = tuple[_Panel, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _layout(
+    history: pd.DataFrame,
+    today: dt.date,
+    lag_days: int,
+    window_days: int,
+    units: pd.DataFrame | None,
+) -> _Layout:
     # Column by column, without copying the history: at 50,000 units x 97 days every copy
     # of the frame costs hundreds of megabytes. Rows keep their order, so sums are the same.
     age = (pd.Timestamp(today) - pd.to_datetime(history["date"])).dt.days.to_numpy()
@@ -315,15 +346,12 @@ def _build_panel(
     n_days = window_days
     shape = (len(unit_ids), n_days)
     spend = np.zeros(shape)
-    result = np.zeros(shape)
+    result = np.zeros(shape)  # each series' own (`_build_panel`)
     weight = np.zeros(shape)
     rows = _positions(history["unit_id"].to_numpy()[keep], index)
     cols = window_days + lag_days - age[keep]
     np.add.at(spend, (rows, cols), history["spend"].to_numpy(dtype=float)[keep])
-    np.add.at(result, (rows, cols), np.nan_to_num(history[metric].to_numpy(dtype=float)[keep]))
     weight[rows, cols] = 1.0
-    if np.any(spend < 0) or np.any(result < 0):
-        raise InvalidInputError("history has negative spend or results")
     first_day = today - dt.timedelta(days=lag_days + window_days)
     weekday = (np.arange(n_days) + first_day.weekday()) % 7
     network = tuple(networks[u] for u in unit_ids)
@@ -332,8 +360,8 @@ def _build_panel(
     fx = np.asarray([fx_of.get(u, 1.0) for u in unit_ids])
     budget = np.asarray([budgets.get(u, np.nan) for u in unit_ids])
     anchor = np.where(budget > 0, budget, typical)
-    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx,
-                  anchor=anchor)
+    return (_Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx,
+                   anchor=anchor), keep, rows, cols)
 
 
 def _recency_weighted(panel: _Panel, lag_days: int, half_life_days: float) -> _Panel:
