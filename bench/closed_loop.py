@@ -40,7 +40,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from bench.churn import NO_CHURN, Churn, churn
-from bench.market import MAX_LAG, Market, history_budgets, make_market
+from bench.market import FUNNELS, MAX_LAG, Market, history_budgets, make_market
 from campaigns.admin.caps import create_cap
 from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
@@ -92,10 +92,12 @@ class _Loop:
     """The market's state and the database the production path reads."""
 
     def __init__(self, market: Market, workdir: Path, objective: str,
-                 options: dict[str, str]) -> None:
+                 options: dict[str, str], clicks: bool = True) -> None:
         self.market, self.workdir, self.objective = market, workdir, objective
+        self.clicks = clicks  # False: the export leaves impressions and clicks blank
         n = market.base_budget.size
         self.spend = np.zeros((n, market.days))
+        self.funnel = np.zeros((n, market.days, 2), dtype=np.int64)  # impressions, clicks
         self.arrivals = np.zeros((n, market.days, MAX_LAG + 1), dtype=np.int64)
         self.budget = np.zeros((n, market.days))
         self.revenue_noise = market.rng.gamma(8.0, 1 / 8.0, (n, market.days))
@@ -110,6 +112,8 @@ class _Loop:
     def deliver(self, day: int, budget: np.ndarray) -> None:
         self.budget[:, day] = budget
         self.spend[:, day], self.arrivals[:, day] = self.market.deliver(budget, day)
+        impressions, clicks = self.market.funnel(self.spend[:, day], day)
+        self.funnel[:, day, 0], self.funnel[:, day, 1] = impressions, clicks
 
     def export(self, today: int, first: int) -> Path:
         """The CSV a network would export on `today` for days first..today-1."""
@@ -122,10 +126,11 @@ class _Loop:
                 date = (m.start + dt.timedelta(days=d)).isoformat()
                 conv = self.arrivals[:, d, : today - d].sum(1)
                 revenue = conv * m.value * m.per_eur * self.revenue_noise[:, d]
+                counts = self.funnel[:, d] if self.clicks else np.full((len(self.ids), 2), "")
                 for i, cid in enumerate(self.ids):
                     places = decimals(m.currency[i])
                     out.writerow([date, m.network[i], m.account[i], cid, cid, m.currency[i],
-                                  f"{self.spend[i, d]:.{places}f}", "", "", int(conv[i]),
+                                  f"{self.spend[i, d]:.{places}f}", *counts[i], int(conv[i]),
                                   f"{revenue[i]:.2f}", f"{self.budget[i, d]:.{places}f}"])
         return path
 
@@ -223,16 +228,19 @@ def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
 
 
 def run(scenario: str, n: int, seed: int, days: int,
-        options: dict[str, str] | None = None) -> RunScore:
-    """One scenario through the production path; returns its score."""
+        options: dict[str, str] | None = None, *, funnel: str = "mixed",
+        clicks: bool = True) -> RunScore:
+    """One scenario through the production path; returns its score. `funnel` splits the
+    market's saturation between delivery and conversion rate (`bench.market.FUNNELS`);
+    `clicks=False` exports no impressions or clicks (the optimiser reads conversions only)."""
     started = time.perf_counter()
     objective = scenario.split("-")[1]
     shift_day = HISTORY_DAYS + days // 3 if scenario.startswith("shift") else None
     market = make_market(n, seed=seed, start=START - dt.timedelta(days=HISTORY_DAYS),
-                         days=HISTORY_DAYS + days, shift_day=shift_day)
+                         days=HISTORY_DAYS + days, shift_day=shift_day, funnel=funnel)
     worth = market.value if objective == "revenue" else np.ones(n)
     with tempfile.TemporaryDirectory() as tmp:
-        loop = _Loop(market, Path(tmp), objective, options or {})
+        loop = _Loop(market, Path(tmp), objective, options or {}, clicks)
         for d, budget in enumerate(history_budgets(market, HISTORY_DAYS).T):
             loop.deliver(d, budget)
         loop.load(HISTORY_DAYS, 0)
@@ -344,13 +352,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="also print how far the fitted curves are from the true ones")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="[optimizer] settings for the run (exploration=none, ...)")
+    parser.add_argument("--funnel", default="mixed", choices=FUNNELS,
+                        help="where the saturation lives: mixed (each campaign's share in "
+                             "delivery uniform 0-1) or conversion-rate (clicks say nothing)")
+    parser.add_argument("--no-clicks", action="store_true",
+                        help="export no impressions or clicks: the optimiser reads "
+                             "conversions only (the same market)")
     args = parser.parse_args(argv)
     options = dict(item.split("=", 1) for item in args.set)
     seeds = args.seeds or (TUNING_SEEDS if args.tuning else REPORT_SEEDS)
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average); {args.days} days; seeds "
-          f"{list(seeds)}; optimizer {options or 'defaults'}")
+          f"{list(seeds)}; optimizer {options or 'defaults'}; funnel {args.funnel}, clicks "
+          f"{'not exported' if args.no_clicks else 'exported'}")
     for scenario in args.scenarios:
-        scores = [run(scenario, n, seed, args.days, options) for n in args.sizes for seed in seeds]
+        scores = [run(scenario, n, seed, args.days, options, funnel=args.funnel,
+                      clicks=not args.no_clicks) for n in args.sizes for seed in seeds]
         print(table(scores), end="\n\n", flush=True)
         if args.curve_error:
             print(error_table(scores), end="\n\n", flush=True)

@@ -6,6 +6,16 @@ factors per network, delivery noise with the platforms' overdelivery ceilings, c
 that arrive over days after the click (Meta and TikTok within a week, Google up to 30 days)
 so that later reads restate them, and optionally a fifth of the campaigns gaining or losing
 efficiency part-way. `bench/closed_loop.py` drives it through the production path.
+
+The funnel: each campaign's expected conversions are its clicks times a conversion rate.
+Clicks follow a delivery curve (spend -> clicks, concave: rising cost per click as the
+budget grows) that carries a share `delivery` of the conversions' saturation, drawn per
+campaign; the conversion rate, falling with spend, carries the rest. In elasticities at any
+spend: 1 - e_conversions = (1 - e_clicks) / delivery, so a campaign with delivery near 1 has
+clicks that saturate like its conversions and one near 0 has clicks rising in proportion to
+spend (they say nothing of the conversions' shape). Clicks scatter beyond Poisson (a
+lognormal day factor) and are drawn from a generator of their own, so the conversions, and
+every score, are those of the market without the funnel.
 """
 
 from __future__ import annotations
@@ -22,6 +32,12 @@ ACCOUNTS = (("meta", "EUR", 1.0), ("meta", "JPY", 160.0), ("google", "USD", 1.25
 OVERDELIVERY = {"meta": 1.75, "google": 2.0, "tiktok": 1.5}
 MAX_LAG = 30
 SHAPES = ("hill", "exp", "log")
+# How the saturation splits between delivery and conversion rate: "mixed" draws each
+# campaign's delivery share uniform 0-1; "conversion-rate" puts all of it in the conversion
+# rate (clicks proportional to spend: they tell nothing of the curve's shape); "delivery"
+# all of it in delivery (a constant conversion rate: clicks saturate like conversions).
+FUNNELS = ("mixed", "conversion-rate", "delivery")
+CLICK_NOISE = 0.12  # lognormal sd of a day's clicks beyond Poisson (auction, pacing)
 
 
 def _lag_pmf(network: str) -> np.ndarray:
@@ -53,6 +69,10 @@ class Market:
     efficiency: np.ndarray  # campaigns x days multiplier of the gain
     base_budget: np.ndarray
     rng: np.random.Generator
+    delivery: np.ndarray | None = None  # share of the saturation in delivery (0-1)
+    clicks_at_base: np.ndarray | None = None  # expected clicks a day at the base budget
+    ctr: np.ndarray | None = None  # clicks per impression
+    click_rng: np.random.Generator | None = None
 
     @property
     def fx(self) -> np.ndarray:
@@ -88,6 +108,31 @@ class Market:
         return spend, arrivals
 
 
+    def expected_clicks(self, budget: np.ndarray, day: int) -> np.ndarray:
+        """True expected clicks: the delivery curve, (f(s) / f(base))^a (s / base)^(1-a)
+        at the base budget's clicks, with the day's weekday factor and the delivery share
+        of any efficiency change (a is the campaign's delivery share)."""
+        assert self.delivery is not None and self.clicks_at_base is not None
+        a = self.delivery
+        own = response(self.shape, budget, self.gain, self.half, self.hill)
+        base = response(self.shape, self.base_budget, self.gain, self.half, self.hill)
+        ratio = np.maximum(budget, 0.0) / self.base_budget
+        with np.errstate(divide="ignore", invalid="ignore"):
+            curve = np.where(ratio > 0, (own / base) ** a * ratio ** (1 - a), 0.0)
+        return self.clicks_at_base * curve * self.dow_factor(day) * \
+            self.efficiency[:, day] ** a
+
+    def funnel(self, spend: np.ndarray, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Impressions and clicks for one day's spend (overdispersed counts)."""
+        assert self.click_rng is not None and self.ctr is not None
+        rng = self.click_rng
+        mean = self.expected_clicks(spend, day) * rng.lognormal(
+            -CLICK_NOISE**2 / 2, CLICK_NOISE, spend.size)
+        clicks = rng.poisson(mean)
+        impressions = clicks + rng.poisson(mean * (1 / self.ctr - 1))
+        return impressions, clicks
+
+
 def response(shape: np.ndarray, s: np.ndarray, gain: np.ndarray, half: np.ndarray,
              hill: np.ndarray) -> np.ndarray:
     s = np.maximum(s, 0.0)
@@ -110,9 +155,11 @@ def marginal(shape: np.ndarray, s: np.ndarray, gain: np.ndarray, half: np.ndarra
 
 
 def make_market(n: int, *, seed: int, start: dt.date, days: int,
-                shift_day: int | None = None) -> Market:
+                shift_day: int | None = None, funnel: str = "mixed") -> Market:
     """`n` campaigns over the five accounts. With `shift_day`, a fifth of the campaigns
-    gain or lose 35-50% of their efficiency from that day on."""
+    gain or lose 35-50% of their efficiency from that day on. `funnel` (FUNNELS) splits
+    their saturation between delivery and conversion rate; its draws come from a generator
+    of their own, so the conversions are the same whichever is chosen."""
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(ACCOUNTS), n)
     network = np.asarray([ACCOUNTS[k][0] for k in pick])
@@ -136,8 +183,20 @@ def make_market(n: int, *, seed: int, start: dt.date, days: int,
                           rng.uniform(1.35, 1.5, n))
         efficiency[changed, shift_day:] = factor[changed, None]
     account = np.asarray([f"{ACCOUNTS[k][0]}_{ACCOUNTS[k][1].lower()}" for k in pick])
+    extra = np.random.default_rng([seed, 1])
+    if funnel == "mixed":
+        delivery = extra.uniform(0.0, 1.0, n)
+    elif funnel == "conversion-rate":
+        delivery = np.zeros(n)
+    elif funnel == "delivery":
+        delivery = np.ones(n)
+    else:
+        raise ValueError(f"funnel must be one of {FUNNELS}")
+    cpc = extra.uniform(0.3, 1.5, n)  # EUR a click at the base budget: 80-400 clicks a day
+    ctr = extra.uniform(0.005, 0.03, n)
     return Market(start, days, network, currency, account, per_eur, shape, gain, half, hill,
-                  value, weekday, efficiency, base, rng)
+                  value, weekday, efficiency, base, rng, delivery, base_eur / cpc, ctr,
+                  np.random.default_rng([seed, 2]))
 
 
 def history_budgets(market: Market, days: int) -> np.ndarray:

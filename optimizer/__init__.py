@@ -13,7 +13,7 @@ from optimizer.curves import CurveSet, UnitCurves, marginal, response, spend_at_
 from optimizer.edits import EditPolicy
 from optimizer.errors import InfeasibleError, InvalidInputError, OptimizerError
 from optimizer.exploration import Exploration
-from optimizer.fitting import fit_curves
+from optimizer.fitting import fit_curve_sets, fit_curves
 from optimizer.optimize import Certificate, Outcome, ProposedAllocation, optimize_budgets
 from optimizer.value import RESULT_KINDS, ResultCurves, describe_buy, result_curves
 
@@ -36,6 +36,7 @@ __all__ = [
     "SpendLimit",
     "UnitCurves",
     "describe_buy",
+    "fit_curve_sets",
     "fit_curves",
     "marginal",
     "optimize_budgets",

@@ -27,6 +27,7 @@ Real data is handled as follows:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,7 +35,8 @@ import pandas as pd
 
 from optimizer.curves import CurveSet
 from optimizer.errors import InvalidInputError
-from optimizer.pooling import pool_shapes
+from optimizer.funnel import click_evidence
+from optimizer.pooling import ShapePrior, pool_shapes
 
 GRID = np.exp(np.linspace(np.log(0.03), np.log(30.0), 56))
 LOG_GRID = np.log(GRID)
@@ -73,6 +75,10 @@ class _Posterior:
     loglik: np.ndarray  # units x grid: log marginal likelihood of each shape (max 0)
 
 
+# A series read: its panel, shape likelihood, weekday factors, gain prior rate and noise.
+_Read = tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]
+
+
 def fit_curves(
     history: pd.DataFrame,
     *,
@@ -87,6 +93,7 @@ def fit_curves(
     completion: pd.DataFrame | None = None,
     level_changes: bool = True,
     shape_from: str | None = None,
+    shape_hint: str | None = None,
 ) -> CurveSet:
     """Fit one curve per unit for `metric` ("conversions" or "revenue").
 
@@ -105,35 +112,151 @@ def fit_curves(
     `shape_from` (a column of `history`, e.g. "conversions" for revenue) reads the shape
     from that series instead: revenue is conversions times values that scatter from day to
     day, so its own days say less about saturation than the conversions behind it.
+    `shape_hint` (a column of `history`, "clicks") is the funnel above the results: where a
+    unit's clicks are plentiful, their curve is evidence on the results' shape
+    (`optimizer/funnel.py`: how much of the saturation lives in delivery is learnt across
+    the units); it is counted as reported at once (not nowcast).
     """
-    def read(column: str) -> tuple[_Panel, _Posterior, np.ndarray, np.ndarray, np.ndarray]:
-        panel = _build_panel(history, today, column, lag_days, window_days, units)
-        if completion is not None and len(completion):
-            panel = _nowcast(panel, completion, today, lag_days, window_days)
-        if half_life_days:
-            panel = _recency_weighted(panel, lag_days, half_life_days)
-        return (panel, *_likelihood(panel))
+    return fit_curve_sets(
+        history, metrics=(metric,), today=today, lag_days=lag_days, window_days=window_days,
+        units=units, n_draws=n_draws, seed=seed, half_life_days=half_life_days,
+        completion=completion, level_changes=level_changes, shape_from=shape_from,
+        shape_hint=shape_hint)[metric]
 
-    panel, like, weekday, rate, noise = read(metric)
-    if shape_from not in (None, metric) and shape_from in history.columns:
-        # The shape (how fast the curve saturates) is read from the steadier series; the
-        # gain at each shape stays this metric's own.
-        shape_panel, shape_like, *_ = read(shape_from)
-        if shape_panel.unit_ids == panel.unit_ids:
-            like = replace(like, loglik=shape_like.loglik)
-    groups = _account_codes(panel.unit_ids, history, units)
-    prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
-    post = _with_prior(like, prior.mean, prior.sd)
-    if level_changes:
-        post = _level_change(panel, post, weekday, noise)
-    return _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws, seed, prior.sd)
+
+def fit_curve_sets(
+    history: pd.DataFrame,
+    *,
+    metrics: tuple[str, ...],
+    today: dt.date,
+    lag_days: int = 3,
+    window_days: int = 90,
+    units: pd.DataFrame | None = None,
+    n_draws: int = 32,
+    seed: int = 0,
+    half_life_days: float | None = None,
+    completion: pd.DataFrame | None = None,
+    level_changes: bool = True,
+    shape_from: str | None = None,
+    shape_hint: str | None = None,
+) -> dict[str, CurveSet]:
+    """`fit_curves` for each of `metrics` (same options), each series read once.
+
+    The curves are those `fit_curves` gives metric by metric; what they share is computed
+    once: revenue's shape read from the conversions (`shape_from`) is the conversions' own
+    read, with the clicks' evidence on it (`shape_hint`), so fitting conversions and revenue
+    together costs one read of each series and one of the click evidence.
+    """
+    reads: dict[str, _Read] = {}
+    layouts: list[_Layout] = []
+
+    def layout() -> _Layout:
+        if not layouts:  # the dates parsed and the rows placed once for all the series
+            layouts.append(_layout(history, today, lag_days, window_days, units))
+        return layouts[0]
+    shapes: dict[tuple[str, bool], tuple[np.ndarray, ShapePrior]] = {}
+
+    def read(column: str) -> _Read:
+        if column not in reads:
+            panel = _panel(history, today, column, lag_days, window_days, units, half_life_days,
+                           completion, layout)
+            reads[column] = (panel, *_likelihood(panel))
+        return reads[column]
+
+    fits = {}
+    for metric in metrics:
+        panel, like, weekday, rate, noise = read(metric)
+        counted, source = panel, metric  # the series whose days the shape is read from
+        if shape_from not in (None, metric) and shape_from in history.columns:
+            # The shape (how fast the curve saturates) is read from the steadier series; the
+            # gain at each shape stays this metric's own.
+            shape_panel, shape_like, *_ = read(shape_from)
+            if shape_panel.unit_ids == panel.unit_ids:
+                like = replace(like, loglik=shape_like.loglik)
+                counted, source = shape_panel, shape_from
+        hinted = shape_hint not in (None, metric) and shape_hint in history.columns
+        if (source, hinted) not in shapes:
+            # The same series, units and pool: the same shape prior and click evidence, so
+            # revenue reuses the conversions' (same unit ids, so the same network codes).
+            groups = _account_codes(panel.unit_ids, history, units)
+            prior = pool_shapes(like.loglik, LOG_GRID, panel.network_code, groups)
+            loglik = like.loglik
+            if hinted:
+                assert shape_hint is not None
+                hint = _panel(history, today, shape_hint, lag_days, window_days, units,
+                              half_life_days, None, layout)  # counted as reported at once
+                loglik = _with_clicks(like.loglik, counted, prior, hint)
+            shapes[source, hinted] = (loglik, prior)
+        loglik, prior = shapes[source, hinted]
+        post = _with_prior(replace(like, loglik=loglik), prior.mean, prior.sd)
+        if level_changes:
+            post = _level_change(panel, post, weekday, noise)
+        fits[metric] = _curve_set(panel, post, weekday, rate, prior.mean, metric, n_draws,
+                                  seed, prior.sd)
+    return fits
+
+
+def _panel(
+    history: pd.DataFrame, today: dt.date, column: str, lag_days: int, window_days: int,
+    units: pd.DataFrame | None, half_life_days: float | None,
+    completion: pd.DataFrame | None, layout: Callable[[], _Layout] | None = None,
+) -> _Panel:
+    """One series' panel, nowcast with `completion` and recency weighted."""
+    panel = _build_panel(history, today, column, lag_days, window_days, units, layout)
+    if completion is not None and len(completion):
+        panel = _nowcast(panel, completion, today, lag_days, window_days)
+    if half_life_days:
+        panel = _recency_weighted(panel, lag_days, half_life_days)
+    return panel
+
+
+# A unit's clicks are read only when plentiful: at least this many over the window and
+# this many times its results (a few clicks say no more than the conversions do).
+MIN_CLICKS = 200.0
+MIN_CLICKS_PER_RESULT = 5.0
+
+
+def _with_clicks(
+    loglik: np.ndarray, counted: _Panel, prior: ShapePrior, hint_panel: _Panel
+) -> np.ndarray:
+    """The results' shape log likelihood with the clicks' evidence on it
+    (`optimizer/funnel`)."""
+    if hint_panel.unit_ids != counted.unit_ids:
+        return loglik
+    clicks = (hint_panel.result * hint_panel.weight).sum(1)
+    results = (counted.result * counted.weight).sum(1)
+    spread = _spend_spread(counted)
+    usable = (clicks >= MIN_CLICKS) & (clicks >= MIN_CLICKS_PER_RESULT * results) & \
+        (spread > 0.05)
+    if not usable.any():
+        return loglik  # decided before the clicks' likelihood: nothing to read it for
+    # The clicks' shape likelihood of the usable units only; the weekday factors it reads
+    # with are still pooled over all the units, as the first pass gives them.
+    click_loglik = np.zeros_like(loglik)
+    click_loglik[usable] = _likelihood(hint_panel, usable)[0].loglik
+    pooled = np.exp(-0.5 * ((LOG_GRID[None, :] - prior.mean[:, None]) / prior.sd[:, None]) ** 2)
+    pooled /= pooled.sum(axis=1, keepdims=True)
+    evidence = click_evidence(click_loglik, loglik, pooled, LOG_GRID, usable)
+    return loglik + evidence.loglik
+
+
+def _spend_spread(panel: _Panel) -> np.ndarray:
+    """The weighted sd of log spend over a unit's days with spend: without spread, a
+    unit's clicks cannot tell their curve's shape either."""
+    w = panel.weight * (panel.spend > 0)
+    logs = np.log(np.maximum(panel.spend, 1e-12))
+    count = np.maximum(w.sum(1), 1e-12)
+    mean = (w * logs).sum(1) / count
+    return np.sqrt(np.maximum((w * (logs - mean[:, None]) ** 2).sum(1) / count, 0.0))
 
 
 def _likelihood(
-    panel: _Panel,
+    panel: _Panel, rows: np.ndarray | None = None,
 ) -> tuple[_Posterior, np.ndarray, np.ndarray, np.ndarray]:
     """The grid likelihood of each unit's shape, with the weekday factors, the gain prior's
-    rate and the noise it was read with (a first pass on a wide prior sets the last two)."""
+    rate and the noise it was read with (a first pass on a wide prior sets the last two).
+    With `rows` (a mask), the likelihood, rate and noise of those units only: the weekday
+    factors are still learnt from all of them."""
     n_networks = len(set(panel.network))
     rate = _unit_rate(panel, n_networks)
     ones = np.ones((n_networks, 7))
@@ -142,8 +265,23 @@ def _likelihood(
     gain, half, _ = _point_estimate(panel, first, ones, rate, np.zeros(len(panel.unit_ids)))
     fitted = gain[:, None] * panel.spend / (panel.spend + half[:, None])
     weekday = _weekday_factors(panel, fitted, n_networks)
+    if rows is not None:
+        panel, fitted, rate = _subset(panel, rows), fitted[rows], rate[rows]
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
     return _grid_likelihood(panel, weekday, rate, noise), weekday, rate, noise
+
+
+def _subset(panel: _Panel, rows: np.ndarray) -> _Panel:
+    """The panel of some units (a mask), row for row the same numbers."""
+    def pick(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[rows]
+
+    spend, result, weight = panel.spend[rows], panel.result[rows], panel.weight[rows]
+    return replace(panel, unit_ids=tuple(np.asarray(panel.unit_ids, dtype=object)[rows]),
+                   network=tuple(np.asarray(panel.network, dtype=object)[rows]),
+                   network_code=panel.network_code[rows], spend=spend, result=result,
+                   weight=weight, typical_spend=panel.typical_spend[rows], fx=panel.fx[rows],
+                   observed=pick(panel.observed), anchor=pick(panel.anchor))
 
 
 def _build_panel(
@@ -153,10 +291,34 @@ def _build_panel(
     lag_days: int,
     window_days: int,
     units: pd.DataFrame | None,
+    layout: Callable[[], _Layout] | None = None,
 ) -> _Panel:
+    """`metric`'s panel; `layout` gives `_layout` of the same history, today, window and
+    units (where each row goes), shared by the series of one history."""
     missing = {"unit_id", "network", "date", "spend", metric} - set(history.columns)
     if missing:
         raise InvalidInputError(f"history lacks columns: {', '.join(sorted(missing))}")
+    base, keep, rows, cols = (layout() if layout is not None
+                              else _layout(history, today, lag_days, window_days, units))
+    result = np.zeros(base.spend.shape)
+    np.add.at(result, (rows, cols), np.nan_to_num(history[metric].to_numpy(dtype=float)[keep]))
+    if np.any(base.spend < 0) or np.any(result < 0):
+        raise InvalidInputError("history has negative spend or results")
+    return replace(base, result=result)
+
+
+# Where each kept row of a history goes: the panel without results, the rows kept, their
+# unit rows and day columns.
+_Layout = tuple[_Panel, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _layout(
+    history: pd.DataFrame,
+    today: dt.date,
+    lag_days: int,
+    window_days: int,
+    units: pd.DataFrame | None,
+) -> _Layout:
     # Column by column, without copying the history: at 50,000 units x 97 days every copy
     # of the frame costs hundreds of megabytes. Rows keep their order, so sums are the same.
     age = (pd.Timestamp(today) - pd.to_datetime(history["date"])).dt.days.to_numpy()
@@ -184,15 +346,12 @@ def _build_panel(
     n_days = window_days
     shape = (len(unit_ids), n_days)
     spend = np.zeros(shape)
-    result = np.zeros(shape)
+    result = np.zeros(shape)  # each series' own (`_build_panel`)
     weight = np.zeros(shape)
     rows = _positions(history["unit_id"].to_numpy()[keep], index)
     cols = window_days + lag_days - age[keep]
     np.add.at(spend, (rows, cols), history["spend"].to_numpy(dtype=float)[keep])
-    np.add.at(result, (rows, cols), np.nan_to_num(history[metric].to_numpy(dtype=float)[keep]))
     weight[rows, cols] = 1.0
-    if np.any(spend < 0) or np.any(result < 0):
-        raise InvalidInputError("history has negative spend or results")
     first_day = today - dt.timedelta(days=lag_days + window_days)
     weekday = (np.arange(n_days) + first_day.weekday()) % 7
     network = tuple(networks[u] for u in unit_ids)
@@ -201,8 +360,8 @@ def _build_panel(
     fx = np.asarray([fx_of.get(u, 1.0) for u in unit_ids])
     budget = np.asarray([budgets.get(u, np.nan) for u in unit_ids])
     anchor = np.where(budget > 0, budget, typical)
-    return _Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx,
-                  anchor=anchor)
+    return (_Panel(unit_ids, network, codes, spend, result, weight, weekday, typical, fx,
+                   anchor=anchor), keep, rows, cols)
 
 
 def _recency_weighted(panel: _Panel, lag_days: int, half_life_days: float) -> _Panel:

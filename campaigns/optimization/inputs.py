@@ -197,12 +197,14 @@ def _history(
     for pos, unit in enumerate(units):
         for campaign_id in unit.campaign_ids:
             owners.setdefault(campaign_id, []).append((pos, unit.shares.get(campaign_id, 1.0)))
-    values = ["spend", "conversions", "revenue", *extra]
+    # Clicks: hundreds a day where conversions are a few, they tell the curve's shape (how
+    # fast delivery saturates) with far less noise (`fit_curves(..., shape_hint="clicks")`).
+    values = ["spend", "conversions", "revenue", "clicks", *extra]
     columns = ["unit_id", "network", "date", *values]
     if not owners:
         return pd.DataFrame(columns=columns)
     metric = {"spend": "spend", "conversions": "conversions", "revenue": "revenue",
-              **RESULT_COLUMNS}
+              "clicks": "clicks", **RESULT_COLUMNS}
     # SQLite's NUMERIC affinity already hands back numbers (a CAST costs a third of the
     # read at 900,000 rows); PostgreSQL's numeric would come back as Decimals.
     sqlite = session.get_bind().dialect.name == "sqlite"

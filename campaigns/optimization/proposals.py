@@ -61,6 +61,7 @@ from optimizer import (
     OptimizerError,
     ProposedAllocation,
     ResultCurves,
+    fit_curve_sets,
     fit_curves,
     optimize_budgets,
 )
@@ -278,9 +279,14 @@ def _optimise(
         return fit_curves(history, today=today, metric=metric, lag_days=lag_days,
                           units=frame, seed=exploration.seed, half_life_days=half_life,
                           completion=arriving,
-                          shape_from="conversions" if metric == "revenue" else None)
+                          shape_from="conversions" if metric == "revenue" else None,
+                          shape_hint="clicks" if metric in ("conversions", "revenue") else None)
 
-    fits = {metric: fit(data.history, metric, units) for metric in ("conversions", "revenue")}
+    # Both at once: revenue's shape is the conversions' read, clicks and all, not read again.
+    fits = fit_curve_sets(data.history, metrics=("conversions", "revenue"), today=today,
+                          lag_days=lag_days, units=units, seed=exploration.seed,
+                          half_life_days=half_life, completion=completion,
+                          shape_from="conversions", shape_hint="clicks")
     results = None
     if objective == "value":
         results = value_inputs(data, units, fits, values or ResultValues(), fit=fit)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.closed_loop import MAX_CHANGE, error_table, oracle_budgets, run, table
+from bench.closed_loop import MAX_CHANGE, _Loop, error_table, oracle_budgets, run, table
 from bench.market import make_market, response
 
 
@@ -46,3 +48,44 @@ def test_the_oracle_keeps_its_limits_and_beats_any_feasible_shuffle() -> None:
         assert market.expected(trial, 1).sum() <= value + 1e-9
     assert np.all(np.diff(response(np.zeros(5, int), np.arange(5.0), np.ones(5), np.ones(5),
                                    np.full(5, 0.7))) > 0)
+
+
+def test_clicks_carry_the_delivery_share_of_the_saturation_and_leave_conversions_alone() -> None:
+    start = dt.date(2026, 1, 5)
+    mixed = make_market(60, seed=4, start=start, days=3)
+    in_rate = make_market(60, seed=4, start=start, days=3, funnel="conversion-rate")
+    budget = mixed.base_budget
+
+    def elasticity(f, b):  # d log f / d log spend around b
+        return np.log(f(b * 1.05, 1) / f(b / 1.05, 1)) / np.log(1.05**2)
+
+    e_conv = elasticity(mixed.expected, budget)
+    e_clicks = elasticity(mixed.expected_clicks, budget)
+    assert mixed.delivery is not None
+    np.testing.assert_allclose((1 - e_clicks) / (1 - e_conv), mixed.delivery, atol=0.01)
+    # All the saturation in the conversion rate: clicks rise in proportion to spend.
+    np.testing.assert_allclose(elasticity(in_rate.expected_clicks, budget), 1.0, atol=1e-9)
+    # The funnel has generators of its own: the conversions are drawn the same either way.
+    spend_a, conv_a = mixed.deliver(budget, 1)
+    _, conv_b = in_rate.deliver(budget, 1)
+    np.testing.assert_array_equal(conv_a, conv_b)
+    impressions, clicks = mixed.funnel(spend_a, 1)
+    assert np.all(impressions > clicks) and 20 < np.median(clicks) < 1000
+    assert np.median(clicks) > 20 * np.median(conv_a.sum(1))
+
+
+@pytest.mark.parametrize("clicks", [True, False])
+def test_the_export_carries_impressions_and_clicks_unless_told_not_to(
+        tmp_path: Path, clicks: bool) -> None:
+    market = make_market(5, seed=2, start=dt.date(2026, 1, 5), days=2)
+    loop = _Loop(market, tmp_path, "conversions", {}, clicks)
+    loop.deliver(0, market.base_budget)
+    with loop.export(1, 0).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 5
+    if clicks:
+        assert [int(r["clicks"]) for r in rows] == loop.funnel[:, 0, 1].tolist()
+        assert all(int(r["impressions"]) > int(r["clicks"]) > 0 for r in rows)
+    else:  # blank: the importer stores 0, the optimiser reads no clicks
+        assert {r["clicks"] for r in rows} == {r["impressions"] for r in rows} == {""}
+    loop.engine.dispose()

@@ -68,7 +68,7 @@ def _orm_history(session: Session, units: list[Unit], start: dt.date) -> pd.Data
                 "unit_id": unit.unit_id, "network": unit.network,
                 "date": pd.Timestamp(m.date), "campaign": m.campaign_id,
                 "spend": float(m.spend) * share, "conversions": float(m.conversions) * share,
-                "revenue": float(m.revenue) * share,
+                "revenue": float(m.revenue) * share, "clicks": float(m.clicks) * share,
                 **{k: np.nan if getattr(m, c) is None else float(getattr(m, c)) * share
                    for k, c in RESULT_COLUMNS.items()},
             })
@@ -90,7 +90,7 @@ def test_history_from_the_cursor_equals_the_orm_reading(engine: Engine) -> None:
 
     got = data.history
     assert list(got.columns) == ["unit_id", "network", "date", "spend", "conversions",
-                                 "revenue", *RESULT_COLUMNS]
+                                 "revenue", "clicks", *RESULT_COLUMNS]
     # Three plain campaigns, two ad-set budgets, one shared budget of two campaigns.
     assert len(data.units) == 3 + n_adsets + 1
     assert paused.id not in {c for u in data.units for c in u.campaign_ids}
