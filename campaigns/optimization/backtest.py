@@ -16,11 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
+from campaigns.optimization.curve_fits import fit_results
 from connectors.base import BudgetTarget
 from connectors.currencies import minor_unit
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
-from optimizer import Exploration, Limits, fit_curves, optimize_budgets
+from optimizer import Exploration, Limits, optimize_budgets
 
 HISTORY_DAYS = 97
 SETTLED_AGE = 40  # reported conversions no longer restate after this many days
@@ -164,11 +165,8 @@ def _reoptimise(
         "fx": [u.fx for u in units],
     })
     history = _history(sandbox, units, day, cache)
-    curves = {
-        metric: fit_curves(history, today=day, metric=metric, lag_days=lag_days, units=frame,
-                           seed=exploration.seed)
-        for metric in ("conversions", "revenue")
-    }
+    curves = fit_results(history, units=frame, today=day, lag_days=lag_days,
+                         seed=exploration.seed)
     plan = optimize_budgets(
         frame, curves["conversions"], curves["revenue"],
         Limits(total_budget=total, max_change=max_change), objective=objective,

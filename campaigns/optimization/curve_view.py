@@ -38,11 +38,11 @@ from campaigns.models import (
     Portfolio,
     ShiftItem,
 )
+from campaigns.optimization.curve_fits import fit_results
 from campaigns.optimization.inputs import load_portfolio_data
 from campaigns.optimization.nowcast import LagState, completion_frame, load_lag
 from campaigns.optimization.proposals import HISTORY_DAYS
 from campaigns.reports.cache import Cache
-from optimizer import fit_curves
 from optimizer.curves import CurveSet, response
 
 POINTS = 41  # budgets drawn along the curve
@@ -267,10 +267,11 @@ def _with_curves(session: Session, settings: Settings, base: CampaignCurve,
         completion = completion_frame(data.history, data.units,
                                       _portfolio_lag(session, portfolio_id, as_of),
                                       as_of) if nowcast else None
-        conv, rev = (fit_curves(data.history, today=as_of, metric=metric,
-                                lag_days=base.lag_days, units=units, seed=seed,
-                                half_life_days=half_life, completion=completion)
-                     for metric in ("conversions", "revenue"))
+        # The proposal's own curves (the shape from the conversions and the clicks), so
+        # the page draws the curve the budget was moved on.
+        fitted = fit_results(data.history, units=units, today=as_of, lag_days=base.lag_days,
+                             seed=seed, half_life_days=half_life, completion=completion)
+        conv, rev = fitted["conversions"], fitted["revenue"]
         return [FittedUnit(u.unit_id, u.level, u.target_external_id, float(u.current_budget),
                            tuple(u.campaign_ids)) for u in data.units], (conv, rev)
 

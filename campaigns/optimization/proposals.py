@@ -29,6 +29,7 @@ from campaigns.config import OptimizerSettings, ResultValues, Settings
 from campaigns.errors import ValidationError
 from campaigns.lookup import get_portfolio
 from campaigns.models import BudgetShift, OptimizationRun, ShiftItem
+from campaigns.optimization.curve_fits import fit_results
 from campaigns.optimization.holds import rule_holds
 from campaigns.optimization.inputs import (
     PortfolioData,
@@ -61,7 +62,6 @@ from optimizer import (
     OptimizerError,
     ProposedAllocation,
     ResultCurves,
-    fit_curve_sets,
     fit_curves,
     optimize_budgets,
 )
@@ -283,10 +283,8 @@ def _optimise(
                           shape_hint="clicks" if metric in ("conversions", "revenue") else None)
 
     # Both at once: revenue's shape is the conversions' read, clicks and all, not read again.
-    fits = fit_curve_sets(data.history, metrics=("conversions", "revenue"), today=today,
-                          lag_days=lag_days, units=units, seed=exploration.seed,
-                          half_life_days=half_life, completion=completion,
-                          shape_from="conversions", shape_hint="clicks")
+    fits = fit_results(data.history, units=units, today=today, lag_days=lag_days,
+                       seed=exploration.seed, half_life_days=half_life, completion=completion)
     results = None
     if objective == "value":
         results = value_inputs(data, units, fits, values or ResultValues(), fit=fit)

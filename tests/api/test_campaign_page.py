@@ -244,13 +244,13 @@ def test_a_second_view_reads_the_kept_fit_until_the_data_changes(
     from campaigns.optimization import curve_view
 
     fits: list[str] = []
-    real = curve_view.fit_curves
+    real = curve_view.fit_results
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        fits.append(kwargs["metric"])
+        fits.extend(("conversions", "revenue"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(curve_view, "fit_curves", counted)
+    monkeypatch.setattr(curve_view, "fit_results", counted)
     curve_view.FITS.clear()
     ids = seed(engine)
     first = client.get(f"/api/v1/campaigns/{ids['strong']}/curve", headers=as_role("viewer"))

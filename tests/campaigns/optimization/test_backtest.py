@@ -20,7 +20,7 @@ from optimizer import fit_curves, marginal, response
 @pytest.mark.slow
 def test_thirty_days_gain_conversions_over_static_at_equal_budget() -> None:
     result = run_backtest(days=30)
-    # Measured: +9.0% conversions and +9.4% revenue while spending 1.7% less (seed 7,
+    # Measured: +9.7% conversions and +10.0% revenue while spending 2.0% less (seed 7,
     # from 2026-06-01). Assert a real margin, not just a sign.
     assert result.conversion_uplift > 0.05
     assert result.revenue_uplift > 0.03
