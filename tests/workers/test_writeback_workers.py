@@ -12,11 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from api.cli.data import run_sync
 from campaigns.admin.auth import Principal, Role
-from campaigns.config import load_settings, settings_from_dict
+from campaigns.config import Settings, load_settings, settings_from_dict
 from campaigns.db import create_db_engine
 from campaigns.jobs.appliers import production_applier
 from campaigns.models import BudgetShift, ShiftItem
@@ -35,6 +36,19 @@ _REDIS_SKIP = redis_skip_reason()
 BOSS = Principal("boss", Role.admin)
 
 
+def synced_and_approved(engine: Engine, settings: Settings, now: dt.datetime) -> int:
+    """The sandbox synced in process and its proposal approved whole: the shift to apply."""
+    assert run_sync(engine, settings, now=now) == 0
+    with Session(engine, expire_on_commit=False) as db:
+        shift_id = propose(db, settings, created_by="test", now=now).shift_id
+        db.commit()
+        shifts.approve(db, shift_id, version=1, user=BOSS,
+                       policy=ShiftPolicy(auto_approve_max_change=1), now=now)
+        db.commit()
+    assert shift_id is not None
+    return shift_id
+
+
 @pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
 @pytest.mark.redis
 @pytest.mark.postgres
@@ -51,13 +65,7 @@ def test_a_worker_killed_mid_apply_writes_no_budget_twice(
     queue_config(config, source, visibility_timeout=2)
     engine = create_db_engine(own_pg_url)
     plain = settings_from_dict(tomllib.loads(source.replace("latency_ms = 250", "")))
-    assert run_sync(engine, plain, now=now) == 0
-    with Session(engine, expire_on_commit=False) as db:
-        shift_id = propose(db, plain, created_by="test", now=now).shift_id
-        db.commit()
-        shifts.approve(db, shift_id, version=1, user=BOSS,
-                       policy=ShiftPolicy(auto_approve_max_change=1), now=now)
-        db.commit()
+    shift_id = synced_and_approved(engine, plain, now)
     capsys.readouterr()
     settings = load_settings(config)
 
@@ -120,13 +128,7 @@ def test_an_apply_past_its_soft_time_limit_fails_its_items_by_name_and_can_be_re
                       + "account_time_limit = 2\naccount_time_limit_grace = 60\n")
     engine = create_db_engine(own_pg_url)
     plain = settings_from_dict(tomllib.loads(source.replace("latency_ms = 1500", "")))
-    assert run_sync(engine, plain, now=now) == 0
-    with Session(engine, expire_on_commit=False) as db:
-        shift_id = propose(db, plain, created_by="test", now=now).shift_id
-        db.commit()
-        shifts.approve(db, shift_id, version=1, user=BOSS,
-                       policy=ShiftPolicy(auto_approve_max_change=1), now=now)
-        db.commit()
+    shift_id = synced_and_approved(engine, plain, now)
     capsys.readouterr()
 
     def apply(settings: object) -> BudgetShift:
