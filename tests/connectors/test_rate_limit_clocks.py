@@ -1,6 +1,6 @@
-"""The pauses run on the injectable clock; the moving window on the ``limits`` library's own
-(it stamps every call with ``time.time()`` and takes no clock): a wait is never measured
-across the two, so an injected clock can neither stretch a window's wait nor cut it short."""
+"""The pauses run on the injectable clock; the window's turns on the window's own (Redis's
+``TIME``, or ``time.time()`` in memory; it takes no clock): a wait is never measured across
+the two, so an injected clock can neither stretch a window's wait nor cut it short."""
 
 from __future__ import annotations
 
