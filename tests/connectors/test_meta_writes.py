@@ -79,14 +79,13 @@ def test_a_budget_write_to_a_campaign_id_counts_against_its_account(
 
 def test_a_budget_write_takes_its_calls_from_its_accounts_budget(graph, make_meta) -> None:
     from connectors.meta_limits import ACCOUNT
-    from connectors.rate_limits import PREFIX, PlatformLimits, rule
+    from connectors.rate_limits import PlatformLimits, rule
 
     _world(graph)
     limits = PlatformLimits()
     make_meta(limits=limits, rate_limit_account="100/hour").apply_budget(TARGET, D("120.50"))
-    _, window = limits._connect()
     item = rule("100/hour", "rate_limit_account")
     assert item is not None
-    left = window.get_window_stats(item, PREFIX, ACCOUNT, "act_1").remaining
+    taken = limits.calls_in_window((ACCOUNT, "act_1"), item)
     # the read before, the write, the read back: each one of the account's 100 an hour
-    assert 100 - left == graph.state.requests["GET /c1"] + graph.state.requests["POST /c1"]
+    assert taken == graph.state.requests["GET /c1"] + graph.state.requests["POST /c1"]
