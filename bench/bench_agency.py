@@ -85,7 +85,29 @@ class Run:
 
     @property
     def sync_rate(self) -> float:
-        return self.accounts / max(self.stages.get("sync", self.wall), 1e-9)
+        """Accounts synced a second while any portfolio was syncing. Portfolios side by side
+        each report their own sync's wall time; summed, those overlap, and the agency's rate
+        would read as low as one portfolio's (a quarter of it with 4 at once)."""
+        seconds = busy_seconds(self.steps_seen, "sync", self.wall)
+        return self.accounts / max(seconds or self.stages.get("sync", self.wall), 1e-9)
+
+
+def busy_seconds(steps_seen: list[tuple[float, str, str]], step: str, wall: float) -> float:
+    """Seconds during which at least one portfolio was in ``step`` (from entering it to its
+    next step, or the run's end): the union of the portfolios' spans, not their sum."""
+    by_key: dict[str, list[tuple[float, str]]] = {}
+    for t, key, name in sorted(steps_seen):
+        by_key.setdefault(key, []).append((t, name))
+    spans = sorted(
+        (t, end) for events in by_key.values()
+        for (t, name), end in zip(events, [t for t, _ in events[1:]] + [wall], strict=True)
+        if name == step)
+    total, reach = 0.0, -math.inf
+    for start, end in spans:
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def process_cpu(pid: int) -> float:

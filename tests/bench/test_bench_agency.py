@@ -36,3 +36,16 @@ def test_a_short_agency_run_prints_every_figure(capsys) -> None:
     assert re.search(r"^    write-back: [1-9]\d* budgets written; an account's apply task "
                      r"[\d.]+ s median, [\d.]+ s max \(50 accounts\)", out, re.M)
     assert "NOT OK" not in out
+
+
+def test_the_sync_rate_of_portfolios_side_by_side_counts_their_overlap_once() -> None:
+    # Two portfolios of 50 accounts sync at once (0-40 s and 10-50 s), a third after them
+    # (60-70 s): the agency synced 150 accounts in 60 s of syncing, not in the 100 s the
+    # portfolios' own sync times add up to.
+    seen = [(0.0, "a", "sync"), (10.0, "b", "sync"), (40.0, "a", "propose"),
+            (50.0, "b", "propose"), (60.0, "c", "sync"), (70.0, "c", "apply"),
+            (75.0, "a", "finished")]
+    run = bench_agency.Run(1, 150, wall=80.0, stages={"sync": 100.0}, steps_seen=seen)
+    assert run.sync_rate == pytest.approx(150 / 60)
+    # A run from --baseline has no steps seen: its sync's own time stands.
+    assert bench_agency.Run(1, 150, wall=80.0, stages={"sync": 100.0}).sync_rate == 1.5
