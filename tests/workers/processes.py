@@ -20,14 +20,14 @@ REDIS_URL = os.environ.get("BUDGETPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379
 BUDGETPILOT = Path(sys.executable).with_name("budgetpilot")
 
 
-def redis_skip_reason() -> str | None:
+def redis_skip_reason(url: str = REDIS_URL) -> str | None:
     import redis
 
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
         return None
     except Exception as e:  # any failure means "skip", with the reason shown
-        return f"Redis not reachable at {REDIS_URL}: {type(e).__name__}: {e}"
+        return f"Redis not reachable at {url}: {type(e).__name__}: {e}"
 
 
 def queue_config(

@@ -14,18 +14,12 @@ import pytest
 import redis
 
 from connectors.rate_limits import PlatformLimits, rule
+from tests.workers.processes import redis_skip_reason
 
 REDIS = "redis://127.0.0.1:6379/14"
 
-
-def _redis_up() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+_SKIP = redis_skip_reason(REDIS)
+pytestmark = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
 
 
 def test_a_herd_of_32_slots_on_one_full_window_asks_redis_at_most_3_times_a_call(

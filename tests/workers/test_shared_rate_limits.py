@@ -16,19 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.workers.processes import redis_skip_reason
+
 REDIS = "redis://127.0.0.1:6379/14"
 
-
-def _redis_up() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
+_SKIP = redis_skip_reason(REDIS)
+pytestmark = pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
 
 CALLER = """
 import json, sys, time
