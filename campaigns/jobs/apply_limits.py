@@ -21,9 +21,10 @@ from sqlmodel import Session, col, select
 
 from campaigns.db import among
 from campaigns.models import ShiftItem
+from campaigns.shifts.recording import fail_claimed
 from campaigns.shifts.report import ApplyReport, ItemOutcome
 from campaigns.shifts.retry import RETRY, RetryPolicy
-from campaigns.shifts.states import ItemStatus, Note, transition
+from campaigns.shifts.states import ItemStatus
 
 log = logging.getLogger(__name__)
 # What an item this run did not get to is reported as, by its status now.
@@ -53,16 +54,8 @@ def fail_unfinished(
             label = f"{item.level}:{item.target_external_id}"
             if item.status == ItemStatus.APPLYING and item.claimed_by == claim:
                 report.claimed += 1
-                next_at = (policy.next_attempt(item.attempts, now)
-                           if item.attempts < policy.max_attempts else None)
-                transition(session, item, ItemStatus.FAILED, values={
-                    "error": text, "next_attempt_at": next_at, "claimed_by": None,
-                    "claimed_at": None,
-                }, note=Note(actor, "shift_item.failed",
-                             before={"status": ItemStatus.APPLYING.value},
-                             after={"status": ItemStatus.FAILED.value, "error": text,
-                                    "kind": "deadline", "attempts": item.attempts,
-                                    "next_attempt_at": next_at}))
+                fail_claimed(session, item, text, kind="deadline", actor=actor,
+                             policy=policy, now=now)
                 report.add(ItemOutcome(item.id, label, "failed", item.new_budget, error=text))
                 continue
             outcome = _OUTCOME.get(ItemStatus(item.status), "not_attempted")

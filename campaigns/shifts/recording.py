@@ -4,6 +4,7 @@ is a move of :mod:`campaigns.shifts.states`, made only while this run holds the 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 from typing import Any
@@ -14,6 +15,7 @@ from sqlmodel import Session, col
 from campaigns.db import among
 from campaigns.models import AdSet, Campaign, ShiftItem
 from campaigns.shifts.report import ItemOutcome
+from campaigns.shifts.retry import RetryPolicy
 from campaigns.shifts.states import ItemStatus, Note, transition
 from campaigns.shifts.work import BudgetKey, Run, Steps, Work
 from connectors.base import BudgetOutcome, ConnectorError
@@ -129,22 +131,29 @@ def _fail(session: Session, run: Run, work: Work, err: ConnectorError) -> None:
     log.warning("shift item %s: %s", work.item_id, text)
     item = None if run.dry_run else _mine(session, work, run.claim)
     if item is not None:
-        next_at = None
         if item.attempts >= run.policy.max_attempts:
             text = (f"{text} (gave up after {item.attempts} attempts; nothing more is tried "
                     "automatically: a manager must act — fix the cause, then apply the shift "
                     "again, or propose a new one)")
-        else:
-            next_at = run.policy.next_attempt(item.attempts, run.now)
-        transition(session, item, ItemStatus.FAILED, values={
-            "error": text, "next_attempt_at": next_at, **UNCLAIMED,
-        }, note=Note(run.actor, "shift_item.failed", before=WAS_APPLYING, after={
-            "status": ItemStatus.FAILED.value, "error": text, "kind": err.kind,
-            "attempts": item.attempts, "next_attempt_at": next_at}))
+        fail_claimed(session, item, text, kind=err.kind, actor=run.actor,
+                     policy=run.policy, now=run.now)
     elif not run.dry_run:
         return  # another request holds the claim and records the outcome
     run.report.add(ItemOutcome(work.item_id, work.label, "failed", work.new_budget,
                                work.current, text))
+
+
+def fail_claimed(session: Session, item: ShiftItem, text: str, *, kind: str, actor: str,
+                 policy: RetryPolicy, now: dt.datetime) -> None:
+    """A claimed item failed with ``text``: its next attempt set (none past the policy's
+    attempts), its claim cleared, the failure audited."""
+    next_at = (policy.next_attempt(item.attempts, now)
+               if item.attempts < policy.max_attempts else None)
+    transition(session, item, ItemStatus.FAILED, values={
+        "error": text, "next_attempt_at": next_at, **UNCLAIMED,
+    }, note=Note(actor, "shift_item.failed", before=WAS_APPLYING, after={
+        "status": ItemStatus.FAILED.value, "error": text, "kind": kind,
+        "attempts": item.attempts, "next_attempt_at": next_at}))
 
 
 def finish(steps: Steps, run: Run, work: Work, status: ItemStatus, error: str) -> None:
