@@ -16,6 +16,7 @@ from api.app import create_app
 from api.caching import private_cache_dir
 from campaigns.config import load_settings
 from campaigns.db import open_engine
+from campaigns.jobs.nightly_overlap import submitter_connections
 from connectors.redact import install_log_redaction, remember_settings_secrets
 
 
@@ -23,7 +24,9 @@ def build() -> FastAPI:
     install_log_redaction()  # uvicorn's handlers and ours: no record shows a secret
     settings = load_settings()
     remember_settings_secrets(settings)
-    engine = open_engine(settings.database_url, echo=settings.database.echo, upgrade=False)
+    engine = open_engine(settings.database_url, echo=settings.database.echo, upgrade=False,
+                         connections=submitter_connections(settings)
+                         if settings.queue.broker_url else None)  # the scheduler's nightly
     return create_app(settings, engine, scheduler=True, shared_cache=shared_cache_dir(engine))
 
 

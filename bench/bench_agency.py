@@ -72,6 +72,8 @@ class Run:
     failed: list[str] = field(default_factory=list)
     load: list[tuple[float, float, float]] = field(default_factory=list)
     connections: list[int] = field(default_factory=list)  # the run's, on PostgreSQL
+    submitter: list[int] = field(default_factory=list)  # this process's own (its engine's)
+    submitter_pool: int = 0  # the most its engine opens at once
     apply_accounts: list[float] = field(default_factory=list)  # each account's apply task, s
     written: int = 0  # budgets the run's apply changed on the platform
     # (seconds into the run, portfolio's run key, step) each time a run's progress moved on
@@ -270,6 +272,7 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
     from campaigns.config import load_settings
     from campaigns.db import create_db_engine, ensure_schema
     from campaigns.jobs.nightly import run_nightly
+    from campaigns.jobs.nightly_overlap import submitter_connections
 
     here = tmp / f"{n}-workers"
     here.mkdir()
@@ -286,13 +289,22 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
         if args.db_connections:  # appended to [queue], the config's last section
             config.write_text(config.read_text()
                               + f"worker_db_connections = {args.db_connections}\n")
-        engine = create_db_engine(url)
-        ensure_schema(engine)
+        if args.portfolios_at_once:
+            config.write_text(config.read_text()
+                              + f"portfolios_at_once = {args.portfolios_at_once}\n")
         settings = load_settings(config)
+        # Sized as `budgetpilot nightly` sizes its own (api.cli.app.engine_for), and told
+        # apart from the workers' by name.
+        run.submitter_pool = submitter_connections(settings)
+        mine = url.replace(f"application_name={name}", f"application_name={name}-submitter")
+        engine = create_db_engine(mine, connections=run.submitter_pool)
+        ensure_schema(engine)
         counting = (sampling_connections(name, run.connections) if kind == "postgres"
                     else contextlib.nullcontext())
+        own = (sampling_connections(f"{name}-submitter", run.submitter, every=0.5)
+               if kind == "postgres" else contextlib.nullcontext())
         with workers(config, url, here, count=n, concurrency=args.concurrency,
-                     pool=args.pool) as pool, sampling_load(run.load), counting:
+                     pool=args.pool) as pool, sampling_load(run.load), counting, own:
             cpu = sum(tree_cpu(w.proc.pid) for w in pool)
             busy, ticks = machine_ticks()
             start = time.perf_counter()
@@ -367,7 +379,10 @@ def describe(run: Run, base: Run, full: int, args: argparse.Namespace) -> str:
         f"{run.machine_busy:.0%} busy (all its work); the workers' CPU {run.worker_cpu:.0f} s "
         f"({run.worker_cpu / run.accounts * 1000:.0f} ms an account){ok}"
         + (f"\n    PostgreSQL connections of the run: max {max(run.connections)} for "
-           f"{run.workers * args.concurrency} task slots" if run.connections else "")
+           f"{run.workers * args.concurrency} task slots (the workers')"
+           if run.connections else "")
+        + (f"\n    this process's (the submitter's) connections: max {max(run.submitter)}, "
+           f"its engine opens up to {run.submitter_pool}" if run.submitter else "")
         + (f"\n    write-back: {run.written} budgets written; an account's apply task "
            f"{statistics.median(run.apply_accounts):.1f} s median, "
            f"{max(run.apply_accounts):.1f} s max ({len(run.apply_accounts)} accounts)"
@@ -468,6 +483,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--pool", choices=["threads", "prefork"], default="threads")
     parser.add_argument("--db-connections", type=int, default=None,
                         help="[queue] worker_db_connections (default: half the slots)")
+    parser.add_argument("--portfolios-at-once", type=int, default=None,
+                        help="[queue] portfolios_at_once (default: the setting's, 10)")
     parser.add_argument("--latency-ms", type=float, default=150)
     parser.add_argument("--report-seconds", type=_pair, default=(3.0, 20.0),
                         help="MIN,MAX seconds of each async report")

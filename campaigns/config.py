@@ -109,6 +109,12 @@ class QueueSettings(Section):
         "default: half the process's task slots, at least 2 (a task waits on the platforms "
         "far longer than it holds a connection)",
     )
+    portfolios_at_once: int = Field(
+        10, ge=1, le=200,
+        description="portfolios of one nightly run on the workers waited for side by side "
+        "(an agency's clients); each holds a few database connections of the submitter "
+        "while it waits, and its engine is sized for them",
+    )
     limits_url: str | None = Field(
         None, description="a Redis holding the platforms' rate limits for every worker; "
         "default: the Redis broker or result backend, else each process its own"

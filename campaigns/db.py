@@ -41,10 +41,12 @@ def normalise_url(url: str) -> str:
 
 
 def create_db_engine(url: str, *, echo: bool = False, pool_size: int | None = None,
-                     pool_timeout: float = 30.0) -> Engine:
+                     pool_timeout: float = 30.0, connections: int | None = None) -> Engine:
     """An engine for ``url``. ``pool_size`` caps the PostgreSQL connections it holds (a
     worker process: no overflow past it); a caller beyond it waits up to ``pool_timeout``
-    seconds for one to come back instead of opening another."""
+    seconds for one to come back instead of opening another. Without it the pool keeps 10
+    and opens up to ``connections`` (at least 30) when that many are in use at once (a
+    nightly's submitter holding several portfolios' locks)."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -76,7 +78,9 @@ def create_db_engine(url: str, *, echo: bool = False, pool_size: int | None = No
     if pool_size is not None:
         return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size,
                              max_overflow=0, pool_timeout=pool_timeout)
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    overflow = max(20, (connections or 0) - 10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10,
+                         max_overflow=overflow)
 
 
 def is_locked(exc: BaseException) -> bool:
@@ -200,8 +204,9 @@ def _at_listed_head(engine: Engine) -> bool:
     return [r[0] for r in rows] == list(heads)
 
 
-def open_engine(url: str, *, echo: bool = False, upgrade: bool = True) -> Engine:
-    engine = create_db_engine(url, echo=echo)
+def open_engine(url: str, *, echo: bool = False, upgrade: bool = True,
+                connections: int | None = None) -> Engine:
+    engine = create_db_engine(url, echo=echo, connections=connections)
     ensure_schema(engine, upgrade=upgrade)
     return engine
 

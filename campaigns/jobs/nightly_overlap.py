@@ -4,8 +4,8 @@ An agency keeps a portfolio per client; on the workers each portfolio's run is a
 of its own (:mod:`campaigns.jobs.nightly_workflow`), and the submitter only holds its locks
 and waits. Waiting for each in turn left the workers idle at every portfolio's optimise
 step (one task) and kept one portfolio's sync from running while another applied. Here each
-portfolio is submitted and waited for on a thread of its own, up to
-:data:`PORTFOLIOS_AT_ONCE` at a time, so their stages overlap on the workers. A portfolio
+portfolio is submitted and waited for on a thread of its own, up to ``[queue]
+portfolios_at_once`` at a time, so their stages overlap on the workers. A portfolio
 sharing a source with one listed before it still starts only once that one has finished
 (the source's sync lock belongs to one run at a time, and the earlier portfolio's sync
 must not be skipped as busy), so shared sources are synced as before. The report lists the
@@ -28,9 +28,24 @@ from campaigns.jobs.nightly_report import NightlyReport, PortfolioOutcome
 from campaigns.jobs.nightly_runs import run_key
 from campaigns.jobs.nightly_sync import feeding_sources
 
-# Portfolios waited for at once: each holds two database connections of the submitter
-# (its lock, its sources' locks) while it waits; the engine's default pool has 15.
-PORTFOLIOS_AT_ONCE = 4
+# Connections a portfolio waited for holds beside its sources' sync locks: its own lock,
+# and one now and then to read its progress.
+OWN_CONNECTIONS = 2
+# The submitter's other connections at the same time (the run's start, the report).
+SPARE_CONNECTIONS = 5
+
+
+def submitter_connections(settings: Settings) -> int:
+    """PostgreSQL connections the process running a nightly on the workers may hold at once:
+    the ``portfolios_at_once`` portfolios needing most, each its lock, its sources' sync
+    locks (every source, for one that lists its accounts) and a progress read, and a few
+    more. Its engine opens up to this many (:func:`campaigns.db.open_engine`) so that no
+    portfolio waits for a connection another one holds for its whole run."""
+    from campaigns.jobs.schedules import portfolio_names
+
+    needs = sorted((OWN_CONNECTIONS + len(feeding_sources(settings, name))
+                    for name in portfolio_names(settings)), reverse=True)
+    return sum(needs[:settings.queue.portfolios_at_once]) + SPARE_CONNECTIONS
 
 
 def run_portfolios_on_workers(
@@ -59,7 +74,8 @@ def run_portfolios_on_workers(
 
     # A portfolio waiting for an earlier one holds a thread but no connection; the earlier
     # one was submitted before it, so it always has a thread and the wait ends.
-    with ThreadPoolExecutor(max_workers=max(1, min(PORTFOLIOS_AT_ONCE, len(names))),
+    at_once = settings.queue.portfolios_at_once
+    with ThreadPoolExecutor(max_workers=max(1, min(at_once, len(names))),
                             thread_name_prefix="nightly") as pool:
         futures = [pool.submit(one, name) for name in names]
     for name, future in zip(names, futures, strict=True):

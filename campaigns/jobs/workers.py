@@ -109,6 +109,10 @@ def configure(settings: Settings, *, slots: int | None = None,
         },
         result_expires=max(3600, queue.wait_timeout),
         broker_connection_retry_on_startup=True,
+        # A nightly's submitter pings the workers from each portfolio's thread, and a ping
+        # holds a pooled broker connection while its producer takes a second: with Celery's
+        # 10 and 10 portfolios pinging at once every thread held one and waited for another.
+        broker_pool_limit=broker_connections(settings),
         worker_send_task_events=True,  # `celery events`, Flower and friends see the tasks
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
@@ -155,6 +159,12 @@ def _close(app: Celery, *, kept: list[Celery]) -> None:
     except Exception:  # a connection that cannot be closed cleanly is dropped anyway
         log.debug("closing an evicted Celery app", exc_info=True)
     app.close()
+
+
+def broker_connections(settings: Settings) -> int:
+    """Pooled broker connections of one process: two for each portfolio a submitter waits on
+    at once (a ping's reply and its producer), and Celery's 10 at least."""
+    return max(10, 2 * settings.queue.portfolios_at_once + 2)
 
 
 def worker_app() -> Celery:

@@ -73,3 +73,27 @@ def test_portfolios_of_their_own_sources_run_side_by_side_and_shared_ones_in_tur
     with Session(engine) as s:
         assert len(s.scalars(select(BudgetShift)).all()) >= 2
     engine.dispose()
+
+
+def test_portfolios_at_once_bounds_the_portfolios_run_side_by_side(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    engine = create_db_engine(own_pg_url)
+    add_fx_rates(engine)
+    cfg = tmp_path / "queue.toml"
+    # Two clients of their own sources, which would run side by side (above); one at a time.
+    queue_config(cfg, '[sync]\nhistory_days = 14\n'
+                 + _client("north", 0, tmp_path / "n.json")
+                 + _client("south", 2, tmp_path / "s.json")
+                 + '[optimizer]\nmax_change = 0.05\n[service]\nauto_approve_max_change = 0.1\n')
+    cfg.write_text(cfg.read_text() + "portfolios_at_once = 1\n")
+    settings = load_settings(cfg)
+    assert settings.queue.portfolios_at_once == 1
+    with workers(cfg, own_pg_url, tmp_path, count=1, concurrency=8, pool="threads"):
+        report = run_nightly(engine, settings, slot=SLOT, holder="test")
+    assert [p.portfolio for p in report.portfolios] == ["north", "south"]
+    assert all(p.status == "succeeded" for p in report.portfolios), report.lines()
+    started, finished = _events(engine, "nightly.start"), _events(engine, "nightly.finish")
+    assert started["south"] >= finished["north"]  # south waited for north's whole run
+    engine.dispose()
+
