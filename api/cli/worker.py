@@ -71,6 +71,10 @@ def worker(
     threads = pool is Pool.threads
     celery_app = configure(settings, slots=(slots or 1) if threads else 1,
                            own_deadlines=threads)
+    if threads:  # the room read now, so a capped pool is said at start (prefork: per child)
+        from campaigns.jobs.workers import db_pool_size
+
+        db_pool_size()
     argv = [
         "worker",
         f"--loglevel={loglevel}",

@@ -187,7 +187,7 @@ def _engine() -> Engine:
             from campaigns.db import create_db_engine
 
             settings = _worker_settings()
-            size = db_connections(settings, _slots) if _slots is not None else None
+            size = db_pool_size()
             # A task past the cap waits for a connection (at most as long as an account may
             # take) instead of opening one more: PostgreSQL's max_connections is shared by
             # every worker of every machine.
@@ -195,6 +195,25 @@ def _engine() -> Engine:
                 settings.database_url, echo=settings.database.echo, pool_size=size,
                 pool_timeout=settings.queue.account_time_limit)
         return _process[key]
+
+
+def db_pool_size() -> int | None:
+    """The database connections this worker process holds at most (None: not a worker):
+    :func:`db_connections`, capped on PostgreSQL to the server's room, read once a process
+    (:mod:`campaigns.jobs.db_room`)."""
+    if _slots is None:
+        return None
+    key = f"pool:{os.getpid()}"
+    with _process_lock:
+        if key not in _process:
+            from campaigns.jobs.db_room import pool_within_room
+
+            settings = _worker_settings()
+            asked = db_connections(settings, _slots)
+            url = settings.database_url
+            _process[key] = (pool_within_room(url, asked)
+                             if url.startswith(("postgres://", "postgresql")) else asked)
+        return int(_process[key])
 
 
 def db_connections(settings: Settings, slots: int) -> int:

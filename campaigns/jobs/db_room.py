@@ -1,0 +1,115 @@
+"""A worker's database pool kept within the PostgreSQL server's room for connections.
+
+``[queue] worker_db_connections`` defaults to half a process's task slots: 8 workers of 32
+slots ask 128 connections of a server whose ``max_connections`` is 100, and the last tasks
+to connect fail with "too many clients". At start a worker reads the room once (one short
+query on one connection, nothing locked: it only reads) and caps its pool to what is left
+under the server's, its role's and its database's limits, less :data:`MARGIN` for everyone
+else (``psql``, the API, the submitter, a migration), and says so. The room is read as it is
+then: workers started at the same moment see the same room, each before the others opened
+theirs (a worker opens its connections as its tasks need them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from campaigns.db import normalise_url
+from connectors.redact import redact
+
+log = logging.getLogger(__name__)
+# Connections left to everyone else when a worker's pool is capped.
+MARGIN = 10
+
+# Client connections only: background workers (autovacuum, WAL sender...) have slots of
+# their own. reserved_connections is PostgreSQL 16's (NULL before it: missing_ok).
+_ROOM = text("""
+SELECT current_setting('max_connections')::int,
+       current_setting('superuser_reserved_connections')::int
+         + coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+       coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), -1),
+       (SELECT count(*) FROM pg_stat_activity
+         WHERE backend_type = 'client backend' AND usename = current_user),
+       coalesce((SELECT datconnlimit FROM pg_database WHERE datname = current_database()), -1),
+       (SELECT count(*) FROM pg_stat_activity
+         WHERE backend_type = 'client backend' AND datname = current_database())
+""")
+
+
+@dataclass(frozen=True)
+class Room:
+    """The server's connection limits and what is in use under each (-1: no limit)."""
+
+    max_connections: int
+    reserved: int  # superuser_reserved_connections (+ reserved_connections)
+    in_use: int
+    role_limit: int = -1  # pg_roles.rolconnlimit
+    role_in_use: int = 0
+    database_limit: int = -1  # pg_database.datconnlimit
+    database_in_use: int = 0
+
+    @property
+    def left(self) -> int:
+        """Connections that may still be opened: the least left under any limit."""
+        left = self.max_connections - self.reserved - self.in_use
+        if self.role_limit >= 0:
+            left = min(left, self.role_limit - self.role_in_use)
+        if self.database_limit >= 0:
+            left = min(left, self.database_limit - self.database_in_use)
+        return left
+
+    def describe(self) -> str:
+        parts = [f"max_connections {self.max_connections}, {self.reserved} reserved, "
+                 f"{self.in_use} in use"]
+        if self.role_limit >= 0:
+            parts.append(f"role limit {self.role_limit} ({self.role_in_use} in use)")
+        if self.database_limit >= 0:
+            parts.append(f"database limit {self.database_limit} "
+                         f"({self.database_in_use} in use)")
+        return "; ".join(parts)
+
+
+def capped_pool(asked: int, left: int, margin: int = MARGIN) -> int:
+    """The pool a worker may hold: ``asked``, or what is ``left`` less ``margin`` when that is
+    fewer, and 1 at least (a worker with no connection runs no task; one waits its turn)."""
+    return max(1, min(asked, left - margin))
+
+
+def read_room(url: str) -> Room:
+    """The room on ``url``'s server now, read on one connection of its own (closed after)."""
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(_ROOM).one()
+    finally:
+        engine.dispose()
+    # This reading's own connection is counted in use, and is closed before the pool opens.
+    mine = 1
+    return Room(max_connections=int(row[0]), reserved=int(row[1]),
+                in_use=int(row[2]) - mine, role_limit=int(row[3]),
+                role_in_use=int(row[4]) - mine, database_limit=int(row[5]),
+                database_in_use=int(row[6]) - mine)
+
+
+def pool_within_room(url: str, asked: int) -> int:
+    """``asked`` connections, capped to the server's room (PostgreSQL; a warning when it
+    caps). A room that cannot be read leaves ``asked`` as it is: the limit stays the
+    server's to enforce."""
+    try:
+        room = read_room(url)
+    except Exception as e:  # permissions, a server not up yet: start all the same
+        log.warning("could not read PostgreSQL's room for connections (%s); holding up to "
+                    "%d as asked", redact((str(e) or type(e).__name__).splitlines()[0]), asked)
+        return asked
+    size = capped_pool(asked, room.left)
+    if size < asked:
+        log.warning("database connections of this worker process capped to %d (asked %d, "
+                    "[queue] worker_db_connections or half the task slots): %d left on the "
+                    "server (%s), less a margin of %d for everyone else", size, asked,
+                    room.left, room.describe(), MARGIN)
+    return size
