@@ -22,7 +22,7 @@ on Redis in a 5,000-account night); a turn is one ask. Turns are in order, so no
 the limit's length holds more than the budget, in whichever process they were taken.
 
 A turn is a time, but the call is sent when its thread wakes, and on a loaded machine a thread
-wakes late: sent late, a call lands among the next turns' calls, and a second held up to 121
+wakes late: sent late, a call lands among the next turns' calls, and a second held up to 150
 calls on a limit of 100 (bench/bench_rate_limit_herd.py). So turns are spaced
 :data:`LATE_BY` more than the window (a call sent up to that late still finds its window
 within the budget), and a call that wakes later than that gives its turn back and takes a
@@ -76,8 +76,8 @@ return redis.call('GET', KEYS[1])
 
 # Gives one turn in every window of KEYS (ARGV: budget, seconds per key, then the turn given
 # back, or '') and returns the seconds until it and the turn. Each window is a list of its
-# last `budget` turns, newest first (kept in order: a turn is never before the last one
-# given), so its `budget`-th entry is the one a new turn must be a window after. One turn for
+# last turns, newest first (kept in order: a turn is never before the last one given), so
+# its `budget`-th entry is the one a new turn must be a window (ARGV's seconds) after. One turn for
 # all the call's windows, so a call that waits on one of them is not early in another. A
 # turn given back (its caller woke too late to use it) leaves the windows first; each keeps
 # twice its budget of turns, so that with some given back its `budget`-th is still there.

@@ -5,10 +5,16 @@ no later than the one given back was, and the window holds only the turns still 
 
 from __future__ import annotations
 
+import heapq
 import uuid
+from types import SimpleNamespace
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from connectors import rate_limits
 from connectors.rate_limits import LATE_BY, RETAKES, PlatformLimits, rule
 from tests.workers.processes import redis_skip_reason
 
@@ -77,3 +83,58 @@ def test_a_call_woken_a_little_late_keeps_its_turn(
     platform.wait_turn([scope], "call", rules=RULES,
                        sleep=_late_sleeper([LATE_BY / 2], now, sleeps))
     assert len(sleeps) == 1  # within the spacing turns are kept apart by: it calls
+
+
+@settings(max_examples=200, deadline=None)
+@given(budget=st.integers(1, 5), seconds=st.sampled_from([1, 2]),
+       asks=st.lists(st.tuples(st.floats(0, 0.5), st.lists(st.floats(0, 0.3), max_size=5)),
+                     min_size=1, max_size=30))
+def test_calls_sent_never_pass_the_budget_in_any_window_whoever_wakes_late(
+    budget: int, seconds: int, asks: list[tuple[float, list[float]]],
+) -> None:
+    """Callers ask for turns side by side (each ``(gap after the last ask, how late it wakes
+    each time)``), a discrete simulation on one clock: a caller woken more than LATE_BY late
+    gives its turn back and takes another, up to RETAKES times (past them it is taken to wake
+    on time: the guarantee is for calls sent within LATE_BY of their turn)."""
+    clock = [1000.0]
+    platform = PlatformLimits("memory://")
+    item = rule(f"{budget}/{seconds} second", "rate_limit_app")
+    assert item is not None
+    windows = [(("sandbox_app", "sim"), item)]
+    events: list[tuple[float, int, int, str]] = []  # (wakes at, n, caller, its turn)
+    due: dict[int, float] = {}  # n -> when the turn was
+    lates = [list(late) for _, late in asks]
+    retakes = [0] * len(asks)
+    sent: list[float] = []
+
+    def ask(caller: int, when: float, give_back: str | None) -> None:
+        clock[0] = when
+        wait, turn = platform._take_turn(windows, give_back=give_back)
+        late = lates[caller].pop(0) if lates[caller] else 0.0
+        if retakes[caller] >= RETAKES:
+            late = min(late, LATE_BY)
+        n = len(due)
+        due[n] = when + max(wait, 0.0)
+        heapq.heappush(events, (due[n] + late, n, caller, turn))
+
+    def wake() -> None:
+        when, n, caller, turn = heapq.heappop(events)
+        if when - due[n] > LATE_BY and retakes[caller] < RETAKES:
+            retakes[caller] += 1
+            ask(caller, when, turn)
+        else:
+            sent.append(when)
+
+    at = clock[0]
+    with patch.object(rate_limits, "time", SimpleNamespace(time=lambda: clock[0])):
+        for caller, (gap, _) in enumerate(asks):
+            at += gap
+            while events and events[0][0] <= at:  # the wakes before this ask, in order
+                wake()
+            ask(caller, at, None)
+        while events:
+            wake()
+    assert len(sent) == len(asks)  # every caller called once
+    sent.sort()
+    for i, begin in enumerate(sent):
+        assert sum(1 for t in sent[i:] if t < begin + seconds) <= budget, sent
