@@ -72,9 +72,9 @@ def worker(
     celery_app = configure(settings, slots=(slots or 1) if threads else 1,
                            own_deadlines=threads)
     if threads:  # the room read now, so a capped pool is said at start (prefork: per child)
-        from campaigns.jobs.workers import db_pool_size
+        from campaigns.jobs.workers import open_db_pool
 
-        db_pool_size()
+        open_db_pool()
     argv = [
         "worker",
         f"--loglevel={loglevel}",

@@ -6,8 +6,10 @@ to connect fail with "too many clients". At start a worker reads the room once (
 query on one connection, nothing locked: it only reads) and caps its pool to what is left
 under the server's, its role's and its database's limits, less :data:`MARGIN` for everyone
 else (``psql``, the API, the submitter, a migration), and says so. The room is read as it is
-then: workers started at the same moment see the same room, each before the others opened
-theirs (a worker opens its connections as its tasks need them).
+then: a worker of ``--pool threads`` opens its pool in full at start
+(:func:`campaigns.jobs.workers.open_db_pool`), so one started after it finds those in use,
+but workers started at the same moment see the same room, each before the others opened
+theirs (prefork children open theirs as their tasks need them).
 """
 
 from __future__ import annotations

@@ -216,6 +216,18 @@ def db_pool_size() -> int | None:
         return int(_process[key])
 
 
+def open_db_pool() -> None:
+    """This worker's database pool, sized to the room (:func:`db_pool_size`) and opened in
+    full at start: a worker started after it reads the room with these connections in use,
+    not as it was before this one's tasks opened them."""
+    engine = _engine()
+    if engine.dialect.name != "postgresql":
+        return
+    held = [engine.connect() for _ in range(engine.pool.size())]  # type: ignore[attr-defined]
+    for conn in held:
+        conn.close()  # back to the pool, which keeps it open
+
+
 def db_connections(settings: Settings, slots: int) -> int:
     """Database connections a worker process with ``slots`` task slots holds at most:
     ``[queue] worker_db_connections``, else half the slots and at least 2. A task holds one

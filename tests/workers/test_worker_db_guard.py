@@ -144,3 +144,44 @@ def test_budgetpilot_worker_says_at_start_that_it_capped_its_pool(
         logs = pool[0].text()
     assert "database connections of this worker process capped to" in logs, logs
     assert "(asked 1000" in logs and "max_connections" in logs, logs
+
+
+@pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_worker_started_after_another_finds_its_connections_in_use_and_takes_the_rest(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    role = f"bp_guard_{uuid.uuid4().hex[:8]}"
+    schema = own_pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
+    admin = create_db_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 20'))
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+    parts = urlsplit(own_pg_url)
+    url = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rsplit('@', 1)[-1]}"))
+    cfg = tmp_path / "queue.toml"
+    queue_config(cfg, sandbox(accounts=1))
+    cfg.write_text(cfg.read_text() + "worker_db_connections = 8\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    try:
+        with worker_processes(cfg, url, tmp_path / "a", count=1, concurrency=16,
+                              pool="threads") as first, \
+                worker_processes(cfg, url, tmp_path / "b", count=1, concurrency=16,
+                                 pool="threads") as second:
+            with admin.connect() as conn:
+                held = conn.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                         "WHERE usename = :r"), {"r": role}).scalar()
+            logs = first[0].text(), second[0].text()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+    # The first had room for its 8 and holds them; the second found 12 left, less the margin.
+    assert "capped" not in logs[0], logs[0]
+    assert "capped to 2 (asked 8" in logs[1] and "role limit 20 (8 in use)" in logs[1], logs[1]
+    assert held == 8 + 2  # within the role's 20, the margin left to everyone else
