@@ -183,8 +183,8 @@ def sampling_load(into: list[tuple[float, float, float]], every: float = 5.0) ->
 
 @contextlib.contextmanager
 def sampling_connections(name: str, into: list[int], every: float = 2.0) -> Iterator[None]:
-    """PostgreSQL connections open under ``application_name`` ``name`` (the run's workers
-    and this process) every ``every`` seconds while the block runs."""
+    """PostgreSQL connections open under ``application_name`` ``name`` (the run's workers,
+    or this process's under its own) every ``every`` seconds while the block runs."""
     from sqlalchemy import text
 
     from bench.bench_nightly import PG_URL

@@ -33,6 +33,8 @@ def test_a_short_agency_run_prints_every_figure(capsys) -> None:
                      r"worker \(--concurrency 8\): \d+ workers", out, re.M)
     assert re.search(r"^    PostgreSQL connections of the run: max \d+ for 8 task slots", out,
                      re.M)
+    assert re.search(r"^    this process's \(the submitter's\) connections: max \d+, its "
+                     r"engine opens up to \d+", out, re.M)
     # Only an account with a budget to move gets an apply task: which ones do depends on the
     # proposal (and so on the day the run starts), so the count is at most the agency's.
     written = re.search(r"^    write-back: [1-9]\d* budgets written; an account's apply task "
