@@ -16,7 +16,7 @@ from api.app import create_app
 from api.caching import private_cache_dir
 from campaigns.config import load_settings
 from campaigns.db import open_engine
-from campaigns.jobs.nightly_overlap import submitter_connections
+from campaigns.jobs.nightly_sources import submitter_connections
 from connectors.redact import install_log_redaction, remember_settings_secrets
 
 

@@ -272,7 +272,7 @@ def run_once(args: argparse.Namespace, n: int, accounts: int, kind: str, tmp: Pa
     from campaigns.config import load_settings
     from campaigns.db import create_db_engine, ensure_schema
     from campaigns.jobs.nightly import run_nightly
-    from campaigns.jobs.nightly_overlap import submitter_connections
+    from campaigns.jobs.nightly_sources import submitter_connections
 
     here = tmp / f"{n}-workers"
     here.mkdir()

@@ -123,7 +123,7 @@ def actor_name(name: str | None, fallback: str) -> str:
 def engine_for(settings: Settings, *, upgrade: bool = True) -> Engine:
     connections = None
     if settings.queue.broker_url:  # any command may be a nightly's submitter (`nightly`)
-        from campaigns.jobs.nightly_overlap import submitter_connections
+        from campaigns.jobs.nightly_sources import submitter_connections
 
         connections = submitter_connections(settings)
     return open_engine(settings.database_url, echo=settings.database.echo, upgrade=upgrade,

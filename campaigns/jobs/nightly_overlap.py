@@ -26,26 +26,7 @@ from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_report import NightlyReport, PortfolioOutcome
 from campaigns.jobs.nightly_runs import run_key
-from campaigns.jobs.nightly_sync import feeding_sources
-
-# Connections a portfolio waited for holds beside its sources' sync locks: its own lock,
-# and one now and then to read its progress.
-OWN_CONNECTIONS = 2
-# The submitter's other connections at the same time (the run's start, the report).
-SPARE_CONNECTIONS = 5
-
-
-def submitter_connections(settings: Settings) -> int:
-    """PostgreSQL connections the process running a nightly on the workers may hold at once:
-    the ``portfolios_at_once`` portfolios needing most, each its lock, its sources' sync
-    locks (every source, for one that lists its accounts) and a progress read, and a few
-    more. Its engine opens up to this many (:func:`campaigns.db.open_engine`) so that no
-    portfolio waits for a connection another one holds for its whole run."""
-    from campaigns.jobs.schedules import portfolio_names
-
-    needs = sorted((OWN_CONNECTIONS + len(feeding_sources(settings, name))
-                    for name in portfolio_names(settings)), reverse=True)
-    return sum(needs[:settings.queue.portfolios_at_once]) + SPARE_CONNECTIONS
+from campaigns.jobs.nightly_sources import feeding_sources
 
 
 def run_portfolios_on_workers(

@@ -25,20 +25,11 @@ from campaigns.jobs import nightly_progress as progress
 from campaigns.jobs.lock import try_lock
 from campaigns.jobs.nightly_report import NightlyReport, StepTiming, timed
 from campaigns.jobs.nightly_runs import audit_step, error_text
+from campaigns.jobs.nightly_sources import feeding_sources
 from connectors.base import AccountRecord
 
 log = logging.getLogger("budgetpilot.nightly")
 ConnectorFactory = Callable[[SourceSettings, Settings], Any]
-
-
-def feeding_sources(settings: Settings, portfolio: str) -> list[SourceSettings]:
-    """The sources whose accounts may belong to ``portfolio``: those assigned to it, or every
-    source when the portfolio lists its accounts (they may come from any source)."""
-    from campaigns.ingest.connectors import syncable_sources
-
-    sources = syncable_sources(settings)
-    listed = any(p.name == portfolio and p.accounts for p in settings.portfolios)
-    return sources if listed else [s for s in sources if s.portfolio == portfolio]
 
 
 def sync_portfolio(

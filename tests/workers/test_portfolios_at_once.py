@@ -15,7 +15,7 @@ import pytest
 from campaigns.config import Settings, settings_from_dict
 from campaigns.db import create_db_engine
 from campaigns.errors import ConfigError
-from campaigns.jobs.nightly_overlap import SPARE_CONNECTIONS, submitter_connections
+from campaigns.jobs.nightly_sources import SPARE_CONNECTIONS, submitter_connections
 from campaigns.jobs.workers import configure
 from tests.workers.processes import REDIS_URL, redis_skip_reason
 
