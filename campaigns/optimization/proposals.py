@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import insert, select
 from sqlmodel import Session, col
+from threadpoolctl import threadpool_limits
 
 from campaigns import audit
 from campaigns.columns import utcnow
@@ -119,10 +120,13 @@ def propose(
     completion = completion_frame(data.history, data.units, lag, today) if options.nowcast \
         else None
     clock.lap("nowcast_s")
-    allocation, curves, results = _optimise(data, limits, objective, exploration, today,
-                                   options.lag_days, options.min_change, options.half_life_days,
-                                   EditPolicy(options.edit_cost, options.min_prob_gain), values,
-                                   completion, clock=clock)
+    # One BLAS thread: the fit's many small solves gain nothing from a second thread, and on
+    # two cores BLAS's threads spin against the rest of the run (and other processes).
+    with threadpool_limits(limits=1, user_api="blas"):
+        allocation, curves, results = _optimise(
+            data, limits, objective, exploration, today, options.lag_days, options.min_change,
+            options.half_life_days, EditPolicy(options.edit_cost, options.min_prob_gain),
+            values, completion, clock=clock)
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     clock.lap("round_s")
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
