@@ -200,3 +200,23 @@ def test_a_run_keeps_where_it_would_put_each_budget_without_the_limit(engine: En
             target = targets[(c.account_id, c.external_id)]
             assert (target - old) * (new - old) > 0
             assert abs(target - old) >= abs(new - old) - 1  # within rounding
+
+
+def test_a_run_keeps_each_phase_cpu_seconds_beside_its_wall_seconds(engine: Engine) -> None:
+    """`OptimizationRun.timings`: the phases' wall seconds as before, and each one's CPU
+    seconds under `cpu_` + its name, which add up to no more than the run's own."""
+    with Session(engine, expire_on_commit=False) as session:
+        _portfolio(session, last_day=NOW.date() - dt.timedelta(days=1))
+        run = session.get(OptimizationRun, propose(session, _settings(), now=NOW).run_id)
+        assert run is not None and run.timings is not None
+        timings = run.timings
+    phases = {"load_history_s", "load_limits_s", "nowcast_s", "fit_s", "allocate_s",
+              "round_s", "record_s", "result_s"}
+    wall = {k for k in timings if not k.startswith("cpu_")}
+    assert wall == phases | {"load_s", "optimise_s", "total_s"}
+    assert set(timings) == wall | {f"cpu_{k}" for k in wall}
+    for prefix in ("", "cpu_"):
+        assert all(timings[prefix + k] >= 0 for k in wall)
+        assert sum(timings[prefix + k] for k in phases) <= timings[prefix + "total_s"] + 1e-9
+        assert timings[prefix + "load_s"] == pytest.approx(
+            timings[prefix + "load_history_s"] + timings[prefix + "load_limits_s"])
