@@ -49,7 +49,6 @@ WIDE_LOG_SD = 1.0
 CHANGE_SPLITS = (4, 7, 10, 14, 21, 28, 42)
 CHANGE_PRIOR = 0.03
 CHANGE_SD = 0.3  # prior sd of a change, relative to the level
-SHAPE_BREAKS = True  # the shape read within the stretches a level change splits (_grid_likelihood)
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def fit_curve_sets(
     read, with the clicks' evidence on it (`shape_hint`), so fitting conversions and revenue
     together costs one read of each series and one of the click evidence.
     """
-    reads: dict[tuple[str, bool], _Read] = {}
+    reads: dict[str, _Read] = {}
     layouts: list[_Layout] = []
 
     def layout() -> _Layout:
@@ -156,32 +155,25 @@ def fit_curve_sets(
             layouts.append(_layout(history, today, lag_days, window_days, units))
         return layouts[0]
     shapes: dict[tuple[str, bool], tuple[np.ndarray, ShapePrior]] = {}
-    breaks = level_changes and SHAPE_BREAKS
 
-    def read(column: str, shaped: bool = True) -> _Read:
-        # A series whose shape is read from another needs no breaks in its own likelihood
-        # (they cost as much as the rest of its read); its gains are the same either way.
-        key = (column, breaks and shaped)
-        if key not in reads:
+    def read(column: str) -> _Read:
+        if column not in reads:
             panel = _panel(history, today, column, lag_days, window_days, units, half_life_days,
                            completion, layout)
-            reads[key] = (panel, *_likelihood(panel, breaks=key[1]))
-        return reads[key]
+            reads[column] = (panel, *_likelihood(panel))
+        return reads[column]
 
     fits = {}
     for metric in metrics:
-        borrowed = shape_from not in (None, metric) and shape_from in history.columns
-        panel, like, weekday, rate, noise = read(metric, not borrowed)
+        panel, like, weekday, rate, noise = read(metric)
         counted, source = panel, metric  # the series whose days the shape is read from
-        if borrowed:
+        if shape_from not in (None, metric) and shape_from in history.columns:
             # The shape (how fast the curve saturates) is read from the steadier series; the
             # gain at each shape stays this metric's own.
-            shape_panel, shape_like, *_ = read(str(shape_from))
+            shape_panel, shape_like, *_ = read(shape_from)
             if shape_panel.unit_ids == panel.unit_ids:
                 like = replace(like, loglik=shape_like.loglik)
-                counted, source = shape_panel, str(shape_from)
-            else:
-                panel, like, weekday, rate, noise = read(metric)
+                counted, source = shape_panel, shape_from
         hinted = shape_hint not in (None, metric) and shape_hint in history.columns
         if (source, hinted) not in shapes:
             # The same series, units and pool: the same shape prior and click evidence, so
@@ -193,7 +185,7 @@ def fit_curve_sets(
                 assert shape_hint is not None
                 hint = _panel(history, today, shape_hint, lag_days, window_days, units,
                               half_life_days, None, layout)  # counted as reported at once
-                loglik = _with_clicks(like.loglik, counted, prior, hint, breaks)
+                loglik = _with_clicks(like.loglik, counted, prior, hint)
             shapes[source, hinted] = (loglik, prior)
         loglik, prior = shapes[source, hinted]
         post = _with_prior(replace(like, loglik=loglik), prior.mean, prior.sd)
@@ -225,8 +217,7 @@ MIN_CLICKS_PER_RESULT = 5.0
 
 
 def _with_clicks(
-    loglik: np.ndarray, counted: _Panel, prior: ShapePrior, hint_panel: _Panel,
-    breaks: bool = False,
+    loglik: np.ndarray, counted: _Panel, prior: ShapePrior, hint_panel: _Panel
 ) -> np.ndarray:
     """The results' shape log likelihood with the clicks' evidence on it
     (`optimizer/funnel`)."""
@@ -242,7 +233,7 @@ def _with_clicks(
     # The clicks' shape likelihood of the usable units only; the weekday factors it reads
     # with are still pooled over all the units, as the first pass gives them.
     click_loglik = np.zeros_like(loglik)
-    click_loglik[usable] = _likelihood(hint_panel, usable, breaks)[0].loglik
+    click_loglik[usable] = _likelihood(hint_panel, usable)[0].loglik
     pooled = np.exp(-0.5 * ((LOG_GRID[None, :] - prior.mean[:, None]) / prior.sd[:, None]) ** 2)
     pooled /= pooled.sum(axis=1, keepdims=True)
     evidence = click_evidence(click_loglik, loglik, pooled, LOG_GRID, usable)
@@ -260,7 +251,7 @@ def _spend_spread(panel: _Panel) -> np.ndarray:
 
 
 def _likelihood(
-    panel: _Panel, rows: np.ndarray | None = None, breaks: bool = False,
+    panel: _Panel, rows: np.ndarray | None = None,
 ) -> tuple[_Posterior, np.ndarray, np.ndarray, np.ndarray]:
     """The grid likelihood of each unit's shape, with the weekday factors, the gain prior's
     rate and the noise it was read with (a first pass on a wide prior sets the last two).
@@ -277,7 +268,7 @@ def _likelihood(
     if rows is not None:
         panel, fitted, rate = _subset(panel, rows), fitted[rows], rate[rows]
     noise = _residual_noise(panel, fitted * weekday[panel.network_code[:, None], panel.weekday])
-    return _grid_likelihood(panel, weekday, rate, noise, breaks), weekday, rate, noise
+    return _grid_likelihood(panel, weekday, rate, noise), weekday, rate, noise
 
 
 def _subset(panel: _Panel, rows: np.ndarray) -> _Panel:
@@ -505,19 +496,10 @@ def _grid_posterior(
 
 
 def _grid_likelihood(
-    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray,
-    breaks: bool = False,
+    panel: _Panel, weekday: np.ndarray, rate: np.ndarray, noise: np.ndarray
 ) -> _Posterior:
     """Per unit and grid shape: the log marginal likelihood (gain integrated out) and the
-    gain's conditional posterior; `prob` is left flat until a shape prior is applied.
-
-    With `breaks`, each shape's likelihood is averaged over "no change" and a change of the
-    level `CHANGE_SPLITS` days ago (the prior and jump of `_level_change`): the shape is then
-    read from how results follow spend within each stretch, not from a level that moved
-    while the spend did. Otherwise a campaign whose efficiency fell, and whose budget the
-    runs cut since, reads as steeper than it is (low spend met low results), one whose
-    efficiency rose as flatter. The gain's posterior stays the whole window's
-    (`_level_change` re-reads the level)."""
+    gain's conditional posterior; `prob` is left flat until a shape prior is applied."""
     n_units = len(panel.unit_ids)
     loglik = np.empty((n_units, GRID.size))
     gain_mean = np.empty_like(loglik)
@@ -525,58 +507,23 @@ def _grid_likelihood(
     day_factor = weekday[panel.network_code[:, None], panel.weekday]
     wy = panel.weight * panel.result * day_factor
     wd2 = panel.weight * day_factor**2
-    n_days = panel.spend.shape[1]
-    splits = np.asarray([d for d in CHANGE_SPLITS if d < n_days] if breaks else [], dtype=int)
-    # Column j sums the newest splits[j] days: one small matrix product per shape gives
-    # every stretch's sums, over the newest days only (the longest split back).
-    span = int(splits.max(initial=0))
-    newest = (np.arange(span)[:, None] >= span - splits[None, :]).astype(float)
-    recent_days = (panel.weight[:, n_days - span:] > 0).astype(float) @ newest
-    usable = recent_days >= 3  # a stretch of fewer than 3 days with data is no split
     for k, ratio in enumerate(GRID):
         half = panel.typical_spend * ratio
         shape = panel.spend / (panel.spend + half[:, None])
-        xx, xy = wd2 * shape**2, wy * shape
-        sxx = xx.sum(1)
-        sxy = xy.sum(1)
+        sxx = (wd2 * shape**2).sum(1)
+        sxy = (wy * shape).sum(1)
         prior_gain = rate * panel.typical_spend * (1.0 + ratio)
         prior_var = (GAIN_PRIOR_CV * prior_gain) ** 2
-        logml, mean, precision = _gain_evidence(sxx, sxy, noise, prior_gain, prior_var)
-        if span:
-            # Units x splits: the older stretch on the gain prior; the newer one on what
-            # the older says of the gain, widened by the jump's prior (CHANGE_SD of the level).
-            nxx, nxy = xx[:, n_days - span:] @ newest, xy[:, n_days - span:] @ newest
-            oxx, oxy = sxx[:, None] - nxx, sxy[:, None] - nxy
-            col = (slice(None), None)
-            old_ml, old_mean, old_precision = _gain_evidence(
-                oxx, oxy, noise[col], prior_gain[col], prior_var[col])
-            jump_var = (CHANGE_SD * np.maximum(mean, 0.0)) ** 2 + 1e-300
-            new_ml, _, _ = _gain_evidence(nxx, nxy, noise[col], old_mean,
-                                          1.0 / old_precision + jump_var[col])
-            split = np.where(usable & (oxx > 0) & (nxx > 0),
-                             np.log(CHANGE_PRIOR) + old_ml + new_ml, -np.inf)
-            top = np.maximum(logml, split.max(axis=1))
-            logml = top + np.log(np.exp(logml - top) + np.exp(split - top[col]).sum(axis=1))
+        precision = sxx / noise + 1.0 / prior_var
+        mean = (sxy / noise + prior_gain / prior_var) / precision
+        logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
+        logml -= 0.5 * np.log(prior_var * precision)
         loglik[:, k] = logml
         gain_mean[:, k] = mean
         gain_var[:, k] = 1.0 / precision
     loglik -= loglik.max(axis=1, keepdims=True)
     flat = np.full_like(loglik, 1.0 / GRID.size)
     return _Posterior(flat, gain_mean, gain_var, loglik)
-
-
-def _gain_evidence(
-    sxx: np.ndarray, sxy: np.ndarray, noise: np.ndarray, prior_gain: np.ndarray,
-    prior_var: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log marginal likelihood (up to terms common to every shape and split), posterior
-    mean and precision of a gain under a normal prior, from the weighted sums of x*x and
-    x*y over the days (x the curve's shape times the weekday factor)."""
-    precision = sxx / noise + 1.0 / prior_var
-    mean = (sxy / noise + prior_gain / prior_var) / precision
-    logml = -0.5 * (prior_gain**2 / prior_var - mean**2 * precision)
-    logml -= 0.5 * np.log(prior_var * precision)
-    return logml, mean, precision
 
 
 def _level_change(

@@ -3,9 +3,8 @@ gives the curves the metric-by-metric fits gave, to the last digit.
 
 `funnel_fits.npz` holds the curves the metric-by-metric fit (`fit_curves` for conversions
 with the clicks read, then for revenue with its shape from the conversions) gave on
-`_portfolio()` before the reads were shared, written again (`python -m
-tests.optimizer.test_fit_reuse`) when the shape came to be read within the stretches a level
-change splits, from the metric-by-metric fit as before.
+`_portfolio()` before the reads were shared: `python -m tests.optimizer.test_fit_reuse`
+writes it again.
 """
 
 from __future__ import annotations
