@@ -41,12 +41,14 @@ from sqlmodel import Session, col
 
 from bench.churn import NO_CHURN, Churn, churn
 from bench.market import FUNNELS, MAX_LAG, Market, history_budgets, make_market
+from bench.oracle_parts import PARTS, with_true_parts
 from campaigns.admin.caps import create_cap
 from campaigns.admin.fx import RateIn, upsert_rates
 from campaigns.config import Settings
 from campaigns.db import open_engine
 from campaigns.ingest.csv_import.importer import import_csv
 from campaigns.models import BudgetShift, ShiftItem
+from campaigns.optimization import proposals
 from campaigns.optimization.proposals import propose
 from connectors.currencies import decimals
 
@@ -92,8 +94,10 @@ class _Loop:
     """The market's state and the database the production path reads."""
 
     def __init__(self, market: Market, workdir: Path, objective: str,
-                 options: dict[str, str], clicks: bool = True) -> None:
+                 options: dict[str, str], clicks: bool = True,
+                 oracle_part: str | None = None) -> None:
         self.market, self.workdir, self.objective = market, workdir, objective
+        self.oracle_part = oracle_part  # the truth put into the fitted curves (oracle_parts)
         self.clicks = clicks  # False: the export leaves impressions and clicks blank
         n = market.base_budget.size
         self.spend = np.zeros((n, market.days))
@@ -160,6 +164,16 @@ class _Loop:
     def optimise(self, today: int, total: float) -> np.ndarray:
         day = self.market.start + dt.timedelta(days=today)
         now = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
+        fit = proposals.fit_results
+        if self.oracle_part is not None:  # the budgets run on day `today` (deliver)
+            proposals.fit_results = with_true_parts(fit, self.market, today, self.oracle_part)
+        try:
+            return self._propose(today, total, day, now)
+        finally:
+            proposals.fit_results = fit
+
+    def _propose(self, today: int, total: float, day: dt.date,
+                 now: dt.datetime) -> np.ndarray:
         with Session(self.engine, expire_on_commit=False) as session:
             result = propose(session, self.settings, total_budget=total,
                              objective=self.objective, max_change=MAX_CHANGE,
@@ -229,10 +243,12 @@ def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
 
 def run(scenario: str, n: int, seed: int, days: int,
         options: dict[str, str] | None = None, *, funnel: str = "mixed",
-        clicks: bool = True) -> RunScore:
+        clicks: bool = True, oracle_part: str | None = None) -> RunScore:
     """One scenario through the production path; returns its score. `funnel` splits the
     market's saturation between delivery and conversion rate (`bench.market.FUNNELS`);
-    `clicks=False` exports no impressions or clicks (the optimiser reads conversions only)."""
+    `clicks=False` exports no impressions or clicks (the optimiser reads conversions only);
+    `oracle_part` (`bench.oracle_parts.PARTS`) puts the true slope, level or both into the
+    fitted curves before each allocation."""
     started = time.perf_counter()
     objective = scenario.split("-")[1]
     shift_day = HISTORY_DAYS + days // 3 if scenario.startswith("shift") else None
@@ -240,7 +256,7 @@ def run(scenario: str, n: int, seed: int, days: int,
                          days=HISTORY_DAYS + days, shift_day=shift_day, funnel=funnel)
     worth = market.value if objective == "revenue" else np.ones(n)
     with tempfile.TemporaryDirectory() as tmp:
-        loop = _Loop(market, Path(tmp), objective, options or {}, clicks)
+        loop = _Loop(market, Path(tmp), objective, options or {}, clicks, oracle_part)
         for d, budget in enumerate(history_budgets(market, HISTORY_DAYS).T):
             loop.deliver(d, budget)
         loop.load(HISTORY_DAYS, 0)
@@ -358,15 +374,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-clicks", action="store_true",
                         help="export no impressions or clicks: the optimiser reads "
                              "conversions only (the same market)")
+    parser.add_argument("--oracle-part", choices=PARTS, default=None,
+                        help="put the market's true elasticity (slope), level (scale) or "
+                             "both into the fitted curves before each allocation")
     args = parser.parse_args(argv)
     options = dict(item.split("=", 1) for item in args.set)
     seeds = args.seeds or (TUNING_SEEDS if args.tuning else REPORT_SEEDS)
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average); {args.days} days; seeds "
           f"{list(seeds)}; optimizer {options or 'defaults'}; funnel {args.funnel}, clicks "
-          f"{'not exported' if args.no_clicks else 'exported'}")
+          f"{'not exported' if args.no_clicks else 'exported'}"
+          + (f"; true {args.oracle_part} in the curves" if args.oracle_part else ""))
     for scenario in args.scenarios:
         scores = [run(scenario, n, seed, args.days, options, funnel=args.funnel,
-                      clicks=not args.no_clicks) for n in args.sizes for seed in seeds]
+                      clicks=not args.no_clicks, oracle_part=args.oracle_part)
+                  for n in args.sizes for seed in seeds]
         print(table(scores), end="\n\n", flush=True)
         if args.curve_error:
             print(error_table(scores), end="\n\n", flush=True)

@@ -89,3 +89,16 @@ def test_the_export_carries_impressions_and_clicks_unless_told_not_to(
     else:  # blank: the importer stores 0, the optimiser reads no clicks
         assert {r["clicks"] for r in rows} == {r["impressions"] for r in rows} == {""}
     loop.engine.dispose()
+
+
+@pytest.mark.parametrize("scenario", ["stable-conversions", "shift-revenue"])
+def test_the_true_slope_and_level_put_into_the_curves_capture_the_oracles_gain(
+        scenario: str) -> None:
+    # The allocation, the limits and the max-change path lose nothing of their own: with
+    # the market's true level and elasticity at each budget, ours is the oracle's.
+    both = run(scenario, 30, 5, 8, oracle_part="both")
+    assert (both.total_violations, both.change_violations, both.cap_violations,
+            both.failed_calls) == (0, 0, 0, 0)
+    assert both.captured > 0.97
+    fitted = run(scenario, 30, 5, 8)
+    assert both.captured > fitted.captured + 0.05
