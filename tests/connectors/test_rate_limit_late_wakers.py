@@ -43,15 +43,23 @@ def limits(request: pytest.FixtureRequest) -> tuple[PlatformLimits, list[float]]
     return PlatformLimits(storage, monotonic=lambda: now[0]), now
 
 
+def _second_call(platform: PlatformLimits, now: list[float],
+                 lateness: list[float]) -> tuple[tuple[str, str], list[float]]:
+    """The window's one call on time (no wait), then a second woken ``lateness`` past each
+    turn it waits for: the scope and the waits the second was told."""
+    scope = ("sandbox_app", f"late_{uuid.uuid4().hex[:8]}")
+    sleeps: list[float] = []
+    assert platform.wait_turn([scope], "call", rules=RULES) == 0.0
+    platform.wait_turn([scope], "call", rules=RULES,
+                       sleep=_late_sleeper(lateness, now, sleeps))
+    return scope, sleeps
+
+
 def test_a_call_woken_late_takes_its_turn_again_instead_of_calling_late(
     limits: tuple[PlatformLimits, list[float]],
 ) -> None:
     platform, now = limits
-    scope = ("sandbox_app", f"late_{uuid.uuid4().hex[:8]}")
-    sleeps: list[float] = []
-    assert platform.wait_turn([scope], "call", rules=RULES) == 0.0  # the minute's one call
-    platform.wait_turn([scope], "call", rules=RULES,
-                       sleep=_late_sleeper([LATE_BY + 0.2], now, sleeps))
+    scope, sleeps = _second_call(platform, now, [LATE_BY + 0.2])
     # It woke 0.25 s past its turn a minute on, so it waited for a turn again (on time).
     assert len(sleeps) == 2, sleeps
     # The late turn was given back: the new one is where it was, not a minute after it
@@ -64,11 +72,7 @@ def test_a_call_woken_late_every_time_goes_after_its_retakes(
     limits: tuple[PlatformLimits, list[float]],
 ) -> None:
     platform, now = limits
-    scope = ("sandbox_app", f"late_{uuid.uuid4().hex[:8]}")
-    sleeps: list[float] = []
-    platform.wait_turn([scope], "call", rules=RULES)
-    platform.wait_turn([scope], "call", rules=RULES,
-                       sleep=_late_sleeper([1.0] * 10, now, sleeps))
+    scope, sleeps = _second_call(platform, now, [1.0] * 10)
     assert len(sleeps) == 1 + RETAKES  # then it calls, late: it is not held for ever
     assert platform.calls_in_window(scope, RULES["sandbox_app"]) == 2  # type: ignore[arg-type]
 
@@ -77,11 +81,7 @@ def test_a_call_woken_a_little_late_keeps_its_turn(
     limits: tuple[PlatformLimits, list[float]],
 ) -> None:
     platform, now = limits
-    scope = ("sandbox_app", f"late_{uuid.uuid4().hex[:8]}")
-    sleeps: list[float] = []
-    platform.wait_turn([scope], "call", rules=RULES)
-    platform.wait_turn([scope], "call", rules=RULES,
-                       sleep=_late_sleeper([LATE_BY / 2], now, sleeps))
+    _, sleeps = _second_call(platform, now, [LATE_BY / 2])
     assert len(sleeps) == 1  # within the spacing turns are kept apart by: it calls
 
 

@@ -9,12 +9,13 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
 from campaigns.config import load_settings
 from campaigns.db import create_db_engine
 from campaigns.jobs.nightly import run_nightly
+from campaigns.jobs.nightly_report import NightlyReport
 from campaigns.models import AuditEvent, BudgetShift
 from tests.api.sandbox import add_fx_rates
 from tests.workers.processes import queue_config, redis_skip_reason, workers
@@ -45,22 +46,30 @@ def _events(engine: object, action: str) -> dict[str, dt.datetime]:
     return {key.split("@")[0]: at for key, at in rows}
 
 
+def _nightly(tmp_path: Path, url: str, more: str, *, workers_: int,
+             queue: str = "") -> tuple[Engine, NightlyReport]:
+    """One nightly run on ``workers_`` real worker processes over the clients north and
+    south (a source each) and ``more``, with ``queue`` added to the ``[queue]`` settings."""
+    engine = create_db_engine(url)
+    add_fx_rates(engine)
+    cfg = tmp_path / "queue.toml"
+    queue_config(cfg, '[sync]\nhistory_days = 14\n'
+                 + _client("north", 0, tmp_path / "n.json")
+                 + _client("south", 2, tmp_path / "s.json") + more
+                 + '[optimizer]\nmax_change = 0.05\n[service]\nauto_approve_max_change = 0.1\n')
+    cfg.write_text(cfg.read_text() + queue)  # queue_config ends with the [queue] table
+    settings = load_settings(cfg)
+    with workers(cfg, url, tmp_path, count=workers_, concurrency=8, pool="threads"):
+        return engine, run_nightly(engine, settings, slot=SLOT, holder="test")
+
+
 def test_portfolios_of_their_own_sources_run_side_by_side_and_shared_ones_in_turn(
     tmp_path: Path, own_pg_url: str,
 ) -> None:
-    engine = create_db_engine(own_pg_url)
-    add_fx_rates(engine)
-    cfg = tmp_path / "queue.toml"
     # north and south have a source each; east's portfolio lists its accounts, so every
     # source may feed it (north's and south's included) and it waits for both.
-    queue_config(cfg, '[sync]\nhistory_days = 14\n'
-                 + _client("north", 0, tmp_path / "n.json")
-                 + _client("south", 2, tmp_path / "s.json")
-                 + _client("east", 4, tmp_path / "e.json", listed="meta:act_1051")
-                 + '[optimizer]\nmax_change = 0.05\n[service]\nauto_approve_max_change = 0.1\n')
-    settings = load_settings(cfg)
-    with workers(cfg, own_pg_url, tmp_path, count=2, concurrency=8, pool="threads"):
-        report = run_nightly(engine, settings, slot=SLOT, holder="test")
+    engine, report = _nightly(tmp_path, own_pg_url, _client("east", 4, tmp_path / "e.json",
+                                                            listed="meta:act_1051"), workers_=2)
     assert [p.portfolio for p in report.portfolios] == ["north", "south", "east"]
     assert all(p.status == "succeeded" for p in report.portfolios), report.lines()
     assert not report.sync_failures, report.sync_failures  # no source found busy
@@ -78,19 +87,9 @@ def test_portfolios_of_their_own_sources_run_side_by_side_and_shared_ones_in_tur
 def test_portfolios_at_once_bounds_the_portfolios_run_side_by_side(
     tmp_path: Path, own_pg_url: str,
 ) -> None:
-    engine = create_db_engine(own_pg_url)
-    add_fx_rates(engine)
-    cfg = tmp_path / "queue.toml"
     # Two clients of their own sources, which would run side by side (above); one at a time.
-    queue_config(cfg, '[sync]\nhistory_days = 14\n'
-                 + _client("north", 0, tmp_path / "n.json")
-                 + _client("south", 2, tmp_path / "s.json")
-                 + '[optimizer]\nmax_change = 0.05\n[service]\nauto_approve_max_change = 0.1\n')
-    cfg.write_text(cfg.read_text() + "portfolios_at_once = 1\n")
-    settings = load_settings(cfg)
-    assert settings.queue.portfolios_at_once == 1
-    with workers(cfg, own_pg_url, tmp_path, count=1, concurrency=8, pool="threads"):
-        report = run_nightly(engine, settings, slot=SLOT, holder="test")
+    engine, report = _nightly(tmp_path, own_pg_url, "", workers_=1,
+                              queue="portfolios_at_once = 1\n")
     assert [p.portfolio for p in report.portfolios] == ["north", "south"]
     assert all(p.status == "succeeded" for p in report.portfolios), report.lines()
     started, finished = _events(engine, "nightly.start"), _events(engine, "nightly.finish")
