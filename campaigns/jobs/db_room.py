@@ -7,25 +7,35 @@ query on one connection, nothing locked: it only reads) and caps its pool to wha
 under the server's, its role's and its database's limits, less :data:`MARGIN` for everyone
 else (``psql``, the API, the submitter, a migration), and says so. The room is read as it is
 then: a worker of ``--pool threads`` opens its pool in full at start
-(:func:`campaigns.jobs.workers.open_db_pool`), so one started after it finds those in use,
-but workers started at the same moment see the same room, each before the others opened
-theirs (prefork children open theirs as their tasks need them).
+(:func:`campaigns.jobs.workers.open_db_pool`), and reads the room and opens its pool
+:func:`one_at_a_time` (a server-wide advisory lock held for those few milliseconds), so
+workers started together (a process manager starting every unit at boot) each find the
+others' connections in use instead of all reading the same room. Prefork children open
+theirs as their tasks need them, and each reads the room as it finds it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from campaigns.db import normalise_url
+from campaigns.jobs.lock import lock_key
 from connectors.redact import redact
 
 log = logging.getLogger(__name__)
 # Connections left to everyone else when a worker's pool is capped.
 MARGIN = 10
+# One worker at a time reads the room and opens its pool: the room is the server's, so the
+# key is too (not a schema's, as a job's lock is).
+ROOM_KEY = lock_key("worker-db-room")
+# A worker waits this long for another's start at most, then reads the room as it is.
+ROOM_WAIT_MS = 30_000
 
 # Client connections only: background workers (autovacuum, WAL sender...) have slots of
 # their own. reserved_connections is PostgreSQL 16's (NULL before it: missing_ok).
@@ -82,15 +92,45 @@ def capped_pool(asked: int, left: int, margin: int = MARGIN) -> int:
     return max(1, min(asked, left - margin))
 
 
-def read_room(url: str) -> Room:
-    """The room on ``url``'s server now, read on one connection of its own (closed after)."""
+@contextmanager
+def one_at_a_time(url: str) -> Iterator[Connection | None]:
+    """Held while a worker reads the room and opens its pool, so no two do it at once: the
+    connection holding the lock (the room is read on it), or None when the lock could not be
+    had in time or the server not reached (the worker starts all the same)."""
     engine = create_engine(normalise_url(url), poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            row = conn.execute(_ROOM).one()
+        try:
+            conn = engine.connect()
+            conn.execute(text(f"SET lock_timeout = {ROOM_WAIT_MS}"))
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ROOM_KEY})
+            conn.commit()  # session-level lock: it outlives the transaction that took it
+        except Exception as e:  # a long start elsewhere, permissions: read the room as it is
+            log.warning("starting without waiting for other workers' starts (%s)",
+                        redact((str(e) or type(e).__name__).splitlines()[0]))
+            yield None
+            return
+        try:
+            yield conn
+        finally:
+            conn.close()  # the session ends: its lock with it
     finally:
         engine.dispose()
-    # This reading's own connection is counted in use, and is closed before the pool opens.
+
+
+def read_room(url: str, conn: Connection | None = None) -> Room:
+    """The room on ``url``'s server now, read on ``conn`` (:func:`one_at_a_time`'s, which
+    closes once the pool is open) or on one connection of its own (closed after)."""
+    if conn is not None:
+        row = conn.execute(_ROOM).one()
+        conn.commit()
+    else:
+        engine = create_engine(normalise_url(url), poolclass=NullPool)
+        try:
+            with engine.connect() as own:
+                row = own.execute(_ROOM).one()
+        finally:
+            engine.dispose()
+    # The reading's connection is counted in use, and is closed once the pool is open.
     mine = 1
     return Room(max_connections=int(row[0]), reserved=int(row[1]),
                 in_use=int(row[2]) - mine, role_limit=int(row[3]),
@@ -98,12 +138,12 @@ def read_room(url: str) -> Room:
                 database_in_use=int(row[6]) - mine)
 
 
-def pool_within_room(url: str, asked: int) -> int:
+def pool_within_room(url: str, asked: int, conn: Connection | None = None) -> int:
     """``asked`` connections, capped to the server's room (PostgreSQL; a warning when it
-    caps). A room that cannot be read leaves ``asked`` as it is: the limit stays the
-    server's to enforce."""
+    caps; read on ``conn`` when given). A room that cannot be read leaves ``asked`` as it
+    is: the limit stays the server's to enforce."""
     try:
-        room = read_room(url)
+        room = read_room(url, conn)
     except Exception as e:  # permissions, a server not up yet: start all the same
         log.warning("could not read PostgreSQL's room for connections (%s); holding up to "
                     "%d as asked", redact((str(e) or type(e).__name__).splitlines()[0]), asked)

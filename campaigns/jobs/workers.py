@@ -27,7 +27,7 @@ from typing import Any
 from celery import Celery, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
@@ -180,14 +180,14 @@ def _worker_settings() -> Settings:
     return _settings
 
 
-def _engine() -> Engine:
+def _engine(room: Connection | None = None) -> Engine:
     key = f"engine:{os.getpid()}"
     with _process_lock:
         if key not in _process:
             from campaigns.db import create_db_engine
 
             settings = _worker_settings()
-            size = db_pool_size()
+            size = db_pool_size(room)
             # A task past the cap waits for a connection (at most as long as an account may
             # take) instead of opening one more: PostgreSQL's max_connections is shared by
             # every worker of every machine.
@@ -197,10 +197,10 @@ def _engine() -> Engine:
         return _process[key]
 
 
-def db_pool_size() -> int | None:
+def db_pool_size(room: Connection | None = None) -> int | None:
     """The database connections this worker process holds at most (None: not a worker):
     :func:`db_connections`, capped on PostgreSQL to the server's room, read once a process
-    (:mod:`campaigns.jobs.db_room`)."""
+    (:mod:`campaigns.jobs.db_room`; on ``room`` when given)."""
     if _slots is None:
         return None
     key = f"pool:{os.getpid()}"
@@ -211,21 +211,27 @@ def db_pool_size() -> int | None:
             settings = _worker_settings()
             asked = db_connections(settings, _slots)
             url = settings.database_url
-            _process[key] = (pool_within_room(url, asked)
+            _process[key] = (pool_within_room(url, asked, room)
                              if url.startswith(("postgres://", "postgresql")) else asked)
         return int(_process[key])
 
 
 def open_db_pool() -> None:
     """This worker's database pool, sized to the room (:func:`db_pool_size`) and opened in
-    full at start: a worker started after it reads the room with these connections in use,
-    not as it was before this one's tasks opened them."""
-    engine = _engine()
-    if engine.dialect.name != "postgresql":
+    full at start, one worker at a time (:func:`campaigns.jobs.db_room.one_at_a_time`): a
+    worker started after it, or at the same moment, reads the room with these connections
+    in use, not as it was before this one's tasks opened them."""
+    url = _worker_settings().database_url
+    if not url.startswith(("postgres://", "postgresql")):
+        _engine()
         return
-    held = [engine.connect() for _ in range(engine.pool.size())]  # type: ignore[attr-defined]
-    for conn in held:
-        conn.close()  # back to the pool, which keeps it open
+    from campaigns.jobs.db_room import one_at_a_time
+
+    with one_at_a_time(url) as room:
+        engine = _engine(room)
+        held = [engine.connect() for _ in range(engine.pool.size())]  # type: ignore[attr-defined]
+        for conn in held:
+            conn.close()  # back to the pool, which keeps it open
 
 
 def db_connections(settings: Settings, slots: int) -> int:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -146,6 +147,40 @@ def test_budgetpilot_worker_says_at_start_that_it_capped_its_pool(
     assert "(asked 1000" in logs and "max_connections" in logs, logs
 
 
+@contextmanager
+def _role_on_schema(own_pg_url: str, limit: int) -> Iterator[tuple[str, Callable[[], int]]]:
+    """A login role with CONNECTION LIMIT ``limit`` that reads ``own_pg_url``'s schema: its
+    URL, and a count of the connections it holds now."""
+    role = f"bp_guard_{uuid.uuid4().hex[:8]}"
+    schema = own_pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
+    admin = create_db_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {limit}'))
+        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+    parts = urlsplit(own_pg_url)
+
+    def held() -> int:
+        with admin.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                         "WHERE usename = :r"), {"r": role}).scalar() or 0)
+
+    try:
+        yield urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rsplit('@', 1)[-1]}")), held
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+
+def _asking(tmp_path: Path, connections: int) -> Path:
+    cfg = tmp_path / "queue.toml"
+    queue_config(cfg, sandbox(accounts=1))
+    cfg.write_text(cfg.read_text() + f"worker_db_connections = {connections}\n")
+    return cfg
+
+
 @pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
 @pytest.mark.redis
 @pytest.mark.postgres
@@ -153,35 +188,37 @@ def test_budgetpilot_worker_says_at_start_that_it_capped_its_pool(
 def test_a_worker_started_after_another_finds_its_connections_in_use_and_takes_the_rest(
     tmp_path: Path, own_pg_url: str,
 ) -> None:
-    role = f"bp_guard_{uuid.uuid4().hex[:8]}"
-    schema = own_pg_url.split("search_path%3D", 1)[1].split("&", 1)[0]
-    admin = create_db_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 20'))
-        conn.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
-        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
-    parts = urlsplit(own_pg_url)
-    url = urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rsplit('@', 1)[-1]}"))
-    cfg = tmp_path / "queue.toml"
-    queue_config(cfg, sandbox(accounts=1))
-    cfg.write_text(cfg.read_text() + "worker_db_connections = 8\n")
+    cfg = _asking(tmp_path, 8)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    try:
-        with worker_processes(cfg, url, tmp_path / "a", count=1, concurrency=16,
-                              pool="threads") as first, \
-                worker_processes(cfg, url, tmp_path / "b", count=1, concurrency=16,
-                                 pool="threads") as second:
-            with admin.connect() as conn:
-                held = conn.execute(text("SELECT count(*) FROM pg_stat_activity "
-                                         "WHERE usename = :r"), {"r": role}).scalar()
-            logs = first[0].text(), second[0].text()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP OWNED BY "{role}"'))
-            conn.execute(text(f'DROP ROLE "{role}"'))
-        admin.dispose()
+    with _role_on_schema(own_pg_url, 20) as (url, held), \
+            worker_processes(cfg, url, tmp_path / "a", count=1, concurrency=16,
+                             pool="threads") as first, \
+            worker_processes(cfg, url, tmp_path / "b", count=1, concurrency=16,
+                             pool="threads") as second:
+        holding = held()
+        logs = first[0].text(), second[0].text()
     # The first had room for its 8 and holds them; the second found 12 left, less the margin.
     assert "capped" not in logs[0], logs[0]
     assert "capped to 2 (asked 8" in logs[1] and "role limit 20 (8 in use)" in logs[1], logs[1]
-    assert held == 8 + 2  # within the role's 20, the margin left to everyone else
+    assert holding == 8 + 2  # within the role's 20, the margin left to everyone else
+
+
+@pytest.mark.skipif(_REDIS_SKIP is not None, reason=_REDIS_SKIP or "")
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_workers_started_at_the_same_moment_take_the_room_in_turn(
+    tmp_path: Path, own_pg_url: str,
+) -> None:
+    """A process manager starts every worker unit at once: each reading the same room of 20
+    would take 8 (24 in all, past the role's limit: the last fail to connect)."""
+    cfg = _asking(tmp_path, 8)
+    with _role_on_schema(own_pg_url, 20) as (url, held), \
+            worker_processes(cfg, url, tmp_path, count=3, concurrency=16, pool="threads") as pool:
+        holding = held()
+        logs = [w.text() for w in pool]
+    # One after another: 8, then 2 (12 left less the margin), then 1 (the least a worker holds).
+    assert holding == 8 + 2 + 1, logs
+    assert sorted("capped to 2 (asked 8" in log for log in logs) == [False, False, True], logs
+    assert sum("capped to 1 (asked 8" in log for log in logs) == 1, logs
