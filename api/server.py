@@ -16,7 +16,7 @@ from api.app import create_app
 from api.caching import private_cache_dir
 from campaigns.config import load_settings
 from campaigns.db import open_engine
-from campaigns.jobs.nightly_sources import submitter_connections
+from campaigns.jobs.nightly_sources import engine_connections
 from connectors.redact import install_log_redaction, remember_settings_secrets
 
 
@@ -25,8 +25,7 @@ def build() -> FastAPI:
     settings = load_settings()
     remember_settings_secrets(settings)
     engine = open_engine(settings.database_url, echo=settings.database.echo, upgrade=False,
-                         connections=submitter_connections(settings)
-                         if settings.queue.broker_url else None)  # the scheduler's nightly
+                         connections=engine_connections(settings))  # the scheduler's nightly
     return create_app(settings, engine, scheduler=True, shared_cache=shared_cache_dir(engine))
 
 

@@ -121,11 +121,9 @@ def actor_name(name: str | None, fallback: str) -> str:
 
 
 def engine_for(settings: Settings, *, upgrade: bool = True) -> Engine:
-    connections = None
-    if settings.queue.broker_url:  # any command may be a nightly's submitter (`nightly`)
-        from campaigns.jobs.nightly_sources import submitter_connections
+    from campaigns.jobs.nightly_sources import engine_connections
 
-        connections = submitter_connections(settings)
+    connections = engine_connections(settings)
     return open_engine(settings.database_url, echo=settings.database.echo, upgrade=upgrade,
                        connections=connections)
 

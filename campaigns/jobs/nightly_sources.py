@@ -34,3 +34,10 @@ def submitter_connections(settings: Settings) -> int:
     needs = sorted((OWN_CONNECTIONS + len(feeding_sources(settings, name))
                     for name in portfolio_names(settings)), reverse=True)
     return sum(needs[:settings.queue.portfolios_at_once]) + SPARE_CONNECTIONS
+
+
+def engine_connections(settings: Settings) -> int | None:
+    """The connections a command's engine opens up to: :func:`submitter_connections` when a
+    broker is configured (any command may then submit a nightly: `nightly`, `serve`'s
+    scheduler), else None (the engine's own default: the run stays in-process)."""
+    return submitter_connections(settings) if settings.queue.broker_url else None

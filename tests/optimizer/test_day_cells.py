@@ -11,24 +11,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optimizer.completion import HORIZON, Cells, day_cells
-
-
-def _reference_step_sums(values: np.ndarray, codes: np.ndarray, n_groups: int
-                         ) -> tuple[np.ndarray, ...]:
-    v0, v1 = values[:, :-1], values[:, 1:]
-    both = ~np.isnan(v0) & ~np.isnan(v1)
-    cell = (codes[:, None] * HORIZON + np.arange(HORIZON)[None, :])[both]
-    a, b = v0[both], v1[both]
-    size = n_groups * HORIZON
-
-    def total(weights: np.ndarray | None, where: np.ndarray | None = None) -> np.ndarray:
-        at = cell if where is None else cell[where]
-        return np.bincount(at, weights, size).reshape(n_groups, HORIZON).astype(float)
-
-    positive = a > 0
-    ratio2 = total(b[positive] ** 2 / a[positive], positive)
-    return total(a), total(b), ratio2, total(None, positive)
+# The old code's step sums, which the completion curves' other learning still uses.
+from optimizer.completion import HORIZON, Cells, _step_sums, day_cells
 
 
 def reference_day_cells(day: np.ndarray, account: np.ndarray, date: np.ndarray,
@@ -59,7 +43,7 @@ def reference_day_cells(day: np.ndarray, account: np.ndarray, date: np.ndarray,
     values[np.arange(HORIZON + 1)[None, :] > last_age[:, None]] = np.nan
     day_cell = np.empty(n, dtype=np.int64)
     day_cell[codes] = cell[young]
-    s0, s1, ratio2, count = _reference_step_sums(values, day_cell, n_cells)
+    sums = _step_sums(values, day_cell, n_cells)
     last = values[np.arange(n), last_age]
     at = day_cell * (HORIZON + 1) + last_age
     size = n_cells * (HORIZON + 1)
@@ -73,7 +57,7 @@ def reference_day_cells(day: np.ndarray, account: np.ndarray, date: np.ndarray,
     first = by_age(day_cell * (HORIZON + 1) + np.clip(first_age[young_day], 0, HORIZON))
     return Cells(
         (cell_keys >> 32).astype(np.int64), (cell_keys & ((1 << 32) - 1)).astype(np.int64),
-        np.stack([s0, s1, ratio2, count], axis=1), tail, first,
+        np.stack([sums.s0, sums.s1, sums.ratio2, sums.n], axis=1), tail, first,
         np.bincount(cell[young], minlength=n_cells).astype(float), newest)
 
 
