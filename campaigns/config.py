@@ -299,6 +299,15 @@ class OptimizerSettings(Section):
         default_factory=list, description="campaign keys (network:account:campaign) whose "
         "budgets may move during Meta's learning phase all the same",
     )
+    follow_plans: bool = Field(
+        False, description="keep each network's and account's budgets on course to its "
+        "monthly plan: the plan left over the days left, divided by the delivery ratio, "
+        "+- plan_band; money moves between those scopes only within that",
+    )
+    plan_band: float = Field(
+        0.05, ge=0, le=1, description="follow_plans: how far a scope's daily budgets may stray "
+        "from its plan's pace (0.05 = 5%)",
+    )
     target_cpa: float | None = Field(None, gt=0)
     min_roas: float | None = Field(None, gt=0)
     exploration: ExplorationMethod = "ucb"

@@ -440,3 +440,20 @@ def pace(
         delivery_ratio=None if f.delivery_ratio is None else float(f.delivery_ratio),
         run_rate_forecast=float(by_rate.value),
     )
+
+
+def plan_band(planned: float, spend_to_date: float, days_left: int, ratio: float | None,
+              current: float, *, band: float, max_change: float) -> tuple[float, float] | None:
+    """The range for a scope's daily budgets (summed) that lands its month on its plan: what
+    the plan has left over the days left (today included), divided by the scope's delivery
+    ratio (spend per unit of budget), +- ``band``. Where that range is out of one run's reach
+    it is moved to half a run's ``max_change`` from ``current``: the scope goes towards its
+    plan run after run and keeps room for its campaigns to trade budget and for the limits
+    inside it. ``None`` without a plan or a day left."""
+    if planned <= 0 or days_left <= 0:
+        return None
+    r = ratio if ratio is not None and ratio > 0 else 1.0
+    pace = max(planned - spend_to_date, 0.0) / days_left / r
+    low, high = pace * (1 - band), pace * (1 + band)
+    step = max_change / 2
+    return min(low, current * (1 + step)), max(high, current * (1 - step))

@@ -43,6 +43,7 @@ from campaigns.optimization.inputs import (
     newest_history_day,
 )
 from campaigns.optimization.nowcast import completion_frame, load_lag
+from campaigns.optimization.plan_limits import PlanBand, plan_bands, with_plans
 from campaigns.optimization.result import (
     EditSummary,
     ProposalResult,
@@ -122,11 +123,14 @@ def propose(
     clock.lap("nowcast_s")
     # One BLAS thread: the fit's many small solves gain nothing from a second thread, and on
     # two cores BLAS's threads spin against the rest of the run (and other processes).
+    bands, unread = plan_bands(session, settings, data, today, max_change) \
+        if options.follow_plans else ([], [])
     with threadpool_limits(limits=1, user_api="blas"):
-        allocation, curves, results = _optimise(
-            data, limits, objective, exploration, today, options.lag_days, options.min_change,
-            options.half_life_days, EditPolicy(options.edit_cost, options.min_prob_gain),
-            values, completion, clock=clock)
+        allocation, curves, results, limits, plans = _optimise_with_plans(
+            data, limits, bands, unread, objective, exploration, today, options.lag_days,
+            options.min_change, options.half_life_days,
+            EditPolicy(options.edit_cost, options.min_prob_gain), values, completion,
+            clock=clock)
     proposed = _proposed_budgets(data, allocation, limits, options.min_change)
     clock.lap("round_s")
     run = _record_run(session, data, allocation, created_by, limits, options.lag_days,
@@ -149,11 +153,40 @@ def propose(
                            max_per_week=options.max_edits_per_week)
     result = build_result(run.id, shift_id, today, data, allocation, proposed,
                           curve_summaries(curves[objective], data), edits,
-                          lag=lag.to_json() | {"nowcast": options.nowcast})
+                          lag=lag.to_json() | {"nowcast": options.nowcast}, plans=plans)
     clock.lap("result_s")
     run.timings = clock.timings()
     _store_outputs(session, run, result, data, allocation)
     return result
+
+
+def _optimise_with_plans(
+    data: PortfolioData, limits: Any, bands: list[PlanBand], unread: list[dict[str, Any]],
+    objective: str,
+    exploration: Exploration, today: dt.date, lag_days: int, min_change: float,
+    half_life: float | None, edits: EditPolicy, values: ResultValues | None,
+    completion: pd.DataFrame | None, clock: _Clock,
+) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None, Any,
+           list[dict[str, Any]] | None]:
+    """:func:`_optimise` under the plans' ranges where the other limits allow them: when the
+    ranges conflict with them (minimums above the total, a locked scope), the run follows
+    the plans' maximums only, then none, and says so per plan (``followed``)."""
+    tries = [("yes", with_plans(limits, bands)),
+             ("maximum only", with_plans(limits, bands, minimums=False)),
+             ("no: the plans' ranges conflict with the other limits", limits)] \
+        if bands else [("", limits)]
+    for i, (followed, bounded) in enumerate(tries):
+        try:
+            allocation, curves, results = _optimise(
+                data, bounded, objective, exploration, today, lag_days, min_change,
+                half_life, edits, values, completion, clock=clock)
+        except InfeasibleLimitsError:
+            if i == len(tries) - 1:
+                raise
+            continue
+        plans = [b.to_json(followed) for b in bands] + unread if bands or unread else None
+        return allocation, curves, results, bounded, plans
+    raise AssertionError("unreachable: the last try raises")
 
 
 def exploration_of(options: OptimizerSettings) -> Exploration:

@@ -154,6 +154,8 @@ class ProposalResult:
     as_of: dt.date
     edits: EditSummary | None = None
     lag: dict[str, Any] | None = None  # the completion curves the fit nowcast with
+    # [optimizer] follow_plans: each plan's daily range and whether the run kept to it
+    plans: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN.md's `optimize --json` object; what `OptimizationRun.outputs` stores."""
@@ -173,6 +175,7 @@ class ProposalResult:
             "as_of": self.as_of.isoformat(),
             **({"edits": self.edits.to_json()} if self.edits is not None else {}),
             **({"lag": self.lag} if self.lag is not None else {}),
+            **({"plans": self.plans} if self.plans is not None else {}),
         }
 
 
@@ -180,6 +183,7 @@ def build_result(
     run_id: str, shift_id: int | None, as_of: dt.date, data: PortfolioData,
     allocation: ProposedAllocation, proposed: list[Decimal], curves: list[CurveSummary],
     edits: EditSummary | None = None, lag: dict[str, Any] | None = None,
+    plans: list[dict[str, Any]] | None = None,
 ) -> ProposalResult:
     units = tuple(
         unit_proposal(unit, row, new_budget, curve)
@@ -204,6 +208,7 @@ def build_result(
         as_of=as_of,
         edits=edits,
         lag=lag,
+        plans=plans,
     )
 
 
