@@ -10,6 +10,10 @@ service knows of each move on the morning it forecasts.
   night after. Their direction persists from run to run, as the real nightly's does. The
   runs hold moves their edit policy (``EditPolicy``, as [optimizer] sets it) finds not worth
   making; by default none.
+- ``planned C``: as ``nightly C``, with a monthly plan on every network and account that the
+  runs follow (``[optimizer] follow_plans``, ``plan_band`` 5%): finance planned each scope's
+  spend of the four weeks before the month, scaled to the month's days. Money moves between
+  those scopes only within their plans' ranges; campaigns trade budget freely inside them.
 - ``random C``: held as above, but each week every budget moves by a uniform draw within
   ``C`` of its last, independent of everything (no optimiser moves like that: a stress case).
 - ``unannounced``: the sandbox's own history, where managers reset budgets by -40%..+50%
@@ -20,14 +24,16 @@ service knows of each move on the morning it forecasts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
-from optimizer import EditPolicy, Limits, fit_curves, optimize_budgets
+from optimizer import EditPolicy, Limits, SpendLimit, fit_curves, optimize_budgets
+from optimizer.errors import InfeasibleError
+from optimizer.pacing import minimums_share, plan_band
 
 HELD_WEEKS_BEFORE = 4
 AUTO_APPROVE = 0.1  # [service] auto_approve_max_change: share of the portfolio a run moves
@@ -35,6 +41,8 @@ MIN_CHANGE = 0.01  # [optimizer] min_change
 FIT_DAYS = 90
 LAG_DAYS = 7
 UNLIMITED = 4.0  # a max change no run reaches: the run's targets
+PLAN_BAND = 0.05  # [optimizer] plan_band
+RATIO_DAYS = 14  # [pacing] ratio_days: the delivery ratio the plan's pace is divided by
 
 
 @dataclass
@@ -50,6 +58,8 @@ class Moves:
     # max-change limit (the service stores them with the run's shift).
     targets: dict[dt.date, dict[str, float]] = field(default_factory=dict)
     every: int = 0  # days between the optimiser's runs (0: it does not run)
+    # ``planned`` worlds: each network's and account's plan for the month (EUR)
+    plans: dict[tuple[str, str], float] = field(default_factory=dict)
     max_change: float = 0.0  # its limit per budget and run
 
 
@@ -74,8 +84,8 @@ def move_budgets(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed:
         return Moves()
     if kind == "random":
         return _random_shifts(sb, month, month_end, seed, change)
-    return _optimiser_runs(sb, month, month_end, change, every=1 if kind == "nightly" else 7,
-                           edits=edits or EditPolicy())
+    return _optimiser_runs(sb, month, month_end, change, every=7 if kind == "weekly" else 1,
+                           edits=edits or EditPolicy(), plans=kind == "planned")
 
 
 def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, seed: int,
@@ -94,8 +104,73 @@ def _random_shifts(sb: SandboxConnector, month: dt.date, month_end: dt.date, see
     return moves
 
 
+def _scope_keys(frame: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Each unit's network and account scopes (the optimiser's keys)."""
+    return [("network", n) for n in frame["network"]], [("account", a) for a in
+                                                         frame["account_id"]]
+
+
+def plan_limits(sb: SandboxConnector, members: dict[str, list[SimCampaign]],
+                frame: pd.DataFrame, current: np.ndarray, night: dt.date, month: dt.date,
+                month_end: dt.date, plans: dict[tuple[str, str], float],
+                change: float, total: float) -> tuple[SpendLimit, ...]:
+    """Each plan's range for its scope's budgets on ``night`` (as
+    ``campaigns.optimization.plan_limits`` derives it): the plan less the month's spend so
+    far, over the days left with today, at the scope's delivery ratio of the last two weeks
+    (EUR)."""
+    fx = frame["fx"].to_numpy()
+    units = list(frame["unit_id"])
+    spent: dict[tuple[str, str], float] = {}
+    delivered: dict[tuple[str, str], float] = {}
+    budgeted: dict[tuple[str, str], float] = {}
+    now: dict[tuple[str, str], float] = {}
+    by_network, by_account = _scope_keys(frame)
+    for i, key in enumerate(units):
+        scopes = (by_network[i], by_account[i])
+        for scope in scopes:
+            now[scope] = now.get(scope, 0.0) + current[i] * fx[i]
+        for back in range(1, max(RATIO_DAYS, (night - month).days) + 1):
+            day = night - dt.timedelta(days=back)
+            spend = sum(sb.true_day(c, day)[0] for c in members[key]) * fx[i]
+            for scope in scopes:
+                if day >= month:
+                    spent[scope] = spent.get(scope, 0.0) + spend
+                if back <= RATIO_DAYS:
+                    delivered[scope] = delivered.get(scope, 0.0) + spend
+                    budgeted[scope] = budgeted.get(scope, 0.0) + \
+                        sb.budget_on(members[key][0], day) * fx[i]
+    bands = {}
+    for scope, planned in plans.items():
+        ratio = delivered.get(scope, 0.0) / budgeted[scope] if budgeted.get(scope) else None
+        band = plan_band(planned, spent.get(scope, 0.0), (month_end - night).days + 1, ratio,
+                         now[scope], band=PLAN_BAND, max_change=change)
+        if band is not None:
+            bands[scope] = band
+    share = minimums_share({k: b[0] for k, b in bands.items()}, total)
+    return tuple(SpendLimit(scope, key, low * share, high)  # type: ignore[arg-type]
+                 for (scope, key), (low, high) in bands.items())
+
+
+def month_plans(sb: SandboxConnector, members: dict[str, list[SimCampaign]],
+                frame: pd.DataFrame, start: dt.date, month: dt.date,
+                month_end: dt.date) -> dict[tuple[str, str], float]:
+    """Finance's plan for each network and account: its spend over the four weeks before
+    the month (EUR), scaled to the month's days."""
+    fx = frame["fx"].to_numpy()
+    by_network, by_account = _scope_keys(frame)
+    days = [start + dt.timedelta(days=i) for i in range((month - start).days)]
+    plans: dict[tuple[str, str], float] = {}
+    for i, key in enumerate(frame["unit_id"]):
+        spend = sum(sb.true_day(c, d)[0] for c in members[key] for d in days) * fx[i]
+        for scope in (by_network[i], by_account[i]):
+            plans[scope] = plans.get(scope, 0.0) + spend
+    scale = ((month_end - month).days + 1) / len(days)
+    return {scope: amount * scale for scope, amount in plans.items()}
+
+
 def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
-                    change: float, every: int, edits: EditPolicy) -> Moves:
+                    change: float, every: int, edits: EditPolicy,
+                    plans: bool = False) -> Moves:
     """The nightly job's path: propose at night from what the platform reports, auto-approve
     within the limit, else a manager approves the next day."""
     start, keys = take_over(sb, month)
@@ -110,6 +185,8 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
     fx = frame["fx"].to_numpy()
     total = float(sum(sb.budget_on(keys[k], start) * f for k, f in zip(units, fx, strict=True)))
     moves = Moves(every=every, max_change=change)
+    planned = month_plans(sb, members, frame, start, month, month_end) if plans else {}
+    moves.plans = planned
     cache: dict[tuple[int, dt.date], tuple[float, float, float]] = {}
     waiting: dict[str, float] = {}  # proposed last night, approved by a manager today
     night = start + dt.timedelta(days=every)  # the run at 02:00 of ``night``
@@ -120,8 +197,10 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
             waiting = {}
         elif (night - start).days % every == 0:
             current = np.array([sb.budget_on(keys[k], night) for k in units])
+            bounds = plan_limits(sb, members, frame, current, night, month, month_end,
+                                 planned, change, total) if planned and night >= month else ()
             proposed, target = _propose(sb, frame.assign(current_budget=current), members,
-                                        night, total, change, cache, edits)
+                                        night, total, change, cache, edits, bounds)
             moves.targets[night] = dict(zip(units, target.tolist(), strict=True))
             moved = float(np.abs(proposed - current) @ fx / (current @ fx))
             new = {k: float(p) for k, p, c in zip(units, proposed, current, strict=True)
@@ -144,7 +223,8 @@ def _set(sb: SandboxConnector, budgets: dict[str, float], day: dt.date) -> None:
 def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[SimCampaign]],
              today: dt.date, total: float, change: float,
              cache: dict[tuple[int, dt.date], tuple[float, float, float]],
-             edits: EditPolicy) -> tuple[np.ndarray, np.ndarray]:
+             edits: EditPolicy, bounds: tuple[SpendLimit, ...] = ()
+             ) -> tuple[np.ndarray, np.ndarray]:
     """The run's budgets under the max-change limit, and its targets without it."""
     records = []
     for offset in range(1, FIT_DAYS + 1):
@@ -163,12 +243,24 @@ def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[
     curves = {metric: fit_curves(history, today=today, metric=metric, lag_days=LAG_DAYS,
                                  units=frame) for metric in ("conversions", "revenue")}
     # The targets, as production's (campaigns.optimization.targets), under no edit policy.
-    plans = [optimize_budgets(frame, curves["conversions"], curves["revenue"],
-                              Limits(total_budget=total, max_change=limit),
-                              weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
-                              edits=policy)
-             .allocations["proposed_budget"].to_numpy(dtype=float)
-             for limit, policy in ((change, edits), (UNLIMITED, EditPolicy()))]
+
+    def plan(limit: float, policy: EditPolicy) -> np.ndarray:
+        # the plans as far as the other limits allow, as the service does: their
+        # maximums only, then none
+        tries = (bounds, tuple(replace(b, min_daily=None) for b in bounds), ())
+        for i, spend_limits in enumerate(tries[:1 + 2 * bool(bounds)]):
+            try:
+                return optimize_budgets(
+                    frame, curves["conversions"], curves["revenue"],
+                    Limits(total_budget=total, max_change=limit, spend_limits=spend_limits),
+                    weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
+                    edits=policy).allocations["proposed_budget"].to_numpy(dtype=float)
+            except InfeasibleError:
+                if i == 2 or not bounds:
+                    raise
+        raise AssertionError("unreachable")
+
+    plans = [plan(change, edits), plan(UNLIMITED, EditPolicy())]
     currencies = [members[k][0].account.currency for k in frame["unit_id"]]
     out = np.array([round(v, 0 if cur == "JPY" else 2) for v, cur in
                     zip(plans[0], currencies, strict=True)])

@@ -27,7 +27,7 @@ from campaigns.optimization.inputs import PortfolioData
 from campaigns.reports.pacing import pacing_report
 from campaigns.scopes import account_key
 from optimizer import Limits, SpendLimit
-from optimizer.pacing import month_bounds, plan_band
+from optimizer.pacing import minimums_share, month_bounds, plan_band
 
 PLAN_SCOPES = ("network", "account")
 
@@ -46,12 +46,15 @@ class PlanBand:
     low: float
     high: float
 
-    def to_json(self, followed: str) -> dict[str, Any]:
+    def to_json(self, followed: str, share: float = 1.0) -> dict[str, Any]:
+        """``share``: the part of ``daily_low`` the run held (the plans' minimums cut to fit
+        the total: :func:`with_plans`)."""
         return {"scope": self.scope, "scope_key": self.scope_key,
                 "planned": float(self.planned), "spend_to_date": float(self.spend_to_date),
                 "days_left": self.days_left, "delivery_ratio": self.delivery_ratio,
                 "current": round(self.current, 2), "daily_low": round(self.low, 2),
-                "daily_high": round(self.high, 2), "followed": followed}
+                "daily_high": round(self.high, 2), "minimum_share": round(share, 6),
+                "followed": followed}
 
 
 def plan_bands(session: Session, settings: Settings, data: PortfolioData, today: dt.date,
@@ -102,11 +105,15 @@ def plan_bands(session: Session, settings: Settings, data: PortfolioData, today:
     return out, []
 
 
-def with_plans(limits: Limits, bands: list[PlanBand], *, minimums: bool = True) -> Limits:
+def with_plans(limits: Limits, bands: list[PlanBand], total: float, *,
+               minimums: bool = True) -> Limits:
     """``limits`` with each band as its scope's daily min (unless ``minimums`` is false) and
-    max, merged with that scope's cap: the cap's own range wins where they disagree."""
+    max, merged with that scope's cap: the cap's own range wins where they disagree. When the
+    networks' or accounts' minimums add up to more than the ``total``, each is cut to the same
+    share of itself (:func:`optimizer.pacing.minimums_share`)."""
     if not bands:
         return limits
+    share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total)
     caps = {(sl.scope, sl.key): sl for sl in limits.spend_limits}
     merged = dict(caps)
     for b in bands:
@@ -114,7 +121,7 @@ def with_plans(limits: Limits, bands: list[PlanBand], *, minimums: bool = True) 
         c_low = cap.min_daily if cap is not None and cap.min_daily is not None else 0.0
         c_high = cap.max_daily if cap is not None and cap.max_daily is not None \
             else float("inf")
-        low = max(c_low, min(b.low, c_high)) if minimums else (
+        low = max(c_low, min(b.low * share, c_high)) if minimums else (
             cap.min_daily if cap is not None else None)
         high = min(c_high, max(b.high, c_low))
         merged[(b.scope, b.scope_key)] = SpendLimit(

@@ -67,6 +67,7 @@ from optimizer import (
     fit_curves,
     optimize_budgets,
 )
+from optimizer.pacing import minimums_share
 
 log = logging.getLogger("budgetpilot.optimize")
 
@@ -171,8 +172,10 @@ def _optimise_with_plans(
     """:func:`_optimise` under the plans' ranges where the other limits allow them: when the
     ranges conflict with them (minimums above the total, a locked scope), the run follows
     the plans' maximums only, then none, and says so per plan (``followed``)."""
-    tries = [("yes", with_plans(limits, bands)),
-             ("maximum only", with_plans(limits, bands, minimums=False)),
+    total = limits.total_budget if limits.total_budget is not None else \
+        float(sum(float(u.current_budget) * u.fx for u in data.units))
+    tries = [("yes", with_plans(limits, bands, total)),
+             ("maximum only", with_plans(limits, bands, total, minimums=False)),
              ("no: the plans' ranges conflict with the other limits", limits)] \
         if bands else [("", limits)]
     for i, (followed, bounded) in enumerate(tries):
@@ -184,7 +187,10 @@ def _optimise_with_plans(
             if i == len(tries) - 1:
                 raise
             continue
-        plans = [b.to_json(followed) for b in bands] + unread if bands or unread else None
+        share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total) \
+            if i == 0 else 0.0
+        plans = [b.to_json(followed, share) for b in bands] + unread \
+            if bands or unread else None
         return allocation, curves, results, bounded, plans
     raise AssertionError("unreachable: the last try raises")
 

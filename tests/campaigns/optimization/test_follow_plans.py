@@ -16,11 +16,11 @@ from sqlmodel import Session
 
 from campaigns.config import Settings
 from campaigns.ingest.metrics_store import refresh_account_days
-from campaigns.models import Campaign
+from campaigns.models import Campaign, SpendCap
 from campaigns.optimization.proposals import ProposalResult, propose
 from campaigns.reports.pacing import pacing_report
 from optimizer.pacing import plan_band
-from tests.api.factories import add_fx, create_plan
+from tests.api.factories import add_fx, create_plan, get_portfolio
 from tests.campaigns.optimization.test_proposals_service import NOW, RATES, _portfolio
 
 TODAY = NOW.date()  # 2026-11-20: 11 days left with today
@@ -107,7 +107,7 @@ def test_network_plans_bound_the_money_moved_between_networks(engine: Engine) ->
     assert sum(new.values()) <= result.total_budget + 0.05
 
 
-def test_plans_the_total_cannot_hold_are_followed_as_far_as_it_allows(
+def test_plans_asking_more_than_the_total_share_it_and_a_locked_scope_keeps_its_maximum(
         engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         _history(session, TODAY - dt.timedelta(days=1))
@@ -116,9 +116,35 @@ def test_plans_the_total_cannot_hold_are_followed_as_far_as_it_allows(
             _plan_for(session, network, 1.4 * amount)
         session.flush()
         result = propose(session, _settings(), now=NOW)
-    _, new = _by_network(result)
-    assert {p["followed"] for p in result.to_json()["plans"]} == {"maximum only"}
-    assert sum(new.values()) <= result.total_budget + 0.05  # the total still holds
+        _, new = _by_network(result)
+        plans = result.to_json()["plans"]
+        # the minimums cut to the same share of themselves, so that they fit the total
+        lows = sum(p["daily_low"] for p in plans)
+        assert {p["followed"] for p in plans} == {"yes"}
+        assert {p["minimum_share"] for p in plans} == {round(result.total_budget / lows, 6)}
+        for p in plans:
+            assert new[p["scope_key"]] >= p["daily_low"] * p["minimum_share"] - 0.02
+        assert sum(new.values()) <= result.total_budget + 0.05  # the total still holds
+
+
+def test_a_locked_scope_keeps_its_plans_maximum_only_and_the_run_says_so(
+        engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        _history(session, TODAY - dt.timedelta(days=1))
+        current, _ = _by_network(propose(session, _settings(follow=False), now=NOW))
+        _plan_for(session, "google", 1.4 * current["google"])
+        _plan_for(session, "meta", 0.7 * current["meta"])
+        # A manager's lock on google: its budgets cannot rise to its plan's minimum.
+        session.add(SpendCap(portfolio_id=get_portfolio(session).id, scope="network",
+                             scope_key="google", locked=True))
+        session.flush()
+        locked = propose(session, _settings(), now=NOW)
+    plans = {p["scope_key"]: p for p in locked.to_json()["plans"]}
+    assert {p["followed"] for p in plans.values()} == {"maximum only"}
+    _, held = _by_network(locked)
+    assert abs(held["google"] - current["google"]) < 0.02
+    assert held["meta"] <= plans["meta"]["daily_high"] + 0.02  # the maximums still hold
+    assert sum(held.values()) <= locked.total_budget + 0.05
 
 
 def test_a_plan_is_read_for_the_month_of_the_run_and_on_its_first_day(engine: Engine) -> None:
