@@ -47,12 +47,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.churn import churn
-from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, Moves, move_budgets
+from bench.forecast_worlds import HELD_WEEKS_BEFORE, MIN_CHANGE, PLAN_BAND, Moves, move_budgets
 from campaigns.policy import PacingSettings
 from campaigns.reports.pacing import thresholds as service_thresholds
 from connectors.sandbox import SandboxConnector, SimCampaign
 from optimizer.edits import EditPolicy
-from optimizer.pacing import BudgetOutlook, PacingResult, PacingThresholds, heading_path, pace
+from optimizer.pacing import (
+    BudgetOutlook,
+    PacingResult,
+    PacingThresholds,
+    PlanFollow,
+    heading_path,
+    pace,
+)
 
 FORECAST_DAYS = (5, 10, 15, 20, 25)
 SEEDS = (31, 37, 41)  # the figures reported: never tuned on
@@ -113,7 +120,8 @@ def _units(campaigns: Iterable[SimCampaign]) -> set[str]:
 
 
 def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
-            moves: Moves | None, since: dt.date | None, prior: float | None) -> BudgetOutlook:
+            moves: Moves | None, since: dt.date | None, prior: float | None,
+            follow: PlanFollow | None = None) -> BudgetOutlook:
     """What the service knows of a scope's budgets on the morning after ``as_of``: today's
     budgets (the sync), the history of the shifts it applied (``moves``; none: it knows no
     past budget but today's), shifts approved by today that take effect later, and the
@@ -151,7 +159,7 @@ def outlook(w: World, cs: list[SimCampaign], as_of: dt.date, month_end: dt.date,
         last_known = max(last_known, today + dt.timedelta(days=1))
     heading = _heading(w, moves, since, keys, by_key, levels, today, last_known, month_end)
     return BudgetOutlook(past=past, future=future, prior_ratio=prior, proposed=proposed,
-                         heading=heading)
+                         heading=heading, follow=follow)
 
 
 def _heading(w: World, moves: Moves | None, since: dt.date | None, keys: list[str],
@@ -219,13 +227,24 @@ def forecasts(seed: int, month: dt.date, world: str, forecast_days: tuple[int, .
             daily = {d: sum(w.spend[(c.index, d)] for c in cs) for d in days if d <= as_of}
             actual = sum(w.spend[(c.index, d)] for c in cs for d in mdays)
             prior = priors.get(cs[0].account.network) if scope[0] == "account" else None
-            b = outlook(w, cs, as_of, mdays[-1], rp.moves, rp.since, prior)
+            b = outlook(w, cs, as_of, mdays[-1], rp.moves, rp.since, prior,
+                        _follow(rp.moves, scope))
             r = pace(daily, planned=actual, month=month, as_of=as_of, budgets=b,
                      thresholds=thresholds)
             if scope[0] == "network":
                 priors[scope[1]] = r.delivery_ratio
             out[(fday, scope)] = (r, actual)
     return out
+
+
+def _follow(moves: Moves | None, scope: Scope) -> PlanFollow | None:
+    """A planned world's scope follows its plan (``bench.forecast_worlds.plan_limits``)."""
+    if moves is None or not moves.plans:
+        return None
+    key = (scope[0], scope[1].split(":", 1)[-1])  # the plans key an account by its id
+    planned = moves.plans.get(key)
+    return None if planned is None else PlanFollow(planned, PLAN_BAND, moves.max_change / 2,
+                                                   moves.every)
 
 
 def replay_month(seed: int, month: dt.date, world: str,

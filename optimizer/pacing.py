@@ -59,6 +59,19 @@ class PacingThresholds:
 
 
 @dataclass(frozen=True)
+class PlanFollow:
+    """The automation keeps the scope on course to its plan (``[optimizer] follow_plans``):
+    each run (every ``every`` days) puts the scope's budgets within ``band`` of the plan's
+    pace, moving them at most ``step`` of themselves a run towards it
+    (:func:`plan_band`)."""
+
+    planned: float
+    band: float
+    step: float
+    every: int = 1
+
+
+@dataclass(frozen=True)
 class BudgetOutlook:
     """A scope's daily budgets (the sum over its budgets, in the report's currency).
 
@@ -75,6 +88,7 @@ class BudgetOutlook:
     # go on moving each towards its last run's target within the max-change limit
     # (:func:`heading_path`, summed over the scope's budgets); empty: not known.
     heading: Mapping[dt.date, float] = field(default_factory=dict)
+    follow: PlanFollow | None = None  # the runs follow the scope's plan
 
 
 def heading_path(start: np.ndarray, target: np.ndarray, runs: np.ndarray, *,
@@ -90,6 +104,30 @@ def heading_path(start: np.ndarray, target: np.ndarray, runs: np.ndarray, *,
             step = np.clip(goal, b * (1 - max_change), b * (1 + max_change))
             b = np.where(np.abs(step - b) >= min_change * b, step, b)
         out[:, i] = b
+    return out
+
+
+def plan_path(start: float, known: np.ndarray, spent: float, ratio: float, days_left: int,
+              follow: PlanFollow) -> np.ndarray:
+    """The scope's budget on each day left when the runs follow its plan: the ``known``
+    budgets (tonight's apply, an approved move) as they are, then on each run day a budget
+    outside the plan's range moves towards it by at most ``follow.step`` (``plan_band``'s
+    rule, the pace recomputed from the spend expected so far); inside the range it stays."""
+    out = np.empty(days_left)
+    b, spent_so_far = start, spent
+    r = ratio if ratio > 0 else 1.0
+    for i in range(days_left):
+        if i < len(known):
+            b = float(known[i])
+        elif i % max(follow.every, 1) == 0:
+            pace = max(follow.planned - spent_so_far, 0.0) / (days_left - i) / r
+            low, high = pace * (1 - follow.band), pace * (1 + follow.band)
+            if b < low:
+                b = min(low, b * (1 + follow.step))
+            elif b > high:
+                b = max(high, b * (1 - follow.step))
+        out[i] = b
+        spent_so_far += b * r
     return out
 
 
@@ -258,6 +296,24 @@ def budget_trend(past: Mapping[dt.date, float], today: float, as_of: dt.date,
     return BudgetTrend(level, slope, var, var / float(xc @ xc), len(b))
 
 
+def _known_days(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.date) -> int:
+    """How many of the days left have a known budget: tomorrow's (the sync read it, tonight's
+    apply writes it), up to an approved move's day or a waiting proposal's first change."""
+    days = len(left)
+    known = 1
+    for d, v in outlook.future.items():
+        i = (d - first_left).days
+        if 0 < i < days and abs(v - outlook.future.get(d - dt.timedelta(days=1), v)) > 1e-9:
+            known = max(known, i + 1)
+    if outlook.proposed:
+        proposed = _daily_array(outlook.proposed, first_left,
+                                first_left + dt.timedelta(days=days - 1))
+        changed = np.nonzero(np.abs(proposed - left) > 1e-9)[0]
+        if len(changed):
+            known = max(known, int(changed[0]) + 1)
+    return min(known, max(days, 1))
+
+
 def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.date,
                      trend: BudgetTrend, t: PacingThresholds) -> tuple[np.ndarray, np.ndarray]:
     """Each day left's expected budget and its variance: the approved ones as they are, then
@@ -329,12 +385,21 @@ def budget_forecast(
     trend = budget_trend(outlook.past, today, as_of, t)
     held = left
     left, level_var = expected_budgets(outlook, left, first_left, trend, t)
+    if outlook.follow is not None and len(left):
+        # The runs keep the scope on course to its plan: the days after the known budgets
+        # go where the plan's range takes them, not where the budgets were heading.
+        known = _known_days(outlook, held, first_left)
+        left = plan_path(float(left[known - 1]), left[:known], spend_to_date, ratio, len(left),
+                         outlook.follow)
     remaining = ratio * float(left.sum())
     # Each day left varies on its own around the ratio, and the ratio itself is an estimate
     # from n days (plus the prior's weight): the two spreads add.
     total_left = float(left.sum())
     spread = var * float((left**2).sum()) + var / max(n + t.prior_days, 1.0) * total_left**2
-    if trend.days:
+    if outlook.follow is not None:
+        # Where in its range the runs keep the scope, all days left together (uniform).
+        spread += (ratio * outlook.follow.band * total_left) ** 2 / 3
+    elif trend.days:
         # A budget strays from its line for some days at a time: the days left stray
         # together in runs of ``stray_days``.
         runs = min(t.stray_days, max(len(left), 1))
@@ -345,7 +410,7 @@ def budget_forecast(
         # summed over the days left, (sum of the budgets from day k on)^2 per day k.
         tails = np.cumsum(left[::-1])[::-1]
         spread += ratio**2 * budget_drift(outlook.past, as_of, t) * float((tails**2).sum())
-    if outlook.heading and t.heading_weight > 0:
+    if outlook.heading and t.heading_weight > 0 and outlook.follow is None:
         # Whether the runs keep to that path: their targets swing run to run, so the step
         # itself is uncertain, all days left together (it grows with them).
         full, _ = expected_budgets(outlook, held, first_left, trend,

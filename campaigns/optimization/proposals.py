@@ -140,6 +140,10 @@ def propose(
     if not as_of_past:  # a what-if in the past is not where the runs are taking budgets
         run.targets = run_targets(data, curves, limits, objective, exploration, today,
                                   options.min_change, results)
+        if run.targets is not None and plans and any(
+                p["followed"] in ("yes", "maximum only") for p in plans):
+            # pacing's forecast of a planned scope follows the plan, as the runs do
+            run.targets = {**run.targets, "plan_band": options.plan_band}
     lag.keep_cells(session)  # the next learning reads only what a sync restates
     if (kept := lag.kept()) is not None:  # the next run reuses the curves if nothing changed
         run.inputs = {**run.inputs, "completion": kept}

@@ -141,6 +141,9 @@ class Heading:
     every: int  # days between runs
     max_change: float
     min_change: float
+    # the last run kept the planned networks and accounts within this of their plans' pace
+    # (``[optimizer] follow_plans``); None: it did not
+    plan_band: float | None = None
 
     def runs(self, days: list[dt.date], after: dt.date) -> np.ndarray:
         """Which of ``days`` have a run moving budgets after ``after``."""
@@ -175,8 +178,10 @@ def optimiser_heading(session: Session, portfolio: Portfolio, today: dt.date,
     for t in recent:
         for account_id, level, target, amount in t["budgets"]:
             sums[(int(account_id), str(level), str(target))].append(float(amount))
+    band = last.get("plan_band")
     return Heading({k: float(np.mean(v)) for k, v in sums.items()}, last_day, every,
-                   float(last.get("max_change", 0.0)), float(last.get("min_change", 0.0)))
+                   float(last.get("max_change", 0.0)), float(last.get("min_change", 0.0)),
+                   None if band is None else float(band))
 
 
 @dataclass

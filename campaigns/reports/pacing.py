@@ -50,6 +50,7 @@ from optimizer.pacing import (
     BudgetOutlook,
     PacingResult,
     PacingThresholds,
+    PlanFollow,
     history_start,
     month_bounds,
     pace,
@@ -185,9 +186,15 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         planned = plans.get((scope, key))
         b = budgets.get((scope, key))
         network = key.split(":")[0] if scope in ("account", "campaign") else None
+        follow = None
+        if heading is not None and heading.plan_band is not None and planned is not None \
+                and scope in ("network", "account"):
+            follow = PlanFollow(float(planned), heading.plan_band, heading.max_change / 2,
+                                heading.every)
         outlook = None if b is None else BudgetOutlook(
             past=b.past, future=b.future, proposed=b.proposed, heading=b.heading,
-            prior_ratio=None if network is None or b.shared else priors.get(network))
+            prior_ratio=None if network is None or b.shared else priors.get(network),
+            follow=follow)
         result = pace({d: float(v) for d, v in daily.items()},
                       planned=float(planned) if planned is not None else None,
                       month=month, as_of=as_of, thresholds=t, budgets=outlook)

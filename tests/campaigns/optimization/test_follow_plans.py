@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
@@ -19,7 +20,7 @@ from campaigns.ingest.metrics_store import refresh_account_days
 from campaigns.models import Campaign, SpendCap
 from campaigns.optimization.proposals import ProposalResult, propose
 from campaigns.reports.pacing import pacing_report
-from optimizer.pacing import plan_band
+from optimizer.pacing import PlanFollow, plan_band, plan_path
 from tests.api.factories import add_fx, create_plan, get_portfolio
 from tests.campaigns.optimization.test_proposals_service import NOW, RATES, _portfolio
 
@@ -197,3 +198,47 @@ def test_without_the_fx_rates_pacing_needs_the_run_goes_on_and_names_the_rate(
     assert plan["scope_key"] == "google" and plan["planned"] == 9000
     assert plan["followed"].startswith("no: no FX rate") and "fx-rates" in plan["followed"]
     assert result.shift_id is not None  # the proposal is made all the same
+
+
+def test_pacing_forecasts_a_planned_network_on_the_course_the_runs_keep_to_its_plan(
+        engine: Engine) -> None:
+    with Session(engine, expire_on_commit=False) as session:
+        _history(session, TODAY - dt.timedelta(days=1))
+        current, _ = _by_network(propose(session, _settings(follow=False), now=NOW))
+        planned, _ = _plan_for(session, "meta", 0.7 * current["meta"])
+        session.flush()
+
+        def meta_forecast() -> float:
+            report = pacing_report(session, portfolio="default", settings=Settings().pacing,
+                                   as_of=TODAY - dt.timedelta(days=1))
+            s = next(s for s in report.scopes if s.scope_key == "meta")
+            assert s.result.forecast_method == "budgets"
+            return float(s.amounts.forecast)
+
+        propose(session, _settings(follow=False), now=NOW)  # runs that know no plan
+        heading = meta_forecast()
+        result = propose(session, _settings(), now=NOW)
+        assert {p["followed"] for p in result.to_json()["plans"]} == {"yes"}
+        following = meta_forecast()
+    # Down to 70% at most 10% a run, then on the plan's pace: within 10% of the plan, and
+    # nearer it than where the runs were heading when they did not follow it.
+    assert abs(following / float(planned) - 1) < 0.10
+    assert abs(following - float(planned)) < abs(heading - float(planned))
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.floats(10, 1e4), want=st.floats(0.2, 5), days=st.integers(2, 31),
+       ratio=st.floats(0.5, 1.5), band=st.floats(0, 0.2), step=st.floats(0.02, 0.5),
+       known=st.integers(1, 3))
+def test_the_plan_path_steps_towards_the_plan_within_its_limit_and_lands_on_it_if_it_can(
+        start: float, want: float, days: int, ratio: float, band: float, step: float,
+        known: int) -> None:
+    follow = PlanFollow(planned=want * start * ratio * days, band=band, step=step)
+    known_days = np.full(min(known, days), start)
+    path = plan_path(start, known_days, 0.0, ratio, days, follow)
+    assert (path[:len(known_days)] == start).all()  # the known budgets as they are
+    moves = path[1:] / path[:-1]
+    assert (moves <= 1 + step + 1e-9).all() and (moves >= 1 - step - 1e-9).all()
+    steps_needed = abs(np.log(want)) / np.log1p(step) + 1
+    if days - len(known_days) > 3 * steps_needed:  # time enough to reach the pace and catch up
+        assert abs(path.sum() * ratio / follow.planned - 1) < band + 0.15
