@@ -17,7 +17,9 @@ spend. Two methods:
 The worlds (:mod:`bench.forecast_worlds`): ``weekly C`` and ``nightly C``, where the
 optimiser itself moves the budgets once a week or every night by at most ``C`` per budget and
 run, auto-approved within the nightly job's limit (10% of the portfolio) or approved by a
-manager the next day (meanwhile the proposal is known); ``random C``, a weekly move of every
+manager the next day (meanwhile the proposal is known); ``planned C``, nightly runs that keep
+to a monthly plan on every network and account (``[optimizer] follow_plans``), which the
+forecast then follows too; ``random C``, a weekly move of every
 budget by an independent uniform draw within ``C`` (a stress case: nothing moves like that);
 ``unannounced``, budgets reset by hand on the platform (a stress case no forecast can foresee).
 
@@ -67,8 +69,8 @@ MONTHS = (dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1))
 TUNING_SEEDS = (7, 11, 23)  # what the forecast's constants were chosen on
 HISTORY_DAYS = 70
 TARGET_DAYS = PacingSettings().target_days  # the runs whose targets are averaged
-WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "random 0.2",
-          "unannounced")
+WORLDS = ("weekly 0.1", "weekly 0.2", "nightly 0.1", "nightly 0.2", "planned 0.1",
+          "planned 0.2", "random 0.2", "unannounced")
 Scope = tuple[str, str]
 DEFAULT_THRESHOLDS = service_thresholds(PacingSettings())
 

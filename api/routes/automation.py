@@ -63,6 +63,8 @@ def automation_state(session: SessionDep, settings: SettingsDep, _: Reader) -> A
     sched = settings.scheduler
     return state.model_copy(update={
         "dry_run": settings.automation.dry_run, "hard_stop": settings.automation.hard_stop,
+        "follow_plans": settings.optimizer.follow_plans,
+        "plan_band": settings.optimizer.plan_band,
         "scheduler": SchedulerPublic(enabled=sched.enabled, timezone=sched.timezone,
                                      sync=sched.sync, auto_approve=sched.auto_approve,
                                      apply=sched.apply),

@@ -37,6 +37,10 @@ class AutomationState(BaseModel):
     dry_run: bool = Field(False, description="[automation] dry_run: the nightly records what it "
                           "would apply and writes nothing to the platforms (read-only)")
     hard_stop: str = Field("lower", description="[automation] hard_stop (read-only)")
+    follow_plans: bool = Field(False, description="[optimizer] follow_plans: the runs keep "
+                               "planned networks and accounts on course to their plans "
+                               "(read-only)")
+    plan_band: float = Field(0.05, description="[optimizer] plan_band (read-only)")
     scheduler: SchedulerPublic | None = Field(None, description="[scheduler] (read-only)")
     schedules: list[SchedulePublic] = Field(default_factory=list,
                                             description="each portfolio's nightly schedule")

@@ -59,6 +59,9 @@ function settingsList(state) {
       sched.apply && "apply"].filter(Boolean).join(", ") : "—"],
     ["At a hard plan", state.hard_stop === "pause" ? "pause the accounts and leave it to a person"
       : "lower the budgets to land on it"],
+    ["Plans", state.follow_plans
+      ? `followed: planned networks and accounts stay within ${Math.round(state.plan_band * 100)}% of their plan's pace`
+      : "not followed by the runs (optimizer.follow_plans is off); pacing compares with them"],
   ];
   $("#automation-settings").replaceChildren(...rows.flatMap(([term, value]) =>
     [el("dt", {}, term), el("dd", { "data-setting": term.toLowerCase() }, value)]));

@@ -219,6 +219,7 @@ def test_the_state_shows_dry_run_and_each_portfolio_s_schedule(
 
     settings = settings_from_dict({
         "automation": {"dry_run": True},
+        "optimizer": {"follow_plans": True, "plan_band": 0.08},
         "scheduler": {"enabled": True, "timezone": "Europe/Berlin", "auto_approve": False},
         "portfolios": [{"name": "default", "schedule": "30 3 * * *"},
                        {"name": "dach", "schedule": "0 5 * * mon"}],
@@ -229,6 +230,7 @@ def test_the_state_shows_dry_run_and_each_portfolio_s_schedule(
         db.commit()
         body = c.get("/api/v1/automation", headers=as_role("viewer")).json()
     assert body["dry_run"] is True and body["hard_stop"] == "lower"
+    assert body["follow_plans"] is True and body["plan_band"] == 0.08
     assert body["scheduler"] == {"enabled": True, "timezone": "Europe/Berlin", "sync": True,
                                  "auto_approve": False, "apply": True}
     by = {s["portfolio"]: s for s in body["schedules"]}

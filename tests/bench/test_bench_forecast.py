@@ -71,3 +71,23 @@ def test_the_service_forecasts_what_the_replay_does(sqlite_engine: Engine) -> No
         assert ours.forecast_method == "budgets", scope
         assert ours.forecast == pytest.approx(r.forecast, rel=0.02), scope
         assert ours.delivery_ratio == pytest.approx(r.delivery_ratio, rel=0.02), scope
+
+
+def test_runs_keeping_to_the_plans_land_on_them_and_the_forecast_follows() -> None:
+    """The nightly optimiser keeping to a plan on every network and account (``planned``,
+    ``[optimizer] follow_plans``), one report seed and month: each planned scope ends within
+    5% of its plan, and its forecast is within 5% from day 5 on and inside its range."""
+    world, month = "planned 0.2", MONTHS[-1]
+    replayed = prepare(SEEDS[0], month, world)
+    assert replayed.moves is not None and replayed.moves.plans
+    errors = [e for (day, scope), (r, actual) in forecasts(
+        SEEDS[0], month, world, (5, 15), replayed=replayed).items()
+        for e in _errors(world, day, scope, r, actual) if scope[0] != "total"]
+    budgets = [e for e in errors if e.method == "budgets"]
+    assert max(e.pct for e in budgets) < 5.0
+    assert sum(e.inside for e in budgets) / len(budgets) >= 0.7
+    w = replayed.world
+    for (kind, key), plan in replayed.moves.plans.items():
+        scope = next(s for s in w.scopes if s[0] == kind and s[1].split(":")[-1] == key)
+        spent = sum(w.spend[(c.index, d)] for c in w.scopes[scope] for d in replayed.month_days)
+        assert abs(spent / plan - 1) < 0.05, (scope, spent, plan)

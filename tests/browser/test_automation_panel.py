@@ -109,7 +109,8 @@ def test_the_panel_shows_dry_run_and_the_schedule(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    dry = {**PANEL, "automation": {"dry_run": True}}
+    dry = {**PANEL, "automation": {"dry_run": True},
+           "optimizer": {**PANEL.get("optimizer", {}), "follow_plans": True}}
     with serve(create_app(settings_from_dict(dry), sqlite_engine), WAIT) as base:
         _sign_in(browser, {**workspace, "base": base}, "victor")
         settings = browser.find_element(By.ID, "automation-settings")
@@ -118,6 +119,8 @@ def test_the_panel_shows_dry_run_and_the_schedule(
         schedule = settings.find_element(By.CSS_SELECTOR, 'dd[data-setting="schedule"]').text
         assert schedule.startswith("15 3 * * * (Europe/Berlin); next run ")
         assert "cron (budgetpilot nightly)" in settings.text
+        plans = settings.find_element(By.CSS_SELECTOR, 'dd[data-setting="plans"]').text
+        assert plans.startswith("followed: planned networks and accounts stay within 5%")
         # a viewer reads the state, not the controls nor the run log
         assert not browser.find_element(By.ID, "pause-account").is_displayed()
         assert "does not read the run log" in browser.find_element(By.ID, "runs").text
@@ -125,6 +128,8 @@ def test_the_panel_shows_dry_run_and_the_schedule(
         _sign_in(browser, {**workspace, "base": base}, "victor")
         mode = browser.find_element(By.CSS_SELECTOR, 'dd[data-setting="mode"]').text
         assert mode.startswith("live: the nightly writes")
+        plans = browser.find_element(By.CSS_SELECTOR, 'dd[data-setting="plans"]').text
+        assert plans.startswith("not followed by the runs")
 
 
 def test_inbox_sorts_by_change_budget_and_name_and_filters_by_direction_and_reason(
