@@ -132,6 +132,11 @@ def render_table(result: ProposalResult) -> str:
                      "current budgets (each campaign's result at its configured worth)")
     if result.unspent_reason:
         lines.append(f"unspent {result.unspent:,.2f} {cur}: {result.unspent_reason}")
+    for p in result.plans or ():  # [optimizer] follow_plans
+        kept = (f"{p['daily_low'] * p['minimum_share']:,.2f}-{p['daily_high']:,.2f} {cur} a "
+                f"day (now {p['current']:,.2f})" if "daily_low" in p else "")
+        lines.append(f"plan {p['scope']} {p['scope_key']} {p['planned']:,.2f} {cur}: "
+                     f"{kept}{'; ' if kept else ''}followed: {p['followed']}")
     lines += ["", f"{'network':<8} {'account':<12} {'campaign':<16} {'ccy':<4} {'current':>11} "
               f"{'proposed':>11} {'change':>7} {'conv':>7} {'curve':>10}  reason"]
     for a in result.allocations:

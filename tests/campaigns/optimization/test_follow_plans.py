@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api.cli.optimize import render_table
 from campaigns.config import Settings
 from campaigns.ingest.metrics_store import refresh_account_days
 from campaigns.models import Campaign, SpendCap
@@ -106,6 +107,9 @@ def test_network_plans_bound_the_money_moved_between_networks(engine: Engine) ->
     for network, p in plans.items():
         assert p["daily_low"] - cent <= new[network] <= p["daily_high"] + cent
     assert sum(new.values()) <= result.total_budget + 0.05
+    table = render_table(result)  # `budgetpilot optimize` says it too
+    assert f"plan network tiktok {float(planned):,.2f} EUR: " in table
+    assert table.count("followed: yes") == 3
 
 
 def test_plans_asking_more_than_the_total_share_it_and_a_locked_scope_keeps_its_maximum(
