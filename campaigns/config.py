@@ -305,7 +305,7 @@ class OptimizerSettings(Section):
         "+- plan_band; money moves between those scopes only within that",
     )
     plan_band: float = Field(
-        0.05, ge=0, le=1, description="follow_plans: how far a scope's daily budgets may stray "
+        0.05, ge=0.005, le=1, description="follow_plans: how far a scope's daily budgets may stray "
         "from its plan's pace (0.05 = 5%)",
     )
     target_cpa: float | None = Field(None, gt=0)

@@ -167,36 +167,29 @@ def propose(
 
 def _optimise_with_plans(
     data: PortfolioData, limits: Any, bands: list[PlanBand], unread: list[dict[str, Any]],
-    objective: str,
-    exploration: Exploration, today: dt.date, lag_days: int, min_change: float,
-    half_life: float | None, edits: EditPolicy, values: ResultValues | None,
-    completion: pd.DataFrame | None, clock: _Clock,
+    objective: str, exploration: Exploration, today: dt.date, lag_days: int,
+    min_change: float, half_life: float | None, edits: EditPolicy,
+    values: ResultValues | None, completion: pd.DataFrame | None, clock: _Clock,
 ) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None, Any,
            list[dict[str, Any]] | None]:
     """:func:`_optimise` under the plans' ranges where the other limits allow them: when the
-    ranges conflict with them (minimums above the total, a locked scope), the run follows
-    the plans' maximums only, then none, and says so per plan (``followed``)."""
+    ranges conflict with them (a locked scope, a cap below a plan), the run follows the
+    plans' maximums only, then none, and says so per plan (``followed``)."""
     total = limits.total_budget if limits.total_budget is not None else \
         float(sum(float(u.current_budget) * u.fx for u in data.units))
     tries = [("yes", with_plans(limits, bands, total)),
              ("maximum only", with_plans(limits, bands, total, minimums=False)),
              ("no: the plans' ranges conflict with the other limits", limits)] \
         if bands else [("", limits)]
-    for i, (followed, bounded) in enumerate(tries):
-        try:
-            allocation, curves, results = _optimise(
-                data, bounded, objective, exploration, today, lag_days, min_change,
-                half_life, edits, values, completion, clock=clock)
-        except InfeasibleLimitsError:
-            if i == len(tries) - 1:
-                raise
-            continue
-        share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total) \
-            if i == 0 else 0.0
-        plans = [b.to_json(followed, share) for b in bands] + unread \
-            if bands or unread else None
-        return allocation, curves, results, bounded, plans
-    raise AssertionError("unreachable: the last try raises")
+    allocation, curves, results, i = _optimise(
+        data, [bounded for _, bounded in tries], objective, exploration, today, lag_days,
+        min_change, half_life, edits, values, completion, clock=clock)
+    if not bands and not unread:
+        return allocation, curves, results, limits, None
+    share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total) \
+        if i == 0 else 0.0
+    plans = [b.to_json(tries[i][0], share) for b in bands] + unread
+    return allocation, curves, results, tries[i][1], plans
 
 
 def exploration_of(options: OptimizerSettings) -> Exploration:
@@ -321,13 +314,14 @@ def _check_history(session: Session, data: PortfolioData, today: dt.date, lag_da
 
 
 def _optimise(
-    data: PortfolioData, limits: Any, objective: str, exploration: Exploration,
+    data: PortfolioData, tries: list[Any], objective: str, exploration: Exploration,
     today: dt.date, lag_days: int, min_change: float, half_life: float | None,
     edits: EditPolicy, values: ResultValues | None = None,
     completion: pd.DataFrame | None = None, clock: _Clock | None = None,
-) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None]:
-    """The allocation, the curves each unit's confidence is shown for (by objective) and,
-    for the value objective, the result curves it priced.
+) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None, int]:
+    """The allocation, the curves each unit's confidence is shown for (by objective),
+    for the value objective the result curves it priced, and which of the ``tries`` (limits,
+    each tried in turn while the ones before conflict) it kept: the curves are fitted once.
     ``completion`` nowcasts the recent days of conversions and revenue (the counts a
     platform reports at once, reach or views, are not restated)."""
     clock = clock or _Clock(time.perf_counter())
@@ -349,19 +343,23 @@ def _optimise(
         results = value_inputs(data, units, fits, values or ResultValues(), fit=fit)
         fits = {**fits, "value": results.own}
     clock.lap("fit_s")
-    try:
-        allocation = optimize_budgets(
-            units, fits["conversions"], fits["revenue"], limits, objective=objective,
-            exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
-            currency=data.portfolio.reporting_currency, min_change=min_change,
-            results=results, edits=edits,
-        )
-    except InfeasibleError as e:
-        raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
-    except OptimizerError as e:
-        raise ValidationError(str(e)) from e
-    clock.lap("allocate_s")
-    return allocation, fits, results
+    for i, limits in enumerate(tries):
+        try:
+            allocation = optimize_budgets(
+                units, fits["conversions"], fits["revenue"], limits, objective=objective,
+                exploration=exploration, weekday=(today + dt.timedelta(days=1)).weekday(),
+                currency=data.portfolio.reporting_currency, min_change=min_change,
+                results=results, edits=edits,
+            )
+        except InfeasibleError as e:
+            if i < len(tries) - 1:
+                continue
+            raise InfeasibleLimitsError(f"the limits conflict: {e.message}") from e
+        except OptimizerError as e:
+            raise ValidationError(str(e)) from e
+        clock.lap("allocate_s")
+        return allocation, fits, results, i
+    raise AssertionError("no limits to try")
 
 
 def _fingerprint(data: PortfolioData) -> str:
