@@ -264,6 +264,21 @@ async function saveCap(event) {
   return undefined;
 }
 
+// Whether the optimisation runs steer by the plans ([optimizer] follow_plans), as
+// GET /automation reads it from the config.
+async function loadFollowed() {
+  const state = await api("/automation");
+  const line = $("#plans-followed");
+  line.dataset.followed = state.follow_plans ? "1" : "0";
+  line.textContent = state.follow_plans
+    ? `The optimisation runs keep each planned network's and account's daily budgets within `
+      + `${Math.round(state.plan_band * 100)}% of its plan's pace; money moves between them `
+      + "only within that."
+    : "The optimisation runs do not steer by these plans (optimizer.follow_plans is off): "
+      + "they are compared with the spend and the forecast.";
+  line.hidden = false;
+}
+
 // -- the page ---------------------------------------------------------------------------------
 async function loadPage() {
   if (!$("#plan-month").value) $("#plan-month").value = thisMonth();
@@ -276,7 +291,7 @@ async function loadPage() {
   await loadScopes();
   fillKeys($("#plan-key"), $("#plan-scope").value);
   fillKeys($("#cap-key"), $("#cap-scope").value);
-  const results = await Promise.allSettled([loadPlans(), loadCaps()]);
+  const results = await Promise.allSettled([loadPlans(), loadCaps(), loadFollowed()]);
   const failed = results.find((r) => r.status === "rejected");
   if (failed) say(failed.reason.message);
 }

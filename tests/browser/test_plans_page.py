@@ -220,6 +220,9 @@ def test_viewer_sees_plans_and_caps_but_no_control(
         assert not driver.find_element(By.ID, form).is_displayed(), form
     assert not driver.find_elements(By.CSS_SELECTOR, ".edit-plan, .edit-cap")
     assert "No plan for this month yet" in driver.find_element(By.ID, "plans").text
+    # whether the optimisation runs steer by the plans (off here)
+    assert driver.find_element(By.ID, "plans-followed").text.startswith(
+        "The optimisation runs do not steer by these plans (optimizer.follow_plans is off)")
     assert _unlabelled(driver) == []
 
 
