@@ -321,19 +321,13 @@ def expected_budgets(outlook: BudgetOutlook, left: np.ndarray, first_left: dt.da
     back towards the scope's line and along it, its slope fading with ``trend_half_life`` as
     the budgets near where the curves want them."""
     days = len(left)
+    known = _known_days(outlook, left, first_left)
     base = left.copy()
-    known = 1  # tomorrow's budget is what the sync read and tonight's apply writes
-    for d, v in outlook.future.items():  # an approved move is the automation's step too
-        i = (d - first_left).days
-        if 0 < i < days and abs(v - outlook.future.get(d - dt.timedelta(days=1), v)) > 1e-9:
-            known = max(known, i + 1)
-    if outlook.proposed:
+    if outlook.proposed:  # a waiting proposal is the automation's next step
         proposed = _daily_array(outlook.proposed, first_left,
                                 first_left + dt.timedelta(days=days - 1))
-        changed = np.nonzero(np.abs(proposed - left) > 1e-9)[0]
-        if len(changed):
+        if (np.abs(proposed - left) > 1e-9).any():
             base = proposed
-            known = max(known, int(changed[0]) + 1)
     var = np.zeros(days)
     if outlook.heading and days > known and t.heading_weight > 0:
         # The optimiser's planned path from the last known budget on, its log step taken
