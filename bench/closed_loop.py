@@ -44,6 +44,7 @@ from bench.market import FUNNELS, MAX_LAG, Market, history_budgets, make_market
 from bench.oracle_parts import PARTS, with_true_parts
 from campaigns.admin.caps import create_cap
 from campaigns.admin.fx import RateIn, upsert_rates
+from campaigns.admin.plans import create_plan
 from campaigns.config import Settings
 from campaigns.db import open_engine
 from campaigns.ingest.csv_import.importer import import_csv
@@ -51,6 +52,7 @@ from campaigns.models import BudgetShift, ShiftItem
 from campaigns.optimization import proposals
 from campaigns.optimization.proposals import propose
 from connectors.currencies import decimals
+from optimizer.pacing import month_bounds
 
 HISTORY_DAYS = 60
 RESTATE_DAYS = 30
@@ -84,6 +86,9 @@ class RunScore:
     level_error: tuple[float, ...] = ()
     slope_error: tuple[float, ...] = ()
     churn: Churn = NO_CHURN  # how much the budgets doubled back (bench.churn)
+    # `--plans`: the worst and median |month's spend / plan - 1| of the networks' and
+    # accounts' plans of the loop's first month
+    plan_off: tuple[float, float] | None = None
 
     @property
     def captured(self) -> float:
@@ -141,6 +146,47 @@ class _Loop:
     def load(self, today: int, first: int) -> None:
         day = self.market.start + dt.timedelta(days=today)
         import_csv(self.engine, self.export(today, first), settings=self.settings, today=day)
+
+    def add_plans(self, first: int, days: int) -> dict[tuple[str, str], float]:
+        """A monthly plan (EUR) on every network and account for each month the loop runs
+        in: the scope's spend over the 28 days before the loop, scaled to the month's days,
+        as finance would plan it. Returns the first month's."""
+        m = self.market
+        recent = (self.spend[:, first - 28:first] * m.fx[:, None]).sum(axis=1)
+        per_scope: dict[tuple[str, str], float] = {}
+        for i in range(recent.size):
+            for scope in (("network", str(m.network[i])),
+                          ("account", f"{m.network[i]}:{m.account[i]}")):
+                per_scope[scope] = per_scope.get(scope, 0.0) + float(recent[i])
+        months = sorted({(m.start + dt.timedelta(days=d)).replace(day=1)
+                         for d in range(first, first + days)})
+        with Session(self.engine) as session:
+            for month in months:
+                length = month_bounds(month)[1].day
+                for (scope, key), amount in per_scope.items():
+                    create_plan(session, portfolio="default", month=month, scope=scope,
+                                scope_key=key, planned_spend=Decimal(f"{amount * length / 28:.2f}"),
+                                currency=None, actor="closed-loop")
+            session.commit()
+        return {k: v * month_bounds(months[0])[1].day / 28 for k, v in per_scope.items()}
+
+    def plan_off(self, plans: dict[tuple[str, str], float], first: int,
+                 days: int) -> tuple[float, float] | None:
+        """How far each planned scope's spend of the loop's first month (EUR) ended from its
+        plan: worst and median |spend / plan - 1|; None when the loop ends before it does."""
+        m = self.market
+        month = (m.start + dt.timedelta(days=first)).replace(day=1)
+        start = (month - m.start).days
+        end = start + month_bounds(month)[1].day
+        if end > first + days:
+            return None
+        spent = (self.spend[:, start:end] * m.fx[:, None]).sum(axis=1)
+        off = []
+        for (scope, key), plan in plans.items():
+            mine = [i for i in range(spent.size) if (str(m.network[i]) if scope == "network"
+                    else f"{m.network[i]}:{m.account[i]}") == key]
+            off.append(abs(float(spent[mine].sum()) / plan - 1))
+        return float(np.max(off)), float(np.median(off))
 
     def add_fx_and_caps(self, rng: np.random.Generator) -> None:
         m = self.market
@@ -243,12 +289,14 @@ def oracle_budgets(market: Market, day: int, previous: np.ndarray, total: float,
 
 def run(scenario: str, n: int, seed: int, days: int,
         options: dict[str, str] | None = None, *, funnel: str = "mixed",
-        clicks: bool = True, oracle_part: str | None = None) -> RunScore:
+        clicks: bool = True, oracle_part: str | None = None,
+        plans: bool = False) -> RunScore:
     """One scenario through the production path; returns its score. `funnel` splits the
     market's saturation between delivery and conversion rate (`bench.market.FUNNELS`);
     `clicks=False` exports no impressions or clicks (the optimiser reads conversions only);
     `oracle_part` (`bench.oracle_parts.PARTS`) puts the true slope, level or both into the
-    fitted curves before each allocation."""
+    fitted curves before each allocation; `plans` sets a monthly plan on every network and
+    account (`_Loop.add_plans`), which the runs keep to with `follow_plans=true`."""
     started = time.perf_counter()
     objective = scenario.split("-")[1]
     shift_day = HISTORY_DAYS + days // 3 if scenario.startswith("shift") else None
@@ -261,6 +309,7 @@ def run(scenario: str, n: int, seed: int, days: int,
             loop.deliver(d, budget)
         loop.load(HISTORY_DAYS, 0)
         loop.add_fx_and_caps(np.random.default_rng(seed + 7))
+        planned = loop.add_plans(HISTORY_DAYS, days) if plans else None
         static = market.base_budget
         total = float((static * market.fx).sum())
         oracle = static.copy()
@@ -292,12 +341,14 @@ def run(scenario: str, n: int, seed: int, days: int,
             for name, b in (("static", static), ("ours", ours), ("oracle", oracle)):
                 score[name] += float((market.expected(b, d) * worth).sum())
         loop.engine.dispose()
+        plan_off = loop.plan_off(planned, HISTORY_DAYS, days) if planned else None
         # From the last history day's budgets, in EUR so the money moved adds up.
         path = loop.budget[:, HISTORY_DAYS - 1:] * market.fx[:, None]
     return RunScore(scenario, seed, n, score["static"], score["ours"], score["oracle"],
                     bad["total"], bad["change"], bad["cap"], bad["failed"],
                     time.perf_counter() - started, int(edited.sum()), _weekly_max(edited),
-                    tuple(e[0] for e in errors), tuple(e[1] for e in errors), churn([path]))
+                    tuple(e[0] for e in errors), tuple(e[1] for e in errors), churn([path]),
+                    plan_off)
 
 
 def _weekly_max(edited: np.ndarray) -> int:
@@ -336,6 +387,11 @@ def table(scores: list[RunScore]) -> str:
             f"{s.churn.moved_back:>5.0%} {s.seconds:>6.1f}")
     mean = np.mean([s.captured for s in scores])
     lines.append(f"{'mean':>5} {'':>9} {'':>12} {'':>12} {'':>12} {'':>7} {mean:>8.3f}")
+    for s in scores:
+        if s.plan_off is not None:
+            lines.append(f"seed {s.seed}, {s.campaigns} campaigns: the first month's spend "
+                         f"against the networks' and accounts' plans: worst "
+                         f"{s.plan_off[0]:.1%}, median {s.plan_off[1]:.1%} off")
     return "\n".join(lines)
 
 
@@ -374,6 +430,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-clicks", action="store_true",
                         help="export no impressions or clicks: the optimiser reads "
                              "conversions only (the same market)")
+    parser.add_argument("--plans", action="store_true",
+                        help="a monthly plan on every network and account (the spend of the "
+                             "28 days before, scaled); with --set follow_plans=true the runs "
+                             "keep to them")
     parser.add_argument("--oracle-part", choices=PARTS, default=None,
                         help="put the market's true elasticity (slope), level (scale) or "
                              "both into the fitted curves before each allocation")
@@ -386,7 +446,8 @@ def main(argv: list[str] | None = None) -> None:
           + (f"; true {args.oracle_part} in the curves" if args.oracle_part else ""))
     for scenario in args.scenarios:
         scores = [run(scenario, n, seed, args.days, options, funnel=args.funnel,
-                      clicks=not args.no_clicks, oracle_part=args.oracle_part)
+                      clicks=not args.no_clicks, oracle_part=args.oracle_part,
+                      plans=args.plans)
                   for n in args.sizes for seed in seeds]
         print(table(scores), end="\n\n", flush=True)
         if args.curve_error:
