@@ -102,3 +102,18 @@ def test_the_true_slope_and_level_put_into_the_curves_capture_the_oracles_gain(
     assert both.captured > 0.97
     fitted = run(scenario, 30, 5, 8)
     assert both.captured > fitted.captured + 0.05
+
+
+def test_runs_keeping_to_the_plans_land_near_them_within_every_limit() -> None:
+    """A month of the loop with a plan on every network and account and `follow_plans`: no
+    limit broken, no failed call, and the month's spend of each scope near its plan: nearer
+    than the same runs not keeping to them end."""
+    score = run("stable-conversions", 30, 5, 30, {"follow_plans": "true"}, plans=True)
+    free = run("stable-conversions", 30, 5, 30, plans=True)
+    assert score.failed_calls == 0
+    assert (score.total_violations, score.change_violations, score.cap_violations) == (0, 0, 0)
+    assert score.plan_off is not None and free.plan_off is not None
+    worst, median = score.plan_off
+    assert median < 0.08 and worst < 0.15, score.plan_off
+    assert free.plan_off[1] > 2 * median and free.plan_off[0] > worst
+    assert "against the networks' and accounts' plans" in table([score])
