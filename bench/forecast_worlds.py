@@ -24,7 +24,7 @@ service knows of each move on the morning it forecasts.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,7 @@ import pandas as pd
 from connectors.sandbox import SandboxConnector
 from connectors.sandbox_world import SimCampaign
 from optimizer import EditPolicy, Limits, SpendLimit, fit_curves, optimize_budgets
-from optimizer.errors import InfeasibleError
-from optimizer.pacing import minimums_share, plan_band
+from optimizer.pacing import plan_band
 
 HELD_WEEKS_BEFORE = 4
 AUTO_APPROVE = 0.1  # [service] auto_approve_max_change: share of the portfolio a run moves
@@ -113,7 +112,7 @@ def _scope_keys(frame: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[
 def plan_limits(sb: SandboxConnector, members: dict[str, list[SimCampaign]],
                 frame: pd.DataFrame, current: np.ndarray, night: dt.date, month: dt.date,
                 month_end: dt.date, plans: dict[tuple[str, str], float],
-                change: float, total: float) -> tuple[SpendLimit, ...]:
+                change: float) -> tuple[SpendLimit, ...]:
     """Each plan's range for its scope's budgets on ``night`` (as
     ``campaigns.optimization.plan_limits`` derives it): the plan less the month's spend so
     far, over the days left with today, at the scope's delivery ratio of the last two weeks
@@ -146,8 +145,7 @@ def plan_limits(sb: SandboxConnector, members: dict[str, list[SimCampaign]],
                          now[scope], band=PLAN_BAND, max_change=change)
         if band is not None:
             bands[scope] = band
-    share = minimums_share({k: b[0] for k, b in bands.items()}, total)
-    return tuple(SpendLimit(scope, key, low * share, high)  # type: ignore[arg-type]
+    return tuple(SpendLimit(scope, key, low, high)  # type: ignore[arg-type]
                  for (scope, key), (low, high) in bands.items())
 
 
@@ -198,7 +196,7 @@ def _optimiser_runs(sb: SandboxConnector, month: dt.date, month_end: dt.date,
         elif (night - start).days % every == 0:
             current = np.array([sb.budget_on(keys[k], night) for k in units])
             bounds = plan_limits(sb, members, frame, current, night, month, month_end,
-                                 planned, change, total) if planned and night >= month else ()
+                                 planned, change) if planned and night >= month else ()
             proposed, target = _propose(sb, frame.assign(current_budget=current), members,
                                         night, total, change, cache, edits, bounds)
             moves.targets[night] = dict(zip(units, target.tolist(), strict=True))
@@ -245,20 +243,12 @@ def _propose(sb: SandboxConnector, frame: pd.DataFrame, members: dict[str, list[
     # The targets, as production's (campaigns.optimization.targets), under no edit policy.
 
     def plan(limit: float, policy: EditPolicy) -> np.ndarray:
-        # the plans as far as the other limits allow, as the service does: their
-        # maximums only, then none
-        tries = (bounds, tuple(replace(b, min_daily=None) for b in bounds), ())
-        for i, spend_limits in enumerate(tries[:1 + 2 * bool(bounds)]):
-            try:
-                return optimize_budgets(
-                    frame, curves["conversions"], curves["revenue"],
-                    Limits(total_budget=total, max_change=limit, spend_limits=spend_limits),
-                    weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
-                    edits=policy).allocations["proposed_budget"].to_numpy(dtype=float)
-            except InfeasibleError:
-                if i == 2 or not bounds:
-                    raise
-        raise AssertionError("unreachable")
+        # the plans as targets, kept as far as the other limits allow, as the service does
+        return optimize_budgets(
+            frame, curves["conversions"], curves["revenue"],
+            Limits(total_budget=total, max_change=limit, targets=bounds),
+            weekday=today.weekday(), currency="EUR", min_change=MIN_CHANGE,
+            edits=policy).allocations["proposed_budget"].to_numpy(dtype=float)
 
     plans = [plan(change, edits), plan(UNLIMITED, EditPolicy())]
     currencies = [members[k][0].account.currency for k in frame["unit_id"]]

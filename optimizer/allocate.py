@@ -64,6 +64,8 @@ class AllocationProblem:
     account_names: tuple[str, ...] = field(default=())
     network_names: tuple[str, ...] = field(default=())
     currency: str = ""
+    # `Limits.targets` as held in the scopes' min/max above: (scope, key) -> (min, max)
+    targets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     @property
     def n_units(self) -> int:

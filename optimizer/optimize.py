@@ -36,6 +36,7 @@ from optimizer.errors import InvalidInputError
 from optimizer.explain import ExplainInput, explain, exploration_reason
 from optimizer.exploration import Exploration, exploring_curves
 from optimizer.negligible import hold_moves, moved_units, negligible_moves
+from optimizer.scope_targets import HeldTargets, hold_targets
 from optimizer.value import ResultCurves, describe_buy
 from optimizer.voi import ProbeInput, Probes, plan_probes
 
@@ -365,6 +366,21 @@ def _problem(
         floor = 1.0 / limits.target_cpa
     if objective == "revenue" and limits.min_roas is not None:
         floor = limits.min_roas
+    scopes = [
+        _group(acc_limits, account_ids, "min_daily", 0.0),
+        _group(acc_limits, account_ids, "max_daily", np.inf),
+        _group(net_limits, list(network_names), "min_daily", 0.0),
+        _group(net_limits, list(network_names), "max_daily", np.inf),
+    ]
+    held: dict[tuple[str, str], tuple[float, float]] = {}
+    if limits.targets:
+        targets = _held_targets(bounds, account_code.astype(np.int64), account_network,
+                                scopes, float(total), limits, account_ids,
+                                [str(n) for n in network_names])
+        scopes = [targets.account_min, targets.account_max, targets.network_min,
+                  targets.network_max]
+        held = {("account", account_ids[a]): r for a, r in targets.accounts.items()}
+        held |= {("network", str(network_names[n])): r for n, r in targets.networks.items()}
     return AllocationProblem(
         gain=gain,
         half_spend=half,
@@ -372,10 +388,11 @@ def _problem(
         upper=bounds.upper,
         unit_account=account_code.astype(np.int64),
         account_network=account_network,
-        account_min=_group(acc_limits, account_ids, "min_daily", 0.0),
-        account_max=_group(acc_limits, account_ids, "max_daily", np.inf),
-        network_min=_group(net_limits, list(network_names), "min_daily", 0.0),
-        network_max=_group(net_limits, list(network_names), "max_daily", np.inf),
+        account_min=scopes[0],
+        account_max=scopes[1],
+        network_min=scopes[2],
+        network_max=scopes[3],
+        targets=held,
         total_budget=float(total),
         price_floor=floor,
         unit_names=tuple(frame["unit_id"]),
@@ -383,6 +400,25 @@ def _problem(
         network_names=tuple(str(n) for n in network_names),
         currency=currency,
     )
+
+
+def _held_targets(bounds: UnitBounds, unit_account: np.ndarray, account_network: np.ndarray,
+                  scopes: list[np.ndarray], total: float, limits: Limits,
+                  account_ids: list[str], network_names: list[str]) -> HeldTargets:
+    """`limits.targets` as far as the units' bounds, the scopes' own limits and the total
+    allow (`scope_targets.hold_targets`); a target of a scope with no unit is ignored."""
+    accounts = {k: i for i, k in enumerate(account_ids)}
+    networks = {k: i for i, k in enumerate(network_names)}
+    wanted: dict[str, dict[int, tuple[float, float]]] = {"account": {}, "network": {}}
+    for t in limits.targets:
+        index = (accounts if t.scope == "account" else networks).get(t.key) \
+            if t.scope in wanted else None
+        if index is not None:
+            wanted[t.scope][index] = (t.min_daily or 0.0,
+                                      np.inf if t.max_daily is None else t.max_daily)
+    return hold_targets(bounds.lower, bounds.upper, unit_account, account_network, scopes[0],
+                        scopes[1], scopes[2], scopes[3], total, wanted["account"],
+                        wanted["network"])
 
 
 def _group(limits: dict, keys: list[str], attr: str, default: float) -> np.ndarray:

@@ -517,12 +517,3 @@ def plan_band(planned: float, spend_to_date: float, days_left: int, ratio: float
     step = max_change / 2
     return min(low, current * (1 + step)), max(high, current * (1 - step))
 
-
-def minimums_share(lows: Mapping[tuple[str, str], float], total: float) -> float:
-    """The share of each plan's daily minimum that fits the run's total (1: all of it): when
-    the networks' (or the accounts') plans ask for more a day than the total, each gets the
-    same share of its minimum instead of none."""
-    sums = [sum(v for (scope, _), v in lows.items() if scope == s) for s in ("network",
-                                                                             "account")]
-    most = max(sums)
-    return 1.0 if most <= total else max(0.0, total / most * (1 - 1e-9))

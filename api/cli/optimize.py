@@ -133,8 +133,8 @@ def render_table(result: ProposalResult) -> str:
     if result.unspent_reason:
         lines.append(f"unspent {result.unspent:,.2f} {cur}: {result.unspent_reason}")
     for p in result.plans or ():  # [optimizer] follow_plans
-        kept = (f"{p['daily_low'] * p['minimum_share']:,.2f}-{p['daily_high']:,.2f} {cur} a "
-                f"day (now {p['current']:,.2f})" if "daily_low" in p else "")
+        kept = (f"{p['held_low']:,.2f}-{p['held_high']:,.2f} {cur} a day (now "
+                f"{p['current']:,.2f})" if "held_low" in p else "")
         lines.append(f"plan {p['scope']} {p['scope_key']} {p['planned']:,.2f} {cur}: "
                      f"{kept}{'; ' if kept else ''}followed: {p['followed']}")
     lines += ["", f"{'network':<8} {'account':<12} {'campaign':<16} {'ccy':<4} {'current':>11} "

@@ -27,7 +27,7 @@ from campaigns.optimization.inputs import PortfolioData
 from campaigns.reports.pacing import pacing_report
 from campaigns.scopes import account_key
 from optimizer import Limits, SpendLimit
-from optimizer.pacing import minimums_share, month_bounds, plan_band
+from optimizer.pacing import month_bounds, plan_band
 
 PLAN_SCOPES = ("network", "account")
 
@@ -46,15 +46,15 @@ class PlanBand:
     low: float
     high: float
 
-    def to_json(self, followed: str, share: float = 1.0) -> dict[str, Any]:
-        """``share``: the part of ``daily_low`` the run held (the plans' minimums cut to fit
-        the total: :func:`with_plans`)."""
+    def to_json(self, followed: str, held: tuple[float, float]) -> dict[str, Any]:
+        """``held``: the range the run kept the scope to (the plan's, or narrower where the
+        caps, locks, max change or total would not allow it)."""
         return {"scope": self.scope, "scope_key": self.scope_key,
                 "planned": float(self.planned), "spend_to_date": float(self.spend_to_date),
                 "days_left": self.days_left, "delivery_ratio": self.delivery_ratio,
                 "current": round(self.current, 2), "daily_low": round(self.low, 2),
-                "daily_high": round(self.high, 2), "minimum_share": round(share, 6),
-                "followed": followed}
+                "daily_high": round(self.high, 2), "held_low": round(held[0], 2),
+                "held_high": round(held[1], 2), "followed": followed}
 
 
 def plan_bands(session: Session, settings: Settings, data: PortfolioData, today: dt.date,
@@ -105,25 +105,25 @@ def plan_bands(session: Session, settings: Settings, data: PortfolioData, today:
     return out, []
 
 
-def with_plans(limits: Limits, bands: list[PlanBand], total: float, *,
-               minimums: bool = True) -> Limits:
-    """``limits`` with each band as its scope's daily min (unless ``minimums`` is false) and
-    max, merged with that scope's cap: the cap's own range wins where they disagree. When the
-    networks' or accounts' minimums add up to more than the ``total``, each is cut to the same
-    share of itself (:func:`optimizer.pacing.minimums_share`)."""
+def with_plans(limits: Limits, bands: list[PlanBand]) -> Limits:
+    """``limits`` with each band as a target of its scope: kept as far as the other limits
+    (caps, locks, the max change, the total) allow (:mod:`optimizer.scope_targets`)."""
     if not bands:
         return limits
-    share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total)
-    caps = {(sl.scope, sl.key): sl for sl in limits.spend_limits}
-    merged = dict(caps)
+    return replace(limits, targets=tuple(
+        SpendLimit(b.scope, b.scope_key, b.low, b.high) for b in bands))
+
+
+def plans_json(bands: list[PlanBand], held: dict[tuple[str, str], tuple[float, float]],
+               unread: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each plan's range, the range the run held (``held``: the allocation's) and whether
+    that lies within the plan's; then the plans that could not be read."""
+    out = []
     for b in bands:
-        cap = caps.get((b.scope, b.scope_key))
-        c_low = cap.min_daily if cap is not None and cap.min_daily is not None else 0.0
-        c_high = cap.max_daily if cap is not None and cap.max_daily is not None \
-            else float("inf")
-        low = max(c_low, min(b.low * share, c_high)) if minimums else (
-            cap.min_daily if cap is not None else None)
-        high = min(c_high, max(b.high, c_low))
-        merged[(b.scope, b.scope_key)] = SpendLimit(
-            b.scope, b.scope_key, low, high, cap.max_change if cap is not None else None)
-    return replace(limits, spend_limits=tuple(merged.values()))
+        low, high = held.get((b.scope, b.scope_key), (b.low, b.high))
+        # within the plan's range wherever the run puts the scope in what it held (a run
+        # reaches less of the range than it allows: the max change)
+        inside = low >= b.low - 0.005 and high <= b.high + 0.005
+        out.append(b.to_json("yes" if inside else "as far as the other limits allow",
+                             (low, high)))
+    return out + unread

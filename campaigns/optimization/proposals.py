@@ -43,7 +43,7 @@ from campaigns.optimization.inputs import (
     newest_history_day,
 )
 from campaigns.optimization.nowcast import completion_frame, load_lag
-from campaigns.optimization.plan_limits import PlanBand, plan_bands, with_plans
+from campaigns.optimization.plan_limits import PlanBand, plan_bands, plans_json, with_plans
 from campaigns.optimization.result import (
     EditSummary,
     ProposalResult,
@@ -67,7 +67,6 @@ from optimizer import (
     fit_curves,
     optimize_budgets,
 )
-from optimizer.pacing import minimums_share
 
 log = logging.getLogger("budgetpilot.optimize")
 
@@ -141,7 +140,7 @@ def propose(
         run.targets = run_targets(data, curves, limits, objective, exploration, today,
                                   options.min_change, results)
         if run.targets is not None and plans and any(
-                p["followed"] in ("yes", "maximum only") for p in plans):
+                not p["followed"].startswith("no") for p in plans):
             # pacing's forecast of a planned scope follows the plan, as the runs do
             run.targets = {**run.targets, "plan_band": options.plan_band}
     lag.keep_cells(session)  # the next learning reads only what a sync restates
@@ -172,24 +171,21 @@ def _optimise_with_plans(
     values: ResultValues | None, completion: pd.DataFrame | None, clock: _Clock,
 ) -> tuple[ProposedAllocation, dict[str, Any], ResultCurves | None, Any,
            list[dict[str, Any]] | None]:
-    """:func:`_optimise` under the plans' ranges where the other limits allow them: when the
-    ranges conflict with them (a locked scope, a cap below a plan), the run follows the
-    plans' maximums only, then none, and says so per plan (``followed``)."""
-    total = limits.total_budget if limits.total_budget is not None else \
-        float(sum(float(u.current_budget) * u.fx for u in data.units))
-    tries = [("yes", with_plans(limits, bands, total)),
-             ("maximum only", with_plans(limits, bands, total, minimums=False)),
-             ("no: the plans' ranges conflict with the other limits", limits)] \
-        if bands else [("", limits)]
+    """:func:`_optimise` keeping each plan's range as far as the other limits allow; should
+    that still conflict (it should not: a target is narrowed to what the limits can reach),
+    the run goes ahead without the plans and says so per plan (``followed``)."""
+    tries = [with_plans(limits, bands), limits] if bands else [limits]
     allocation, curves, results, i = _optimise(
-        data, [bounded for _, bounded in tries], objective, exploration, today, lag_days,
-        min_change, half_life, edits, values, completion, clock=clock)
+        data, tries, objective, exploration, today, lag_days, min_change, half_life, edits,
+        values, completion, clock=clock)
     if not bands and not unread:
         return allocation, curves, results, limits, None
-    share = minimums_share({(b.scope, b.scope_key): b.low for b in bands}, total) \
-        if i == 0 else 0.0
-    plans = [b.to_json(tries[i][0], share) for b in bands] + unread
-    return allocation, curves, results, tries[i][1], plans
+    if i == 1:
+        plans = [b.to_json("no: the plans' ranges conflict with the other limits",
+                           (b.current, b.current)) for b in bands] + unread
+        return allocation, curves, results, limits, plans
+    held = allocation.problem.targets if allocation.problem is not None else {}
+    return allocation, curves, results, tries[0], plans_json(bands, held, unread)
 
 
 def exploration_of(options: OptimizerSettings) -> Exploration:

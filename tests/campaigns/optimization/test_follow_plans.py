@@ -112,7 +112,7 @@ def test_network_plans_bound_the_money_moved_between_networks(engine: Engine) ->
     assert table.count("followed: yes") == 3
 
 
-def test_plans_asking_more_than_the_total_share_it_and_a_locked_scope_keeps_its_maximum(
+def test_plans_asking_more_than_the_total_share_it_and_a_locked_scope_is_held(
         engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         _history(session, TODAY - dt.timedelta(days=1))
@@ -121,34 +121,28 @@ def test_plans_asking_more_than_the_total_share_it_and_a_locked_scope_keeps_its_
             _plan_for(session, network, 1.4 * amount)
         session.flush()
         result = propose(session, _settings(), now=NOW)
-        _, new = _by_network(result)
-        plans = result.to_json()["plans"]
-        # the minimums cut to the same share of themselves, so that they fit the total
-        lows = sum(p["daily_low"] for p in plans)
-        assert {p["followed"] for p in plans} == {"yes"}
-        assert {p["minimum_share"] for p in plans} == {round(result.total_budget / lows, 6)}
-        for p in plans:
-            assert new[p["scope_key"]] >= p["daily_low"] * p["minimum_share"] - 0.02
-        assert sum(new.values()) <= result.total_budget + 0.05  # the total still holds
-
-
-def test_a_locked_scope_keeps_its_plans_maximum_only_and_the_run_says_so(
-        engine: Engine) -> None:
-    with Session(engine, expire_on_commit=False) as session:
-        _history(session, TODAY - dt.timedelta(days=1))
-        current, _ = _by_network(propose(session, _settings(follow=False), now=NOW))
-        _plan_for(session, "google", 1.4 * current["google"])
-        _plan_for(session, "meta", 0.7 * current["meta"])
-        # A manager's lock on google: its budgets cannot rise to its plan's minimum.
+        # A manager's lock on google: its budgets stay, so its plan cannot be kept.
         session.add(SpendCap(portfolio_id=get_portfolio(session).id, scope="network",
                              scope_key="google", locked=True))
         session.flush()
         locked = propose(session, _settings(), now=NOW)
-    plans = {p["scope_key"]: p for p in locked.to_json()["plans"]}
-    assert {p["followed"] for p in plans.values()} == {"maximum only"}
+    _, new = _by_network(result)
+    plans = result.to_json()["plans"]
+    assert {p["followed"] for p in plans} == {"as far as the other limits allow"}
+    # each keeps the same share of what it asks above what its budgets must spend anyway,
+    # so that the minimums fit the total
+    shares = {round((p["held_low"] - 0.8 * p["current"]) / (p["daily_low"] - 0.8 * p["current"]),
+                    2) for p in plans}
+    assert len(shares) == 1 and 0 < shares.pop() < 1
+    assert sum(p["held_low"] for p in plans) <= result.total_budget + 0.01
+    for p in plans:
+        assert new[p["scope_key"]] >= p["held_low"] - 0.02
+    assert sum(new.values()) <= result.total_budget + 0.05  # the total still holds
+    by_key = {p["scope_key"]: p for p in locked.to_json()["plans"]}
+    assert abs(by_key["google"]["held_low"] - current["google"]) < 0.01
+    assert abs(by_key["google"]["held_high"] - current["google"]) < 0.01
     _, held = _by_network(locked)
     assert abs(held["google"] - current["google"]) < 0.02
-    assert held["meta"] <= plans["meta"]["daily_high"] + 0.02  # the maximums still hold
     assert sum(held.values()) <= locked.total_budget + 0.05
 
 
