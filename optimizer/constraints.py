@@ -73,7 +73,7 @@ class Limits:
     target_cpa: float | None = None
     min_roas: float | None = None
     # Account and network ranges kept as far as the other limits allow (a plan's pace):
-    # narrowed to what the scope's units can reach this run, their minimums cut to one
+    # narrowed to what the scope's units can reach this run, their minimums cut by one
     # share where they add up past the total (`scope_targets`); never a conflict.
     targets: tuple[SpendLimit, ...] = field(default=())
 

@@ -2,7 +2,8 @@
 (`Limits.targets`: a monthly plan's pace). Unlike a min/max, a target never makes a run
 infeasible: it is narrowed to what the scope's units can reach this run (their max change,
 caps and locks) within the scope's own min/max, and where the targets' minimums add up to
-more than the total, each keeps the same share of what it asks above that reach.
+more than the total, each keeps the same share of its minimum (never below what its units
+must spend anyway): the plans are cut alike, none left to drift.
 Pure: arrays in, arrays out.
 """
 
@@ -27,7 +28,7 @@ class HeldTargets:
     network_max: np.ndarray
     accounts: dict[int, Range]  # account index -> the range held
     networks: dict[int, Range]
-    share: float  # of each target's minimum above its reach that fits the total
+    share: float  # of each target's minimum that fits the total (1: all of it)
 
 
 def hold_targets(
@@ -46,7 +47,7 @@ def hold_targets(
             acc_hi[a] = max(min(hi, reach_hi[a]), acc_lo[a])
 
     def accounts_at(share: float) -> np.ndarray:
-        return reach_lo + share * (acc_lo - reach_lo)
+        return np.maximum(reach_lo, share * acc_lo)
 
     def networks_at(share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         floor = np.maximum(network_min, np.bincount(account_network, accounts_at(share), n_net))
@@ -56,7 +57,7 @@ def hold_targets(
         for n, (lo, hi) in network_targets.items():
             if floor[n] <= ceiling[n]:
                 want = min(max(lo, floor[n]), ceiling[n])
-                low[n] = floor[n] + share * (want - floor[n])
+                low[n] = max(floor[n], share * want)
                 high[n] = max(min(hi, ceiling[n]), want)
         return floor, low, high
 

@@ -1,6 +1,6 @@
 """Targets (a plan's pace for an account or a network) never make a run infeasible: held
 within what the scope's units can reach and, where their minimums pass the total, each at the
-same share of what it asks above that; a target within reach that fits is held as asked."""
+same share of its minimum; a target within reach that fits is held as asked."""
 
 from __future__ import annotations
 
@@ -84,8 +84,8 @@ def test_targets_are_held_within_reach_and_never_make_a_conflict(p: dict) -> Non
 
 def test_a_run_under_targets_it_cannot_all_meet_keeps_the_total_and_each_limit() -> None:
     """Through `optimize_budgets`: both networks asking 50% more than the total allows each
-    keep half of what they ask above what they must spend (150 of 300 more), the total
-    holds, and each network spends at least what it keeps."""
+    keep the same two thirds of their minimum (300 of 450), the total holds, and each
+    network spends at least what it keeps."""
     asks = (SpendLimit("network", "meta", 450.0, 480.0),
             SpendLimit("network", "google", 450.0, 480.0))
     plan = optimize_budgets(units(), CONV, REV, Limits(max_change=0.5, targets=asks))
