@@ -125,6 +125,8 @@ def propose(
     # two cores BLAS's threads spin against the rest of the run (and other processes).
     bands, unread = plan_bands(session, settings, data, today, max_change) \
         if options.follow_plans else ([], [])
+    if options.follow_plans:
+        clock.lap("plans_s")  # pacing's month-to-date spend and ratios for the plans
     with threadpool_limits(limits=1, user_api="blas"):
         allocation, curves, results, limits, plans = _optimise_with_plans(
             data, limits, bands, unread, objective, exploration, today, options.lag_days,
