@@ -31,6 +31,8 @@ class ExplainInput:
     min_roas: float | None
     # Value objective: the value (reporting currency) the next unit of spend buys.
     marginal_value: np.ndarray | None = None
+    # Scopes whose min/max is a target (`Limits.targets`, a plan): ("account" | "network", key)
+    targets: frozenset[tuple[str, str]] = frozenset()
 
 
 def explain(x: ExplainInput) -> tuple[list[str | None], list[str]]:
@@ -59,14 +61,22 @@ def _one(x: ExplainInput, i: int) -> tuple[str | None, str]:
     if _near(s, x.bounds.lower[i]):
         limit, reason = _at_lower(x, i)
         return limit, reason + _target_note(x, i)
+    account_plan = ("account", x.account[i]) in x.targets
+    network_plan = ("network", x.network[i]) in x.targets
     if x.account_surcharge[i] > 0:
-        return "account_max", f"capped by account {x.account[i]} max"
+        return ("plan_max", f"held to account {x.account[i]}'s plan") if account_plan \
+            else ("account_max", f"capped by account {x.account[i]} max")
     if x.account_surcharge[i] < 0:
-        return "account_min", f"raised to meet account {x.account[i]} minimum"
+        return ("plan_min", f"raised to keep account {x.account[i]} on its plan") \
+            if account_plan else \
+            ("account_min", f"raised to meet account {x.account[i]} minimum")
     if x.network_surcharge[i] > 0:
-        return "network_max", f"capped by {x.network[i]} network max"
+        return ("plan_max", f"held to the {x.network[i]} network's plan") if network_plan \
+            else ("network_max", f"capped by {x.network[i]} network max")
     if x.network_surcharge[i] < 0:
-        return "network_min", f"raised to meet {x.network[i]} network minimum"
+        return ("plan_min", f"raised to keep the {x.network[i]} network on its plan") \
+            if network_plan else \
+            ("network_min", f"raised to meet {x.network[i]} network minimum")
     if x.price_floor_binds and x.target_cpa is not None and x.objective == "conversions":
         return "target_cpa", (
             f"marginal CPA reaches target {format_money(x.target_cpa, cur)}; "

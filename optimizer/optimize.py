@@ -537,6 +537,7 @@ def _explained(
             target_cpa=limits.target_cpa,
             min_roas=limits.min_roas,
             marginal_value=None if own.worth is None else expected.marginal_result * own.worth,
+            targets=frozenset(problem.targets),
         )
     )
 

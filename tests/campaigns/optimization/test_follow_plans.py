@@ -107,6 +107,10 @@ def test_network_plans_bound_the_money_moved_between_networks(engine: Engine) ->
     for network, p in plans.items():
         assert p["daily_low"] - cent <= new[network] <= p["daily_high"] + cent
     assert sum(new.values()) <= result.total_budget + 0.05
+    # a budget a plan holds says so (not "capped by ... max")
+    bound = {(a.network, a.binding_limit, a.reason) for a in result.allocations}
+    assert ("meta", "plan_max", "held to the meta network's plan") in bound
+    assert ("google", "plan_min", "raised to keep the google network on its plan") in bound
     table = render_table(result)  # `budgetpilot optimize` says it too
     assert f"plan network tiktok {float(planned):,.2f} EUR: " in table
     assert table.count("followed: yes") == 3
