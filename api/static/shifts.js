@@ -242,7 +242,8 @@ async function exportFile(card, shift, button) {
 const LIMITS = { "": "balancing returns (no limit)", lock: "a lock", max_change: "max change per run",
   unit_max: "campaign max", unit_min: "campaign minimum", account_max: "account max",
   account_min: "account minimum", network_max: "network max", network_min: "network minimum",
-  target_cpa: "target CPA", min_roas: "minimum ROAS" };
+  target_cpa: "target CPA", min_roas: "minimum ROAS", plan_max: "a plan (at most its pace)",
+  plan_min: "a plan (at least its pace)" };
 const ORDER = {
   change: (a, b) => Math.abs(b.dataset.delta) - Math.abs(a.dataset.delta),
   amount: (a, b) => b.dataset.amount - a.dataset.amount,
