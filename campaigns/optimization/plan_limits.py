@@ -4,8 +4,9 @@ Each network's and account's plan for the month of the run becomes a daily range
 of that scope's budgets (:func:`optimizer.pacing.plan_band`): what the plan has left after the
 month-to-date spend (pacing's, so the two agree), spread over the days left with today and
 divided by the scope's delivery ratio, +- ``plan_band``. Campaigns still trade budget inside
-the scope; money moves between scopes only within their ranges. A range merges with a cap of
-the same scope (the cap wins where they disagree). Plans are in the reporting currency, as
+the scope; money moves between scopes only within their ranges. Each range is a target of
+the optimiser (``Limits.targets``, :mod:`optimizer.scope_targets`): kept as far as the caps,
+locks, max change and total allow, never a conflict. Plans are in the reporting currency, as
 account and network limits are.
 """
 
