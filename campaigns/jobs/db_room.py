@@ -37,19 +37,26 @@ ROOM_KEY = lock_key("worker-db-room")
 # A worker waits this long for another's start at most, then reads the room as it is.
 ROOM_WAIT_MS = 30_000
 
+# The lock connections of workers starting (this one's, those waiting their turn, the one
+# before, whose session is still ending) close within milliseconds: not counted in use, or a
+# worker starting beside others would leave their lock connections' room unused for good.
+ROOM_APP = "budgetpilot-room"
 # Client connections only: background workers (autovacuum, WAL sender...) have slots of
 # their own. reserved_connections is PostgreSQL 16's (NULL before it: missing_ok).
-_ROOM = text("""
+_ROOM = text(f"""
 SELECT current_setting('max_connections')::int,
        current_setting('superuser_reserved_connections')::int
          + coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,
-       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+         AND application_name <> '{ROOM_APP}'),
        coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), -1),
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND usename = current_user),
+         WHERE backend_type = 'client backend' AND usename = current_user
+           AND application_name <> '{ROOM_APP}'),
        coalesce((SELECT datconnlimit FROM pg_database WHERE datname = current_database()), -1),
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND datname = current_database())
+         WHERE backend_type = 'client backend' AND datname = current_database()
+           AND application_name <> '{ROOM_APP}')
 """)
 
 
@@ -101,6 +108,7 @@ def one_at_a_time(url: str) -> Iterator[Connection | None]:
     try:
         try:
             conn = engine.connect()
+            conn.execute(text(f"SET application_name = '{ROOM_APP}'"))
             conn.execute(text(f"SET lock_timeout = {ROOM_WAIT_MS}"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ROOM_KEY})
             conn.commit()  # session-level lock: it outlives the transaction that took it
@@ -130,8 +138,9 @@ def read_room(url: str, conn: Connection | None = None) -> Room:
                 row = own.execute(_ROOM).one()
         finally:
             engine.dispose()
-    # The reading's connection is counted in use, and is closed once the pool is open.
-    mine = 1
+    # The reading's own connection is closed once the pool is open: a lock connection is
+    # not counted (``ROOM_APP``), a connection of its own is.
+    mine = 0 if conn is not None else 1
     return Room(max_connections=int(row[0]), reserved=int(row[1]),
                 in_use=int(row[2]) - mine, role_limit=int(row[3]),
                 role_in_use=int(row[4]) - mine, database_limit=int(row[5]),
