@@ -104,11 +104,13 @@ def one_at_a_time(url: str) -> Iterator[Connection | None]:
     """Held while a worker reads the room and opens its pool, so no two do it at once: the
     connection holding the lock (the room is read on it), or None when the lock could not be
     had in time or the server not reached (the worker starts all the same)."""
-    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    # Named from the connection's start: a worker reading the room while this one has only
+    # just connected must not count it either.
+    engine = create_engine(normalise_url(url), poolclass=NullPool,
+                           connect_args={"application_name": ROOM_APP})
     try:
         try:
             conn = engine.connect()
-            conn.execute(text(f"SET application_name = '{ROOM_APP}'"))
             conn.execute(text(f"SET lock_timeout = {ROOM_WAIT_MS}"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ROOM_KEY})
             conn.commit()  # session-level lock: it outlives the transaction that took it

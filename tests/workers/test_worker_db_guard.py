@@ -218,7 +218,10 @@ def test_workers_started_at_the_same_moment_take_the_room_in_turn(
             worker_processes(cfg, url, tmp_path, count=3, concurrency=16, pool="threads") as pool:
         holding = held()
         logs = [w.text() for w in pool]
-    # One after another: 8, then 2 (12 left less the margin), then 1 (the least a worker holds).
-    assert holding == 8 + 2 + 1, logs
-    assert sorted("capped to 2 (asked 8" in log for log in logs) == [False, False, True], logs
-    assert sum("capped to 1 (asked 8" in log for log in logs) == 1, logs
+    # One after another: 8, then 2 (12 left less the margin), then 1 (the least a worker
+    # holds). The server's own room is shared with whatever else runs on it (the suite's other
+    # process): a connection opened there at the second's reading leaves it 1, not 2.
+    assert 8 + 1 + 1 <= holding <= 8 + 2 + 1, logs
+    capped = sorted(next((n for n in (1, 2) if f"capped to {n} (asked 8" in log), 0)
+                    for log in logs)
+    assert capped[0] == 0 and capped[1:] in ([1, 2], [1, 1]), logs  # one took all it asked
