@@ -245,7 +245,7 @@ def _follow(moves: Moves | None, scope: Scope) -> PlanFollow | None:
         return None
     key = (scope[0], scope[1].split(":", 1)[-1])  # the plans key an account by its id
     planned = moves.plans.get(key)
-    return None if planned is None else PlanFollow(planned, PLAN_BAND, moves.max_change / 2,
+    return None if planned is None else PlanFollow(planned, PLAN_BAND, moves.max_change,
                                                    moves.every)
 
 

@@ -61,13 +61,12 @@ class PacingThresholds:
 @dataclass(frozen=True)
 class PlanFollow:
     """The automation keeps the scope on course to its plan (``[optimizer] follow_plans``):
-    each run (every ``every`` days) puts the scope's budgets within ``band`` of the plan's
-    pace, moving them at most ``step`` of themselves a run towards it
-    (:func:`plan_band`)."""
+    each run (every ``every`` days, moving a budget at most ``max_change``) puts the scope's
+    budgets within ``band`` of the plan's pace as far as :func:`plan_band` lets it."""
 
     planned: float
     band: float
-    step: float
+    max_change: float
     every: int = 1
 
 
@@ -110,9 +109,9 @@ def heading_path(start: np.ndarray, target: np.ndarray, runs: np.ndarray, *,
 def plan_path(start: float, known: np.ndarray, spent: float, ratio: float, days_left: int,
               follow: PlanFollow) -> np.ndarray:
     """The scope's budget on each day left when the runs follow its plan: the ``known``
-    budgets (tonight's apply, an approved move) as they are, then on each run day a budget
-    outside the plan's range moves towards it by at most ``follow.step`` (``plan_band``'s
-    rule, the pace recomputed from the spend expected so far); inside the range it stays."""
+    budgets (tonight's apply, an approved move) as they are, then on each run day the budget
+    the run's range (:func:`plan_band`, from the spend expected so far) leaves nearest to
+    where it was; a plan that gives no range (nothing planned) leaves it there."""
     out = np.empty(days_left)
     b, spent_so_far = start, spent
     r = ratio if ratio > 0 else 1.0
@@ -120,12 +119,10 @@ def plan_path(start: float, known: np.ndarray, spent: float, ratio: float, days_
         if i < len(known):
             b = float(known[i])
         elif i % max(follow.every, 1) == 0:
-            pace = max(follow.planned - spent_so_far, 0.0) / (days_left - i) / r
-            low, high = pace * (1 - follow.band), pace * (1 + follow.band)
-            if b < low:
-                b = min(low, b * (1 + follow.step))
-            elif b > high:
-                b = max(high, b * (1 - follow.step))
+            band = plan_band(follow.planned, spent_so_far, days_left - i, r, b,
+                             band=follow.band, max_change=follow.max_change)
+            if band is not None:
+                b = min(max(b, band[0]), band[1])
         out[i] = b
         spent_so_far += b * r
     return out

@@ -189,7 +189,7 @@ def _compute(session: Session, p: Portfolio, month: dt.date, as_of: dt.date,
         follow = None
         if heading is not None and heading.plan_band is not None and planned is not None \
                 and scope in ("network", "account"):
-            follow = PlanFollow(float(planned), heading.plan_band, heading.max_change / 2,
+            follow = PlanFollow(float(planned), heading.plan_band, heading.max_change,
                                 heading.every)
         outlook = None if b is None else BudgetOutlook(
             past=b.past, future=b.future, proposed=b.proposed, heading=b.heading,

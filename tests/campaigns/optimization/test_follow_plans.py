@@ -233,7 +233,7 @@ def test_pacing_forecasts_a_planned_network_on_the_course_the_runs_keep_to_its_p
 def test_the_plan_path_steps_towards_the_plan_within_its_limit_and_lands_on_it_if_it_can(
         start: float, want: float, days: int, ratio: float, band: float, step: float,
         known: int) -> None:
-    follow = PlanFollow(planned=want * start * ratio * days, band=band, step=step)
+    follow = PlanFollow(planned=want * start * ratio * days, band=band, max_change=2 * step)
     known_days = np.full(min(known, days), start)
     path = plan_path(start, known_days, 0.0, ratio, days, follow)
     assert (path[:len(known_days)] == start).all()  # the known budgets as they are
