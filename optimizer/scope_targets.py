@@ -46,6 +46,9 @@ def hold_targets(
             acc_lo[a] = min(max(lo, reach_lo[a]), reach_hi[a])
             acc_hi[a] = max(min(hi, reach_hi[a]), acc_lo[a])
 
+    acc_lo, acc_hi = _within_networks(acc_lo, acc_hi, reach_lo, reach_hi, account_network,
+                                      network_min, network_max, set(account_targets))
+
     def accounts_at(share: float) -> np.ndarray:
         return np.maximum(reach_lo, share * acc_lo)
 
@@ -82,3 +85,33 @@ def hold_targets(
         held_net[n] = (float(net_low[n]), float(net_high[n]))
     return HeldTargets(out_acc_min, out_acc_max, out_net_min, out_net_max, held_acc, held_net,
                        share)
+
+
+def _within_networks(acc_lo: np.ndarray, acc_hi: np.ndarray, reach_lo: np.ndarray,
+                     reach_hi: np.ndarray, account_network: np.ndarray,
+                     network_min: np.ndarray, network_max: np.ndarray,
+                     targeted: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The accounts' targets fitted to their network's own min/max: where their minimums add
+    up past the network's max, each keeps the same share of its minimum (never below its
+    reach); where their maximums add up below the network's min, each gives back the same
+    part of what it cut below its reach. A network whose hard limits conflict by themselves
+    is left for the feasibility check to name."""
+    lo, hi = acc_lo.copy(), acc_hi.copy()
+    for n in np.unique(account_network[sorted(targeted)]) if targeted else ():
+        mine = account_network == n
+        cap = network_max[n]
+        # (a cap equal to its units' floors is met: the sums' rounding is not a conflict)
+        if np.maximum(reach_lo[mine], lo[mine]).sum() > cap >= \
+                reach_lo[mine].sum() * (1 - 1e-9):
+            below, above = 0.0, 1.0
+            for _ in range(BISECTIONS):
+                mid = (below + above) / 2
+                fits = np.maximum(reach_lo[mine], mid * lo[mine]).sum() <= cap
+                below, above = (mid, above) if fits else (below, mid)
+            lo[mine] = np.maximum(reach_lo[mine], below * lo[mine])
+            hi[mine] = np.maximum(hi[mine], lo[mine])
+        short = network_min[n] - hi[mine].sum()
+        room = (reach_hi[mine] - hi[mine]).sum()
+        if short > 0 and room > 0:
+            hi[mine] = hi[mine] + min(short / room, 1.0) * (reach_hi[mine] - hi[mine])
+    return lo, hi

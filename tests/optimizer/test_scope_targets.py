@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from optimizer import Limits, SpendLimit, optimize_budgets
 from optimizer.allocate import AllocationProblem
+from optimizer.errors import InfeasibleError
 from optimizer.feasibility import check_feasible
 from optimizer.scope_targets import hold_targets
 from tests.optimizer.test_optimize import CONV, REV, units
@@ -39,9 +40,18 @@ def portfolios(draw: st.DrawFn) -> dict:
                 low = scope_now * draw(factors)
                 targets[(kind, i)] = (low, low * draw(st.floats(1.0, 1.3)))
     total = current.sum() * draw(st.floats(0.9, 1.1))
+    # A manager's network cap, somewhere its units can meet (else the hard limits conflict).
+    unit_network = account_network[unit_account]
+    net_max, net_min = np.full(n_net, np.inf), np.zeros(n_net)
+    for n in range(n_net):
+        floor, ceiling = lower[unit_network == n].sum(), upper[unit_network == n].sum()
+        if draw(st.booleans()):
+            net_max[n] = floor + (ceiling - floor) * draw(st.floats(0.0, 1.0))
+        if draw(st.booleans()):  # and a minimum below that
+            net_min[n] = floor + (min(net_max[n], ceiling) - floor) * draw(st.floats(0.0, 1.0))
     return {"lower": lower, "upper": upper, "unit_account": unit_account,
             "account_network": account_network, "total": total, "targets": targets,
-            "n_acc": n_acc, "n_net": n_net}
+            "n_acc": n_acc, "n_net": n_net, "network_max": net_max, "network_min": net_min}
 
 
 def _problem(p: dict, acc_min: np.ndarray, acc_max: np.ndarray, net_min: np.ndarray,
@@ -58,9 +68,11 @@ def _problem(p: dict, acc_min: np.ndarray, acc_max: np.ndarray, net_min: np.ndar
 @given(p=portfolios())
 def test_targets_are_held_within_reach_and_never_make_a_conflict(p: dict) -> None:
     zeros_a, inf_a = np.zeros(p["n_acc"]), np.full(p["n_acc"], np.inf)
-    zeros_n, inf_n = np.zeros(p["n_net"]), np.full(p["n_net"], np.inf)
-    if p["lower"].sum() > p["total"]:
-        return  # the units' own floors pass the total: a conflict of the hard limits
+    zeros_n, inf_n = p["network_min"], p["network_max"]
+    try:
+        check_feasible(_problem(p, zeros_a, inf_a, zeros_n, inf_n))
+    except InfeasibleError:
+        return  # the hard limits conflict by themselves: nothing a target can do
     held = hold_targets(
         p["lower"], p["upper"], p["unit_account"], p["account_network"], zeros_a, inf_a,
         zeros_n, inf_n, p["total"],
@@ -73,7 +85,10 @@ def test_targets_are_held_within_reach_and_never_make_a_conflict(p: dict) -> Non
     for a, (lo, hi) in held.accounts.items():
         assert reach_lo[a] - 1e-9 <= lo <= hi <= reach_hi[a] + 1e-9
         want_lo, want_hi = p["targets"][("account", a)]
-        if want_lo >= reach_lo[a] and want_hi <= reach_hi[a] and held.share == 1.0:
+        n = p["account_network"][a]
+        uncapped = np.isinf(p["network_max"][n]) and p["network_min"][n] == 0  # as before
+        if want_lo >= reach_lo[a] and want_hi <= reach_hi[a] and held.share == 1.0 \
+                and uncapped:
             assert (lo, hi) == pytest.approx((want_lo, want_hi))
     assert 0.0 <= held.share <= 1.0
     floors = np.maximum(held.network_min, np.bincount(p["account_network"],
